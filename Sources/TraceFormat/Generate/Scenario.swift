@@ -1,0 +1,60 @@
+/// Settings every generator scenario may read; each scenario documents which it uses.
+public struct GenOptions: Sendable {
+    public var seed: UInt64 = 1
+    public var vms: Int = 4
+    public var pagesPerVM: UInt64 = 16_384
+    public var records: UInt64 = 1_000_000
+    /// Simulated length of the trace in seconds.
+    public var duration: Double = 60
+    public var writeFraction: Double = 0.3
+    public var contentFraction: Double = 0.05
+    public var zeroFraction: Double = 0.01
+    public var runFraction: Double = 0.05
+    /// Share of content records drawn from a pool common to all VMs (shareable contents).
+    public var commonContent: Double = 0.3
+    /// Emit `RV`/`WV` with address spaces instead of plain accesses.
+    public var virtualAddresses = false
+    public init() {}
+}
+
+/// A deterministic synthetic trace: same options and seed ⇒ byte-identical file.
+public protocol TraceScenario {
+    /// The name users type after `tracetool gen`.
+    static var name: String { get }
+    /// One line for `tracetool gen --help`.
+    static var summary: String { get }
+    static func header(_ o: GenOptions) -> TraceHeader
+    static func generate(_ o: GenOptions, into sink: any TraceSink) throws(TraceError)
+}
+
+/// Every scenario, by name. A new scenario is one file plus one line here.
+public enum ScenarioRegistry {
+    public static let all: [any TraceScenario.Type] = [
+        MixScenario.self,
+        SnapshotScenario.self,
+    ]
+
+    public static func named(_ name: String) -> (any TraceScenario.Type)? {
+        all.first { $0.name == name }
+    }
+
+    /// Writes the scenario to `path` (binary or text by extension) and returns the totals.
+    @discardableResult
+    public static func write(_ scenario: any TraceScenario.Type, options: GenOptions, to path: String,
+                             level: Int32 = 3) throws(TraceError) -> TraceFooter {
+        let sink = try TraceSinks.open(path: path, header: scenario.header(options), level: level)
+        try scenario.generate(options, into: sink)
+        return try sink.finish()
+    }
+}
+
+extension GenOptions {
+    func standardHeader(source scenario: String, accesses: String = "exact") -> TraceHeader {
+        TraceHeader(
+            pageSize: 4096,
+            vms: (0..<vms).map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: pagesPerVM) },
+            capture: CaptureFacts(source: "generator", hash: .init(algorithm: "synthetic-64", bits: 64),
+                                  accesses: accesses,
+                                  details: ["scenario": scenario, "seed": String(seed), "records": String(records)]))
+    }
+}

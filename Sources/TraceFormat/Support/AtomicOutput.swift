@@ -1,0 +1,116 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file written under a temporary name beside its destination and renamed into place by
+/// `commit()`, so a reader never sees a half-written output and a failed run leaves the old
+/// file untouched. Writes are buffered; memory stays bounded by the buffer.
+public final class AtomicOutput {
+    public let path: String
+    private let tempPath: String
+    private var fd: Int32
+    private var buffer: [UInt8] = []
+    private let bufferLimit = 1 << 20
+    private var committed = false
+    /// Bytes written so far (buffered or not).
+    public private(set) var bytesWritten: UInt64 = 0
+
+    public init(path: String) throws(TraceError) {
+        self.path = path
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        let base = url.lastPathComponent
+        var rng = SystemRandomNumberGenerator()
+        let tag = String(rng.next() as UInt64, radix: 36)
+        tempPath = (dir.isEmpty ? "." : dir) + "/." + base + ".tmp-\(getpid())-" + tag
+        fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            throw TraceError(file: path, .io("cannot create \(tempPath): \(String(cString: strerror(errno)))"))
+        }
+        buffer.reserveCapacity(bufferLimit)
+    }
+
+    deinit {
+        if !committed { abandon() }
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(TraceError) {
+        bytesWritten += UInt64(bytes.count)
+        if buffer.count + bytes.count > bufferLimit {
+            try flush()
+            if bytes.count >= bufferLimit {
+                try writeAll(bytes)
+                return
+            }
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    public func write(_ bytes: [UInt8]) throws(TraceError) {
+        var failure: TraceError?
+        bytes.withUnsafeBytes { p in
+            do throws(TraceError) { try write(p) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    public func write(_ s: String) throws(TraceError) {
+        try write(Array(s.utf8))
+    }
+
+    public func flush() throws(TraceError) {
+        if buffer.isEmpty { return }
+        var failure: TraceError?
+        buffer.withUnsafeBytes { p in
+            do throws(TraceError) { try writeAll(p) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func writeAll(_ p: UnsafeRawBufferPointer) throws(TraceError) {
+        var off = 0
+        while off < p.count {
+            let n = Glibc.write(fd, p.baseAddress! + off, p.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TraceError(file: path, .io("write failed: \(String(cString: strerror(errno)))"))
+            }
+            off += n
+        }
+    }
+
+    /// Flushes, syncs and renames the temporary file onto `path`.
+    public func commit() throws(TraceError) {
+        try flush()
+        if fsync(fd) != 0 && errno != EINVAL {
+            throw TraceError(file: path, .io("fsync failed: \(String(cString: strerror(errno)))"))
+        }
+        close(fd)
+        fd = -1
+        if rename(tempPath, path) != 0 {
+            let msg = String(cString: strerror(errno))
+            unlink(tempPath)
+            throw TraceError(file: path, .io("cannot rename into place: \(msg)"))
+        }
+        committed = true
+    }
+
+    /// Deletes the temporary file; the destination is left as it was.
+    public func abandon() {
+        if fd >= 0 { close(fd); fd = -1 }
+        if !committed { unlink(tempPath); committed = true }
+    }
+
+    /// Writes `data` to `path` atomically in one call.
+    public static func write(_ data: [UInt8], to path: String) throws(TraceError) {
+        let out = try AtomicOutput(path: path)
+        try out.write(data)
+        try out.commit()
+    }
+
+    public static func write(_ s: String, to path: String) throws(TraceError) {
+        try write(Array(s.utf8), to: path)
+    }
+}

@@ -1,0 +1,125 @@
+/// Writes the canonical text form: the `hash` line (when the header names a hash), every `vm`
+/// line in header order, then one line per record, runs kept, lowercase hex, optional fields
+/// omitted when they hold their default. Plain text only; compress the result with zstd if
+/// wanted (readers accept both).
+public final class TextTraceWriter: TraceSink {
+    public let header: TraceHeader
+    private let out: AtomicOutput
+    private var checker: SinkChecker
+    private var line: [UInt8] = []
+    private var finished = false
+
+    public init(path: String, header: TraceHeader) throws(TraceError) {
+        try header.validate(file: path)
+        self.header = header
+        checker = SinkChecker(path: path, header: header)
+        out = try AtomicOutput(path: path)
+        var head = ""
+        if let h = header.capture.hash { head += "hash,\(h.algorithm)\n" }
+        for vm in header.vms {
+            head += "vm,\(vm.id),\(vm.name),\(vm.pages)"
+            let ps = vm.pageSize ?? header.pageSize
+            if ps != 4096 { head += ",\(ps)" }
+            head += "\n"
+        }
+        try out.write(head)
+        line.reserveCapacity(96)
+    }
+
+    @inline(__always)
+    private func put(_ v: UInt64) {
+        if v < 10 { line.append(0x30 + UInt8(v)); return }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        var v = v
+        withUnsafeMutableBytes(of: &digits) { d in
+            while v > 0 { d[n] = 0x30 + UInt8(v % 10); v /= 10; n += 1 }
+            while n > 0 { n -= 1; line.append(d[n]) }
+        }
+    }
+
+    private func put(_ s: String) { line.append(contentsOf: s.utf8) }
+
+    public func append(_ r: TraceRecord) throws(TraceError) {
+        _ = try checker.check(r)
+        line.removeAll(keepingCapacity: true)
+        put(r.time.rawValue); line.append(0x2C)
+        put(UInt64(r.vm.rawValue)); line.append(0x2C)
+        switch r.kind {
+        case .powerOn, .powerOff:
+            put(r.kind.textName)
+        case .read, .write:
+            if r.hasVirtual {
+                put(r.kind == .read ? "RV," : "WV,")
+                put(UInt64(r.ppn.rawValue)); line.append(0x2C)
+                put(UInt64(r.asid.rawValue)); line.append(0x2C)
+                put(r.vpn.rawValue)
+            } else {
+                put(r.kind.textName); line.append(0x2C)
+                put(UInt64(r.ppn.rawValue))
+                if r.count != 1 { line.append(0x2C); put(UInt64(r.count)) }
+            }
+        case .zero, .free:
+            put(r.kind.textName); line.append(0x2C)
+            put(UInt64(r.ppn.rawValue))
+            if r.count != 1 { line.append(0x2C); put(UInt64(r.count)) }
+        case .content:
+            put("C,")
+            put(UInt64(r.ppn.rawValue)); line.append(0x2C)
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            for i in stride(from: 60, through: 0, by: -4) {
+                line.append(hex[Int((r.hash.rawValue >> UInt64(i)) & 0xF)])
+            }
+        }
+        line.append(0x0A)
+        try out.write(line)
+    }
+
+    @discardableResult
+    public func finish() throws(TraceError) -> TraceFooter {
+        precondition(!finished, "finish() called twice")
+        finished = true
+        try out.commit()
+        return checker.footer
+    }
+
+    public func abandon() {
+        finished = true
+        out.abandon()
+    }
+}
+
+/// Chooses a writer from the output path: `.txt` or `.csv` (optionally followed by nothing
+/// else) gives text, anything else binary.
+public enum TraceSinks {
+    public static func isTextPath(_ path: String) -> Bool {
+        let lower = path.lowercased()
+        return lower.hasSuffix(".txt") || lower.hasSuffix(".csv")
+    }
+
+    public static func open(path: String, header: TraceHeader, level: Int32 = 3) throws(TraceError) -> any TraceSink {
+        if isTextPath(path) { return try TextTraceWriter(path: path, header: header) }
+        return try BinaryTraceWriter(path: path, header: header, level: level)
+    }
+
+    /// Copies every record of `reader` into a new file at `path`; the output replaces `path`
+    /// only once complete.
+    @discardableResult
+    public static func copy(from reader: any TraceReader, to path: String, header: TraceHeader? = nil,
+                            level: Int32 = 3) throws(TraceError) -> TraceFooter {
+        let sink = try open(path: path, header: header ?? reader.header, level: level)
+        var batch: [TraceRecord] = []
+        do {
+            while try reader.next(into: &batch) {
+                for r in batch { try sink.append(r) }
+            }
+        } catch {
+            (sink as? BinaryTraceWriter)?.abandon()
+            (sink as? TextTraceWriter)?.abandon()
+            throw error
+        }
+        return try sink.finish()
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import TraceFormat
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure decode speed against zstd on a generated trace (build with -c release).",
+        discussion: """
+        decode: generates a `mix` trace (32 VMs, --records records, 5% content records) unless \
+        --trace names one, then alternates a full decode and `zstd -dc FILE > /dev/null`, \
+        --runs times each, and prints medians and their ratio. Run it as \
+        `swift run -c release tracetool bench decode`.
+        """)
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case decode }
+
+    @Argument(help: "What to measure.") var kind: Kind = .decode
+    @Option(help: "Records in the generated trace.") var records: UInt64 = 50_000_000
+    @Option(help: "Runs of each measurement; medians are reported.") var runs: Int = 5
+    @Option(help: "Use this trace instead of generating one.") var trace: String?
+    @Option(help: "Keep the generated trace at this path.") var keep: String?
+
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    }
+
+    func run() throws {
+        let path = try reportingErrors { try benchTrace() }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
+        var decode: [Double] = []
+        var zstd: [Double] = []
+        var count: UInt64 = 0
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            count = try reportingErrors { try decodeAll(path) }
+            decode.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            zstd.append(try timeZstd(path))
+        }
+        let md = median(decode), mz = median(zstd)
+        var s = "trace       \(path) (\(size) bytes, \(count) records, \(String(format: "%.2f", Double(size) / Double(max(count, 1)))) B/record)\n"
+        s += "decode      median \(String(format: "%.3f", md)) s = \(String(format: "%.1f", Double(count) / md / 1e6)) M records/s  (runs: \(decode.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
+        s += "zstd -dc    median \(String(format: "%.3f", mz)) s  (runs: \(zstd.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
+        s += "ratio       decode / zstd = \(String(format: "%.2f", md / mz))\n"
+        writeStdout(s)
+        if trace == nil && keep == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    func benchTrace() throws(TraceError) -> String {
+        if let trace { return trace }
+        let path = keep ?? (NSTemporaryDirectory() + "tracetool-bench-\(getpid()).mtr.zst")
+        var o = GenOptions()
+        o.vms = 32
+        o.pagesPerVM = 65_536
+        o.records = records
+        o.duration = 600
+        o.contentFraction = 0.05
+        try ScenarioRegistry.write(MixScenario.self, options: o, to: path)
+        return path
+    }
+
+    func decodeAll(_ path: String) throws(TraceError) -> UInt64 {
+        let r = try TraceFile.open(path)
+        var batch: [TraceRecord] = []
+        var n: UInt64 = 0
+        var sink: UInt64 = 0
+        while try r.next(into: &batch) {
+            n += UInt64(batch.count)
+            sink &+= UInt64(batch[batch.count - 1].ppn.rawValue)
+        }
+        if sink == 42 { writeStdout("") }
+        return n
+    }
+
+    func timeZstd(_ path: String) throws -> Double {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/zstd")
+        p.arguments = ["-dc", "-q", path]
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw ValidationError("zstd -dc failed") }
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    }
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
