@@ -32,6 +32,6 @@ let package = Package(
         ),
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "TraceFormat"]),
-        .testTarget(name: "CLITests", dependencies: ["TraceFormat"]),
+        .testTarget(name: "CLITests", dependencies: ["TraceFormat", "tracetool"]),
     ]
 )

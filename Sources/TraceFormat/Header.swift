@@ -200,3 +200,32 @@ extension JSONEncoder {
         return e
     }
 }
+
+/// VM id → position in the header, by direct indexing when ids are small (the usual case) and
+/// by hashing otherwise. Lookups never depend on hash iteration order.
+public struct VMIndexMap: Sendable {
+    @usableFromInline var dense: [Int32] = []
+    @usableFromInline var sparse: [UInt32: Int] = [:]
+    @usableFromInline let useDense: Bool
+
+    public init(_ vms: [VMDecl]) {
+        let maxID = vms.map(\.id).max() ?? 0
+        useDense = maxID < 1 << 20
+        if useDense {
+            dense = Array(repeating: -1, count: Int(maxID) + 1)
+            for (i, vm) in vms.enumerated() { dense[Int(vm.id)] = Int32(i) }
+        } else {
+            for (i, vm) in vms.enumerated() { sparse[vm.id] = i }
+        }
+    }
+
+    @inlinable
+    public subscript(id: UInt32) -> Int? {
+        if useDense {
+            guard Int(id) < dense.count else { return nil }
+            let i = dense[Int(id)]
+            return i < 0 ? nil : Int(i)
+        }
+        return sparse[id]
+    }
+}

@@ -11,7 +11,7 @@ public final class BinaryTraceReader: TraceReader {
     private let options: ReadOptions
     private var done = false
     private var lastTime: UInt64 = 0
-    private var vmIndex: [UInt32: Int] = [:]
+    private var vmIndex = VMIndexMap([])
     private var pages: [UInt64]
     private var lastPPN: [UInt64]
     private var lastGen: [UInt32]
@@ -69,7 +69,7 @@ public final class BinaryTraceReader: TraceReader {
         header = h
         input.consume(fixed + len)
         pages = h.vms.map(\.pages)
-        for (i, vm) in h.vms.enumerated() { vmIndex[vm.id] = i }
+        vmIndex = VMIndexMap(h.vms)
         lastPPN = Array(repeating: 0, count: h.vms.count)
         lastGen = Array(repeating: 0, count: h.vms.count)
         counted = TraceFooter(vms: h.vms)
@@ -92,14 +92,14 @@ public final class BinaryTraceReader: TraceReader {
     }
 
     public func next(into batch: inout [TraceRecord]) throws(TraceError) -> Bool {
-        batch.removeAll(keepingCapacity: true)
-        if done { return false }
+        if done { batch.removeAll(keepingCapacity: true); return false }
         guard try input.ensure(4) else {
             if input.available == 0 { throw fail(.truncated("the stream ends without a footer")) }
             throw fail(.truncated("the stream ends inside a chunk header"))
         }
         let tag = loadLE32(input.bytes.baseAddress!)
         if tag == BinaryLayout.footerTag {
+            batch.removeAll(keepingCapacity: true)
             try readFooter()
             return false
         }
@@ -124,7 +124,6 @@ public final class BinaryTraceReader: TraceReader {
             throw fail(.truncated("a chunk of \(len) bytes is cut short after \(input.available - BinaryLayout.chunkHeaderSize)"))
         }
         let payloadOffset = input.offset + UInt64(BinaryLayout.chunkHeaderSize)
-        batch.reserveCapacity(count)
         try decodeChunk(UnsafeRawBufferPointer(rebasing: input.bytes[BinaryLayout.chunkHeaderSize..<(BinaryLayout.chunkHeaderSize + len)]),
                         count: count, base: base, payloadOffset: payloadOffset, into: &batch)
         input.consume(BinaryLayout.chunkHeaderSize + len)
@@ -143,131 +142,28 @@ public final class BinaryTraceReader: TraceReader {
             for i in lastGen.indices { lastGen[i] = 0 }
             gen = 1
         }
-        var time = base
-        var vi = -1
-        var vmID: UInt32 = 0
-        var limit: UInt64 = 0
-        var decoded = 0
-        let start = payload.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let end = start + payload.count
-        var p = start
-        let gen = self.gen
-
-        func err(_ problem: TraceError.Problem, _ at: UnsafePointer<UInt8>) -> TraceError {
-            TraceError(file: path, problem, record: recordsRead + UInt64(decoded),
-                       offset: payloadOffset + UInt64(at - start), compressedOffset: input.compressedOffset)
+        // Resize the reused batch to exactly `count` records; every slot is overwritten.
+        if batch.count > count {
+            batch.removeLast(batch.count - count)
+        } else if batch.count < count {
+            batch.append(contentsOf: repeatElement(TraceRecord.placeholder, count: count - batch.count))
         }
-
-        @inline(__always)
-        func varint(_ p: inout UnsafePointer<UInt8>) throws(TraceError) -> UInt64 {
-            if p < end, p.pointee < 0x80 {
-                let v = UInt64(p.pointee)
-                p += 1
-                return v
-            }
-            return try varintSlow(&p)
-        }
-
-        func varintSlow(_ p: inout UnsafePointer<UInt8>) throws(TraceError) -> UInt64 {
-            let at = p
-            var v: UInt64 = 0
-            var shift: UInt64 = 0
-            while true {
-                guard p < end else { throw err(.chunkMismatch("a record runs past the chunk's end"), at) }
-                let b = p.pointee
-                p += 1
-                if shift == 63 && b > 1 { throw err(.overlongVarint, at) }
-                v |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return v }
-                shift += 7
-                if shift > 63 { throw err(.overlongVarint, at) }
-            }
-        }
-
-        while p < end {
-            let at = p
-            let op = p.pointee
-            p += 1
-            switch op {
-            case BinaryLayout.Op.time:
-                let dt = try varint(&p)
-                let (t, o) = time.addingReportingOverflow(dt)
-                if o { throw err(.timeOverflow, at) }
-                time = t
-                continue
-            case BinaryLayout.Op.vm:
-                let id = try varint(&p)
-                guard id <= UInt64(UInt32.max), let i = vmIndex[UInt32(id)] else {
-                    throw err(.undeclaredVM(UInt32(truncatingIfNeeded: id)), at)
+        var state = ChunkDecoder.State(time: base)
+        let failure: ChunkDecoder.Failure? = batch.withUnsafeMutableBufferPointer { out in
+            lastPPN.withUnsafeMutableBufferPointer { last in
+                lastGen.withUnsafeMutableBufferPointer { lgen in
+                    pages.withUnsafeBufferPointer { pages in
+                        ChunkDecoder.decode(payload, count: count, gen: gen, vmIndex: vmIndex, pages: pages,
+                                            last: last, lastGen: lgen, out: out, state: &state)
+                    }
                 }
-                vi = i
-                vmID = UInt32(id)
-                limit = pages[i]
-                continue
-            case BinaryLayout.Op.ext:
-                _ = try varint(&p)
-                let n = try varint(&p)
-                guard n <= UInt64(end - p) else { throw err(.chunkMismatch("an extension record runs past the chunk's end"), at) }
-                p += Int(n)
-                continue
-            default:
-                break
             }
-            guard vi >= 0 else { throw err(.noVMSelected, at) }
-            guard decoded < count else { throw err(.chunkMismatch("more records than the \(count) the chunk header announces"), at) }
-            var rec = TraceRecord(time: Micros(time), vm: VMID(vmID), kind: .read)
-            switch op {
-            case BinaryLayout.Op.powerOn:
-                rec.kind = .powerOn
-            case BinaryLayout.Op.powerOff:
-                rec.kind = .powerOff
-            case BinaryLayout.Op.read ... BinaryLayout.Op.writeVirtual,
-                 BinaryLayout.Op.content ... BinaryLayout.Op.freeRun:
-                let last = lastGen[vi] == gen ? lastPPN[vi] : 0
-                let ppn = last &+ UInt64(bitPattern: Varint.unzigzag(try varint(&p)))
-                var n: UInt64 = 1
-                switch op {
-                case BinaryLayout.Op.read: rec.kind = .read
-                case BinaryLayout.Op.write: rec.kind = .write
-                case BinaryLayout.Op.readRun, BinaryLayout.Op.writeRun:
-                    rec.kind = op == BinaryLayout.Op.readRun ? .read : .write
-                    n = try varint(&p)
-                case BinaryLayout.Op.readVirtual, BinaryLayout.Op.writeVirtual:
-                    rec.kind = op == BinaryLayout.Op.readVirtual ? .read : .write
-                    let asid = try varint(&p)
-                    guard asid <= UInt64(UInt32.max) else { throw err(.malformed("address space id \(asid) exceeds 32 bits"), at) }
-                    rec.hasVirtual = true
-                    rec.asid = ASID(UInt32(asid))
-                    rec.vpn = VPN(try varint(&p))
-                case BinaryLayout.Op.content:
-                    rec.kind = .content
-                    guard end - p >= 8 else { throw err(.chunkMismatch("a content record runs past the chunk's end"), at) }
-                    rec.hash = ContentHash(UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
-                    p += 8
-                case BinaryLayout.Op.zero: rec.kind = .zero
-                case BinaryLayout.Op.zeroRun: rec.kind = .zero; n = try varint(&p)
-                case BinaryLayout.Op.free: rec.kind = .free
-                case BinaryLayout.Op.freeRun: rec.kind = .free; n = try varint(&p)
-                default: throw err(.unknownOpcode(op), at)
-                }
-                guard n >= 1, ppn < limit, n <= limit - ppn else {
-                    if n == 0 { throw err(.malformed("run of 0 pages"), at) }
-                    throw err(.ppnOutOfRange(vm: vmID, ppn: ppn, count: n, pages: limit), at)
-                }
-                rec.ppn = PPN(UInt32(ppn))
-                rec.count = UInt32(n)
-                lastPPN[vi] = ppn + n
-                lastGen[vi] = gen
-            default:
-                throw err(.unknownOpcode(op), at)
-            }
-            batch.append(rec)
-            decoded += 1
         }
-        guard decoded == count else {
-            throw err(.chunkMismatch("\(decoded) records decoded, the chunk header announces \(count)"), end)
+        if let f = failure {
+            throw TraceError(file: path, f.problem, record: recordsRead + UInt64(f.decoded),
+                             offset: payloadOffset + UInt64(f.at), compressedOffset: input.compressedOffset)
         }
-        lastTime = time
+        lastTime = state.time
     }
 
     private func readFooter() throws(TraceError) {
@@ -311,5 +207,182 @@ public final class BinaryTraceReader: TraceReader {
         if f.firstTime != c.firstTime || f.lastTime != c.lastTime {
             throw mismatch("time span", "\(f.firstTime ?? 0)…\(f.lastTime ?? 0)", "\(c.firstTime ?? 0)…\(c.lastTime ?? 0)")
         }
+    }
+}
+
+/// The hot decode loop, kept free of captured state so it compiles to straight-line code.
+enum ChunkDecoder {
+    struct State {
+        var time: UInt64
+    }
+
+    struct Failure {
+        var problem: TraceError.Problem
+        /// Offset in the payload.
+        var at: Int
+        /// Records decoded before the problem.
+        var decoded: Int
+    }
+
+    @inline(__always)
+    static func varint(_ p: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> UInt64? {
+        if end - p >= 4 {
+            let b0 = p[0]
+            if b0 < 0x80 { p += 1; return UInt64(b0) }
+            let b1 = p[1]
+            var v = UInt64(b0 & 0x7F) | UInt64(b1 & 0x7F) << 7
+            if b1 < 0x80 { p += 2; return v }
+            let b2 = p[2]
+            v |= UInt64(b2 & 0x7F) << 14
+            if b2 < 0x80 { p += 3; return v }
+            let b3 = p[3]
+            v |= UInt64(b3 & 0x7F) << 21
+            if b3 < 0x80 { p += 4; return v }
+        }
+        return varintSlow(&p, end)
+    }
+
+    @inline(never)
+    static func varintSlow(_ p: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> UInt64? {
+        var v: UInt64 = 0
+        var shift: UInt64 = 0
+        var q = p
+        while true {
+            guard q < end else { return nil }
+            let b = q.pointee
+            q += 1
+            if shift == 63 && b > 1 { return nil }
+            v |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { p = q; return v }
+            shift += 7
+            if shift > 63 { return nil }
+        }
+    }
+
+    /// Why a varint at `p` failed: ran past the end, or too long.
+    static func varintProblem(_ p: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> TraceError.Problem {
+        var q = p
+        var n = 0
+        while q < end {
+            n += 1
+            if q.pointee < 0x80 { return .overlongVarint }
+            if n >= 10 { return .overlongVarint }
+            q += 1
+        }
+        return .chunkMismatch("a record runs past the chunk's end")
+    }
+
+    static func decode(_ payload: UnsafeRawBufferPointer, count: Int, gen: UInt32, vmIndex: VMIndexMap,
+                       pages: UnsafeBufferPointer<UInt64>, last: UnsafeMutableBufferPointer<UInt64>,
+                       lastGen: UnsafeMutableBufferPointer<UInt32>, out: UnsafeMutableBufferPointer<TraceRecord>,
+                       state: inout State) -> Failure? {
+        guard let raw = payload.baseAddress else {
+            return count == 0 ? nil : Failure(problem: .chunkMismatch("0 records decoded, the chunk header announces \(count)"), at: 0, decoded: 0)
+        }
+        let start = raw.assumingMemoryBound(to: UInt8.self)
+        let end = start + payload.count
+        var p = start
+        var time = state.time
+        var vi = -1
+        var vmID: UInt32 = 0
+        var limit: UInt64 = 0
+        var decoded = 0
+        let outBase = out.baseAddress!
+
+        while p < end {
+            let at = p
+            let op = p.pointee
+            p += 1
+            if op < 0x10 || op == BinaryLayout.Op.ext {
+                switch op {
+                case BinaryLayout.Op.time:
+                    guard let dt = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    let (t, o) = time.addingReportingOverflow(dt)
+                    if o { return Failure(problem: .timeOverflow, at: at - start, decoded: decoded) }
+                    time = t
+                case BinaryLayout.Op.vm:
+                    guard let id = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard id <= UInt64(UInt32.max), let i = vmIndex[UInt32(id)] else {
+                        return Failure(problem: .undeclaredVM(UInt32(truncatingIfNeeded: id)), at: at - start, decoded: decoded)
+                    }
+                    vi = i
+                    vmID = UInt32(id)
+                    limit = pages[i]
+                case BinaryLayout.Op.ext:
+                    guard varint(&p, end) != nil else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard let n = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard n <= UInt64(end - p) else { return Failure(problem: .chunkMismatch("an extension record runs past the chunk's end"), at: at - start, decoded: decoded) }
+                    p += Int(n)
+                default:
+                    return Failure(problem: .unknownOpcode(op), at: at - start, decoded: decoded)
+                }
+                continue
+            }
+            guard vi >= 0 else { return Failure(problem: .noVMSelected, at: at - start, decoded: decoded) }
+            guard decoded < count else { return Failure(problem: .chunkMismatch("more records than the \(count) the chunk header announces"), at: at - start, decoded: decoded) }
+            let rec = outBase + decoded
+            rec.pointee = TraceRecord(time: Micros(time), vm: VMID(vmID), kind: .read)
+            switch op {
+            case BinaryLayout.Op.powerOn:
+                rec.pointee.kind = .powerOn
+            case BinaryLayout.Op.powerOff:
+                rec.pointee.kind = .powerOff
+            case BinaryLayout.Op.read ... BinaryLayout.Op.writeVirtual,
+                 BinaryLayout.Op.content ... BinaryLayout.Op.freeRun:
+                let base = lastGen[vi] == gen ? last[vi] : 0
+                guard let d = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                let ppn = base &+ UInt64(bitPattern: Varint.unzigzag(d))
+                var n: UInt64 = 1
+                switch op {
+                case BinaryLayout.Op.read: break
+                case BinaryLayout.Op.write: rec.pointee.kind = .write
+                case BinaryLayout.Op.readRun, BinaryLayout.Op.writeRun:
+                    rec.pointee.kind = op == BinaryLayout.Op.readRun ? .read : .write
+                    guard let c = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    n = c
+                case BinaryLayout.Op.readVirtual, BinaryLayout.Op.writeVirtual:
+                    rec.pointee.kind = op == BinaryLayout.Op.readVirtual ? .read : .write
+                    guard let asid = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard asid <= UInt64(UInt32.max) else { return Failure(problem: .malformed("address space id \(asid) exceeds 32 bits"), at: at - start, decoded: decoded) }
+                    guard let vpn = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    rec.pointee.hasVirtual = true
+                    rec.pointee.asid = ASID(UInt32(asid))
+                    rec.pointee.vpn = VPN(vpn)
+                case BinaryLayout.Op.content:
+                    rec.pointee.kind = .content
+                    guard end - p >= 8 else { return Failure(problem: .chunkMismatch("a content record runs past the chunk's end"), at: at - start, decoded: decoded) }
+                    rec.pointee.hash = ContentHash(UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
+                    p += 8
+                case BinaryLayout.Op.zero: rec.pointee.kind = .zero
+                case BinaryLayout.Op.zeroRun:
+                    rec.pointee.kind = .zero
+                    guard let c = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    n = c
+                case BinaryLayout.Op.free: rec.pointee.kind = .free
+                case BinaryLayout.Op.freeRun:
+                    rec.pointee.kind = .free
+                    guard let c = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    n = c
+                default: return Failure(problem: .unknownOpcode(op), at: at - start, decoded: decoded)
+                }
+                guard n >= 1, ppn < limit, n <= limit - ppn else {
+                    if n == 0 { return Failure(problem: .malformed("run of 0 pages"), at: at - start, decoded: decoded) }
+                    return Failure(problem: .ppnOutOfRange(vm: vmID, ppn: ppn, count: n, pages: limit), at: at - start, decoded: decoded)
+                }
+                rec.pointee.ppn = PPN(UInt32(truncatingIfNeeded: ppn))
+                rec.pointee.count = UInt32(truncatingIfNeeded: n)
+                last[vi] = ppn &+ n
+                lastGen[vi] = gen
+            default:
+                return Failure(problem: .unknownOpcode(op), at: at - start, decoded: decoded)
+            }
+            decoded += 1
+        }
+        guard decoded == count else {
+            return Failure(problem: .chunkMismatch("\(decoded) records decoded, the chunk header announces \(count)"),
+                           at: payload.count, decoded: decoded)
+        }
+        state.time = time
+        return nil
     }
 }

@@ -5,7 +5,9 @@
 /// (a tenth of its pages, receiving 80% of accesses) and otherwise touches pages uniformly;
 /// content records draw from a pool of 4,096 contents common to every VM with probability
 /// `commonContent`, else from a per-VM pool (so some duplicates are within one VM), else
-/// unique values. Times are evenly spread with jitter over `duration`.
+/// unique values. Times are evenly spread with jitter over `duration`. VMs run in bursts, as a
+/// hypervisor schedules them: after each record the next one switches to a random VM with
+/// probability 1/32.
 public enum MixScenario: TraceScenario {
     public static let name = "mix"
     public static let summary = "many VMs, random accesses (hot set + uniform), runs, content and zero records"
@@ -22,8 +24,9 @@ public enum MixScenario: TraceScenario {
         var time: UInt64 = 0
         let pContent = o.contentFraction
         let pZero = pContent + o.zeroFraction
+        var vm = rng.below(vms)
         for i in 0..<o.records {
-            let vm = rng.below(vms)
+            if rng.below(32) == 0 { vm = rng.below(vms) }
             let u = rng.unit()
             var ppn: UInt64 = rng.unit() < 0.8 ? rng.below(hot) : rng.below(pages)
             var r = TraceRecord(time: Micros(time), vm: VMID(UInt32(vm)), kind: .read)

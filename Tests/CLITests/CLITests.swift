@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+import TraceFormat
+
+/// Runs the built `tracetool` binary as a user would.
+struct CLI {
+    static var binary: String {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return exe.deletingLastPathComponent().appendingPathComponent("tracetool").path
+    }
+
+    static var packageRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ args: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+final class Scratch {
+    let path = NSTemporaryDirectory() + "tracetool-cli-" + UUID().uuidString
+    init() { try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func file(_ n: String) -> String { path + "/" + n }
+}
+
+@Suite("Command line")
+struct CLITests {
+    @Test("Bad inputs exit 1 (below 128) with exactly one line naming the file")
+    func badInputs() throws {
+        let s = Scratch()
+        let good = s.file("g.mtr.zst")
+        #expect(try CLI.run(["gen", "mix", good, "--records", "3000", "--pages", "64"]).status == 0)
+        let data = try Data(contentsOf: URL(fileURLWithPath: good))
+        var flipped = data
+        flipped[data.count / 2] ^= 0xFF
+        let cases: [(String, Data)] = [
+            ("empty.mtr.zst", Data()),
+            ("trunc.mtr.zst", data.prefix(data.count / 2)),
+            ("flip.mtr.zst", flipped),
+            ("junk.mtr.zst", Data("\u{1}\u{2}\u{3}garbage".utf8)),
+            ("undeclared.txt", Data("vm,0,a,4\n0,1,R,0\n".utf8)),
+            ("range.txt", Data("vm,0,a,4\n0,0,R,4\n".utf8)),
+            ("back.txt", Data("vm,0,a,4\n9,0,R,0\n1,0,R,0\n".utf8)),
+        ]
+        for (name, bytes) in cases {
+            try bytes.write(to: URL(fileURLWithPath: s.file(name)))
+            for cmd in ["validate", "info"] {
+                let r = try CLI.run([cmd, s.file(name)])
+                #expect(r.status == 1, "\(cmd) \(name): status \(r.status)")
+                let lines = r.stderr.split(separator: "\n")
+                #expect(lines.count == 1, "\(cmd) \(name): \(r.stderr)")
+                #expect(r.stderr.contains(name))
+            }
+        }
+        let missing = try CLI.run(["validate", s.file("nope.mtr.zst")])
+        #expect(missing.status == 1 && missing.stderr.contains("nope.mtr.zst"))
+    }
+
+    @Test("info, validate and convert work on every bundled trace; convert keeps records")
+    func bundledTraces() throws {
+        let s = Scratch()
+        let dir = CLI.packageRoot + "/traces"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".zst") }.sorted()
+        #expect(files.count >= 2)
+        for f in files {
+            let path = dir + "/" + f
+            let v = try CLI.run(["validate", path])
+            #expect(v.status == 0, "\(f): \(v.stderr)")
+            let i = try CLI.run(["info", path])
+            #expect(i.status == 0 && i.stdout.contains("records"))
+            let j = try CLI.run(["info", "--format", "json", path])
+            #expect(j.status == 0 && j.stdout.contains("\"vms\""))
+            let out = s.file(f + ".txt")
+            #expect(try CLI.run(["convert", path, out]).status == 0)
+            #expect(try CLI.run(["validate", out]).status == 0)
+        }
+    }
+
+    @Test("Usage errors are reported, not crashes")
+    func usage() throws {
+        let s = Scratch()
+        let r = try CLI.run(["gen", "nosuch", s.file("x.mtr.zst")])
+        #expect(r.status != 0 && r.status < 128 && r.stderr.contains("unknown scenario"))
+        let h = try CLI.run(["--help"])
+        #expect(h.status == 0 && h.stdout.contains("validate"))
+    }
+}

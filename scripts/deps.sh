@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what tracetool needs on a fresh Debian machine that already has Swift, and only what
+# is missing: libzstd-dev (the library and its pkg-config file), zstd (the CLI, used by tests
+# and the decode benchmark) and pkg-config.
+set -euo pipefail
+missing=()
+dpkg -s libzstd-dev >/dev/null 2>&1 || missing+=(libzstd-dev)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null 2>&1 || { echo "swift is not on PATH (expected Swift 6.1 or later)" >&2; exit 1; }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing, build, run every test, then check every
+# bundled trace with zstd -t and tracetool validate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+swift build --product tracetool
+swift test --parallel
+for f in traces/*.mtr.zst traces/*.txt.zst; do
+  [ -e "$f" ] || continue
+  zstd -tq "$f"
+  .build/debug/tracetool validate "$f"
+done
