@@ -1,0 +1,190 @@
+import Foundation
+import Replay
+import TraceFormat
+
+/// The replay report (docs/REPORT.md documents every key). Plain data; renderers below.
+public struct ReplayReport: Codable, Equatable, Sendable {
+    public static let schemaVersion = 1
+
+    public struct KSM: Codable, Equatable, Sendable {
+        public var pagesShared: Double
+        public var pagesSharing: Double
+        public var pagesUnshared: UInt64
+        public var pagesVolatile: UInt64
+    }
+
+    public struct Sharing: Codable, Equatable, Sendable {
+        public var sharedPages: UInt64
+        public var sharedFrames: Double
+        public var savedPages: Double
+        public var savedMiB: Double
+        public var zeroSharedPages: UInt64
+        public var hintFrames: UInt64
+        public var staleHints: UInt64
+        public var cowBreaks: UInt64
+        public var impliedWrites: UInt64
+        public var pagesScanned: UInt64
+        public var volatileSkipped: UInt64
+        public var falseMatches: UInt64
+        public var overflowFrames: UInt64
+        public var tableBytes: Double
+        public var ksm: KSM
+    }
+
+    public struct Faults: Codable, Equatable, Sendable {
+        public var shadowHits: UInt64
+        public var hiddenFaults: UInt64
+        public var demandZero: UInt64
+        public var cowFaults: UInt64
+        public var invalidations: UInt64
+    }
+
+    public struct VM: Codable, Equatable, Sendable {
+        public var id: UInt32
+        public var name: String
+        public var maxPages: UInt64
+        public var minPages: UInt64
+        public var shares: UInt64
+        public var overheadPages: UInt64
+        public var balloon: Bool
+        public var poweredOn: Bool
+        public var records: UInt64
+        public var skippedRecords: UInt64
+        public var accessedPages: UInt64
+        public var contentBacked: UInt64
+        public var guestFreedPages: UInt64
+        public var untouchedPages: UInt64
+        public var privatePages: UInt64
+        public var residentPages: UInt64
+        public var sharing: Sharing
+        public var faults: Faults
+    }
+
+    public struct Host: Codable, Equatable, Sendable {
+        public var pageSize: UInt64
+        public var machinePages: UInt64
+        public var machineMiB: Double
+        public var memorySource: String
+        public var swapPages: UInt64
+        public var overheadPages: UInt64
+        public var freePagesEnd: UInt64
+        public var simulatedSeconds: Double
+        public var records: UInt64
+        public var scanTicks: UInt64
+    }
+
+    public var schemaVersion: Int
+    public var trace: String
+    public var seed: UInt64
+    public var policy: Policy
+    public var host: Host
+    public var vms: [VM]
+    public var sharing: Sharing
+    public var faults: Faults
+
+
+
+    public init(trace: String, snapshot s: ReplaySnapshot) {
+        let mib = Double(s.host.pageSize) / 1_048_576
+        func makeSharing(_ c: VMCounters, shared: UInt64, frames: Double, zero: UInt64, hints: UInt64, overflow: UInt64, volatile: UInt64) -> Sharing {
+            let saved = Double(shared) - frames
+            return Sharing(sharedPages: shared, sharedFrames: round3(frames), savedPages: round3(saved),
+                           savedMiB: round3(saved * mib), zeroSharedPages: zero, hintFrames: hints,
+                           staleHints: c.staleHints, cowBreaks: c.cowBreaks, impliedWrites: c.impliedWrites,
+                           pagesScanned: c.pagesScanned, volatileSkipped: c.volatileSkipped, falseMatches: c.falseMatches,
+                           overflowFrames: overflow,
+                           tableBytes: round3((frames + Double(hints)) * Double(ReplayEngine.frameBytes)),
+                           ksm: KSM(pagesShared: round3(frames), pagesSharing: round3(saved), pagesUnshared: hints, pagesVolatile: volatile))
+        }
+        func makeFaults(_ c: VMCounters) -> Faults {
+            Faults(shadowHits: c.shadowHits, hiddenFaults: c.hiddenFaults, demandZero: c.demandZero, cowFaults: c.cowFaults,
+                   invalidations: c.invalidations)
+        }
+        var total = VMCounters()
+        var vms: [VM] = []
+        var shared: UInt64 = 0, zero: UInt64 = 0, volatile: UInt64 = 0
+        for v in s.vms {
+            total = total + v.counters
+            shared += v.sharedPages
+            zero += v.zeroSharedPages
+            volatile += v.volatilePages
+            vms.append(VM(id: v.config.id, name: v.config.name, maxPages: v.config.maxPages, minPages: v.config.minPages,
+                          shares: v.config.shares, overheadPages: v.config.overheadPages, balloon: v.config.balloon,
+                          poweredOn: v.on, records: v.counters.records, skippedRecords: v.counters.skippedRecords,
+                          accessedPages: v.counters.accessedPages, contentBacked: v.counters.contentBacked,
+                          guestFreedPages: v.counters.guestFreed, untouchedPages: v.untouchedPages,
+                          privatePages: v.privatePages, residentPages: v.privatePages + v.sharedPages,
+                          sharing: makeSharing(v.counters, shared: v.sharedPages, frames: v.sharedFramesShare, zero: v.zeroSharedPages,
+                                           hints: v.hintFrames, overflow: v.overflowFramesReached, volatile: v.volatilePages),
+                          faults: makeFaults(v.counters)))
+        }
+        schemaVersion = ReplayReport.schemaVersion
+        self.trace = trace
+        seed = s.policy.seed
+        policy = s.policy
+        host = Host(pageSize: s.host.pageSize, machinePages: s.host.machinePages,
+                    machineMiB: round3(Double(s.host.machinePages) * mib), memorySource: s.host.memorySource,
+                    swapPages: s.host.swapPages, overheadPages: s.reservedOverheadPages, freePagesEnd: s.freePages,
+                    simulatedSeconds: s.time.seconds, records: s.records, scanTicks: s.scanTicks)
+        self.vms = vms
+        sharing = makeSharing(total, shared: shared, frames: Double(s.sharedFrames), zero: zero, hints: s.hintFrames,
+                          overflow: s.overflowFrames, volatile: volatile)
+        faults = makeFaults(total)
+    }
+
+    public func json() -> String {
+        let data = try! JSONEncoder.canonical(pretty: true).encode(self)
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    public func text() -> String {
+        let mib = Double(host.pageSize) / 1_048_576
+        func m(_ pages: Double) -> String { String(format: "%.1f", pages * mib) }
+        func pct(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.1f%%", 100 * a / b) : "-" }
+        var s = "trace     \(trace)\n"
+        s += "host      \(host.machinePages) pages (\(String(format: "%.1f", host.machineMiB)) MiB, \(host.memorySource)), swap \(host.swapPages) pages, \(host.freePagesEnd) free at end\n"
+        s += "replayed  \(host.records) records, \(String(format: "%.1f", host.simulatedSeconds)) s simulated, \(host.scanTicks) scan ticks, seed \(seed)\n"
+        s += "policy    sharing=\(policy.sharing.rawValue) shareScanVM=\(policy.shareScanVM) shareScanTotal=\(policy.shareScanTotal) hashBits=\(policy.hashBits)\n\n"
+        var rows: [[String]] = [["vm", "name", "max MiB", "resident MiB", "shared MiB", "saved MiB", "saved %", "zero MiB", "hints", "COW", "scanned"]]
+        for v in vms {
+            rows.append([String(v.id), v.name, m(Double(v.maxPages)), m(Double(v.residentPages)), m(Double(v.sharing.sharedPages)),
+                         m(v.sharing.savedPages), pct(v.sharing.savedPages, Double(v.residentPages)), m(Double(v.sharing.zeroSharedPages)),
+                         String(v.sharing.hintFrames), String(v.sharing.cowBreaks), String(v.sharing.pagesScanned)])
+        }
+        let resident = vms.reduce(0.0) { $0 + Double($1.residentPages) }
+        rows.append(["all", "", m(Double(vms.reduce(0) { $0 + $1.maxPages })), m(resident), m(Double(sharing.sharedPages)),
+                     m(sharing.savedPages), pct(sharing.savedPages, resident), m(Double(sharing.zeroSharedPages)),
+                     String(sharing.hintFrames), String(sharing.cowBreaks), String(sharing.pagesScanned)])
+        s += "Sharing\n" + TextTable.render(rows, rightAligned: Set([0] + Array(2...10)))
+        s += "  shared frames \(Int(sharing.sharedFrames)), stale hints \(sharing.staleHints), volatile skips \(sharing.volatileSkipped), false matches \(sharing.falseMatches), overflow frames \(sharing.overflowFrames), table \(Int(sharing.tableBytes)) bytes\n"
+        s += "  KSM terms: pages_shared \(Int(sharing.ksm.pagesShared)), pages_sharing \(Int(sharing.ksm.pagesSharing)), pages_unshared \(sharing.ksm.pagesUnshared), pages_volatile \(sharing.ksm.pagesVolatile)\n\n"
+        var f: [[String]] = [["vm", "accessed pages", "shadow hits", "hidden faults", "demand-zero", "COW faults", "invalidations"]]
+        for v in vms {
+            f.append([String(v.id), String(v.accessedPages), String(v.faults.shadowHits), String(v.faults.hiddenFaults),
+                      String(v.faults.demandZero), String(v.faults.cowFaults), String(v.faults.invalidations)])
+        }
+        f.append(["all", String(vms.reduce(0) { $0 + $1.accessedPages }), String(faults.shadowHits), String(faults.hiddenFaults),
+                  String(faults.demandZero), String(faults.cowFaults), String(faults.invalidations)])
+        s += "Faults\n" + TextTable.render(f, rightAligned: Set(0...6))
+        return s
+    }
+}
+
+/// `tracetool policy show`: every knob, its default and meaning.
+public enum PolicyRenderer {
+    public static func text(_ p: Policy, title: String) -> String {
+        var rows: [[String]] = [["knob", "value", "unit", "meaning"]]
+        for k in PolicyKnobs.all {
+            let note = k.pendingMechanism.map { " (\($0): not modelled yet, default only)" } ?? ""
+            rows.append([k.name, k.value(of: p), k.unit, k.help + note])
+        }
+        var s = "\(title)\n" + TextTable.render(rows)
+        s += "\nPresets: " + Presets.all.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ") + "\n"
+        return s
+    }
+
+    public static func json(_ p: Policy) -> String {
+        String(decoding: try! JSONEncoder.canonical(pretty: true).encode(p), as: UTF8.self) + "\n"
+    }
+}
+func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }

@@ -1,0 +1,145 @@
+import Foundation
+import TraceFormat
+
+/// One VM as the model runs it.
+public struct VMConfig: Codable, Equatable, Sendable {
+    public var id: UInt32
+    public var name: String
+    public var maxPages: UInt64
+    public var minPages: UInt64
+    public var shares: UInt64
+    public var overheadPages: UInt64
+    public var balloon: Bool
+    /// Off until its first record when that record is a power-on.
+    public var startsOff: Bool
+}
+
+/// The host as the model runs it.
+public struct HostConfig: Codable, Equatable, Sendable {
+    public var pageSize: UInt64
+    /// Machine memory M, pages.
+    public var machinePages: UInt64
+    public var swapPages: UInt64
+    public var vms: [VMConfig]
+    /// How M was chosen: `default`, `host-memory`, or `overcommit`.
+    public var memorySource: String
+}
+
+/// What the user asked for on the command line about the host and the VMs.
+public struct HostSpec: Sendable {
+    public enum Memory: Sendable, Equatable {
+        /// Room for every VM at max, plus overheads, plus the high threshold: no pressure.
+        case automatic
+        case pages(UInt64)
+        case size(String)
+        /// Memory for VMs = Σ max / R.
+        case overcommit(Double)
+    }
+    public struct VMOverride: Sendable, Equatable {
+        public var min: String?
+        public var shares: UInt64?
+        public var balloon: Bool?
+        public init(min: String? = nil, shares: UInt64? = nil, balloon: Bool? = nil) {
+            self.min = min
+            self.shares = shares
+            self.balloon = balloon
+        }
+    }
+
+    public var memory: Memory = .automatic
+    public var swap: String?
+    public var vms: [UInt32: VMOverride] = [:]
+    public init() {}
+
+    /// Parses `ID:min=256MiB,shares=2000,balloon=off`.
+    public static func parseVMOverride(_ s: String) throws(ConfigError) -> (UInt32, VMOverride) {
+        let parts = s.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, let id = UInt32(parts[0]) else {
+            throw ConfigError("--vm \(s): expected ID:key=value,… (keys: min, shares, balloon)")
+        }
+        var o = VMOverride()
+        for kv in parts[1].split(separator: ",") {
+            let p = kv.split(separator: "=", maxSplits: 1).map(String.init)
+            guard p.count == 2 else { throw ConfigError("--vm \(s): expected key=value, found \"\(kv)\"") }
+            switch p[0] {
+            case "min": o.min = p[1]
+            case "shares":
+                guard let v = UInt64(p[1]) else { throw ConfigError("--vm \(s): shares must be an unsigned integer") }
+                o.shares = v
+            case "balloon":
+                guard p[1] == "on" || p[1] == "off" else { throw ConfigError("--vm \(s): balloon must be on or off") }
+                o.balloon = p[1] == "on"
+            default: throw ConfigError("--vm \(s): unknown key \"\(p[0])\" (min, shares, balloon)")
+            }
+        }
+        return (id, o)
+    }
+}
+
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    public init(_ s: String) { description = s }
+}
+
+extension HostConfig {
+    /// The largest machine memory the model addresses (2^29 pages: 2 TiB of 4 KiB pages).
+    public static let maxMachinePages: UInt64 = 1 << 29
+
+    /// Resolves the host and VM settings for `header` under `policy` and `spec`.
+    /// `startsOff` lists the VMs whose first record is a power-on.
+    public static func resolve(header: TraceHeader, policy: Policy, spec: HostSpec,
+                               startsOff: Set<UInt32> = []) throws(ConfigError) -> HostConfig {
+        let pageSize = UInt64(header.pageSize)
+        for vm in header.vms where (vm.pageSize.map(UInt64.init) ?? pageSize) != pageSize {
+            throw ConfigError("VM \(vm.id) has \(vm.pageSize!)-byte pages and the trace \(pageSize): replay needs one page size")
+        }
+        guard !header.vms.isEmpty else { throw ConfigError("the trace declares no VMs") }
+        for id in spec.vms.keys where header.vm(VMID(id)) == nil {
+            throw ConfigError("--vm \(id): the trace has no VM \(id)")
+        }
+        let overheadPages = UInt64((policy.overhead * 1_048_576 / Double(pageSize)).rounded(.up))
+        var vms: [VMConfig] = []
+        for vm in header.vms {
+            let o = spec.vms[vm.id] ?? HostSpec.VMOverride()
+            var minPages = vm.minPages ?? UInt64((Double(vm.pages) * policy.minFraction).rounded(.down))
+            if let m = o.min {
+                guard let p = Units.parsePages(m, pageSize: pageSize) else { throw ConfigError("--vm \(vm.id): bad min \"\(m)\"") }
+                minPages = p
+            }
+            guard minPages <= vm.pages else { throw ConfigError("VM \(vm.id): min \(minPages) pages exceeds its max \(vm.pages)") }
+            let mib = Double(vm.pages * pageSize) / 1_048_576
+            let shares = o.shares ?? vm.shares ?? UInt64((mib * policy.sharesPerMiB).rounded())
+            vms.append(VMConfig(id: vm.id, name: vm.name, maxPages: vm.pages, minPages: minPages, shares: shares,
+                                overheadPages: overheadPages, balloon: o.balloon ?? (policy.balloon == .on),
+                                startsOff: startsOff.contains(vm.id)))
+        }
+        let sumMax = vms.reduce(0) { $0 + $1.maxPages }
+        let sumOverhead = vms.reduce(0) { $0 + $1.overheadPages }
+        var machine: UInt64
+        var source = "default"
+        switch spec.memory {
+        case .automatic:
+            machine = UInt64((Double(sumMax + sumOverhead) / (1 - policy.highFree)).rounded(.up))
+        case .pages(let p):
+            machine = p
+            source = "host-memory"
+        case .size(let s):
+            guard let p = Units.parsePages(s, pageSize: pageSize) else { throw ConfigError("--host-memory: bad size \"\(s)\"") }
+            machine = p
+            source = "host-memory"
+        case .overcommit(let r):
+            guard r > 0, r.isFinite else { throw ConfigError("--overcommit must be > 0") }
+            machine = UInt64((Double(sumMax) / r).rounded(.up)) + sumOverhead
+            source = "overcommit"
+        }
+        guard machine >= 1, machine <= maxMachinePages else {
+            throw ConfigError("host memory of \(machine) pages is outside 1…\(maxMachinePages) pages")
+        }
+        var swap = vms.reduce(0) { $0 + ($1.maxPages - $1.minPages) }
+        if let s = spec.swap {
+            guard let p = Units.parsePages(s, pageSize: pageSize) else { throw ConfigError("--swap: bad size \"\(s)\"") }
+            swap = p
+        }
+        return HostConfig(pageSize: pageSize, machinePages: machine, swapPages: swap, vms: vms, memorySource: source)
+    }
+}

@@ -1,0 +1,277 @@
+import Foundation
+import TraceFormat
+
+/// Every knob of the model, with the paper's defaults (../docs/MODEL.md lists their sources).
+/// The names are the ones users type with `--set key=value` and in JSON policy files.
+public struct Policy: Codable, Equatable, Sendable {
+    public enum Sharing: String, Codable, Sendable, CaseIterable { case on, off, zeroOnly = "zero-only" }
+    public enum Estimator: String, Codable, Sendable, CaseIterable { case sampled, oracle }
+    public enum Switch: String, Codable, Sendable, CaseIterable { case on, off }
+    public enum SwapVictim: String, Codable, Sendable, CaseIterable { case random, lru, fifo }
+
+    public var sharing: Sharing = .on
+    public var shareScanVM: Double = 50
+    public var shareScanTotal: Double = 200
+    public var hashBits: Int = 64
+    public var sampleSize: Int = 100
+    public var samplePeriod: Double = 30
+    public var slowGain: Double = 0.25
+    public var fastGain: Double = 0.75
+    public var estimator: Estimator = .sampled
+    public var idleTax: Double = 0.75
+    public var balancePeriod: Double = 15
+    public var highFree: Double = 0.06
+    public var softFree: Double = 0.04
+    public var hardFree: Double = 0.02
+    public var lowFree: Double = 0.01
+    public var hysteresis: Double = 0
+    public var balloon: Switch = .on
+    public var maxBalloon: Double = 0.5
+    public var balloonRate: Double = 4096
+    public var swapVictim: SwapVictim = .random
+    /// Per-VM overhead in MiB.
+    public var overhead: Double = 32
+    public var sharesPerMiB: Double = 10
+    public var minFraction: Double = 0
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    /// Checks ranges; returns a message naming the knob.
+    public func validate() throws(PolicyError) {
+        func check(_ ok: Bool, _ key: String, _ rule: String) throws(PolicyError) {
+            if !ok { throw PolicyError.badValue(key: key, message: rule) }
+        }
+        try check(shareScanVM >= 0 && shareScanVM.isFinite, "shareScanVM", "must be ≥ 0 pages/s")
+        try check(shareScanTotal >= 0 && shareScanTotal.isFinite, "shareScanTotal", "must be ≥ 0 pages/s")
+        try check((1...64).contains(hashBits), "hashBits", "must be 1…64")
+        try check(sampleSize >= 1, "sampleSize", "must be ≥ 1")
+        try check(samplePeriod > 0, "samplePeriod", "must be > 0 s")
+        try check((0...1).contains(slowGain), "slowGain", "must be in [0, 1]")
+        try check((0...1).contains(fastGain), "fastGain", "must be in [0, 1]")
+        try check(idleTax >= 0 && idleTax < 1, "idleTax", "must be in [0, 1)")
+        try check(balancePeriod > 0, "balancePeriod", "must be > 0 s")
+        try check(0 < lowFree && lowFree <= hardFree && hardFree <= softFree && softFree <= highFree && highFree < 1,
+                  "highFree", "thresholds must satisfy 0 < lowFree ≤ hardFree ≤ softFree ≤ highFree < 1")
+        try check(hysteresis >= 0 && hysteresis < 1, "hysteresis", "must be in [0, 1)")
+        try check((0...1).contains(maxBalloon), "maxBalloon", "must be in [0, 1]")
+        try check(balloonRate >= 0, "balloonRate", "must be ≥ 0 pages/s")
+        try check(overhead >= 0 && overhead.isFinite, "overhead", "must be ≥ 0 MiB")
+        try check(sharesPerMiB >= 0, "sharesPerMiB", "must be ≥ 0")
+        try check((0...1).contains(minFraction), "minFraction", "must be in [0, 1]")
+    }
+}
+
+public enum PolicyError: Error, CustomStringConvertible, Equatable {
+    case unknownKnob(String)
+    case badValue(key: String, message: String)
+    case unknownPreset(String)
+    case notModelled(key: String, mechanism: String)
+    case badFile(path: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .unknownKnob(let k):
+            return "unknown knob \"\(k)\"; `tracetool policy show` lists them (\(PolicyKnobs.all.map(\.name).joined(separator: ", ")))"
+        case .badValue(let k, let m): return "\(k): \(m)"
+        case .unknownPreset(let p):
+            return "unknown policy \"\(p)\": not a preset (\(Presets.all.map(\.name).joined(separator: ", "))), a JSON file or key=value,…"
+        case .notModelled(let k, let m):
+            return "\(k): \(m) is not modelled by this version of tracetool; only its default is accepted"
+        case .badFile(let p, let m): return "\(p): \(m)"
+        }
+    }
+}
+
+/// One knob: its name, what it means, and how to read and set it as text.
+public struct PolicyKnob: Sendable {
+    public let name: String
+    public let unit: String
+    public let help: String
+    /// The mechanism that uses it, when this version does not model it yet.
+    public let pendingMechanism: String?
+    let get: @Sendable (Policy) -> String
+    let set: @Sendable (inout Policy, String) throws(PolicyError) -> Void
+}
+
+public enum PolicyKnobs {
+    static func number(_ k: String, _ s: String) throws(PolicyError) -> Double {
+        guard let v = Double(s), v.isFinite else { throw PolicyError.badValue(key: k, message: "\"\(s)\" is not a number") }
+        return v
+    }
+
+    static func seconds(_ k: String, _ s: String) throws(PolicyError) -> Double {
+        guard let m = Units.parseDuration(s) else { throw PolicyError.badValue(key: k, message: "\"\(s)\" is not a duration (30s, 15m, 500ms)") }
+        return m.seconds
+    }
+
+    static func choice<E: RawRepresentable & CaseIterable>(_ k: String, _ s: String, _: E.Type) throws(PolicyError) -> E where E.RawValue == String {
+        guard let v = E(rawValue: s) else {
+            throw PolicyError.badValue(key: k, message: "\"\(s)\" is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return v
+    }
+
+    static func fmt(_ d: Double) -> String {
+        d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+    }
+
+    static func num(_ name: String, _ unit: String, _ help: String, pending: String? = nil,
+                    _ kp: WritableKeyPath<Policy, Double> & Sendable) -> PolicyKnob {
+        PolicyKnob(name: name, unit: unit, help: help, pendingMechanism: pending,
+                   get: { fmt($0[keyPath: kp]) },
+                   set: { (p: inout Policy, s: String) throws(PolicyError) in p[keyPath: kp] = try number(name, s) })
+    }
+
+    static func dur(_ name: String, _ help: String, pending: String? = nil,
+                    _ kp: WritableKeyPath<Policy, Double> & Sendable) -> PolicyKnob {
+        PolicyKnob(name: name, unit: "s", help: help, pendingMechanism: pending,
+                   get: { fmt($0[keyPath: kp]) + "s" },
+                   set: { (p: inout Policy, s: String) throws(PolicyError) in p[keyPath: kp] = try seconds(name, s) })
+    }
+
+    static func int(_ name: String, _ help: String, pending: String? = nil, _ kp: WritableKeyPath<Policy, Int> & Sendable) -> PolicyKnob {
+        PolicyKnob(name: name, unit: "", help: help, pendingMechanism: pending,
+                   get: { String($0[keyPath: kp]) },
+                   set: { (p: inout Policy, s: String) throws(PolicyError) in
+                       guard let v = Int(s) else { throw PolicyError.badValue(key: name, message: "\"\(s)\" is not an integer") }
+                       p[keyPath: kp] = v
+                   })
+    }
+
+    static func pick<E: RawRepresentable & CaseIterable & Sendable>(_ name: String, _ help: String, pending: String? = nil,
+                                                                   _ kp: WritableKeyPath<Policy, E> & Sendable) -> PolicyKnob where E.RawValue == String {
+        PolicyKnob(name: name, unit: E.allCases.map(\.rawValue).joined(separator: "|"), help: help, pendingMechanism: pending,
+                   get: { $0[keyPath: kp].rawValue },
+                   set: { (p: inout Policy, s: String) throws(PolicyError) in p[keyPath: kp] = try choice(name, s, E.self) })
+    }
+
+    static let idle = "idle-memory sampling"
+    static let alloc = "allocation (idle tax, min-funding revocation)"
+    static let reclaim = "reclamation (free-memory states, ballooning, host paging)"
+
+    /// Every knob, in the order `policy show` prints them.
+    public static let all: [PolicyKnob] = [
+        pick("sharing", "content-based page sharing: on, off, or zero pages only", \.sharing),
+        num("shareScanVM", "pages/s", "sharing scan rate per VM", \.shareScanVM),
+        num("shareScanTotal", "pages/s", "sharing scan rate cap for the whole host", \.shareScanTotal),
+        int("hashBits", "bits of the content hash the sharing table keys on (1-64)", \.hashBits),
+        int("sampleSize", "pages sampled per VM per sample period", pending: idle, \.sampleSize),
+        dur("samplePeriod", "idle sampling period", pending: idle, \.samplePeriod),
+        num("slowGain", "", "slow EWMA gain of the idle estimator", pending: idle, \.slowGain),
+        num("fastGain", "", "fast EWMA gain of the idle estimator", pending: idle, \.fastGain),
+        pick("estimator", "active-memory estimator: sampled, or the trace's true working set", pending: idle, \.estimator),
+        num("idleTax", "", "idle memory tax rate tau, 0 <= tau < 1", pending: alloc, \.idleTax),
+        dur("balancePeriod", "periodic target recomputation", pending: alloc, \.balancePeriod),
+        num("highFree", "of M", "high free-memory threshold", pending: reclaim, \.highFree),
+        num("softFree", "of M", "soft free-memory threshold", pending: reclaim, \.softFree),
+        num("hardFree", "of M", "hard free-memory threshold", pending: reclaim, \.hardFree),
+        num("lowFree", "of M", "low free-memory threshold", pending: reclaim, \.lowFree),
+        num("hysteresis", "of M", "extra margin before going back up a state", pending: reclaim, \.hysteresis),
+        pick("balloon", "balloon driver present in every VM", pending: reclaim, \.balloon),
+        num("maxBalloon", "of max", "largest balloon as a fraction of the VM's max", pending: reclaim, \.maxBalloon),
+        num("balloonRate", "pages/s", "balloon inflation rate per driver", pending: reclaim, \.balloonRate),
+        pick("swapVictim", "host paging victim choice", pending: reclaim, \.swapVictim),
+        num("overhead", "MiB", "per-VM overhead memory", \.overhead),
+        num("sharesPerMiB", "", "default shares per MiB of max", \.sharesPerMiB),
+        num("minFraction", "of max", "default min as a fraction of max", \.minFraction),
+        PolicyKnob(name: "seed", unit: "", help: "the one seed every random choice derives from", pendingMechanism: nil,
+                   get: { String($0.seed) },
+                   set: { (p: inout Policy, s: String) throws(PolicyError) in
+                       guard let v = UInt64(s) else { throw PolicyError.badValue(key: "seed", message: "\"\(s)\" is not an unsigned integer") }
+                       p.seed = v
+                   }),
+    ]
+
+    public static func knob(_ name: String) -> PolicyKnob? { all.first { $0.name == name } }
+
+    public static func set(_ key: String, _ value: String, on p: inout Policy) throws(PolicyError) {
+        guard let k = knob(key) else { throw PolicyError.unknownKnob(key) }
+        try k.set(&p, value)
+    }
+
+    /// Applies `k=v,k=v`.
+    public static func apply(assignments: String, to p: inout Policy) throws(PolicyError) {
+        for part in assignments.split(separator: ",", omittingEmptySubsequences: true) {
+            let kv = part.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2 else { throw PolicyError.badValue(key: String(part), message: "expected key=value") }
+            try set(kv[0].trimmingCharacters(in: .whitespaces), kv[1].trimmingCharacters(in: .whitespaces), on: &p)
+        }
+    }
+
+    /// Refuses non-default values for knobs whose mechanism this version does not model.
+    public static func checkModelled(_ p: Policy) throws(PolicyError) {
+        let d = Policy()
+        for k in all where k.pendingMechanism != nil && k.get(p) != k.get(d) {
+            throw PolicyError.notModelled(key: k.name, mechanism: k.pendingMechanism!)
+        }
+    }
+
+    /// `--policy` argument: a preset name, a JSON file, or `k=v,…` on top of `esx`.
+    public static func resolve(_ spec: String) throws(PolicyError) -> (name: String, policy: Policy) {
+        if let preset = Presets.named(spec) { return (preset.name, preset.policy) }
+        if spec.contains("=") {
+            var p = Policy()
+            try apply(assignments: spec, to: &p)
+            return (spec, p)
+        }
+        if FileManager.default.fileExists(atPath: spec) {
+            guard let data = FileManager.default.contents(atPath: spec) else {
+                throw PolicyError.badFile(path: spec, message: "cannot read")
+            }
+            return (spec, try fromJSON(data, path: spec))
+        }
+        throw PolicyError.unknownPreset(spec)
+    }
+
+    /// A JSON object of knob names to values (strings or numbers); missing knobs keep defaults.
+    public static func fromJSON(_ data: Data, path: String) throws(PolicyError) -> Policy {
+        let obj: Any
+        do { obj = try JSONSerialization.jsonObject(with: data) } catch {
+            throw PolicyError.badFile(path: path, message: "not valid JSON")
+        }
+        guard let dict = obj as? [String: Any] else { throw PolicyError.badFile(path: path, message: "expected a JSON object of knob values") }
+        var p = Policy()
+        for key in dict.keys.sorted() {
+            let v = dict[key]!
+            let s: String
+            if let n = v as? NSNumber, !(v is Bool) { s = n.stringValue } else if let t = v as? String { s = t } else {
+                throw PolicyError.badValue(key: key, message: "expected a number or a string")
+            }
+            try set(key, s, on: &p)
+        }
+        return p
+    }
+}
+
+/// Named policies for `--policy NAME`. A preset is one line here.
+public struct Preset: Sendable {
+    public let name: String
+    public let summary: String
+    public let policy: Policy
+}
+
+public enum Presets {
+    static func with(_ f: (inout Policy) -> Void) -> Policy {
+        var p = Policy()
+        f(&p)
+        return p
+    }
+
+    public static let all: [Preset] = [
+        Preset(name: "esx", summary: "every default: the paper's ESX Server", policy: Policy()),
+        Preset(name: "no-sharing", summary: "content-based sharing off", policy: with { $0.sharing = .off }),
+        Preset(name: "zero-only", summary: "share zero pages only", policy: with { $0.sharing = .zeroOnly }),
+        Preset(name: "no-tax", summary: "idle memory tax 0 (pure shares)", policy: with { $0.idleTax = 0 }),
+        Preset(name: "swap-only", summary: "no balloon drivers: host paging only", policy: with { $0.balloon = .off }),
+        Preset(name: "lru-swap", summary: "host paging picks LRU victims", policy: with { $0.swapVictim = .lru }),
+        Preset(name: "oracle", summary: "allocation uses the trace's true working sets", policy: with { $0.estimator = .oracle }),
+    ]
+
+    public static func named(_ n: String) -> Preset? { all.first { $0.name == n } }
+}
+
+extension PolicyKnob {
+    /// The knob's value in `p`, as `policy show` prints it.
+    public func value(of p: Policy) -> String { get(p) }
+}

@@ -1,0 +1,131 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Host machine memory: M pages, the free pool, the overhead reserved for powered-on VMs, and
+/// the owner of every MPN in use (for invariant checks and, later, victim selection).
+///
+/// Contract: `allocate()` hands out a free MPN (freed ones first, most recently freed first,
+/// then never-used ones in order) or nil; `release` returns one. `free` is always
+/// M − reserved overhead − MPNs in use.
+struct MachineMemory {
+    enum Owner {
+        static let none: UInt64 = 0
+        static let privateTag: UInt64 = 1 << 62
+        static let sharedTag: UInt64 = 2 << 62
+        @inline(__always) static func privatePage(vm: Int, ppn: UInt32) -> UInt64 { privateTag | UInt64(vm) << 32 | UInt64(ppn) }
+        @inline(__always) static func sharedFrame(_ f: UInt32) -> UInt64 { sharedTag | UInt64(f) }
+    }
+
+    let total: UInt64
+    private(set) var inUse: UInt64 = 0
+    private(set) var reserved: UInt64 = 0
+    private var freed: [UInt32] = []
+    private var nextFresh: UInt32 = 0
+    let owner: UnsafeMutablePointer<UInt64>
+
+    init(pages: UInt64) {
+        total = pages
+        guard let p = calloc(Int(max(1, pages)), 8) else { fatalError("out of memory allocating the machine page map") }
+        owner = p.bindMemory(to: UInt64.self, capacity: Int(pages))
+    }
+
+    func deallocate() { Glibc.free(owner) }
+
+    var free: UInt64 { total - reserved - inUse }
+
+    mutating func allocate(owner o: UInt64) -> UInt32? {
+        guard free > 0 else { return nil }
+        let m: UInt32
+        if let f = freed.popLast() { m = f } else {
+            m = nextFresh
+            nextFresh += 1
+        }
+        inUse += 1
+        owner[Int(m)] = o
+        return m
+    }
+
+    mutating func release(_ m: UInt32) {
+        owner[Int(m)] = Owner.none
+        freed.append(m)
+        inUse -= 1
+    }
+
+    @inline(__always) func setOwner(_ m: UInt32, _ o: UInt64) { owner[Int(m)] = o }
+
+    /// Reserves overhead pages; false if there is not that much free memory.
+    mutating func reserve(_ pages: UInt64) -> Bool {
+        guard free >= pages else { return false }
+        reserved += pages
+        return true
+    }
+
+    mutating func unreserve(_ pages: UInt64) { reserved -= pages }
+
+    /// Every MPN that may be in use (for invariant checks).
+    var highWater: UInt32 { nextFresh }
+}
+
+/// Shadow entries keyed by (VM, address space, VPN), with a PPN → entries backmap, for traces
+/// that carry virtual addresses. (Without them the model keys shadow entries by PPN, in the
+/// per-page flags.)
+struct VirtualShadow {
+    struct Key: Hashable {
+        var vm: UInt32
+        var asid: UInt32
+        var vpn: UInt64
+    }
+    struct Entry {
+        var ppn: UInt32
+        var writable: Bool
+    }
+
+    private(set) var entries: [Key: Entry] = [:]
+    private var backmap: [UInt64: [Key]] = [:]
+
+    @inline(__always) static func pageKey(_ vm: Int, _ ppn: UInt32) -> UInt64 { UInt64(vm) << 32 | UInt64(ppn) }
+
+    func lookup(_ k: Key) -> Entry? { entries[k] }
+
+    /// Installs or replaces the entry for `k`.
+    mutating func install(_ k: Key, vm: Int, ppn: UInt32, writable: Bool) {
+        if let old = entries[k], old.ppn != ppn {
+            removeBack(k, vm: vm, ppn: old.ppn)
+        }
+        if entries[k] == nil || entries[k]!.ppn != ppn {
+            backmap[VirtualShadow.pageKey(vm, ppn), default: []].append(k)
+        }
+        entries[k] = Entry(ppn: ppn, writable: writable)
+    }
+
+    private mutating func removeBack(_ k: Key, vm: Int, ppn: UInt32) {
+        let pk = VirtualShadow.pageKey(vm, ppn)
+        guard var list = backmap[pk] else { return }
+        list.removeAll { $0 == k }
+        backmap[pk] = list.isEmpty ? nil : list
+    }
+
+    /// Removes every entry reaching (vm, ppn); returns how many.
+    mutating func invalidate(vm: Int, ppn: UInt32) -> Int {
+        guard let list = backmap.removeValue(forKey: VirtualShadow.pageKey(vm, ppn)) else { return 0 }
+        for k in list { entries[k] = nil }
+        return list.count
+    }
+
+    /// Makes every entry reaching (vm, ppn) read-only; returns how many were writable.
+    mutating func writeProtect(vm: Int, ppn: UInt32) -> Int {
+        guard let list = backmap[VirtualShadow.pageKey(vm, ppn)] else { return 0 }
+        var n = 0
+        for k in list where entries[k]!.writable {
+            entries[k]!.writable = false
+            n += 1
+        }
+        return n
+    }
+
+    func reaching(vm: Int, ppn: UInt32) -> [Key] { backmap[VirtualShadow.pageKey(vm, ppn)] ?? [] }
+
+    var count: Int { entries.count }
+}

@@ -1,1 +1,0 @@
-// The replay engine; see docs/MODEL.md.

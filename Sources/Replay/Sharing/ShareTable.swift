@@ -1,0 +1,228 @@
+/// The global sharing table: shared frames and hint frames, keyed by the content hash truncated
+/// to `hashBits` (PAPER.md §4).
+///
+/// Contract: a custom open-addressing table (linear probing, one tag byte per slot, backward
+/// shift deletion) holding frame indices; several frames may have the same key (different
+/// contents whose truncated hashes collide), and `forEachMatch` visits them in slot order, so
+/// every decision is a pure function of the insertion history. Frames are stored as parallel
+/// arrays: full 64-bit hash, MPN (shared) or PPN (hint), owner VM (hint), a 16-bit reference
+/// count with an overflow table above 65,535, and the kind.
+struct ShareTable {
+    enum Kind: UInt8 { case free = 0, shared = 1, hint = 2 }
+
+    // Frames.
+    private(set) var fullHash: [UInt64] = []
+    private(set) var target: [UInt32] = []
+    private(set) var hintVM: [UInt32] = []
+    private(set) var ref16: [UInt16] = []
+    private(set) var kind: [Kind] = []
+    private var freeFrames: [UInt32] = []
+    /// References beyond 65,535, per frame.
+    private(set) var overflow: [UInt32: UInt64] = [:]
+    private(set) var sharedFrames = 0
+    private(set) var hintFrames = 0
+
+    // Index.
+    private var tags: [UInt8]
+    private var keys: [UInt64]
+    private var slots: [UInt32]
+    private var shift: UInt64
+    private(set) var used = 0
+    let keyMask: UInt64
+
+    init(hashBits: Int) {
+        keyMask = hashBits >= 64 ? UInt64.max : (UInt64(1) << UInt64(hashBits)) - 1
+        let cap = 1024
+        tags = Array(repeating: 0, count: cap)
+        keys = Array(repeating: 0, count: cap)
+        slots = Array(repeating: 0, count: cap)
+        shift = 64 - 10
+    }
+
+    @inline(__always) func key(_ hash: UInt64) -> UInt64 { hash & keyMask }
+
+    @inline(__always) private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+    @inline(__always) private static func tag(_ key: UInt64) -> UInt8 { 0x80 | UInt8(truncatingIfNeeded: (key &* 0xC2B2_AE3D_27D4_EB4F) >> 57) }
+
+    // MARK: frames
+
+    private mutating func newFrame(_ k: Kind, hash: UInt64, target t: UInt32, vm: UInt32, ref: UInt16) -> UInt32 {
+        let f: UInt32
+        if let r = freeFrames.popLast() {
+            f = r
+            fullHash[Int(f)] = hash; target[Int(f)] = t; hintVM[Int(f)] = vm; ref16[Int(f)] = ref; kind[Int(f)] = k
+        } else {
+            f = UInt32(fullHash.count)
+            fullHash.append(hash); target.append(t); hintVM.append(vm); ref16.append(ref); kind.append(k)
+        }
+        if k == .shared { sharedFrames += 1 } else { hintFrames += 1 }
+        insertIndex(key(hash), f)
+        return f
+    }
+
+    /// Adds a hint frame for (vm, ppn) whose content hashes to `hash`.
+    mutating func addHint(hash: UInt64, vm: UInt32, ppn: UInt32) -> UInt32 {
+        newFrame(.hint, hash: hash, target: ppn, vm: vm, ref: 0)
+    }
+
+    /// Adds a shared frame for machine page `mpn` with `refs` references.
+    mutating func addShared(hash: UInt64, mpn: UInt32, refs: UInt16) -> UInt32 {
+        newFrame(.shared, hash: hash, target: mpn, vm: 0, ref: refs)
+    }
+
+    /// Turns hint frame `f` into a shared frame on `mpn` with `refs` references, in place.
+    mutating func promote(_ f: UInt32, mpn: UInt32, refs: UInt16) {
+        precondition(kind[Int(f)] == .hint)
+        kind[Int(f)] = .shared
+        target[Int(f)] = mpn
+        hintVM[Int(f)] = 0
+        ref16[Int(f)] = refs
+        hintFrames -= 1
+        sharedFrames += 1
+    }
+
+    mutating func removeFrame(_ f: UInt32) {
+        let k = kind[Int(f)]
+        precondition(k != .free)
+        removeIndex(key(fullHash[Int(f)]), f)
+        if k == .shared { sharedFrames -= 1 } else { hintFrames -= 1 }
+        kind[Int(f)] = .free
+        overflow[f] = nil
+        freeFrames.append(f)
+    }
+
+    func refcount(_ f: UInt32) -> UInt64 { UInt64(ref16[Int(f)]) + (overflow[f] ?? 0) }
+
+    mutating func addRef(_ f: UInt32) {
+        if ref16[Int(f)] == UInt16.max { overflow[f, default: 0] += 1 } else { ref16[Int(f)] += 1 }
+    }
+
+    /// Drops one reference; returns the count left.
+    mutating func dropRef(_ f: UInt32) -> UInt64 {
+        if let o = overflow[f] {
+            if o <= 1 { overflow[f] = nil } else { overflow[f] = o - 1 }
+        } else {
+            ref16[Int(f)] -= 1
+        }
+        return refcount(f)
+    }
+
+    var frameCapacity: Int { fullHash.count }
+
+    // MARK: index
+
+    /// Calls `body` with every frame whose key equals `key(hash)`, in slot order, until it
+    /// returns false. The table must not be modified inside `body`.
+    func forEachMatch(_ hash: UInt64, _ body: (UInt32) -> Bool) {
+        let k = key(hash)
+        let t = ShareTable.tag(k)
+        let mask = tags.count - 1
+        var i = home(k)
+        while tags[i] != 0 {
+            if tags[i] == t && keys[i] == k {
+                if !body(slots[i]) { return }
+            }
+            i = (i + 1) & mask
+        }
+    }
+
+    /// Every frame with this key, in slot order.
+    func matches(_ hash: UInt64) -> [UInt32] {
+        var out: [UInt32] = []
+        forEachMatch(hash) { out.append($0); return true }
+        return out
+    }
+
+    private mutating func insertIndex(_ k: UInt64, _ f: UInt32) {
+        if (used + 1) * 4 > tags.count * 3 { grow() }
+        let mask = tags.count - 1
+        var i = home(k)
+        while tags[i] != 0 { i = (i + 1) & mask }
+        tags[i] = ShareTable.tag(k)
+        keys[i] = k
+        slots[i] = f
+        used += 1
+    }
+
+    private mutating func removeIndex(_ k: UInt64, _ f: UInt32) {
+        let mask = tags.count - 1
+        var i = home(k)
+        while !(tags[i] != 0 && keys[i] == k && slots[i] == f) {
+            precondition(tags[i] != 0, "frame \(f) missing from the sharing table")
+            i = (i + 1) & mask
+        }
+        // Backward-shift deletion keeps probe sequences unbroken without tombstones.
+        var hole = i
+        var j = (i + 1) & mask
+        while tags[j] != 0 {
+            let h = home(keys[j])
+            // Move j into the hole if its home is not cyclically within (hole, j].
+            let inRange = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j)
+            if !inRange {
+                tags[hole] = tags[j]; keys[hole] = keys[j]; slots[hole] = slots[j]
+                hole = j
+            }
+            j = (j + 1) & mask
+        }
+        tags[hole] = 0
+        used -= 1
+    }
+
+    private mutating func grow() {
+        let oldTags = tags, oldKeys = keys, oldSlots = slots
+        let cap = oldTags.count * 2
+        tags = Array(repeating: 0, count: cap)
+        keys = Array(repeating: 0, count: cap)
+        slots = Array(repeating: 0, count: cap)
+        shift -= 1
+        used = 0
+        for i in 0..<oldTags.count where oldTags[i] != 0 {
+            insertIndex(oldKeys[i], oldSlots[i])
+        }
+    }
+
+    /// Slots in use and capacity, for tests and reports.
+    var indexCapacity: Int { tags.count }
+
+    /// Every frame in the index, in slot order (for invariant checks).
+    func indexedFrames() -> [(key: UInt64, frame: UInt32)] {
+        (0..<tags.count).filter { tags[$0] != 0 }.map { (keys[$0], slots[$0]) }
+    }
+}
+
+/// A keyed pseudo-random permutation of 0..<n with O(1) memory: an invertible mix on the next
+/// power of two (odd multiplies, adds and xor-shifts, each a bijection), cycle-walked into range.
+struct Permutation {
+    let n: UInt64
+    let bits: UInt64
+    let mask: UInt64
+    let m1: UInt64, m2: UInt64, a1: UInt64, a2: UInt64
+
+    init(n: UInt64, rng: inout SeededRandomStream) {
+        self.n = max(n, 1)
+        var b: UInt64 = 1
+        while (UInt64(1) << b) < self.n { b += 1 }
+        bits = b
+        mask = b >= 64 ? UInt64.max : (UInt64(1) << b) - 1
+        m1 = rng.next() | 1
+        m2 = rng.next() | 1
+        a1 = rng.next()
+        a2 = rng.next()
+    }
+
+    @inline(__always) private func mix(_ x: UInt64) -> UInt64 {
+        var x = (x &* m1 &+ a1) & mask
+        x ^= x >> ((bits + 1) / 2)
+        x = (x &* m2 &+ a2) & mask
+        x ^= x >> Swift.max(1, bits / 3)
+        x = (x &* m1) & mask
+        return x
+    }
+
+    /// The i-th element of the permutation.
+    func callAsFunction(_ i: UInt64) -> UInt64 {
+        var x = mix(i)
+        while x >= n { x = mix(x) }
+        return x
+    }
+}

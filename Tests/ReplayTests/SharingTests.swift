@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+@testable import Replay
+import TraceFormat
+
+@Suite("Content-based page sharing (PAPER.md §4, DESIGN.md Content and sharing)")
+struct SharingTests {
+    @Test("Figure 3: a candidate matching another VM's hint → both map one MPN copy-on-write, the candidate's MPN is freed, a shared frame with refcount 2 replaces the hint")
+    func figure3() throws {
+        let e = try makeEngine(pages: [16, 16])
+        let h: UInt64 = 0x0123_4567_89AB_CDEF
+        try e.apply(rec(0, 0, .content, 5, hash: h))
+        try e.apply(rec(0, 1, .content, 7, hash: h))
+        let mpnA = e.payload(0, 5)
+        let mpnB = e.payload(1, 7)
+        let freeBefore = e.memory.free
+        #expect(e.share(0, 5) == false)                 // no match: A:5 becomes a hint
+        #expect(e.table.hintFrames == 1 && e.table.sharedFrames == 0)
+        #expect(e.vms[0].flags[5] & PageFlag.hinted != 0)
+        #expect(e.share(1, 7) == true)                  // B:7 matches the hint
+        #expect(e.state(0, 5) == .shared && e.state(1, 7) == .shared)
+        let f = e.payload(0, 5)
+        #expect(e.payload(1, 7) == f)
+        #expect(e.table.kind[Int(f)] == .shared && e.table.target[Int(f)] == mpnA)
+        #expect(e.table.refcount(f) == 2)
+        #expect(e.table.hintFrames == 0 && e.table.sharedFrames == 1)
+        #expect(e.memory.free == freeBefore + 1)          // B's MPN went back to the pool
+        #expect(e.memory.owner[Int(mpnB)] == MachineMemory.Owner.none)
+        try e.checkInvariants()
+        let r = e.snapshot()
+        #expect(r.vms[0].sharedPages + r.vms[1].sharedPages == 2)
+    }
+
+    @Test("A third page with the same content joins the shared frame (refcount 3)")
+    func thirdJoins() throws {
+        let e = try makeEngine(pages: [8, 8, 8])
+        for vm in 0..<3 { try e.apply(rec(0, UInt32(vm), .content, 1, hash: 42)) }
+        _ = e.share(0, 1); _ = e.share(1, 1); _ = e.share(2, 1)
+        #expect(e.table.refcount(e.payload(2, 1)) == 3 && e.table.sharedFrames == 1)
+    }
+
+    @Test("Stale hint: the hinted page is written before the match → the hint is dropped and the candidate becomes the hint")
+    func staleHint() throws {
+        let e = try makeEngine(pages: [8, 8])
+        try e.apply(rec(0, 0, .content, 2, hash: 77))
+        try e.apply(rec(0, 1, .content, 3, hash: 77))
+        _ = e.share(0, 2)
+        try e.apply(rec(1, 0, .write, 2))                // the hinted page is not write-protected
+        #expect(e.state(0, 2) == .privateMPN)
+        #expect(e.share(1, 3) == false)
+        #expect(e.counters(1).staleHints == 1)
+        #expect(e.table.hintFrames == 1 && e.table.sharedFrames == 0)
+        #expect(e.vms[1].flags[3] & PageFlag.hinted != 0 && e.vms[0].flags[2] & PageFlag.hinted == 0)
+        // The written page is volatile until its content is reported again.
+        #expect(e.share(0, 2) == false && e.counters(0).volatileSkipped == 1)
+    }
+
+    @Test("COW break on a write to a shared page: new private MPN, refcount − 1, content unknown")
+    func cowOnWrite() throws {
+        let e = try makeEngine(pages: [8, 8])
+        try e.apply(rec(0, 0, .content, 1, hash: 9))
+        try e.apply(rec(0, 1, .content, 1, hash: 9))
+        _ = e.share(0, 1); _ = e.share(1, 1)
+        let f = e.payload(0, 1)
+        try e.apply(rec(1, 1, .read, 1))                 // read of a shared page: read-only entry, no COW
+        #expect(e.counters(1).cowFaults == 0 && e.state(1, 1) == .shared)
+        try e.apply(rec(2, 1, .write, 1))                // write: hidden fault → COW break
+        #expect(e.counters(1).cowFaults == 1 && e.counters(1).cowBreaks == 1)
+        #expect(e.state(1, 1) == .privateMPN && e.table.refcount(f) == 1)
+        #expect(e.vms[1].flags[1] & PageFlag.known == 0)
+        try e.apply(rec(3, 1, .write, 1))                // now a shadow hit
+        #expect(e.counters(1).cowFaults == 1 && e.counters(1).shadowHits == 1)
+        // The last reference going away frees the frame and its MPN.
+        try e.apply(rec(4, 0, .write, 1))
+        #expect(e.table.sharedFrames == 0 && e.state(0, 1) == .privateMPN)
+    }
+
+    @Test("A content record contradicting a shared page's hash is an implied write (COW break); a matching one is not")
+    func impliedWrite() throws {
+        let e = try makeEngine(pages: [8, 8])
+        try e.apply(rec(0, 0, .content, 1, hash: 9))
+        try e.apply(rec(0, 1, .content, 1, hash: 9))
+        _ = e.share(0, 1); _ = e.share(1, 1)
+        try e.apply(rec(1, 1, .content, 1, hash: 9))
+        #expect(e.counters(1).impliedWrites == 0 && e.state(1, 1) == .shared)
+        try e.apply(rec(2, 1, .content, 1, hash: 10))
+        #expect(e.counters(1).impliedWrites == 1 && e.counters(1).cowBreaks == 1 && e.counters(1).cowFaults == 0)
+        #expect(e.state(1, 1) == .privateMPN && e.vms[1].hash[1] == 10 && e.vms[1].flags[1] & PageFlag.known != 0)
+    }
+
+    @Test("Zero pages (Z records and demand-zero fills) share one zero frame")
+    func zeroPages() throws {
+        let e = try makeEngine(pages: [64, 64], policy: fastScan(1000))
+        try e.apply(rec(0, 0, .zero, 0, count: 40))
+        try e.apply(rec(0, 1, .read, 10, count: 20))     // demand-zero fills are zero pages too
+        try e.apply(rec(0, 1, .content, 50, hash: 5))
+        try e.finish(settleUntil: Micros(2_000_000))
+        let s = e.snapshot()
+        #expect(s.sharedFrames == 1 && s.zeroFrames == 1)
+        #expect(s.vms[0].zeroSharedPages == 40 && s.vms[1].zeroSharedPages == 20)
+        #expect(e.counters(1).demandZero == 20)
+    }
+
+    @Test("zero-only shares zero pages only; off shares nothing")
+    func sharingModes() throws {
+        for (mode, frames) in [(Policy.Sharing.zeroOnly, 1), (.off, 0), (.on, 2)] {
+            let e = try makeEngine(pages: [16, 16], policy: fastScan(1000, sharing: mode))
+            try e.apply(rec(0, 0, .zero, 0, count: 4))
+            try e.apply(rec(0, 0, .content, 8, hash: 3))
+            try e.apply(rec(0, 1, .content, 8, hash: 3))
+            try e.finish(settleUntil: Micros(2_000_000))
+            #expect(e.snapshot().sharedFrames == UInt64(frames), "\(mode)")
+        }
+    }
+
+    @Test("hashBits = 16: contents equal in their low 16 bits match in the table; the full compare rejects them (false matches)")
+    func falseMatches() throws {
+        var p = Policy()
+        p.hashBits = 16
+        let e = try makeEngine(pages: [8, 8, 8], policy: p)
+        let h1: UInt64 = 0x1111_0000_0000_ABCD, h2: UInt64 = 0x2222_0000_0000_ABCD
+        try e.apply(rec(0, 0, .content, 1, hash: h1))
+        try e.apply(rec(0, 1, .content, 1, hash: h2))
+        try e.apply(rec(0, 2, .content, 1, hash: h1))
+        _ = e.share(0, 1)
+        #expect(e.share(1, 1) == false)
+        #expect(e.counters(1).falseMatches == 1)
+        #expect(e.table.hintFrames == 2)                  // both hints live under one key
+        #expect(e.share(2, 1) == true)                    // matches A's hint after rejecting B's
+        #expect(e.counters(2).falseMatches == 0)          // probing stops at the first full match (A, inserted first)
+        #expect(e.payload(2, 1) == e.payload(0, 1) && e.state(1, 1) == .privateMPN)
+        // With 64 bits there is no false match at all.
+        let e64 = try makeEngine(pages: [8, 8])
+        try e64.apply(rec(0, 0, .content, 1, hash: h1))
+        try e64.apply(rec(0, 1, .content, 1, hash: h2))
+        _ = e64.share(0, 1); _ = e64.share(1, 1)
+        #expect(e64.counters(1).falseMatches == 0)
+    }
+
+    @Test("More than 65,535 references spill into the overflow table and come back out")
+    func overflow() throws {
+        let n: UInt32 = 70_000
+        let e = try makeEngine(pages: [UInt64(n)], policy: fastScan(100_000))
+        e.checkFullEveryStep = false                      // O(pages) per step would be slow here
+        try e.apply(rec(0, 0, .zero, 0, count: n))
+        try e.advance(to: Micros(1_000_000))
+        try e.checkInvariants()
+        let f = e.payload(0, 0)
+        #expect(e.table.refcount(f) == UInt64(n))
+        #expect(e.table.ref16[Int(f)] == UInt16.max && e.table.overflow[f] == UInt64(n) - 65_535)
+        #expect(e.snapshot().overflowFrames == 1)
+        for p in 0..<UInt32(5_000) { try e.apply(rec(2_000_000, 0, .write, p)) }
+        try e.checkInvariants()
+        #expect(e.table.refcount(f) == UInt64(n) - 5_000 && e.table.overflow[f] == nil)
+        #expect(e.snapshot().overflowFrames == 0)
+    }
+
+    @Test("A static content snapshot replayed for a full sweep shares exactly (backed pages − distinct contents), whatever the seed",
+          arguments: [1, 2, 3, 99] as [UInt64])
+    func staticSnapshot(seed: UInt64) throws {
+        var o = GenOptions()
+        o.vms = 3
+        o.pagesPerVM = 3000
+        o.zeroFraction = 0.2
+        o.commonContent = 0.3
+        o.seed = 7
+        let dir = NSTemporaryDirectory() + "tt-snap-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/snap.mtr.zst"
+        try ScenarioRegistry.write(SnapshotScenario.self, options: o, to: path)
+        var distinct = Set<UInt64>()
+        var backed = 0
+        let reader = try TraceFile.open(path)
+        var batch: [TraceRecord] = []
+        while try reader.next(into: &batch) {
+            for r in batch {
+                backed += Int(r.count)
+                distinct.insert(r.kind == .zero ? 0 : r.hash.rawValue)
+            }
+        }
+        let p = fastScan(400, seed: seed)
+        let host = try HostConfig.resolve(header: try TraceFile.open(path).header, policy: p, spec: HostSpec())
+        let e = try ReplayEngine(host: host, policy: p)
+        var rp = Replayer()
+        rp.settle = Micros.seconds(8)                    // 8 s × 400 pages/s ≥ one sweep of 3,000 pages
+        try rp.run(try TraceFile.open(path), engine: e)
+        let s = e.snapshot()
+        let shared = s.vms.reduce(0) { $0 + $1.sharedPages }
+        #expect(Int(shared) - Int(s.sharedFrames) == backed - distinct.count)
+        #expect(s.vms.allSatisfy { $0.counters.pagesScanned >= 3000 })
+    }
+}
