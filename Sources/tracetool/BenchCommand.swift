@@ -1,19 +1,22 @@
 import ArgumentParser
 import Foundation
+import Replay
 import TraceFormat
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure decode speed against zstd on a generated trace (build with -c release).",
+        abstract: "Measure decode and replay speed on a generated trace (build with -c release).",
         discussion: """
         decode: generates a `mix` trace (32 VMs, --records records, 5% content records) unless \
         --trace names one, then alternates a full decode and `zstd -dc FILE > /dev/null`, \
-        --runs times each, and prints medians and their ratio. Run it as \
-        `swift run -c release tracetool bench decode`.
+        --runs times each, and prints medians and their ratio. \
+        replay: the same trace; alternates a decode-only pass and a full replay (esx preset, or \
+        --policy/--overcommit), and prints medians and their ratio. Run as \
+        `swift run -c release tracetool bench decode|replay`.
         """)
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case decode }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case decode, replay }
 
     @Argument(help: "What to measure.") var kind: Kind = .decode
     @Option(help: "Records in the generated trace.") var records: UInt64 = 50_000_000
@@ -21,11 +24,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Use this trace instead of generating one.") var trace: String?
     @Option(help: "Keep the generated trace at this path.") var keep: String?
 
+    @Option(help: "replay: the policy (preset, file or key=value,…).") var policy: String = "esx"
+    @Option(help: "replay: memory for VMs = sum of max / R.") var overcommit: Double?
+
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
     }
 
     func run() throws {
+        if kind == .replay { return try runReplay() }
         let path = try reportingErrors { try benchTrace() }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
         var decode: [Double] = []
@@ -88,4 +95,36 @@ struct BenchCommand: ParsableCommand {
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+extension BenchCommand {
+    func runReplay() throws {
+        let path = try reportingErrors { try benchTrace() }
+        let opts = try ModelOptions.parse(["--policy", policy] + (overcommit.map { ["--overcommit", String($0)] } ?? []))
+        let (_, pol, spec) = try opts.resolve()
+        var decode: [Double] = [], replay: [Double] = []
+        var count: UInt64 = 0
+        var pressure = ""
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            count = try reportingErrors { try decodeAll(path) }
+            decode.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            let reader = try reportingErrors { try TraceFile.open(path) }
+            let host = try HostConfig.resolve(header: reader.header, policy: pol, spec: spec)
+            let engine = try ReplayEngine(host: host, policy: pol)
+            engine.checkEveryStep = false
+            try Replayer().run(reader, engine: engine)
+            replay.append(Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9)
+            let snap = engine.snapshot()
+            pressure = "host \(host.machinePages) pages, \(snap.freePages) free at end"
+        }
+        let md = median(decode), mr = median(replay)
+        var s = "trace       \(path) (\(count) records), policy \(policy), \(pressure)\n"
+        s += "decode      median \(String(format: "%.3f", md)) s = \(String(format: "%.1f", Double(count) / md / 1e6)) M records/s  (runs: \(decode.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
+        s += "replay      median \(String(format: "%.3f", mr)) s = \(String(format: "%.1f", Double(count) / mr / 1e6)) M records/s  (runs: \(replay.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
+        s += "ratio       replay / decode time = \(String(format: "%.2f", mr / md))\n"
+        writeStdout(s)
+        if trace == nil && keep == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
 }

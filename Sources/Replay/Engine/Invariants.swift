@@ -28,7 +28,7 @@ extension ReplayEngine {
     public func checkInvariants() throws(ReplayError) {
         try checkConservation()
         var refs = [UInt64](repeating: 0, count: table.frameCapacity)
-        var mpnSeen = Set<UInt32>()
+        var mpnSeen = [Bool](repeating: false, count: Int(memory.highWater))
         for vm in vms {
             var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0
             for i in 0..<vm.pageCount {
@@ -46,7 +46,8 @@ extension ReplayEngine {
                     guard memory.owner[Int(m)] == MachineMemory.Owner.privatePage(vm: vm.index, ppn: p) else {
                         throw fail("MPN \(m) of VM \(vm.config.id) PPN \(p) is not owned by it")
                     }
-                    guard mpnSeen.insert(m).inserted else { throw fail("MPN \(m) is mapped twice") }
+                    guard Int(m) < mpnSeen.count, !mpnSeen[Int(m)] else { throw fail("MPN \(m) is mapped twice or was never handed out") }
+                    mpnSeen[Int(m)] = true
                 case .shared:
                     shared += 1
                     let fr = Int(PageState.payload(e))
@@ -82,7 +83,8 @@ extension ReplayEngine {
                 guard memory.owner[Int(m)] == MachineMemory.Owner.sharedFrame(UInt32(f)) else {
                     throw fail("MPN \(m) of shared frame \(f) is not owned by it")
                 }
-                guard mpnSeen.insert(m).inserted else { throw fail("MPN \(m) is mapped twice") }
+                guard Int(m) < mpnSeen.count, !mpnSeen[Int(m)] else { throw fail("MPN \(m) is mapped twice or was never handed out") }
+                    mpnSeen[Int(m)] = true
                 if table.ref16[f] < UInt16.max && table.overflow[UInt32(f)] != nil {
                     throw fail("frame \(f) uses the overflow table below 65,535 references")
                 }

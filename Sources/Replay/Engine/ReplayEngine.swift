@@ -67,11 +67,34 @@ public final class ReplayEngine {
 
     /// Applies one record, first running every periodic task due at or before its time.
     public func apply(_ r: TraceRecord) throws(ReplayError) {
-        if r.time > now { try advance(to: r.time) }
-        guard let vi = vmIndex[r.vm.rawValue] else {
-            throw fail("record for VM \(r.vm) that the replay does not know")
+        try apply(r, vm: try vmState(r.vm))
+    }
+
+    /// Applies records in order (the fast path: the VM lookup is reused across a VM's burst).
+    public func apply(contentsOf batch: ArraySlice<TraceRecord>) throws(ReplayError) {
+        guard let first = batch.first else { return }
+        var id = first.vm
+        var vm = try vmState(id)
+        for r in batch {
+            if r.vm != id {
+                id = r.vm
+                vm = try vmState(id)
+            }
+            try apply(r, vm: vm)
         }
-        let vm = vms[vi]
+    }
+
+    @inline(__always)
+    private func vmState(_ id: VMID) throws(ReplayError) -> VMState {
+        guard let vi = vmIndex[id.rawValue] else {
+            throw fail("record for VM \(id) that the replay does not know")
+        }
+        return vms[vi]
+    }
+
+    @inline(__always)
+    private func apply(_ r: TraceRecord, vm: VMState) throws(ReplayError) {
+        if r.time > now { try advance(to: r.time) }
         vm.counters.records += 1
         recordsApplied += 1
         switch r.kind {

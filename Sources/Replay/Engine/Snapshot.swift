@@ -125,16 +125,16 @@ public struct Replayer {
             let more: Bool
             do { more = try reader.next(into: &batch) } catch { throw .trace(error) }
             if !more { break }
-            for r in batch {
-                if let until, r.time > until { break outer }
-                do { try engine.apply(r) } catch {
-                    var e = error
-                    e.message = "\(reader.path): \(e.message)"
-                    throw .model(e)
-                }
-                last = r.time
+            var end = batch.endIndex
+            if let until, let cut = batch.firstIndex(where: { $0.time > until }) { end = cut }
+            do { try engine.apply(contentsOf: batch[..<end]) } catch {
+                var e = error
+                e.message = "\(reader.path): \(e.message)"
+                throw .model(e)
             }
+            if end > 0 { last = batch[end - 1].time }
             progress?(reader)
+            if end < batch.endIndex { break outer }
         }
         let end: Micros
         if let until { end = Micros(until.rawValue + settle.rawValue) } else { end = Micros(last.rawValue + settle.rawValue) }
