@@ -215,7 +215,8 @@ enum InputOpener {
         if got == 0 { throw TraceError(file: path, .emptyFile) }
         if isZstdPrefix(prefix) {
             let z = try ZstdSource(file: file, prefix: prefix)
-            return RawInput(path: path, source: z)
+            // Decompression runs on its own thread, ahead of the decoder.
+            return RawInput(path: path, source: PrefetchSource(source: z))
         }
         return RawInput(path: path, source: file, prefix: prefix)
     }
