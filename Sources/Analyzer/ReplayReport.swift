@@ -144,7 +144,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         var s = "trace     \(trace)\n"
         s += "host      \(host.machinePages) pages (\(String(format: "%.1f", host.machineMiB)) MiB, \(host.memorySource)), swap \(host.swapPages) pages, \(host.freePagesEnd) free at end\n"
         s += "replayed  \(host.records) records, \(String(format: "%.1f", host.simulatedSeconds)) s simulated, \(host.scanTicks) scan ticks, seed \(seed)\n"
-        s += "policy    sharing=\(policy.sharing.rawValue) shareScanVM=\(policy.shareScanVM) shareScanTotal=\(policy.shareScanTotal) hashBits=\(policy.hashBits)\n\n"
+        s += "policy    " + ["sharing", "shareScanVM", "shareScanTotal", "hashBits"].map { "\($0)=\(PolicyKnobs.knob($0)!.value(of: policy))" }.joined(separator: " ") + "\n\n"
         var rows: [[String]] = [["vm", "name", "max MiB", "resident MiB", "shared MiB", "saved MiB", "saved %", "zero MiB", "hints", "COW", "scanned"]]
         for v in vms {
             rows.append([String(v.id), v.name, m(Double(v.maxPages)), m(Double(v.residentPages)), m(Double(v.sharing.sharedPages)),
