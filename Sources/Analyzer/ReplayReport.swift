@@ -39,6 +39,59 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var invalidations: UInt64
     }
 
+    public struct Reclaim: Codable, Equatable, Sendable {
+        public var balloonPagesPeak: UInt64
+        public var balloonPagesEnd: UInt64
+        public var balloonInflated: UInt64
+        public var balloonDeflated: UInt64
+        public var guestRefaults: UInt64
+        public var guestAllocations: UInt64
+        public var doublePaging: UInt64
+        public var swapOut: UInt64
+        public var swapIn: UInt64
+        public var swapPeakPages: UInt64
+        public var swappedPagesEnd: UInt64
+        public var sharedBeforeSwap: UInt64
+        public var syncReclaims: UInt64
+        public var blockedMicros: UInt64
+    }
+
+    public struct Allocation: Codable, Equatable, Sendable {
+        public var minPages: UInt64
+        public var maxPages: UInt64
+        public var shares: UInt64
+        public var targetEnd: UInt64
+        public var allocatedEnd: UInt64
+        public var allocatedMean: Double
+    }
+
+    public struct Idle: Codable, Equatable, Sendable {
+        public var periods: UInt64
+        public var estimateMean: Double
+        public var trueMean: Double
+        public var meanAbsError: Double
+        public var samplingTraps: UInt64
+    }
+
+    public struct StateTimes: Codable, Equatable, Sendable {
+        public var high: UInt64
+        public var soft: UInt64
+        public var hard: UInt64
+        public var low: UInt64
+    }
+
+    public struct States: Codable, Equatable, Sendable {
+        public var overcommitted: Bool
+        public var end: String
+        public var timeMicros: StateTimes
+        public var transitions: [String: UInt64]
+        public var thresholdPages: StateTimes
+    }
+
+    public struct Admission: Codable, Equatable, Sendable {
+        public var refused: [UInt32]
+    }
+
     public struct VM: Codable, Equatable, Sendable {
         public var id: UInt32
         public var name: String
@@ -58,6 +111,10 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var residentPages: UInt64
         public var sharing: Sharing
         public var faults: Faults
+        public var reclaim: Reclaim
+        public var allocation: Allocation
+        public var idle: Idle
+        public var refused: Bool
     }
 
     public struct Host: Codable, Equatable, Sendable {
@@ -81,6 +138,9 @@ public struct ReplayReport: Codable, Equatable, Sendable {
     public var vms: [VM]
     public var sharing: Sharing
     public var faults: Faults
+    public var reclaim: Reclaim
+    public var states: States
+    public var admission: Admission
 
 
 
@@ -100,7 +160,14 @@ public struct ReplayReport: Codable, Equatable, Sendable {
             Faults(shadowHits: c.shadowHits, hiddenFaults: c.hiddenFaults, demandZero: c.demandZero, cowFaults: c.cowFaults,
                    invalidations: c.invalidations)
         }
+        func makeReclaim(_ c: VMCounters, peak: UInt64, end: UInt64, swapPeak: UInt64, swapEnd: UInt64) -> Reclaim {
+            Reclaim(balloonPagesPeak: peak, balloonPagesEnd: end, balloonInflated: c.balloonInflated, balloonDeflated: c.balloonDeflated,
+                    guestRefaults: c.guestRefaults, guestAllocations: c.guestAllocations, doublePaging: c.doublePaging,
+                    swapOut: c.swapOut, swapIn: c.swapIn, swapPeakPages: swapPeak, swappedPagesEnd: swapEnd,
+                    sharedBeforeSwap: c.sharedBeforeSwap, syncReclaims: c.syncReclaims, blockedMicros: c.blockedMicros)
+        }
         var total = VMCounters()
+        var bPeak: UInt64 = 0, bEnd: UInt64 = 0, sPeak: UInt64 = 0, sEnd: UInt64 = 0
         var vms: [VM] = []
         var shared: UInt64 = 0, zero: UInt64 = 0, volatile: UInt64 = 0
         for v in s.vms {
@@ -108,6 +175,8 @@ public struct ReplayReport: Codable, Equatable, Sendable {
             shared += v.sharedPages
             zero += v.zeroSharedPages
             volatile += v.volatilePages
+            bPeak += v.balloonPeak; bEnd += v.balloonPages; sPeak += v.swappedPeak; sEnd += v.swappedPages
+            let periods = Double(max(v.samplePeriods, 1))
             vms.append(VM(id: v.config.id, name: v.config.name, maxPages: v.config.maxPages, minPages: v.config.minPages,
                           shares: v.config.shares, overheadPages: v.config.overheadPages, balloon: v.config.balloon,
                           poweredOn: v.on, records: v.counters.records, skippedRecords: v.counters.skippedRecords,
@@ -116,7 +185,15 @@ public struct ReplayReport: Codable, Equatable, Sendable {
                           privatePages: v.privatePages, residentPages: v.privatePages + v.sharedPages,
                           sharing: makeSharing(v.counters, shared: v.sharedPages, frames: v.sharedFramesShare, zero: v.zeroSharedPages,
                                            hints: v.hintFrames, overflow: v.overflowFramesReached, volatile: v.volatilePages),
-                          faults: makeFaults(v.counters)))
+                          faults: makeFaults(v.counters),
+                          reclaim: makeReclaim(v.counters, peak: v.balloonPeak, end: v.balloonPages, swapPeak: v.swappedPeak, swapEnd: v.swappedPages),
+                          allocation: Allocation(minPages: v.config.minPages, maxPages: v.config.maxPages, shares: v.config.shares,
+                                                 targetEnd: v.targetPages, allocatedEnd: v.privatePages + v.sharedPages,
+                                                 allocatedMean: round3(v.allocatedMean)),
+                          idle: Idle(periods: v.samplePeriods, estimateMean: round3(v.estimateSum / periods),
+                                     trueMean: round3(v.trueSum / periods), meanAbsError: round3(v.absErrorSum / periods),
+                                     samplingTraps: v.counters.samplingTraps),
+                          refused: v.refused))
         }
         schemaVersion = ReplayReport.schemaVersion
         self.trace = trace
@@ -130,6 +207,14 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         sharing = makeSharing(total, shared: shared, frames: Double(s.sharedFrames), zero: zero, hints: s.hintFrames,
                           overflow: s.overflowFrames, volatile: volatile)
         faults = makeFaults(total)
+        reclaim = makeReclaim(total, peak: bPeak, end: bEnd, swapPeak: sPeak, swapEnd: sEnd)
+        let t = s.thresholds
+        states = States(overcommitted: s.overcommitted, end: s.state.rawValue,
+                        timeMicros: StateTimes(high: s.stateMicros[.high] ?? 0, soft: s.stateMicros[.soft] ?? 0,
+                                               hard: s.stateMicros[.hard] ?? 0, low: s.stateMicros[.low] ?? 0),
+                        transitions: s.transitions,
+                        thresholdPages: StateTimes(high: t.high, soft: t.soft, hard: t.hard, low: t.low))
+        admission = Admission(refused: s.vms.filter(\.refused).map(\.config.id))
     }
 
     public func json() -> String {
@@ -166,6 +251,21 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         f.append(["all", String(vms.reduce(0) { $0 + $1.accessedPages }), String(faults.shadowHits), String(faults.hiddenFaults),
                   String(faults.demandZero), String(faults.cowFaults), String(faults.invalidations)])
         s += "Faults\n" + TextTable.render(f, rightAligned: Set(0...6))
+        var a: [[String]] = [["vm", "min MiB", "target MiB", "alloc MiB", "mean MiB", "balloon MiB", "swapped MiB", "refaults", "swap-ins", "dbl paging", "blocked s", "est. active MiB", "true active MiB"]]
+        for v in vms {
+            a.append([String(v.id) + (v.refused ? " (refused)" : ""), m(Double(v.allocation.minPages)), m(Double(v.allocation.targetEnd)),
+                      m(Double(v.allocation.allocatedEnd)), m(v.allocation.allocatedMean), m(Double(v.reclaim.balloonPagesEnd)),
+                      m(Double(v.reclaim.swappedPagesEnd)), String(v.reclaim.guestRefaults), String(v.reclaim.swapIn),
+                      String(v.reclaim.doublePaging), String(format: "%.0f", Double(v.reclaim.blockedMicros) / 1e6),
+                      m(v.idle.estimateMean), m(v.idle.trueMean)])
+        }
+        s += "\nAllocation and reclamation\n" + TextTable.render(a, rightAligned: Set(1...12))
+        let st = states.timeMicros
+        let tot = Double(max(1, st.high + st.soft + st.hard + st.low))
+        s += String(format: "  states: high %.1f%%, soft %.1f%%, hard %.1f%%, low %.1f%% of the time; %llu transitions; end in %@\n",
+                    100 * Double(st.high) / tot, 100 * Double(st.soft) / tot, 100 * Double(st.hard) / tot, 100 * Double(st.low) / tot,
+                    states.transitions.values.reduce(0, +), states.end)
+        if !admission.refused.isEmpty { s += "  refused at power-on: VM \(admission.refused.map(String.init).joined(separator: ", "))\n" }
         return s
     }
 }

@@ -118,7 +118,7 @@ struct EngineTests {
         #expect(a.contains("\"schemaVersion\" : 1"))
     }
 
-    @Test("Policy knobs parse, validate and refuse what this version does not model; presets resolve")
+    @Test("Policy knobs parse, validate and presets resolve")
     func policies() throws {
         var p = Policy()
         try PolicyKnobs.apply(assignments: "shareScanVM=100,hashBits=32,sharing=zero-only", to: &p)
@@ -127,10 +127,10 @@ struct EngineTests {
         #expect(throws: PolicyError.self) { try PolicyKnobs.apply(assignments: "hashBits=x", to: &p) }
         try PolicyKnobs.apply(assignments: "samplePeriod=1m", to: &p)
         #expect(p.samplePeriod == 60)
-        #expect(throws: PolicyError.self) { try PolicyKnobs.checkModelled(p) }
         #expect(try PolicyKnobs.resolve("no-sharing").policy.sharing == .off)
         #expect(try PolicyKnobs.resolve("zero-only").policy.sharing == .zeroOnly)
         #expect(try PolicyKnobs.resolve("esx").policy == Policy())
+        #expect(try PolicyKnobs.resolve("no-tax").policy.idleTax == 0)
         #expect(throws: PolicyError.self) { try PolicyKnobs.resolve("nonsense") }
         // Every knob round-trips through its text form.
         for k in PolicyKnobs.all {

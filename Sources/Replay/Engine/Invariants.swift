@@ -18,23 +18,33 @@ extension ReplayEngine {
         guard total == memory.total, overhead == memory.reserved, memory.inUse == privatePages + frames else {
             throw fail("frame conservation broken: free \(memory.free) + private \(privatePages) + shared frames \(frames) + overhead \(overhead) = \(total), not M = \(memory.total)")
         }
-        guard swapped == 0 else { throw fail("swap slots used (0) differ from swapped PPNs (\(swapped))") }
+        guard swapped == swap.used else { throw fail("swap slots used (\(swap.used)) differ from swapped PPNs (\(swapped))") }
     }
 
-    /// Every invariant, structurally: conservation; each PPN's state against the MPN owner map;
-    /// each shared frame's refcount equals the PPNs that map it; each hint frame points at a
-    /// private page marked hinted whose hash is the hint's; every frame indexed once under its
-    /// key; shadow entries only for resident pages, writable only for private ones. O(pages).
+    /// Every invariant, structurally: conservation; no MPN or swap slot used twice; each
+    /// shared frame's refcount equals the PPNs that map it; each hint frame points at a private
+    /// page marked hinted whose hash is the hint's; every frame indexed once under its key;
+    /// per-VM counts match the pmap; the guest LRU list holds exactly the linked pages; shadow
+    /// entries only for resident pages, writable only for private ones. O(pages).
     public func checkInvariants() throws(ReplayError) {
         try checkConservation()
         var refs = [UInt64](repeating: 0, count: table.frameCapacity)
         var mpnSeen = [Bool](repeating: false, count: Int(memory.highWater))
+        var slotSeen = [Bool](repeating: false, count: Int(swap.highWater))
+        func claimMPN(_ m: UInt32, _ what: String) throws(ReplayError) {
+            guard Int(m) < mpnSeen.count, !mpnSeen[Int(m)] else { throw fail("MPN \(m) (\(what)) is mapped twice or was never handed out") }
+            mpnSeen[Int(m)] = true
+        }
         for vm in vms {
-            var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0
+            var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0, balloon: UInt64 = 0
+            var linked: UInt64 = 0
             for i in 0..<vm.pageCount {
                 let e = vm.entry[i]
                 let f = vm.flags[i]
                 let p = UInt32(i)
+                if !vm.on && (e != 0 || f & PageFlag.lowMask & ~PageFlag.guestFreed != 0) {
+                    throw fail("VM \(vm.config.id) is off but PPN \(p) has state")
+                }
                 switch PageState.of(e) {
                 case .untouched:
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 {
@@ -42,12 +52,7 @@ extension ReplayEngine {
                     }
                 case .privateMPN:
                     priv += 1
-                    let m = PageState.payload(e)
-                    guard memory.owner[Int(m)] == MachineMemory.Owner.privatePage(vm: vm.index, ppn: p) else {
-                        throw fail("MPN \(m) of VM \(vm.config.id) PPN \(p) is not owned by it")
-                    }
-                    guard Int(m) < mpnSeen.count, !mpnSeen[Int(m)] else { throw fail("MPN \(m) is mapped twice or was never handed out") }
-                    mpnSeen[Int(m)] = true
+                    try claimMPN(PageState.payload(e), "VM \(vm.config.id) PPN \(p)")
                 case .shared:
                     shared += 1
                     let fr = Int(PageState.payload(e))
@@ -59,13 +64,42 @@ extension ReplayEngine {
                     if f & PageFlag.shadowWritable != 0 || f & PageFlag.hinted != 0 {
                         throw fail("VM \(vm.config.id) PPN \(p) is shared but writable or hinted")
                     }
-                case .swapped, .ballooned:
-                    throw fail("VM \(vm.config.id) PPN \(p) is in a state this version never produces")
+                case .swapped:
+                    swapped += 1
+                    let s = Int(PageState.payload(e))
+                    guard s < slotSeen.count, !slotSeen[s] else { throw fail("swap slot \(s) used twice") }
+                    slotSeen[s] = true
+                    if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0 {
+                        throw fail("VM \(vm.config.id) PPN \(p) is swapped but mapped or hinted")
+                    }
+                case .ballooned:
+                    balloon += 1
+                    if f & (PageFlag.shadowValid | PageFlag.hinted | PageFlag.linked) != 0 || f & PageFlag.virtualMapped != 0 {
+                        throw fail("VM \(vm.config.id) PPN \(p) is ballooned but mapped, hinted or in the guest LRU")
+                    }
                 }
                 if f & PageFlag.hinted != 0 { hints += 1 }
+                if f & PageFlag.linked != 0 { linked += 1 }
             }
-            guard priv == vm.privatePages, shared == vm.sharedPages, zero == vm.zeroSharedPages, hints == vm.hints else {
-                throw fail("VM \(vm.config.id) page counts drifted: private \(priv)/\(vm.privatePages), shared \(shared)/\(vm.sharedPages), zero \(zero)/\(vm.zeroSharedPages), hints \(hints)/\(vm.hints)")
+            guard priv == vm.privatePages, shared == vm.sharedPages, zero == vm.zeroSharedPages, hints == vm.hints,
+                  swapped == vm.swappedPages, balloon == vm.balloonedPages else {
+                throw fail("VM \(vm.config.id) page counts drifted: private \(priv)/\(vm.privatePages), shared \(shared)/\(vm.sharedPages), zero \(zero)/\(vm.zeroSharedPages), hints \(hints)/\(vm.hints), swapped \(swapped)/\(vm.swappedPages), ballooned \(balloon)/\(vm.balloonedPages)")
+            }
+            if vm.trackLRU {
+                var n: UInt64 = 0
+                var prev: UInt32 = 0
+                var c = vm.lruHead
+                while c != 0 {
+                    n += 1
+                    guard n <= UInt64(vm.pageCount), vm.flags[Int(c - 1)] & PageFlag.linked != 0, vm.lruPrev![Int(c - 1)] == prev else {
+                        throw fail("VM \(vm.config.id) guest LRU list is corrupt at PPN \(c - 1)")
+                    }
+                    prev = c
+                    c = vm.lruNext![Int(c - 1)]
+                }
+                guard n == linked, prev == vm.lruTail else { throw fail("VM \(vm.config.id) guest LRU list holds \(n) pages, \(linked) are marked linked") }
+            } else if linked != 0 {
+                throw fail("VM \(vm.config.id) has linked pages but no guest LRU list")
             }
         }
         var sharedFrames = 0, hintFrames = 0
@@ -79,12 +113,7 @@ extension ReplayEngine {
                 guard rc == refs[f], rc >= 1 else {
                     throw fail("shared frame \(f) has refcount \(rc) but \(refs[f]) PPNs map it")
                 }
-                let m = table.target[f]
-                guard memory.owner[Int(m)] == MachineMemory.Owner.sharedFrame(UInt32(f)) else {
-                    throw fail("MPN \(m) of shared frame \(f) is not owned by it")
-                }
-                guard Int(m) < mpnSeen.count, !mpnSeen[Int(m)] else { throw fail("MPN \(m) is mapped twice or was never handed out") }
-                    mpnSeen[Int(m)] = true
+                try claimMPN(table.target[f], "shared frame \(f)")
                 if table.ref16[f] < UInt16.max && table.overflow[UInt32(f)] != nil {
                     throw fail("frame \(f) uses the overflow table below 65,535 references")
                 }
@@ -113,7 +142,7 @@ extension ReplayEngine {
                 throw fail("frame \(f) is indexed wrongly")
             }
         }
-        for (k, e) in vshadow.entries {
+        for (k, e) in vshadow.entries.sorted(by: { ($0.key.vm, $0.key.asid, $0.key.vpn) < ($1.key.vm, $1.key.asid, $1.key.vpn) }) {
             let vm = vms[Int(k.vm)]
             let st = PageState.of(vm.entry[Int(e.ppn)])
             guard st == .privateMPN || st == .shared, !(e.writable && st != .privateMPN) else {

@@ -12,34 +12,73 @@ public struct ReplayError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The model: host, VMs, pmaps, shadow tables and the sharing scan, driven record by record on
-/// a simulated clock (DESIGN.md). One instance owns all mutable state; nothing here prints.
+/// One row of `--timeline`.
+public struct TimelineRow: Equatable, Sendable {
+    public var time: Micros
+    public var vm: UInt32
+    public var allocated: UInt64
+    public var target: UInt64
+    public var balloon: UInt64
+    public var swapped: UInt64
+    public var sharedSaved: Double
+    public var activeEstimate: UInt64
+    public var activeTrue: UInt64
+    public var free: UInt64
+    public var state: FreeState
+    public var guestRefaults: UInt64
+    public var swapIns: UInt64
+}
+
+/// The model: host, VMs, pmaps, shadow tables, content-based sharing, idle sampling, targets
+/// by min-funding revocation with the idle tax, admission control, the free-memory states,
+/// ballooning with a guest LRU model and host paging, driven record by record on a simulated
+/// clock (DESIGN.md). One instance owns all mutable state; nothing here prints.
 ///
-/// Contract: feed records in time order with `apply`; periodic work (the sharing scan) runs
-/// between records at fixed times, in a fixed order, by `advance(to:)`; `finish(settleUntil:)`
-/// runs the clock on after the last record. The same trace, policy and seed always give the
-/// same state.
+/// Contract: feed records in time order with `apply`; periodic work runs between records at
+/// fixed times, in a fixed order (sampling, balancing, reclamation, the sharing scan, the
+/// timeline), by `advance(to:)`; `finish(settleUntil:)` runs the clock on after the last
+/// record. The same trace, policy and seed always give the same state.
 public final class ReplayEngine {
     public let policy: Policy
     public let host: HostConfig
     let vms: [VMState]
     private let vmIndex: VMIndexMap
     var memory: MachineMemory
+    var swap: SwapArea
     var table: ShareTable
     var vshadow = VirtualShadow()
     public private(set) var now: Micros = .zero
     public private(set) var recordsApplied: UInt64 = 0
     /// Run the cheap conservation check after every record (on in debug builds).
     public var checkEveryStep: Bool
-    /// Run the full structural check after every record and scan tick (tests).
+    /// Run the full structural check after every record and periodic task (tests).
     public var checkFullEveryStep = false
 
-    /// The sharing scan runs once per simulated second.
-    public static let scanInterval = Micros(1_000_000)
-    private var nextScan: Micros = ReplayEngine.scanInterval
+    // The clock.
+    public static let tick = Micros(1_000_000)
+    private var nextScan: Micros = ReplayEngine.tick
+    private var nextReclaim: Micros = ReplayEngine.tick
+    private var nextSample: Micros
+    private var nextBalance: Micros
+    private var nextTimeline: Micros?
+    public var timelineInterval: Micros? {
+        didSet { nextTimeline = timelineInterval.map { Micros(now.rawValue + $0.rawValue) } }
+    }
+    public internal(set) var timeline: [TimelineRow] = []
     private var scanGlobalCredit: Double = 0
     private var scanRotation = 0
-    private var scanTicks: UInt64 = 0
+    private(set) var scanTicks: UInt64 = 0
+
+    // Reclamation state.
+    public let thresholds: FreeState.Thresholds
+    public private(set) var state: FreeState = .high
+    public private(set) var stateMicros: [FreeState: UInt64] = [:]
+    public private(set) var transitions: [String: UInt64] = [:]
+    private var stateSince: Micros = .zero
+    /// Whether memory can ever be short (Σ max + overheads + high threshold > M).
+    public let overcommitted: Bool
+    private var samplePeriod: Micros
+    private var balancePeriod: Micros
 
     public init(host: HostConfig, policy: Policy) throws(ReplayError) {
         do { try policy.validate() } catch { throw ReplayError(time: 0, message: error.description) }
@@ -50,18 +89,28 @@ public final class ReplayEngine {
         #else
         checkEveryStep = false
         #endif
-        vms = host.vms.enumerated().map { VMState(config: $1, index: $0, seed: policy.seed) }
+        vms = host.vms.enumerated().map { VMState(config: $1, index: $0, policy: policy) }
         vmIndex = VMIndexMap(host.vms.map { VMDecl(id: $0.id, name: $0.name, pages: $0.maxPages) })
         memory = MachineMemory(pages: host.machinePages)
+        swap = SwapArea(slots: host.swapPages)
         table = ShareTable(hashBits: policy.hashBits)
-        for vm in vms where vm.on {
-            guard memory.reserve(vm.config.overheadPages) else {
-                throw ReplayError(time: 0, message: "host memory (\(host.machinePages) pages) cannot hold the overhead of VM \(vm.config.id) at power-on")
-            }
+        thresholds = FreeState.Thresholds(machinePages: host.machinePages, policy: policy)
+        samplePeriod = Micros.seconds(policy.samplePeriod)
+        balancePeriod = Micros.seconds(policy.balancePeriod)
+        nextSample = samplePeriod
+        nextBalance = balancePeriod
+        let need = host.vms.reduce(UInt64(0)) { $0 + $1.maxPages + $1.overheadPages } + thresholds.high
+        overcommitted = need > host.machinePages
+        let anyBalloon = host.vms.contains { $0.balloon }
+        for vm in vms {
+            if overcommitted && (anyBalloon || policy.swapVictim == .lru) { vm.enableLRU() }
+            if overcommitted && policy.swapVictim == .fifo { vm.enableFIFO() }
         }
+        for vm in vms where !vm.config.startsOff {
+            do { try powerOn(vm) } catch { throw error }
+        }
+        recomputeTargets()
     }
-
-    deinit { memory.deallocate() }
 
     // MARK: records
 
@@ -99,21 +148,28 @@ public final class ReplayEngine {
         recordsApplied += 1
         switch r.kind {
         case .powerOn:
-            try powerOn(vm)
+            vm.counters.powerOns += 1
+            if !vm.on && !vm.refused {
+                try powerOn(vm)
+                recomputeTargets()
+            }
         case .powerOff:
-            powerOff(vm)
+            vm.counters.powerOffs += 1
+            if vm.on {
+                powerOff(vm)
+                recomputeTargets()
+            }
         case _ where !vm.on:
             vm.counters.skippedRecords += 1
         case .read, .write:
             let write = r.kind == .write
-            let stamp = UInt32(truncatingIfNeeded: r.time.rawValue >> 10)
             if r.hasVirtual {
-                try accessVirtual(vm, ppn: r.ppn.rawValue, asid: r.asid.rawValue, vpn: r.vpn.rawValue, write: write, stamp: stamp)
+                try accessVirtual(vm, ppn: r.ppn.rawValue, asid: r.asid.rawValue, vpn: r.vpn.rawValue, write: write)
             } else {
                 var p = r.ppn.rawValue
                 let end = p &+ r.count
                 while p != end {
-                    try access(vm, ppn: p, write: write, stamp: stamp)
+                    try access(vm, ppn: p, write: write)
                     p &+= 1
                 }
             }
@@ -132,6 +188,7 @@ public final class ReplayEngine {
             }
             vm.counters.guestFreed += UInt64(r.count)
         }
+        if overcommitted { updateState() }
         if checkEveryStep { try checkConservation() }
         if checkFullEveryStep { try checkInvariants() }
     }
@@ -142,17 +199,26 @@ public final class ReplayEngine {
 
     // MARK: accesses and the shadow tables
 
+    /// Notes a touch for the true working set and the guest's LRU order.
     @inline(__always)
-    private func access(_ vm: VMState, ppn: UInt32, write: Bool, stamp: UInt32) throws(ReplayError) {
+    private func touch(_ vm: VMState, _ i: Int) {
+        let f = vm.flags[i]
+        if f >> PageFlag.stampShift != vm.stamp {
+            vm.flags[i] = (f & PageFlag.lowMask) | vm.stamp << PageFlag.stampShift
+            vm.touchedThisPeriod += 1
+        }
+        if vm.lruPrev != nil { vm.lruTouch(UInt32(i)) }
+    }
+
+    @inline(__always)
+    private func access(_ vm: VMState, ppn: UInt32, write: Bool) throws(ReplayError) {
         let i = Int(ppn)
         vm.counters.accessedPages += 1
-        vm.lastAccess[i] = stamp
+        touch(vm, i)
         let f = vm.flags[i]
         if f & PageFlag.shadowValid != 0 && (!write || f & PageFlag.shadowWritable != 0) {
             vm.counters.shadowHits += 1
-            if write { vm.flags[i] = f & ~(PageFlag.known | PageFlag.guestFreed) } else if f & PageFlag.guestFreed != 0 {
-                vm.flags[i] = f & ~PageFlag.guestFreed
-            }
+            vm.flags[i] = f & (write ? ~(PageFlag.known | PageFlag.guestFreed) : ~PageFlag.guestFreed)
             return
         }
         let writable = try resolveFault(vm, ppn: ppn, write: write)
@@ -163,12 +229,12 @@ public final class ReplayEngine {
         vm.flags[i] = nf
     }
 
-    private func accessVirtual(_ vm: VMState, ppn: UInt32, asid: UInt32, vpn: UInt64, write: Bool, stamp: UInt32) throws(ReplayError) {
+    private func accessVirtual(_ vm: VMState, ppn: UInt32, asid: UInt32, vpn: UInt64, write: Bool) throws(ReplayError) {
         let i = Int(ppn)
         vm.counters.accessedPages += 1
-        vm.lastAccess[i] = stamp
+        touch(vm, i)
         let key = VirtualShadow.Key(vm: UInt32(vm.index), asid: asid, vpn: vpn)
-        if let e = vshadow.lookup(key), e.ppn == ppn, !write || e.writable {
+        if let e = vshadow.lookup(key), e.ppn == ppn, !write || e.writable, vm.flags[i] & PageFlag.virtualMapped != 0 {
             vm.counters.shadowHits += 1
             vm.flags[i] &= write ? ~(PageFlag.known | PageFlag.guestFreed) : ~PageFlag.guestFreed
             return
@@ -184,16 +250,25 @@ public final class ReplayEngine {
     private func resolveFault(_ vm: VMState, ppn: UInt32, write: Bool) throws(ReplayError) -> Bool {
         vm.counters.hiddenFaults += 1
         let i = Int(ppn)
+        if vm.flags[i] & PageFlag.sampled != 0 {
+            vm.flags[i] &= ~PageFlag.sampled
+            vm.traps += 1
+            vm.counters.samplingTraps += 1
+        }
         let e = vm.entry[i]
         switch PageState.of(e) {
         case .untouched:
-            // Demand-zero fill: a newly allocated machine page is zeroed.
-            let m = try allocate(owner: MachineMemory.Owner.privatePage(vm: vm.index, ppn: ppn))
-            vm.entry[i] = PageState.privateMPN.entry(m)
-            vm.privatePages += 1
-            vm.hash[i] = ContentHash.zero.rawValue
-            vm.flags[i] |= PageFlag.known | PageFlag.everBacked
-            vm.counters.demandZero += 1
+            let hadContent = vm.flags[i] & PageFlag.everBacked != 0
+            try backPrivate(vm, ppn: ppn)
+            if hadContent {
+                // The guest gave this page to its balloon earlier: it reads the data back.
+                vm.counters.guestRefaults += 1
+            } else {
+                // Demand-zero fill: a newly allocated machine page is zeroed.
+                vm.hash[i] = ContentHash.zero.rawValue
+                vm.flags[i] |= PageFlag.known | PageFlag.everBacked
+                vm.counters.demandZero += 1
+            }
             return true
         case .privateMPN:
             return true
@@ -202,19 +277,33 @@ public final class ReplayEngine {
             vm.counters.cowFaults += 1
             try breakCOW(vm, ppn: ppn)
             return true
-        case .swapped, .ballooned:
-            throw fail("VM \(vm.config.id) PPN \(ppn) is \(PageState.of(e)), which this version never produces")
+        case .swapped:
+            try swapIn(vm, ppn: ppn)
+            return true
+        case .ballooned:
+            try guestFault(vm, ppn: ppn)
+            return true
         }
+    }
+
+    /// Gives an untouched PPN a private machine page (its content flags are the caller's).
+    private func backPrivate(_ vm: VMState, ppn: UInt32) throws(ReplayError) {
+        let m = try allocate(for: vm)
+        vm.entry[Int(ppn)] = PageState.privateMPN.entry(m)
+        vm.privatePages += 1
+        fifoPush(vm, ppn)
     }
 
     /// Copy-on-write: gives the PPN a private copy of its shared frame's content.
     private func breakCOW(_ vm: VMState, ppn: UInt32) throws(ReplayError) {
         let i = Int(ppn)
         let frame = PageState.payload(vm.entry[i])
-        let m = try allocate(owner: MachineMemory.Owner.privatePage(vm: vm.index, ppn: ppn))
+        let m = try allocate(for: vm)
+        // Allocation may have reclaimed synchronously, but never a shared page: still ours.
         vm.entry[i] = PageState.privateMPN.entry(m)
         vm.sharedPages -= 1
         vm.privatePages += 1
+        fifoPush(vm, ppn)
         if table.fullHash[Int(frame)] == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
         vm.counters.cowBreaks += 1
         releaseRef(frame)
@@ -255,11 +344,15 @@ public final class ReplayEngine {
         vm.counters.invalidations += UInt64(n)
     }
 
-    /// Allocates a machine page. With no free page this version, which has no reclamation,
-    /// stops with an error naming the record.
-    private func allocate(owner: UInt64) throws(ReplayError) -> UInt32 {
-        if let m = memory.allocate(owner: owner) { return m }
-        throw fail("host memory exhausted (\(host.machinePages) pages, \(memory.reserved) reserved for overhead): this version does not model reclamation; raise --host-memory")
+    /// Allocates a machine page for `vm`; with none free, reclaims synchronously (host paging
+    /// of a victim, VMs above target first) and counts it.
+    func allocate(for vm: VMState) throws(ReplayError) -> UInt32 {
+        if let m = memory.allocate() { return m }
+        vm.counters.syncReclaims += 1
+        while memory.free == 0 {
+            try reclaimOnePage()
+        }
+        return memory.allocate()!
     }
 
     // MARK: content
@@ -269,11 +362,10 @@ public final class ReplayEngine {
         let e = vm.entry[i]
         switch PageState.of(e) {
         case .untouched:
-            // The page existed before the trace started: back it with its content.
-            let m = try allocate(owner: MachineMemory.Owner.privatePage(vm: vm.index, ppn: ppn))
-            vm.entry[i] = PageState.privateMPN.entry(m)
-            vm.privatePages += 1
+            // The page existed before the trace started (or comes back from the balloon): back it.
+            try backPrivate(vm, ppn: ppn)
             vm.counters.contentBacked += 1
+            vm.lruTouch(ppn)
         case .privateMPN:
             break
         case .shared:
@@ -282,10 +374,12 @@ public final class ReplayEngine {
             // Content that contradicts the shared copy implies a write: break COW.
             vm.counters.impliedWrites += 1
             try breakCOW(vm, ppn: ppn)
-            writeProtectShadow(vm, ppn: ppn)
             invalidateShadow(vm, ppn: ppn)
         case .swapped, .ballooned:
-            throw fail("VM \(vm.config.id) PPN \(ppn) is \(PageState.of(e)), which this version never produces")
+            // New content means the guest touched the page: bring it back first.
+            vm.counters.impliedWrites += 1
+            _ = try resolveFault(vm, ppn: ppn, write: true)
+            vm.lruTouch(ppn)
         }
         if vm.flags[i] & PageFlag.hinted != 0 && vm.hash[i] != hash {
             // The hinted content is gone: its hint can never validate again.
@@ -296,57 +390,111 @@ public final class ReplayEngine {
         vm.flags[i] |= PageFlag.known | PageFlag.everBacked
     }
 
-    // MARK: power
+    // MARK: power and admission control
 
+    /// Powers a VM on if admission control allows: unreserved memory ≥ min + overhead and
+    /// unreserved swap ≥ max − min (PAPER.md §6); otherwise it is refused for good.
     private func powerOn(_ vm: VMState) throws(ReplayError) {
-        vm.counters.powerOns += 1
-        if vm.on { return }
-        guard memory.reserve(vm.config.overheadPages) else {
-            throw fail("VM \(vm.config.id) powers on but host memory cannot hold its \(vm.config.overheadPages)-page overhead")
+        let c = vm.config
+        var reservedMem: UInt64 = 0, reservedSwap: UInt64 = 0
+        for o in vms where o.on {
+            reservedMem += o.config.minPages + o.config.overheadPages
+            reservedSwap += o.config.maxPages - o.config.minPages
+        }
+        let unreservedMem = host.machinePages > reservedMem ? host.machinePages - reservedMem : 0
+        let unreservedSwap = host.swapPages > reservedSwap ? host.swapPages - reservedSwap : 0
+        guard unreservedMem >= c.minPages + c.overheadPages, unreservedSwap >= c.maxPages - c.minPages,
+              memory.reserve(c.overheadPages) else {
+            vm.refused = true
+            return
         }
         vm.on = true
+        vm.everOn = true
+        vm.coldCursor = 0
     }
 
     private func powerOff(_ vm: VMState) {
-        vm.counters.powerOffs += 1
-        guard vm.on else { return }
         for p in 0..<UInt32(vm.pageCount) {
             let i = Int(p)
             let e = vm.entry[i]
             if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: p) }
             switch PageState.of(e) {
-            case .untouched: break
+            case .untouched, .ballooned: break
             case .privateMPN:
                 memory.release(PageState.payload(e))
-                vm.privatePages -= 1
             case .shared:
-                let frame = PageState.payload(e)
-                if table.fullHash[Int(frame)] == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
-                vm.sharedPages -= 1
-                releaseRef(frame)
-            case .swapped, .ballooned: break
+                releaseRef(PageState.payload(e))
+            case .swapped:
+                swap.release(PageState.payload(e))
             }
             if vm.flags[i] & PageFlag.virtualMapped != 0 { _ = vshadow.invalidate(vm: vm.index, ppn: p) }
             vm.entry[i] = 0
             vm.flags[i] = 0
             vm.hash[i] = 0
+            vm.lruPrev?[i] = 0
+            vm.lruNext?[i] = 0
         }
+        vm.privatePages = 0; vm.sharedPages = 0; vm.zeroSharedPages = 0; vm.swappedPages = 0
+        vm.balloonedPages = 0; vm.hints = 0
+        vm.lruHead = 0; vm.lruTail = 0; vm.coldCursor = 0
+        vm.balloonStack.removeAll()
+        vm.fifoQueue.removeAll(); vm.fifoHead = 0
+        vm.sampledPPNs.removeAll()
         memory.unreserve(vm.config.overheadPages)
         vm.on = false
     }
 
     // MARK: the clock
 
-    /// Runs every periodic task due at or before `t`, in time order (ties in a fixed order),
-    /// and moves the clock to `t`.
+    /// Runs every periodic task due at or before `t` in time order (at equal times: sampling,
+    /// balancing, reclamation, scanning, timeline) and moves the clock to `t`.
     public func advance(to t: Micros) throws(ReplayError) {
-        while nextScan <= t {
-            now = nextScan
-            scanTick()
-            nextScan = Micros(nextScan.rawValue + ReplayEngine.scanInterval.rawValue)
+        while true {
+            var next = nextSample
+            for c in [nextBalance, nextReclaim, nextScan, nextTimeline ?? Micros(UInt64.max)] where c < next { next = c }
+            if next > t { break }
+            accountTime(to: next)
+            if nextSample == next {
+                samplePeriodEnd()
+                nextSample = Micros(next.rawValue + samplePeriod.rawValue)
+            }
+            if nextBalance == next {
+                recomputeTargets()
+                nextBalance = Micros(next.rawValue + balancePeriod.rawValue)
+            }
+            if nextReclaim == next {
+                try reclaimTick()
+                nextReclaim = Micros(next.rawValue + ReplayEngine.tick.rawValue)
+            }
+            if nextScan == next {
+                scanTick()
+                nextScan = Micros(next.rawValue + ReplayEngine.tick.rawValue)
+            }
+            if let tl = nextTimeline, tl == next, let iv = timelineInterval {
+                recordTimeline()
+                nextTimeline = Micros(next.rawValue + iv.rawValue)
+            }
+            if overcommitted { updateState() }
             if checkFullEveryStep { try checkInvariants() }
         }
-        if t > now { now = t }
+        accountTime(to: t)
+    }
+
+    private func accountTime(to t: Micros) {
+        if t > now {
+            stateMicros[state, default: 0] += t.rawValue - now.rawValue
+            now = t
+        }
+    }
+
+    /// Moves between the free-memory states; a change recomputes targets.
+    func updateState() {
+        let s = state.next(free: memory.free, thresholds)
+        if s != state {
+            transitions["\(state.rawValue)->\(s.rawValue)", default: 0] += 1
+            state = s
+            recomputeTargets()
+        }
     }
 
     // MARK: the sharing scan
@@ -356,7 +504,7 @@ public final class ReplayEngine {
     private func scanTick() {
         scanTicks += 1
         guard policy.sharing != .off, !vms.isEmpty else { return }
-        let seconds = ReplayEngine.scanInterval.seconds
+        let seconds = ReplayEngine.tick.seconds
         scanGlobalCredit = min(scanGlobalCredit + policy.shareScanTotal * seconds, policy.shareScanTotal * seconds + 1)
         let n = vms.count
         let start = scanRotation % n
@@ -387,7 +535,7 @@ public final class ReplayEngine {
         _ = tryShare(vm, ppn: ppn)
     }
 
-    /// Offers one page to the sharing table (the scanner, and later share-before-swap).
+    /// Offers one page to the sharing table (the scanner, and share-before-swap).
     /// Returns true if the page ends up mapped to a shared frame.
     @discardableResult
     func tryShare(_ vm: VMState, ppn: UInt32) -> Bool {
@@ -452,7 +600,6 @@ public final class ReplayEngine {
             owner.flags[qi] &= ~PageFlag.hinted
             owner.hints -= 1
             table.promote(f, mpn: m, refs: 1)
-            memory.setOwner(m, MachineMemory.Owner.sharedFrame(f))
             owner.entry[qi] = PageState.shared.entry(f)
             owner.privatePages -= 1
             owner.sharedPages += 1
@@ -463,10 +610,7 @@ public final class ReplayEngine {
             vm.counters.shareEvents += 1
             return true
         case .none:
-            if vm.flags[i] & PageFlag.hinted != 0 {
-                // Its old hint (other content) was removed above as stale.
-                return false
-            }
+            if vm.flags[i] & PageFlag.hinted != 0 { return false }
             _ = table.addHint(hash: h, vm: UInt32(vm.index), ppn: ppn)
             vm.flags[i] |= PageFlag.hinted
             vm.hints += 1
@@ -489,7 +633,7 @@ public final class ReplayEngine {
     /// Removes the hint frame that points at (vm, ppn). A hinted page's `hash` always holds the
     /// content it was hinted with (a write only clears `known`; a new content report drops the
     /// hint first), so the frame is found under that key.
-    private func dropHint(_ vm: VMState, ppn: UInt32) {
+    func dropHint(_ vm: VMState, ppn: UInt32) {
         var found: UInt32?
         table.forEachMatch(vm.hash[Int(ppn)]) { f in
             if table.kind[Int(f)] == .hint && table.hintVM[Int(f)] == UInt32(vm.index) && table.target[Int(f)] == ppn {
@@ -506,11 +650,9 @@ public final class ReplayEngine {
 
     // MARK: finishing
 
-    /// Runs the clock (and so the scanner) on to `t` after the last record.
+    /// Runs the clock on to `t` after the last record, then checks every invariant.
     public func finish(settleUntil t: Micros) throws(ReplayError) {
         try advance(to: t)
         try checkInvariants()
     }
-
-    public var scanTicksRun: UInt64 { scanTicks }
 }

@@ -18,6 +18,20 @@ public struct ReplaySnapshot: Sendable {
         public var volatilePages: UInt64
         /// Pages never touched or backed.
         public var untouchedPages: UInt64
+        public var refused: Bool
+        public var targetPages: UInt64
+        public var balloonPages: UInt64
+        public var balloonPeak: UInt64
+        public var swappedPages: UInt64
+        public var swappedPeak: UInt64
+        /// Mean resident pages over the 1-s reclamation ticks while on.
+        public var allocatedMean: Double
+        /// Sample periods completed, and sums over them of the estimate, the truth and |error|
+        /// (pages).
+        public var samplePeriods: UInt64
+        public var estimateSum: Double
+        public var trueSum: Double
+        public var absErrorSum: Double
     }
     public var time: Micros
     public var records: UInt64
@@ -32,6 +46,13 @@ public struct ReplaySnapshot: Sendable {
     public var zeroFrames: UInt64
     public var tableSlots: UInt64
     public var vms: [VM]
+    public var state: FreeState
+    public var stateMicros: [FreeState: UInt64]
+    /// "from->to" → count.
+    public var transitions: [String: UInt64]
+    public var swapSlotsUsed: UInt64
+    public var thresholds: FreeState.Thresholds
+    public var overcommitted: Bool
 }
 
 extension ReplayEngine {
@@ -63,18 +84,25 @@ extension ReplayEngine {
             vmsOut.append(ReplaySnapshot.VM(config: vm.config, on: vm.on, counters: vm.counters, privatePages: vm.privatePages,
                                             sharedPages: vm.sharedPages, zeroSharedPages: vm.zeroSharedPages, hintFrames: vm.hints,
                                             sharedFramesShare: share, overflowFramesReached: UInt64(overflowSeen.count),
-                                            volatilePages: volatile, untouchedPages: untouched))
+                                            volatilePages: volatile, untouchedPages: untouched, refused: vm.refused,
+                                            targetPages: vm.on ? vm.target : 0, balloonPages: vm.balloonedPages,
+                                            balloonPeak: vm.balloonPeak, swappedPages: vm.swappedPages, swappedPeak: vm.swappedPeak,
+                                            allocatedMean: vm.allocatedSamples > 0 ? vm.allocatedSum / Double(vm.allocatedSamples) : Double(vm.residentPages),
+                                            samplePeriods: vm.periods, estimateSum: vm.estimateSum, trueSum: vm.trueSum,
+                                            absErrorSum: vm.absErrorSum))
         }
         var zeroFrames: UInt64 = 0
         table.forEachMatch(ContentHash.zero.rawValue) { f in
             if table.kind[Int(f)] == .shared && table.fullHash[Int(f)] == ContentHash.zero.rawValue { zeroFrames += 1 }
             return true
         }
-        return ReplaySnapshot(time: now, records: recordsApplied, scanTicks: scanTicksRun, host: host, policy: policy,
+        return ReplaySnapshot(time: now, records: recordsApplied, scanTicks: scanTicks, host: host, policy: policy,
                               freePages: memory.free, reservedOverheadPages: memory.reserved,
                               sharedFrames: UInt64(table.sharedFrames), hintFrames: UInt64(table.hintFrames),
                               overflowFrames: UInt64(table.overflow.count), zeroFrames: zeroFrames,
-                              tableSlots: UInt64(table.indexCapacity), vms: vmsOut)
+                              tableSlots: UInt64(table.indexCapacity), vms: vmsOut, state: state, stateMicros: stateMicros,
+                              transitions: transitions, swapSlotsUsed: swap.used, thresholds: thresholds,
+                              overcommitted: overcommitted)
     }
 }
 

@@ -1,59 +1,34 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// Host machine memory: M pages, the free pool, the overhead reserved for powered-on VMs, and
-/// the owner of every MPN in use (for invariant checks and, later, victim selection).
+/// Host machine memory: M pages, the free pool and the overhead reserved for powered-on VMs.
 ///
 /// Contract: `allocate()` hands out a free MPN (freed ones first, most recently freed first,
 /// then never-used ones in order) or nil; `release` returns one. `free` is always
-/// M − reserved overhead − MPNs in use.
+/// M − reserved overhead − MPNs in use. Which VM page holds an MPN is recorded in the pmaps
+/// and frames only (the invariant check rebuilds the reverse map when it needs it).
 struct MachineMemory {
-    enum Owner {
-        static let none: UInt64 = 0
-        static let privateTag: UInt64 = 1 << 62
-        static let sharedTag: UInt64 = 2 << 62
-        @inline(__always) static func privatePage(vm: Int, ppn: UInt32) -> UInt64 { privateTag | UInt64(vm) << 32 | UInt64(ppn) }
-        @inline(__always) static func sharedFrame(_ f: UInt32) -> UInt64 { sharedTag | UInt64(f) }
-    }
-
     let total: UInt64
     private(set) var inUse: UInt64 = 0
     private(set) var reserved: UInt64 = 0
     private var freed: [UInt32] = []
     private var nextFresh: UInt32 = 0
-    let owner: UnsafeMutablePointer<UInt64>
 
-    init(pages: UInt64) {
-        total = pages
-        guard let p = calloc(Int(max(1, pages)), 8) else { fatalError("out of memory allocating the machine page map") }
-        owner = p.bindMemory(to: UInt64.self, capacity: Int(pages))
-    }
-
-    func deallocate() { Glibc.free(owner) }
+    init(pages: UInt64) { total = pages }
 
     var free: UInt64 { total - reserved - inUse }
 
-    mutating func allocate(owner o: UInt64) -> UInt32? {
+    mutating func allocate() -> UInt32? {
         guard free > 0 else { return nil }
-        let m: UInt32
-        if let f = freed.popLast() { m = f } else {
-            m = nextFresh
-            nextFresh += 1
-        }
         inUse += 1
-        owner[Int(m)] = o
-        return m
+        if let f = freed.popLast() { return f }
+        nextFresh += 1
+        return nextFresh - 1
     }
 
     mutating func release(_ m: UInt32) {
-        owner[Int(m)] = Owner.none
         freed.append(m)
         inUse -= 1
     }
-
-    @inline(__always) func setOwner(_ m: UInt32, _ o: UInt64) { owner[Int(m)] = o }
 
     /// Reserves overhead pages; false if there is not that much free memory.
     mutating func reserve(_ pages: UInt64) -> Bool {
@@ -64,7 +39,32 @@ struct MachineMemory {
 
     mutating func unreserve(_ pages: UInt64) { reserved -= pages }
 
-    /// Every MPN that may be in use (for invariant checks).
+    /// One past the highest MPN ever handed out.
+    var highWater: UInt32 { nextFresh }
+}
+
+/// The host swap area: slots handed out and returned, with the same discipline as MPNs.
+struct SwapArea {
+    let total: UInt64
+    private(set) var used: UInt64 = 0
+    private var freed: [UInt32] = []
+    private var nextFresh: UInt32 = 0
+
+    init(slots: UInt64) { total = slots }
+
+    mutating func allocate() -> UInt32? {
+        guard used < total else { return nil }
+        used += 1
+        if let s = freed.popLast() { return s }
+        nextFresh += 1
+        return nextFresh - 1
+    }
+
+    mutating func release(_ s: UInt32) {
+        freed.append(s)
+        used -= 1
+    }
+
     var highWater: UInt32 { nextFresh }
 }
 

@@ -1,0 +1,191 @@
+/// The idle memory tax and min-funding revocation (PAPER.md §5, DESIGN.md Allocation).
+/// Pure functions: no engine state.
+public enum IdleTax {
+    /// k = 1 / (1 − τ): the cost of an idle page relative to an active one.
+    public static func k(tau: Double) -> Double {
+        precondition(tau >= 0 && tau < 1, "tau must be in [0, 1)")
+        return 1 / (1 - tau)
+    }
+
+    /// ρ = S / (P · (f + k·(1 − f))) = S / (A + k·(P − A)) with A = f·P active pages.
+    public static func rho(shares: Double, pages: Double, active: Double, k: Double) -> Double {
+        let a = min(max(active, 0), pages)
+        let denom = a + k * (pages - a)
+        return denom > 0 ? shares / denom : .infinity
+    }
+
+    /// One VM's claim on memory for target computation.
+    public struct Claim: Equatable, Sendable {
+        public var shares: Double
+        public var minPages: UInt64
+        public var maxPages: UInt64
+        /// Estimated active pages (A); ρ uses min(A, P).
+        public var activePages: Double
+        public init(shares: Double, minPages: UInt64, maxPages: UInt64, activePages: Double) {
+            self.shares = shares
+            self.minPages = minPages
+            self.maxPages = maxPages
+            self.activePages = activePages
+        }
+    }
+
+    /// Min-funding revocation, the reference algorithm: start every VM at its max and take
+    /// memory page by page from the VM with the lowest ρ (ties: the lowest index) that is above
+    /// its min, until the targets fit in `available` pages or every VM is at its min.
+    public static func targetsPageByPage(_ claims: [Claim], available: UInt64, tau: Double) -> [UInt64] {
+        let k = k(tau: tau)
+        var t = claims.map(\.maxPages)
+        var total = t.reduce(0, +)
+        while total > available {
+            var best = -1
+            var bestRho = Double.infinity
+            for (i, c) in claims.enumerated() where t[i] > c.minPages {
+                let r = rho(shares: c.shares, pages: Double(t[i]), active: c.activePages, k: k)
+                if best < 0 || r < bestRho { best = i; bestRho = r }
+            }
+            if best < 0 { break }
+            t[best] -= 1
+            total -= 1
+        }
+        return t
+    }
+
+    /// The same targets as `targetsPageByPage`, in O(VMs · 64 · log max) time.
+    ///
+    /// Why it is the same: the page-by-page process always takes from the VM whose current ρ is
+    /// lowest (ties: lowest index), and each VM's ρ only rises as it gives pages. So the pages
+    /// taken are exactly the first `need` "give" events in (ρ before giving, VM index) order —
+    /// a merge of per-VM sorted sequences. This finds the ρ value x* of the last event taken by
+    /// bisection over the bit patterns of doubles (positive doubles order like their bits),
+    /// takes every event with ρ < x*, then the remaining events with ρ == x* in VM order.
+    /// A property test checks it equals the reference.
+    public static func targets(_ claims: [Claim], available: UInt64, tau: Double) -> [UInt64] {
+        let k = k(tau: tau)
+        let total = claims.reduce(0) { $0 + $1.maxPages }
+        if total <= available { return claims.map(\.maxPages) }
+        let need = total - available
+        let givable = claims.reduce(0) { $0 + ($1.maxPages - min($1.minPages, $1.maxPages)) }
+        if need >= givable { return claims.map { min($0.minPages, $0.maxPages) } }
+        func r(_ i: Int, _ p: UInt64) -> Double { rho(shares: claims[i].shares, pages: Double(p), active: claims[i].activePages, k: k) }
+        /// Events of VM i with ρ before giving < x (strict) or ≤ x: pages p in [min+1, max]
+        /// with ρ(p) below x; ρ is non-increasing in p, so they are p ≥ some p0.
+        func count(_ i: Int, _ x: Double, strict: Bool) -> UInt64 {
+            let c = claims[i]
+            let lo0 = c.minPages + 1
+            guard c.maxPages >= lo0 else { return 0 }
+            func below(_ p: UInt64) -> Bool { strict ? r(i, p) < x : r(i, p) <= x }
+            if !below(c.maxPages) { return 0 }
+            var lo = lo0, hi = c.maxPages  // find smallest p in [lo0, max] with below(p)
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2
+                if below(mid) { hi = mid } else { lo = mid + 1 }
+            }
+            return c.maxPages - lo + 1
+        }
+        func countAll(_ x: Double, strict: Bool) -> UInt64 {
+            claims.indices.reduce(0) { $0 + count($1, x, strict: strict) }
+        }
+        // Smallest x (as a bit pattern; ρ ≥ 0, possibly +inf) with countAll(x, ≤) ≥ need.
+        var lo: UInt64 = 0, hi = Double.infinity.bitPattern
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            if countAll(Double(bitPattern: mid), strict: false) >= need { hi = mid } else { lo = mid + 1 }
+        }
+        let x = Double(bitPattern: lo)
+        var t = claims.map(\.maxPages)
+        var taken: UInt64 = 0
+        var atX: [UInt64] = []
+        for i in claims.indices {
+            let less = count(i, x, strict: true)
+            t[i] -= less
+            taken += less
+            atX.append(count(i, x, strict: false) - less)
+        }
+        var rest = need - taken
+        for i in claims.indices where rest > 0 {
+            let g = min(rest, atX[i])
+            t[i] -= g
+            rest -= g
+        }
+        return t
+    }
+}
+
+/// The three-curve estimator of active memory (PAPER.md §5.3): a slow and a fast EWMA of the
+/// sampled fraction, and the fast one folded with the current period's partial count; the
+/// estimate is the largest of the three (rise fast, fall slowly). Pure value type.
+public struct IdleEstimator: Equatable, Sendable {
+    public var slow: Double
+    public var fast: Double
+    public let slowGain: Double
+    public let fastGain: Double
+
+    /// Starts at `initial` (1: a VM is assumed active until sampling says otherwise).
+    public init(slowGain: Double, fastGain: Double, initial: Double = 1) {
+        self.slowGain = slowGain
+        self.fastGain = fastGain
+        slow = initial
+        fast = initial
+    }
+
+    /// Ends a period in which `touched` of `sampled` pages were touched.
+    public mutating func endPeriod(touched: Int, sampled: Int) {
+        let f = sampled > 0 ? Double(touched) / Double(sampled) : 0
+        slow += slowGain * (f - slow)
+        fast += fastGain * (f - fast)
+    }
+
+    /// The estimate in the middle of a period with `touched` of `sampled` traps so far.
+    public func estimate(partialTouched touched: Int, sampled: Int) -> Double {
+        let partial = sampled > 0 ? Double(touched) / Double(sampled) : 0
+        let inProgress = fast + fastGain * (partial - fast)
+        return max(slow, fast, partial > fast ? inProgress : fast)
+    }
+}
+
+/// The free-memory states (PAPER.md §6, DESIGN.md Reclamation states).
+public enum FreeState: String, Codable, Sendable, CaseIterable, Comparable {
+    case high, soft, hard, low
+
+    var level: Int {
+        switch self {
+        case .high: 0
+        case .soft: 1
+        case .hard: 2
+        case .low: 3
+        }
+    }
+
+    public static func < (a: FreeState, b: FreeState) -> Bool { a.level < b.level }
+
+    /// Thresholds in pages.
+    public struct Thresholds: Equatable, Sendable {
+        public var high: UInt64, soft: UInt64, hard: UInt64, low: UInt64
+        /// Extra pages needed above a threshold before going back up.
+        public var margin: UInt64
+        public init(high: UInt64, soft: UInt64, hard: UInt64, low: UInt64, margin: UInt64 = 0) {
+            self.high = high; self.soft = soft; self.hard = hard; self.low = low; self.margin = margin
+        }
+        public init(machinePages m: UInt64, policy p: Policy) {
+            func pages(_ f: Double) -> UInt64 { UInt64((Double(m) * f).rounded(.up)) }
+            self.init(high: pages(p.highFree), soft: pages(p.softFree), hard: pages(p.hardFree), low: pages(p.lowFree),
+                      margin: pages(p.hysteresis))
+        }
+    }
+
+    /// The next state given `free` pages: down as many levels as free memory has fallen below
+    /// (several at once if it fell fast); up one level at a time, and only once free memory is
+    /// at least the threshold above the one that made it enter (plus the margin).
+    public func next(free: UInt64, _ t: Thresholds) -> FreeState {
+        // Going down.
+        let down: FreeState = free < t.low ? .low : free < t.hard ? .hard : free < t.soft ? .soft : .high
+        if down > self { return down }
+        // Going up, one level, with hysteresis.
+        switch self {
+        case .high: return .high
+        case .soft: return free >= t.high + t.margin ? .high : .soft
+        case .hard: return free >= t.soft + t.margin ? .soft : .hard
+        case .low: return free >= t.hard + t.margin ? .hard : .low
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import TraceFormat
+
+extension ReplayEngine {
+    /// The end of a sample period for every powered-on VM (PAPER.md §5.3): fold the period's
+    /// traps into the estimator, compare with the pages really touched, then pick and mark the
+    /// next period's n pages (uniformly among all the VM's PPNs, with replacement) and
+    /// invalidate their mappings so that the next access traps.
+    func samplePeriodEnd() {
+        for vm in vms {
+            guard vm.on else { continue }
+            let n = policy.sampleSize
+            if !vm.sampledPPNs.isEmpty || vm.periods > 0 || vm.touchedThisPeriod > 0 {
+                vm.estimator.endPeriod(touched: vm.traps, sampled: vm.sampledPPNs.isEmpty ? 0 : n)
+                let est = min(1, max(vm.estimator.slow, vm.estimator.fast)) * Double(vm.config.maxPages)
+                let truth = Double(vm.touchedThisPeriod)
+                vm.periods += 1
+                vm.estimateSum += est
+                vm.trueSum += truth
+                vm.absErrorSum += abs(est - truth)
+                vm.lastTruePages = vm.touchedThisPeriod
+            }
+            for p in vm.sampledPPNs { vm.flags[Int(p)] &= ~PageFlag.sampled }
+            vm.sampledPPNs.removeAll(keepingCapacity: true)
+            vm.traps = 0
+            nextStamp(vm)
+            for _ in 0..<n {
+                let p = UInt32(vm.samplingRNG.below(UInt64(vm.pageCount)))
+                if vm.flags[Int(p)] & PageFlag.sampled == 0 {
+                    invalidateShadow(vm, ppn: p)
+                    vm.flags[Int(p)] |= PageFlag.sampled
+                }
+                vm.sampledPPNs.append(p)
+            }
+        }
+    }
+
+    /// Starts a new true-working-set period: a fresh 7-bit stamp; pages still carrying it from
+    /// 127 periods ago are cleared first, so "touched this period" is exact.
+    private func nextStamp(_ vm: VMState) {
+        vm.touchedThisPeriod = 0
+        vm.stamp = vm.stamp >= 127 ? 1 : vm.stamp + 1
+        let s = vm.stamp
+        for i in 0..<vm.pageCount where vm.flags[i] >> PageFlag.stampShift == s {
+            vm.flags[i] &= PageFlag.lowMask
+        }
+    }
+
+    /// The active-memory estimate in pages, A = min(P, estimate × max), from the sampler or,
+    /// with `estimator=oracle`, from the pages really touched in the last complete period.
+    func activePages(_ vm: VMState) -> Double {
+        let p = Double(vm.residentPages)
+        switch policy.estimator {
+        case .oracle:
+            return min(p, Double(vm.lastTruePages ?? vm.config.maxPages))
+        case .sampled:
+            let f = vm.estimator.estimate(partialTouched: vm.traps, sampled: vm.sampledPPNs.isEmpty ? 0 : policy.sampleSize)
+            return min(p, min(1, f) * Double(vm.config.maxPages))
+        }
+    }
+
+    /// Recomputes every VM's target (DESIGN.md Allocation): memory for VMs = M − Σ overhead −
+    /// high threshold + sharing savings; all at max if Σ max fits, else min-funding revocation
+    /// with the idle tax.
+    func recomputeTargets() {
+        let running = vms.filter { $0.on }
+        var shared: UInt64 = 0
+        for vm in running { shared += vm.sharedPages }
+        let savings = shared > UInt64(table.sharedFrames) ? shared - UInt64(table.sharedFrames) : 0
+        let base = Int64(host.machinePages) - Int64(memory.reserved) - Int64(thresholds.high) + Int64(savings)
+        let available = UInt64(max(0, base))
+        let claims = running.map {
+            IdleTax.Claim(shares: Double($0.config.shares), minPages: $0.config.minPages, maxPages: $0.config.maxPages,
+                          activePages: activePages($0))
+        }
+        let t = IdleTax.targets(claims, available: available, tau: policy.idleTax)
+        for (vm, target) in zip(running, t) { vm.target = target }
+    }
+}
