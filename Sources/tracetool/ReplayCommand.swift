@@ -66,11 +66,16 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Stop at this simulated time (30s, 15m, 2h).", valueName: "T")) var until: String?
     @Option(help: ArgumentHelp("Keep the clock (the scanner) running this long after the last record.", valueName: "D")) var settle: String?
     @Option(name: .shortAndLong, help: "Write the report to this file (atomically) instead of stdout.") var output: String?
+    @Option(help: ArgumentHelp("Write one CSV row per VM per interval to this file (atomically).", valueName: "FILE.csv")) var timeline: String?
+    @Option(help: ArgumentHelp("Timeline interval.", valueName: "D")) var timelineInterval: String = "10s"
     @Flag(name: .shortAndLong, help: "No progress line on stderr.") var quiet = false
 
     func validate() throws {
         if let until, Units.parseDuration(until) == nil { throw ValidationError("--until: bad duration \"\(until)\"") }
         if let settle, Units.parseDuration(settle) == nil { throw ValidationError("--settle: bad duration \"\(settle)\"") }
+        guard let iv = Units.parseDuration(timelineInterval), iv.rawValue > 0 else {
+            throw ValidationError("--timeline-interval: bad duration \"\(timelineInterval)\"")
+        }
     }
 
     func run() throws {
@@ -88,6 +93,7 @@ struct ReplayCommand: ParsableCommand {
                 printError("\(file): \(e.description)")
                 throw ExitCode(1)
             }
+            if timeline != nil { engine.timelineInterval = Units.parseDuration(timelineInterval) }
             var replayer = Replayer()
             replayer.until = until.flatMap(Units.parseDuration)
             replayer.settle = settle.flatMap(Units.parseDuration) ?? .zero
@@ -99,6 +105,9 @@ struct ReplayCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             progress.clear()
+            if let timeline {
+                try AtomicOutput.write(TimelineRenderer.csv(engine.timeline, pageSize: host.pageSize), to: timeline)
+            }
             return ReplayReport(trace: URL(fileURLWithPath: file).lastPathComponent, snapshot: engine.snapshot())
         }
         let text = format == .json ? report.json() : report.text()

@@ -103,3 +103,25 @@ struct CLITests {
         #expect(h.status == 0 && h.stdout.contains("validate"))
     }
 }
+
+@Suite("Replay from the command line")
+struct ReplayCLITests {
+    @Test("replay writes JSON with every section, and a timeline CSV with the documented header, on every bundled trace")
+    func replayAndTimeline() throws {
+        let s = Scratch()
+        let dir = CLI.packageRoot + "/traces"
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".zst") }).sorted() {
+            let csv = s.file(f + ".csv")
+            let r = try CLI.run(["replay", dir + "/" + f, "--format", "json", "--overcommit", "1.3", "--timeline", csv, "--quiet"])
+            #expect(r.status == 0, "\(f): \(r.stderr)")
+            for key in ["\"schemaVersion\"", "\"sharing\"", "\"faults\"", "\"reclaim\"", "\"states\"", "\"allocation\"", "\"idle\"", "\"admission\"", "\"ksm\""] {
+                #expect(r.stdout.contains(key), "\(f) lacks \(key)")
+            }
+            let text = try String(contentsOfFile: csv, encoding: .utf8)
+            #expect(text.hasPrefix("time_s,vm,allocated_pages,target_pages,balloon_pages,swapped_pages,shared_saved_pages,active_estimate_pages,active_true_pages,free_pages,state,guest_refaults,swap_ins\n"))
+            #expect(text.split(separator: "\n").count > 2)
+        }
+        let bad = try CLI.run(["replay", dir + "/sample.mtr.zst", "--set", "idleTax=1.5"])
+        #expect(bad.status != 0 && bad.stderr.contains("idleTax"))
+    }
+}

@@ -149,7 +149,7 @@ public final class ReplayEngine {
         switch r.kind {
         case .powerOn:
             vm.counters.powerOns += 1
-            if !vm.on && !vm.refused {
+            if !vm.on {
                 try powerOn(vm)
                 recomputeTargets()
             }
@@ -405,7 +405,9 @@ public final class ReplayEngine {
         let unreservedSwap = host.swapPages > reservedSwap ? host.swapPages - reservedSwap : 0
         guard unreservedMem >= c.minPages + c.overheadPages, unreservedSwap >= c.maxPages - c.minPages,
               memory.reserve(c.overheadPages) else {
+            // Refused: it stays off (its records are skipped) until a later power-on succeeds.
             vm.refused = true
+            vm.refusals += 1
             return
         }
         vm.on = true

@@ -105,7 +105,9 @@ final class VMState {
     let flags: UnsafeMutablePointer<UInt16>
 
     var on: Bool
+    /// Refused at least once by admission control, and how often.
     var refused = false
+    var refusals: UInt64 = 0
     var everOn = false
     var counters = VMCounters()
     var privatePages: UInt64 = 0

@@ -13,6 +13,10 @@ extension ReplayEngine {
         }
         guard overcommitted else { return }
         for vm in vms where vm.on {
+            // In low, every VM above its target has been blocked for the tick that just ended.
+            if state == .low && vm.residentPages > vm.target {
+                vm.counters.blockedMicros += ReplayEngine.tick.rawValue
+            }
             let c = vm.config
             let maxBalloon = UInt64((Double(c.maxPages) * policy.maxBalloon).rounded(.down))
             let resident = vm.residentPages
@@ -44,9 +48,6 @@ extension ReplayEngine {
                 for _ in 0..<(now - vm.target) {
                     guard try swapOutVictim(vm) else { break }
                 }
-            }
-            if state == .low && vm.residentPages > vm.target {
-                vm.counters.blockedMicros += ReplayEngine.tick.rawValue
             }
         }
     }
@@ -115,9 +116,11 @@ extension ReplayEngine {
     /// balloon keeps its size) and the PPN comes back with a fresh machine page.
     func guestFault(_ vm: VMState, ppn: UInt32) throws(ReplayError) {
         let i = Int(ppn)
+        // Choose the victim while `ppn` is still in the balloon, so it cannot be chosen itself.
+        let victim = vm.guestVictim()
         vm.entry[i] = 0
         vm.balloonedPages -= 1
-        if let q = vm.guestVictim() {
+        if let q = victim {
             try balloonPage(vm, q)
         } else {
             vm.counters.balloonDeflated += 1

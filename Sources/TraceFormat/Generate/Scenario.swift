@@ -32,6 +32,10 @@ public enum ScenarioRegistry {
     public static let all: [any TraceScenario.Type] = [
         MixScenario.self,
         SnapshotScenario.self,
+        Fig6Scenario.self,
+        Fig7Scenario.self,
+        IdenticalScenario.self,
+        Fig8Scenario.self,
     ]
 
     public static func named(_ name: String) -> (any TraceScenario.Type)? {

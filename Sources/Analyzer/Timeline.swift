@@ -1,0 +1,21 @@
+import Foundation
+import Replay
+
+/// `--timeline FILE.csv`: one row per VM per interval.
+public enum TimelineRenderer {
+    public static let header = "time_s,vm,allocated_pages,target_pages,balloon_pages,swapped_pages,shared_saved_pages,active_estimate_pages,active_true_pages,free_pages,state,guest_refaults,swap_ins"
+
+    public static func csv(_ rows: [TimelineRow], pageSize: UInt64) -> String {
+        var s = header + "\n"
+        for r in rows {
+            s += "\(formatSeconds(r.time.rawValue)),\(r.vm),\(r.allocated),\(r.target),\(r.balloon),\(r.swapped),"
+            s += String(format: "%.3f", r.sharedSaved)
+            s += ",\(r.activeEstimate),\(r.activeTrue),\(r.free),\(r.state.rawValue),\(r.guestRefaults),\(r.swapIns)\n"
+        }
+        return s
+    }
+
+    static func formatSeconds(_ us: UInt64) -> String {
+        us % 1_000_000 == 0 ? String(us / 1_000_000) : String(format: "%.6f", Double(us) / 1e6)
+    }
+}
