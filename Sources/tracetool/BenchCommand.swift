@@ -102,28 +102,40 @@ extension BenchCommand {
         let path = try reportingErrors { try benchTrace() }
         let opts = try ModelOptions.parse(["--policy", policy] + (overcommit.map { ["--overcommit", String($0)] } ?? []))
         let (_, pol, spec) = try opts.resolve()
-        var decode: [Double] = [], replay: [Double] = []
+        var decode: [Double] = [], replay: [Double] = [], baseline: [Double] = []
         var count: UInt64 = 0
         var pressure = ""
-        for _ in 0..<runs {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            count = try reportingErrors { try decodeAll(path) }
-            decode.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        func timeReplay(_ spec: HostSpec) throws -> (Double, String) {
             let t1 = DispatchTime.now().uptimeNanoseconds
             let reader = try reportingErrors { try TraceFile.open(path) }
             let host = try HostConfig.resolve(header: reader.header, policy: pol, spec: spec)
             let engine = try ReplayEngine(host: host, policy: pol)
             engine.checkEveryStep = false
             try Replayer().run(reader, engine: engine)
-            replay.append(Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9)
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
             let snap = engine.snapshot()
-            pressure = "host \(host.machinePages) pages, \(snap.freePages) free at end"
+            let c = snap.vms.reduce(VMCounters()) { $0 + $1.counters }
+            return (dt, "host \(host.machinePages) pages, \(snap.freePages) free at end, swap-outs \(c.swapOut), balloon inflations \(c.balloonInflated), guest refaults \(c.guestRefaults)")
+        }
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            count = try reportingErrors { try decodeAll(path) }
+            decode.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            let (dt, p) = try timeReplay(spec)
+            replay.append(dt)
+            pressure = p
+            if overcommit != nil { baseline.append(try timeReplay(HostSpec()).0) }
         }
         let md = median(decode), mr = median(replay)
         var s = "trace       \(path) (\(count) records), policy \(policy), \(pressure)\n"
         s += "decode      median \(String(format: "%.3f", md)) s = \(String(format: "%.1f", Double(count) / md / 1e6)) M records/s  (runs: \(decode.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
         s += "replay      median \(String(format: "%.3f", mr)) s = \(String(format: "%.1f", Double(count) / mr / 1e6)) M records/s  (runs: \(replay.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
         s += "ratio       replay / decode time = \(String(format: "%.2f", mr / md))\n"
+        if !baseline.isEmpty {
+            let mb = median(baseline)
+            s += "no pressure median \(String(format: "%.3f", mb)) s = \(String(format: "%.1f", Double(count) / mb / 1e6)) M records/s  (runs: \(baseline.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
+            s += "ratio       throughput under pressure / without = \(String(format: "%.2f", mb / mr))\n"
+        }
         writeStdout(s)
         if trace == nil && keep == nil { try? FileManager.default.removeItem(atPath: path) }
     }

@@ -61,8 +61,13 @@ public final class ReplayEngine {
     private var nextSample: Micros
     private var nextBalance: Micros
     private var nextTimeline: Micros?
+    /// The earliest periodic task due (a cache of the minimum of the timers above).
+    private var nextDue: Micros = .zero
     public var timelineInterval: Micros? {
-        didSet { nextTimeline = timelineInterval.map { Micros(now.rawValue + $0.rawValue) } }
+        didSet {
+            nextTimeline = timelineInterval.map { Micros(now.rawValue + $0.rawValue) }
+            nextDue = .zero
+        }
     }
     public internal(set) var timeline: [TimelineRow] = []
     private var scanGlobalCredit: Double = 0
@@ -72,7 +77,11 @@ public final class ReplayEngine {
     // Reclamation state.
     public let thresholds: FreeState.Thresholds
     public private(set) var state: FreeState = .high
-    public private(set) var stateMicros: [FreeState: UInt64] = [:]
+    /// Time spent in each state, indexed by level (high, soft, hard, low).
+    private var stateTime: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    public var stateMicros: [FreeState: UInt64] {
+        [.high: stateTime.0, .soft: stateTime.1, .hard: stateTime.2, .low: stateTime.3]
+    }
     public private(set) var transitions: [String: UInt64] = [:]
     private var stateSince: Micros = .zero
     /// Whether memory can ever be short (Σ max + overheads + high threshold > M).
@@ -451,9 +460,17 @@ public final class ReplayEngine {
     /// Runs every periodic task due at or before `t` in time order (at equal times: sampling,
     /// balancing, reclamation, scanning, timeline) and moves the clock to `t`.
     public func advance(to t: Micros) throws(ReplayError) {
+        if t < nextDue {
+            accountTime(to: t)
+            return
+        }
         while true {
             var next = nextSample
-            for c in [nextBalance, nextReclaim, nextScan, nextTimeline ?? Micros(UInt64.max)] where c < next { next = c }
+            if nextBalance < next { next = nextBalance }
+            if nextReclaim < next { next = nextReclaim }
+            if nextScan < next { next = nextScan }
+            if let tl = nextTimeline, tl < next { next = tl }
+            nextDue = next
             if next > t { break }
             accountTime(to: next)
             if nextSample == next {
@@ -482,9 +499,16 @@ public final class ReplayEngine {
         accountTime(to: t)
     }
 
+    @inline(__always)
     private func accountTime(to t: Micros) {
         if t > now {
-            stateMicros[state, default: 0] += t.rawValue - now.rawValue
+            let d = t.rawValue - now.rawValue
+            switch state {
+            case .high: stateTime.0 += d
+            case .soft: stateTime.1 += d
+            case .hard: stateTime.2 += d
+            case .low: stateTime.3 += d
+            }
             now = t
         }
     }
