@@ -40,8 +40,8 @@ extension ReplayEngine {
         vm.touchedThisPeriod = 0
         vm.stamp = vm.stamp >= 127 ? 1 : vm.stamp + 1
         let s = vm.stamp
-        for i in 0..<vm.pageCount where vm.flags[i] >> PageFlag.stampShift == s {
-            vm.flags[i] &= PageFlag.lowMask
+        for i in 0..<vm.pageCount where PageFlag.stamp(vm.flags[i]) == UInt64(s) {
+            vm.flags[i] &= ~PageFlag.stampMask
         }
     }
 

@@ -37,12 +37,12 @@ extension ReplayEngine {
         }
         for vm in vms {
             var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0, balloon: UInt64 = 0
-            var linked: UInt64 = 0
+            var linked: UInt64 = 0  // pages with an LRU sequence number
             for i in 0..<vm.pageCount {
                 let e = vm.entry[i]
                 let f = vm.flags[i]
                 let p = UInt32(i)
-                if !vm.on && (e != 0 || f & PageFlag.lowMask & ~PageFlag.guestFreed != 0) {
+                if !vm.on && (e != 0 || f & PageFlag.flagMask & ~PageFlag.guestFreed != 0) {
                     throw fail("VM \(vm.config.id) is off but PPN \(p) has state")
                 }
                 switch PageState.of(e) {
@@ -74,32 +74,32 @@ extension ReplayEngine {
                     }
                 case .ballooned:
                     balloon += 1
-                    if f & (PageFlag.shadowValid | PageFlag.hinted | PageFlag.linked) != 0 || f & PageFlag.virtualMapped != 0 {
+                    if f & (PageFlag.shadowValid | PageFlag.hinted | PageFlag.seqMask) != 0 || f & PageFlag.virtualMapped != 0 {
                         throw fail("VM \(vm.config.id) PPN \(p) is ballooned but mapped, hinted or in the guest LRU")
                     }
                 }
                 if f & PageFlag.hinted != 0 { hints += 1 }
-                if f & PageFlag.linked != 0 { linked += 1 }
+                if PageFlag.seq(f) != 0 { linked += 1 }
             }
             guard priv == vm.privatePages, shared == vm.sharedPages, zero == vm.zeroSharedPages, hints == vm.hints,
                   swapped == vm.swappedPages, balloon == vm.balloonedPages else {
                 throw fail("VM \(vm.config.id) page counts drifted: private \(priv)/\(vm.privatePages), shared \(shared)/\(vm.sharedPages), zero \(zero)/\(vm.zeroSharedPages), hints \(hints)/\(vm.hints), swapped \(swapped)/\(vm.swappedPages), ballooned \(balloon)/\(vm.balloonedPages)")
             }
-            if vm.trackLRU {
-                var n: UInt64 = 0
-                var prev: UInt32 = 0
-                var c = vm.lruHead
-                while c != 0 {
-                    n += 1
-                    guard n <= UInt64(vm.pageCount), vm.flags[Int(c - 1)] & PageFlag.linked != 0, vm.lruPrev![Int(c - 1)] == prev else {
-                        throw fail("VM \(vm.config.id) guest LRU list is corrupt at PPN \(c - 1)")
-                    }
-                    prev = c
-                    c = vm.lruNext![Int(c - 1)]
+            if !vm.trackLRU && linked != 0 {
+                throw fail("VM \(vm.config.id) has LRU sequence numbers but does not track LRU order")
+            }
+            // The guest's victim is its true LRU page: the smallest (sequence, PPN) among the
+            // pages not in the balloon.
+            if vm.trackLRU && vm.on {
+                var best = UInt64.max
+                for i in 0..<vm.pageCount where PageState.of(vm.entry[i]) != .ballooned {
+                    best = min(best, UInt64(PageFlag.seq(vm.flags[i])) << 32 | UInt64(i))
                 }
-                guard n == linked, prev == vm.lruTail else { throw fail("VM \(vm.config.id) guest LRU list holds \(n) pages, \(linked) are marked linked") }
-            } else if linked != 0 {
-                throw fail("VM \(vm.config.id) has linked pages but no guest LRU list")
+                let v = vm.guestVictim()
+                if let v, UInt64(PageFlag.seq(vm.flags[Int(v)])) << 32 | UInt64(v) != best {
+                    throw fail("VM \(vm.config.id) guest victim \(v) is not its least recently used page")
+                }
+                if v == nil && best != UInt64.max { throw fail("VM \(vm.config.id) has pages but no guest victim") }
             }
         }
         var sharedFrames = 0, hintFrames = 0

@@ -208,15 +208,25 @@ public final class ReplayEngine {
 
     // MARK: accesses and the shadow tables
 
-    /// Notes a touch for the true working set and the guest's LRU order.
+    /// Notes a touch for the true working set and the guest's LRU order (one word written).
     @inline(__always)
     private func touch(_ vm: VMState, _ i: Int) {
-        let f = vm.flags[i]
-        if f >> PageFlag.stampShift != vm.stamp {
-            vm.flags[i] = (f & PageFlag.lowMask) | vm.stamp << PageFlag.stampShift
+        var f = vm.flags[i]
+        let stamp = UInt64(vm.stamp)
+        if PageFlag.stamp(f) != stamp {
+            f = f & ~PageFlag.stampMask | stamp << PageFlag.stampShift
             vm.touchedThisPeriod += 1
         }
-        if vm.lruPrev != nil { vm.lruTouch(UInt32(i)) }
+        if vm.trackLRU {
+            if vm.seqCounter == UInt32.max {
+                vm.flags[i] = f
+                vm.lruTouch(UInt32(i))
+                return
+            }
+            f = f & ~PageFlag.seqMask | UInt64(vm.seqCounter) << PageFlag.seqShift
+            vm.seqCounter += 1
+        }
+        vm.flags[i] = f
     }
 
     @inline(__always)
@@ -421,7 +431,6 @@ public final class ReplayEngine {
         }
         vm.on = true
         vm.everOn = true
-        vm.coldCursor = 0
     }
 
     private func powerOff(_ vm: VMState) {
@@ -442,12 +451,10 @@ public final class ReplayEngine {
             vm.entry[i] = 0
             vm.flags[i] = 0
             vm.hash[i] = 0
-            vm.lruPrev?[i] = 0
-            vm.lruNext?[i] = 0
         }
         vm.privatePages = 0; vm.sharedPages = 0; vm.zeroSharedPages = 0; vm.swappedPages = 0
         vm.balloonedPages = 0; vm.hints = 0
-        vm.lruHead = 0; vm.lruTail = 0; vm.coldCursor = 0
+        vm.victimQueue.removeAll(); vm.victimHead = 0; vm.tailStack.removeAll()
         vm.balloonStack.removeAll()
         vm.fifoQueue.removeAll(); vm.fifoHead = 0
         vm.sampledPPNs.removeAll()

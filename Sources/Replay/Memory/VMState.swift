@@ -17,29 +17,36 @@ enum PageState: UInt32 {
     @inline(__always) func entry(_ payload: UInt32) -> UInt32 { rawValue << PageState.shift | payload }
 }
 
-/// Per-page flag bits beside the pmap entry (16 bits: 9 flags and a 7-bit period stamp).
+/// Per-page metadata beside the pmap entry, one 64-bit word so that an access touches one
+/// cache line: bits 0…8 flags, 9…15 the sample period of the last touch, 16…47 the guest-LRU
+/// sequence number of the last touch (0 = never touched).
 enum PageFlag {
     /// The page's content hash is known (reported and not written since).
-    static let known: UInt16 = 1 << 0
+    static let known: UInt64 = 1 << 0
     /// A shadow entry keyed by PPN is valid…
-    static let shadowValid: UInt16 = 1 << 1
+    static let shadowValid: UInt64 = 1 << 1
     /// …and allows writes.
-    static let shadowWritable: UInt16 = 1 << 2
+    static let shadowWritable: UInt64 = 1 << 2
     /// A hint frame points at this page.
-    static let hinted: UInt16 = 1 << 3
+    static let hinted: UInt64 = 1 << 3
     /// Marked by idle sampling this period.
-    static let sampled: UInt16 = 1 << 4
+    static let sampled: UInt64 = 1 << 4
     /// The guest freed the page (a FREE record) and has not touched it since.
-    static let guestFreed: UInt16 = 1 << 5
+    static let guestFreed: UInt64 = 1 << 5
     /// The page has held content at some point (a later first access is a guest refault).
-    static let everBacked: UInt16 = 1 << 6
+    static let everBacked: UInt64 = 1 << 6
     /// Virtual shadow entries (address space, VPN) may reach this page.
-    static let virtualMapped: UInt16 = 1 << 7
-    /// The page is in the guest's LRU list.
-    static let linked: UInt16 = 1 << 8
+    static let virtualMapped: UInt64 = 1 << 7
     /// Bits 9…15: the sample period in which the page was last touched (1…127; 0 = not lately).
-    static let stampShift: UInt16 = 9
-    static let lowMask: UInt16 = (1 << 9) - 1
+    static let stampShift: UInt64 = 9
+    static let stampMask: UInt64 = 0x7F << 9
+    /// Bits 16…47: guest-LRU sequence number.
+    static let seqShift: UInt64 = 16
+    static let seqMask: UInt64 = 0xFFFF_FFFF << 16
+    static let flagMask: UInt64 = (1 << 9) - 1
+
+    @inline(__always) static func stamp(_ f: UInt64) -> UInt64 { (f & stampMask) >> stampShift }
+    @inline(__always) static func seq(_ f: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: f >> seqShift) }
 }
 
 /// Per-VM counters; plain data, summed for totals.
@@ -94,15 +101,14 @@ public struct VMCounters: Codable, Equatable, Sendable {
 }
 
 /// One VM's pmap and page metadata: flat, zero-initialised arrays (calloc), so untouched pages
-/// cost no resident memory. 14 bytes per guest page, plus 8 for the guest LRU list when
-/// memory is overcommitted and a policy needs it, plus 4 for FIFO host paging.
+/// cost no resident memory. 20 bytes per guest page, plus 4 for FIFO host paging.
 final class VMState {
     let config: VMConfig
     let index: Int
     let pageCount: Int
     let entry: UnsafeMutablePointer<UInt32>
     let hash: UnsafeMutablePointer<UInt64>
-    let flags: UnsafeMutablePointer<UInt16>
+    let flags: UnsafeMutablePointer<UInt64>
 
     var on: Bool
     /// Refused at least once by admission control, and how often.
@@ -125,13 +131,21 @@ final class VMState {
     var scanSweep: UInt64 = 0
     var scanCredit: Double = 0
 
-    // Guest LRU (allocated only when needed): list links hold PPN + 1, 0 = none; head = MRU.
-    var lruPrev: UnsafeMutablePointer<UInt32>?
-    var lruNext: UnsafeMutablePointer<UInt32>?
-    var lruHead: UInt32 = 0
-    var lruTail: UInt32 = 0
-    /// Never-linked pages are older than every linked one, in PPN order, from here.
-    var coldCursor: UInt32 = 0
+    // Guest LRU order, exact, without a linked list: every touch stamps the page with the next
+    // sequence number (from 2^31 up); a page handed back by the balloon is stamped from 2^31
+    // down (older than anything touched); never-touched pages have 0. The guest's LRU page is
+    // the non-ballooned page with the smallest (sequence, PPN). `victimQueue` holds the
+    // smallest ones found by the last scan, sorted, as (sequence << 32 | PPN); an entry whose
+    // page has been touched since (its sequence changed) is stale and skipped. Pages outside
+    // the queue were younger than all of it at the scan and only get younger, except pages
+    // handed back by the balloon, which are inserted in order (or left to the next scan).
+    private(set) var trackLRU = false
+    var seqCounter: UInt32 = 1 << 31
+    var tailCounter: UInt32 = (1 << 31) - 1
+    var victimQueue: [UInt64] = []
+    var victimHead = 0
+    /// Pages handed back by the balloon, newest (oldest in LRU terms) on top.
+    var tailStack: [UInt64] = []
 
     // FIFO host paging (allocated only for swapVictim = fifo): residency sequence per page.
     var fifoSeq: UnsafeMutablePointer<UInt32>?
@@ -166,7 +180,7 @@ final class VMState {
         pageCount = Int(config.maxPages)
         entry = VMState.zeroed(UInt32.self, config.maxPages)
         hash = VMState.zeroed(UInt64.self, config.maxPages)
-        flags = VMState.zeroed(UInt16.self, config.maxPages)
+        flags = VMState.zeroed(UInt64.self, config.maxPages)
         on = false
         var rng = SeededRandom.stream(seed: policy.seed, vm: config.id, .shareScan, 0)
         scanPermutation = Permutation(n: config.maxPages, rng: &rng)
@@ -185,84 +199,139 @@ final class VMState {
 
     deinit {
         free(entry); free(hash); free(flags)
-        if let lruPrev { free(lruPrev) }
-        if let lruNext { free(lruNext) }
         if let fifoSeq { free(fifoSeq) }
     }
 
     var residentPages: UInt64 { privatePages + sharedPages }
-    var trackLRU: Bool { lruPrev != nil }
-
-    func enableLRU() {
-        if lruPrev == nil {
-            lruPrev = VMState.zeroed(UInt32.self, config.maxPages)
-            lruNext = VMState.zeroed(UInt32.self, config.maxPages)
-        }
-    }
+    func enableLRU() { trackLRU = true }
 
     func enableFIFO() {
         if fifoSeq == nil { fifoSeq = VMState.zeroed(UInt32.self, config.maxPages) }
     }
 
-    // MARK: guest LRU list
+    // MARK: guest LRU order
 
-    @inline(__always)
-    func lruUnlink(_ p: UInt32) {
-        guard let prev = lruPrev, let next = lruNext else { return }
-        let i = Int(p)
-        guard flags[i] & PageFlag.linked != 0 else { return }
-        let pv = prev[i], nx = next[i]
-        if pv != 0 { next[Int(pv - 1)] = nx } else { lruHead = nx }
-        if nx != 0 { prev[Int(nx - 1)] = pv } else { lruTail = pv }
-        prev[i] = 0
-        next[i] = 0
-        flags[i] &= ~PageFlag.linked
-    }
-
-    /// Makes `p` the most recently used page.
+    /// Stamps `p` as the most recently used page.
     @inline(__always)
     func lruTouch(_ p: UInt32) {
-        guard let prev = lruPrev, let next = lruNext else { return }
-        if lruHead == p + 1 { return }
-        lruUnlink(p)
+        guard trackLRU else { return }
+        if seqCounter == UInt32.max { renumber() }
         let i = Int(p)
-        prev[i] = 0
-        next[i] = lruHead
-        if lruHead != 0 { prev[Int(lruHead - 1)] = p + 1 } else { lruTail = p + 1 }
-        lruHead = p + 1
-        flags[i] |= PageFlag.linked
+        flags[i] = flags[i] & ~PageFlag.seqMask | UInt64(seqCounter) << PageFlag.seqShift
+        seqCounter += 1
     }
 
     /// Makes `p` the least recently used page (a page the guest just got back, free).
     func lruPushTail(_ p: UInt32) {
-        guard let prev = lruPrev, let next = lruNext else { return }
-        lruUnlink(p)
+        guard trackLRU else { return }
+        if tailCounter <= 1 { renumber() }
         let i = Int(p)
-        next[i] = 0
-        prev[i] = lruTail
-        if lruTail != 0 { next[Int(lruTail - 1)] = p + 1 } else { lruHead = p + 1 }
-        lruTail = p + 1
-        flags[i] |= PageFlag.linked
+        flags[i] = flags[i] & ~PageFlag.seqMask | UInt64(tailCounter) << PageFlag.seqShift
+        // Each push sorts before every earlier push, so `tailStack` is sorted from its top.
+        // An entry is usable only if it sorts before the queue's last key (every page outside
+        // queue and stack sorts after that key); otherwise the next rescan finds the page.
+        let key = UInt64(tailCounter) << 32 | UInt64(p)
+        if let last = victimQueue.last, key < last { tailStack.append(key) }
+        tailCounter -= 1
     }
 
-    /// The guest's replacement victim: its oldest page that is not in the balloon, never-touched
-    /// pages first (in PPN order), then the LRU end of the list.
+    /// Forgets a page's recency (power off, or the page goes into the balloon).
+    func lruForget(_ p: UInt32) {
+        flags[Int(p)] &= ~PageFlag.seqMask
+    }
+
+    @inline(__always)
+    private func current(_ item: UInt64) -> Bool {
+        let p = Int(truncatingIfNeeded: item & 0xFFFF_FFFF)
+        return UInt64(PageFlag.seq(flags[p])) == item >> 32 && PageState.of(entry[p]) != .ballooned
+    }
+
+    /// Rebuilds the queue with the oldest eighth of the guest's pages (at least 64): a
+    /// selection of the k smallest keys in O(pages), then a sort of those k.
+    private func refill() {
+        var keys: [UInt64] = []
+        keys.reserveCapacity(pageCount)
+        for i in 0..<pageCount where PageState.of(entry[i]) != .ballooned {
+            keys.append(UInt64(PageFlag.seq(flags[i])) << 32 | UInt64(i))
+        }
+        let k = min(keys.count, max(64, pageCount / 8))
+        if k < keys.count { VMState.select(&keys, k) }
+        victimQueue = Array(keys[0..<k]).sorted()
+        victimHead = 0
+        tailStack.removeAll()
+    }
+
+    /// Reorders `a` so that its first k elements are its k smallest (quickselect, median of
+    /// three; keys are distinct, so it always progresses).
+    static func select(_ a: inout [UInt64], _ k: Int) {
+        var lo = 0, hi = a.count - 1
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            let pivot = max(min(a[lo], a[mid]), min(max(a[lo], a[mid]), a[hi]))
+            var i = lo, j = hi
+            while i <= j {
+                while a[i] < pivot { i += 1 }
+                while a[j] > pivot { j -= 1 }
+                if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k - 1 <= j { hi = j } else if k - 1 >= i { lo = i } else { return }
+        }
+    }
+
+    /// Visits the guest's pages from the least recently used, until `body` returns false.
+    func lruWalk(_ body: (UInt32) -> Bool) {
+        var refilled = false
+        while true {
+            while victimHead < victimQueue.count && !current(victimQueue[victimHead]) { victimHead += 1 }
+            while let top = tailStack.last, !current(top) { tailStack.removeLast() }
+            // Merge the queue and the tail stack in key order.
+            var i = victimHead
+            var j = tailStack.count - 1
+            while i < victimQueue.count || j >= 0 {
+                let item: UInt64
+                if j >= 0 && (i >= victimQueue.count || tailStack[j] < victimQueue[i]) {
+                    item = tailStack[j]
+                    j -= 1
+                } else {
+                    item = victimQueue[i]
+                    i += 1
+                }
+                if current(item) && !body(UInt32(truncatingIfNeeded: item & 0xFFFF_FFFF)) { return }
+            }
+            // Everything queued was refused or stale: rescan once for the next oldest pages.
+            if refilled { return }
+            refill()
+            refilled = true
+            if victimQueue.isEmpty { return }
+        }
+    }
+
+    /// The guest's replacement victim: its least recently used page not in the balloon
+    /// (never-touched pages first, in PPN order).
     func guestVictim() -> UInt32? {
-        while Int(coldCursor) < pageCount {
-            let i = Int(coldCursor)
-            if flags[i] & PageFlag.linked == 0 && PageState.of(entry[i]) != .ballooned { return coldCursor }
-            coldCursor += 1
-        }
-        return lruTail == 0 ? nil : lruTail - 1
+        var v: UInt32?
+        lruWalk { p in v = p; return false }
+        return v
     }
 
-    /// Pages in LRU order from the least recently used (for tests and LRU host paging).
-    func lruWalkFromTail(_ body: (UInt32) -> Bool) {
-        guard let prev = lruPrev else { return }
-        var c = lruTail
-        while c != 0 {
-            if !body(c - 1) { return }
-            c = prev[Int(c - 1)]
+    /// Renumbers every sequence number by rank, keeping the order, when a counter runs out.
+    private func renumber() {
+        var old: [UInt64] = []
+        var young: [UInt64] = []
+        for i in 0..<pageCount {
+            let s = PageFlag.seq(flags[i])
+            if s == 0 { continue }
+            if s >= 1 << 31 { young.append(UInt64(s) << 32 | UInt64(i)) } else { old.append(UInt64(s) << 32 | UInt64(i)) }
         }
+        old.sort()
+        young.sort()
+        func set(_ i: Int, _ s: UInt32) { flags[i] = flags[i] & ~PageFlag.seqMask | UInt64(s) << PageFlag.seqShift }
+        for (r, k) in old.enumerated() { set(Int(k & 0xFFFF_FFFF), UInt32((1 << 31) - old.count + r)) }
+        for (r, k) in young.enumerated() { set(Int(k & 0xFFFF_FFFF), UInt32((1 << 31) + r)) }
+        tailCounter = UInt32((1 << 31) - old.count - 1)
+        seqCounter = UInt32((1 << 31) + young.count)
+        victimQueue.removeAll()
+        victimHead = 0
+        tailStack.removeAll()
     }
 }

@@ -92,7 +92,7 @@ extension ReplayEngine {
             preconditionFailure("page already in the balloon")
         }
         invalidateShadow(vm, ppn: q)
-        vm.lruUnlink(q)
+        vm.lruForget(q)
         vm.entry[i] = PageState.ballooned.entry(0)
         vm.balloonedPages += 1
         vm.balloonPeak = max(vm.balloonPeak, vm.balloonedPages)
@@ -214,7 +214,7 @@ extension ReplayEngine {
             return nil
         case .lru:
             var found: UInt32?
-            vm.lruWalkFromTail { p in
+            vm.lruWalk { p in
                 if isPrivate(p) { found = p; return false }
                 return true
             }
