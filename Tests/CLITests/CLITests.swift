@@ -121,6 +121,11 @@ struct ReplayCLITests {
             #expect(text.hasPrefix("time_s,vm,allocated_pages,target_pages,balloon_pages,swapped_pages,shared_saved_pages,active_estimate_pages,active_true_pages,free_pages,state,guest_refaults,swap_ins\n"))
             #expect(text.split(separator: "\n").count > 2)
         }
+        // Every preset runs under pressure; the text report names the reclamation results.
+        for preset in ["esx", "no-sharing", "zero-only", "no-tax", "swap-only", "lru-swap", "oracle"] {
+            let r = try CLI.run(["replay", dir + "/sample.mtr.zst", "--policy", preset, "--overcommit", "1.5", "--quiet"])
+            #expect(r.status == 0 && r.stdout.contains("Allocation and reclamation"), "\(preset): \(r.stderr)")
+        }
         let bad = try CLI.run(["replay", dir + "/sample.mtr.zst", "--set", "idleTax=1.5"])
         #expect(bad.status != 0 && bad.stderr.contains("idleTax"))
     }

@@ -31,8 +31,8 @@ extension ReplayEngine {
         var refs = [UInt64](repeating: 0, count: table.frameCapacity)
         var mpnSeen = [Bool](repeating: false, count: Int(memory.highWater))
         var slotSeen = [Bool](repeating: false, count: Int(swap.highWater))
-        func claimMPN(_ m: UInt32, _ what: String) throws(ReplayError) {
-            guard Int(m) < mpnSeen.count, !mpnSeen[Int(m)] else { throw fail("MPN \(m) (\(what)) is mapped twice or was never handed out") }
+        func claimMPN(_ m: UInt32, _ what: @autoclosure () -> String) throws(ReplayError) {
+            guard Int(m) < mpnSeen.count, !mpnSeen[Int(m)] else { throw fail("MPN \(m) (\(what())) is mapped twice or was never handed out") }
             mpnSeen[Int(m)] = true
         }
         for vm in vms {
