@@ -74,7 +74,8 @@ extension ReplayEngine {
                     }
                 case .ballooned:
                     balloon += 1
-                    if f & (PageFlag.shadowValid | PageFlag.hinted | PageFlag.seqMask) != 0 || f & PageFlag.virtualMapped != 0 {
+                    if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0
+                        || (vm.trackLRU && PageFlag.seq(f) != UInt32.max) {
                         throw fail("VM \(vm.config.id) PPN \(p) is ballooned but mapped, hinted or in the guest LRU")
                     }
                 }

@@ -235,15 +235,19 @@ final class VMState {
         tailCounter -= 1
     }
 
-    /// Forgets a page's recency (power off, or the page goes into the balloon).
+    /// Marks a page that goes into the balloon: its sequence becomes the reserved value
+    /// 0xFFFFFFFF (never handed out), so no queued key can match it.
     func lruForget(_ p: UInt32) {
-        flags[Int(p)] &= ~PageFlag.seqMask
+        guard trackLRU else { return }
+        flags[Int(p)] |= PageFlag.seqMask
     }
 
+    /// A queued key is current while the page still carries that sequence number (ballooned
+    /// pages carry the reserved one): one word read.
     @inline(__always)
     private func current(_ item: UInt64) -> Bool {
         let p = Int(truncatingIfNeeded: item & 0xFFFF_FFFF)
-        return UInt64(PageFlag.seq(flags[p])) == item >> 32 && PageState.of(entry[p]) != .ballooned
+        return UInt64(PageFlag.seq(flags[p])) == item >> 32
     }
 
     /// Rebuilds the queue with the oldest eighth of the guest's pages (at least 64): a
@@ -320,7 +324,7 @@ final class VMState {
         var young: [UInt64] = []
         for i in 0..<pageCount {
             let s = PageFlag.seq(flags[i])
-            if s == 0 { continue }
+            if s == 0 || s == UInt32.max { continue }
             if s >= 1 << 31 { young.append(UInt64(s) << 32 | UInt64(i)) } else { old.append(UInt64(s) << 32 | UInt64(i)) }
         }
         old.sort()
