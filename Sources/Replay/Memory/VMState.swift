@@ -250,7 +250,7 @@ final class VMState {
         return UInt64(PageFlag.seq(flags[p])) == item >> 32
     }
 
-    /// Rebuilds the queue with the oldest eighth of the guest's pages (at least 64): a
+    /// Rebuilds the queue with the oldest quarter of the guest's pages (at least 64): a
     /// selection of the k smallest keys in O(pages), then a sort of those k.
     private func refill() {
         var keys: [UInt64] = []
@@ -258,7 +258,7 @@ final class VMState {
         for i in 0..<pageCount where PageState.of(entry[i]) != .ballooned {
             keys.append(UInt64(PageFlag.seq(flags[i])) << 32 | UInt64(i))
         }
-        let k = min(keys.count, max(64, pageCount / 8))
+        let k = min(keys.count, max(64, pageCount / 4))
         if k < keys.count { VMState.select(&keys, k) }
         victimQueue = Array(keys[0..<k]).sorted()
         victimHead = 0
