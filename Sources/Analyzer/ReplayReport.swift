@@ -131,6 +131,8 @@ public struct ReplayReport: Codable, Equatable, Sendable {
     }
 
     public var schemaVersion: Int
+    /// The policy's name in `compare` output (absent in `replay`).
+    public var policyName: String?
     public var trace: String
     public var seed: UInt64
     public var policy: Policy

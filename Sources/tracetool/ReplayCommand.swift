@@ -68,6 +68,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Write the report to this file (atomically) instead of stdout.") var output: String?
     @Option(help: ArgumentHelp("Write one CSV row per VM per interval to this file (atomically).", valueName: "FILE.csv")) var timeline: String?
     @Option(help: ArgumentHelp("Timeline interval.", valueName: "D")) var timelineInterval: String = "10s"
+    @Option(help: ArgumentHelp("Also write a self-contained HTML report (charts over time).", valueName: "FILE.html")) var html: String?
     @Flag(name: .shortAndLong, help: "No progress line on stderr.") var quiet = false
 
     func validate() throws {
@@ -93,7 +94,7 @@ struct ReplayCommand: ParsableCommand {
                 printError("\(file): \(e.description)")
                 throw ExitCode(1)
             }
-            if timeline != nil { engine.timelineInterval = Units.parseDuration(timelineInterval) }
+            if timeline != nil || html != nil { engine.timelineInterval = Units.parseDuration(timelineInterval) }
             var replayer = Replayer()
             replayer.until = until.flatMap(Units.parseDuration)
             replayer.settle = settle.flatMap(Units.parseDuration) ?? .zero
@@ -108,7 +109,14 @@ struct ReplayCommand: ParsableCommand {
             if let timeline {
                 try AtomicOutput.write(TimelineRenderer.csv(engine.timeline, pageSize: host.pageSize), to: timeline)
             }
-            return ReplayReport(trace: URL(fileURLWithPath: file).lastPathComponent, snapshot: engine.snapshot())
+            let report = ReplayReport(trace: URL(fileURLWithPath: file).lastPathComponent, snapshot: engine.snapshot())
+            if let html {
+                let stats = try TraceStats.compute(path: file, interval: Units.parseDuration(timelineInterval)!)
+                let run = RunResult(name: model.policy, report: report, timeline: engine.timeline, thresholds: engine.thresholds,
+                                    machinePages: host.machinePages)
+                try AtomicOutput.write(HTMLReport.page(results: [run], stats: stats, trace: report.trace), to: html)
+            }
+            return report
         }
         let text = format == .json ? report.json() : report.text()
         if let output {

@@ -130,3 +130,48 @@ struct ReplayCLITests {
         #expect(bad.status != 0 && bad.stderr.contains("idleTax"))
     }
 }
+
+@Suite("compare, stats and the HTML report")
+struct CompareCLITests {
+    @Test("compare works with presets, JSON files, overrides and sweeps, and is byte-identical for --jobs 1 and --jobs 2")
+    func compareJobs() throws {
+        let s = Scratch()
+        let trace = CLI.packageRoot + "/traces/sample.mtr.zst"
+        try Data(#"{"idleTax": 0.5, "swapVictim": "lru"}"#.utf8).write(to: URL(fileURLWithPath: s.file("p.json")))
+        let args = ["compare", trace, "--policy", "esx", "--policy", "no-sharing", "--policy", s.file("p.json"),
+                    "--policy", "shareScanVM=100,idleTax=0.9", "--sweep", "overcommit=1.2,1.6", "--quiet"]
+        var outputs: [String] = []
+        for jobs in ["1", "2", "3"] {
+            for fmt in ["json", "text", "csv"] {
+                let r = try CLI.run(args + ["--jobs", jobs, "--format", fmt])
+                #expect(r.status == 0, "\(r.stderr)")
+                #expect(r.stderr.isEmpty)   // no progress line when stderr is not a terminal
+                outputs.append(r.stdout)
+            }
+        }
+        #expect(outputs[0] == outputs[3] && outputs[0] == outputs[6])
+        #expect(outputs[1] == outputs[4] && outputs[2] == outputs[5] && outputs[2] == outputs[8])
+        let json = try JSONSerialization.jsonObject(with: Data(outputs[0].utf8)) as! [String: Any]
+        let policies = json["policies"] as! [[String: Any]]
+        #expect(policies.count == 8)
+        #expect((policies[0]["policyName"] as? String) == "esx overcommit=1.2")
+        #expect(outputs[2].split(separator: "\n").count == 9)   // header + 8 policies
+        #expect(outputs[1].contains(" *"))
+        // A bad sweep or policy is refused with a message.
+        let bad = try CLI.run(["compare", trace, "--sweep", "hashBits=x", "--quiet"])
+        #expect(bad.status != 0 && bad.stderr.contains("hashBits"))
+    }
+
+    @Test("stats works on every bundled trace, in text and JSON")
+    func stats() throws {
+        let dir = CLI.packageRoot + "/traces"
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".zst") }).sorted() {
+            let t = try CLI.run(["stats", dir + "/" + f, "--interval", "15s"])
+            #expect(t.status == 0 && t.stdout.contains("oracle sharing bound"), "\(f): \(t.stderr)")
+            let j = try CLI.run(["stats", dir + "/" + f, "--format", "json"])
+            let obj = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [String: Any]
+            #expect((obj["vms"] as! [Any]).count >= 1)
+            #expect((obj["intervals"] as! [Any]).count >= 1)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Replay
+import TraceFormat
+
+/// One policy of a comparison: a display name, the knobs and the host settings.
+public struct PolicyRun: Sendable {
+    public var name: String
+    public var policy: Policy
+    public var spec: HostSpec
+    public init(name: String, policy: Policy, spec: HostSpec) {
+        self.name = name
+        self.policy = policy
+        self.spec = spec
+    }
+}
+
+/// The result of replaying one trace under one policy.
+public struct RunResult: Sendable {
+    public var name: String
+    public var report: ReplayReport
+    public var timeline: [TimelineRow]
+    public var thresholds: FreeState.Thresholds
+    public var machinePages: UInt64
+    public init(name: String, report: ReplayReport, timeline: [TimelineRow], thresholds: FreeState.Thresholds, machinePages: UInt64) {
+        self.name = name
+        self.report = report
+        self.timeline = timeline
+        self.thresholds = thresholds
+        self.machinePages = machinePages
+    }
+}
+
+/// Replays one trace under several policies: one reader decodes each batch once and every
+/// engine applies it, the engines split over `jobs` worker threads (as Caffeine's simulator
+/// does). Each engine sees the same records in the same order whatever `jobs` is, so the
+/// results are identical for any thread count.
+public struct CompareRunner {
+    public var path: String
+    public var runs: [PolicyRun]
+    public var jobs: Int = 1
+    public var until: Micros?
+    public var settle: Micros = .zero
+    public var timelineInterval: Micros?
+    public var progress: ((any TraceReader) -> Void)?
+
+    public init(path: String, runs: [PolicyRun]) {
+        self.path = path
+        self.runs = runs
+    }
+
+    /// One worker's engines, with their positions among the policies.
+    final class Box: @unchecked Sendable {
+        let engines: [(index: Int, engine: ReplayEngine)]
+        var failure: (index: Int, error: ReplayError)?
+        init(_ e: [(index: Int, engine: ReplayEngine)]) { engines = e }
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case trace(TraceError)
+        case config(String)
+        case model(policy: String, ReplayError)
+        public var description: String {
+            switch self {
+            case .trace(let e): return e.description
+            case .config(let s): return s
+            case .model(let p, let e): return "policy \(p): \(e.description)"
+            }
+        }
+    }
+
+    public func run() throws(Failure) -> [RunResult] {
+        let startsOff: Set<UInt32>
+        let reader: any TraceReader
+        do {
+            startsOff = try Replayer.vmsStartingOff(path: path)
+            reader = try TraceFile.open(path)
+        } catch { throw .trace(error) }
+        var engines: [ReplayEngine] = []
+        for r in runs {
+            do {
+                let host = try HostConfig.resolve(header: reader.header, policy: r.policy, spec: r.spec, startsOff: startsOff)
+                let e = try ReplayEngine(host: host, policy: r.policy)
+                e.timelineInterval = timelineInterval
+                engines.append(e)
+            } catch let e as ConfigError {
+                throw .config("policy \(r.name): \(e.description)")
+            } catch let e as ReplayError {
+                throw .model(policy: r.name, e)
+            } catch {
+                throw .config("policy \(r.name): \(error)")
+            }
+        }
+        let groupCount = max(1, min(jobs, engines.count))
+        // Engine i goes to group i % groups: a fixed assignment.
+        let groups = (0..<groupCount).map { g in
+            Box(engines.enumerated().filter { $0.offset % groupCount == g }.map { (index: $0.offset, engine: $0.element) })
+        }
+        var batch: [TraceRecord] = []
+        var last = Micros.zero
+        outer: while true {
+            let more: Bool
+            do { more = try reader.next(into: &batch) } catch { throw .trace(error) }
+            if !more { break }
+            var end = batch.endIndex
+            if let until, let cut = batch.firstIndex(where: { $0.time > until }) { end = cut }
+            let slice = batch[..<end]
+            if groupCount == 1 {
+                CompareRunner.applyGroup(groups[0], slice)
+            } else {
+                let shared = UnsafeSendable(slice)
+                DispatchQueue.concurrentPerform(iterations: groupCount) { g in
+                    CompareRunner.applyGroup(groups[g], shared.value)
+                }
+            }
+            // The failure of the lowest-numbered policy, so the message never depends on timing.
+            if let f = groups.compactMap(\.failure).min(by: { $0.index < $1.index }) {
+                throw .model(policy: runs[f.index].name, f.error)
+            }
+            if end > 0 { last = batch[end - 1].time }
+            progress?(reader)
+            if end < batch.endIndex { break outer }
+        }
+        let finish = Micros((until ?? last).rawValue + settle.rawValue)
+        var results: [RunResult] = []
+        for (i, e) in engines.enumerated() {
+            do { try e.finish(settleUntil: finish) } catch { throw .model(policy: runs[i].name, error) }
+            results.append(RunResult(name: runs[i].name,
+                                     report: ReplayReport(trace: URL(fileURLWithPath: path).lastPathComponent, snapshot: e.snapshot()),
+                                     timeline: e.timeline, thresholds: e.thresholds, machinePages: e.host.machinePages))
+        }
+        return results
+    }
+
+    private static func applyGroup(_ box: Box, _ slice: ArraySlice<TraceRecord>) {
+        guard box.failure == nil else { return }
+        for (i, e) in box.engines {
+            do { try e.apply(contentsOf: slice) } catch {
+                box.failure = (i, error)
+                return
+            }
+        }
+    }
+}
+
+/// Hands a value to concurrent workers that only read it.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}

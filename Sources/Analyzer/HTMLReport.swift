@@ -1,0 +1,207 @@
+import Foundation
+import Replay
+
+/// A self-contained HTML report: inline SVG charts, no scripts, no network.
+public enum HTMLReport {
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
+
+    static func esc(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    static func num(_ v: Double) -> String {
+        if v == v.rounded() && abs(v) < 1e12 { return String(Int64(v)) }
+        return String(format: "%.2f", v)
+    }
+
+    /// Round tick values covering 0…max.
+    static func ticks(_ maxValue: Double) -> [Double] {
+        let m = maxValue > 0 ? maxValue : 1
+        let raw = m / 5
+        let mag = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
+        return stride(from: 0, through: m + step * 0.001, by: step).map { $0 }
+    }
+
+    public struct Series {
+        public var name: String
+        public var color: String
+        public var dash: String?
+        public var points: [(Double, Double)]
+    }
+
+    public struct Band {
+        public var from: Double, to: Double
+        public var label: String
+        public var color: String
+    }
+
+    /// A line chart. Series are `<polyline class="series" data-series=…>`, state bands
+    /// `<rect class="band" data-band=…>`, thresholds `<line class="threshold" data-name=…>`;
+    /// every point lies inside the plot area (x from `left` to `width − right`, y from `top` to
+    /// `height − bottom`).
+    public static func lineChart(id: String, title: String, xLabel: String, yLabel: String, series: [Series],
+                                 bands: [Band] = [], thresholds: [(String, Double)] = []) -> String {
+        let w = 900.0, h = 300.0, left = 70.0, right = 170.0, top = 34.0, bottom = 44.0
+        let pw = w - left - right, ph = h - top - bottom
+        let xmax = max(1, (series.flatMap { $0.points.map(\.0) } + bands.map(\.to)).max() ?? 1)
+        let ymaxData = max((series.flatMap { $0.points.map(\.1) } + thresholds.map(\.1)).max() ?? 1, 1e-9)
+        let yt = ticks(ymaxData)
+        let ymax = max(yt.last ?? 1, ymaxData)
+        let xt = ticks(xmax)
+        let xm = max(xt.last ?? xmax, xmax)
+        func X(_ x: Double) -> Double { left + min(max(x / xm, 0), 1) * pw }
+        func Y(_ y: Double) -> Double { top + ph - min(max(y / ymax, 0), 1) * ph }
+        var s = "<svg class=\"chart\" data-chart=\"\(esc(id))\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(num(w)) \(num(h))\" width=\"\(num(w))\" height=\"\(num(h))\" role=\"img\" aria-label=\"\(esc(title))\">\n"
+        s += "<text class=\"title\" x=\"\(num(left))\" y=\"20\" font-size=\"15\" font-weight=\"bold\">\(esc(title))</text>\n"
+        for b in bands {
+            s += "<rect class=\"band\" data-band=\"\(esc(b.label))\" x=\"\(num(X(b.from)))\" y=\"\(num(top))\" width=\"\(num(max(0.5, X(b.to) - X(b.from))))\" height=\"\(num(ph))\" fill=\"\(b.color)\" fill-opacity=\"0.25\"><title>\(esc(b.label))</title></rect>\n"
+        }
+        for v in yt {
+            s += "<line x1=\"\(num(left))\" x2=\"\(num(left + pw))\" y1=\"\(num(Y(v)))\" y2=\"\(num(Y(v)))\" stroke=\"#ddd\"/>"
+            s += "<text x=\"\(num(left - 6))\" y=\"\(num(Y(v) + 4))\" font-size=\"11\" text-anchor=\"end\">\(num(v))</text>\n"
+        }
+        for v in xt {
+            s += "<line x1=\"\(num(X(v)))\" x2=\"\(num(X(v)))\" y1=\"\(num(top + ph))\" y2=\"\(num(top + ph + 4))\" stroke=\"#333\"/>"
+            s += "<text x=\"\(num(X(v)))\" y=\"\(num(top + ph + 16))\" font-size=\"11\" text-anchor=\"middle\">\(num(v))</text>\n"
+        }
+        s += "<rect x=\"\(num(left))\" y=\"\(num(top))\" width=\"\(num(pw))\" height=\"\(num(ph))\" fill=\"none\" stroke=\"#333\"/>\n"
+        s += "<text class=\"xlabel\" x=\"\(num(left + pw / 2))\" y=\"\(num(h - 6))\" font-size=\"12\" text-anchor=\"middle\">\(esc(xLabel))</text>\n"
+        s += "<text class=\"ylabel\" x=\"14\" y=\"\(num(top + ph / 2))\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 14 \(num(top + ph / 2)))\">\(esc(yLabel))</text>\n"
+        for (name, v) in thresholds {
+            s += "<line class=\"threshold\" data-name=\"\(esc(name))\" x1=\"\(num(left))\" x2=\"\(num(left + pw))\" y1=\"\(num(Y(v)))\" y2=\"\(num(Y(v)))\" stroke=\"#555\" stroke-dasharray=\"6 3\"/>"
+            s += "<text x=\"\(num(left + pw + 4))\" y=\"\(num(Y(v) + 4))\" font-size=\"10\">\(esc(name))</text>\n"
+        }
+        for (i, se) in series.enumerated() where !se.points.isEmpty {
+            let pts = se.points.map { "\(num(X($0.0))),\(num(Y($0.1)))" }.joined(separator: " ")
+            let dash = se.dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
+            s += "<polyline class=\"series\" data-series=\"\(esc(se.name))\" fill=\"none\" stroke=\"\(se.color)\" stroke-width=\"1.6\"\(dash) points=\"\(pts)\"/>\n"
+            let ly = top + 12 + Double(i) * 14
+            if ly < top + ph {
+                s += "<line x1=\"\(num(left + pw + 28))\" x2=\"\(num(left + pw + 46))\" y1=\"\(num(ly - 4))\" y2=\"\(num(ly - 4))\" stroke=\"\(se.color)\" stroke-width=\"2\"\(dash)/>"
+                s += "<text x=\"\(num(left + pw + 50))\" y=\"\(num(ly))\" font-size=\"10\">\(esc(se.name))</text>\n"
+            }
+        }
+        s += "</svg>\n"
+        return s
+    }
+
+    /// Horizontal bars, one per policy, for one metric.
+    public static func barChart(id: String, title: String, unit: String, labels: [String], values: [Double]) -> String {
+        let w = 900.0, rowH = 22.0, left = 260.0, right = 90.0, top = 30.0
+        let h = top + rowH * Double(values.count) + 10
+        let vmax = max(values.max() ?? 1, 1e-9)
+        var s = "<svg class=\"chart bars\" data-chart=\"\(esc(id))\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(num(w)) \(num(h))\" width=\"\(num(w))\" height=\"\(num(h))\">\n"
+        s += "<text class=\"title\" x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">\(esc(title)) (\(esc(unit)))</text>\n"
+        for (i, v) in values.enumerated() {
+            let y = top + rowH * Double(i)
+            let bw = (w - left - right) * v / vmax
+            s += "<text x=\"\(num(left - 8))\" y=\"\(num(y + 15))\" font-size=\"11\" text-anchor=\"end\">\(esc(labels[i]))</text>"
+            s += "<rect class=\"bar\" data-value=\"\(num(v))\" x=\"\(num(left))\" y=\"\(num(y + 3))\" width=\"\(num(bw))\" height=\"\(num(rowH - 6))\" fill=\"\(palette[i % palette.count])\"/>"
+            s += "<text x=\"\(num(left + bw + 6))\" y=\"\(num(y + 15))\" font-size=\"11\">\(num((v * 100).rounded() / 100))</text>\n"
+        }
+        s += "</svg>\n"
+        return s
+    }
+
+    static let stateColors: [FreeState: String] = [.high: "#b7e4c7", .soft: "#ffe08a", .hard: "#f8ad6b", .low: "#f07167"]
+
+    /// The charts of one replay.
+    public static func runSection(_ r: RunResult, stats: TraceStats?, index: Int) -> String {
+        let mib = Double(r.report.host.pageSize) / 1_048_576
+        let rows = r.timeline
+        let vmIDs = r.report.vms.map(\.id)
+        var s = ""
+        // Memory per VM.
+        var memory: [Series] = []
+        for (i, id) in vmIDs.enumerated() {
+            let c = palette[i % palette.count]
+            let mine = rows.filter { $0.vm == id }
+            let name = r.report.vms[i].name
+            memory.append(Series(name: "\(name) allocated", color: c, dash: nil, points: mine.map { ($0.time.seconds, Double($0.allocated) * mib) }))
+            memory.append(Series(name: "\(name) target", color: c, dash: "6 3", points: mine.map { ($0.time.seconds, Double($0.target) * mib) }))
+            memory.append(Series(name: "\(name) balloon", color: c, dash: "2 2", points: mine.map { ($0.time.seconds, Double($0.balloon) * mib) }))
+            memory.append(Series(name: "\(name) swapped", color: c, dash: "10 2 2 2", points: mine.map { ($0.time.seconds, Double($0.swapped) * mib) }))
+        }
+        s += lineChart(id: "memory-\(index)", title: "Allocation, target, balloon and swapped memory per VM",
+                       xLabel: "simulated time (s)", yLabel: "MiB", series: memory)
+        // Free memory with states.
+        let freeRows = rows.filter { $0.vm == vmIDs.first }
+        var bands: [Band] = []
+        var prev: (Double, FreeState)?
+        for row in freeRows {
+            if let p = prev { bands.append(Band(from: p.0, to: row.time.seconds, label: p.1.rawValue, color: stateColors[p.1]!)) }
+            prev = (row.time.seconds, row.state)
+        }
+        let t = r.thresholds
+        s += lineChart(id: "free-\(index)", title: "Free memory; state bands: high green, soft yellow, hard orange, low red",
+                       xLabel: "simulated time (s)", yLabel: "MiB",
+                       series: [Series(name: "free", color: "#000", dash: nil, points: freeRows.map { ($0.time.seconds, Double($0.free) * mib) })],
+                       bands: bands,
+                       thresholds: [("high", Double(t.high) * mib), ("soft", Double(t.soft) * mib), ("hard", Double(t.hard) * mib), ("low", Double(t.low) * mib)])
+        // Sharing against the oracle bound.
+        var savedByTime: [(Double, Double)] = []
+        var i = 0
+        while i < rows.count {
+            let time = rows[i].time
+            var sum = 0.0
+            while i < rows.count && rows[i].time == time { sum += rows[i].sharedSaved; i += 1 }
+            savedByTime.append((time.seconds, sum * mib))
+        }
+        var sharing = [Series(name: "saved by sharing", color: palette[0], dash: nil, points: savedByTime)]
+        if let stats {
+            sharing.append(Series(name: "oracle bound", color: palette[1], dash: "6 3",
+                                  points: stats.intervals.map { ($0.timeSeconds, Double($0.oracleSavedPages) * mib) }))
+        }
+        s += lineChart(id: "sharing-\(index)", title: "Memory saved by sharing, against an instant perfect scanner",
+                       xLabel: "simulated time (s)", yLabel: "MiB", series: sharing)
+        // Estimator.
+        var idle: [Series] = []
+        for (k, id) in vmIDs.enumerated() {
+            let c = palette[k % palette.count]
+            let mine = rows.filter { $0.vm == id }
+            let name = r.report.vms[k].name
+            idle.append(Series(name: "\(name) estimate", color: c, dash: nil, points: mine.map { ($0.time.seconds, Double($0.activeEstimate) * mib) }))
+            idle.append(Series(name: "\(name) true", color: c, dash: "4 3", points: mine.map { ($0.time.seconds, Double($0.activeTrue) * mib) }))
+        }
+        s += lineChart(id: "idle-\(index)", title: "Active memory: sampled estimate against the true working set",
+                       xLabel: "simulated time (s)", yLabel: "MiB", series: idle)
+        return s
+    }
+
+    public static func page(results: [RunResult], stats: TraceStats?, trace: String) -> String {
+        var s = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>tracetool report: \(esc(trace))</title>
+        <style>body{font-family:"DejaVu Sans",Arial,sans-serif;margin:24px;color:#222;max-width:960px}
+        h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ccc}
+        table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+        th:first-child,td:first-child{text-align:left}svg{display:block;margin:12px 0}</style></head><body>
+        <h1>tracetool report: \(esc(trace))</h1>
+
+        """
+        let first = results.first?.report
+        if let first {
+            s += "<p>\(first.host.records) records, \(num((first.host.simulatedSeconds * 10).rounded() / 10)) s simulated, host \(num(first.host.machineMiB)) MiB, \(results.count) polic\(results.count == 1 ? "y" : "ies").</p>\n"
+        }
+        s += "<table><tr><th>metric</th>" + results.map { "<th>\(esc($0.name))</th>" }.joined() + "</tr>\n"
+        for m in CompareRenderer.metrics {
+            s += "<tr><td>\(esc(m.name))</td>" + results.map { "<td>\(String(format: m.format, m.value($0.report)))</td>" }.joined() + "</tr>\n"
+        }
+        s += "</table>\n"
+        if results.count > 1 {
+            s += "<h2>Policies side by side</h2>\n"
+            for m in CompareRenderer.metrics.prefix(9) {
+                let direction = m.lowerIsBetter.map { $0 ? "lower is better" : "higher is better" } ?? "for information"
+                s += barChart(id: "bars-\(m.name)", title: m.name, unit: direction,
+                              labels: results.map(\.name), values: results.map { m.value($0.report) })
+            }
+        }
+        for (i, r) in results.enumerated() {
+            s += "<h2>\(esc(r.name))</h2>\n" + runSection(r, stats: stats, index: i)
+        }
+        s += "</body></html>\n"
+        return s
+    }
+}

@@ -1,0 +1,34 @@
+import Analyzer
+import ArgumentParser
+import Replay
+import TraceFormat
+
+struct StatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "What the trace itself says, without the model.",
+        discussion: """
+        Per VM: pages touched, the true working set per interval, zero pages, distinct contents, \
+        duplicates within the VM; overall: duplicates across VMs, the oracle sharing bound over time \
+        (pages with known content − distinct contents: what an instant, perfect scanner would \
+        save) and write churn (content changes per interval). A page's content is the last the \
+        trace reported.
+        """)
+
+    @Argument(help: "Trace file (binary or text).") var file: String
+    @Option(help: ArgumentHelp("Interval length.", valueName: "D")) var interval: String = "10s"
+    @Option(help: "Output format.") var format: OutputFormat = .text
+    @Option(name: .shortAndLong, help: "Write the output to this file (atomically) instead of stdout.") var output: String?
+
+    func validate() throws {
+        guard let d = Units.parseDuration(interval), d.rawValue > 0 else { throw ValidationError("--interval: bad duration \"\(interval)\"") }
+    }
+
+    func run() throws {
+        let s = try reportingErrors { try TraceStats.compute(path: file, interval: Units.parseDuration(interval)!) }
+        let text = format == .json ? s.json() : s.text()
+        try reportingErrors {
+            if let output { try AtomicOutput.write(text, to: output) } else { writeStdout(text) }
+        }
+    }
+}
