@@ -1,3 +1,4 @@
+import Analyzer
 import ArgumentParser
 import Foundation
 import Replay
@@ -12,11 +13,13 @@ struct BenchCommand: ParsableCommand {
         --trace names one, then alternates a full decode and `zstd -dc FILE > /dev/null`, \
         --runs times each, and prints medians and their ratio. \
         replay: the same trace; alternates a decode-only pass and a full replay (esx preset, or \
-        --policy/--overcommit), and prints medians and their ratio. Run as \
-        `swift run -c release tracetool bench decode|replay`.
+        --policy/--overcommit), and prints medians and their ratio. \
+        compare: 8 policies (the 7 presets and idleTax=0.5) under --overcommit (default 1.5): \
+        `compare --jobs 2` against the same 8 replays run one after another (each decoding the \
+        trace), medians of --runs. Run as `swift run -c release tracetool bench decode|replay|compare`.
         """)
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case decode, replay }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case decode, replay, compare }
 
     @Argument(help: "What to measure.") var kind: Kind = .decode
     @Option(help: "Records in the generated trace.") var records: UInt64 = 50_000_000
@@ -33,6 +36,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         if kind == .replay { return try runReplay() }
+        if kind == .compare { return try runCompare() }
         let path = try reportingErrors { try benchTrace() }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
         var decode: [Double] = []
@@ -136,6 +140,48 @@ extension BenchCommand {
             s += "no pressure median \(String(format: "%.3f", mb)) s = \(String(format: "%.1f", Double(count) / mb / 1e6)) M records/s  (runs: \(baseline.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
             s += "ratio       throughput under pressure / without = \(String(format: "%.2f", mb / mr))\n"
         }
+        writeStdout(s)
+        if trace == nil && keep == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
+}
+
+extension BenchCommand {
+    func runCompare() throws {
+        let path = try reportingErrors { try benchTrace() }
+        var spec = HostSpec()
+        spec.memory = .overcommit(overcommit ?? 1.5)
+        var runs: [PolicyRun] = Presets.all.map { PolicyRun(name: $0.name, policy: $0.policy, spec: spec) }
+        var half = Policy()
+        half.idleTax = 0.5
+        runs.append(PolicyRun(name: "idleTax=0.5", policy: half, spec: spec))
+        var parallel: [Double] = [], serial: [Double] = [], oneJob: [Double] = []
+        func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+        for _ in 0..<runs.count / 8 * self.runs {
+            var t = now()
+            var r = CompareRunner(path: path, runs: runs)
+            r.jobs = 2
+            _ = try r.run()
+            parallel.append(Double(now() - t) / 1e9)
+            t = now()
+            for run in runs {
+                let reader = try reportingErrors { try TraceFile.open(path) }
+                let host = try HostConfig.resolve(header: reader.header, policy: run.policy, spec: run.spec)
+                let engine = try ReplayEngine(host: host, policy: run.policy)
+                engine.checkEveryStep = false
+                try Replayer().run(reader, engine: engine)
+            }
+            serial.append(Double(now() - t) / 1e9)
+            t = now()
+            r.jobs = 1
+            _ = try r.run()
+            oneJob.append(Double(now() - t) / 1e9)
+        }
+        func f(_ xs: [Double]) -> String { xs.map { String(format: "%.2f", $0) }.joined(separator: " ") }
+        var s = "trace       \(path), 8 policies, --overcommit \(overcommit ?? 1.5)\n"
+        s += "8 replays one after another  median \(String(format: "%.2f", median(serial))) s  (runs: \(f(serial)))\n"
+        s += "compare --jobs 1             median \(String(format: "%.2f", median(oneJob))) s  (runs: \(f(oneJob)))\n"
+        s += "compare --jobs 2             median \(String(format: "%.2f", median(parallel))) s  (runs: \(f(parallel)))\n"
+        s += "speed-up    --jobs 2 vs one after another = \(String(format: "%.2f", median(serial) / median(parallel)))x, vs --jobs 1 = \(String(format: "%.2f", median(oneJob) / median(parallel)))x\n"
         writeStdout(s)
         if trace == nil && keep == nil { try? FileManager.default.removeItem(atPath: path) }
     }

@@ -98,7 +98,8 @@ public final class ReplayEngine {
         #else
         checkEveryStep = false
         #endif
-        vms = host.vms.enumerated().map { VMState(config: $1, index: $0, policy: policy) }
+        let arena = PageArena(bytes: PageArena.bytes(for: host.vms))
+        vms = host.vms.enumerated().map { VMState(config: $1, index: $0, policy: policy, arena: arena) }
         vmIndex = VMIndexMap(host.vms.map { VMDecl(id: $0.id, name: $0.name, pages: $0.maxPages) })
         memory = MachineMemory(pages: host.machinePages)
         swap = SwapArea(slots: host.swapPages)
