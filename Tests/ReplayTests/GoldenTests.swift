@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+@testable import Analyzer
+@testable import Replay
+import TraceFormat
+
+/// Golden-trace tests: each bundled trace replayed under a few policies must give exactly the
+/// JSON report stored under Tests/ReplayTests/Golden/. After an intended change of the model,
+/// run `RECORD_GOLDEN=1 swift test --filter GoldenTests` to rewrite them (the run fails on
+/// purpose and says so), review the diff, and commit it.
+@Suite("Golden traces")
+struct GoldenTests {
+    struct Case: CustomStringConvertible, Sendable {
+        var trace: String
+        var preset: String
+        var overcommit: Double?
+        var settle: Micros
+        var sets: [String]
+        var description: String { golden }
+        var golden: String {
+            let oc = overcommit.map { "-oc\($0)" } ?? ""
+            let extra = sets.isEmpty ? "" : "-" + sets.joined(separator: "-").replacingOccurrences(of: "=", with: "")
+            return "\(trace.replacingOccurrences(of: ".mtr.zst", with: ""))-\(preset)\(oc)\(extra).json"
+        }
+    }
+
+    static let cases: [Case] = [
+        Case(trace: "sample.mtr.zst", preset: "esx", overcommit: nil, settle: Micros.seconds(60), sets: []),
+        Case(trace: "sample.mtr.zst", preset: "esx", overcommit: 1.5, settle: Micros.seconds(60), sets: []),
+        Case(trace: "sample.mtr.zst", preset: "swap-only", overcommit: 1.5, settle: Micros.seconds(60), sets: []),
+        Case(trace: "sample.mtr.zst", preset: "no-tax", overcommit: 1.5, settle: .zero, sets: []),
+        Case(trace: "qemu4vm.mtr.zst", preset: "esx", overcommit: nil, settle: Micros.seconds(1800),
+             sets: ["shareScanVM=200", "shareScanTotal=800"]),
+        Case(trace: "qemu4vm.mtr.zst", preset: "zero-only", overcommit: 2, settle: Micros.seconds(600), sets: []),
+    ]
+
+    static var root: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    @Test("Replays of the bundled traces match their golden reports", arguments: cases)
+    func golden(_ c: Case) throws {
+        let path = GoldenTests.root + "/traces/" + c.trace
+        var policy = Presets.named(c.preset)!.policy
+        for s in c.sets { try PolicyKnobs.apply(assignments: s, to: &policy) }
+        var spec = HostSpec()
+        if let oc = c.overcommit { spec.memory = .overcommit(oc) }
+        let reader = try TraceFile.open(path)
+        let host = try HostConfig.resolve(header: reader.header, policy: policy, spec: spec,
+                                          startsOff: try Replayer.vmsStartingOff(path: path))
+        let engine = try ReplayEngine(host: host, policy: policy)
+        var rp = Replayer()
+        rp.settle = c.settle
+        try rp.run(reader, engine: engine)
+        let json = ReplayReport(trace: c.trace, snapshot: engine.snapshot()).json()
+        let file = GoldenTests.root + "/Tests/ReplayTests/Golden/" + c.golden
+        if ProcessInfo.processInfo.environment["RECORD_GOLDEN"] == "1" {
+            try AtomicOutput.write(json, to: file)
+            Issue.record("RECORD_GOLDEN=1: rewrote \(c.golden); review the diff and run again without RECORD_GOLDEN")
+            return
+        }
+        guard let expected = try? String(contentsOfFile: file, encoding: .utf8) else {
+            Issue.record("no golden report \(c.golden): run RECORD_GOLDEN=1 swift test --filter GoldenTests")
+            return
+        }
+        if json != expected {
+            let a = json.split(separator: "\n"), b = expected.split(separator: "\n")
+            let first = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }
+            Issue.record("\(c.golden) differs at line \((first?.offset ?? min(a.count, b.count)) + 1): got \(first.map { String($0.element.0) } ?? "(length)"), expected \(first.map { String($0.element.1) } ?? "(length)"). If the change is intended: RECORD_GOLDEN=1 swift test --filter GoldenTests")
+        }
+    }
+}
