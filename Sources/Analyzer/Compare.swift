@@ -30,10 +30,11 @@ public struct RunResult: Sendable {
     }
 }
 
-/// Replays one trace under several policies: one reader decodes each batch once and every
-/// engine applies it, the engines split over `jobs` worker threads (as Caffeine's simulator
-/// does). Each engine sees the same records in the same order whatever `jobs` is, so the
-/// results are identical for any thread count.
+/// Replays one trace under several policies: one reader decodes each block of records once
+/// and every engine applies it, on `jobs` worker threads that take the next engine as they
+/// finish one (as Caffeine's simulator shares one trace among its policies). Each engine sees
+/// the same records in the same order whatever `jobs` is, so the results are identical for
+/// any thread count.
 public struct CompareRunner {
     public var path: String
     public var runs: [PolicyRun]
@@ -50,11 +51,43 @@ public struct CompareRunner {
         self.runs = runs
     }
 
-    /// One worker's engines, with their positions among the policies.
-    final class Box: @unchecked Sendable {
-        let engines: [(index: Int, engine: ReplayEngine)]
-        var failure: (index: Int, error: ReplayError)?
-        init(_ e: [(index: Int, engine: ReplayEngine)]) { engines = e }
+    /// The engines of one block of work: workers take the next engine not yet done (so the
+    /// load balances itself), and each engine applies the whole block on one thread, in order.
+    final class Pool: @unchecked Sendable {
+        let engines: [ReplayEngine]
+        private let lock = NSLock()
+        private var next = 0
+        private var failed: [(index: Int, error: ReplayError)] = []
+        init(_ e: [ReplayEngine]) { engines = e }
+
+        func reset() {
+            lock.lock()
+            next = 0
+            lock.unlock()
+        }
+
+        var failures: [(index: Int, error: ReplayError)] {
+            lock.lock()
+            defer { lock.unlock() }
+            return failed
+        }
+
+        func work(_ slice: ArraySlice<TraceRecord>) {
+            while true {
+                lock.lock()
+                let i = next
+                next += 1
+                let skip = failed.contains { $0.index == i }
+                lock.unlock()
+                if i >= engines.count { return }
+                if skip { continue }
+                do { try engines[i].apply(contentsOf: slice) } catch {
+                    lock.lock()
+                    failed.append((i, error))
+                    lock.unlock()
+                }
+            }
+        }
     }
 
     public enum Failure: Error, CustomStringConvertible {
@@ -92,11 +125,8 @@ public struct CompareRunner {
                 throw .config("policy \(r.name): \(error)")
             }
         }
-        let groupCount = max(1, min(jobs, engines.count))
-        // Engine i goes to group i % groups: a fixed assignment.
-        let groups = (0..<groupCount).map { g in
-            Box(engines.enumerated().filter { $0.offset % groupCount == g }.map { (index: $0.offset, engine: $0.element) })
-        }
+        let workers = max(1, min(jobs, engines.count))
+        let pool = Pool(engines)
         // Records are gathered into large blocks before the engines take them: each engine then
         // works through a block while its own data is warm in the caches (switching engines
         // every chunk of ~30,000 records made the whole run 1.6× slower, measured).
@@ -108,16 +138,15 @@ public struct CompareRunner {
         func dispatch() throws(Failure) {
             guard !block.isEmpty else { return }
             let slice = block[...]
-            if groupCount == 1 {
-                CompareRunner.applyGroup(groups[0], slice)
+            pool.reset()
+            if workers == 1 {
+                pool.work(slice)
             } else {
                 let shared = UnsafeSendable(slice)
-                DispatchQueue.concurrentPerform(iterations: groupCount) { g in
-                    CompareRunner.applyGroup(groups[g], shared.value)
-                }
+                DispatchQueue.concurrentPerform(iterations: workers) { _ in pool.work(shared.value) }
             }
             // The failure of the lowest-numbered policy, so the message never depends on timing.
-            if let f = groups.compactMap(\.failure).min(by: { $0.index < $1.index }) {
+            if let f = pool.failures.min(by: { $0.index < $1.index }) {
                 throw .model(policy: runs[f.index].name, f.error)
             }
             last = block[block.count - 1].time
@@ -148,15 +177,6 @@ public struct CompareRunner {
         return results
     }
 
-    private static func applyGroup(_ box: Box, _ slice: ArraySlice<TraceRecord>) {
-        guard box.failure == nil else { return }
-        for (i, e) in box.engines {
-            do { try e.apply(contentsOf: slice) } catch {
-                box.failure = (i, error)
-                return
-            }
-        }
-    }
 }
 
 /// Hands a value to concurrent workers that only read it.
