@@ -1,34 +1,46 @@
 import Foundation
 
-/// Host machine memory: M pages, the free pool and the overhead reserved for powered-on VMs.
-///
-/// Contract: `allocate()` hands out a free MPN (freed ones first, most recently freed first,
-/// then never-used ones in order) or nil; `release` returns one. `free` is always
-/// M − reserved overhead − MPNs in use. Which VM page holds an MPN is recorded in the pmaps
-/// and frames only (the invariant check rebuilds the reverse map when it needs it).
-struct MachineMemory {
-    let total: UInt64
-    private(set) var inUse: UInt64 = 0
-    private(set) var reserved: UInt64 = 0
+/// Numbered slots handed out and taken back: freed ones first (most recently freed first),
+/// then never-used ones in order. The pool of machine pages and of swap slots.
+struct SlotPool {
     private var freed: [UInt32] = []
     private var nextFresh: UInt32 = 0
+    private(set) var inUse: UInt64 = 0
 
-    init(pages: UInt64) { total = pages }
-
-    var free: UInt64 { total - reserved - inUse }
-
-    mutating func allocate() -> UInt32? {
-        guard free > 0 else { return nil }
+    mutating func take() -> UInt32 {
         inUse += 1
         if let f = freed.popLast() { return f }
         nextFresh += 1
         return nextFresh - 1
     }
 
-    mutating func release(_ m: UInt32) {
-        freed.append(m)
+    mutating func give(_ s: UInt32) {
+        freed.append(s)
         inUse -= 1
     }
+
+    /// One past the highest slot ever handed out.
+    var highWater: UInt32 { nextFresh }
+}
+
+/// Host machine memory: M pages, the free pool and the overhead reserved for powered-on VMs.
+///
+/// Contract: `allocate()` hands out a free MPN or nil; `release` returns one. `free` is always
+/// M − reserved overhead − MPNs in use. Which VM page holds an MPN is recorded in the pmaps
+/// and frames only (the invariant check rebuilds the reverse map when it needs it).
+struct MachineMemory {
+    let total: UInt64
+    private(set) var reserved: UInt64 = 0
+    private var pool = SlotPool()
+
+    init(pages: UInt64) { total = pages }
+
+    var inUse: UInt64 { pool.inUse }
+    var free: UInt64 { total - reserved - pool.inUse }
+
+    mutating func allocate() -> UInt32? { free > 0 ? pool.take() : nil }
+
+    mutating func release(_ m: UInt32) { pool.give(m) }
 
     /// Reserves overhead pages; false if there is not that much free memory.
     mutating func reserve(_ pages: UInt64) -> Bool {
@@ -39,33 +51,23 @@ struct MachineMemory {
 
     mutating func unreserve(_ pages: UInt64) { reserved -= pages }
 
-    /// One past the highest MPN ever handed out.
-    var highWater: UInt32 { nextFresh }
+    var highWater: UInt32 { pool.highWater }
 }
 
-/// The host swap area: slots handed out and returned, with the same discipline as MPNs.
+/// The host swap area: `total` slots.
 struct SwapArea {
     let total: UInt64
-    private(set) var used: UInt64 = 0
-    private var freed: [UInt32] = []
-    private var nextFresh: UInt32 = 0
+    private var pool = SlotPool()
 
     init(slots: UInt64) { total = slots }
 
-    mutating func allocate() -> UInt32? {
-        guard used < total else { return nil }
-        used += 1
-        if let s = freed.popLast() { return s }
-        nextFresh += 1
-        return nextFresh - 1
-    }
+    var used: UInt64 { pool.inUse }
 
-    mutating func release(_ s: UInt32) {
-        freed.append(s)
-        used -= 1
-    }
+    mutating func allocate() -> UInt32? { pool.inUse < total ? pool.take() : nil }
 
-    var highWater: UInt32 { nextFresh }
+    mutating func release(_ s: UInt32) { pool.give(s) }
+
+    var highWater: UInt32 { pool.highWater }
 }
 
 /// Shadow entries keyed by (VM, address space, VPN), with a PPN → entries backmap, for traces
