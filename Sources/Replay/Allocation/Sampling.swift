@@ -9,8 +9,10 @@ extension ReplayEngine {
         for vm in vms {
             guard vm.on else { continue }
             let n = policy.sampleSize
-            if !vm.sampledPPNs.isEmpty || vm.periods > 0 || vm.touchedThisPeriod > 0 {
-                vm.estimator.endPeriod(touched: vm.traps, sampled: vm.sampledPPNs.isEmpty ? 0 : n)
+            // A period measured something only if pages were sampled at its start (not the
+            // first period after power-on).
+            if !vm.sampledPPNs.isEmpty {
+                vm.estimator.endPeriod(touched: vm.traps, sampled: vm.sampledPPNs.count)
                 let est = min(1, max(vm.estimator.slow, vm.estimator.fast)) * Double(vm.config.maxPages)
                 let truth = Double(vm.touchedThisPeriod)
                 vm.periods += 1
