@@ -277,8 +277,7 @@ public enum PolicyRenderer {
     public static func text(_ p: Policy, title: String) -> String {
         var rows: [[String]] = [["knob", "value", "unit", "meaning"]]
         for k in PolicyKnobs.all {
-            let note = k.pendingMechanism.map { " (\($0): not modelled yet, default only)" } ?? ""
-            rows.append([k.name, k.value(of: p), k.unit, k.help + note])
+            rows.append([k.name, k.value(of: p), k.unit, k.help])
         }
         var s = "\(title)\n" + TextTable.render(rows)
         s += "\nPresets: " + Presets.all.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ") + "\n"

@@ -30,7 +30,6 @@ struct ModelOptions: ParsableArguments {
             for a in assignments { try PolicyKnobs.apply(assignments: a, to: &p) }
             if let seed { p.seed = seed }
             try p.validate()
-            try PolicyKnobs.checkModelled(p)
             if !assignments.isEmpty { name += " + " + assignments.joined(separator: ",") }
             var spec = HostSpec()
             if let h = hostMemory { spec.memory = .size(h) }

@@ -66,7 +66,6 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
     case unknownKnob(String)
     case badValue(key: String, message: String)
     case unknownPreset(String)
-    case notModelled(key: String, mechanism: String)
     case badFile(path: String, message: String)
 
     public var description: String {
@@ -76,8 +75,6 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
         case .badValue(let k, let m): return "\(k): \(m)"
         case .unknownPreset(let p):
             return "unknown policy \"\(p)\": not a preset (\(Presets.all.map(\.name).joined(separator: ", "))), a JSON file or key=value,…"
-        case .notModelled(let k, let m):
-            return "\(k): \(m) is not modelled by this version of tracetool; only its default is accepted"
         case .badFile(let p, let m): return "\(p): \(m)"
         }
     }
@@ -88,8 +85,6 @@ public struct PolicyKnob: Sendable {
     public let name: String
     public let unit: String
     public let help: String
-    /// The mechanism that uses it, when this version does not model it yet.
-    public let pendingMechanism: String?
     let get: @Sendable (Policy) -> String
     let set: @Sendable (inout Policy, String) throws(PolicyError) -> Void
 }
@@ -116,22 +111,22 @@ public enum PolicyKnobs {
         d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
     }
 
-    static func num(_ name: String, _ unit: String, _ help: String, pending: String? = nil,
+    static func num(_ name: String, _ unit: String, _ help: String,
                     _ kp: WritableKeyPath<Policy, Double> & Sendable) -> PolicyKnob {
-        PolicyKnob(name: name, unit: unit, help: help, pendingMechanism: pending,
+        PolicyKnob(name: name, unit: unit, help: help,
                    get: { fmt($0[keyPath: kp]) },
                    set: { (p: inout Policy, s: String) throws(PolicyError) in p[keyPath: kp] = try number(name, s) })
     }
 
-    static func dur(_ name: String, _ help: String, pending: String? = nil,
+    static func dur(_ name: String, _ help: String,
                     _ kp: WritableKeyPath<Policy, Double> & Sendable) -> PolicyKnob {
-        PolicyKnob(name: name, unit: "s", help: help, pendingMechanism: pending,
+        PolicyKnob(name: name, unit: "s", help: help,
                    get: { fmt($0[keyPath: kp]) + "s" },
                    set: { (p: inout Policy, s: String) throws(PolicyError) in p[keyPath: kp] = try seconds(name, s) })
     }
 
-    static func int(_ name: String, _ help: String, pending: String? = nil, _ kp: WritableKeyPath<Policy, Int> & Sendable) -> PolicyKnob {
-        PolicyKnob(name: name, unit: "", help: help, pendingMechanism: pending,
+    static func int(_ name: String, _ help: String, _ kp: WritableKeyPath<Policy, Int> & Sendable) -> PolicyKnob {
+        PolicyKnob(name: name, unit: "", help: help,
                    get: { String($0[keyPath: kp]) },
                    set: { (p: inout Policy, s: String) throws(PolicyError) in
                        guard let v = Int(s) else { throw PolicyError.badValue(key: name, message: "\"\(s)\" is not an integer") }
@@ -139,16 +134,12 @@ public enum PolicyKnobs {
                    })
     }
 
-    static func pick<E: RawRepresentable & CaseIterable & Sendable>(_ name: String, _ help: String, pending: String? = nil,
+    static func pick<E: RawRepresentable & CaseIterable & Sendable>(_ name: String, _ help: String,
                                                                    _ kp: WritableKeyPath<Policy, E> & Sendable) -> PolicyKnob where E.RawValue == String {
-        PolicyKnob(name: name, unit: E.allCases.map(\.rawValue).joined(separator: "|"), help: help, pendingMechanism: pending,
+        PolicyKnob(name: name, unit: E.allCases.map(\.rawValue).joined(separator: "|"), help: help,
                    get: { $0[keyPath: kp].rawValue },
                    set: { (p: inout Policy, s: String) throws(PolicyError) in p[keyPath: kp] = try choice(name, s, E.self) })
     }
-
-    static let idle = "idle-memory sampling"
-    static let alloc = "allocation (idle tax, min-funding revocation)"
-    static let reclaim = "reclamation (free-memory states, ballooning, host paging)"
 
     /// Every knob, in the order `policy show` prints them.
     public static let all: [PolicyKnob] = [
@@ -175,7 +166,7 @@ public enum PolicyKnobs {
         num("overhead", "MiB", "per-VM overhead memory", \.overhead),
         num("sharesPerMiB", "", "default shares per MiB of max", \.sharesPerMiB),
         num("minFraction", "of max", "default min as a fraction of max", \.minFraction),
-        PolicyKnob(name: "seed", unit: "", help: "the one seed every random choice derives from", pendingMechanism: nil,
+        PolicyKnob(name: "seed", unit: "", help: "the one seed every random choice derives from",
                    get: { String($0.seed) },
                    set: { (p: inout Policy, s: String) throws(PolicyError) in
                        guard let v = UInt64(s) else { throw PolicyError.badValue(key: "seed", message: "\"\(s)\" is not an unsigned integer") }
@@ -196,14 +187,6 @@ public enum PolicyKnobs {
             let kv = part.split(separator: "=", maxSplits: 1)
             guard kv.count == 2 else { throw PolicyError.badValue(key: String(part), message: "expected key=value") }
             try set(kv[0].trimmingCharacters(in: .whitespaces), kv[1].trimmingCharacters(in: .whitespaces), on: &p)
-        }
-    }
-
-    /// Refuses non-default values for knobs whose mechanism this version does not model.
-    public static func checkModelled(_ p: Policy) throws(PolicyError) {
-        let d = Policy()
-        for k in all where k.pendingMechanism != nil && k.get(p) != k.get(d) {
-            throw PolicyError.notModelled(key: k.name, mechanism: k.pendingMechanism!)
         }
     }
 
