@@ -51,12 +51,13 @@ struct ModelOptions: ParsableArguments {
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
-        abstract: "Replay a trace through the model and report sharing and faults.",
+        abstract: "Replay a trace through the model: sharing, faults, idle estimates, reclamation.",
         discussion: """
-        Models the pmap, shadow page tables and content-based page sharing (the random scan with \
-        hint frames and copy-on-write) of VMware ESX Server (docs/MODEL.md). Output keys are \
+        Models the pmap, shadow page tables, content-based page sharing, idle-memory sampling, \
+        the idle memory tax with min-funding revocation, admission control, the free-memory \
+        states, ballooning and host paging of VMware ESX Server (docs/MODEL.md). Output keys are \
         documented in docs/REPORT.md. The same trace, policy and seed always give byte-identical \
-        output.
+        output. Memory pressure comes from --host-memory or --overcommit.
         """)
 
     @Argument(help: "Trace file (binary or text).") var file: String
