@@ -122,7 +122,7 @@ struct ReplayCLITests {
             #expect(text.split(separator: "\n").count > 2)
         }
         // Every preset runs under pressure; the text report names the reclamation results.
-        for preset in ["esx", "no-sharing", "zero-only", "no-tax", "swap-only", "lru-swap", "oracle"] {
+        for preset in ["esx", "no-sharing", "zero-only", "no-tax", "swap-only", "lru-swap", "oracle", "ksm"] {
             let r = try CLI.run(["replay", dir + "/sample.mtr.zst", "--policy", preset, "--overcommit", "1.5", "--quiet"])
             #expect(r.status == 0 && r.stdout.contains("Allocation and reclamation"), "\(preset): \(r.stderr)")
         }

@@ -191,3 +191,38 @@ struct SharingTests {
         #expect(s.vms.allSatisfy { $0.counters.pagesScanned >= 3000 })
     }
 }
+
+@Suite("KSM-style sharing (DESIGN.md, Policies worth comparing)")
+struct KSMTests {
+    @Test("Pages are merged only on the second visit with an unchanged checksum; a page rewritten between visits never is")
+    func stableChecksums() throws {
+        var p = Policy()
+        p.sharing = .ksm
+        p.shareScanVM = 10          // one sweep of 10 pages per second
+        p.shareScanTotal = 100
+        let e = try makeEngine(pages: [10, 10], policy: p)
+        for vm in UInt32(0)..<2 {
+            for ppn in UInt32(0)..<10 { try e.apply(rec(0, vm, .content, ppn, hash: UInt64(ppn % 5) + 1)) }
+        }
+        try e.advance(to: Micros.seconds(1))      // first pass: checksums noted, nothing merged
+        #expect(e.table.sharedFrames == 0 && e.table.hintFrames == 0)
+        #expect(e.counters(0).volatileSkipped == 10)
+        // Page 3 of VM 0 is rewritten before every visit: it never becomes stable.
+        for s in UInt64(1)..<4 {
+            try e.apply(rec(s * 1_000_000 - 1, 0, .content, 3, hash: 1000 + s))
+            try e.advance(to: Micros.seconds(Double(s + 1)))
+        }
+        let snap = e.snapshot()
+        // 20 pages, contents 1…5 four times each, except VM 0 PPN 3 (unique now): 19 stable pages
+        // over 5 contents → 14 saved.
+        #expect(Int(snap.vms[0].sharedPages + snap.vms[1].sharedPages) - Int(snap.sharedFrames) == 14)
+        #expect(e.state(0, 3) == .privateMPN)
+        try e.checkInvariants()
+    }
+
+    @Test("The ksm preset walks pages in order at 5,000 pages/s")
+    func preset() throws {
+        let k = Presets.named("ksm")!.policy
+        #expect(k.sharing == .ksm && k.shareScanVM == 5000 && k.shareScanTotal == 5000)
+    }
+}

@@ -4,7 +4,9 @@ import TraceFormat
 /// Every knob of the model, with the paper's defaults (../docs/MODEL.md lists their sources).
 /// The names are the ones users type with `--set key=value` and in JSON policy files.
 public struct Policy: Codable, Equatable, Sendable {
-    public enum Sharing: String, Codable, Sendable, CaseIterable { case on, off, zeroOnly = "zero-only" }
+    /// `on`: ESX's random scan; `ksm`: Linux KSM's model (pages in order, merged only when their
+    /// checksum is unchanged since the previous visit); `zero-only`; `off`.
+    public enum Sharing: String, Codable, Sendable, CaseIterable { case on, off, zeroOnly = "zero-only", ksm }
     public enum Estimator: String, Codable, Sendable, CaseIterable { case sampled, oracle }
     public enum Switch: String, Codable, Sendable, CaseIterable { case on, off }
     public enum SwapVictim: String, Codable, Sendable, CaseIterable { case random, lru, fifo }
@@ -143,7 +145,7 @@ public enum PolicyKnobs {
 
     /// Every knob, in the order `policy show` prints them.
     public static let all: [PolicyKnob] = [
-        pick("sharing", "content-based page sharing: on, off, or zero pages only", \.sharing),
+        pick("sharing", "content-based page sharing: on (ESX random scan), ksm (KSM-style ordered scan, checksum-stable pages), zero-only, off", \.sharing),
         num("shareScanVM", "pages/s", "sharing scan rate per VM", \.shareScanVM),
         num("shareScanTotal", "pages/s", "sharing scan rate cap for the whole host", \.shareScanTotal),
         int("hashBits", "bits of the content hash the sharing table keys on (1-64)", \.hashBits),
@@ -249,6 +251,8 @@ public enum Presets {
         Preset(name: "swap-only", summary: "no balloon drivers: host paging only", policy: with { $0.balloon = .off }),
         Preset(name: "lru-swap", summary: "host paging picks LRU victims", policy: with { $0.swapVictim = .lru }),
         Preset(name: "oracle", summary: "allocation uses the trace's true working sets", policy: with { $0.estimator = .oracle }),
+        Preset(name: "ksm", summary: "KSM-style sharing: every page in order, checksum-stable pages only, 5,000 pages/s",
+               policy: with { $0.sharing = .ksm; $0.shareScanVM = 5000; $0.shareScanTotal = 5000 }),
     ]
 
     public static func named(_ n: String) -> Preset? { all.first { $0.name == n } }

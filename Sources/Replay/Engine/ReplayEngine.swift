@@ -238,14 +238,14 @@ public final class ReplayEngine {
         let f = vm.flags[i]
         if f & PageFlag.shadowValid != 0 && (!write || f & PageFlag.shadowWritable != 0) {
             vm.counters.shadowHits += 1
-            vm.flags[i] = f & (write ? ~(PageFlag.known | PageFlag.guestFreed) : ~PageFlag.guestFreed)
+            vm.flags[i] = f & (write ? ~PageFlag.writeClears : ~PageFlag.guestFreed)
             return
         }
         let writable = try resolveFault(vm, ppn: ppn, write: write)
         var nf = vm.flags[i] | PageFlag.shadowValid
         nf = writable ? nf | PageFlag.shadowWritable : nf & ~PageFlag.shadowWritable
         nf &= ~PageFlag.guestFreed
-        if write { nf &= ~PageFlag.known }
+        if write { nf &= ~PageFlag.writeClears }
         vm.flags[i] = nf
     }
 
@@ -256,13 +256,13 @@ public final class ReplayEngine {
         let key = VirtualShadow.Key(vm: UInt32(vm.index), asid: asid, vpn: vpn)
         if let e = vshadow.lookup(key), e.ppn == ppn, !write || e.writable, vm.flags[i] & PageFlag.virtualMapped != 0 {
             vm.counters.shadowHits += 1
-            vm.flags[i] &= write ? ~(PageFlag.known | PageFlag.guestFreed) : ~PageFlag.guestFreed
+            vm.flags[i] &= write ? ~PageFlag.writeClears : ~PageFlag.guestFreed
             return
         }
         let writable = try resolveFault(vm, ppn: ppn, write: write)
         vshadow.install(key, vm: vm.index, ppn: ppn, writable: writable)
         vm.flags[i] |= PageFlag.virtualMapped
-        vm.flags[i] &= write ? ~(PageFlag.known | PageFlag.guestFreed) : ~PageFlag.guestFreed
+        vm.flags[i] &= write ? ~PageFlag.writeClears : ~PageFlag.guestFreed
     }
 
     /// A hidden fault: resolves the access through the pmap and says whether the new shadow
@@ -401,6 +401,7 @@ public final class ReplayEngine {
             _ = try resolveFault(vm, ppn: ppn, write: true)
             vm.lruTouch(ppn)
         }
+        if vm.hash[i] != hash { vm.flags[i] &= ~PageFlag.scanStable }
         if vm.flags[i] & PageFlag.hinted != 0 && vm.hash[i] != hash {
             // The hinted content is gone: its hint can never validate again.
             vm.counters.staleHints += 1
@@ -563,9 +564,20 @@ public final class ReplayEngine {
             var rng = SeededRandom.stream(seed: policy.seed, vm: vm.config.id, .shareScan, vm.scanSweep)
             vm.scanPermutation = Permutation(n: UInt64(vm.pageCount), rng: &rng)
         }
-        let ppn = UInt32(vm.scanPermutation(vm.scanPosition))
+        // ESX picks candidates at random; KSM walks memory in order.
+        let ppn = policy.sharing == .ksm ? UInt32(vm.scanPosition) : UInt32(vm.scanPermutation(vm.scanPosition))
         vm.scanPosition += 1
         vm.counters.pagesScanned += 1
+        if policy.sharing == .ksm {
+            // KSM merges a page only if its checksum is unchanged since the scanner's last visit.
+            let i = Int(ppn)
+            let f = vm.flags[i]
+            if PageState.of(vm.entry[i]) == .privateMPN && f & PageFlag.scanStable == 0 {
+                if f & PageFlag.known != 0 { vm.flags[i] = f | PageFlag.scanStable }
+                vm.counters.volatileSkipped += 1
+                return
+            }
+        }
         _ = tryShare(vm, ppn: ppn)
     }
 

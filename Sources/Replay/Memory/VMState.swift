@@ -37,6 +37,10 @@ enum PageFlag {
     static let everBacked: UInt64 = 1 << 6
     /// Virtual shadow entries (address space, VPN) may reach this page.
     static let virtualMapped: UInt64 = 1 << 7
+    /// KSM-style sharing: the scanner saw this content on its last visit (checksum stable).
+    static let scanStable: UInt64 = 1 << 8
+    /// What a write makes stale: the known content, the free hint, checksum stability.
+    static let writeClears: UInt64 = known | guestFreed | scanStable
     /// Bits 9…15: the sample period in which the page was last touched (1…127; 0 = not lately).
     static let stampShift: UInt64 = 9
     static let stampMask: UInt64 = 0x7F << 9
