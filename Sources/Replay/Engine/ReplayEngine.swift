@@ -428,11 +428,9 @@ public final class ReplayEngine {
               memory.reserve(c.overheadPages) else {
             // Refused: it stays off (its records are skipped) until a later power-on succeeds.
             vm.refused = true
-            vm.refusals += 1
             return
         }
         vm.on = true
-        vm.everOn = true
     }
 
     private func powerOff(_ vm: VMState) {
@@ -637,7 +635,6 @@ public final class ReplayEngine {
         case .shareWith(let f):
             table.addRef(f)
             mapShared(vm, ppn: ppn, frame: f)
-            vm.counters.shareEvents += 1
             return true
         case .promote(let f, let owner, let q):
             // The hinted page's MPN becomes the shared copy; both PPNs map it copy-on-write.
@@ -653,7 +650,6 @@ public final class ReplayEngine {
             writeProtectShadow(owner, ppn: q)
             table.addRef(f)
             mapShared(vm, ppn: ppn, frame: f)
-            vm.counters.shareEvents += 1
             return true
         case .none:
             if vm.flags[i] & PageFlag.hinted != 0 { return false }

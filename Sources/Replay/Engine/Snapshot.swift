@@ -44,7 +44,6 @@ public struct ReplaySnapshot: Sendable {
     public var hintFrames: UInt64
     public var overflowFrames: UInt64
     public var zeroFrames: UInt64
-    public var tableSlots: UInt64
     public var vms: [VM]
     public var state: FreeState
     public var stateMicros: [FreeState: UInt64]
@@ -100,7 +99,7 @@ extension ReplayEngine {
                               freePages: memory.free, reservedOverheadPages: memory.reserved,
                               sharedFrames: UInt64(table.sharedFrames), hintFrames: UInt64(table.hintFrames),
                               overflowFrames: UInt64(table.overflow.count), zeroFrames: zeroFrames,
-                              tableSlots: UInt64(table.indexCapacity), vms: vmsOut, state: state, stateMicros: stateMicros,
+                              vms: vmsOut, state: state, stateMicros: stateMicros,
                               transitions: transitions, swapSlotsUsed: swap.used, thresholds: thresholds,
                               overcommitted: overcommitted)
     }

@@ -128,6 +128,4 @@ struct VirtualShadow {
     }
 
     func reaching(vm: Int, ppn: UInt32) -> [Key] { backmap[VirtualShadow.pageKey(vm, ppn)] ?? [] }
-
-    var count: Int { entries.count }
 }

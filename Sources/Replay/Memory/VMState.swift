@@ -71,7 +71,6 @@ public struct VMCounters: Codable, Equatable, Sendable {
     public var volatileSkipped: UInt64 = 0
     public var falseMatches: UInt64 = 0
     public var staleHints: UInt64 = 0
-    public var shareEvents: UInt64 = 0
     public var powerOns: UInt64 = 0
     public var powerOffs: UInt64 = 0
     // Reclamation.
@@ -95,7 +94,7 @@ public struct VMCounters: Codable, Equatable, Sendable {
         r.cowFaults += b.cowFaults; r.cowBreaks += b.cowBreaks; r.impliedWrites += b.impliedWrites
         r.invalidations += b.invalidations; r.contentBacked += b.contentBacked; r.guestFreed += b.guestFreed
         r.pagesScanned += b.pagesScanned; r.volatileSkipped += b.volatileSkipped; r.falseMatches += b.falseMatches
-        r.staleHints += b.staleHints; r.shareEvents += b.shareEvents; r.powerOns += b.powerOns; r.powerOffs += b.powerOffs
+        r.staleHints += b.staleHints; r.powerOns += b.powerOns; r.powerOffs += b.powerOffs
         r.balloonInflated += b.balloonInflated; r.balloonDeflated += b.balloonDeflated
         r.guestRefaults += b.guestRefaults; r.guestAllocations += b.guestAllocations; r.doublePaging += b.doublePaging
         r.swapOut += b.swapOut; r.swapIn += b.swapIn; r.sharedBeforeSwap += b.sharedBeforeSwap
@@ -115,10 +114,8 @@ final class VMState {
     let flags: UnsafeMutablePointer<UInt64>
 
     var on: Bool
-    /// Refused at least once by admission control, and how often.
+    /// Refused at least once by admission control.
     var refused = false
-    var refusals: UInt64 = 0
-    var everOn = false
     var counters = VMCounters()
     var privatePages: UInt64 = 0
     var sharedPages: UInt64 = 0

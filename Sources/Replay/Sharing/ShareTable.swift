@@ -126,13 +126,6 @@ struct ShareTable {
         }
     }
 
-    /// Every frame with this key, in slot order.
-    func matches(_ hash: UInt64) -> [UInt32] {
-        var out: [UInt32] = []
-        forEachMatch(hash) { out.append($0); return true }
-        return out
-    }
-
     private mutating func insertIndex(_ k: UInt64, _ f: UInt32) {
         if (used + 1) * 4 > tags.count * 3 { grow() }
         let mask = tags.count - 1
@@ -180,9 +173,6 @@ struct ShareTable {
             insertIndex(oldKeys[i], oldSlots[i])
         }
     }
-
-    /// Slots in use and capacity, for tests and reports.
-    var indexCapacity: Int { tags.count }
 
     /// Every frame in the index, in slot order (for invariant checks).
     func indexedFrames() -> [(key: UInt64, frame: UInt32)] {
