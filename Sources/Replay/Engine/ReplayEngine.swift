@@ -224,7 +224,7 @@ public final class ReplayEngine {
                 vm.lruTouch(UInt32(i))
                 return
             }
-            f = f & ~PageFlag.seqMask | UInt64(vm.seqCounter) << PageFlag.seqShift
+            f = PageFlag.withSeq(f, vm.seqCounter)
             vm.seqCounter += 1
         }
         vm.flags[i] = f

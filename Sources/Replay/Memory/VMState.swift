@@ -51,6 +51,8 @@ enum PageFlag {
 
     @inline(__always) static func stamp(_ f: UInt64) -> UInt64 { (f & stampMask) >> stampShift }
     @inline(__always) static func seq(_ f: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: f >> seqShift) }
+    /// `f` with its LRU sequence number replaced by `s`.
+    @inline(__always) static func withSeq(_ f: UInt64, _ s: UInt32) -> UInt64 { f & ~seqMask | UInt64(s) << seqShift }
 }
 
 /// Per-VM counters; plain data, summed for totals.
@@ -253,7 +255,7 @@ final class VMState {
         guard trackLRU else { return }
         if seqCounter == UInt32.max { renumber() }
         let i = Int(p)
-        flags[i] = flags[i] & ~PageFlag.seqMask | UInt64(seqCounter) << PageFlag.seqShift
+        flags[i] = PageFlag.withSeq(flags[i], seqCounter)
         seqCounter += 1
     }
 
@@ -262,7 +264,7 @@ final class VMState {
         guard trackLRU else { return }
         if tailCounter <= 1 { renumber() }
         let i = Int(p)
-        flags[i] = flags[i] & ~PageFlag.seqMask | UInt64(tailCounter) << PageFlag.seqShift
+        flags[i] = PageFlag.withSeq(flags[i], tailCounter)
         // Each push sorts before every earlier push, so `tailStack` is sorted from its top.
         // An entry is usable only if it sorts before the queue's last key (every page outside
         // queue and stack sorts after that key); otherwise the next rescan finds the page.
@@ -365,7 +367,7 @@ final class VMState {
         }
         old.sort()
         young.sort()
-        func set(_ i: Int, _ s: UInt32) { flags[i] = flags[i] & ~PageFlag.seqMask | UInt64(s) << PageFlag.seqShift }
+        func set(_ i: Int, _ s: UInt32) { flags[i] = PageFlag.withSeq(flags[i], s) }
         for (r, k) in old.enumerated() { set(Int(k & 0xFFFF_FFFF), UInt32((1 << 31) - old.count + r)) }
         for (r, k) in young.enumerated() { set(Int(k & 0xFFFF_FFFF), UInt32((1 << 31) + r)) }
         tailCounter = UInt32((1 << 31) - old.count - 1)
