@@ -113,21 +113,25 @@ public enum HTMLReport {
         let rows = r.timeline
         let vmIDs = r.report.vms.map(\.id)
         var s = ""
-        // Memory per VM.
-        var memory: [Series] = []
-        for (i, id) in vmIDs.enumerated() {
-            let c = palette[i % palette.count]
-            let mine = rows.filter { $0.vm == id }
-            let name = r.report.vms[i].name
-            memory.append(Series(name: "\(name) allocated", color: c, dash: nil, points: mine.map { ($0.time.seconds, Double($0.allocated) * mib) }))
-            memory.append(Series(name: "\(name) target", color: c, dash: "6 3", points: mine.map { ($0.time.seconds, Double($0.target) * mib) }))
-            memory.append(Series(name: "\(name) balloon", color: c, dash: "2 2", points: mine.map { ($0.time.seconds, Double($0.balloon) * mib) }))
-            memory.append(Series(name: "\(name) swapped", color: c, dash: "10 2 2 2", points: mine.map { ($0.time.seconds, Double($0.swapped) * mib) }))
+        let perVM = vmIDs.map { id in rows.filter { $0.vm == id } }
+        /// One series per VM and field, in the VM's colour, each field with its own dash.
+        func series(_ fields: [(String, String?, KeyPath<TimelineRow, UInt64>)]) -> [Series] {
+            var out: [Series] = []
+            for (i, mine) in perVM.enumerated() {
+                let c = palette[i % palette.count]
+                for (label, dash, kp) in fields {
+                    out.append(Series(name: "\(r.report.vms[i].name) \(label)", color: c, dash: dash,
+                                      points: mine.map { ($0.time.seconds, Double($0[keyPath: kp]) * mib) }))
+                }
+            }
+            return out
         }
+        let memory = series([("allocated", nil, \.allocated), ("target", "6 3", \.target), ("balloon", "2 2", \.balloon),
+                             ("swapped", "10 2 2 2", \.swapped)])
         s += lineChart(id: "memory-\(index)", title: "Allocation, target, balloon and swapped memory per VM",
                        xLabel: "simulated time (s)", yLabel: "MiB", series: memory)
         // Free memory with states.
-        let freeRows = rows.filter { $0.vm == vmIDs.first }
+        let freeRows = perVM.first ?? []
         var bands: [Band] = []
         var prev: (Double, FreeState)?
         for row in freeRows {
@@ -156,15 +160,7 @@ public enum HTMLReport {
         }
         s += lineChart(id: "sharing-\(index)", title: "Memory saved by sharing, against an instant perfect scanner",
                        xLabel: "simulated time (s)", yLabel: "MiB", series: sharing)
-        // Estimator.
-        var idle: [Series] = []
-        for (k, id) in vmIDs.enumerated() {
-            let c = palette[k % palette.count]
-            let mine = rows.filter { $0.vm == id }
-            let name = r.report.vms[k].name
-            idle.append(Series(name: "\(name) estimate", color: c, dash: nil, points: mine.map { ($0.time.seconds, Double($0.activeEstimate) * mib) }))
-            idle.append(Series(name: "\(name) true", color: c, dash: "4 3", points: mine.map { ($0.time.seconds, Double($0.activeTrue) * mib) }))
-        }
+        let idle = series([("estimate", nil, \.activeEstimate), ("true", "4 3", \.activeTrue)])
         s += lineChart(id: "idle-\(index)", title: "Active memory: sampled estimate against the true working set",
                        xLabel: "simulated time (s)", yLabel: "MiB", series: idle)
         return s
