@@ -49,12 +49,18 @@ public enum TraceFile {
     /// the footer frame when the file has one; otherwise decodes the whole trace.
     public static func summary(_ path: String) throws(TraceError) -> (header: TraceHeader, footer: TraceFooter, encoding: TraceEncoding, usedSeekTable: Bool) {
         let reader = try open(path)
-        if reader.encoding == .binary, let footer = try SeekTable.readFooter(path: path) {
+        if reader.encoding == .binary, let footer = try storedFooter(path) {
             return (reader.header, footer, .binary, true)
         }
         var batch: [TraceRecord] = []
         while try reader.next(into: &batch) {}
         return (reader.header, reader.footer!, reader.encoding, false)
+    }
+
+    /// A binary trace's footer read through its seek table, without decoding the body; nil when
+    /// the file has no usable seek table (or is not binary).
+    public static func storedFooter(_ path: String) throws(TraceError) -> TraceFooter? {
+        try SeekTable.readFooter(path: path)
     }
 
     /// Decodes everything, checking every rule the format sets and the footer's totals.

@@ -121,7 +121,8 @@ public struct Replayer {
         var off = Set<UInt32>()
         var batch: [TraceRecord] = []
         let n = reader.header.vms.count
-        if reader.encoding == .binary, let s = try? TraceFile.summary(path), s.footer.kinds.powerOn == 0 {
+        // A stored footer with no power-on record answers without a pass over the trace.
+        if reader.encoding == .binary, let footer = try TraceFile.storedFooter(path), footer.kinds.powerOn == 0 {
             return []
         }
         while try reader.next(into: &batch) {
