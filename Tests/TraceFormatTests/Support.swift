@@ -118,3 +118,13 @@ func traceError(_ body: () throws -> Void) -> TraceError? {
         return nil
     }
 }
+
+/// Runs the zstd command line tool; returns its exit status.
+func zstd(_ args: [String]) throws -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/zstd")
+    p.arguments = args
+    try p.run()
+    p.waitUntilExit()
+    return p.terminationStatus
+}
