@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "TraceFormat", targets: ["TraceFormat"]),
         .library(name: "Replay", targets: ["Replay"]),
         .library(name: "Analyzer", targets: ["Analyzer"]),
+        .library(name: "Capture", targets: ["Capture"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,18 +26,28 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
+        .systemLibrary(
+            name: "CXXHash",
+            path: "Sources/CXXHash",
+            pkgConfig: "libxxhash",
+            providers: [.apt(["libxxhash-dev"])]
+        ),
         .target(name: "TraceFormat", dependencies: ["CZstd"], swiftSettings: hotLoops),
         .target(name: "Replay", dependencies: ["TraceFormat"], swiftSettings: hotLoops),
+        // The capture driver; the TCG plugin and the guest program under it are C built by
+        // scripts/capture-setup.sh with gcc (QEMU loads one, the guest runs the other).
+        .target(name: "Capture", dependencies: ["TraceFormat", "CXXHash"], exclude: ["Plugin", "Guest"]),
         .target(name: "Analyzer", dependencies: ["TraceFormat", "Replay"]),
         .executableTarget(
             name: "tracetool",
             dependencies: [
-                "TraceFormat", "Replay", "Analyzer",
+                "TraceFormat", "Replay", "Analyzer", "Capture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "TraceFormat"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "TraceFormat"], exclude: ["Golden"]),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "TraceFormat"]),
         .testTarget(name: "CLITests", dependencies: ["TraceFormat", "tracetool"]),
     ]
 )

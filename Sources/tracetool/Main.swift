@@ -12,7 +12,7 @@ struct TraceTool: ParsableCommand {
         command detects which by content. See docs/FORMAT.md for both formats.
         """,
         version: TraceFormatVersion.toolVersion,
-        subcommands: [ReplayCommand.self, CompareCommand.self, StatsCommand.self, PolicyCommand.self, InfoCommand.self, ValidateCommand.self, ConvertCommand.self, GenCommand.self, BenchCommand.self]
+        subcommands: [ReplayCommand.self, CompareCommand.self, StatsCommand.self, PolicyCommand.self, InfoCommand.self, ValidateCommand.self, ConvertCommand.self, GenCommand.self, CaptureCommand.self, BenchCommand.self]
     )
 }
 

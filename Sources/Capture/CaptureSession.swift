@@ -1,0 +1,311 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import TraceFormat
+
+/// Set by SIGINT/SIGTERM during a capture; the snapshot loop stops and cleans up.
+nonisolated(unsafe) private var interrupted: sig_atomic_t = 0
+
+/// Runs a capture: starts the VMs under QEMU's TCG emulator (paused), powers each on at its start
+/// time, and every `interval` seconds of running time stops them all (QMP `stop`), records each
+/// VM's accesses and content changes, and lets them go on (QMP `cont`). Writes one binary trace.
+///
+/// VMs still running when the capture ends get no power-off record: the trace is a window onto
+/// running machines. Times in the trace are the nominal snapshot times k·interval of the VMs' running time; the time
+/// spent reading memory while they are stopped is not counted.
+public final class CaptureSession {
+    public let options: CaptureOptions
+    private let log: (String) -> Void
+
+    public init(options: CaptureOptions, log: @escaping (String) -> Void) throws(CaptureError) {
+        try options.check()
+        self.options = options
+        self.log = log
+    }
+
+    /// The files scripts/capture-setup.sh leaves in the assets directory.
+    struct Assets {
+        let kernel, initramfs, plugin: String
+        let kernelVersion, busyboxVersion, qemuVersion: String
+
+        init(directory: String) throws(CaptureError) {
+            kernel = directory + "/vmlinuz"
+            initramfs = directory + "/initramfs.cpio.gz"
+            plugin = directory + "/tt-access.so"
+            for f in [kernel, initramfs, plugin, directory + "/kernel.version"] where access(f, R_OK) != 0 {
+                throw CaptureError("\(f) is missing: run scripts/capture-setup.sh first (or pass --assets)")
+            }
+            func firstLine(_ path: String) -> String {
+                ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").first.map(String.init) ?? "unknown"
+            }
+            kernelVersion = firstLine(directory + "/kernel.version")
+            busyboxVersion = firstLine(directory + "/busybox.version")
+            guard let q = CaptureSession.run(["qemu-system-x86_64", "--version"]) else {
+                throw CaptureError("qemu-system-x86_64 is not installed: run scripts/capture-setup.sh first")
+            }
+            qemuVersion = q.split(separator: "\n").first.map(String.init) ?? q
+        }
+    }
+
+    /// One running VM.
+    private final class Guest {
+        let spec: CaptureVMSpec
+        let id: VMID
+        let memory: GuestMemory
+        let process: Process
+        let qmpPath: String
+        let consolePath: String
+        let logPath: String
+        var qmp: QMPClient?
+        var on = false
+        var off = false
+        var removed = false
+
+        init(spec: CaptureVMSpec, id: VMID, memory: GuestMemory, process: Process, qmpPath: String,
+             consolePath: String, logPath: String) {
+            self.spec = spec
+            self.id = id
+            self.memory = memory
+            self.process = process
+            self.qmpPath = qmpPath
+            self.consolePath = consolePath
+            self.logPath = logPath
+        }
+    }
+
+    /// Captures and returns the written trace's footer. On any failure nothing is left behind
+    /// but the error (and, if asked, the console logs).
+    public func run() throws(CaptureError) -> TraceFooter {
+        let assets = try Assets(directory: options.assets)
+        let work = try makeWorkDirectory()
+        var guests: [Guest] = []
+        var writer: BinaryTraceWriter?
+        var succeeded = false
+        interrupted = 0
+        let oldInt = signal(SIGINT) { _ in interrupted = 1 }
+        let oldTerm = signal(SIGTERM) { _ in interrupted = 1 }
+        defer {
+            signal(SIGINT, oldInt)
+            signal(SIGTERM, oldTerm)
+            for g in guests { shutDown(g) }
+            if let w = writer, !succeeded { w.abandon() }
+            if let dir = options.consoleDirectory {
+                for g in guests { copyFile(g.consolePath, to: dir + "/" + g.spec.name + ".console") }
+            }
+            if succeeded || options.consoleDirectory != nil {
+                try? FileManager.default.removeItem(atPath: work)
+            } else {
+                log("capture: console and QEMU logs kept in \(work)")
+            }
+        }
+
+        for (i, spec) in options.vms.enumerated() {
+            guests.append(try launch(spec, id: VMID(UInt32(i)), assets: assets, work: work))
+        }
+        for g in guests { g.qmp = try connect(g) }
+
+        let header = TraceHeader(vms: guests.map { VMDecl(id: $0.id.rawValue, name: $0.spec.name, pages: UInt64($0.spec.pages)) },
+                                 capture: facts(assets: assets))
+        let w: BinaryTraceWriter
+        do { w = try BinaryTraceWriter(path: options.output, header: header, level: options.level) } catch {
+            throw CaptureError(error.description)
+        }
+        writer = w
+
+        var records: [TraceRecord] = []
+        records.reserveCapacity(1 << 16)
+        func flush() throws(CaptureError) {
+            do { for r in records { try w.append(r) } } catch { throw CaptureError(error.description) }
+            records.removeAll(keepingCapacity: true)
+        }
+
+        let snapshots = Int((options.duration / options.interval).rounded(.up))
+        var running = false
+        var runClock = 0.0          // seconds of running time before the current run span
+        var spanStart = 0.0
+        var worstLateness = 0.0
+        var totalRecords = 0
+        for k in 0...snapshots {
+            let target = min(Double(k) * options.interval, options.duration)
+            if running {
+                while runClock + (now() - spanStart) < target {
+                    if interrupted != 0 { throw CaptureError("interrupted; nothing was written") }
+                    let left = target - runClock - (now() - spanStart)
+                    usleep(useconds_t(max(1_000, min(100_000, left * 1e6))))
+                }
+                for g in guests where g.on && !g.off { try command(g, "stop") }
+                let elapsed = runClock + (now() - spanStart)
+                worstLateness = max(worstLateness, elapsed - target)
+                runClock = target
+                running = false
+                for g in guests where g.on && !g.off {
+                    if g.process.isRunning == false { throw CaptureError("VM \(g.spec.name) stopped on its own: \(lastLine(g))") }
+                }
+            }
+            let time = Micros.seconds(target)
+            for g in guests where g.on && !g.off {
+                g.memory.snapshot(vm: g.id, time: time, into: &records)
+            }
+            let last = k == snapshots
+            for g in guests {
+                if g.on, !g.off, let e = g.spec.stop, e <= target {
+                    records.append(TraceRecord(time: time, vm: g.id, kind: .powerOff))
+                    g.off = true
+                    shutDown(g)
+                } else if !last, !g.on, g.spec.start <= target {
+                    records.append(TraceRecord(time: time, vm: g.id, kind: .powerOn))
+                    g.on = true
+                }
+            }
+            totalRecords += records.count
+            try flush()
+            if last { break }
+            if k % max(1, Int((10 / options.interval).rounded())) == 0 || k == 0 {
+                log("capture: \(formatSeconds(target)) of \(formatSeconds(options.duration)) s, \(guests.filter { $0.on }.count) VMs on, \(totalRecords) records")
+            }
+            for g in guests where g.on && !g.off { try command(g, "cont") }
+            spanStart = now()
+            running = true
+        }
+        let footer: TraceFooter
+        do { footer = try w.finish() } catch { throw CaptureError(error.description) }
+        succeeded = true
+        log(String(format: "capture: done, %llu records; snapshots were at most %.0f ms late", footer.records, worstLateness * 1000))
+        return footer
+    }
+
+    // MARK: - Pieces
+
+    private func facts(assets: Assets) -> CaptureFacts {
+        var d: [String: String] = [
+            "qemu": assets.qemuVersion,
+            "kernel": assets.kernelVersion,
+            "busybox": assets.busyboxVersion,
+            "interval": formatSeconds(options.interval) + " s",
+            "duration": formatSeconds(options.duration) + " s",
+            "icount": "shift=\(options.icountShift),sleep=off",
+            "accesses": "guest-physical pages loaded or stored by guest instructions (QEMU TCG plugin tt-access); not instruction fetches, page walks or DMA",
+            "content": "every page hashed at each snapshot; pages changed or written since the last one: C (non-zero) or Z",
+            "clock": "VM running time; records are stamped at the nominal snapshot times",
+            "machine": "pc, 1 vCPU, cpu qemu64, accel tcg, rtc base=2026-01-01T00:00:00 clock=vm",
+        ]
+        for (i, v) in options.vms.enumerated() {
+            d["vm\(i)"] = "\(v.name): \(v.fact)"
+        }
+        return CaptureFacts(source: "qemu-tcg", hash: .init(algorithm: "xxh3-64", bits: 64), accesses: "interval", details: d)
+    }
+
+    private func makeWorkDirectory() throws(CaptureError) -> String {
+        var template = Array("/tmp/tracetool-capture.XXXXXX".utf8CString)
+        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard p != nil else { throw CaptureError("cannot make a working directory in /tmp: \(String(cString: strerror(errno)))") }
+        return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    private func launch(_ spec: CaptureVMSpec, id: VMID, assets: Assets, work: String) throws(CaptureError) -> Guest {
+        let stem = "/dev/shm/tracetool-\(getpid())-\(id.rawValue)"
+        let memory = try GuestMemory(ramPath: stem + ".ram", mapPath: stem + ".acc", pages: spec.pages)
+        let qmpPath = "\(work)/vm\(id.rawValue).qmp"
+        let consolePath = "\(work)/vm\(id.rawValue).console"
+        let logPath = "\(work)/vm\(id.rawValue).log"
+        let mem = "\(spec.mebibytes)M"
+        let args = [
+            "-S", "-nodefaults", "-nographic", "-no-reboot", "-no-user-config",
+            "-accel", "tcg", "-M", "pc,memory-backend=ram0", "-cpu", "qemu64", "-smp", "1", "-m", mem,
+            "-object", "memory-backend-file,id=ram0,size=\(mem),mem-path=\(memory.ramPath),share=on",
+            "-icount", "shift=\(options.icountShift),sleep=off",
+            "-rtc", "base=2026-01-01T00:00:00,clock=vm",
+            "-kernel", assets.kernel, "-initrd", assets.initramfs,
+            "-append", spec.kernelCommandLine,
+            "-serial", "file:\(consolePath)",
+            "-qmp", "unix:\(qmpPath),server=on,wait=off",
+            "-plugin", "\(assets.plugin),map=\(memory.mapPath),pages=\(spec.pages)",
+        ]
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["qemu-system-x86_64"] + args
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let logHandle = FileHandle(forWritingAtPath: logPath)
+        p.standardOutput = logHandle
+        p.standardError = logHandle
+        p.standardInput = FileHandle.nullDevice
+        do { try p.run() } catch {
+            memory.remove()
+            throw CaptureError("cannot start qemu-system-x86_64: \(error)")
+        }
+        return Guest(spec: spec, id: id, memory: memory, process: p, qmpPath: qmpPath, consolePath: consolePath, logPath: logPath)
+    }
+
+    private func connect(_ g: Guest) throws(CaptureError) -> QMPClient {
+        let deadline = now() + 30
+        while true {
+            if access(g.qmpPath, F_OK) == 0, let c = try? QMPClient(path: g.qmpPath) { return c }
+            if !g.process.isRunning { throw CaptureError("QEMU for VM \(g.spec.name) exited: \(lastLine(g))") }
+            if now() > deadline { throw CaptureError("QEMU for VM \(g.spec.name) did not open its QMP socket within 30 s") }
+            usleep(20_000)
+        }
+    }
+
+    /// A QMP command; if it fails because QEMU is gone, the error says so and quotes the VM's
+    /// console (a guest that cannot boot makes QEMU exit, since it runs with -no-reboot).
+    private func command(_ g: Guest, _ name: String) throws(CaptureError) {
+        do { try g.qmp!.execute(name) } catch {
+            let deadline = now() + 2
+            while g.process.isRunning && now() < deadline { usleep(10_000) }
+            guard !g.process.isRunning else { throw error }
+            let console = ((try? String(contentsOfFile: g.consolePath, encoding: .utf8)) ?? "")
+                .split(whereSeparator: { $0 == "\n" || $0 == "\r" }).last.map(String.init) ?? ""
+            let printable = String(console.unicodeScalars.filter { $0.value >= 32 && $0.value < 127 }.map(Character.init))
+            throw CaptureError("VM \(g.spec.name): QEMU exited (status \(g.process.terminationStatus)) before \(name); last console line: \"\(printable.suffix(120))\"")
+        }
+    }
+
+    private func shutDown(_ g: Guest) {
+        if g.process.isRunning {
+            if g.qmp == nil { g.process.terminate() }
+            g.qmp?.quit()
+            let deadline = now() + 5
+            while g.process.isRunning && now() < deadline { usleep(10_000) }
+            if g.process.isRunning { g.process.terminate() }
+            g.process.waitUntilExit()
+        }
+        g.qmp = nil
+        if !g.removed {
+            g.memory.remove()
+            g.removed = true
+        }
+    }
+
+    private func lastLine(_ g: Guest) -> String {
+        let text = (try? String(contentsOfFile: g.logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").last.map(String.init) ?? "no message (see \(g.logPath))"
+    }
+
+    private func copyFile(_ from: String, to: String) {
+        if let d = FileManager.default.contents(atPath: from) {
+            _ = FileManager.default.createFile(atPath: to, contents: d)
+        }
+    }
+
+    private func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Runs a command and returns its standard output, or nil if it cannot run or fails.
+    static func run(_ argv: [String]) -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = argv
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,194 @@
+import TraceFormat
+
+/// What a capture VM runs: the workloads of the guest program (Sources/Capture/Guest/ttguest.c).
+public enum GuestWorkload: String, CaseIterable, Sendable {
+    /// Boots, then sleeps for good.
+    case idle
+    /// Writes, copies, reads and deletes files of 64 KiB-4 MiB in the guest's tmpfs.
+    case fileio
+    /// Sorts arrays of random 32-bit numbers (4 MiB up to 1/8 of memory), writing a quarter out.
+    case sort
+    /// Fills a region, then reads all of it and rewrites 5% of it every 100 ms, following a
+    /// schedule of region sizes and durations.
+    case toucher
+    /// Cycles: one toucher phase, one sort, 30 file operations, 2 s of idleness.
+    case mixed
+
+    public var summary: String {
+        switch self {
+        case .idle: "boots, then sleeps"
+        case .fileio: "writes, copies, reads and deletes files in tmpfs"
+        case .sort: "sorts arrays of random numbers, writes part of each out"
+        case .toucher: "fills a region and keeps touching it, following a schedule (MIB:SECONDS,...)"
+        case .mixed: "cycles through a toucher phase, a sort, file operations and 2 s idle"
+        }
+    }
+}
+
+/// One VM (or `count` identical VMs) of a capture, as `--vm` describes it.
+public struct CaptureVMSpec: Equatable, Sendable {
+    public var name: String
+    public var workload: GuestWorkload
+    public var mebibytes: Int
+    public var seed: UInt64
+    /// The toucher's schedule, `MIB:SECONDS[,MIB:SECONDS...]`; nil for the default.
+    public var schedule: String?
+    /// Seconds of capture time before the VM powers on.
+    public var start: Double
+    /// Seconds of capture time at which the VM powers off; nil: it runs to the end of the
+    /// capture, and the trace ends with it still on.
+    public var stop: Double?
+
+    public init(name: String, workload: GuestWorkload, mebibytes: Int = 256, seed: UInt64 = 1,
+                schedule: String? = nil, start: Double = 0, stop: Double? = nil) {
+        self.name = name
+        self.workload = workload
+        self.mebibytes = mebibytes
+        self.seed = seed
+        self.schedule = schedule
+        self.start = start
+        self.stop = stop
+    }
+
+    public var pages: Int { mebibytes * 256 }
+
+    /// Parses `WORKLOAD[,mem=MIB][,seed=N][,name=S][,count=N][,start=SECONDS][,stop=SECONDS][,schedule=MIB:SECONDS;...]`.
+    /// `index` is the number of VMs declared before this one (names and default seeds use it).
+    /// The schedule's phases are separated by `;` or `/` here, since `,` separates keys.
+    public static func parse(_ text: String, index: Int) throws(CaptureError) -> [CaptureVMSpec] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard let first = parts.first, let workload = GuestWorkload(rawValue: first) else {
+            throw CaptureError("--vm \(text): starts with a workload, one of \(GuestWorkload.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var spec = CaptureVMSpec(name: "", workload: workload, seed: UInt64(index + 1))
+        var count = 1
+        var name: String?
+        for p in parts.dropFirst() {
+            let kv = p.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, !kv[1].isEmpty else { throw CaptureError("--vm \(text): \"\(p)\" is not KEY=VALUE") }
+            let (k, v) = (kv[0], kv[1])
+            switch k {
+            case "mem":
+                let digits = v.hasSuffix("M") || v.hasSuffix("m") ? String(v.dropLast()) : v
+                guard let m = Int(digits), (80...2048).contains(m) else {
+                    throw CaptureError("--vm \(text): mem is MiB, 80 to 2048 (the kernel needs 80 MiB to boot; the pc machine keeps up to 2 GiB below 4 GiB, in one piece)")
+                }
+                spec.mebibytes = m
+            case "seed":
+                guard let s = UInt64(v) else { throw CaptureError("--vm \(text): seed is a non-negative integer") }
+                spec.seed = s
+            case "name":
+                guard v.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
+                    throw CaptureError("--vm \(text): a name has letters, digits, - _ . only")
+                }
+                name = v
+            case "count":
+                guard let c = Int(v), (1...64).contains(c) else { throw CaptureError("--vm \(text): count is 1 to 64") }
+                count = c
+            case "start":
+                guard let s = Double(v), s >= 0, s.isFinite else { throw CaptureError("--vm \(text): start is seconds >= 0") }
+                spec.start = s
+            case "stop":
+                guard let s = Double(v), s > 0, s.isFinite else { throw CaptureError("--vm \(text): stop is seconds > 0") }
+                spec.stop = s
+            case "schedule":
+                let sched = v.replacingOccurrences(of: ";", with: ",").replacingOccurrences(of: "/", with: ",")
+                guard Self.validSchedule(sched) else {
+                    throw CaptureError("--vm \(text): schedule is MIB:SECONDS phases separated by ; or /")
+                }
+                spec.schedule = sched
+            default:
+                throw CaptureError("--vm \(text): unknown key \"\(k)\" (mem, seed, name, count, start, stop, schedule)")
+            }
+        }
+        if spec.schedule != nil, workload != .toucher, workload != .mixed {
+            throw CaptureError("--vm \(text): only toucher and mixed take a schedule")
+        }
+        let base = name ?? "\(workload.rawValue)\(index)"
+        return (0..<count).map { i in
+            var s = spec
+            s.name = count == 1 ? base : "\(base)-\(i + 1)"
+            return s
+        }
+    }
+
+    static func validSchedule(_ s: String) -> Bool {
+        let phases = s.split(separator: ",", omittingEmptySubsequences: false)
+        guard !phases.isEmpty, phases.count <= 32 else { return false }
+        return phases.allSatisfy { ph in
+            let f = ph.split(separator: ":", omittingEmptySubsequences: false)
+            guard f.count == 2, let m = Int(f[0]), m >= 1, let sec = Double(f[1]), sec > 0, sec.isFinite else { return false }
+            return true
+        }
+    }
+
+    /// The guest kernel's command line.
+    var kernelCommandLine: String {
+        var s = "console=ttyS0 quiet panic=-1 tt.workload=\(workload.rawValue) tt.seed=\(seed)"
+        if let sc = schedule { s += " tt.schedule=\(sc)" }
+        return s
+    }
+
+    /// How the header's capture facts describe this VM.
+    var fact: String {
+        var s = "\(workload.rawValue) seed=\(seed) mem=\(mebibytes)MiB"
+        if let sc = schedule { s += " schedule=\(sc)" }
+        if start > 0 { s += " start=\(formatSeconds(start))s" }
+        if let e = stop { s += " stop=\(formatSeconds(e))s" }
+        return s
+    }
+}
+
+/// Everything one capture needs.
+public struct CaptureOptions: Sendable {
+    public var vms: [CaptureVMSpec]
+    /// Seconds of capture (the VMs' running time, not counting snapshot pauses).
+    public var duration: Double
+    /// Seconds between snapshots.
+    public var interval: Double
+    /// `-icount shift=N`: each guest instruction advances the guest clock by 2^N ns.
+    public var icountShift: Int
+    /// Where scripts/capture-setup.sh put the kernel, initramfs and plugin.
+    public var assets: String
+    public var output: String
+    public var level: Int32
+    /// Keep each VM's serial console log here, if set.
+    public var consoleDirectory: String?
+
+    public init(vms: [CaptureVMSpec], duration: Double, interval: Double, icountShift: Int = 3,
+                assets: String, output: String, level: Int32 = 19, consoleDirectory: String? = nil) {
+        self.vms = vms
+        self.duration = duration
+        self.interval = interval
+        self.icountShift = icountShift
+        self.assets = assets
+        self.output = output
+        self.level = level
+        self.consoleDirectory = consoleDirectory
+    }
+
+    public func check() throws(CaptureError) {
+        guard !vms.isEmpty else { throw CaptureError("no VMs: give at least one --vm") }
+        guard vms.count <= 64 else { throw CaptureError("\(vms.count) VMs; a capture runs at most 64") }
+        guard interval >= 0.1, interval.isFinite else { throw CaptureError("--interval must be at least 0.1 s") }
+        guard duration >= interval, duration <= 86_400 else {
+            throw CaptureError("--duration must be between --interval and 86400 s")
+        }
+        guard (0...10).contains(icountShift) else { throw CaptureError("--icount-shift must be 0 to 10") }
+        guard (1...19).contains(level) else { throw CaptureError("--level must be between 1 and 19") }
+        var names = Set<String>()
+        for v in vms {
+            guard names.insert(v.name).inserted else { throw CaptureError("two VMs are named \(v.name)") }
+            guard v.start < duration else { throw CaptureError("VM \(v.name) starts at \(v.start) s, after the capture ends") }
+            if let e = v.stop {
+                guard e > v.start, e <= duration else {
+                    throw CaptureError("VM \(v.name) stops at \(e) s; it must be after its start and no later than the end")
+                }
+            }
+        }
+    }
+}
+
+func formatSeconds(_ s: Double) -> String {
+    s == s.rounded() ? String(Int(s)) : String(s)
+}

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXXHash
+import TraceFormat
+
+/// A capture VM's RAM file and access map, both mapped shared from /dev/shm, and the content
+/// hash of every page at the previous snapshot. Read only while the VM is stopped.
+final class GuestMemory {
+    static let pageSize = 4096
+    let ramPath: String
+    let mapPath: String
+    let pages: Int
+    private let ram: UnsafeRawPointer
+    private let map: UnsafeMutablePointer<UInt8>
+    /// The content hash of each page at the last snapshot; 0 for an all-zero page.
+    private(set) var hashes: [UInt64]
+
+    /// Creates both files (RAM zero-filled, sparse) and maps them.
+    init(ramPath: String, mapPath: String, pages: Int) throws(CaptureError) {
+        self.ramPath = ramPath
+        self.mapPath = mapPath
+        self.pages = pages
+        hashes = Array(repeating: 0, count: pages)
+        let ramBytes = pages * Self.pageSize
+        func create(_ path: String, _ size: Int) throws(CaptureError) -> Int32 {
+            let fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
+            guard fd >= 0 else { throw CaptureError("\(path): \(String(cString: strerror(errno)))") }
+            guard ftruncate(fd, off_t(size)) == 0 else {
+                let e = String(cString: strerror(errno))
+                close(fd)
+                throw CaptureError("\(path): cannot size to \(size) bytes: \(e)")
+            }
+            return fd
+        }
+        let rfd = try create(ramPath, ramBytes)
+        defer { close(rfd) }
+        let mfd: Int32
+        do { mfd = try create(mapPath, pages) } catch {
+            unlink(ramPath)
+            throw error
+        }
+        defer { close(mfd) }
+        guard let r = mmap(nil, ramBytes, PROT_READ, MAP_SHARED, rfd, 0), r != MAP_FAILED else {
+            unlink(ramPath); unlink(mapPath)
+            throw CaptureError("\(ramPath): mmap: \(String(cString: strerror(errno)))")
+        }
+        guard let m = mmap(nil, pages, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0), m != MAP_FAILED else {
+            munmap(r, ramBytes)
+            unlink(ramPath); unlink(mapPath)
+            throw CaptureError("\(mapPath): mmap: \(String(cString: strerror(errno)))")
+        }
+        ram = UnsafeRawPointer(r)
+        map = m.assumingMemoryBound(to: UInt8.self)
+    }
+
+    /// Unmaps and deletes both files.
+    func remove() {
+        munmap(UnsafeMutableRawPointer(mutating: ram), pages * Self.pageSize)
+        munmap(map, pages)
+        unlink(ramPath)
+        unlink(mapPath)
+    }
+
+    /// The 64-bit XXH3 of one page; 0 means all zero (a non-zero page whose hash is 0 gets 1).
+    static func hash(_ page: UnsafeRawPointer) -> UInt64 {
+        let words = page.assumingMemoryBound(to: UInt64.self)
+        var i = 0
+        while i < pageSize / 8 && words[i] == 0 { i += 1 }
+        if i == pageSize / 8 { return 0 }
+        let h = XXH3_64bits(page, pageSize)
+        return h == 0 ? 1 : h
+    }
+
+    /// Appends the interval's accesses (from the plugin's map, which it then clears) and the
+    /// pages' contents, all stamped `time`.
+    /// Accesses: runs of consecutive pages, `W` for pages written, `R` for pages only read.
+    /// Content: for every page whose content changed since the last snapshot *or* that was
+    /// written in the interval, `C` with its hash, or `Z` (in runs) when it is all zero. A write
+    /// that left a page as it was is reported too, because a replay treats a written page's
+    /// content as unknown until the next content record.
+    @discardableResult
+    func snapshot(vm: VMID, time: Micros, into out: inout [TraceRecord]) -> (accessed: Int, changed: Int) {
+        var accessed = 0
+        var p = 0
+        while p < pages {
+            let b = map[p]
+            if b == 0 { p += 1; continue }
+            let write = b & 2 != 0
+            var q = p + 1
+            while q < pages, map[q] != 0, (map[q] & 2 != 0) == write { q += 1 }
+            out.append(TraceRecord(time: time, vm: vm, kind: write ? .write : .read, ppn: PPN(UInt32(p)), count: UInt32(q - p)))
+            accessed += q - p
+            p = q
+        }
+        var changed = 0
+        var zeroStart = -1
+        func flushZeros(_ end: Int) {
+            if zeroStart >= 0 {
+                out.append(TraceRecord(time: time, vm: vm, kind: .zero, ppn: PPN(UInt32(zeroStart)), count: UInt32(end - zeroStart)))
+                zeroStart = -1
+            }
+        }
+        hashes.withUnsafeMutableBufferPointer { hs in
+            for i in 0..<pages {
+                let h = Self.hash(ram + i * Self.pageSize)
+                if h == hs[i] && map[i] & 2 == 0 {
+                    flushZeros(i)
+                    continue
+                }
+                hs[i] = h
+                changed += 1
+                if h == 0 {
+                    if zeroStart < 0 { zeroStart = i }
+                } else {
+                    flushZeros(i)
+                    out.append(TraceRecord(time: time, vm: vm, kind: .content, ppn: PPN(UInt32(i)), hash: ContentHash(h)))
+                }
+            }
+        }
+        flushZeros(pages)
+        memset(map, 0, pages)
+        return (accessed, changed)
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Capture
+import Foundation
+import TraceFormat
+
+struct CaptureCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture",
+        abstract: "Capture a trace from real Linux VMs running under QEMU's TCG emulator.",
+        discussion: """
+        Needs QEMU, a Debian cloud kernel, the tt-access plugin and the guest initramfs: run \
+        scripts/capture-setup.sh once (it installs and builds them into .capture/). Each VM boots \
+        a busybox initramfs and runs one workload; its RAM is a file in /dev/shm that is read \
+        while the VMs are stopped. Every --interval seconds of running time the capture stops all \
+        VMs, writes the interval's page accesses (from the plugin) and every page whose content \
+        changed (XXH3-64 hashes; Z for zero pages), and lets them go on.
+
+        --vm WORKLOAD[,mem=MIB][,seed=N][,name=S][,count=N][,start=SECONDS][,stop=SECONDS][,schedule=MIB:SECONDS;...]
+        Workloads:
+        \(GuestWorkload.allCases.map { "  \($0.rawValue): \($0.summary)" }.joined(separator: "\n"))
+        Defaults: mem=256, seed = the VM's position + 1, count=1 (count=N makes N identical VMs, \
+        same seed), start=0, no stop (VMs still running at the end get no power-off record).
+
+        Example: tracetool capture --vm sort,mem=128 --duration 20 --interval 5 -o small.mtr.zst
+        """)
+
+    @Option(name: .customLong("vm"), help: "A VM to run (repeatable; see below).") var vms: [String] = []
+    @Option(help: "Seconds of VM running time to capture.") var duration: Double = 60
+    @Option(help: "Seconds between snapshots.") var interval: Double = 5
+    @Option(help: "QEMU -icount shift: a guest instruction advances the guest clock by 2^N ns.") var icountShift: Int = 3
+    @Option(help: "Directory scripts/capture-setup.sh filled (default: $TRACETOOL_CAPTURE_DIR, else .capture).") var assets: String?
+    @Option(help: "Copy each VM's serial console to DIR/NAME.console.") var consoles: String?
+    @Option(help: "zstd compression level (1-19).") var level: Int32 = 19
+    @Option(name: .shortAndLong, help: "Output trace (binary, written atomically).") var output: String
+    @Flag(name: .shortAndLong, help: "Print no progress.") var quiet = false
+
+    func run() throws {
+        let result: (footer: TraceFooter, vms: Int)
+        do { result = try capture() } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        writeStdout("\(output): \(result.footer.records) records from \(result.vms) VMs\n")
+    }
+
+    private func capture() throws(CaptureError) -> (footer: TraceFooter, vms: Int) {
+        var specs: [CaptureVMSpec] = []
+        for v in vms { specs += try CaptureVMSpec.parse(v, index: specs.count) }
+        let dir = assets ?? ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? ".capture"
+        if let c = consoles { try? FileManager.default.createDirectory(atPath: c, withIntermediateDirectories: true) }
+        let opts = CaptureOptions(vms: specs, duration: duration, interval: interval, icountShift: icountShift,
+                                  assets: dir, output: output, level: level, consoleDirectory: consoles)
+        let quiet = self.quiet
+        let session = try CaptureSession(options: opts) { line in
+            if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        return (try session.run(), specs.count)
+    }
+}

@@ -1,0 +1,219 @@
+import Foundation
+import Testing
+import TraceFormat
+@testable import Capture
+
+/// A RAM file and access map in a temporary folder, written the way QEMU and the plugin write
+/// them, read back through `GuestMemory` as the capture reads them.
+final class FakeGuest {
+    let dir = NSTemporaryDirectory() + "tracetool-capture-test-" + UUID().uuidString
+    let memory: GuestMemory
+    let pages: Int
+
+    init(pages: Int) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        self.pages = pages
+        memory = try GuestMemory(ramPath: dir + "/ram", mapPath: dir + "/acc", pages: pages)
+    }
+
+    deinit {
+        memory.remove()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// Fills page `p` with `byte` (0 makes it all zero).
+    func fill(_ p: Int, _ byte: UInt8) throws {
+        let h = try FileHandle(forUpdating: URL(fileURLWithPath: dir + "/ram"))
+        try h.seek(toOffset: UInt64(p * 4096))
+        try h.write(contentsOf: Data(repeating: byte, count: 4096))
+        try h.close()
+    }
+
+    /// Marks page `p` as the plugin does: 1 read, 2 written.
+    func mark(_ p: Int, _ bits: UInt8) throws {
+        let h = try FileHandle(forUpdating: URL(fileURLWithPath: dir + "/acc"))
+        try h.seek(toOffset: UInt64(p))
+        let old = try h.read(upToCount: 1)?.first ?? 0
+        try h.seek(toOffset: UInt64(p))
+        try h.write(contentsOf: Data([old | bits]))
+        try h.close()
+    }
+
+    func mapBytes() throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/acc"))) }
+
+    func snapshot(at t: UInt64) -> [TraceRecord] {
+        var out: [TraceRecord] = []
+        memory.snapshot(vm: VMID(2), time: Micros(t), into: &out)
+        return out
+    }
+}
+
+private func rec(_ t: UInt64, _ k: RecordKind, _ p: UInt32, _ n: UInt32 = 1, _ h: UInt64 = 0) -> TraceRecord {
+    TraceRecord(time: Micros(t), vm: VMID(2), kind: k, ppn: PPN(p), count: n, hash: ContentHash(h))
+}
+
+@Suite("Capture: snapshots of guest memory")
+struct SnapshotTests {
+    @Test("A fresh all-zero RAM file gives no records; the first writes give C records with XXH3 hashes")
+    func firstSnapshot() throws {
+        let g = try FakeGuest(pages: 16)
+        #expect(g.snapshot(at: 0).isEmpty)
+        try g.fill(3, 0xAB)
+        try g.fill(4, 0xAB)
+        try g.fill(9, 0x01)
+        let page = [UInt8](repeating: 0xAB, count: 4096)
+        let h = page.withUnsafeBytes { GuestMemory.hash($0.baseAddress!) }
+        #expect(h != 0)
+        let one = [UInt8](repeating: 0x01, count: 4096)
+        let h1 = one.withUnsafeBytes { GuestMemory.hash($0.baseAddress!) }
+        #expect(g.snapshot(at: 5) == [rec(5, .content, 3, 1, h), rec(5, .content, 4, 1, h), rec(5, .content, 9, 1, h1)])
+        // Nothing changed: nothing recorded.
+        #expect(g.snapshot(at: 10).isEmpty)
+    }
+
+    @Test("Pages that become zero are Z runs of consecutive changed pages; unchanged zero pages break a run")
+    func zeroRuns() throws {
+        let g = try FakeGuest(pages: 12)
+        for p in [1, 2, 3, 5, 6] { try g.fill(p, 7) }
+        _ = g.snapshot(at: 1)
+        for p in [1, 2, 3, 5, 6] { try g.fill(p, 0) }
+        // Page 4 was zero before and after: it splits the run.
+        #expect(g.snapshot(at: 2) == [rec(2, .zero, 1, 3), rec(2, .zero, 5, 2)])
+    }
+
+    @Test("The access map becomes R and W runs in page order, then is cleared")
+    func accessRuns() throws {
+        let g = try FakeGuest(pages: 16)
+        try g.mark(0, 1); try g.mark(1, 1); try g.mark(2, 2); try g.mark(3, 3); try g.mark(4, 1)
+        try g.mark(15, 2)
+        // Written pages are reported with their content even when it did not change (all zero here).
+        #expect(g.snapshot(at: 7) == [rec(7, .read, 0, 2), rec(7, .write, 2, 2), rec(7, .read, 4, 1), rec(7, .write, 15, 1),
+                                      rec(7, .zero, 2, 2), rec(7, .zero, 15, 1)])
+        #expect(try g.mapBytes().allSatisfy { $0 == 0 })
+        #expect(g.snapshot(at: 8).isEmpty)
+    }
+
+    @Test("Accesses come before content of the same interval; a written page is re-reported, a read one is not")
+    func order() throws {
+        let g = try FakeGuest(pages: 4)
+        try g.mark(2, 2)
+        try g.fill(2, 9)
+        let r = g.snapshot(at: 3)
+        #expect(r.map(\.kind) == [.write, .content])
+        // Written again with the same bytes: W and the same C again. Only read: R alone.
+        try g.mark(2, 2)
+        #expect(g.snapshot(at: 4) == [rec(4, .write, 2), rec(4, .content, 2, 1, r[1].hash.rawValue)])
+        try g.mark(2, 1)
+        #expect(g.snapshot(at: 5) == [rec(5, .read, 2)])
+    }
+
+    @Test("A non-zero page never gets hash 0; a page differing in one byte gets another hash")
+    func hashing() throws {
+        var a = [UInt8](repeating: 0, count: 4096)
+        a[4095] = 1
+        var b = a
+        b[0] = 1
+        let ha = a.withUnsafeBytes { GuestMemory.hash($0.baseAddress!) }
+        let hb = b.withUnsafeBytes { GuestMemory.hash($0.baseAddress!) }
+        #expect(ha != 0 && hb != 0 && ha != hb)
+        let z = [UInt8](repeating: 0, count: 4096)
+        #expect(z.withUnsafeBytes { GuestMemory.hash($0.baseAddress!) } == 0)
+    }
+}
+
+@Suite("Capture: --vm specifications")
+struct SpecTests {
+    @Test("Defaults, keys and count")
+    func parse() throws {
+        let a = try CaptureVMSpec.parse("sort", index: 2)
+        #expect(a == [CaptureVMSpec(name: "sort2", workload: .sort, mebibytes: 256, seed: 3)])
+        let b = try CaptureVMSpec.parse("toucher,mem=128M,seed=9,name=t,count=3,start=10,stop=50,schedule=16:5;32:10", index: 0)
+        #expect(b.map(\.name) == ["t-1", "t-2", "t-3"])
+        #expect(b.allSatisfy { $0.seed == 9 && $0.mebibytes == 128 && $0.start == 10 && $0.stop == 50 && $0.schedule == "16:5,32:10" })
+        #expect(b[0].kernelCommandLine.hasSuffix("tt.workload=toucher tt.seed=9 tt.schedule=16:5,32:10"))
+    }
+
+    @Test("Bad specifications are refused with the reason", arguments: [
+        ("", "starts with a workload"), ("dance", "starts with a workload"), ("sort,mem=64", "mem is MiB"), ("sort,mem=4096", "mem is MiB"),
+        ("sort,mem", "is not KEY=VALUE"), ("sort,color=red", "unknown key"), ("sort,schedule=16:5", "only toucher and mixed"),
+        ("toucher,schedule=16", "schedule is"), ("toucher,schedule=0:5", "schedule is"), ("idle,count=0", "count is"),
+        ("idle,name=a b", "a name has"), ("idle,seed=-1", "seed is"), ("idle,start=-2", "start is"),
+    ])
+    func refused(text: String, message: String) {
+        #expect {
+            _ = try CaptureVMSpec.parse(text, index: 0)
+        } throws: { e in
+            (e as? CaptureError)?.description.contains(message) == true
+        }
+    }
+
+    @Test("Options are checked: intervals, durations, names, start and stop")
+    func options() {
+        let v = CaptureVMSpec(name: "a", workload: .idle)
+        func fails(_ o: CaptureOptions, _ m: String) -> Bool {
+            do { try o.check(); return false } catch { return error.description.contains(m) }
+        }
+        #expect(fails(CaptureOptions(vms: [], duration: 10, interval: 1, assets: ".", output: "x"), "no VMs"))
+        #expect(fails(CaptureOptions(vms: [v], duration: 10, interval: 0.01, assets: ".", output: "x"), "--interval"))
+        #expect(fails(CaptureOptions(vms: [v], duration: 0.5, interval: 1, assets: ".", output: "x"), "--duration"))
+        #expect(fails(CaptureOptions(vms: [v, v], duration: 10, interval: 1, assets: ".", output: "x"), "two VMs"))
+        var late = v; late.start = 20
+        #expect(fails(CaptureOptions(vms: [late], duration: 10, interval: 1, assets: ".", output: "x"), "after the capture ends"))
+        var early = v; early.start = 5; early.stop = 4
+        #expect(fails(CaptureOptions(vms: [early], duration: 10, interval: 1, assets: ".", output: "x"), "stops at"))
+        #expect(throws: Never.self) { try CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x").check() }
+    }
+
+    @Test("Missing assets name the setup script")
+    func missingAssets() throws {
+        let v = CaptureVMSpec(name: "a", workload: .idle)
+        let o = CaptureOptions(vms: [v], duration: 2, interval: 1, assets: "/nonexistent-assets", output: NSTemporaryDirectory() + "never.mtr.zst")
+        let s = try CaptureSession(options: o) { _ in }
+        #expect { _ = try s.run() } throws: { e in
+            (e as? CaptureError)?.description.contains("scripts/capture-setup.sh") == true
+        }
+        #expect(!FileManager.default.fileExists(atPath: o.output))
+    }
+}
+
+/// Boots a real VM. Needs QEMU and the assets of scripts/capture-setup.sh, and takes ~10 s, so
+/// it runs only with TRACETOOL_CAPTURE_TESTS=1 (the setup script is run first; it is idempotent).
+@Suite("Capture: smoke test with a real VM", .enabled(if: ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_TESTS"] == "1"))
+struct CaptureSmokeTests {
+    static var packageRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    @Test("One small VM for a few seconds gives a valid trace with accesses, content and capture facts")
+    func smoke() throws {
+        let root = Self.packageRoot
+        let setup = Process()
+        setup.executableURL = URL(fileURLWithPath: "/bin/bash")
+        setup.arguments = [root + "/scripts/capture-setup.sh"]
+        try setup.run()
+        setup.waitUntilExit()
+        try #require(setup.terminationStatus == 0)
+
+        let out = NSTemporaryDirectory() + "tracetool-smoke-\(UUID().uuidString).mtr.zst"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let assets = ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? root + "/.capture"
+        let opts = CaptureOptions(vms: [CaptureVMSpec(name: "smoke", workload: .sort, mebibytes: 96, seed: 5)],
+                                  duration: 6, interval: 2, assets: assets, output: out, level: 3)
+        let footer = try CaptureSession(options: opts) { _ in }.run()
+        let (header, checked) = try TraceFile.validate(out)
+        #expect(checked == footer)
+        #expect(header.capture.source == "qemu-tcg")
+        #expect(header.capture.hash?.algorithm == "xxh3-64")
+        #expect(header.capture.accesses == "interval")
+        #expect(header.capture.details?["qemu"]?.contains("QEMU") == true)
+        #expect(header.capture.details?["kernel"]?.contains("linux-image") == true)
+        #expect(header.vms.map(\.pages) == [24_576])
+        #expect(footer.kinds.powerOn == 1 && footer.kinds.powerOff == 0)
+        #expect(footer.kinds.write > 0 && footer.kinds.read > 0)
+        // A booted Linux holds thousands of non-zero pages.
+        #expect(footer.kinds.content > 2_000)
+        // No RAM or map files are left in /dev/shm.
+        let left = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { $0.hasPrefix("tracetool-\(getpid())-") }
+        #expect(left.isEmpty)
+    }
+}

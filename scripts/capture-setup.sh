@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Prepares everything `tracetool capture` needs, idempotently:
+#   - Debian packages: qemu-system-x86, busybox-static, cpio, gcc/libc6-dev (static guest
+#     program), libxxhash-dev (page hash);
+#   - a Debian cloud kernel, fetched with `apt-get download` and unpacked (not installed);
+#   - the TCG plugin (Sources/Capture/Plugin) and the guest program (Sources/Capture/Guest),
+#     compiled, and the guest's initramfs (busybox + /init + ttguest).
+# Everything lands in $TRACETOOL_CAPTURE_DIR (default: .capture in the project root).
+# It reads nothing from and writes nothing to /sys/kernel/mm.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="${TRACETOOL_CAPTURE_DIR:-$root/.capture}"
+mkdir -p "$out"
+
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+command -v cpio >/dev/null || need+=(cpio)
+command -v gcc >/dev/null || need+=(gcc)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+[ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
+command -v zstd >/dev/null || need+=(zstd)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "capture-setup: installing ${need[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The kernel: whatever linux-image-cloud-amd64 currently points at.
+if [ ! -s "$out/vmlinuz" ] || [ ! -s "$out/kernel.version" ]; then
+    pkg="$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')"
+    if [ -z "$pkg" ]; then
+        apt-get update -qq
+        pkg="$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')"
+    fi
+    [ -n "$pkg" ] || { echo "capture-setup: no linux-image-cloud-amd64 package found" >&2; exit 1; }
+    tmp="$(mktemp -d "$out/kernel.XXXXXX")"
+    (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >/dev/null)
+    deb="$(ls "$tmp"/*.deb)"
+    dpkg-deb -x "$deb" "$tmp/root"
+    cp "$(ls "$tmp"/root/boot/vmlinuz-* | head -1)" "$out/vmlinuz.tmp"
+    mv "$out/vmlinuz.tmp" "$out/vmlinuz"
+    echo "$pkg $(dpkg-deb -f "$deb" Version)" > "$out/kernel.version"
+    rm -rf "$tmp"
+fi
+
+# The plugin and the guest program, rebuilt whenever their sources change.
+gcc -O2 -shared -fPIC -fvisibility=hidden -Wall -Wextra -o "$out/tt-access.so.tmp" \
+    "$root/Sources/Capture/Plugin/tt-access.c"
+mv "$out/tt-access.so.tmp" "$out/tt-access.so"
+gcc -static -O2 -Wall -Wextra -o "$out/ttguest.tmp" "$root/Sources/Capture/Guest/ttguest.c"
+
+# The initramfs.
+rd="$(mktemp -d "$out/initramfs.XXXXXX")"
+mkdir -p "$rd"/{bin,dev,proc,sys,tmp}
+cp /bin/busybox "$rd/bin/busybox"
+mv "$out/ttguest.tmp" "$rd/bin/ttguest"
+install -m 0755 "$root/Sources/Capture/Guest/init" "$rd/init"
+(cd "$rd" && find . | LC_ALL=C sort | cpio -o -H newc --quiet --reproducible) | gzip -n -9 > "$out/initramfs.cpio.gz.tmp"
+mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
+rm -rf "$rd"
+dpkg-query -W -f '${Version}\n' busybox-static > "$out/busybox.version"
+echo "capture-setup: ready in $out ($(cat "$out/kernel.version"), QEMU $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'))" >&2
