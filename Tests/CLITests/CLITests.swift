@@ -101,6 +101,34 @@ struct CLITests {
         #expect(r.status != 0 && r.status < 128 && r.stderr.contains("unknown scenario"))
         let h = try CLI.run(["--help"])
         #expect(h.status == 0 && h.stdout.contains("validate"))
+        #expect(try CLI.run(["capture", "--help"]).stdout.contains("toucher"))
+        // capture: bad --vm, and missing setup, are one line each, nothing written.
+        for (args, message) in [(["--vm", "dance"], "starts with a workload"),
+                                (["--vm", "sort,mem=9999"], "mem is MiB"),
+                                (["--vm", "sort", "--assets", s.file("none")], "scripts/capture-setup.sh")] {
+            let c = try CLI.run(["capture"] + args + ["-o", s.file("c.mtr.zst")])
+            #expect(c.status == 1 && c.stderr.contains(message), "\(args): \(c.stderr)")
+            #expect(c.stderr.split(separator: "\n").count == 1)
+            #expect(!FileManager.default.fileExists(atPath: s.file("c.mtr.zst")))
+        }
+    }
+
+    @Test("convert --vms keeps the listed VMs and their records only")
+    func convertSubset() throws {
+        let s = Scratch()
+        let all = s.file("all.mtr.zst"), two = s.file("two.mtr.zst")
+        #expect(try CLI.run(["gen", "mix", all, "--vms", "4", "--records", "20000", "--pages", "256"]).status == 0)
+        let r = try CLI.run(["convert", all, two, "--vms", "1,3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let (header, footer) = try TraceFile.validate(two)
+        #expect(header.vms.map(\.id) == [1, 3])
+        var expected: UInt64 = 0
+        let reader = try TraceFile.open(all)
+        var batch: [TraceRecord] = []
+        while try reader.next(into: &batch) { expected += UInt64(batch.filter { $0.vm.rawValue == 1 || $0.vm.rawValue == 3 }.count) }
+        #expect(footer.records == expected && expected > 0)
+        let bad = try CLI.run(["convert", all, s.file("bad.mtr.zst"), "--vms", "7"])
+        #expect(bad.status == 1 && bad.stderr.contains("VM 7 is not declared"))
     }
 }
 

@@ -105,15 +105,32 @@ public enum TraceSinks {
     }
 
     /// Copies every record of `reader` into a new file at `path`; the output replaces `path`
-    /// only once complete.
+    /// only once complete. With `onlyVMs`, the output declares and keeps only those VMs (by id,
+    /// ids unchanged); every id must be declared in the input.
     @discardableResult
     public static func copy(from reader: any TraceReader, to path: String, header: TraceHeader? = nil,
-                            level: Int32 = 3) throws(TraceError) -> TraceFooter {
-        let sink = try open(path: path, header: header ?? reader.header, level: level)
+                            level: Int32 = 3, onlyVMs: [UInt32]? = nil) throws(TraceError) -> TraceFooter {
+        var outHeader = header ?? reader.header
+        var keep: [Bool]? = nil
+        if let ids = onlyVMs {
+            let declared = outHeader.vms.map(\.id)
+            for id in ids where !declared.contains(id) {
+                throw TraceError(file: path, .invalidHeader("VM \(id) is not declared in the input (VMs: \(declared.map(String.init).joined(separator: ", ")))"))
+            }
+            outHeader.vms = outHeader.vms.filter { ids.contains($0.id) }
+            var k = [Bool](repeating: false, count: Int(declared.max() ?? 0) + 1)
+            for id in ids { k[Int(id)] = true }
+            keep = k
+        }
+        let sink = try open(path: path, header: outHeader, level: level)
         var batch: [TraceRecord] = []
         do {
             while try reader.next(into: &batch) {
-                for r in batch { try sink.append(r) }
+                if let k = keep {
+                    for r in batch where Int(r.vm.rawValue) < k.count && k[Int(r.vm.rawValue)] { try sink.append(r) }
+                } else {
+                    for r in batch { try sink.append(r) }
+                }
             }
         } catch {
             (sink as? BinaryTraceWriter)?.abandon()
