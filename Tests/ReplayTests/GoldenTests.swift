@@ -16,11 +16,14 @@ struct GoldenTests {
         var overcommit: Double?
         var settle: Micros
         var sets: [String]
+        /// Replay only the first `firstVMs` VMs of the trace (as `convert --vms 0,1,…` would).
+        var firstVMs: Int? = nil
         var description: String { golden }
         var golden: String {
             let oc = overcommit.map { "-oc\($0)" } ?? ""
             let extra = sets.isEmpty ? "" : "-" + sets.joined(separator: "-").replacingOccurrences(of: "=", with: "")
-            return "\(trace.replacingOccurrences(of: ".mtr.zst", with: ""))-\(preset)\(oc)\(extra).json"
+            let vms = firstVMs.map { "-first\($0)" } ?? ""
+            return "\(trace.replacingOccurrences(of: ".mtr.zst", with: ""))\(vms)-\(preset)\(oc)\(extra).json"
         }
     }
 
@@ -32,7 +35,16 @@ struct GoldenTests {
         Case(trace: "qemu4vm.mtr.zst", preset: "esx", overcommit: nil, settle: Micros.seconds(1800),
              sets: ["shareScanVM=200", "shareScanTotal=800"]),
         Case(trace: "qemu4vm.mtr.zst", preset: "zero-only", overcommit: 2, settle: Micros.seconds(600), sets: []),
-    ]
+        // Captured with `tracetool capture` (traces/README.md): four different VMs ...
+        Case(trace: "capture-4vm.mtr.zst", preset: "esx", overcommit: nil, settle: Micros.seconds(1800), sets: []),
+        Case(trace: "capture-4vm.mtr.zst", preset: "esx", overcommit: 2, settle: .zero, sets: []),
+        Case(trace: "capture-4vm.mtr.zst", preset: "no-tax", overcommit: 2, settle: .zero, sets: []),
+        Case(trace: "capture-4vm.mtr.zst", preset: "swap-only", overcommit: 2, settle: .zero, sets: []),
+        Case(trace: "capture-4vm.mtr.zst", preset: "ksm", overcommit: nil, settle: Micros.seconds(300), sets: []),
+    ] + (1...5).map {
+        // ... and five identical ones, replayed 1, 2, ..., 5 at a time as in the paper's Fig. 4.
+        Case(trace: "capture-identical5.mtr.zst", preset: "esx", overcommit: nil, settle: Micros.seconds(1800), sets: [], firstVMs: $0)
+    }
 
     static var root: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -40,7 +52,13 @@ struct GoldenTests {
 
     @Test("Replays of the bundled traces match their golden reports", arguments: cases)
     func golden(_ c: Case) throws {
-        let path = GoldenTests.root + "/traces/" + c.trace
+        var path = GoldenTests.root + "/traces/" + c.trace
+        let subset = NSTemporaryDirectory() + "tracetool-golden-\(UUID().uuidString).mtr.zst"
+        defer { try? FileManager.default.removeItem(atPath: subset) }
+        if let n = c.firstVMs {
+            try TraceSinks.copy(from: try TraceFile.open(path), to: subset, level: 1, onlyVMs: (0..<UInt32(n)).map { $0 })
+            path = subset
+        }
         var policy = Presets.named(c.preset)!.policy
         for s in c.sets { try PolicyKnobs.apply(assignments: s, to: &policy) }
         var spec = HostSpec()
