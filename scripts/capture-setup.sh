@@ -20,17 +20,19 @@ command -v gcc >/dev/null || need+=(gcc)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
 command -v zstd >/dev/null || need+=(zstd)
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 if [ ${#need[@]} -gt 0 ]; then
     echo "capture-setup: installing ${need[*]}" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 # The kernel: whatever linux-image-cloud-amd64 currently points at.
 if [ ! -s "$out/vmlinuz" ] || [ ! -s "$out/kernel.version" ]; then
     pkg="$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')"
     if [ -z "$pkg" ]; then
-        apt-get update -qq
+        $sudo apt-get update -qq
         pkg="$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')"
     fi
     [ -n "$pkg" ] || { echo "capture-setup: no linux-image-cloud-amd64 package found" >&2; exit 1; }

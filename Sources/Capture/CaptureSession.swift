@@ -78,6 +78,7 @@ public final class CaptureSession {
     /// but the error (and, if asked, the console logs).
     public func run() throws(CaptureError) -> TraceFooter {
         let assets = try Assets(directory: options.assets)
+        removeStaleFiles()
         let work = try makeWorkDirectory()
         var guests: [Guest] = []
         var writer: BinaryTraceWriter?
@@ -194,6 +195,20 @@ public final class CaptureSession {
             d["vm\(i)"] = "\(v.name): \(v.fact)"
         }
         return CaptureFacts(source: "qemu-tcg", hash: .init(algorithm: "xxh3-64", bits: 64), accesses: "interval", details: d)
+    }
+
+    /// Deletes RAM and map files in /dev/shm left by captures whose process no longer exists
+    /// (killed with SIGKILL, say): `tracetool-PID-N.ram` / `.acc`.
+    private func removeStaleFiles() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm") else { return }
+        for name in names.sorted() where name.hasPrefix("tracetool-") && (name.hasSuffix(".ram") || name.hasSuffix(".acc")) {
+            let fields = name.dropFirst("tracetool-".count).split(separator: "-")
+            guard fields.count == 2, let pid = Int32(fields[0]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                unlink("/dev/shm/" + name)
+                log("capture: removed /dev/shm/\(name), left by an earlier capture (process \(pid) is gone)")
+            }
+        }
     }
 
     private func makeWorkDirectory() throws(CaptureError) -> String {
