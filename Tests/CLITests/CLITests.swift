@@ -88,6 +88,13 @@ struct CLITests {
             #expect(i.status == 0 && i.stdout.contains("records"))
             let j = try CLI.run(["info", "--format", "json", path])
             #expect(j.status == 0 && j.stdout.contains("\"vms\""))
+            if f.hasPrefix("capture-") {
+                // Captured traces carry their capture facts.
+                #expect(i.stdout.contains("source      qemu-tcg") && i.stdout.contains("xxh3-64"), "\(f)")
+                for key in ["qemu = QEMU emulator version", "kernel = linux-image-", "busybox = ", "interval = ", "vm0 = "] {
+                    #expect(i.stdout.contains(key), "\(f): info lacks \(key)")
+                }
+            }
             let out = s.file(f + ".txt")
             #expect(try CLI.run(["convert", path, out]).status == 0)
             #expect(try CLI.run(["validate", out]).status == 0)
