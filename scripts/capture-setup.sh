@@ -28,6 +28,11 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+if ldd /bin/busybox >/dev/null 2>&1; then
+    echo "capture-setup: /bin/busybox is dynamically linked; the initramfs needs busybox-static" >&2
+    exit 1
+fi
+
 # The kernel: whatever linux-image-cloud-amd64 currently points at.
 if [ ! -s "$out/vmlinuz" ] || [ ! -s "$out/kernel.version" ]; then
     pkg="$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')"

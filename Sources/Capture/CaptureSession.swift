@@ -186,7 +186,7 @@ public final class CaptureSession {
             "interval": formatSeconds(options.interval) + " s",
             "duration": formatSeconds(options.duration) + " s",
             "icount": "shift=\(options.icountShift),sleep=off",
-            "accesses": "guest-physical pages loaded or stored by guest instructions (QEMU TCG plugin tt-access); not instruction fetches, page walks or DMA",
+            "accesses": "guest-physical pages loaded, stored (W) or executed (R) by the guest (QEMU TCG plugin tt-access); not page walks or DMA",
             "content": "every page hashed at each snapshot; pages changed or written since the last one: C (non-zero) or Z",
             "clock": "VM running time; records are stamped at the nominal snapshot times",
             "machine": "pc, 1 vCPU, cpu qemu64, accel tcg, rtc base=2026-01-01T00:00:00 clock=vm",
@@ -235,7 +235,7 @@ public final class CaptureSession {
             "-append", spec.kernelCommandLine,
             "-serial", "file:\(consolePath)",
             "-qmp", "unix:\(qmpPath),server=on,wait=off",
-            "-plugin", "\(assets.plugin),map=\(memory.mapPath),pages=\(spec.pages)",
+            "-plugin", "\(assets.plugin),map=\(memory.mapPath),ram=\(memory.ramPath),pages=\(spec.pages)",
         ]
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")

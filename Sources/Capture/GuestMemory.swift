@@ -6,6 +6,9 @@ import TraceFormat
 
 /// A capture VM's RAM file and access map, both mapped shared from /dev/shm, and the content
 /// hash of every page at the previous snapshot. Read only while the VM is stopped.
+///
+/// The map is what the tt-access plugin writes: `pages` bytes (bit 0 read, bit 1 written), then
+/// `pages` little-endian 64-bit counts of blocks executed from each page.
 final class GuestMemory {
     static let pageSize = 4096
     let ramPath: String
@@ -13,6 +16,9 @@ final class GuestMemory {
     let pages: Int
     private let ram: UnsafeRawPointer
     private let map: UnsafeMutablePointer<UInt8>
+    private let executed: UnsafeMutablePointer<UInt64>
+    /// Bytes of the map file.
+    static func mapBytes(pages: Int) -> Int { pages * 9 }
     /// The content hash of each page at the last snapshot; 0 for an all-zero page.
     private(set) var hashes: [UInt64]
 
@@ -36,7 +42,7 @@ final class GuestMemory {
         let rfd = try create(ramPath, ramBytes)
         defer { close(rfd) }
         let mfd: Int32
-        do { mfd = try create(mapPath, pages) } catch {
+        do { mfd = try create(mapPath, Self.mapBytes(pages: pages)) } catch {
             unlink(ramPath)
             throw error
         }
@@ -45,19 +51,20 @@ final class GuestMemory {
             unlink(ramPath); unlink(mapPath)
             throw CaptureError("\(ramPath): mmap: \(String(cString: strerror(errno)))")
         }
-        guard let m = mmap(nil, pages, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0), m != MAP_FAILED else {
+        guard let m = mmap(nil, Self.mapBytes(pages: pages), PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0), m != MAP_FAILED else {
             munmap(r, ramBytes)
             unlink(ramPath); unlink(mapPath)
             throw CaptureError("\(mapPath): mmap: \(String(cString: strerror(errno)))")
         }
         ram = UnsafeRawPointer(r)
         map = m.assumingMemoryBound(to: UInt8.self)
+        executed = (m + pages).assumingMemoryBound(to: UInt64.self)
     }
 
     /// Unmaps and deletes both files.
     func remove() {
         munmap(UnsafeMutableRawPointer(mutating: ram), pages * Self.pageSize)
-        munmap(map, pages)
+        munmap(map, Self.mapBytes(pages: pages))
         unlink(ramPath)
         unlink(mapPath)
     }
@@ -74,13 +81,16 @@ final class GuestMemory {
 
     /// Appends the interval's accesses (from the plugin's map, which it then clears) and the
     /// pages' contents, all stamped `time`.
-    /// Accesses: runs of consecutive pages, `W` for pages written, `R` for pages only read.
+    /// Accesses: runs of consecutive pages, `W` for pages written, `R` for pages only read or
+    /// executed.
     /// Content: for every page whose content changed since the last snapshot *or* that was
     /// written in the interval, `C` with its hash, or `Z` (in runs) when it is all zero. A write
     /// that left a page as it was is reported too, because a replay treats a written page's
     /// content as unknown until the next content record.
     @discardableResult
     func snapshot(vm: VMID, time: Micros, into out: inout [TraceRecord]) -> (accessed: Int, changed: Int) {
+        // Executed pages count as read.
+        for i in 0..<pages where executed[i] != 0 { map[i] |= 1 }
         var accessed = 0
         var p = 0
         while p < pages {
@@ -119,7 +129,7 @@ final class GuestMemory {
             }
         }
         flushZeros(pages)
-        memset(map, 0, pages)
+        memset(map, 0, Self.mapBytes(pages: pages))
         return (accessed, changed)
     }
 }

@@ -39,6 +39,14 @@ final class FakeGuest {
         try h.close()
     }
 
+    /// Counts `n` block executions in page `p`, as the plugin's inline counter does.
+    func execute(_ p: Int, _ n: UInt64) throws {
+        let h = try FileHandle(forUpdating: URL(fileURLWithPath: dir + "/acc"))
+        try h.seek(toOffset: UInt64(pages + 8 * p))
+        try h.write(contentsOf: withUnsafeBytes(of: n.littleEndian) { Data($0) })
+        try h.close()
+    }
+
     func mapBytes() throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/acc"))) }
 
     func snapshot(at t: UInt64) -> [TraceRecord] {
@@ -90,7 +98,21 @@ struct SnapshotTests {
         #expect(g.snapshot(at: 7) == [rec(7, .read, 0, 2), rec(7, .write, 2, 2), rec(7, .read, 4, 1), rec(7, .write, 15, 1),
                                       rec(7, .zero, 2, 2), rec(7, .zero, 15, 1)])
         #expect(try g.mapBytes().allSatisfy { $0 == 0 })
+        #expect(try g.mapBytes().count == 16 * 9)
         #expect(g.snapshot(at: 8).isEmpty)
+    }
+
+    @Test("Pages code was executed from are reads; executing a written page keeps it a write; counters are cleared")
+    func executedPages() throws {
+        let g = try FakeGuest(pages: 16)
+        try g.execute(5, 3); try g.execute(6, 1); try g.execute(9, 1 << 40)
+        try g.mark(9, 2)
+        try g.fill(9, 4)
+        let h = g.snapshot(at: 4)
+        #expect(Array(h.prefix(2)) == [rec(4, .read, 5, 2), rec(4, .write, 9, 1)])
+        #expect(h.count == 3 && h[2].kind == .content && h[2].ppn == PPN(9))
+        #expect(try g.mapBytes().allSatisfy { $0 == 0 })
+        #expect(g.snapshot(at: 5).isEmpty)
     }
 
     @Test("Accesses come before content of the same interval; a written page is re-reported, a read one is not")
