@@ -13,18 +13,20 @@ struct CaptureCommand: ParsableCommand {
         a busybox initramfs and runs one workload; its RAM is a file in /dev/shm that is read \
         while the VMs are stopped. Every --interval seconds of running time the capture stops all \
         VMs, writes the interval's page accesses (from the plugin) and every page whose content \
-        changed (XXH3-64 hashes; Z for zero pages), and lets them go on.
+        changed or was written (XXH3-64 hashes; Z for zero pages), and lets them go on. \
+        See docs/CAPTURE.md.
 
         --vm WORKLOAD[,mem=MIB][,seed=N][,name=S][,count=N][,start=SECONDS][,stop=SECONDS][,schedule=MIB:SECONDS;...]
-        Workloads:
-        \(GuestWorkload.allCases.map { "  \($0.rawValue): \($0.summary)" }.joined(separator: "\n"))
+
+        Workloads: \(GuestWorkload.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")).
+
         Defaults: mem=256, seed = the VM's position + 1, count=1 (count=N makes N identical VMs, \
         same seed), start=0, no stop (VMs still running at the end get no power-off record).
 
         Example: tracetool capture --vm sort,mem=128 --duration 20 --interval 5 -o small.mtr.zst
         """)
 
-    @Option(name: .customLong("vm"), help: "A VM to run (repeatable; see below).") var vms: [String] = []
+    @Option(name: .customLong("vm"), help: "A VM to run (repeatable; see above).") var vms: [String] = []
     @Option(help: "Seconds of VM running time to capture.") var duration: Double = 60
     @Option(help: "Seconds between snapshots.") var interval: Double = 5
     @Option(help: "QEMU -icount shift: a guest instruction advances the guest clock by 2^N ns.") var icountShift: Int = 3
