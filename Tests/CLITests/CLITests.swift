@@ -136,6 +136,13 @@ struct CLITests {
         #expect(footer.records == expected && expected > 0)
         let bad = try CLI.run(["convert", all, s.file("bad.mtr.zst"), "--vms", "7"])
         #expect(bad.status == 1 && bad.stderr.contains("VM 7 is not declared"))
+        // Large VM ids are looked up, not used as array sizes.
+        let big = s.file("big.txt")
+        try Data("vm,4000000000,a,4\nvm,3,b,4\n0,4000000000,R,0\n1,3,W,1\n".utf8).write(to: URL(fileURLWithPath: big))
+        let one = s.file("one.mtr.zst")
+        #expect(try CLI.run(["convert", big, one, "--vms", "4000000000"]).status == 0)
+        let (h1, f1) = try TraceFile.validate(one)
+        #expect(h1.vms.map(\.id) == [4_000_000_000] && f1.records == 1)
     }
 }
 

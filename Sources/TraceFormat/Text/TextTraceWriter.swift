@@ -111,23 +111,26 @@ public enum TraceSinks {
     public static func copy(from reader: any TraceReader, to path: String, header: TraceHeader? = nil,
                             level: Int32 = 3, onlyVMs: [UInt32]? = nil) throws(TraceError) -> TraceFooter {
         var outHeader = header ?? reader.header
-        var keep: [Bool]? = nil
+        // Kept VMs by their position in the input header, found through the header's own index.
+        var keep: (index: VMIndexMap, byPosition: [Bool])? = nil
         if let ids = onlyVMs {
-            let declared = outHeader.vms.map(\.id)
-            for id in ids where !declared.contains(id) {
-                throw TraceError(file: path, .invalidHeader("VM \(id) is not declared in the input (VMs: \(declared.map(String.init).joined(separator: ", ")))"))
+            let index = VMIndexMap(outHeader.vms)
+            var byPosition = [Bool](repeating: false, count: outHeader.vms.count)
+            for id in ids {
+                guard let i = index[id] else {
+                    throw TraceError(file: path, .invalidHeader("VM \(id) is not declared in the input (VMs: \(outHeader.vms.map { String($0.id) }.joined(separator: ", ")))"))
+                }
+                byPosition[i] = true
             }
-            outHeader.vms = outHeader.vms.filter { ids.contains($0.id) }
-            var k = [Bool](repeating: false, count: Int(declared.max() ?? 0) + 1)
-            for id in ids { k[Int(id)] = true }
-            keep = k
+            outHeader.vms = outHeader.vms.indices.filter { byPosition[$0] }.map { outHeader.vms[$0] }
+            keep = (index, byPosition)
         }
         let sink = try open(path: path, header: outHeader, level: level)
         var batch: [TraceRecord] = []
         do {
             while try reader.next(into: &batch) {
                 if let k = keep {
-                    for r in batch where Int(r.vm.rawValue) < k.count && k[Int(r.vm.rawValue)] { try sink.append(r) }
+                    for r in batch where k.index[r.vm.rawValue].map({ k.byPosition[$0] }) == true { try sink.append(r) }
                 } else {
                     for r in batch { try sink.append(r) }
                 }
