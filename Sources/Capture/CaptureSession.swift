@@ -175,6 +175,10 @@ public final class CaptureSession {
 
     // MARK: - Pieces
 
+    /// QEMU's clock settings, passed to every VM and named in the header's facts.
+    private static let rtc = "base=2026-01-01T00:00:00,clock=vm"
+    private var icount: String { "shift=\(options.icountShift),sleep=off" }
+
     private func facts(assets: Assets) -> CaptureFacts {
         var d: [String: String] = [
             "qemu": assets.qemuVersion,
@@ -182,11 +186,11 @@ public final class CaptureSession {
             "busybox": assets.busyboxVersion,
             "interval": formatSeconds(options.interval) + " s",
             "duration": formatSeconds(options.duration) + " s",
-            "icount": "shift=\(options.icountShift),sleep=off",
+            "icount": icount,
             "accesses": "guest-physical pages loaded, stored (W) or executed (R) by the guest (QEMU TCG plugin tt-access); not page walks or DMA",
             "content": "every page hashed at each snapshot; pages changed or written since the last one: C (non-zero) or Z",
             "clock": "VM running time; records are stamped at the nominal snapshot times",
-            "machine": "pc, 1 vCPU, cpu qemu64, accel tcg, rtc base=2026-01-01T00:00:00 clock=vm",
+            "machine": "pc, 1 vCPU, cpu qemu64, accel tcg, rtc \(Self.rtc.replacingOccurrences(of: ",", with: " "))",
         ]
         for (i, v) in options.vms.enumerated() {
             d["vm\(i)"] = "\(v.name): \(v.fact)"
@@ -226,8 +230,8 @@ public final class CaptureSession {
             "-S", "-nodefaults", "-nographic", "-no-reboot", "-no-user-config",
             "-accel", "tcg", "-M", "pc,memory-backend=ram0", "-cpu", "qemu64", "-smp", "1", "-m", mem,
             "-object", "memory-backend-file,id=ram0,size=\(mem),mem-path=\(memory.ramPath),share=on",
-            "-icount", "shift=\(options.icountShift),sleep=off",
-            "-rtc", "base=2026-01-01T00:00:00,clock=vm",
+            "-icount", icount,
+            "-rtc", Self.rtc,
             "-kernel", assets.kernel, "-initrd", assets.initramfs,
             "-append", spec.kernelCommandLine,
             "-serial", "file:\(consolePath)",
@@ -253,7 +257,7 @@ public final class CaptureSession {
         let deadline = now() + 30
         while true {
             if access(g.qmpPath, F_OK) == 0, let c = try? QMPClient(path: g.qmpPath) { return c }
-            if !g.process.isRunning { throw CaptureError("QEMU for VM \(g.spec.name) exited: \(lastLine(g))") }
+            if !g.process.isRunning { throw CaptureError("QEMU for VM \(g.spec.name) exited: \(lastLine(of: g.logPath) ?? "no message (see \(g.logPath))")") }
             if now() > deadline { throw CaptureError("QEMU for VM \(g.spec.name) did not open its QMP socket within 30 s") }
             usleep(20_000)
         }
@@ -266,10 +270,7 @@ public final class CaptureSession {
             let deadline = now() + 2
             while g.process.isRunning && now() < deadline { usleep(10_000) }
             guard !g.process.isRunning else { throw error }
-            let console = ((try? String(contentsOfFile: g.consolePath, encoding: .utf8)) ?? "")
-                .split(whereSeparator: { $0 == "\n" || $0 == "\r" }).last.map(String.init) ?? ""
-            let printable = String(console.unicodeScalars.filter { $0.value >= 32 && $0.value < 127 }.map(Character.init))
-            throw CaptureError("VM \(g.spec.name): QEMU exited (status \(g.process.terminationStatus)) before \(name); last console line: \"\(printable.suffix(120))\"")
+            throw CaptureError("VM \(g.spec.name): QEMU exited (status \(g.process.terminationStatus)) before \(name); last console line: \"\(lastLine(of: g.consolePath) ?? "")\"")
         }
     }
 
@@ -289,9 +290,12 @@ public final class CaptureSession {
         }
     }
 
-    private func lastLine(_ g: Guest) -> String {
-        let text = (try? String(contentsOfFile: g.logPath, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").last.map(String.init) ?? "no message (see \(g.logPath))"
+    /// The last non-empty line of a log or console file, printable ASCII only, at most 120
+    /// characters; nil if there is none.
+    private func lastLine(of path: String) -> String? {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        guard let line = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).last else { return nil }
+        return String(String(line.unicodeScalars.filter { $0.value >= 32 && $0.value < 127 }.map(Character.init)).suffix(120))
     }
 
     private func copyFile(_ from: String, to: String) {
