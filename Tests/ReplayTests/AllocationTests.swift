@@ -38,7 +38,7 @@ struct AllocationTests {
         #expect(IdleTax.targets([c(1, 3, 5, 5), c(1, 2, 5, 5)], available: 1, tau: 0.75) == [3, 2])
     }
 
-    @Test("The fast solver gives exactly the page-by-page targets on random cases", arguments: 0..<20)
+    @Test("The fast solver gives exactly the page-by-page revocation and targets on random cases", arguments: 0..<20)
     func fastEqualsReference(seed: UInt64) {
         var rng = SeededRandom(seed: 1000 + seed)
         let n = 1 + Int(rng.below(6))
@@ -48,14 +48,42 @@ struct AllocationTests {
             let mn = rng.below(2) == 0 ? 0 : rng.below(mx + 1)
             let shares = [0.0, 1, 100, 1000, Double(rng.below(5000))][Int(rng.below(5))]
             let active = rng.below(3) == 0 ? Double(mx) : Double(rng.below(mx + 1)) * rng.unit()
-            claims.append(.init(shares: shares, minPages: mn, maxPages: mx, activePages: active))
+            let held = rng.below(3) == 0 ? mx : rng.below(mx + 1)
+            let balloon = rng.below(2) == 0 ? 0 : rng.below(mx - held + 1)
+            claims.append(.init(shares: shares, minPages: mn, maxPages: mx, activePages: active, heldPages: held, balloonPages: balloon))
         }
         let total = claims.reduce(0) { $0 + $1.maxPages }
         let tau = [0, 0.5, 0.75, 0.9][Int(rng.below(4))]
         for _ in 0..<5 {
             let avail = rng.below(total + 10)
+            let start = claims.map { rng.below($0.maxPages + 1) }
+            #expect(IdleTax.revoke(claims, start: start, available: avail, tau: tau)
+                    == IdleTax.revokePageByPage(claims, start: start, available: avail, tau: tau))
             #expect(IdleTax.targets(claims, available: avail, tau: tau) == IdleTax.targetsPageByPage(claims, available: avail, tau: tau))
         }
+    }
+
+    @Test("Targets revoke over what VMs hold: only the deficit, from the lowest ρ; a balloon counts up to the fair share (§5.1)")
+    func targetsOverHoldings() {
+        func c(_ s: Double, _ mx: UInt64, _ a: Double, held: UInt64, balloon: UInt64 = 0) -> IdleTax.Claim {
+            .init(shares: s, minPages: 0, maxPages: mx, activePages: a, heldPages: held, balloonPages: balloon)
+        }
+        // VM 0 holds 4 of 10 pages, VM 1 all 10; 12 available: the deficit is 14 − 12 = 2 and
+        // VM 1 (ρ = 100/10 < 100/4) gives both. Starting from max would have taken 4 from VM 1.
+        #expect(IdleTax.targets([c(100, 10, 4, held: 4), c(100, 10, 10, held: 10)], available: 12, tau: 0.75) == [10, 8])
+        // (Fair shares from max: VM 0's ρ = 100/(4 + 4(P − 4)) is below 100/10 down to P = 6;
+        // then VM 1 gives 10 → 8 and the tie at ρ = 12.5 goes to VM 0: [4, 8].)
+        #expect(IdleTax.fairShares([c(100, 10, 4, held: 4), c(100, 10, 10, held: 10)], available: 12, tau: 0.75) == [4, 8])
+        // Everything held fits: every target is max.
+        #expect(IdleTax.targets([c(100, 10, 4, held: 4), c(100, 10, 8, held: 8)], available: 12, tau: 0.75) == [10, 10])
+        // VM 1 is ballooned down to 6 and busy; VM 0 holds 6 and is idle (1 active page).
+        // τ = 0.75: fair shares from max are [3, 9] (VM 0's ρ = 100/(1 + 4(P − 1)) stays below
+        // 100/10 until P = 3.25); VM 1 claims min(9, 6 + 4) = 9, VM 0 its 6. Σ 15 − 12 = 3 pages,
+        // all from VM 0 (ρ(6) = 100/21, ρ(4) = 100/13, both below 100/9): targets [3, max].
+        #expect(IdleTax.fairShares([c(100, 10, 1, held: 6), c(100, 10, 10, held: 6, balloon: 4)], available: 12, tau: 0.75) == [3, 9])
+        #expect(IdleTax.targets([c(100, 10, 1, held: 6), c(100, 10, 10, held: 6, balloon: 4)], available: 12, tau: 0.75) == [3, 10])
+        // τ = 0: fair shares [6, 6]; VM 1 claims max(6, min(6, 10)) = 6: nothing to revoke.
+        #expect(IdleTax.targets([c(100, 10, 1, held: 6), c(100, 10, 10, held: 6, balloon: 4)], available: 12, tau: 0) == [10, 10])
     }
 
     @Test("Every state transition: down several levels at once, up one level with hysteresis (§6)")
@@ -146,13 +174,14 @@ struct PaperScenarioTests {
     }
 
     /// Fig. 7 at 1/8 scale: 32 MiB VMs, 4 MiB overheads, 44.75 MiB (358/8) for VMs.
-    func fig7(tau: Double) throws -> ReplayReport {
+    func fig7(tau: Double, hysteresis: Double = 0) throws -> ReplayReport {
         var o = GenOptions()
         o.pagesPerVM = 8192
         o.duration = 2400
         var p = Policy()
         p.sharing = .off
         p.idleTax = tau
+        p.hysteresis = hysteresis
         p.overhead = 4
         var spec = HostSpec()
         spec.memory = .pages(UInt64(((358.0 / 8 + 8) / 0.94 * 256).rounded()))
@@ -172,5 +201,16 @@ struct PaperScenarioTests {
         // guest, which sets where ρ balances.
         #expect(abs(idle75 - 101) <= 25 && abs(busy75 - 243) <= 25, "τ=0.75: \(idle75) / \(busy75)")
         #expect(r75.vms[1].reclaim.guestRefaults * 4 < r0.vms[1].reclaim.guestRefaults)
+    }
+
+    @Test("Fig. 7 with a hysteresis margin of 2%: the host leaves soft (targets aim at high + margin) and the split still holds")
+    func fig7Hysteresis() throws {
+        let scale = 8192.0 / 256
+        let r0 = try fig7(tau: 0), r2 = try fig7(tau: 0, hysteresis: 0.02)
+        let soft0 = Double(r0.states.timeMicros.soft) / 1e6, soft2 = Double(r2.states.timeMicros.soft) / 1e6
+        let idle2 = Double(r2.vms[0].allocation.allocatedEnd) / scale, busy2 = Double(r2.vms[1].allocation.allocatedEnd) / scale
+        #expect(soft2 < 60, "time in soft with hysteresis 0.02: \(soft2) s (0: \(soft0) s)")
+        // Memory for VMs shrinks by the margin (2% of M ≈ 1.1 paper-MB at this scale per VM).
+        #expect(abs(idle2 - 179) <= 10 && abs(busy2 - 179) <= 10, "τ=0, hysteresis 0.02: \(idle2) / \(busy2)")
     }
 }

@@ -115,7 +115,7 @@ struct EngineTests {
         let a = try run(1), b = try run(1), c = try run(2)
         #expect(a == b)
         #expect(a != c)
-        #expect(a.contains("\"schemaVersion\" : 1"))
+        #expect(a.contains("\"schemaVersion\" : 2"))
     }
 
     @Test("Policy knobs parse, validate and presets resolve")
@@ -138,7 +138,7 @@ struct EngineTests {
             try PolicyKnobs.set(k.name, k.value(of: Policy()), on: &q)
             #expect(q == Policy(), "\(k.name)")
         }
-        #expect(Units.parsePages("1GiB", pageSize: 4096) == 262_144)
+        #expect(Units.parsePages("1GiB", pageSize: 4096) == 262_144 && Units.parsePages("4096", pageSize: 4096) == nil)
         #expect(Units.parsePages("10 pages", pageSize: 4096) == 10)
         #expect(Units.parseDuration("15m") == Micros(900_000_000))
         #expect(Units.parseDuration("500ms") == Micros(500_000))

@@ -21,20 +21,28 @@ public enum IdleTax {
         public var maxPages: UInt64
         /// Estimated active pages (A); ρ uses min(A, P).
         public var activePages: Double
-        public init(shares: Double, minPages: UInt64, maxPages: UInt64, activePages: Double) {
+        /// Pages the VM holds now (P: private + shared PPNs).
+        public var heldPages: UInt64
+        /// Pages the guest gave to its balloon (it would use them again if allowed).
+        public var balloonPages: UInt64
+        public init(shares: Double, minPages: UInt64, maxPages: UInt64, activePages: Double,
+                    heldPages: UInt64? = nil, balloonPages: UInt64 = 0) {
             self.shares = shares
             self.minPages = minPages
             self.maxPages = maxPages
             self.activePages = activePages
+            self.heldPages = min(heldPages ?? maxPages, maxPages)
+            self.balloonPages = balloonPages
         }
     }
 
-    /// Min-funding revocation, the reference algorithm: start every VM at its max and take
-    /// memory page by page from the VM with the lowest ρ (ties: the lowest index) that is above
-    /// its min, until the targets fit in `available` pages or every VM is at its min.
-    public static func targetsPageByPage(_ claims: [Claim], available: UInt64, tau: Double) -> [UInt64] {
+    /// Min-funding revocation, the reference algorithm: start every VM at `start[i]` pages and
+    /// take memory page by page from the VM with the lowest ρ (ties: the lowest index) that is
+    /// above its min, until the total fits in `available` pages or every VM is at its min (or
+    /// at its start, if that is below its min).
+    public static func revokePageByPage(_ claims: [Claim], start: [UInt64], available: UInt64, tau: Double) -> [UInt64] {
         let k = k(tau: tau)
-        var t = claims.map(\.maxPages)
+        var t = start
         var total = t.reduce(0, +)
         while total > available {
             var best = -1
@@ -50,7 +58,7 @@ public enum IdleTax {
         return t
     }
 
-    /// The same targets as `targetsPageByPage`, in O(VMs · 64 · log max) time.
+    /// The same result as `revokePageByPage`, in O(VMs · 64 · log max) time.
     ///
     /// Why it is the same: the page-by-page process always takes from the VM whose current ρ is
     /// lowest (ties: lowest index), and each VM's ρ only rises as it gives pages. So the pages
@@ -59,28 +67,28 @@ public enum IdleTax {
     /// bisection over the bit patterns of doubles (positive doubles order like their bits),
     /// takes every event with ρ < x*, then the remaining events with ρ == x* in VM order.
     /// A property test checks it equals the reference.
-    public static func targets(_ claims: [Claim], available: UInt64, tau: Double) -> [UInt64] {
+    public static func revoke(_ claims: [Claim], start: [UInt64], available: UInt64, tau: Double) -> [UInt64] {
         let k = k(tau: tau)
-        let total = claims.reduce(0) { $0 + $1.maxPages }
-        if total <= available { return claims.map(\.maxPages) }
+        let total = start.reduce(0, +)
+        if total <= available { return start }
         let need = total - available
-        let givable = claims.reduce(0) { $0 + ($1.maxPages - min($1.minPages, $1.maxPages)) }
-        if need >= givable { return claims.map { min($0.minPages, $0.maxPages) } }
+        let givable = claims.indices.reduce(0) { $0 + (start[$1] - min(claims[$1].minPages, start[$1])) }
+        if need >= givable { return claims.indices.map { min(claims[$0].minPages, start[$0]) } }
         func r(_ i: Int, _ p: UInt64) -> Double { rho(shares: claims[i].shares, pages: Double(p), active: claims[i].activePages, k: k) }
-        /// Events of VM i with ρ before giving < x (strict) or ≤ x: pages p in [min+1, max]
+        /// Events of VM i with ρ before giving < x (strict) or ≤ x: pages p in [min+1, start]
         /// with ρ(p) below x; ρ is non-increasing in p, so they are p ≥ some p0.
         func count(_ i: Int, _ x: Double, strict: Bool) -> UInt64 {
-            let c = claims[i]
-            let lo0 = c.minPages + 1
-            guard c.maxPages >= lo0 else { return 0 }
+            let top = start[i]
+            let lo0 = claims[i].minPages + 1
+            guard top >= lo0 else { return 0 }
             func below(_ p: UInt64) -> Bool { strict ? r(i, p) < x : r(i, p) <= x }
-            if !below(c.maxPages) { return 0 }
-            var lo = lo0, hi = c.maxPages  // find smallest p in [lo0, max] with below(p)
+            if !below(top) { return 0 }
+            var lo = lo0, hi = top  // find smallest p in [lo0, top] with below(p)
             while lo < hi {
                 let mid = lo + (hi - lo) / 2
                 if below(mid) { hi = mid } else { lo = mid + 1 }
             }
-            return c.maxPages - lo + 1
+            return top - lo + 1
         }
         func countAll(_ x: Double, strict: Bool) -> UInt64 {
             claims.indices.reduce(0) { $0 + count($1, x, strict: strict) }
@@ -92,7 +100,7 @@ public enum IdleTax {
             if countAll(Double(bitPattern: mid), strict: false) >= need { hi = mid } else { lo = mid + 1 }
         }
         let x = Double(bitPattern: lo)
-        var t = claims.map(\.maxPages)
+        var t = start
         var taken: UInt64 = 0
         var atX: [UInt64] = []
         for i in claims.indices {
@@ -108,6 +116,37 @@ public enum IdleTax {
             rest -= g
         }
         return t
+    }
+
+    /// Fair shares: min-funding revocation with every VM starting at its max, i.e. what each
+    /// VM would be entitled to if every VM wanted all of its memory.
+    public static func fairShares(_ claims: [Claim], available: UInt64, tau: Double, pageByPage: Bool = false) -> [UInt64] {
+        let start = claims.map(\.maxPages)
+        return pageByPage ? revokePageByPage(claims, start: start, available: available, tau: tau)
+                          : revoke(claims, start: start, available: available, tau: tau)
+    }
+
+    /// The targets (DESIGN.md Allocation; docs/MODEL.md "Targets"). Each VM claims what it holds,
+    /// P, plus the pages its guest gave to the balloon as far as its fair share (a ballooned
+    /// guest wants them back; without this a VM whose balloon holds its share could never
+    /// regain it): claim = max(P, min(fair, P + balloon)). Min-funding revocation then takes
+    /// Σ claim − `available` pages, page by page from the lowest ρ, so the host reclaims the
+    /// deficit and no more. A VM that gives nothing gets target max (it may grow; when it
+    /// does, free memory falls and the next balance revokes again).
+    public static func targets(_ claims: [Claim], available: UInt64, tau: Double, pageByPage: Bool = false) -> [UInt64] {
+        let fair = fairShares(claims, available: available, tau: tau, pageByPage: pageByPage)
+        let start = claims.indices.map { i -> UInt64 in
+            let c = claims[i]
+            return min(c.maxPages, max(c.heldPages, min(fair[i], c.heldPages + c.balloonPages)))
+        }
+        let t = pageByPage ? revokePageByPage(claims, start: start, available: available, tau: tau)
+                           : revoke(claims, start: start, available: available, tau: tau)
+        return claims.indices.map { t[$0] < start[$0] ? t[$0] : claims[$0].maxPages }
+    }
+
+    /// The reference computation of `targets`, page by page (tests compare the two).
+    public static func targetsPageByPage(_ claims: [Claim], available: UInt64, tau: Double) -> [UInt64] {
+        targets(claims, available: available, tau: tau, pageByPage: true)
     }
 }
 

@@ -3,12 +3,11 @@ import TraceFormat
 extension ReplayEngine {
     /// The end of a sample period for every powered-on VM (PAPER.md §5.3): fold the period's
     /// traps into the estimator, compare with the pages really touched, then pick and mark the
-    /// next period's n pages (uniformly among all the VM's PPNs, with replacement) and
+    /// next period's n distinct pages (uniformly among all the VM's PPNs, without replacement) and
     /// invalidate their mappings so that the next access traps.
     func samplePeriodEnd() {
         for vm in vms {
             guard vm.on else { continue }
-            let n = policy.sampleSize
             // A period measured something only if pages were sampled at its start (not the
             // first period after power-on).
             if !vm.sampledPPNs.isEmpty {
@@ -25,13 +24,20 @@ extension ReplayEngine {
             vm.sampledPPNs.removeAll(keepingCapacity: true)
             vm.traps = 0
             nextStamp(vm)
-            for _ in 0..<n {
-                let p = UInt32(vm.samplingRNG.below(UInt64(vm.pageCount)))
-                if vm.flags[Int(p)] & PageFlag.sampled == 0 {
-                    invalidateShadow(vm, ppn: p)
-                    vm.flags[Int(p)] |= PageFlag.sampled
-                }
+            // n distinct PPNs, uniformly (Floyd's algorithm: for j = N − n … N − 1 draw t in
+            // [0, j]; take t unless already taken, else j). The sampled flag marks membership;
+            // every flag was cleared above. n is capped at the VM's pages, so f = t / n is
+            // unbiased and n = N samples every page.
+            let total = UInt64(vm.pageCount)
+            let n = min(UInt64(policy.sampleSize), total)
+            var j = total - n
+            while j < total {
+                var p = UInt32(vm.samplingRNG.below(j + 1))
+                if vm.flags[Int(p)] & PageFlag.sampled != 0 { p = UInt32(j) }
+                invalidateShadow(vm, ppn: p)
+                vm.flags[Int(p)] |= PageFlag.sampled
                 vm.sampledPPNs.append(p)
+                j += 1
             }
         }
     }
@@ -55,26 +61,34 @@ extension ReplayEngine {
         case .oracle:
             return min(p, Double(vm.lastTruePages ?? vm.config.maxPages))
         case .sampled:
-            let f = vm.estimator.estimate(partialTouched: vm.traps, sampled: vm.sampledPPNs.isEmpty ? 0 : policy.sampleSize)
+            let f = vm.estimator.estimate(partialTouched: vm.traps, sampled: vm.sampledPPNs.count)
             return min(p, min(1, f) * Double(vm.config.maxPages))
         }
     }
 
-    /// Recomputes every VM's target (DESIGN.md Allocation): memory for VMs = M − Σ overhead −
-    /// high threshold + sharing savings; all at max if Σ max fits, else min-funding revocation
-    /// with the idle tax.
+    /// Recomputes every VM's target (DESIGN.md Allocation, docs/MODEL.md "Targets"): memory
+    /// for VMs = M − Σ overhead − (high threshold + hysteresis margin) + sharing savings;
+    /// min-funding revocation with the idle tax over what each VM holds (plus its balloon up
+    /// to its fair share), so that only the deficit is reclaimed.
     func recomputeTargets() {
         let running = vms.filter { $0.on }
+        let t = IdleTax.targets(targetClaims(running), available: availableForVMs(running), tau: policy.idleTax)
+        for (vm, target) in zip(running, t) { vm.target = target }
+    }
+
+    /// The memory targets aim to fit the VMs in, pages.
+    func availableForVMs(_ running: [VMState]) -> UInt64 {
         var shared: UInt64 = 0
         for vm in running { shared += vm.sharedPages }
         let savings = shared > UInt64(table.sharedFrames) ? shared - UInt64(table.sharedFrames) : 0
-        let base = Int64(host.machinePages) - Int64(memory.reserved) - Int64(thresholds.high) + Int64(savings)
-        let available = UInt64(max(0, base))
-        let claims = running.map {
+        let base = Int64(host.machinePages) - Int64(memory.reserved) - Int64(thresholds.high + thresholds.margin) + Int64(savings)
+        return UInt64(max(0, base))
+    }
+
+    func targetClaims(_ running: [VMState]) -> [IdleTax.Claim] {
+        running.map {
             IdleTax.Claim(shares: Double($0.config.shares), minPages: $0.config.minPages, maxPages: $0.config.maxPages,
-                          activePages: activePages($0))
+                          activePages: activePages($0), heldPages: $0.residentPages, balloonPages: $0.balloonedPages)
         }
-        let t = IdleTax.targets(claims, available: available, tau: policy.idleTax)
-        for (vm, target) in zip(running, t) { vm.target = target }
     }
 }

@@ -62,17 +62,42 @@ public struct HostSpec: Sendable {
             let p = kv.split(separator: "=", maxSplits: 1).map(String.init)
             guard p.count == 2 else { throw ConfigError("--vm \(s): expected key=value, found \"\(kv)\"") }
             switch p[0] {
-            case "min": o.min = p[1]
+            case "min":
+                do { _ = try Units.parseSize(p[1]) } catch { throw ConfigError("--vm \(s): min \(error.description)") }
+                guard o.min == nil else { throw ConfigError("--vm \(s): min given twice") }
+                o.min = p[1]
             case "shares":
                 guard let v = UInt64(p[1]) else { throw ConfigError("--vm \(s): shares must be an unsigned integer") }
+                guard o.shares == nil else { throw ConfigError("--vm \(s): shares given twice") }
                 o.shares = v
             case "balloon":
                 guard p[1] == "on" || p[1] == "off" else { throw ConfigError("--vm \(s): balloon must be on or off") }
+                guard o.balloon == nil else { throw ConfigError("--vm \(s): balloon given twice") }
                 o.balloon = p[1] == "on"
             default: throw ConfigError("--vm \(s): unknown key \"\(p[0])\" (min, shares, balloon)")
             }
         }
         return (id, o)
+    }
+
+    /// Adds one `--vm` setting, merging with earlier ones for the same VM
+    /// (`--vm 0:min=64MiB --vm 0:shares=5000` sets both); a key given twice is an error.
+    public mutating func addVMOverride(_ s: String) throws(ConfigError) {
+        let (id, o) = try HostSpec.parseVMOverride(s)
+        var cur = vms[id] ?? VMOverride()
+        if let m = o.min {
+            guard cur.min == nil else { throw ConfigError("--vm \(id): min given twice (\(cur.min!) and \(m))") }
+            cur.min = m
+        }
+        if let v = o.shares {
+            guard cur.shares == nil else { throw ConfigError("--vm \(id): shares given twice (\(cur.shares!) and \(v))") }
+            cur.shares = v
+        }
+        if let b = o.balloon {
+            guard cur.balloon == nil else { throw ConfigError("--vm \(id): balloon given twice") }
+            cur.balloon = b
+        }
+        vms[id] = cur
     }
 }
 
@@ -103,8 +128,9 @@ extension HostConfig {
             let o = spec.vms[vm.id] ?? HostSpec.VMOverride()
             var minPages = vm.minPages ?? UInt64((Double(vm.pages) * policy.minFraction).rounded(.down))
             if let m = o.min {
-                guard let p = Units.parsePages(m, pageSize: pageSize) else { throw ConfigError("--vm \(vm.id): bad min \"\(m)\"") }
-                minPages = p
+                do { minPages = try Units.parseSize(m).pages(pageSize: pageSize) } catch {
+                    throw ConfigError("--vm \(vm.id): min \(error.description)")
+                }
             }
             guard minPages <= vm.pages else { throw ConfigError("VM \(vm.id): min \(minPages) pages exceeds its max \(vm.pages)") }
             let mib = Double(vm.pages * pageSize) / 1_048_576
@@ -124,8 +150,9 @@ extension HostConfig {
             machine = p
             source = "host-memory"
         case .size(let s):
-            guard let p = Units.parsePages(s, pageSize: pageSize) else { throw ConfigError("--host-memory: bad size \"\(s)\"") }
-            machine = p
+            do { machine = try Units.parseSize(s).pages(pageSize: pageSize) } catch {
+                throw ConfigError("--host-memory \(error.description)")
+            }
             source = "host-memory"
         case .overcommit(let r):
             guard r > 0, r.isFinite else { throw ConfigError("--overcommit must be > 0") }
@@ -137,8 +164,9 @@ extension HostConfig {
         }
         var swap = vms.reduce(0) { $0 + ($1.maxPages - $1.minPages) }
         if let s = spec.swap {
-            guard let p = Units.parsePages(s, pageSize: pageSize) else { throw ConfigError("--swap: bad size \"\(s)\"") }
-            swap = p
+            do { swap = try Units.parseSize(s).pages(pageSize: pageSize) } catch {
+                throw ConfigError("--swap \(error.description)")
+            }
         }
         return HostConfig(pageSize: pageSize, machinePages: machine, swapPages: swap, vms: vms, memorySource: source)
     }

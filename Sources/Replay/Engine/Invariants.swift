@@ -8,9 +8,11 @@ extension ReplayEngine {
         var privatePages: UInt64 = 0
         var overhead: UInt64 = 0
         var swapped: UInt64 = 0
+        var ballooned: UInt64 = 0
         for vm in vms {
             privatePages += vm.privatePages
             swapped += vm.swappedPages
+            ballooned += vm.balloonedPages
             if vm.on { overhead += vm.config.overheadPages }
         }
         let frames = UInt64(table.sharedFrames)
@@ -19,6 +21,9 @@ extension ReplayEngine {
             throw fail("frame conservation broken: free \(memory.free) + private \(privatePages) + shared frames \(frames) + overhead \(overhead) = \(total), not M = \(memory.total)")
         }
         guard swapped == swap.used else { throw fail("swap slots used (\(swap.used)) differ from swapped PPNs (\(swapped))") }
+        guard ballooned == balloonTotal, balloonTotal <= hostBalloonPeak, swap.used <= hostSwappedPeak else {
+            throw fail("balloon total \(balloonTotal) (pages in balloons \(ballooned), host peak \(hostBalloonPeak)) or swap peak \(hostSwappedPeak) (in use \(swap.used)) drifted")
+        }
     }
 
     /// Every invariant, structurally: conservation; no MPN or swap slot used twice; each

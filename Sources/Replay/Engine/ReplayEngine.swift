@@ -12,6 +12,19 @@ public struct ReplayError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// A power-on that admission control refused (PAPER.md §6): which reservation fell short and
+/// by how much, in pages.
+public struct AdmissionRefusal: Equatable, Sendable {
+    public var vm: UInt32
+    public var time: Micros
+    public var memoryShortPages: UInt64
+    public var swapShortPages: UInt64
+    public var memoryNeededPages: UInt64
+    public var memoryUnreservedPages: UInt64
+    public var swapNeededPages: UInt64
+    public var swapUnreservedPages: UInt64
+}
+
 /// One row of `--timeline`.
 public struct TimelineRow: Equatable, Sendable {
     public var time: Micros
@@ -70,6 +83,13 @@ public final class ReplayEngine {
         }
     }
     public internal(set) var timeline: [TimelineRow] = []
+    /// Pages in all balloons now, and the most at any one moment (host-wide, simultaneous).
+    var balloonTotal: UInt64 = 0
+    public internal(set) var hostBalloonPeak: UInt64 = 0
+    /// The most swap slots in use at any one moment (host-wide, simultaneous).
+    public internal(set) var hostSwappedPeak: UInt64 = 0
+    /// Every power-on refused by admission control, in time order.
+    public private(set) var refusals: [AdmissionRefusal] = []
     private var scanGlobalCredit: Double = 0
     private var scanRotation = 0
     private(set) var scanTicks: UInt64 = 0
@@ -414,7 +434,10 @@ public final class ReplayEngine {
     // MARK: power and admission control
 
     /// Powers a VM on if admission control allows: unreserved memory ≥ min + overhead and
-    /// unreserved swap ≥ max − min (PAPER.md §6); otherwise it is refused for good.
+    /// unreserved swap ≥ max − min (PAPER.md §6), where unreserved = total − what powered-on
+    /// VMs reserved. Current free memory plays no part: if it is short of the overhead, pages
+    /// are reclaimed synchronously from VMs above their min. A refused VM stays off (its
+    /// records are skipped) until a later power-on succeeds; the refusal is recorded.
     private func powerOn(_ vm: VMState) throws(ReplayError) {
         let c = vm.config
         var reservedMem: UInt64 = 0, reservedSwap: UInt64 = 0
@@ -424,12 +447,24 @@ public final class ReplayEngine {
         }
         let unreservedMem = host.machinePages > reservedMem ? host.machinePages - reservedMem : 0
         let unreservedSwap = host.swapPages > reservedSwap ? host.swapPages - reservedSwap : 0
-        guard unreservedMem >= c.minPages + c.overheadPages, unreservedSwap >= c.maxPages - c.minPages,
-              memory.reserve(c.overheadPages) else {
-            // Refused: it stays off (its records are skipped) until a later power-on succeeds.
+        let needMem = c.minPages + c.overheadPages, needSwap = c.maxPages - c.minPages
+        guard unreservedMem >= needMem, unreservedSwap >= needSwap else {
             vm.refused = true
+            refusals.append(AdmissionRefusal(
+                vm: c.id, time: now, memoryShortPages: needMem > unreservedMem ? needMem - unreservedMem : 0,
+                swapShortPages: needSwap > unreservedSwap ? needSwap - unreservedSwap : 0,
+                memoryNeededPages: needMem, memoryUnreservedPages: unreservedMem,
+                swapNeededPages: needSwap, swapUnreservedPages: unreservedSwap))
             return
         }
+        var reclaimed: UInt64 = 0
+        while memory.free < c.overheadPages {
+            try reclaimOnePage()
+            reclaimed += 1
+        }
+        if reclaimed > 0 { vm.counters.syncReclaims += 1 }
+        let ok = memory.reserve(c.overheadPages)
+        precondition(ok, "overhead reservation after reclaiming")
         vm.on = true
     }
 
@@ -453,6 +488,7 @@ public final class ReplayEngine {
             vm.hash[i] = 0
         }
         vm.privatePages = 0; vm.sharedPages = 0; vm.zeroSharedPages = 0; vm.swappedPages = 0
+        balloonTotal -= vm.balloonedPages
         vm.balloonedPages = 0; vm.hints = 0
         vm.victimQueue.removeAll(); vm.victimHead = 0; vm.tailStack.removeAll()
         vm.balloonStack.removeAll()
@@ -465,8 +501,15 @@ public final class ReplayEngine {
     // MARK: the clock
 
     /// Runs every periodic task due at or before `t` in time order (at equal times: sampling,
-    /// balancing, reclamation, scanning, timeline) and moves the clock to `t`.
+    /// balancing, reclamation, scanning, timeline) and moves the clock to `t`. A timeline row
+    /// stamped T describes the state after every record stamped ≤ T (docs/REPORT.md
+    /// "Intervals"), so a row due at `t` itself waits for the records at `t`, unless
+    /// `finishing` (no record follows).
     public func advance(to t: Micros) throws(ReplayError) {
+        try advance(to: t, finishing: false)
+    }
+
+    private func advance(to t: Micros, finishing: Bool) throws(ReplayError) {
         if t < nextDue {
             accountTime(to: t)
             return
@@ -476,9 +519,12 @@ public final class ReplayEngine {
             if nextBalance < next { next = nextBalance }
             if nextReclaim < next { next = nextReclaim }
             if nextScan < next { next = nextScan }
+            let others = next
             if let tl = nextTimeline, tl < next { next = tl }
             nextDue = next
             if next > t { break }
+            let timelineNow = nextTimeline == next && (next < t || finishing)
+            if others != next && !timelineNow { break }   // only a timeline row at t: it waits
             accountTime(to: next)
             if nextSample == next {
                 samplePeriodEnd()
@@ -496,7 +542,7 @@ public final class ReplayEngine {
                 scanTick()
                 nextScan = Micros(next.rawValue + ReplayEngine.tick.rawValue)
             }
-            if let tl = nextTimeline, tl == next, let iv = timelineInterval {
+            if timelineNow, let iv = timelineInterval {
                 recordTimeline()
                 nextTimeline = Micros(next.rawValue + iv.rawValue)
             }
@@ -692,9 +738,12 @@ public final class ReplayEngine {
 
     // MARK: finishing
 
-    /// Runs the clock on to `t` after the last record, then checks every invariant.
+    /// Runs the clock on to `t` after the last record, ends the timeline (when on) with a row
+    /// per VM at that time unless one was just recorded there, so its last rows equal the
+    /// final report, then checks every invariant.
     public func finish(settleUntil t: Micros) throws(ReplayError) {
-        try advance(to: t)
+        try advance(to: t, finishing: true)
+        if timelineInterval != nil && timeline.last?.time != now { recordTimeline() }
         try checkInvariants()
     }
 }

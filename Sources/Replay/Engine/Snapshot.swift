@@ -52,6 +52,11 @@ public struct ReplaySnapshot: Sendable {
     public var swapSlotsUsed: UInt64
     public var thresholds: FreeState.Thresholds
     public var overcommitted: Bool
+    /// The most pages in all balloons, and in swap, at any one moment.
+    public var hostBalloonPeak: UInt64
+    public var hostSwappedPeak: UInt64
+    /// Power-ons refused by admission control, in time order.
+    public var refusals: [AdmissionRefusal]
 }
 
 extension ReplayEngine {
@@ -101,7 +106,8 @@ extension ReplayEngine {
                               overflowFrames: UInt64(table.overflow.count), zeroFrames: zeroFrames,
                               vms: vmsOut, state: state, stateMicros: stateMicros,
                               transitions: transitions, swapSlotsUsed: swap.used, thresholds: thresholds,
-                              overcommitted: overcommitted)
+                              overcommitted: overcommitted, hostBalloonPeak: hostBalloonPeak, hostSwappedPeak: hostSwappedPeak,
+                              refusals: refusals)
     }
 }
 

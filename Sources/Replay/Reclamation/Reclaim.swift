@@ -12,6 +12,10 @@ extension ReplayEngine {
             vm.allocatedSamples += 1
         }
         guard overcommitted else { return }
+        // Free memory above high + margin that deflating balloons may hand back this tick: a
+        // deflated page costs nothing until the guest touches it, so more would overshoot.
+        let floor = thresholds.high + thresholds.margin
+        var headroom = memory.free > floor ? memory.free - floor : 0
         for vm in vms where vm.on {
             // In low, every VM above its target has been blocked for the tick that just ended.
             if state == .low && vm.residentPages > vm.target {
@@ -20,15 +24,17 @@ extension ReplayEngine {
             let c = vm.config
             let maxBalloon = UInt64((Double(c.maxPages) * policy.maxBalloon).rounded(.down))
             let resident = vm.residentPages
-            // Ballooning.
+            // Ballooning: inflate toward the target outside the high state; deflate, in any
+            // state, while the VM is below its target and free memory is above high + margin.
             if c.balloon {
                 vm.balloonCredit = min(vm.balloonCredit + policy.balloonRate * seconds, policy.balloonRate * seconds)
                 var desired = vm.balloonedPages
-                if state == .high {
-                    let room = vm.target > resident ? vm.target - resident : 0
-                    desired = vm.balloonedPages > room ? vm.balloonedPages - room : 0
-                } else if resident > vm.target {
-                    desired = min(maxBalloon, vm.balloonedPages + (resident - vm.target))
+                if resident > vm.target {
+                    if state != .high { desired = min(maxBalloon, vm.balloonedPages + (resident - vm.target)) }
+                } else if vm.balloonedPages > 0 && headroom > 0 {
+                    let room = min(vm.target - resident, headroom, vm.balloonedPages, UInt64(vm.balloonCredit))
+                    desired = vm.balloonedPages - room
+                    headroom -= room
                 }
                 if desired > vm.balloonedPages {
                     let n = min(desired - vm.balloonedPages, UInt64(vm.balloonCredit))
@@ -96,6 +102,8 @@ extension ReplayEngine {
         vm.entry[i] = PageState.ballooned.entry(0)
         vm.balloonedPages += 1
         vm.balloonPeak = max(vm.balloonPeak, vm.balloonedPages)
+        balloonTotal += 1
+        if balloonTotal > hostBalloonPeak { hostBalloonPeak = balloonTotal }
         vm.balloonStack.append(q)
     }
 
@@ -106,6 +114,7 @@ extension ReplayEngine {
             guard PageState.of(vm.entry[i]) == .ballooned else { continue }
             vm.entry[i] = 0
             vm.balloonedPages -= 1
+            balloonTotal -= 1
             vm.counters.balloonDeflated += 1
             vm.lruPushTail(q)
             return
@@ -120,6 +129,7 @@ extension ReplayEngine {
         let victim = vm.guestVictim()
         vm.entry[i] = 0
         vm.balloonedPages -= 1
+        balloonTotal -= 1
         if let q = victim {
             try balloonPage(vm, q)
         } else {
@@ -156,13 +166,14 @@ extension ReplayEngine {
     }
 
     /// Reclaims one machine page synchronously: a victim from the VM furthest above its target
-    /// (else the one with the most private pages). Errors when nothing can be paged.
+    /// among those above their min (else among all with private pages). Errors when nothing
+    /// can be paged.
     func reclaimOnePage() throws(ReplayError) {
         var best: VMState?
-        var bestExcess: Int64 = 0
+        var bestKey: (Int, Int64) = (0, 0)
         for vm in vms where vm.on && vm.privatePages > 0 {
-            let excess = Int64(vm.residentPages) - Int64(vm.target)
-            if best == nil || excess > bestExcess { best = vm; bestExcess = excess }
+            let key = (vm.residentPages > vm.config.minPages ? 1 : 0, Int64(vm.residentPages) - Int64(vm.target))
+            if best == nil || key > bestKey { best = vm; bestKey = key }
         }
         guard let vm = best, try swapOutVictim(vm) else {
             throw fail("out of machine memory and no page can be paged out (\(memory.total) pages, \(memory.reserved) reserved)")
@@ -189,6 +200,7 @@ extension ReplayEngine {
         vm.entry[i] = PageState.swapped.entry(slot)
         vm.swappedPages += 1
         vm.swappedPeak = max(vm.swappedPeak, vm.swappedPages)
+        if swap.used > hostSwappedPeak { hostSwappedPeak = swap.used }
         vm.counters.swapOut += 1
         invalidateShadow(vm, ppn: p)
         return true
