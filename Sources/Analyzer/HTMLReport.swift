@@ -186,6 +186,15 @@ public enum HTMLReport {
             s += "<tr><td>\(esc(m.name))</td>" + results.map { "<td>\(String(format: m.format, m.value($0.report)))</td>" }.joined() + "</tr>\n"
         }
         s += "</table>\n"
+        // What a run dropped, where the reader looks: refused VMs and an unfinished scan.
+        for r in results {
+            for f in r.report.admission.refusals {
+                s += "<p class=\"warning\"><b>\(esc(r.name)):</b> \(esc(f.sentence(pageSize: r.report.host.pageSize)))</p>\n"
+            }
+            for line in r.report.scanLines().split(separator: "\n") {
+                s += "<p class=\"note\"><b>\(esc(r.name)):</b> \(esc(line.trimmingCharacters(in: .whitespaces)))</p>\n"
+            }
+        }
         if results.count > 1 {
             s += "<h2>Policies side by side</h2>\n"
             for m in CompareRenderer.metrics.prefix(9) {

@@ -28,8 +28,9 @@ public struct TraceStats: Codable, Equatable, Sendable {
         /// Pages each VM touched in the interval, in header order.
         public var workingSet: [UInt64]
     }
-    public var schemaVersion = 1
+    public var schemaVersion = 2
     public var trace: String
+    public var pageSize: UInt64
     public var intervalSeconds: Double
     public var records: UInt64
     public var vms: [VM]
@@ -95,15 +96,18 @@ public struct TraceStats: Codable, Equatable, Sendable {
             if new == 0 { zero[v] += 1 }
         }
 
+        // Intervals (docs/REPORT.md "Intervals"): interval k holds the records stamped in
+        // ((k − 1)·iv, k·iv] (the first also those at 0) and is reported at its end, k·iv.
+        // Captures stamp an interval's accesses at its end, so they land in that interval.
         var batch: [TraceRecord] = []
-        var last: UInt64 = 0
+        var any = false
         while try reader.next(into: &batch) {
             for r in batch {
-                while interval.rawValue > 0 && r.time.rawValue >= boundary {
+                any = true
+                while interval.rawValue > 0 && r.time.rawValue > boundary {
                     closeInterval(at: boundary)
                     boundary += interval.rawValue
                 }
-                last = r.time.rawValue
                 let v = index[r.vm.rawValue]!
                 switch r.kind {
                 case .read, .write:
@@ -120,7 +124,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
                 }
             }
         }
-        closeInterval(at: max(last, boundary - (interval.rawValue > 0 ? interval.rawValue : 0)))
+        if any { closeInterval(at: boundary) }
         let within = (0..<n).reduce(UInt64(0)) { $0 + withContent[$1] - UInt64(perVM[$1].count) }
         let oracle = totalContent - UInt64(global.count)
         let vms = h.vms.enumerated().map { i, d in
@@ -129,7 +133,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
                contentChanges: changes[i], workingSetMean: (wsSum[i] / Double(max(1, intervals.count)) * 1000).rounded() / 1000,
                workingSetMax: wsMax[i])
         }
-        return TraceStats(trace: URL(fileURLWithPath: path).lastPathComponent, intervalSeconds: interval.seconds,
+        return TraceStats(trace: URL(fileURLWithPath: path).lastPathComponent, pageSize: UInt64(h.pageSize), intervalSeconds: interval.seconds,
                           records: reader.recordsRead, vms: vms, distinctContents: UInt64(global.count),
                           oracleSavedPages: oracle, duplicatesAcrossVMs: oracle - within, intervals: intervals)
     }
@@ -139,21 +143,31 @@ public struct TraceStats: Codable, Equatable, Sendable {
     }
 
     public func text() -> String {
-        var s = "trace \(trace): \(records) records, \(intervals.count) intervals of \(intervalSeconds) s\n"
-        s += "distinct contents \(distinctContents); oracle sharing bound \(oracleSavedPages) pages at the end "
-        s += "(\(oracleSavedPages - duplicatesAcrossVMs) within VMs, \(duplicatesAcrossVMs) across VMs)\n\n"
-        var rows: [[String]] = [["vm", "name", "pages", "touched", "with content", "zero", "distinct", "dup within", "content changes", "WS mean", "WS max"]]
+        let mib = Double(pageSize) / 1_048_576
+        /// "pages (MiB)".
+        func pm(_ pages: UInt64) -> String { String(format: "%llu (%.1f)", pages, Double(pages) * mib) }
+        func pmd(_ pages: Double) -> String { String(format: "%.1f (%.1f)", pages, pages * mib) }
+        let span = intervals.last.map { String(format: "%g", $0.timeSeconds) } ?? "0"
+        var s = "trace \(trace): \(records) records; \(intervals.count) intervals of \(String(format: "%g", intervalSeconds)) s, "
+        s += "ending at \(span) s (each holds the records stamped in (end − \(String(format: "%g", intervalSeconds)) s, end])\n"
+        s += "distinct contents \(distinctContents) (a count); oracle sharing bound at the end \(pm(oracleSavedPages)) pages (MiB): "
+        s += "\(pm(oracleSavedPages - duplicatesAcrossVMs)) within VMs, \(pm(duplicatesAcrossVMs)) across VMs\n\n"
+        var rows: [[String]] = [["vm", "name", "max pages (MiB)", "touched pages (MiB)", "with content pages (MiB)", "zero pages (MiB)",
+                                 "distinct contents", "dup within pages", "content changes", "WS mean pages (MiB)", "WS max pages (MiB)"]]
         for v in vms {
-            rows.append([String(v.id), v.name, String(v.pages), String(v.pagesTouched), String(v.pagesWithContent), String(v.zeroPages),
+            rows.append([String(v.id), v.name, pm(v.pages), pm(v.pagesTouched), pm(v.pagesWithContent), pm(v.zeroPages),
                          String(v.distinctContents), String(v.duplicatesWithinVM), String(v.contentChanges),
-                         String(format: "%.1f", v.workingSetMean), String(v.workingSetMax)])
+                         pmd(v.workingSetMean), pm(v.workingSetMax)])
         }
         s += TextTable.render(rows, rightAligned: Set([0] + Array(2...10)))
-        s += "\ninterval end s  oracle saved  zero pages  content changes  working set per VM\n"
+        s += "  WS = working set: pages touched in an interval; content changes = content records that changed a page's content\n"
+        var iv: [[String]] = [["interval end s", "oracle saved pages (MiB)", "zero pages (MiB)", "content changes"]
+                              + vms.map { "VM \($0.id) WS pages" }]
         for i in intervals {
-            s += String(format: "%14.1f  %12llu  %10llu  %15llu  ", i.timeSeconds, i.oracleSavedPages, i.zeroPages, i.contentChanges)
-            s += i.workingSet.map(String.init).joined(separator: " ") + "\n"
+            iv.append([String(format: "%.1f", i.timeSeconds), pm(i.oracleSavedPages), pm(i.zeroPages), String(i.contentChanges)]
+                      + i.workingSet.map(String.init))
         }
+        s += "\n" + TextTable.render(iv, rightAligned: Set(0..<(4 + vms.count)))
         return s
     }
 }
