@@ -19,7 +19,7 @@ public enum GuestWorkload: String, CaseIterable, Sendable {
         case .idle: "boots, then sleeps"
         case .fileio: "writes, copies, reads and deletes files in tmpfs"
         case .sort: "sorts arrays of random numbers, writes part of each out"
-        case .toucher: "fills a region and keeps touching it, following a schedule (MIB:SECONDS,...)"
+        case .toucher: "fills a region and keeps touching it, following a schedule (schedule=MIB:SECONDS;MIB:SECONDS;...)"
         case .mixed: "cycles through a toucher phase, a sort, file operations and 2 s idle"
         }
     }
@@ -31,7 +31,7 @@ public struct CaptureVMSpec: Equatable, Sendable {
     public var workload: GuestWorkload
     public var mebibytes: Int
     public var seed: UInt64
-    /// The toucher's schedule, `MIB:SECONDS[,MIB:SECONDS...]`; nil for the default.
+    /// The toucher's schedule, `MIB:SECONDS[;MIB:SECONDS...]` (phases separated by `;` or `/`); nil for the default.
     public var schedule: String?
     /// Seconds of capture time before the VM powers on.
     public var start: Double

@@ -104,8 +104,8 @@ func median(_ xs: [Double]) -> Double {
 extension BenchCommand {
     func runReplay() throws {
         let path = try reportingErrors { try benchTrace() }
-        let opts = try ModelOptions.parse(["--policy", policy] + (overcommit.map { ["--overcommit", String($0)] } ?? []))
-        let (_, pol, spec) = try opts.resolve()
+        let (_, pol) = try PolicyOptions.parse(["--policy", policy]).resolve()
+        let spec = try HostOptions.parse(overcommit.map { ["--overcommit", String($0)] } ?? []).spec()
         var decode: [Double] = [], replay: [Double] = [], baseline: [Double] = []
         var count: UInt64 = 0
         var pressure = ""

@@ -22,7 +22,7 @@ struct CompareCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Expand each policy over values of one knob, host-memory or overcommit.", valueName: "key=v1,v2,…")) var sweep: String?
     @Option(help: "Worker threads.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Output format.") var format: Format = .text
-    @Option(help: ArgumentHelp("Machine memory for every policy (1GiB, N pages).", valueName: "SIZE")) var hostMemory: String?
+    @Option(help: ArgumentHelp("Machine memory for every policy, e.g. 1GiB, 1.5G, 4096 pages (K/M/G/T are binary; a bare number is refused).", valueName: "SIZE")) var hostMemory: String?
     @Option(help: ArgumentHelp("Memory for VMs = sum of max / R, for every policy.", valueName: "R")) var overcommit: Double?
     @Option(help: ArgumentHelp("Stop at this simulated time.", valueName: "T")) var until: String?
     @Option(help: ArgumentHelp("Keep the clock running this long after the last record.", valueName: "D")) var settle: String?
@@ -35,6 +35,10 @@ struct CompareCommand: ParsableCommand {
         if hostMemory != nil && overcommit != nil { throw ValidationError("give --host-memory or --overcommit, not both") }
         if let until, Units.parseDuration(until) == nil { throw ValidationError("--until: bad duration \"\(until)\"") }
         if let settle, Units.parseDuration(settle) == nil { throw ValidationError("--settle: bad duration \"\(settle)\"") }
+        if let r = overcommit, !(r > 0 && r.isFinite) { throw ValidationError("--overcommit must be a positive number") }
+        do {
+            if let h = hostMemory { _ = try Units.parseSize(h) }
+        } catch { throw ValidationError("--host-memory \(error.description)") }
     }
 
     /// The policies to run, in command-line order, each expanded by the sweep.
@@ -61,9 +65,11 @@ struct CompareCommand: ParsableCommand {
                 var r = b
                 r.name = "\(b.name) \(kv[0])=\(v)"
                 switch kv[0] {
-                case "host-memory": r.spec.memory = .size(v)
+                case "host-memory":
+                    do { _ = try Units.parseSize(v) } catch { throw ValidationError("--sweep host-memory: \(error.description)") }
+                    r.spec.memory = .size(v)
                 case "overcommit":
-                    guard let x = Double(v), x > 0 else { throw ValidationError("--sweep overcommit: \"\(v)\" is not a positive number") }
+                    guard let x = Double(v), x > 0, x.isFinite else { throw ValidationError("--sweep overcommit: \"\(v)\" is not a positive number") }
                     r.spec.memory = .overcommit(x)
                 default:
                     var pol = r.policy
@@ -94,6 +100,11 @@ struct CompareCommand: ParsableCommand {
             throw ExitCode(1)
         }
         progress.clear()
+        for r in results {
+            for f in r.report.admission.refusals {
+                printWarning("\(file): policy \(r.name): \(f.sentence(pageSize: r.report.host.pageSize))")
+            }
+        }
         let trace = URL(fileURLWithPath: file).lastPathComponent
         let text: String
         switch format {

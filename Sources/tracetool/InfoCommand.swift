@@ -123,6 +123,14 @@ struct GenCommand: ParsableCommand {
         }
         guard duration >= 0, duration < 1e12 else { throw ValidationError("--duration must be non-negative") }
         guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19") }
+        let sc = ScenarioRegistry.named(scenario)!
+        let shared: Set<String> = ["level", "help"]
+        for given in CommandLineScan.given.sorted() {
+            let name = String(given.dropFirst(2))
+            guard shared.contains(name) || sc.options.contains(name) else {
+                throw ValidationError("gen \(scenario) does not use --\(name) (it reads: \(sc.options.sorted().map { "--" + $0 }.joined(separator: ", ")))")
+            }
+        }
     }
 
     func run() throws {

@@ -1,5 +1,7 @@
+import Analyzer
 import ArgumentParser
 import Foundation
+import Replay
 import TraceFormat
 
 @main
@@ -14,6 +16,78 @@ struct TraceTool: ParsableCommand {
         version: TraceFormatVersion.toolVersion,
         subcommands: [ReplayCommand.self, CompareCommand.self, StatsCommand.self, PolicyCommand.self, InfoCommand.self, ValidateCommand.self, ConvertCommand.self, GenCommand.self, CaptureCommand.self, BenchCommand.self]
     )
+
+    /// Parses and runs a command. Every error is one line on stderr ("tracetool: …") and exit
+    /// status 1 (or the status a command chose); help and version print as usual.
+    static func main() {
+        let args = Array(CommandLine.arguments.dropFirst())
+        if let problem = CommandLineScan.repeatedOption(args) { fail(problem) }
+        CommandLineScan.given = CommandLineScan.optionsGiven(args)
+        do {
+            var command = try parseAsRoot(args)
+            try command.run()
+        } catch let e as ExitCode {
+            Foundation.exit(e.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            let text = message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+            fail(text.split(separator: "\n").first.map(String.init) ?? text)
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        var m = message
+        if m.hasPrefix("Error: ") { m.removeFirst(7) }
+        printError(m)
+        Foundation.exit(1)
+    }
+}
+
+/// What ArgumentParser does not check: an option that holds one value given twice (it would
+/// silently keep the last), and which options the user actually typed (for commands that must
+/// refuse options they would ignore).
+enum CommandLineScan {
+    /// Options that may be repeated, by command path.
+    static let repeatable: [String: Set<String>] = [
+        "replay": ["--set", "--vm"], "compare": ["--policy"], "capture": ["--vm"], "policy show": ["--set"],
+        "policy": ["--set"],
+    ]
+    static let shortNames = ["-o": "--output", "-q": "--quiet", "-h": "--help"]
+    nonisolated(unsafe) static var given: Set<String> = []
+
+    /// The long names of the options in `args` (after the command words), each time it occurs.
+    static func options(_ args: [String]) -> (command: String, names: [String]) {
+        var words: [String] = []
+        var names: [String] = []
+        for a in args {
+            if a == "--" { break }
+            if a.hasPrefix("--") {
+                names.append(String(a.split(separator: "=", maxSplits: 1)[0]))
+            } else if a.hasPrefix("-"), a.count == 2, let long = shortNames[a] {
+                names.append(long)
+            } else if names.isEmpty && words.count < 2 && !a.hasPrefix("-") {
+                words.append(a)
+            }
+        }
+        // "policy show" is two words; every other command is one (its positionals follow).
+        let command = words.first == "policy" ? words.prefix(2).joined(separator: " ") : (words.first ?? "")
+        return (command, names)
+    }
+
+    static func optionsGiven(_ args: [String]) -> Set<String> { Set(options(args).names) }
+
+    /// "--x given 2 times; it takes one value" for the first such option, or nil.
+    static func repeatedOption(_ args: [String]) -> String? {
+        let (command, names) = options(args)
+        let ok = repeatable[command] ?? []
+        var count: [String: Int] = [:]
+        for n in names { count[n, default: 0] += 1 }
+        for n in names where count[n]! > 1 && !ok.contains(n) {
+            let may = ok.isEmpty ? "" : " (options that repeat here: \(ok.sorted().joined(separator: ", ")))"
+            return "\(n) given \(count[n]!) times; it takes one value\(may)"
+        }
+        return nil
+    }
 }
 
 /// Runs `body`, turning a trace error into one line on stderr and exit status 1.
@@ -28,6 +102,19 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
 
 func printError(_ s: String) {
     FileHandle.standardError.write(Data(("tracetool: " + s + "\n").utf8))
+}
+
+/// One warning line on stderr.
+func printWarning(_ s: String) {
+    FileHandle.standardError.write(Data(("tracetool: warning: " + s + "\n").utf8))
+}
+
+/// One warning line on stderr for a VM refused at power-on.
+func printWarning(_ file: String, policy: String? = nil, refusal r: AdmissionRefusal, host: HostConfig) {
+    let name = host.vms.first { $0.id == r.vm }?.name ?? ""
+    let f = ReplayReport.Refusal(r, name: name)
+    let who = policy.map { "policy \($0): " } ?? ""
+    printWarning("\(file): \(who)\(f.sentence(pageSize: host.pageSize))")
 }
 
 func writeStdout(_ s: String) {

@@ -4,47 +4,59 @@ import Foundation
 import Replay
 import TraceFormat
 
-/// Options shared by every command that runs the model.
-struct ModelOptions: ParsableArguments {
+/// The policy options: which policy, knob overrides and the seed.
+struct PolicyOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Policy: a preset, a JSON file of knob values, or key=value,… on top of esx.", valueName: "P"))
     var policy: String = "esx"
     @Option(name: .customLong("set"), help: ArgumentHelp("Set one knob (repeatable); see `tracetool policy show`.", valueName: "key=value"))
     var assignments: [String] = []
     @Option(help: "Seed for every random choice (overrides the policy's).") var seed: UInt64?
-    @Option(help: ArgumentHelp("Machine memory (1GiB, 512MiB, N pages). Default: every VM at max + overheads + high threshold.", valueName: "SIZE"))
-    var hostMemory: String?
-    @Option(help: ArgumentHelp("Memory for VMs = sum of max / R (plus overheads).", valueName: "R")) var overcommit: Double?
-    @Option(help: ArgumentHelp("Swap size. Default: sum of (max - min).", valueName: "SIZE")) var swap: String?
-    @Option(name: .customLong("vm"), help: ArgumentHelp("Per-VM settings (repeatable).", valueName: "ID:min=SIZE,shares=N,balloon=on|off"))
-    var vmOverrides: [String] = []
 
-    func validate() throws {
-        if hostMemory != nil && overcommit != nil { throw ValidationError("give --host-memory or --overcommit, not both") }
-        if let r = overcommit, !(r > 0) { throw ValidationError("--overcommit must be > 0") }
-    }
-
-    /// The policy, its display name, and the host spec.
-    func resolve() throws -> (name: String, policy: Policy, spec: HostSpec) {
+    /// The policy and its display name.
+    func resolve() throws -> (name: String, policy: Policy) {
         do {
             var (name, p) = try PolicyKnobs.resolve(policy)
             for a in assignments { try PolicyKnobs.apply(assignments: a, to: &p) }
             if let seed { p.seed = seed }
             try p.validate()
             if !assignments.isEmpty { name += " + " + assignments.joined(separator: ",") }
-            var spec = HostSpec()
-            if let h = hostMemory { spec.memory = .size(h) }
-            if let r = overcommit { spec.memory = .overcommit(r) }
-            spec.swap = swap
-            for v in vmOverrides {
-                let (id, o) = try HostSpec.parseVMOverride(v)
-                spec.vms[id] = o
-            }
-            return (name, p, spec)
+            return (name, p)
         } catch let e as PolicyError {
             throw ValidationError(e.description)
-        } catch let e as ConfigError {
-            throw ValidationError(e.description)
         }
+    }
+}
+
+/// The host and VM options of a command that runs the model.
+struct HostOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Machine memory, e.g. 1GiB, 1.5G, 512M, 4096 pages (K/M/G/T are binary; a bare number is refused). Default: every VM at max + overheads + high threshold.", valueName: "SIZE"))
+    var hostMemory: String?
+    @Option(help: ArgumentHelp("Memory for VMs = sum of max / R (plus overheads).", valueName: "R")) var overcommit: Double?
+    @Option(help: ArgumentHelp("Swap size, e.g. 2GiB or 100000 pages. Default: sum of (max - min).", valueName: "SIZE")) var swap: String?
+    @Option(name: .customLong("vm"), help: ArgumentHelp("Per-VM settings (repeatable; settings for one VM merge; min is a size).", valueName: "ID:min=SIZE,shares=N,balloon=on|off"))
+    var vmOverrides: [String] = []
+
+    func validate() throws {
+        if hostMemory != nil && overcommit != nil { throw ValidationError("give --host-memory or --overcommit, not both") }
+        if let r = overcommit, !(r > 0 && r.isFinite) { throw ValidationError("--overcommit must be a positive number") }
+        do {
+            if let h = hostMemory { _ = try Units.parseSize(h) }
+        } catch { throw ValidationError("--host-memory \(error.description)") }
+        do {
+            if let s = swap { _ = try Units.parseSize(s) }
+        } catch { throw ValidationError("--swap \(error.description)") }
+        _ = try spec()
+    }
+
+    func spec() throws -> HostSpec {
+        var spec = HostSpec()
+        if let h = hostMemory { spec.memory = .size(h) }
+        if let r = overcommit { spec.memory = .overcommit(r) }
+        spec.swap = swap
+        do {
+            for v in vmOverrides { try spec.addVMOverride(v) }
+        } catch { throw ValidationError(error.description) }
+        return spec
     }
 }
 
@@ -61,26 +73,33 @@ struct ReplayCommand: ParsableCommand {
         """)
 
     @Argument(help: "Trace file (binary or text).") var file: String
-    @OptionGroup var model: ModelOptions
+    @OptionGroup var model: PolicyOptions
+    @OptionGroup var hostOptions: HostOptions
     @Option(help: "Output format.") var format: OutputFormat = .text
     @Option(help: ArgumentHelp("Stop at this simulated time (30s, 15m, 2h).", valueName: "T")) var until: String?
     @Option(help: ArgumentHelp("Keep the clock (the scanner) running this long after the last record.", valueName: "D")) var settle: String?
     @Option(name: .shortAndLong, help: "Write the report to this file (atomically) instead of stdout.") var output: String?
     @Option(help: ArgumentHelp("Write one CSV row per VM per interval to this file (atomically).", valueName: "FILE.csv")) var timeline: String?
-    @Option(help: ArgumentHelp("Timeline interval.", valueName: "D")) var timelineInterval: String = "10s"
+    @Option(help: ArgumentHelp("Timeline and HTML chart interval (with --timeline or --html).", valueName: "D")) var timelineInterval: String?
     @Option(help: ArgumentHelp("Also write a self-contained HTML report (charts over time).", valueName: "FILE.html")) var html: String?
     @Flag(name: .shortAndLong, help: "No progress line on stderr.") var quiet = false
 
     func validate() throws {
         if let until, Units.parseDuration(until) == nil { throw ValidationError("--until: bad duration \"\(until)\"") }
         if let settle, Units.parseDuration(settle) == nil { throw ValidationError("--settle: bad duration \"\(settle)\"") }
-        guard let iv = Units.parseDuration(timelineInterval), iv.rawValue > 0 else {
-            throw ValidationError("--timeline-interval: bad duration \"\(timelineInterval)\"")
+        if let timelineInterval {
+            guard timeline != nil || html != nil else { throw ValidationError("--timeline-interval needs --timeline or --html") }
+            guard let iv = Units.parseDuration(timelineInterval), iv.rawValue > 0 else {
+                throw ValidationError("--timeline-interval: bad duration \"\(timelineInterval)\"")
+            }
         }
     }
 
+    var interval: Micros { timelineInterval.flatMap(Units.parseDuration) ?? Micros.seconds(10) }
+
     func run() throws {
-        let (_, policy, spec) = try model.resolve()
+        let (_, policy) = try model.resolve()
+        let spec = try hostOptions.spec()
         let report: ReplayReport = try reportingErrors {
             let startsOff = try Replayer.vmsStartingOff(path: file)
             let reader = try TraceFile.open(file)
@@ -94,7 +113,7 @@ struct ReplayCommand: ParsableCommand {
                 printError("\(file): \(e.description)")
                 throw ExitCode(1)
             }
-            if timeline != nil || html != nil { engine.timelineInterval = Units.parseDuration(timelineInterval) }
+            if timeline != nil || html != nil { engine.timelineInterval = interval }
             var replayer = Replayer()
             replayer.until = until.flatMap(Units.parseDuration)
             replayer.settle = settle.flatMap(Units.parseDuration) ?? .zero
@@ -106,12 +125,13 @@ struct ReplayCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             progress.clear()
+            for r in engine.refusals { printWarning(file, refusal: r, host: host) }
             if let timeline {
                 try AtomicOutput.write(TimelineRenderer.csv(engine.timeline, pageSize: host.pageSize), to: timeline)
             }
             let report = ReplayReport(trace: URL(fileURLWithPath: file).lastPathComponent, snapshot: engine.snapshot())
             if let html {
-                let stats = try TraceStats.compute(path: file, interval: Units.parseDuration(timelineInterval)!)
+                let stats = try TraceStats.compute(path: file, interval: interval)
                 let run = RunResult(name: model.policy, report: report, timeline: engine.timeline, thresholds: engine.thresholds,
                                     machinePages: host.machinePages)
                 try AtomicOutput.write(HTMLReport.page(results: [run], stats: stats, trace: report.trace), to: html)
@@ -137,11 +157,11 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "show",
             abstract: "Print every knob with its value (defaults, or those of --policy/--set).")
-        @OptionGroup var model: ModelOptions
+        @OptionGroup var model: PolicyOptions
         @Option(help: "Output format.") var format: OutputFormat = .text
 
         func run() throws {
-            let (name, p, _) = try model.resolve()
+            let (name, p) = try model.resolve()
             writeStdout(format == .json ? PolicyRenderer.json(p) : PolicyRenderer.text(p, title: "policy \(name)"))
         }
     }

@@ -10,6 +10,7 @@
 /// probability 1/32.
 public enum MixScenario: TraceScenario {
     public static let name = "mix"
+    public static let options: Set<String> = ["seed", "vms", "pages", "records", "duration", "write-fraction", "content-fraction", "zero-fraction", "run-fraction", "common-content", "virtual-addresses"]
     public static let summary = "many VMs, random accesses (hot set + uniform), runs, content and zero records"
 
     public static func header(_ o: GenOptions) -> TraceHeader { o.standardHeader(source: name) }
@@ -20,7 +21,13 @@ public enum MixScenario: TraceScenario {
         let pages = max(1, o.pagesPerVM)
         let hot = max(1, pages / 10)
         let span = UInt64(max(0, o.duration) * 1_000_000)
-        let step = o.records > 0 ? span / max(1, o.records) : 0
+        /// Where record i would fall if spaced exactly evenly: i · span / records, so the trace
+        /// spans `duration` whatever `records` is (the step alternates between ⌊span/records⌋
+        /// and ⌈span/records⌉).
+        func ideal(_ i: UInt64) -> UInt64 {
+            let (hi, lo) = i.multipliedFullWidth(by: span)
+            return o.records.dividingFullWidth((hi, lo)).quotient
+        }
         var time: UInt64 = 0
         let pContent = o.contentFraction
         let pZero = pContent + o.zeroFraction
@@ -59,8 +66,10 @@ public enum MixScenario: TraceScenario {
             }
             r.ppn = PPN(UInt32(ppn))
             try sink.append(r)
+            let step = ideal(i + 1) - ideal(i)
             if step > 0 && i + 1 < o.records {
-                time += step / 2 + rng.below(step + 1)
+                // A jittered step of mean `step` (an odd step's half alternates down and up).
+                time += (step + (i & 1)) / 2 + rng.below(step + 1)
             }
         }
     }
@@ -75,6 +84,7 @@ public enum MixScenario: TraceScenario {
 /// full sweep must share exactly (backed pages − distinct contents).
 public enum SnapshotScenario: TraceScenario {
     public static let name = "snapshot"
+    public static let options: Set<String> = ["seed", "vms", "pages", "zero-fraction", "common-content"]
     public static let summary = "one content record per page at time 0 (zero, common, per-VM and unique contents)"
 
     public static func header(_ o: GenOptions) -> TraceHeader { o.standardHeader(source: name, accesses: "interval") }

@@ -14,6 +14,7 @@ private func scaled(_ mb: Double, fullMB: Double, pages: UInt64) -> UInt64 {
 /// Uses `pagesPerVM` (the VM is 512 MB: pass 131072 for the paper's size; MB scale with it).
 public enum Fig6Scenario: TraceScenario {
     public static let name = "fig6"
+    public static let options: Set<String> = ["pages", "duration"]
     public static let summary = "one VM, a memory toucher on the paper's Fig. 6 schedule (512 MB VM = --pages 131072)"
     public static let schedule: [(minute: Double, mb: Double)] = [
         (0, 0), (8.6, 50), (10.6, 150), (12.5, 200), (14.5, 250), (17.6, 200), (19.6, 100), (21.6, 200),
@@ -56,6 +57,7 @@ public enum Fig6Scenario: TraceScenario {
 /// Replay with memory for VMs of 358 MB (M = (358 + overheads) / 0.94).
 public enum Fig7Scenario: TraceScenario {
     public static let name = "fig7"
+    public static let options: Set<String> = ["seed", "pages", "duration"]
     public static let summary = "two equal VMs: one idle, one busy arriving at minute 5 (Fig. 7; --pages 65536 --duration 2400)"
 
     public static func header(_ o: GenOptions) -> TraceHeader {
@@ -101,6 +103,7 @@ public enum Fig7Scenario: TraceScenario {
 /// (`records` records in all, a tenth of them content updates).
 public enum IdenticalScenario: TraceScenario {
     public static let name = "identical"
+    public static let options: Set<String> = ["seed", "vms", "pages", "records", "duration"]
     public static let summary = "N identical VMs sharing an OS image (Fig. 4; 40 MB VMs = --pages 10240)"
 
     public static func header(_ o: GenOptions) -> TraceHeader { o.standardHeader(source: name) }
@@ -152,6 +155,7 @@ public enum IdenticalScenario: TraceScenario {
 /// the host is 1 GB at that scale (`--host-memory` 262144 pages × pagesPerVM / 65536).
 public enum Fig8Scenario: TraceScenario {
     public static let name = "fig8"
+    public static let options: Set<String> = ["seed", "pages", "duration"]
     public static let summary = "five Windows VMs that zero their memory at boot, 60% overcommitted (Fig. 8; --pages 65536)"
     static let sizes: [(String, Double)] = [("exchange", 1), ("exchange-client", 1), ("citrix", 1.25), ("citrix-client", 1.25), ("sql", 1.25)]
 

@@ -25,6 +25,8 @@ public protocol TraceScenario {
     static var summary: String { get }
     static func header(_ o: GenOptions) -> TraceHeader
     static func generate(_ o: GenOptions, into sink: any TraceSink) throws(TraceError)
+    /// The `gen` options it reads (long names without dashes); `gen` refuses the others.
+    static var options: Set<String> { get }
 }
 
 /// Every scenario, by name. A new scenario is one file plus one line here.
