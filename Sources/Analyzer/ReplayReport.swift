@@ -336,19 +336,22 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         s += "host      \(host.machinePages) pages (\(String(format: "%.1f", host.machineMiB)) MiB, \(host.memorySource)), swap \(host.swapPages) pages, \(host.freePagesEnd) free at end\n"
         s += "replayed  \(host.records) records, \(String(format: "%.1f", host.simulatedSeconds)) s simulated, \(host.scanTicks) scan ticks, seed \(seed)\n"
         s += "policy    " + ["sharing", "shareScanVM", "shareScanTotal", "hashBits"].map { "\($0)=\(PolicyKnobs.knob($0)!.value(of: policy))" }.joined(separator: " ") + "\n\n"
-        func passes(_ x: Double) -> String { String(format: "%.0f%%", 100 * x) }
-        var rows: [[String]] = [["vm", "name", "max MiB", "resident MiB", "shared MiB", "saved MiB", "saved % of resident", "zero MiB",
-                                 "hint frames", "COW breaks", "scanned pages", "scanned % of max"]]
+        func passes(_ x: Double) -> String { String(format: "%.2f", x) }
+        var rows: [[String]] = [["vm", "name", "max MiB", "resident MiB", "shared MiB", "saved MiB", "saved % of resident",
+                                 "saved % of max", "zero MiB", "hint frames", "COW breaks", "scanned pages", "scan passes"]]
         for v in vms {
             rows.append([String(v.id), v.name, m(Double(v.maxPages)), m(Double(v.residentPages)), m(Double(v.sharing.sharedPages)),
-                         m(v.sharing.savedPages), pct(v.sharing.savedPages, Double(v.residentPages)), m(Double(v.sharing.zeroSharedPages)),
+                         m(v.sharing.savedPages), pct(v.sharing.savedPages, Double(v.residentPages)),
+                         pct(v.sharing.savedPages, Double(v.maxPages)), m(Double(v.sharing.zeroSharedPages)),
                          String(v.sharing.hintFrames), String(v.sharing.cowBreaks), String(v.sharing.pagesScanned), passes(v.sharing.scanPasses)])
         }
         let resident = vms.reduce(0.0) { $0 + Double($1.residentPages) }
-        rows.append(["all", "", m(Double(vms.reduce(0) { $0 + $1.maxPages })), m(resident), m(Double(sharing.sharedPages)),
-                     m(sharing.savedPages), pct(sharing.savedPages, resident), m(Double(sharing.zeroSharedPages)),
+        let configured = Double(vms.reduce(0) { $0 + $1.maxPages })
+        rows.append(["all", "", m(configured), m(resident), m(Double(sharing.sharedPages)),
+                     m(sharing.savedPages), pct(sharing.savedPages, resident), pct(sharing.savedPages, configured),
+                     m(Double(sharing.zeroSharedPages)),
                      String(sharing.hintFrames), String(sharing.cowBreaks), String(sharing.pagesScanned), passes(sharing.scanPasses)])
-        s += "Sharing\n" + TextTable.render(rows, rightAligned: Set([0] + Array(2...11)))
+        s += "Sharing (MiB at the end; scan passes = scanned pages / max pages)\n" + TextTable.render(rows, rightAligned: Set([0] + Array(2...12)))
         s += scanLines()
         s += "  shared frames \(Int(sharing.sharedFrames)), stale hints \(sharing.staleHints), volatile skips \(sharing.volatileSkipped), false matches \(sharing.falseMatches), overflow frames \(sharing.overflowFrames), table \(Int(sharing.tableBytes)) bytes\n"
         s += "  KSM terms: pages_shared \(Int(sharing.ksm.pagesShared)), pages_sharing \(Int(sharing.ksm.pagesSharing)), pages_unshared \(sharing.ksm.pagesUnshared), pages_volatile \(sharing.ksm.pagesVolatile)\n\n"

@@ -19,10 +19,11 @@ struct CLI {
         var stderr: String
     }
 
-    static func run(_ args: [String]) throws -> Result {
+    static func run(_ args: [String], in directory: String? = nil) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -87,4 +87,24 @@ struct GoldenTests {
             Issue.record("\(c.golden) differs at line \((first?.offset ?? min(a.count, b.count)) + 1): got \(first.map { String($0.element.0) } ?? "(length)"), expected \(first.map { String($0.element.1) } ?? "(length)"). If the change is intended: RECORD_GOLDEN=1 swift test --filter GoldenTests")
         }
     }
+
+    /// traces/README.md's Fig. 4 table for capture-identical5 is computed from the golden
+    /// reports (which the test above pins to the model): it cannot drift from them.
+    @Test("traces/README.md's identical-VM table is the golden reports' numbers")
+    func identicalTable() throws {
+        let readme = try String(contentsOfFile: GoldenTests.root + "/traces/README.md", encoding: .utf8)
+        let fig4 = [12.6, 36.4, 45.9, 51.0, 54.3]
+        for n in 1...5 {
+            let file = GoldenTests.root + "/Tests/ReplayTests/Golden/capture-identical5-first\(n)-esx.json"
+            let r = try JSONDecoder().decode(ReplayReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+            let mib = Double(r.host.pageSize) / 1_048_576
+            let configured = Double(r.vms.reduce(0) { $0 + $1.maxPages }) * mib
+            let touched = Double(r.vms.reduce(0) { $0 + $1.residentPages }) * mib
+            let shared = Double(r.sharing.sharedPages) * mib, saved = r.sharing.savedPages * mib
+            let zero = Double(r.sharing.zeroSharedPages) * mib
+            let row = String(format: "| %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |", n, configured, touched, shared, saved,
+                             zero, 100 * shared / configured, 100 * saved / configured, fig4[n - 1])
+            #expect(readme.contains(row), "traces/README.md lacks the row \(row)")
+        }
+    }
 }
