@@ -362,7 +362,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         }
         f.append(["all", String(vms.reduce(0) { $0 + $1.pageAccesses }), String(faults.shadowHits), String(faults.hiddenFaults),
                   String(faults.demandZero), String(faults.cowFaults), String(faults.invalidations)])
-        s += "Faults\n" + TextTable.render(f, rightAligned: Set(0...6))
+        s += "Faults (counts of events)\n" + TextTable.render(f, rightAligned: Set(0...6))
         var a: [[String]] = [["vm", "min MiB", "target MiB", "alloc MiB", "mean alloc MiB", "balloon MiB", "balloon peak MiB",
                               "swapped MiB", "swapped peak MiB", "guest refaults", "swap-ins", "double paging", "blocked s",
                               "est. active MiB", "true active MiB"]]

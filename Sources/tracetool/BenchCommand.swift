@@ -28,10 +28,20 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Keep the generated trace at this path.") var keep: String?
 
     @Option(help: "replay: the policy (preset, file or key=value,…).") var policy: String = "esx"
-    @Option(help: "replay: memory for VMs = sum of max / R.") var overcommit: Double?
+    @Option(help: "replay and compare: memory for VMs = sum of max / R (compare: default 1.5).") var overcommit: Double?
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        if kind != .replay && CommandLineScan.given.contains("--policy") {
+            throw ValidationError("bench \(kind.rawValue) does not use --policy (only bench replay does)")
+        }
+        if kind == .decode && CommandLineScan.given.contains("--overcommit") {
+            throw ValidationError("bench decode does not use --overcommit")
+        }
+        if trace != nil && CommandLineScan.given.contains("--records") {
+            throw ValidationError("--records sizes a generated trace; with --trace nothing is generated")
+        }
+        if trace != nil && keep != nil { throw ValidationError("--keep keeps a generated trace; with --trace nothing is generated") }
     }
 
     func run() throws {
