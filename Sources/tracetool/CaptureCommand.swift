@@ -37,6 +37,7 @@ struct CaptureCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print no progress.") var quiet = false
 
     func run() throws {
+        try checkOutputs([output], inputs: [])
         let result: (footer: TraceFooter, vms: Int)
         do { result = try capture() } catch {
             printError(error.description)

@@ -26,7 +26,7 @@ struct CompareCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Memory for VMs = sum of max / R, for every policy.", valueName: "R")) var overcommit: Double?
     @Option(help: ArgumentHelp("Stop at this simulated time.", valueName: "T")) var until: String?
     @Option(help: ArgumentHelp("Keep the clock running this long after the last record.", valueName: "D")) var settle: String?
-    @Option(name: .shortAndLong, help: "Write the output to this file (atomically) instead of stdout.") var output: String?
+    @Option(name: .shortAndLong, help: "Write the output to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?
     @Option(help: ArgumentHelp("Also write a self-contained HTML report.", valueName: "FILE.html")) var html: String?
     @Flag(name: .shortAndLong, help: "No progress line on stderr.") var quiet = false
 
@@ -86,6 +86,8 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
+        let policyFiles = policies.filter { FileManager.default.fileExists(atPath: $0) && !$0.contains("=") }
+        try checkOutputs([output, html], inputs: [file] + policyFiles)
         var runner = CompareRunner(path: file, runs: try expand())
         runner.jobs = jobs
         runner.until = until.flatMap(Units.parseDuration)
@@ -117,8 +119,8 @@ struct CompareCommand: ParsableCommand {
                 let stats = try TraceStats.compute(path: file, interval: Micros.seconds(10))
                 try AtomicOutput.write(HTMLReport.page(results: results, stats: stats, trace: trace), to: html)
             }
-            if let output { try AtomicOutput.write(text, to: output) } else { writeStdout(text) }
         }
+        try emit(text, to: output)
     }
 }
 

@@ -68,12 +68,12 @@ struct ConvertCommand: ParsableCommand {
 
     func validate() throws {
         guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19") }
-        guard input != output else { throw ValidationError("IN and OUT must differ") }
         if vms != nil, from == .lackey { throw ValidationError("--vms applies to --from trace only") }
         if let v = vms, v.isEmpty { throw ValidationError("--vms needs at least one VM id") }
     }
 
     func run() throws {
+        try checkOutputs([output], inputs: [input])
         let footer: TraceFooter = try reportingErrors {
             switch from {
             case .trace:
@@ -134,6 +134,7 @@ struct GenCommand: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutputs([output], inputs: [])
         var o = GenOptions()
         o.seed = seed; o.vms = vms; o.pagesPerVM = pages; o.records = records; o.duration = duration
         o.writeFraction = writeFraction; o.contentFraction = contentFraction; o.zeroFraction = zeroFraction

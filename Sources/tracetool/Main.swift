@@ -104,6 +104,30 @@ func printError(_ s: String) {
     FileHandle.standardError.write(Data(("tracetool: " + s + "\n").utf8))
 }
 
+/// Checks, before any work, that every output may be written (README "Outputs"):
+/// regular files or new ones, none an input, no two the same. `-` (stdout) is skipped.
+func checkOutputs(_ outputs: [String?], inputs: [String]) throws {
+    var seen: [String: String] = [:]
+    for case let o? in outputs where o != "-" {
+        try reportingErrors { try OutputPath.check(o, inputs: inputs) }
+        let key = URL(fileURLWithPath: o).standardizedFileURL.resolvingSymlinksInPath().path
+        if let other = seen[key] {
+            printError("\(o): the same file is given as two outputs (\(other) and \(o))")
+            throw ExitCode(1)
+        }
+        seen[key] = o
+    }
+}
+
+/// Writes `text` to `output` atomically, or to stdout when `output` is nil or `-`.
+func emit(_ text: String, to output: String?) throws {
+    if let output, output != "-" {
+        try reportingErrors { try AtomicOutput.write(text, to: output) }
+    } else {
+        writeStdout(text)
+    }
+}
+
 /// One warning line on stderr.
 func printWarning(_ s: String) {
     FileHandle.standardError.write(Data(("tracetool: warning: " + s + "\n").utf8))

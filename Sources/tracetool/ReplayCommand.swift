@@ -12,6 +12,9 @@ struct PolicyOptions: ParsableArguments {
     var assignments: [String] = []
     @Option(help: "Seed for every random choice (overrides the policy's).") var seed: UInt64?
 
+    /// Policy files this command reads (inputs no output may replace).
+    var files: [String] { FileManager.default.fileExists(atPath: policy) && !policy.contains("=") ? [policy] : [] }
+
     /// The policy and its display name.
     func resolve() throws -> (name: String, policy: Policy) {
         do {
@@ -78,7 +81,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Output format.") var format: OutputFormat = .text
     @Option(help: ArgumentHelp("Stop at this simulated time (30s, 15m, 2h).", valueName: "T")) var until: String?
     @Option(help: ArgumentHelp("Keep the clock (the scanner) running this long after the last record.", valueName: "D")) var settle: String?
-    @Option(name: .shortAndLong, help: "Write the report to this file (atomically) instead of stdout.") var output: String?
+    @Option(name: .shortAndLong, help: "Write the report to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?
     @Option(help: ArgumentHelp("Write one CSV row per VM per interval to this file (atomically).", valueName: "FILE.csv")) var timeline: String?
     @Option(help: ArgumentHelp("Timeline and HTML chart interval (with --timeline or --html).", valueName: "D")) var timelineInterval: String?
     @Option(help: ArgumentHelp("Also write a self-contained HTML report (charts over time).", valueName: "FILE.html")) var html: String?
@@ -100,6 +103,7 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         let (_, policy) = try model.resolve()
         let spec = try hostOptions.spec()
+        try checkOutputs([output, timeline, html], inputs: [file] + model.files)
         let report: ReplayReport = try reportingErrors {
             let startsOff = try Replayer.vmsStartingOff(path: file)
             let reader = try TraceFile.open(file)
@@ -138,12 +142,7 @@ struct ReplayCommand: ParsableCommand {
             }
             return report
         }
-        let text = format == .json ? report.json() : report.text()
-        if let output {
-            try reportingErrors { try AtomicOutput.write(text, to: output) }
-        } else {
-            writeStdout(text)
-        }
+        try emit(format == .json ? report.json() : report.text(), to: output)
     }
 }
 

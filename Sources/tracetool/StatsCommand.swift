@@ -18,17 +18,15 @@ struct StatsCommand: ParsableCommand {
     @Argument(help: "Trace file (binary or text).") var file: String
     @Option(help: ArgumentHelp("Interval length.", valueName: "D")) var interval: String = "10s"
     @Option(help: "Output format.") var format: OutputFormat = .text
-    @Option(name: .shortAndLong, help: "Write the output to this file (atomically) instead of stdout.") var output: String?
+    @Option(name: .shortAndLong, help: "Write the output to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?
 
     func validate() throws {
         guard let d = Units.parseDuration(interval), d.rawValue > 0 else { throw ValidationError("--interval: bad duration \"\(interval)\"") }
     }
 
     func run() throws {
+        try checkOutputs([output], inputs: [file])
         let s = try reportingErrors { try TraceStats.compute(path: file, interval: Units.parseDuration(interval)!) }
-        let text = format == .json ? s.json() : s.text()
-        try reportingErrors {
-            if let output { try AtomicOutput.write(text, to: output) } else { writeStdout(text) }
-        }
+        try emit(format == .json ? s.json() : s.text(), to: output)
     }
 }

@@ -64,6 +64,7 @@ public struct LackeyImporter {
     /// Reads `input` twice (pages first, then accesses) and writes the trace to `output`.
     @discardableResult
     public func importFile(_ input: String, to output: String, level: Int32 = 3) throws(TraceError) -> TraceFooter {
+        OutputPath.noteInput(input)
         // Pass 1: distinct pages, numbered in order of first use.
         var pages: [UInt64: UInt32] = [:]
         var accesses: UInt64 = 0

@@ -18,9 +18,11 @@ public final class AtomicOutput {
 
     public init(path: String) throws(TraceError) {
         self.path = path
+        try OutputPath.check(path)
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         let base = url.lastPathComponent
+        OutputPath.removeStaleTemporaries(in: dir.isEmpty ? "." : dir)
         var rng = SystemRandomNumberGenerator()
         let tag = String(rng.next() as UInt64, radix: 36)
         tempPath = (dir.isEmpty ? "." : dir) + "/." + base + ".tmp-\(getpid())-" + tag
@@ -89,6 +91,11 @@ public final class AtomicOutput {
         }
         close(fd)
         fd = -1
+        // The target may have changed kind while we worked: never rename over a non-regular file.
+        do { try OutputPath.check(path) } catch {
+            unlink(tempPath)
+            throw error
+        }
         if rename(tempPath, path) != 0 {
             let msg = String(cString: strerror(errno))
             unlink(tempPath)

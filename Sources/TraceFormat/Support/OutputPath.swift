@@ -1,0 +1,78 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where outputs may go. Every file a command writes is checked before any work and again when
+/// it is created: it must be a regular file or not exist yet (never a symbolic link, FIFO,
+/// device, socket or directory: renaming a finished file over one would replace it), and it
+/// must not be any of the command's inputs (compared by device and inode, so two spellings of
+/// one file are caught).
+public enum OutputPath {
+    /// (device, inode) of every file the process has opened as an input.
+    nonisolated(unsafe) private static var inputs: [(dev: UInt64, ino: UInt64, path: String)] = []
+    private static let lock = NSLock()
+
+    /// Remembers `path` as an input: no output may replace it.
+    public static func noteInput(_ path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        if !inputs.contains(where: { $0.dev == UInt64(st.st_dev) && $0.ino == UInt64(st.st_ino) }) {
+            inputs.append((UInt64(st.st_dev), UInt64(st.st_ino), path))
+        }
+    }
+
+    /// Throws unless `path` may be written: absent or a regular file, and not the same file as
+    /// any input noted so far or listed in `inputs`.
+    public static func check(_ path: String, inputs extra: [String] = []) throws(TraceError) {
+        var lst = stat()
+        if lstat(path, &lst) != 0 {
+            guard errno == ENOENT else {
+                throw TraceError(file: path, .io("cannot write here: \(String(cString: strerror(errno)))"))
+            }
+            return
+        }
+        let kind = lst.st_mode & S_IFMT
+        guard kind == S_IFREG else {
+            throw TraceError(file: path, .io("refusing to write: it is \(describe(kind)), not a regular file (write to a regular file, or leave out -o for stdout)"))
+        }
+        for p in extra { noteInput(p) }
+        lock.lock()
+        let same = inputs.first { $0.dev == UInt64(lst.st_dev) && $0.ino == UInt64(lst.st_ino) }
+        lock.unlock()
+        if let same {
+            throw TraceError(file: path, .io("refusing to write: it is an input of this command (\(same.path)); choose another output"))
+        }
+    }
+
+    static func describe(_ kind: mode_t) -> String {
+        switch kind {
+        case S_IFLNK: return "a symbolic link"
+        case S_IFIFO: return "a FIFO"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        case S_IFDIR: return "a directory"
+        default: return "not a regular file"
+        }
+    }
+
+    /// Removes temporary files (`.NAME.tmp-PID-TAG`) that a process no longer running left in
+    /// `dir`. A live process's files, and anything not of that form, are left alone.
+    public static func removeStaleTemporaries(in dir: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(".") {
+            guard let r = name.range(of: ".tmp-", options: .backwards) else { continue }
+            let rest = name[r.upperBound...].split(separator: "-")
+            guard rest.count == 2, let pid = Int32(rest[0]), pid > 0, pid != getpid(),
+                  rest[1].allSatisfy({ $0.isASCII && ($0.isNumber || $0.isLowercase) }) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                var st = stat()
+                let full = dir + "/" + name
+                if lstat(full, &st) == 0 && st.st_mode & S_IFMT == S_IFREG { unlink(full) }
+            }
+        }
+    }
+}

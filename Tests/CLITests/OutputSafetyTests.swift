@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Outputs never replace what is not a regular file, never an input, and leave no temporary
+/// files of dead processes behind.
+@Suite("Outputs: regular files only, never an input")
+struct OutputSafetyTests {
+    @Test("FIFOs, symbolic links, an input (by any spelling or a hard link) and one file named twice are refused before any work")
+    func refusals() throws {
+        let s = Scratch()
+        let trace = s.file("t.mtr.zst")
+        try FileManager.default.copyItem(atPath: CLI.packageRoot + "/traces/sample.mtr.zst", toPath: trace)
+        let before = try Data(contentsOf: URL(fileURLWithPath: trace))
+        #expect(mkfifo(s.file("fifo"), 0o644) == 0)
+        try FileManager.default.createSymbolicLink(atPath: s.file("link"), withDestinationPath: trace)
+        try FileManager.default.linkItem(atPath: trace, toPath: s.file("hard.mtr.zst"))
+        let cases: [([String], String)] = [
+            (["replay", trace, "-o", trace], "an input of this command"),
+            (["replay", trace, "-o", s.path + "/./t.mtr.zst"], "an input of this command"),
+            (["stats", trace, "-o", s.file("hard.mtr.zst")], "an input of this command"),
+            (["convert", trace, s.path + "/../" + URL(fileURLWithPath: s.path).lastPathComponent + "/t.mtr.zst"], "an input of this command"),
+            (["replay", trace, "-o", s.file("fifo")], "a FIFO"),
+            (["replay", trace, "--timeline", s.file("link")], "a symbolic link"),
+            (["gen", "mix", s.file("link"), "--records", "10"], "a symbolic link"),
+            (["compare", trace, "--html", s.path], "a directory"),
+            (["replay", trace, "-o", s.file("a.txt"), "--html", s.path + "/./a.txt"], "the same file is given as two outputs"),
+        ]
+        for (args, message) in cases {
+            let r = try CLI.run(args)
+            #expect(r.status == 1 && r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: trace)) == before)
+        var st = stat()
+        #expect(lstat(s.file("fifo"), &st) == 0 && st.st_mode & S_IFMT == S_IFIFO)
+        #expect(lstat(s.file("link"), &st) == 0 && st.st_mode & S_IFMT == S_IFLNK)
+        #expect(!FileManager.default.fileExists(atPath: s.file("a.txt")))
+        // "-o -" is stdout.
+        let dash = try CLI.run(["stats", trace, "-o", "-"])
+        #expect(dash.status == 0 && dash.stdout.contains("oracle sharing bound"))
+    }
+
+    @Test("Temporary files of dead processes are removed on the next write to their folder; others are kept")
+    func staleTemporaries() throws {
+        let s = Scratch()
+        // A PID above the kernel's maximum (4,194,304) belongs to no process.
+        let stale = s.file(".report.txt.tmp-99999999-abc123"), live = s.file(".report.txt.tmp-\(getpid())-zz9")
+        let other = s.file(".notes.tmp-1-x-y")
+        for f in [stale, live, other] { #expect(FileManager.default.createFile(atPath: f, contents: Data("x".utf8))) }
+        let r = try CLI.run(["stats", CLI.packageRoot + "/traces/sample.mtr.zst", "-o", s.file("report.txt")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(FileManager.default.fileExists(atPath: live) && FileManager.default.fileExists(atPath: other))
+        let left = try FileManager.default.contentsOfDirectory(atPath: s.path).filter { $0.contains(".tmp-") }.sorted()
+        #expect(left.count == 2)
+    }
+}
