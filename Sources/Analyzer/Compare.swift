@@ -163,6 +163,15 @@ public struct CompareRunner {
             reader = try TraceFile.open(path)
         } catch { throw .trace(error) }
         var engines: [ReplayEngine] = []
+        var planned = 0.0
+        for r in runs {
+            if let host = try? HostConfig.resolve(header: reader.header, policy: r.policy, spec: r.spec, startsOff: startsOff) {
+                planned += ReplayEngine.plannedBytes(host)
+            }
+        }
+        if let problem = MemoryBudget.problem(planned, for: "replaying \(runs.count) policies at once (one model each)") {
+            throw .config(problem)
+        }
         for r in runs {
             do {
                 let host = try HostConfig.resolve(header: reader.header, policy: r.policy, spec: r.spec, startsOff: startsOff)

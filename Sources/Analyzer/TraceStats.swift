@@ -1,4 +1,5 @@
 import Foundation
+import Replay
 import TraceFormat
 
 /// What a trace says by itself, without the model (`tracetool stats`): pages touched, true
@@ -44,6 +45,11 @@ public struct TraceStats: Codable, Equatable, Sendable {
         let h = reader.header
         let index = VMIndexMap(h.vms)
         let n = h.vms.count
+        let declared = h.vms.reduce(0.0) { $0 + Double($1.pages) }
+        if let problem = MemoryBudget.problem(declared * 14 + Double(n) * 1024, for: "stats over \(Int(declared)) declared pages (14 bytes each)") {
+            throw TraceError(file: path, .limitExceeded(problem))
+        }
+        let rowBytes = Double(64 + 8 * n)
         var hash = h.vms.map { [UInt64](repeating: 0, count: Int($0.pages)) }
         var known = h.vms.map { [Bool](repeating: false, count: Int($0.pages)) }
         var touched = h.vms.map { [Bool](repeating: false, count: Int($0.pages)) }
@@ -104,6 +110,13 @@ public struct TraceStats: Codable, Equatable, Sendable {
         while try reader.next(into: &batch) {
             for r in batch {
                 any = true
+                if interval.rawValue > 0 && r.time.rawValue > boundary {
+                    // Every interval up to this record's gets a row: check they fit first.
+                    let rows = Double(intervals.count) + ((Double(r.time.rawValue) - Double(boundary)) / Double(interval.rawValue)).rounded(.up) + 1
+                    if let problem = MemoryBudget.problem(rows * rowBytes, for: "\(String(format: "%.0f", rows)) intervals of \(Units.formatDuration(interval)) (to \(String(format: "%.0f", r.time.seconds)) s)") {
+                        throw TraceError(file: path, .limitExceeded(problem + ", or a longer --interval"), record: reader.recordsRead)
+                    }
+                }
                 while interval.rawValue > 0 && r.time.rawValue > boundary {
                     closeInterval(at: boundary)
                     boundary += interval.rawValue

@@ -29,6 +29,7 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Write the output to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?
     @Option(help: ArgumentHelp("Also write a self-contained HTML report.", valueName: "FILE.html")) var html: String?
     @Flag(name: .shortAndLong, help: "No progress line on stderr.") var quiet = false
+    @OptionGroup var limits: LimitOptions
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }

@@ -101,7 +101,7 @@ struct GenCommand: ParsableCommand {
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "Number of VMs.") var vms: Int = 4
     @Option(help: "Pages per VM.") var pages: UInt64 = 16_384
-    @Option(help: "Records to generate (scenarios that are record-driven).") var records: UInt64 = 1_000_000
+    @Option(help: "Records to generate (scenarios that are record-driven); at most what the output's file system can hold at 1 byte each.") var records: UInt64 = 1_000_000
     @Option(help: "Simulated seconds the trace spans.") var duration: Double = 60
     @Option(help: "Share of accesses that are writes.") var writeFraction: Double = 0.3
     @Option(help: "Share of records that are content records.") var contentFraction: Double = 0.05
@@ -135,6 +135,18 @@ struct GenCommand: ParsableCommand {
 
     func run() throws {
         try checkOutputs([output], inputs: [])
+        // A record takes a few bytes compressed; refuse what cannot fit on the target's file
+        // system before writing (at 1 byte per record, a lower bound).
+        let dir = URL(fileURLWithPath: output).deletingLastPathComponent().path
+        var fs = statvfs()
+        if ScenarioRegistry.named(scenario)!.options.contains("records"), statvfs(dir.isEmpty ? "." : dir, &fs) == 0 {
+            let free = Double(fs.f_bavail) * Double(fs.f_frsize)
+            guard Double(records) <= free else {
+                printError(String(format: "%@: %llu records need at least %.1f GiB and its file system has %.1f GiB free; ask for fewer --records",
+                                  output, records, Double(records) / 1_073_741_824, free / 1_073_741_824))
+                throw ExitCode(1)
+            }
+        }
         var o = GenOptions()
         o.seed = seed; o.vms = vms; o.pagesPerVM = pages; o.records = records; o.duration = duration
         o.writeFraction = writeFraction; o.contentFraction = contentFraction; o.zeroFraction = zeroFraction

@@ -104,6 +104,22 @@ func printError(_ s: String) {
     FileHandle.standardError.write(Data(("tracetool: " + s + "\n").utf8))
 }
 
+/// `--max-memory`: what a command may plan to allocate by sizes the input declares.
+struct LimitOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Most memory this run may plan to use for what the trace declares (pages, intervals, timeline rows), e.g. 8GiB. Default: the machine's physical memory.", valueName: "SIZE"))
+    var maxMemory: String?
+
+    func validate() throws {
+        guard let maxMemory else { return }
+        let size: Units.Size
+        do { size = try Units.parseSize(maxMemory) } catch { throw ValidationError("--max-memory \(error.description)") }
+        let bytes = size.pages(pageSize: 1)
+        guard bytes >= 1 << 20 else { throw ValidationError("--max-memory must be at least 1MiB") }
+        MemoryBudget.limitBytes = bytes
+        MemoryBudget.setByUser = true
+    }
+}
+
 /// Checks, before any work, that every output may be written (README "Outputs"):
 /// regular files or new ones, none an input, no two the same. `-` (stdout) is skipped.
 func checkOutputs(_ outputs: [String?], inputs: [String]) throws {

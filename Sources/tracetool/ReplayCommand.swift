@@ -78,6 +78,7 @@ struct ReplayCommand: ParsableCommand {
     @Argument(help: "Trace file (binary or text).") var file: String
     @OptionGroup var model: PolicyOptions
     @OptionGroup var hostOptions: HostOptions
+    @OptionGroup var limits: LimitOptions
     @Option(help: "Output format.") var format: OutputFormat = .text
     @Option(help: ArgumentHelp("Stop at this simulated time (30s, 15m, 2h).", valueName: "T")) var until: String?
     @Option(help: ArgumentHelp("Keep the clock (the scanner) running this long after the last record.", valueName: "D")) var settle: String?
@@ -92,8 +93,8 @@ struct ReplayCommand: ParsableCommand {
         if let settle, Units.parseDuration(settle) == nil { throw ValidationError("--settle: bad duration \"\(settle)\"") }
         if let timelineInterval {
             guard timeline != nil || html != nil else { throw ValidationError("--timeline-interval needs --timeline or --html") }
-            guard let iv = Units.parseDuration(timelineInterval), iv.rawValue > 0 else {
-                throw ValidationError("--timeline-interval: bad duration \"\(timelineInterval)\"")
+            guard let iv = Units.parseDuration(timelineInterval), iv.rawValue >= 1_000_000 else {
+                throw ValidationError("--timeline-interval: \"\(timelineInterval)\" is not a duration of at least 1s (the model moves once a simulated second)")
             }
         }
     }

@@ -18,6 +18,7 @@ struct StatsCommand: ParsableCommand {
     @Argument(help: "Trace file (binary or text).") var file: String
     @Option(help: ArgumentHelp("Interval length.", valueName: "D")) var interval: String = "10s"
     @Option(help: "Output format.") var format: OutputFormat = .text
+    @OptionGroup var limits: LimitOptions
     @Option(name: .shortAndLong, help: "Write the output to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?
 
     func validate() throws {

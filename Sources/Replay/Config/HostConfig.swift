@@ -143,9 +143,16 @@ extension HostConfig {
         let sumOverhead = vms.reduce(0) { $0 + $1.overheadPages }
         var machine: UInt64
         var source = "default"
+        /// Pages from a computed size, range-checked before any integer conversion.
+        func pages(_ d: Double, _ what: String) throws(ConfigError) -> UInt64 {
+            guard d.isFinite, d >= 1, d <= Double(maxMachinePages) else {
+                throw ConfigError("\(what) gives host memory of \(String(format: "%.4g", d)) pages, outside 1…\(maxMachinePages) pages (2 TiB of 4 KiB pages)")
+            }
+            return UInt64(d.rounded(.up))
+        }
         switch spec.memory {
         case .automatic:
-            machine = UInt64((Double(sumMax + sumOverhead) / (1 - policy.highFree)).rounded(.up))
+            machine = try pages(Double(sumMax + sumOverhead) / (1 - policy.highFree), "the default (every VM at max)")
         case .pages(let p):
             machine = p
             source = "host-memory"
@@ -155,8 +162,8 @@ extension HostConfig {
             }
             source = "host-memory"
         case .overcommit(let r):
-            guard r > 0, r.isFinite else { throw ConfigError("--overcommit must be > 0") }
-            machine = UInt64((Double(sumMax) / r).rounded(.up)) + sumOverhead
+            guard r > 0, r.isFinite else { throw ConfigError("--overcommit must be a positive number") }
+            machine = try pages(Double(sumMax) / r + Double(sumOverhead), "--overcommit \(r)")
             source = "overcommit"
         }
         guard machine >= 1, machine <= maxMachinePages else {

@@ -39,28 +39,37 @@ public struct Policy: Codable, Equatable, Sendable {
 
     public init() {}
 
-    /// Checks ranges; returns a message naming the knob.
+    /// The largest scan or balloon rate accepted, pages/s (a sweep of a 2^32-page VM in ~4 s).
+    public static let maxRate: Double = 1e9
+    /// The longest sample or balance period accepted, s (about 115 days).
+    public static let maxPeriod: Double = 1e7
+
+    /// Checks ranges; returns a message naming the knob and its range.
     public func validate() throws(PolicyError) {
         func check(_ ok: Bool, _ key: String, _ rule: String) throws(PolicyError) {
             if !ok { throw PolicyError.badValue(key: key, message: rule) }
         }
-        try check(shareScanVM >= 0 && shareScanVM.isFinite, "shareScanVM", "must be ≥ 0 pages/s")
-        try check(shareScanTotal >= 0 && shareScanTotal.isFinite, "shareScanTotal", "must be ≥ 0 pages/s")
-        try check((1...64).contains(hashBits), "hashBits", "must be 1…64")
-        try check(sampleSize >= 1, "sampleSize", "must be ≥ 1")
-        try check(samplePeriod > 0, "samplePeriod", "must be > 0 s")
-        try check((0...1).contains(slowGain), "slowGain", "must be in [0, 1]")
-        try check((0...1).contains(fastGain), "fastGain", "must be in [0, 1]")
-        try check(idleTax >= 0 && idleTax < 1, "idleTax", "must be in [0, 1)")
-        try check(balancePeriod > 0, "balancePeriod", "must be > 0 s")
+        func range(_ v: Double, _ key: String, _ lo: Double, _ hi: Double, _ unit: String) throws(PolicyError) {
+            try check(v.isFinite && v >= lo && v <= hi, key, "must be in [\(PolicyKnobs.fmt(lo)), \(PolicyKnobs.fmt(hi))]\(unit.isEmpty ? "" : " " + unit)")
+        }
+        try range(shareScanVM, "shareScanVM", 0, Policy.maxRate, "pages/s")
+        try range(shareScanTotal, "shareScanTotal", 0, Policy.maxRate, "pages/s")
+        try check((1...64).contains(hashBits), "hashBits", "must be in [1, 64]")
+        try check(sampleSize >= 1 && sampleSize <= 1 << 32, "sampleSize", "must be in [1, 4294967296] pages (more than a VM's pages samples all of them)")
+        try range(samplePeriod, "samplePeriod", 1, Policy.maxPeriod, "s")
+        try range(slowGain, "slowGain", 0, 1, "")
+        try range(fastGain, "fastGain", 0, 1, "")
+        try check(idleTax.isFinite && idleTax >= 0 && idleTax < 1, "idleTax", "must be in [0, 1)")
+        try range(balancePeriod, "balancePeriod", 1, Policy.maxPeriod, "s")
         try check(0 < lowFree && lowFree <= hardFree && hardFree <= softFree && softFree <= highFree && highFree < 1,
                   "highFree", "thresholds must satisfy 0 < lowFree ≤ hardFree ≤ softFree ≤ highFree < 1")
-        try check(hysteresis >= 0 && hysteresis < 1, "hysteresis", "must be in [0, 1)")
-        try check((0...1).contains(maxBalloon), "maxBalloon", "must be in [0, 1]")
-        try check(balloonRate >= 0, "balloonRate", "must be ≥ 0 pages/s")
-        try check(overhead >= 0 && overhead.isFinite, "overhead", "must be ≥ 0 MiB")
-        try check(sharesPerMiB >= 0, "sharesPerMiB", "must be ≥ 0")
-        try check((0...1).contains(minFraction), "minFraction", "must be in [0, 1]")
+        try range(highFree, "highFree", 0, 0.5, "of M")
+        try check(hysteresis.isFinite && hysteresis >= 0 && hysteresis < 1, "hysteresis", "must be in [0, 1)")
+        try range(maxBalloon, "maxBalloon", 0, 1, "")
+        try range(balloonRate, "balloonRate", 0, Policy.maxRate, "pages/s")
+        try range(overhead, "overhead", 0, 1_048_576, "MiB")
+        try range(sharesPerMiB, "sharesPerMiB", 0, 1_000_000, "")
+        try range(minFraction, "minFraction", 0, 1, "")
     }
 }
 
@@ -93,7 +102,7 @@ public struct PolicyKnob: Sendable {
 
 public enum PolicyKnobs {
     static func number(_ k: String, _ s: String) throws(PolicyError) -> Double {
-        guard let v = Double(s), v.isFinite else { throw PolicyError.badValue(key: k, message: "\"\(s)\" is not a number") }
+        guard let v = Double(s), v.isFinite else { throw PolicyError.badValue(key: k, message: "\"\(s)\" is not a finite number") }
         return v
     }
 
@@ -201,10 +210,14 @@ public enum PolicyKnobs {
             return (spec, p)
         }
         if FileManager.default.fileExists(atPath: spec) {
+            let size = (try? FileManager.default.attributesOfItem(atPath: spec)[.size] as? UInt64) ?? 0
+            guard size <= 1 << 20 else { throw PolicyError.badFile(path: spec, message: "\(size) bytes; a policy file is at most 1 MiB") }
             guard let data = FileManager.default.contents(atPath: spec) else {
                 throw PolicyError.badFile(path: spec, message: "cannot read")
             }
-            return (spec, try fromJSON(data, path: spec))
+            let p = try fromJSON(data, path: spec)
+            do { try p.validate() } catch { throw PolicyError.badFile(path: spec, message: error.description) }
+            return (spec, p)
         }
         throw PolicyError.unknownPreset(spec)
     }
@@ -221,9 +234,9 @@ public enum PolicyKnobs {
             let v = dict[key]!
             let s: String
             if let n = v as? NSNumber, !(v is Bool) { s = n.stringValue } else if let t = v as? String { s = t } else {
-                throw PolicyError.badValue(key: key, message: "expected a number or a string")
+                throw PolicyError.badFile(path: path, message: "\(key): expected a number or a string")
             }
-            try set(key, s, on: &p)
+            do { try set(key, s, on: &p) } catch { throw PolicyError.badFile(path: path, message: error.description) }
         }
         return p
     }

@@ -111,6 +111,9 @@ public final class ReplayEngine {
 
     public init(host: HostConfig, policy: Policy) throws(ReplayError) {
         do { try policy.validate() } catch { throw ReplayError(time: 0, message: error.description) }
+        if let problem = MemoryBudget.problem(ReplayEngine.plannedBytes(host), for: "the model's page state for \(host.vms.reduce(0) { $0 + $1.maxPages }) guest pages (about \(ReplayEngine.bytesPerGuestPage) bytes each)") {
+            throw ReplayError(time: 0, message: problem)
+        }
         self.host = host
         self.policy = policy
         #if DEBUG
@@ -140,6 +143,15 @@ public final class ReplayEngine {
             do { try powerOn(vm) } catch { throw error }
         }
         recomputeTargets()
+    }
+
+    /// What the model may hold per guest page at most: the pmap entry, hash and metadata
+    /// word (24 bytes in the arena), FIFO order (4), shadow and sharing-table entries.
+    public static let bytesPerGuestPage = 48
+
+    /// The most memory one engine may use, planned from the configuration alone.
+    public static func plannedBytes(_ host: HostConfig) -> Double {
+        Double(host.vms.reduce(0) { $0 + $1.maxPages }) * Double(bytesPerGuestPage) + Double(host.vms.count) * 4096
     }
 
     // MARK: records
@@ -543,6 +555,10 @@ public final class ReplayEngine {
                 nextScan = Micros(next.rawValue + ReplayEngine.tick.rawValue)
             }
             if timelineNow, let iv = timelineInterval {
+                let rows = Double(timeline.count + vms.count) * Double(MemoryLayout<TimelineRow>.stride)
+                if let problem = MemoryBudget.problem(rows, for: "the timeline (\(timeline.count + vms.count) rows so far at one per VM per \(Units.formatDuration(iv)))") {
+                    throw fail(problem + ", or a longer --timeline-interval")
+                }
                 recordTimeline()
                 nextTimeline = Micros(next.rawValue + iv.rawValue)
             }

@@ -65,6 +65,8 @@ public struct LackeyImporter {
     @discardableResult
     public func importFile(_ input: String, to output: String, level: Int32 = 3) throws(TraceError) -> TraceFooter {
         OutputPath.noteInput(input)
+        // The last access's time must fit in 64 bits: accesses × microsPerAccess.
+        // (Checked after pass 1, when the number of accesses is known.)
         // Pass 1: distinct pages, numbered in order of first use.
         var pages: [UInt64: UInt32] = [:]
         var accesses: UInt64 = 0
@@ -92,6 +94,10 @@ public struct LackeyImporter {
             vms: [VMDecl(id: 0, name: vmName, pages: UInt64(pages.count))],
             capture: CaptureFacts(source: "valgrind-lackey", accesses: "exact",
                                   details: ["input": input, "microsPerAccess": String(microsPerAccess)]))
+        let (span, overflow) = (accesses > 0 ? accesses - 1 : 0).multipliedReportingOverflow(by: microsPerAccess)
+        guard !overflow, span < UInt64.max else {
+            throw TraceError(file: input, .limitExceeded("\(accesses) accesses at \(microsPerAccess) µs each overflow the 64-bit clock; use a smaller --micros-per-access"))
+        }
         let sink = try TraceSinks.open(path: output, header: header, level: level)
         // Pass 2: the records.
         s = LineScanner(input: try InputOpener.open(input))

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+/// A few hostile bytes or numbers cannot trap the tool or make it plan more memory or disk
+/// than there is: each case ends with one line on stderr and an exit status in 1…127.
+@Suite("Limits: knobs, options and declared sizes are checked before any work")
+struct LimitTests {
+    static let sample = CLI.packageRoot + "/traces/sample.mtr.zst"
+
+    func expectOneLine(_ args: [String], _ message: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let r = try CLI.run(args)
+        #expect(r.status >= 1 && r.status < 128, "\(args): status \(r.status)", sourceLocation: sourceLocation)
+        #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(message), "\(args): \(r.stderr)", sourceLocation: sourceLocation)
+    }
+
+    @Test("Knobs and numeric options out of range name their range")
+    func ranges() throws {
+        for (set, message) in [("shareScanVM=1e300", "shareScanVM: must be in [0, 1000000000] pages/s"),
+                               ("shareScanTotal=-1", "shareScanTotal: must be in"), ("overhead=1e300", "overhead: must be in [0, 1048576] MiB"),
+                               ("sharesPerMiB=1e300", "sharesPerMiB: must be in"), ("balloonRate=1e300", "balloonRate: must be in"),
+                               ("samplePeriod=1us", "samplePeriod: must be in [1, 10000000] s"), ("balancePeriod=1us", "balancePeriod: must be in"),
+                               ("sampleSize=0", "sampleSize: must be in"), ("idleTax=nan", "idleTax"), ("hashBits=65", "hashBits: must be in [1, 64]")] {
+            try expectOneLine(["replay", Self.sample, "--set", set, "--quiet"], message)
+        }
+        try expectOneLine(["replay", Self.sample, "--overcommit", "1e-20", "--quiet"], "outside 1…536870912 pages")
+        try expectOneLine(["replay", Self.sample, "--timeline", "/nonexistent/t.csv", "--timeline-interval", "1us"], "at least 1s")
+        let s = Scratch()
+        try Data(#"{"shareScanVM": 1e300}"#.utf8).write(to: URL(fileURLWithPath: s.file("p.json")))
+        try expectOneLine(["replay", Self.sample, "--policy", s.file("p.json"), "--quiet"], s.file("p.json") + ": shareScanVM: must be in")
+    }
+
+    @Test("Declared sizes beyond --max-memory are refused before allocating, naming the option")
+    func memory() throws {
+        let s = Scratch()
+        let big = s.file("big.mtr.txt")
+        try "hash,xxh3-64\nvm,0,big,4294967295\n0,0,R,5\n".write(toFile: big, atomically: true, encoding: .utf8)
+        try expectOneLine(["stats", big, "--max-memory", "1GiB"], "needs about 56.0 GiB, more than --max-memory 1.0 GiB")
+        try expectOneLine(["replay", big, "--max-memory", "1GiB", "--quiet"], "outside 1…536870912 pages")
+        let mid = s.file("mid.mtr.txt")
+        try "hash,xxh3-64\nvm,0,big,268435456\n0,0,R,5\n".write(toFile: mid, atomically: true, encoding: .utf8)
+        try expectOneLine(["replay", mid, "--max-memory", "1GiB", "--quiet"], "268435456 guest pages (about 48 bytes each) needs about 12.0 GiB, more than --max-memory 1.0 GiB")
+        try expectOneLine(["compare", Self.sample, "--policy", "esx", "--policy", "ksm", "--max-memory", "1MiB", "--quiet"], "replaying 2 policies at once")
+        // A trace spanning 2^64 µs with a small interval asks for more rows than there is memory.
+        let far = s.file("far.mtr.txt")
+        try "hash,xxh3-64\nvm,0,a,16\n0,0,R,5\n18446744073709551000,0,R,5\n".write(toFile: far, atomically: true, encoding: .utf8)
+        try expectOneLine(["stats", far], "or a longer --interval")
+        try expectOneLine(["stats", far, "--interval", "1us"], "intervals of 1us")
+    }
+
+    @Test("Inputs whose numbers overflow a clock or fill the disk are refused")
+    func overflowAndDisk() throws {
+        let s = Scratch()
+        let lackey = s.file("l.out")
+        try "==1== x\n L  04000010,8\n S  05000000,4\n".write(toFile: lackey, atomically: true, encoding: .utf8)
+        try expectOneLine(["convert", lackey, s.file("l.mtr.zst"), "--from", "lackey", "--micros-per-access", "18446744073709551615"],
+                          "overflow the 64-bit clock")
+        try expectOneLine(["gen", "mix", s.file("g.mtr.zst"), "--records", "18446744073709551615"], "ask for fewer --records")
+        #expect(!FileManager.default.fileExists(atPath: s.file("g.mtr.zst")))
+    }
+}
