@@ -303,13 +303,21 @@ final class VMState {
         tailStack.removeAll()
     }
 
-    /// Reorders `a` so that its first k elements are its k smallest (quickselect, median of
-    /// three; keys are distinct, so it always progresses).
+    /// Reorders `a` so that its first k elements are its k smallest: quickselect whose pivot is
+    /// the median of three elements at pseudo-random positions (a fixed xorshift sequence, so
+    /// the result is deterministic; the k smallest of distinct keys are unique anyway). Fixed
+    /// positions (first, middle, last) went quadratic on the key patterns refills produce
+    /// (a few large keys in front of an ascending run), O(n) expected this way.
     static func select(_ a: inout [UInt64], _ k: Int) {
         var lo = 0, hi = a.count - 1
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func pick() -> Int {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            return lo + Int(x % UInt64(hi - lo + 1))
+        }
         while lo < hi {
-            let mid = lo + (hi - lo) / 2
-            let pivot = max(min(a[lo], a[mid]), min(max(a[lo], a[mid]), a[hi]))
+            let p0 = a[pick()], p1 = a[pick()], p2 = a[pick()]
+            let pivot = max(min(p0, p1), min(max(p0, p1), p2))
             var i = lo, j = hi
             while i <= j {
                 while a[i] < pivot { i += 1 }
