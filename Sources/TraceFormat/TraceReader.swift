@@ -32,7 +32,6 @@ public struct ReadOptions: Sendable {
 /// Opens traces of either encoding, detected by content (zstd or not, binary magic or text).
 public enum TraceFile {
     public static func open(_ path: String, options: ReadOptions = ReadOptions()) throws(TraceError) -> any TraceReader {
-        OutputPath.noteInput(path)
         let input = try InputOpener.open(path)
         _ = try input.ensure(BinaryLayout.magic.count)
         if input.available == 0 { throw TraceError(file: path, .emptyFile) }

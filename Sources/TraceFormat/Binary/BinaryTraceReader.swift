@@ -203,7 +203,12 @@ public final class BinaryTraceReader: TraceReader {
         if f.kinds.virtualAccesses != c.kinds.virtualAccesses {
             throw mismatch("virtual accesses", "\(f.kinds.virtualAccesses)", "\(c.kinds.virtualAccesses)")
         }
-        if f.vms != c.vms { throw mismatch("per-VM totals", "\(f.vms.map(\.records))", "\(c.vms.map(\.records))") }
+        if f.vms.count != c.vms.count { throw mismatch("number of VMs", "\(f.vms.count)", "\(c.vms.count)") }
+        for (a, b) in zip(f.vms, c.vms) where a != b {
+            if a.id != b.id { throw mismatch("VM order (vms[] follows the header)", "VM \(a.id)", "VM \(b.id)") }
+            if a.records != b.records { throw mismatch("VM \(a.id) records", "\(a.records)", "\(b.records)") }
+            throw mismatch("VM \(a.id) pages", "\(a.pages)", "\(b.pages)")
+        }
         if f.firstTime != c.firstTime || f.lastTime != c.lastTime {
             throw mismatch("time span", "\(f.firstTime ?? 0)…\(f.lastTime ?? 0)", "\(c.firstTime ?? 0)…\(c.lastTime ?? 0)")
         }
@@ -365,8 +370,9 @@ enum ChunkDecoder {
                     n = c
                 default: return Failure(problem: .unknownOpcode(op), at: at - start, decoded: decoded)
                 }
-                guard n >= 1, ppn < limit, n <= limit - ppn else {
+                guard n >= 1, n <= UInt64(UInt32.max), ppn < limit, n <= limit - ppn else {
                     if n == 0 { return Failure(problem: .malformed("run of 0 pages"), at: at - start, decoded: decoded) }
+                    if n > UInt64(UInt32.max) { return Failure(problem: .malformed("run of \(n) pages; a run is at most 2^32 − 1 pages"), at: at - start, decoded: decoded) }
                     return Failure(problem: .ppnOutOfRange(vm: vmID, ppn: ppn, count: n, pages: limit), at: at - start, decoded: decoded)
                 }
                 rec.pointee.ppn = PPN(UInt32(truncatingIfNeeded: ppn))

@@ -64,7 +64,6 @@ public struct LackeyImporter {
     /// Reads `input` twice (pages first, then accesses) and writes the trace to `output`.
     @discardableResult
     public func importFile(_ input: String, to output: String, level: Int32 = 3) throws(TraceError) -> TraceFooter {
-        OutputPath.noteInput(input)
         // The last access's time must fit in 64 bits: accesses × microsPerAccess.
         // (Checked after pass 1, when the number of accesses is known.)
         // Pass 1: distinct pages, numbered in order of first use.

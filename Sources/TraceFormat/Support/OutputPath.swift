@@ -5,28 +5,13 @@ import Glibc
 
 /// Where outputs may go. Every file a command writes is checked before any work and again when
 /// it is created: it must be a regular file or not exist yet (never a symbolic link, FIFO,
-/// device, socket or directory: renaming a finished file over one would replace it), and it
-/// must not be any of the command's inputs (compared by device and inode, so two spellings of
-/// one file are caught).
+/// device, socket or directory: renaming a finished file over one would replace it), and the
+/// command line checks it is none of the command's inputs (compared by device and inode, so
+/// two spellings of one file are caught).
 public enum OutputPath {
-    /// (device, inode) of every file the process has opened as an input.
-    nonisolated(unsafe) private static var inputs: [(dev: UInt64, ino: UInt64, path: String)] = []
-    private static let lock = NSLock()
-
-    /// Remembers `path` as an input: no output may replace it.
-    public static func noteInput(_ path: String) {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        if !inputs.contains(where: { $0.dev == UInt64(st.st_dev) && $0.ino == UInt64(st.st_ino) }) {
-            inputs.append((UInt64(st.st_dev), UInt64(st.st_ino), path))
-        }
-    }
-
-    /// Throws unless `path` may be written: absent or a regular file, and not the same file as
-    /// any input noted so far or listed in `inputs`.
-    public static func check(_ path: String, inputs extra: [String] = []) throws(TraceError) {
+    /// Throws unless `path` may be written: absent or a regular file, and not the same file
+    /// (device and inode) as any of `inputs`.
+    public static func check(_ path: String, inputs: [String] = []) throws(TraceError) {
         var lst = stat()
         if lstat(path, &lst) != 0 {
             guard errno == ENOENT else {
@@ -38,12 +23,11 @@ public enum OutputPath {
         guard kind == S_IFREG else {
             throw TraceError(file: path, .io("refusing to write: it is \(describe(kind)), not a regular file (write to a regular file, or leave out -o for stdout)"))
         }
-        for p in extra { noteInput(p) }
-        lock.lock()
-        let same = inputs.first { $0.dev == UInt64(lst.st_dev) && $0.ino == UInt64(lst.st_ino) }
-        lock.unlock()
-        if let same {
-            throw TraceError(file: path, .io("refusing to write: it is an input of this command (\(same.path)); choose another output"))
+        for input in inputs {
+            var st = stat()
+            if stat(input, &st) == 0 && st.st_dev == lst.st_dev && st.st_ino == lst.st_ino {
+                throw TraceError(file: path, .io("refusing to write: it is an input of this command (\(input)); choose another output"))
+            }
         }
     }
 

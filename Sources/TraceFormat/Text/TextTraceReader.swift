@@ -70,31 +70,56 @@ public final class TextTraceReader: TraceReader {
             }
         }
         if s.input.offset == 0 { throw TraceError(file: path, .emptyFile) }
-        let h = TraceHeader(pageSize: 4096, vms: vms,
+        // The trace's page size is the VMs' when they all agree (so a binary trace of 8 KiB
+        // pages comes back with pageSize 8192 and no per-VM sizes), else 4096.
+        var common: UInt32 = 4096
+        if let first = vms.first, vms.allSatisfy({ $0.pageSize == first.pageSize }), let ps = first.pageSize {
+            common = ps
+            for i in vms.indices { vms[i].pageSize = nil }
+        }
+        let h = TraceHeader(pageSize: common, vms: vms,
                             capture: CaptureFacts(source: "text", hash: hash, accesses: "exact"))
         try h.validate(file: path)
         return h
     }
 
+    /// `vm,<id>,<name>,<pages>[,<page size>][,min=<pages>][,shares=<n>]`.
     static func parseVM(_ line: LineScanner.Line, path: String, lineNo: UInt64, offset: UInt64) throws(TraceError) -> VMDecl {
         let f = line.fields
         func bad(_ s: String) -> TraceError { TraceError(file: path, .malformed(s), line: lineNo, offset: offset) }
-        guard f.count == 4 || f.count == 5 else { throw bad("expected vm,<id>,<name>,<pages>[,<page size>]") }
+        let usage = "expected vm,<id>,<name>,<pages>[,<page size>][,min=<pages>][,shares=<n>]"
+        guard f.count >= 4 && f.count <= 7 else { throw bad(usage) }
         guard let id = parseUInt(f[1]), id <= UInt64(UInt32.max) else { throw bad("bad VM id \"\(str(f[1]))\"") }
         guard let pages = parseUInt(f[3]) else { throw bad("bad page count \"\(str(f[3]))\"") }
         guard pages >= 1, pages <= TraceLimits.maxPagesPerVM else {
             throw TraceError(file: path, .limitExceeded("VM \(id) declares \(pages) pages; a VM has 1 to \(TraceLimits.maxPagesPerVM)"),
                              line: lineNo, offset: offset)
         }
-        var pageSize: UInt32?
-        if f.count == 5 {
-            guard let ps = parseUInt(f[4]), ps >= 512, ps <= 1 << 30, ps & (ps - 1) == 0 else {
-                throw bad("bad page size \"\(str(f[4]))\" (a power of two from 512 to 2^30)")
+        var pageSize: UInt32?, minPages: UInt64?, shares: UInt64?
+        // Optional fields, in this order: a bare page size, then min=, then shares=.
+        var stage = 0
+        for field in f.dropFirst(4) {
+            let text = str(field)
+            if stage == 0, let ps = parseUInt(field) {
+                guard ps >= 512, ps <= 1 << 30, ps & (ps - 1) == 0 else {
+                    throw bad("bad page size \"\(text)\" (a power of two from 512 to 2^30)")
+                }
+                pageSize = ps == 4096 ? nil : UInt32(ps)
+                stage = 1
+            } else if stage <= 1, text.hasPrefix("min=") {
+                guard let m = UInt64(text.dropFirst(4)), m <= pages else { throw bad("bad min \"\(text)\" (pages, at most the VM's \(pages))") }
+                minPages = m
+                stage = 2
+            } else if stage <= 2, text.hasPrefix("shares=") {
+                guard let v = UInt64(text.dropFirst(7)) else { throw bad("bad shares \"\(text)\" (an unsigned integer)") }
+                shares = v
+                stage = 3
+            } else {
+                throw bad("unexpected field \"\(text)\"; \(usage)")
             }
-            pageSize = ps == 4096 ? nil : UInt32(ps)
         }
         let name = str(f[2])
-        return VMDecl(id: UInt32(id), name: name, pages: pages, pageSize: pageSize)
+        return VMDecl(id: UInt32(id), name: name, pages: pages, pageSize: pageSize, minPages: minPages, shares: shares)
     }
 
     static func str(_ s: UnsafeRawBufferPointer) -> String { String(decoding: s, as: UTF8.self) }

@@ -20,6 +20,8 @@ public final class TextTraceWriter: TraceSink {
             head += "vm,\(vm.id),\(vm.name),\(vm.pages)"
             let ps = vm.pageSize ?? header.pageSize
             if ps != 4096 { head += ",\(ps)" }
+            if let m = vm.minPages { head += ",min=\(m)" }
+            if let sh = vm.shares { head += ",shares=\(sh)" }
             head += "\n"
         }
         try out.write(head)
