@@ -57,4 +57,20 @@ struct LimitTests {
         try expectOneLine(["gen", "mix", s.file("g.mtr.zst"), "--records", "18446744073709551615"], "ask for fewer --records")
         #expect(!FileManager.default.fileExists(atPath: s.file("g.mtr.zst")))
     }
+
+    @Test("gen fig8, binary → text → binary → text, replays to the binary's report")
+    func fig8RoundTrip() throws {
+        let s = Scratch()
+        #expect(try CLI.run(["gen", "fig8", s.file("f.mtr.zst"), "--pages", "4096", "--duration", "300"]).status == 0)
+        for (a, b) in [("f.mtr.zst", "f.mtr.txt"), ("f.mtr.txt", "g.mtr.zst"), ("g.mtr.zst", "g.mtr.txt")] {
+            #expect(try CLI.run(["convert", s.file(a), s.file(b)]).status == 0)
+        }
+        #expect(try String(contentsOfFile: s.file("f.mtr.txt"), encoding: .utf8) == String(contentsOfFile: s.file("g.mtr.txt"), encoding: .utf8))
+        func report(_ f: String) throws -> String {
+            let r = try CLI.run(["replay", s.file(f), "--overcommit", "1.6", "--format", "json", "--quiet"])
+            #expect(r.status == 0, "\(r.stderr)")
+            return r.stdout.replacingOccurrences(of: f, with: "TRACE")
+        }
+        #expect(try report("f.mtr.zst") == report("g.mtr.txt"))
+    }
 }
