@@ -45,6 +45,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Fuzz targets (scripts/fuzz.sh builds them with -DFUZZING and libFuzzer; built
+        // plainly, each replays the input files it is given, to reproduce a finding).
+        .executableTarget(name: "FuzzTraceBinary", dependencies: ["TraceFormat"], path: "Fuzz/FuzzTraceBinary"),
+        .executableTarget(name: "FuzzTraceText", dependencies: ["TraceFormat"], path: "Fuzz/FuzzTraceText"),
+        .executableTarget(name: "FuzzLackey", dependencies: ["TraceFormat"], path: "Fuzz/FuzzLackey"),
+        .executableTarget(name: "FuzzOptions", dependencies: ["TraceFormat", "Replay"], path: "Fuzz/FuzzOptions"),
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "TraceFormat"], exclude: ["Golden"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "TraceFormat"]),

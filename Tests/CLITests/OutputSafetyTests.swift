@@ -57,3 +57,30 @@ struct OutputSafetyTests {
         #expect(left.count == 2)
     }
 }
+
+/// Every input a fuzz target once failed on (Fuzz/findings/TARGET/) is replayed through that
+/// target, built plainly: it must be handled without a crash.
+@Suite("Fuzz findings stay fixed")
+struct FuzzFindingTests {
+    @Test("Each recorded finding replays cleanly through its fuzz target")
+    func findings() throws {
+        let root = CLI.packageRoot + "/Fuzz/findings"
+        let targets = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        var replayed = 0
+        for t in targets.sorted() {
+            let binary = URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().appendingPathComponent(t).path
+            for f in try FileManager.default.contentsOfDirectory(atPath: root + "/" + t).sorted() {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: binary)
+                p.arguments = [root + "/" + t + "/" + f]
+                p.standardOutput = Pipe()
+                p.standardError = Pipe()
+                try p.run()
+                p.waitUntilExit()
+                #expect(p.terminationStatus == 0, "\(t) \(f): status \(p.terminationStatus)")
+                replayed += 1
+            }
+        }
+        #expect(replayed >= 1)
+    }
+}

@@ -63,4 +63,17 @@ struct LackeyTests {
         #expect(h.vms[0].pages > 10)
         #expect(f.kinds.write > 0 && f.kinds.read > f.kinds.write)
     }
+
+    @Test("Times up to 2^64 − 1 µs import; beyond, one error (found by the fuzzer: the clock wrapped after the last access)")
+    func clockLimits() throws {
+        let dir = TempDir()
+        try Data(" L 7ff000398,8\n S 04000ff0,8\n".utf8).write(to: URL(fileURLWithPath: dir.file("l.out")))
+        var imp = LackeyImporter()
+        imp.microsPerAccess = 1 << 63
+        _ = try imp.importFile(dir.file("l.out"), to: dir.file("a.mtr.zst"))
+        #expect(try readAll(dir.file("a.mtr.zst")).map(\.time.rawValue) == [0, 1 << 63])
+        try Data(" L 7ff000398,8\n S 04000ff0,8\n L 1000,4\n".utf8).write(to: URL(fileURLWithPath: dir.file("m.out")))
+        let e = traceError { _ = try imp.importFile(dir.file("m.out"), to: dir.file("b.mtr.zst")) }
+        #expect(e?.description.contains("overflow the 64-bit clock") == true)
+    }
 }

@@ -111,7 +111,7 @@ public struct LackeyImporter {
                 if p == a.lastPage { break }
                 p += 1
             }
-            time += microsPerAccess
+            time &+= microsPerAccess   // wraps only after the last access (checked above)
         }
         return try sink.finish()
     }

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Fuzzes tracetool's input parsers with libFuzzer (address sanitizer and leak checks on).
+# Usage: bash scripts/fuzz.sh TARGET|all SECONDS
+#   TARGET: FuzzTraceBinary (binary reader), FuzzTraceText (text reader), FuzzLackey (valgrind
+#   lackey importer), FuzzOptions (sizes, durations, knobs, policy JSON, --vm settings, host).
+# Each target starts from a seed corpus made from the bundled traces (prefixes of their raw
+# and text forms) and small generated traces, kept and grown in .fuzz/TARGET/corpus; a crash,
+# leak or timeout (10 s per input) ends the run with a non-zero status and leaves the input in
+# .fuzz/TARGET/ (replay it with `swift run TARGET FILE`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:?usage: scripts/fuzz.sh TARGET|all SECONDS}
+seconds=${2:?usage: scripts/fuzz.sh TARGET|all SECONDS}
+all=(FuzzTraceBinary FuzzTraceText FuzzLackey FuzzOptions)
+if [ "$target" = all ]; then
+  for t in "${all[@]}"; do bash "$0" "$t" "$seconds"; done
+  exit 0
+fi
+case " ${all[*]} " in *" $target "*) ;; *) echo "unknown fuzz target $target (${all[*]})" >&2; exit 2 ;; esac
+bash scripts/deps.sh
+flags=(-c release -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld)
+swift build --scratch-path .build-fuzz "${flags[@]}" --product "$target" >/dev/null
+swift build --product tracetool >/dev/null
+tt=.build/debug/tracetool
+dir=.fuzz/$target
+mkdir -p "$dir/corpus"
+seeds=$(mktemp -d)
+trap 'rm -rf "$seeds"' EXIT
+case $target in
+  FuzzTraceBinary)
+    for f in traces/*.mtr.zst; do
+      zstd -dcq "$f" | head -c 65536 > "$seeds/$(basename "$f").raw-prefix" || true
+    done
+    $tt gen mix "$seeds/mix.mtr.zst" --vms 3 --pages 64 --records 300 --seed 5 >/dev/null
+    $tt gen mix "$seeds/virt.mtr.zst" --vms 2 --pages 32 --records 100 --virtual-addresses >/dev/null
+    $tt gen fig8 "$seeds/fig8.mtr.zst" --pages 64 --duration 20 >/dev/null
+    for f in "$seeds"/*.mtr.zst; do zstd -dcq "$f" > "$f.raw"; done
+    ;;
+  FuzzTraceText)
+    for f in traces/*.mtr.zst; do
+      $tt convert "$f" "$seeds/full.mtr.txt" >/dev/null
+      head -c 16384 "$seeds/full.mtr.txt" > "$seeds/$(basename "$f").txt-prefix"
+      rm "$seeds/full.mtr.txt"
+    done
+    $tt gen mix "$seeds/mix.mtr.txt" --vms 3 --pages 64 --records 300 --seed 5 >/dev/null
+    $tt gen mix "$seeds/virt.mtr.txt" --vms 2 --pages 32 --records 100 --virtual-addresses >/dev/null
+    $tt gen fig8 "$seeds/fig8.mtr.txt" --pages 64 --duration 20 >/dev/null
+    ;;
+  FuzzLackey)
+    printf '==1== Lackey\nI  04000000,3\n L 7ff000398,8\n S 04000ff0,8\n M 04001ffc,8\nout\nI  7ff000000,2\n==1== Counted\n' > "$seeds/hand.out"
+    if command -v valgrind >/dev/null 2>&1; then
+      valgrind --tool=lackey --trace-mem=yes --log-file="$seeds/true.full" /bin/true >/dev/null 2>&1 || true
+      head -c 32768 "$seeds/true.full" > "$seeds/true.out" 2>/dev/null || true
+      rm -f "$seeds/true.full"
+    fi
+    ;;
+  FuzzOptions)
+    for s in 512MiB 1.5G "4096 pages" 30s 15m 500ms "idleTax=0.5,sharing=ksm" "shareScanVM=100,hashBits=32" \
+             '{"idleTax": 0.5, "swapVictim": "lru"}' "0:min=64MiB,shares=5000,balloon=off" 2.5; do
+      printf '%s' "$s" > "$seeds/$(printf '%s' "$s" | md5sum | cut -c1-12)"
+    done
+    ;;
+esac
+cp -n "$seeds"/* "$dir/corpus/" 2>/dev/null || true
+echo "fuzzing $target for $seconds s ($(ls "$dir/corpus" | wc -l) inputs in $dir/corpus)" >&2
+".build-fuzz/release/$target" "$dir/corpus" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+  -rss_limit_mb=2048 -artifact_prefix="$dir/" -print_final_stats=1 2> "$dir/last.log" || {
+  status=$?
+  tail -40 "$dir/last.log" >&2
+  echo "$target: libFuzzer found a problem (status $status); the input is in $dir/" >&2
+  exit 1
+}
+grep -E "stat::number_of_executed_units|cov:" "$dir/last.log" | tail -2 >&2
