@@ -24,27 +24,34 @@ extension ReplayEngine {
             vm.sampledPPNs.removeAll(keepingCapacity: true)
             vm.traps = 0
             nextStamp(vm)
-            // n distinct PPNs, uniformly (Floyd's algorithm: for j = N − n … N − 1 draw t in
-            // [0, j]; take t unless already taken, else j). The sampled flag marks membership;
-            // every flag was cleared above. n is capped at the VM's pages, so f = t / n is
-            // unbiased and n = N samples every page.
-            let total = UInt64(vm.pageCount)
-            let n = min(UInt64(policy.sampleSize), total)
-            var j = total - n
-            while j < total {
-                var p = UInt32(vm.samplingRNG.below(j + 1))
-                if vm.flags[Int(p)] & PageFlag.sampled != 0 { p = UInt32(j) }
-                invalidateShadow(vm, ppn: p)
-                vm.flags[Int(p)] |= PageFlag.sampled
-                vm.sampledPPNs.append(p)
-                j += 1
-            }
+            drawSample(vm)
+        }
+    }
+
+    /// Picks this period's n distinct PPNs, uniformly (Floyd's algorithm: for j = N − n … N − 1
+    /// draw t in [0, j]; take t unless already taken, else j), marks them and invalidates their
+    /// mappings. The sampled flag marks membership; every flag was cleared before. n is capped
+    /// at the VM's pages, so f = t / n is unbiased and n = N samples every page. Each period
+    /// draws from its own stream (seed, VM, period number).
+    func drawSample(_ vm: VMState) {
+        var rng = SeededRandom.stream(seed: policy.seed, vm: vm.config.id, .sampling, vm.sampleRound)
+        vm.sampleRound += 1
+        let total = UInt64(vm.pageCount)
+        let n = min(UInt64(policy.sampleSize), total)
+        var j = total - n
+        while j < total {
+            var p = UInt32(rng.below(j + 1))
+            if vm.flags[Int(p)] & PageFlag.sampled != 0 { p = UInt32(j) }
+            invalidateShadow(vm, ppn: p)
+            vm.flags[Int(p)] |= PageFlag.sampled
+            vm.sampledPPNs.append(p)
+            j += 1
         }
     }
 
     /// Starts a new true-working-set period: a fresh 7-bit stamp; pages still carrying it from
     /// 127 periods ago are cleared first, so "touched this period" is exact.
-    private func nextStamp(_ vm: VMState) {
+    func nextStamp(_ vm: VMState) {
         vm.touchedThisPeriod = 0
         vm.stamp = vm.stamp >= 127 ? 1 : vm.stamp + 1
         let s = vm.stamp

@@ -69,13 +69,13 @@ public final class ReplayEngine {
 
     // The clock.
     public static let tick = Micros(1_000_000)
-    private var nextScan: Micros = ReplayEngine.tick
-    private var nextReclaim: Micros = ReplayEngine.tick
-    private var nextSample: Micros
-    private var nextBalance: Micros
-    private var nextTimeline: Micros?
+    var nextScan: Micros = ReplayEngine.tick
+    var nextReclaim: Micros = ReplayEngine.tick
+    var nextSample: Micros
+    var nextBalance: Micros
+    var nextTimeline: Micros?
     /// The earliest periodic task due (a cache of the minimum of the timers above).
-    private var nextDue: Micros = .zero
+    var nextDue: Micros = .zero
     public var timelineInterval: Micros? {
         didSet {
             nextTimeline = timelineInterval.map { Micros(now.rawValue + $0.rawValue) }
@@ -90,9 +90,13 @@ public final class ReplayEngine {
     public internal(set) var hostSwappedPeak: UInt64 = 0
     /// Every power-on refused by admission control, in time order.
     public private(set) var refusals: [AdmissionRefusal] = []
-    private var scanGlobalCredit: Double = 0
-    private var scanRotation = 0
-    private(set) var scanTicks: UInt64 = 0
+    var scanGlobalCredit: Double = 0
+    var scanRotation = 0
+    /// Bumped by every change that can alter what the sharing scanner finds (records, shares,
+    /// hints, balloon and swap moves): a sweep that ends with the epoch it began with changed
+    /// nothing.
+    var changeEpoch: UInt64 = 0
+    var scanTicks: UInt64 = 0
 
     // Reclamation state.
     public let thresholds: FreeState.Thresholds
@@ -104,10 +108,21 @@ public final class ReplayEngine {
     }
     public private(set) var transitions: [String: UInt64] = [:]
     private var stateSince: Micros = .zero
+    /// Skip steady spans in closed form (docs/MODEL.md "Fast-forward"); off only to check that
+    /// skipping changes nothing.
+    public var fastForward = true
+    var nextFastForwardTry: Micros = .zero
+    /// Spans skipped so far (for tests).
+    var fastForwards = 0
+    /// Spans shorter than this are simulated tick by tick.
+    var fastForwardMinSpan: Micros {
+        let p = max(samplePeriod.rawValue, balancePeriod.rawValue, timelineInterval?.rawValue ?? 0, ReplayEngine.tick.rawValue)
+        return Micros(4 * p + 10 * ReplayEngine.tick.rawValue)
+    }
     /// Whether memory can ever be short (Σ max + overheads + high threshold > M).
     public let overcommitted: Bool
-    private var samplePeriod: Micros
-    private var balancePeriod: Micros
+    var samplePeriod: Micros
+    var balancePeriod: Micros
 
     public init(host: HostConfig, policy: Policy) throws(ReplayError) {
         do { try policy.validate() } catch { throw ReplayError(time: 0, message: error.description) }
@@ -186,6 +201,7 @@ public final class ReplayEngine {
     @inline(__always)
     private func apply(_ r: TraceRecord, vm: VMState) throws(ReplayError) {
         if r.time > now { try advance(to: r.time) }
+        changeEpoch &+= 1
         vm.counters.records += 1
         recordsApplied += 1
         switch r.kind {
@@ -527,6 +543,9 @@ public final class ReplayEngine {
             return
         }
         while true {
+            if fastForward, t.rawValue > now.rawValue + fastForwardMinSpan.rawValue, now >= nextFastForwardTry {
+                if try !fastForwardSteady(before: t) { nextFastForwardTry = Micros(now.rawValue + samplePeriod.rawValue) }
+            }
             var next = nextSample
             if nextBalance < next { next = nextBalance }
             if nextReclaim < next { next = nextReclaim }
@@ -569,7 +588,7 @@ public final class ReplayEngine {
     }
 
     @inline(__always)
-    private func accountTime(to t: Micros) {
+    func accountTime(to t: Micros) {
         if t > now {
             let d = t.rawValue - now.rawValue
             switch state {
@@ -596,7 +615,7 @@ public final class ReplayEngine {
 
     /// One second of scanning: each powered-on VM earns `shareScanVM` candidates, all VMs
     /// together at most `shareScanTotal`; VMs are served in an order that rotates every tick.
-    private func scanTick() {
+    func scanTick() {
         scanTicks += 1
         guard policy.sharing != .off, !vms.isEmpty else { return }
         let seconds = ReplayEngine.tick.seconds
@@ -616,29 +635,52 @@ public final class ReplayEngine {
         }
     }
 
-    /// Visits the VM's next candidate in this sweep's random order.
-    private func scanNext(_ vm: VMState) {
+    /// Visits the VM's next candidate in this sweep's random order. Also notes whether a whole
+    /// sweep went by without changing anything (for fast-forward: then every later sweep does
+    /// the same until something else changes).
+    func scanNext(_ vm: VMState) {
         if vm.scanPosition >= UInt64(vm.pageCount) {
             vm.scanSweep += 1
             vm.scanPosition = 0
             var rng = SeededRandom.stream(seed: policy.seed, vm: vm.config.id, .shareScan, vm.scanSweep)
             vm.scanPermutation = Permutation(n: UInt64(vm.pageCount), rng: &rng)
         }
+        if vm.scanPosition == 0 {
+            vm.countingSweep = vm.scanSweep
+            vm.countingEpoch = changeEpoch
+            vm.countingVolatile = 0
+            vm.countingFalse = 0
+        }
+        let before = (table.sharedFrames, table.hintFrames, vm.sharedPages, vm.counters.staleHints)
+        let volatile0 = vm.counters.volatileSkipped, false0 = vm.counters.falseMatches
         // ESX picks candidates at random; KSM walks memory in order.
         let ppn = policy.sharing == .ksm ? UInt32(vm.scanPosition) : UInt32(vm.scanPermutation(vm.scanPosition))
         vm.scanPosition += 1
         vm.counters.pagesScanned += 1
-        if policy.sharing == .ksm {
-            // KSM merges a page only if its checksum is unchanged since the scanner's last visit.
-            let i = Int(ppn)
-            let f = vm.flags[i]
-            if PageState.of(vm.entry[i]) == .privateMPN && f & PageFlag.scanStable == 0 {
-                if f & PageFlag.known != 0 { vm.flags[i] = f | PageFlag.scanStable }
-                vm.counters.volatileSkipped += 1
-                return
+        var changed = false
+        visit: do {
+            if policy.sharing == .ksm {
+                // KSM merges a page only if its checksum is unchanged since the scanner's last visit.
+                let i = Int(ppn)
+                let f = vm.flags[i]
+                if PageState.of(vm.entry[i]) == .privateMPN && f & PageFlag.scanStable == 0 {
+                    if f & PageFlag.known != 0 { vm.flags[i] = f | PageFlag.scanStable; changed = true }
+                    vm.counters.volatileSkipped += 1
+                    break visit
+                }
             }
+            _ = tryShare(vm, ppn: ppn)
         }
-        _ = tryShare(vm, ppn: ppn)
+        if changed || before != (table.sharedFrames, table.hintFrames, vm.sharedPages, vm.counters.staleHints) {
+            changeEpoch &+= 1
+        }
+        vm.countingVolatile += vm.counters.volatileSkipped - volatile0
+        vm.countingFalse += vm.counters.falseMatches - false0
+        if vm.scanPosition == UInt64(vm.pageCount) && vm.countingSweep == vm.scanSweep && vm.countingEpoch == changeEpoch {
+            vm.steadyEpoch = changeEpoch
+            vm.steadyVolatile = vm.countingVolatile
+            vm.steadyFalse = vm.countingFalse
+        }
     }
 
     /// Offers one page to the sharing table (the scanner, and share-before-swap).

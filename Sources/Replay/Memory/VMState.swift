@@ -133,6 +133,15 @@ final class VMState {
     var scanPosition: UInt64 = 0
     var scanSweep: UInt64 = 0
     var scanCredit: Double = 0
+    /// Steady scanning (for fast-forward): a sweep visited every page with no change while the
+    /// engine's change epoch stayed `steadyEpoch`; its volatile skips and false matches.
+    var countingSweep: UInt64 = .max
+    var countingEpoch: UInt64 = .max
+    var countingVolatile: UInt64 = 0
+    var countingFalse: UInt64 = 0
+    var steadyEpoch: UInt64 = .max
+    var steadyVolatile: UInt64 = 0
+    var steadyFalse: UInt64 = 0
 
     // Guest LRU order, exact, without a linked list: every touch stamps the page with the next
     // sequence number (from 2^31 up); a page handed back by the balloon is stamped from 2^31
@@ -174,7 +183,9 @@ final class VMState {
     var target: UInt64
     var allocatedSum: Double = 0
     var allocatedSamples: UInt64 = 0
-    var samplingRNG: SeededRandom
+    /// Sample periods begun since the replay started (each draws from its own stream, so a
+    /// skipped run of periods needs no draws but the last).
+    var sampleRound: UInt64 = 0
     var swapRNG: SeededRandom
 
     /// The arena holding this VM's arrays (kept alive as long as the VM).
@@ -199,7 +210,6 @@ final class VMState {
         scanPermutation = Permutation(n: config.maxPages, rng: &rng)
         estimator = IdleEstimator(slowGain: policy.slowGain, fastGain: policy.fastGain)
         target = config.maxPages
-        samplingRNG = SeededRandom.stream(seed: policy.seed, vm: config.id, .sampling)
         swapRNG = SeededRandom.stream(seed: policy.seed, vm: config.id, .swapVictim)
     }
 

@@ -71,6 +71,7 @@ extension ReplayEngine {
 
     /// Puts PPN `q` in the balloon, freeing whatever backs it.
     func balloonPage(_ vm: VMState, _ q: UInt32) throws(ReplayError) {
+        changeEpoch &+= 1
         let i = Int(q)
         let e = vm.entry[i]
         if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: q) }
@@ -109,6 +110,7 @@ extension ReplayEngine {
 
     /// The balloon gives one page back to the guest, as free memory (its LRU end).
     func deflateOne(_ vm: VMState) {
+        changeEpoch &+= 1
         while let q = vm.balloonStack.popLast() {
             let i = Int(q)
             guard PageState.of(vm.entry[i]) == .ballooned else { continue }
@@ -184,6 +186,7 @@ extension ReplayEngine {
     /// first (share before swap). False if the VM has no private page.
     func swapOutVictim(_ vm: VMState) throws(ReplayError) -> Bool {
         guard let p = chooseSwapVictim(vm) else { return false }
+        changeEpoch &+= 1
         let i = Int(p)
         if policy.sharing != .off && vm.flags[i] & PageFlag.known != 0 {
             if tryShare(vm, ppn: p) {
