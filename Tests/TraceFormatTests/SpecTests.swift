@@ -69,4 +69,35 @@ struct SpecTests {
             #expect(try readAll(dir.file("b.mtr.zst")) == records)
         }
     }
+
+    /// A seekable trace whose chunk claims a base time of 2^63 µs while its footer (read through
+    /// the seek table) ends at 0: the reader refuses the chunk before handing out its records,
+    /// so a replay never simulates toward that time.
+    @Test("A chunk that disagrees with the stored footer is refused at the chunk, not at the end")
+    func chunkAgainstStoredFooter() throws {
+        let dir = TempDir()
+        var body = RawStream.header(json: RawStream.oneVM)
+        body.chunk([0x02, 0x00, 0x10, 0x00], records: 1, base: 1 << 63)
+        var foot = RawStream()
+        foot.footer(#"{"chunks":1,"kinds":{"content":0,"free":0,"powerOff":0,"powerOn":0,"read":1,"virtualAccesses":0,"write":0,"zero":0},"records":1,"vms":[{"id":0,"pages":1,"records":1}],"firstTime":0,"lastTime":0}"#)
+        try body.write(to: dir.file("b.raw"))
+        try foot.write(to: dir.file("f.raw"))
+        #expect(try zstd(["-q", "--check", dir.file("b.raw"), "-o", dir.file("b.zst")]) == 0)
+        #expect(try zstd(["-q", "--check", dir.file("f.raw"), "-o", dir.file("f.zst")]) == 0)
+        let b = try Data(contentsOf: URL(fileURLWithPath: dir.file("b.zst"))), f = try Data(contentsOf: URL(fileURLWithPath: dir.file("f.zst")))
+        var seek: [UInt8] = []
+        appendLE32(0x184D_2A5E, &seek)
+        appendLE32(2 * 8 + 9, &seek)
+        appendLE32(UInt32(b.count), &seek); appendLE32(UInt32(body.bytes.count), &seek)
+        appendLE32(UInt32(f.count), &seek); appendLE32(UInt32(foot.bytes.count), &seek)
+        appendLE32(2, &seek)
+        seek.append(0)
+        appendLE32(0x8F92_EAB1, &seek)
+        try (b + f + Data(seek)).write(to: URL(fileURLWithPath: dir.file("t.mtr.zst")))
+        #expect(try TraceFile.storedFooter(dir.file("t.mtr.zst"))?.lastTime == 0)
+        let reader = try TraceFile.open(dir.file("t.mtr.zst"))
+        var batch: [TraceRecord] = []
+        let e = traceError { _ = try reader.next(into: &batch) }
+        #expect(e?.description.contains("a chunk starts at 9223372036854775808 µs, after the footer's last time 0 µs") == true, "\(String(describing: e))")
+    }
 }

@@ -11,6 +11,10 @@ public final class BinaryTraceReader: TraceReader {
     private let options: ReadOptions
     private var done = false
     private var lastTime: UInt64 = 0
+    /// The footer the seek table points at, read at open when there is one: each chunk header
+    /// is checked against its totals before any of the chunk's records is handed out, so a
+    /// corrupt chunk (a base time of 2^63, say) is refused before a replay simulates up to it.
+    private var storedFooter: TraceFooter?
     private var vmIndex = VMIndexMap([])
     private var pages: [UInt64]
     private var lastPPN: [UInt64]
@@ -73,6 +77,7 @@ public final class BinaryTraceReader: TraceReader {
         lastPPN = Array(repeating: 0, count: h.vms.count)
         lastGen = Array(repeating: 0, count: h.vms.count)
         counted = TraceFooter(vms: h.vms)
+        storedFooter = try? SeekTable.readFooter(path: input.path)
     }
 
     static func describe(_ error: Error) -> String {
@@ -120,6 +125,14 @@ public final class BinaryTraceReader: TraceReader {
             throw fail(.chunkMismatch("\(count) records cannot fit in \(len) bytes"))
         }
         guard base >= lastTime else { throw fail(.timeBackwards(previous: lastTime, found: base)) }
+        if let f = storedFooter, count > 0 {
+            guard base <= f.lastTime ?? 0 else {
+                throw fail(.footerMismatch("a chunk starts at \(base) µs, after the footer's last time \(f.lastTime ?? 0) µs"))
+            }
+            guard recordsRead + UInt64(count) <= f.records else {
+                throw fail(.footerMismatch("the chunks hold more than the footer's \(f.records) records"))
+            }
+        }
         guard try input.ensure(BinaryLayout.chunkHeaderSize + len) else {
             throw fail(.truncated("a chunk of \(len) bytes is cut short after \(input.available - BinaryLayout.chunkHeaderSize)"))
         }
