@@ -22,8 +22,8 @@ struct CompareCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Expand each policy over values of one knob, host-memory or overcommit.", valueName: "key=v1,v2,…")) var sweep: String?
     @Option(help: "Worker threads.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Output format.") var format: Format = .text
-    @Option(help: ArgumentHelp("Machine memory for every policy, e.g. 1GiB, 1.5G, 4096 pages (K/M/G/T are binary; a bare number is refused).", valueName: "SIZE")) var hostMemory: String?
-    @Option(help: ArgumentHelp("Memory for VMs = sum of max / R, for every policy.", valueName: "R")) var overcommit: Double?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Machine memory for every policy, e.g. 1GiB, 1.5G, 4096 pages (K/M/G/T are binary; a bare number is refused).", valueName: "SIZE")) var hostMemory: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Memory for VMs = sum of max / R, for every policy.", valueName: "R")) var overcommit: Double?
     @Option(help: ArgumentHelp("Stop at this simulated time.", valueName: "T")) var until: String?
     @Option(help: ArgumentHelp("Keep the clock running this long after the last record.", valueName: "D")) var settle: String?
     @Option(name: .shortAndLong, help: "Write the output to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?

@@ -106,7 +106,7 @@ func printError(_ s: String) {
 
 /// `--max-memory`: what a command may plan to allocate by sizes the input declares.
 struct LimitOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Most memory this run may plan to use for what the trace declares (pages, intervals, timeline rows), e.g. 8GiB. Default: the machine's physical memory.", valueName: "SIZE"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Most memory this run may plan to use for what the trace declares (pages, intervals, timeline rows), e.g. 8GiB. Default: the machine's physical memory.", valueName: "SIZE"))
     var maxMemory: String?
 
     func validate() throws {

@@ -32,10 +32,10 @@ struct PolicyOptions: ParsableArguments {
 
 /// The host and VM options of a command that runs the model.
 struct HostOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Machine memory, e.g. 1GiB, 1.5G, 512M, 4096 pages (K/M/G/T are binary; a bare number is refused). Default: every VM at max + overheads + high threshold.", valueName: "SIZE"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Machine memory, e.g. 1GiB, 1.5G, 512M, 4096 pages (K/M/G/T are binary; a bare number is refused). Default: every VM at max + overheads + high threshold.", valueName: "SIZE"))
     var hostMemory: String?
-    @Option(help: ArgumentHelp("Memory for VMs = sum of max / R (plus overheads).", valueName: "R")) var overcommit: Double?
-    @Option(help: ArgumentHelp("Swap size, e.g. 2GiB or 100000 pages. Default: sum of (max - min).", valueName: "SIZE")) var swap: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Memory for VMs = sum of max / R (plus overheads).", valueName: "R")) var overcommit: Double?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Swap size, e.g. 2GiB or 100000 pages. Default: sum of (max - min).", valueName: "SIZE")) var swap: String?
     @Option(name: .customLong("vm"), help: ArgumentHelp("Per-VM settings (repeatable; settings for one VM merge; min is a size).", valueName: "ID:min=SIZE,shares=N,balloon=on|off"))
     var vmOverrides: [String] = []
 

@@ -34,6 +34,7 @@ public enum Units {
     public static func parseSize(_ s: String) throws(ConfigError) -> Size {
         let t = s.trimmingCharacters(in: .whitespaces).lowercased()
         func bad(_ why: String) -> ConfigError { ConfigError("\"\(s)\" \(why); a size is \(sizeForms)") }
+        if t.hasPrefix("-") { throw bad("is negative") }
         for suffix in ["pages", "page"] where t.hasSuffix(suffix) {
             let num = t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
             guard let v = UInt64(num) else { throw bad("is not a whole number of pages") }
