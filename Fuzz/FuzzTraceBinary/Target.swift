@@ -1,14 +1,6 @@
 import Foundation
-import TraceFormat
 
-/// The binary reader (and its zstd framing, seek table and footer checks) on arbitrary bytes:
-/// every input must decode or end in a TraceError, never crash, hang or leak.
-func check(_ data: UnsafeRawBufferPointer) {
-    FuzzInput.withFile(data, suffix: ".mtr.zst") { path in
-        _ = try? TraceFile.validate(path)
-        _ = try? TraceFile.summary(path)
-        _ = try? TraceFile.storedFooter(path)
-    }
-}
+/// The binary reader (zstd framing, chunks, seek table, footer checks) on arbitrary bytes.
+func check(_ data: UnsafeRawBufferPointer) { FuzzInput.readTrace(data, suffix: ".mtr.zst") }
 
 @main struct Fuzz { static func main() { FuzzInput.run(check) } }

@@ -1,4 +1,5 @@
 import Foundation
+import TraceFormat
 
 #if FUZZING
 @_silgen_name("LLVMFuzzerRunDriver")
@@ -32,6 +33,16 @@ enum FuzzInput {
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }()
+
+    /// A trace reader on arbitrary bytes: every input must decode or end in a TraceError,
+    /// never crash, hang or leak (validate, the header+footer summary, the seek table).
+    static func readTrace(_ data: UnsafeRawBufferPointer, suffix: String) {
+        withFile(data, suffix: suffix) { path in
+            _ = try? TraceFile.validate(path)
+            _ = try? TraceFile.summary(path)
+            _ = try? TraceFile.storedFooter(path)
+        }
+    }
 
     static func withFile(_ data: UnsafeRawBufferPointer, suffix: String, _ body: (String) -> Void) {
         let path = dir + "/input" + suffix
