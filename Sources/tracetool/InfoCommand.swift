@@ -139,13 +139,21 @@ struct GenCommand: ParsableCommand {
         // system before writing (at 1 byte per record, a lower bound).
         let dir = URL(fileURLWithPath: output).deletingLastPathComponent().path
         var fs = statvfs()
-        if ScenarioRegistry.named(scenario)!.options.contains("records"), statvfs(dir.isEmpty ? "." : dir, &fs) == 0 {
+        var planned = GenOptions()
+        planned.vms = vms; planned.pagesPerVM = pages; planned.records = records; planned.duration = duration
+        let n = ScenarioRegistry.named(scenario)!.plannedRecords(planned)
+        if statvfs(dir.isEmpty ? "." : dir, &fs) == 0 {
             let free = Double(fs.f_bavail) * Double(fs.f_frsize)
-            guard Double(records) <= free else {
-                printError(String(format: "%@: %llu records need at least %.1f GiB and its file system has %.1f GiB free; ask for fewer --records",
-                                  output, records, Double(records) / 1_073_741_824, free / 1_073_741_824))
+            guard n <= free else {
+                printError(String(format: "%@: about %.3g records need at least %.1f GiB and its file system has %.1f GiB free; ask for fewer --records, --pages, --vms or a shorter --duration",
+                                  output, n, n / 1_073_741_824, free / 1_073_741_824))
                 throw ExitCode(1)
             }
+        }
+        // `identical` lays out one byte per page before writing.
+        if scenario == IdenticalScenario.name, let problem = MemoryBudget.problem(Double(pages), for: "gen identical with \(pages) pages per VM") {
+            printError("\(output): \(problem)")
+            throw ExitCode(1)
         }
         var o = GenOptions()
         o.seed = seed; o.vms = vms; o.pagesPerVM = pages; o.records = records; o.duration = duration

@@ -11,6 +11,7 @@
 public enum MixScenario: TraceScenario {
     public static let name = "mix"
     public static let options: Set<String> = ["seed", "vms", "pages", "records", "duration", "write-fraction", "content-fraction", "zero-fraction", "run-fraction", "common-content", "virtual-addresses"]
+    public static func plannedRecords(_ o: GenOptions) -> Double { Double(o.records) }
     public static let summary = "many VMs, random accesses (hot set + uniform), runs, content and zero records"
 
     public static func header(_ o: GenOptions) -> TraceHeader { o.standardHeader(source: name) }
@@ -85,6 +86,7 @@ public enum MixScenario: TraceScenario {
 public enum SnapshotScenario: TraceScenario {
     public static let name = "snapshot"
     public static let options: Set<String> = ["seed", "vms", "pages", "zero-fraction", "common-content"]
+    public static func plannedRecords(_ o: GenOptions) -> Double { Double(o.vms) * Double(o.pagesPerVM) }
     public static let summary = "one content record per page at time 0 (zero, common, per-VM and unique contents)"
 
     public static func header(_ o: GenOptions) -> TraceHeader { o.standardHeader(source: name, accesses: "interval") }

@@ -15,6 +15,7 @@ private func scaled(_ mb: Double, fullMB: Double, pages: UInt64) -> UInt64 {
 public enum Fig6Scenario: TraceScenario {
     public static let name = "fig6"
     public static let options: Set<String> = ["pages", "duration"]
+    public static func plannedRecords(_ o: GenOptions) -> Double { max(3000, o.duration) / 5 * 2 }
     public static let summary = "one VM, a memory toucher on the paper's Fig. 6 schedule (512 MB VM = --pages 131072)"
     public static let schedule: [(minute: Double, mb: Double)] = [
         (0, 0), (8.6, 50), (10.6, 150), (12.5, 200), (14.5, 250), (17.6, 200), (19.6, 100), (21.6, 200),
@@ -58,6 +59,7 @@ public enum Fig6Scenario: TraceScenario {
 public enum Fig7Scenario: TraceScenario {
     public static let name = "fig7"
     public static let options: Set<String> = ["seed", "pages", "duration"]
+    public static func plannedRecords(_ o: GenOptions) -> Double { 2 * Double(o.pagesPerVM) + o.duration * (Double(o.pagesPerVM) / 16 + 1) }
     public static let summary = "two equal VMs: one idle, one busy arriving at minute 5 (Fig. 7; --pages 65536 --duration 2400)"
 
     public static func header(_ o: GenOptions) -> TraceHeader {
@@ -104,6 +106,7 @@ public enum Fig7Scenario: TraceScenario {
 public enum IdenticalScenario: TraceScenario {
     public static let name = "identical"
     public static let options: Set<String> = ["seed", "vms", "pages", "records", "duration"]
+    public static func plannedRecords(_ o: GenOptions) -> Double { Double(o.vms) * Double(o.pagesPerVM) + Double(o.records) }
     public static let summary = "N identical VMs sharing an OS image (Fig. 4; 40 MB VMs = --pages 10240)"
 
     public static func header(_ o: GenOptions) -> TraceHeader { o.standardHeader(source: name) }
@@ -156,6 +159,7 @@ public enum IdenticalScenario: TraceScenario {
 public enum Fig8Scenario: TraceScenario {
     public static let name = "fig8"
     public static let options: Set<String> = ["seed", "pages", "duration"]
+    public static func plannedRecords(_ o: GenOptions) -> Double { 5 * 1.25 * Double(o.pagesPerVM) + max(o.duration, 200) * (Double(o.pagesPerVM) / 128 + 1) * 5 }
     public static let summary = "five Windows VMs that zero their memory at boot, 60% overcommitted (Fig. 8; --pages 65536)"
     static let sizes: [(String, Double)] = [("exchange", 1), ("exchange-client", 1), ("citrix", 1.25), ("citrix-client", 1.25), ("sql", 1.25)]
 

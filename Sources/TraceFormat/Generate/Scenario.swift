@@ -27,6 +27,8 @@ public protocol TraceScenario {
     static func generate(_ o: GenOptions, into sink: any TraceSink) throws(TraceError)
     /// The `gen` options it reads (long names without dashes); `gen` refuses the others.
     static var options: Set<String> { get }
+    /// About how many records it writes (to refuse, before writing, what the disk cannot hold).
+    static func plannedRecords(_ o: GenOptions) -> Double
 }
 
 /// Every scenario, by name. A new scenario is one file plus one line here.
