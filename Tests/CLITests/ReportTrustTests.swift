@@ -40,6 +40,13 @@ struct ReportTrustTests {
             let starred = starredColumns(row, header: header)
             #expect(!starred.contains(2) && !starred.contains(4), "\(row) \(cells)")
         }
+        // The HTML report says it where the reader looks.
+        let s = Scratch()
+        let html = try CLI.run(["compare", Self.capture4, "--policy", "minFraction=0.5", "--sweep", "overcommit=1.5,3", "--quiet",
+                                "--html", s.file("r.html"), "-o", s.file("r.txt")])
+        #expect(html.status == 0)
+        let page = try String(contentsOfFile: s.file("r.html"), encoding: .utf8)
+        #expect(page.contains("<p class=\"warning\"><b>minFraction=0.5 overcommit=3:</b> VM 3 (mixed3) refused at power-on at 30.0 s"))
         // replay warns too.
         let one = try CLI.run(["replay", Self.capture4, "--policy", "minFraction=0.5", "--overcommit", "3", "--quiet"])
         #expect(one.status == 0)
