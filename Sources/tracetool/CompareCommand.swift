@@ -103,11 +103,7 @@ struct CompareCommand: ParsableCommand {
             throw ExitCode(1)
         }
         progress.clear()
-        for r in results {
-            for f in r.report.admission.refusals {
-                printWarning("\(file): policy \(r.name): \(f.sentence(pageSize: r.report.host.pageSize))")
-            }
-        }
+        for r in results { warnRefusals(r.report, file: file, policy: r.name) }
         let trace = URL(fileURLWithPath: file).lastPathComponent
         let text: String
         switch format {

@@ -149,12 +149,13 @@ func printWarning(_ s: String) {
     FileHandle.standardError.write(Data(("tracetool: warning: " + s + "\n").utf8))
 }
 
-/// One warning line on stderr for a VM refused at power-on.
-func printWarning(_ file: String, policy: String? = nil, refusal r: AdmissionRefusal, host: HostConfig) {
-    let name = host.vms.first { $0.id == r.vm }?.name ?? ""
-    let f = ReplayReport.Refusal(r, name: name)
+/// One warning line on stderr per VM the run refused at power-on (from the report, so
+/// `replay` and `compare` say the same).
+func warnRefusals(_ report: ReplayReport, file: String, policy: String? = nil) {
     let who = policy.map { "policy \($0): " } ?? ""
-    printWarning("\(file): \(who)\(f.sentence(pageSize: host.pageSize))")
+    for f in report.admission.refusals {
+        printWarning("\(file): \(who)\(f.sentence(pageSize: report.host.pageSize))")
+    }
 }
 
 func writeStdout(_ s: String) {

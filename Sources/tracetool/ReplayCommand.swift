@@ -130,11 +130,11 @@ struct ReplayCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             progress.clear()
-            for r in engine.refusals { printWarning(file, refusal: r, host: host) }
             if let timeline {
                 try AtomicOutput.write(TimelineRenderer.csv(engine.timeline, pageSize: host.pageSize), to: timeline)
             }
             let report = ReplayReport(trace: URL(fileURLWithPath: file).lastPathComponent, snapshot: engine.snapshot())
+            warnRefusals(report, file: file)
             if let html {
                 let stats = try TraceStats.compute(path: file, interval: interval)
                 let run = RunResult(name: model.policy, report: report, timeline: engine.timeline, thresholds: engine.thresholds,
