@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what tracetool needs on a fresh Debian machine that already has Swift, and only what
 # is missing: libzstd-dev (the library and its pkg-config file), libxxhash-dev (the capture's page hash), zstd (the CLI, used by tests
-# and the decode benchmark) and pkg-config.
+# and the decode benchmark), pkg-config and time (GNU time, for peak memory in scripts/hostile.sh).
 set -euo pipefail
 missing=()
 dpkg -s libzstd-dev >/dev/null 2>&1 || missing+=(libzstd-dev)
 dpkg -s libxxhash-dev >/dev/null 2>&1 || missing+=(libxxhash-dev)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+[ -x /usr/bin/time ] || missing+=(time)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
   sudo=""

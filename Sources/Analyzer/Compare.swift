@@ -144,12 +144,14 @@ public struct CompareRunner {
 
     public enum Failure: Error, CustomStringConvertible {
         case trace(TraceError)
-        case config(String)
+        /// A setting that does not fit the trace or the machine; `usage` when the command line
+        /// caused it (a --vm for a VM the trace lacks, a host too small), not the trace or a limit.
+        case config(String, usage: Bool)
         case model(policy: String, ReplayError)
         public var description: String {
             switch self {
             case .trace(let e): return e.description
-            case .config(let s): return s
+            case .config(let s, _): return s
             case .model(let p, let e): return "policy \(p): \(e.description)"
             }
         }
@@ -170,7 +172,7 @@ public struct CompareRunner {
             }
         }
         if let problem = MemoryBudget.problem(planned, for: "replaying \(runs.count) policies at once (one model each)") {
-            throw .config(problem)
+            throw .config(problem, usage: false)
         }
         for r in runs {
             do {
@@ -179,11 +181,11 @@ public struct CompareRunner {
                 e.timelineInterval = timelineInterval
                 engines.append(e)
             } catch let e as ConfigError {
-                throw .config("policy \(r.name): \(e.description)")
+                throw .config("policy \(r.name): \(e.description)", usage: !e.inTrace)
             } catch let e as ReplayError {
                 throw .model(policy: r.name, e)
             } catch {
-                throw .config("policy \(r.name): \(error)")
+                throw .config("policy \(r.name): \(error)", usage: false)
             }
         }
         let workers = max(1, min(jobs, engines.count))

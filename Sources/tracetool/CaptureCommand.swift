@@ -37,18 +37,23 @@ struct CaptureCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print no progress.") var quiet = false
 
     func run() throws {
+        var specs: [CaptureVMSpec] = []
+        do {
+            for v in vms { specs += try CaptureVMSpec.parse(v, index: specs.count) }
+        } catch {
+            printError(error.description)
+            throw ExitCode(ExitStatus.usage)
+        }
         try checkOutputs([output], inputs: [])
         let result: (footer: TraceFooter, vms: Int)
-        do { result = try capture() } catch {
+        do { result = try capture(specs) } catch {
             printError(error.description)
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failure)
         }
         writeStdout("\(output): \(result.footer.records) records from \(result.vms) VMs\n")
     }
 
-    private func capture() throws(CaptureError) -> (footer: TraceFooter, vms: Int) {
-        var specs: [CaptureVMSpec] = []
-        for v in vms { specs += try CaptureVMSpec.parse(v, index: specs.count) }
+    private func capture(_ specs: [CaptureVMSpec]) throws(CaptureError) -> (footer: TraceFooter, vms: Int) {
         let dir = assets ?? ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? ".capture"
         if let c = consoles { try? FileManager.default.createDirectory(atPath: c, withIntermediateDirectories: true) }
         let opts = CaptureOptions(vms: specs, duration: duration, interval: interval, icountShift: icountShift,

@@ -100,7 +100,8 @@ struct CompareCommand: ParsableCommand {
         do { results = try runner.run() } catch {
             progress.clear()
             printError("\(file): \(error.description)")
-            throw ExitCode(1)
+            if case .config(_, usage: true) = error { throw ExitCode(ExitStatus.usage) }
+            throw ExitCode(ExitStatus.failure)
         }
         progress.clear()
         for r in results { warnRefusals(r.report, file: file, policy: r.name) }

@@ -145,15 +145,15 @@ struct GenCommand: ParsableCommand {
         if statvfs(dir.isEmpty ? "." : dir, &fs) == 0 {
             let free = Double(fs.f_bavail) * Double(fs.f_frsize)
             guard n <= free else {
-                printError(String(format: "%@: about %.3g records need at least %.1f GiB and its file system has %.1f GiB free; ask for fewer --records, --pages, --vms or a shorter --duration",
+                printError(String(format: "%@: about %.3g records need at least %.3g GiB and its file system has %.1f GiB free; ask for fewer --records, --pages, --vms or a shorter --duration",
                                   output, n, n / 1_073_741_824, free / 1_073_741_824))
-                throw ExitCode(1)
+                throw ExitCode(ExitStatus.failure)
             }
         }
         // `identical` lays out one byte per page before writing.
         if scenario == IdenticalScenario.name, let problem = MemoryBudget.problem(Double(pages), for: "gen identical with \(pages) pages per VM") {
             printError("\(output): \(problem)")
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failure)
         }
         var o = GenOptions()
         o.seed = seed; o.vms = vms; o.pagesPerVM = pages; o.records = records; o.duration = duration

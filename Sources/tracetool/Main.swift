@@ -17,11 +17,13 @@ struct TraceTool: ParsableCommand {
         subcommands: [ReplayCommand.self, CompareCommand.self, StatsCommand.self, PolicyCommand.self, InfoCommand.self, ValidateCommand.self, ConvertCommand.self, GenCommand.self, CaptureCommand.self, BenchCommand.self]
     )
 
-    /// Parses and runs a command. Every error is one line on stderr ("tracetool: …") and exit
-    /// status 1 (or the status a command chose); help and version print as usual.
+    /// Parses and runs a command. Every error is one line on stderr ("tracetool: …") and an
+    /// exit status: 64 (`ExitStatus.usage`) when the command line is wrong, 1 when the run
+    /// failed (an input, an output or a limit), or the status a command chose; help and
+    /// version print as usual.
     static func main() {
         let args = Array(CommandLine.arguments.dropFirst())
-        if let problem = CommandLineScan.repeatedOption(args) { fail(problem) }
+        if let problem = CommandLineScan.repeatedOption(args) { fail(problem, status: ExitStatus.usage) }
         CommandLineScan.given = CommandLineScan.optionsGiven(args)
         do {
             var command = try parseAsRoot(args)
@@ -29,18 +31,30 @@ struct TraceTool: ParsableCommand {
         } catch let e as ExitCode {
             Foundation.exit(e.rawValue)
         } catch {
-            if exitCode(for: error) == .success { exit(withError: error) }
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
             let text = message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
-            fail(text.split(separator: "\n").first.map(String.init) ?? text)
+            let status = (error as? ConfigError).map { $0.inTrace ? ExitStatus.failure : ExitStatus.usage } ?? code.rawValue
+            fail(text.split(separator: "\n").first.map(String.init) ?? text, status: status)
         }
     }
 
-    static func fail(_ message: String) -> Never {
+    static func fail(_ message: String, status: Int32) -> Never {
         var m = message
         if m.hasPrefix("Error: ") { m.removeFirst(7) }
         printError(m)
-        Foundation.exit(1)
+        Foundation.exit(status)
     }
+}
+
+/// The exit statuses of every command (README, "Exit status").
+enum ExitStatus {
+    /// The run failed: an input could not be read or is invalid, an output could not be
+    /// written, or a limit (memory, disk) was reached.
+    static let failure: Int32 = 1
+    /// The command line is wrong: an unknown option, a malformed or out-of-range value,
+    /// options that conflict, or a setting the trace cannot take (BSD's EX_USAGE).
+    static let usage: Int32 = 64
 }
 
 /// What ArgumentParser does not check: an option that holds one value given twice (it would
@@ -96,7 +110,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         return try body()
     } catch let e as TraceError {
         printError(e.description)
-        throw ExitCode(1)
+        throw ExitCode(ExitStatus.failure)
     }
 }
 
@@ -106,7 +120,7 @@ func printError(_ s: String) {
 
 /// `--max-memory`: what a command may plan to allocate by sizes the input declares.
 struct LimitOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("Most memory this run may plan to use for what the trace declares (pages, intervals, timeline rows), e.g. 8GiB. Default: the machine's physical memory.", valueName: "SIZE"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Most memory this run may plan to use for what the trace declares (pages, intervals, timeline rows), e.g. 8GiB. Default: half the machine's physical memory.", valueName: "SIZE"))
     var maxMemory: String?
 
     func validate() throws {
@@ -122,14 +136,20 @@ struct LimitOptions: ParsableArguments {
 
 /// Checks, before any work, that every output may be written (README "Outputs"):
 /// regular files or new ones, none an input, no two the same. `-` (stdout) is skipped.
+/// Refusing an existing file (not regular, or an input) is a usage error: the command line
+/// named the wrong file; a path that cannot be looked up (no permission) is a failure.
 func checkOutputs(_ outputs: [String?], inputs: [String]) throws {
     var seen: [String: String] = [:]
     for case let o? in outputs where o != "-" {
-        try reportingErrors { try OutputPath.check(o, inputs: inputs) }
+        do { try OutputPath.check(o, inputs: inputs) } catch {
+            printError(error.description)
+            var st = stat()
+            throw ExitCode(lstat(o, &st) == 0 ? ExitStatus.usage : ExitStatus.failure)
+        }
         let key = URL(fileURLWithPath: o).standardizedFileURL.resolvingSymlinksInPath().path
         if let other = seen[key] {
             printError("\(o): the same file is given as two outputs (\(other) and \(o))")
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.usage)
         }
         seen[key] = o
     }

@@ -111,12 +111,12 @@ struct ReplayCommand: ParsableCommand {
             let host: HostConfig
             do { host = try HostConfig.resolve(header: reader.header, policy: policy, spec: spec, startsOff: startsOff) } catch let e as ConfigError {
                 printError("\(file): \(e.description)")
-                throw ExitCode(2)
+                throw ExitCode(e.inTrace ? ExitStatus.failure : ExitStatus.usage)
             }
             let engine: ReplayEngine
             do { engine = try ReplayEngine(host: host, policy: policy) } catch let e as ReplayError {
                 printError("\(file): \(e.description)")
-                throw ExitCode(1)
+                throw ExitCode(ExitStatus.failure)
             }
             if timeline != nil || html != nil { engine.timelineInterval = interval }
             var replayer = Replayer()
@@ -127,7 +127,7 @@ struct ReplayCommand: ParsableCommand {
             do { try replayer.run(reader, engine: engine) } catch let e as Replayer.Failure {
                 progress.clear()
                 printError(e.description)
-                throw ExitCode(1)
+                throw ExitCode(ExitStatus.failure)
             }
             progress.clear()
             if let timeline {

@@ -13,6 +13,10 @@ struct CLI {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     }
 
+    /// Exit statuses (README, "Exit status"): a run that failed, and a wrong command line.
+    static let failure: Int32 = 1
+    static let usage: Int32 = 64
+
     struct Result {
         var status: Int32
         var stdout: String
@@ -111,11 +115,11 @@ struct CLITests {
         #expect(h.status == 0 && h.stdout.contains("validate"))
         #expect(try CLI.run(["capture", "--help"]).stdout.contains("toucher"))
         // capture: bad --vm, and missing setup, are one line each, nothing written.
-        for (args, message) in [(["--vm", "dance"], "starts with a workload"),
-                                (["--vm", "sort,mem=9999"], "mem is MiB"),
-                                (["--vm", "sort", "--assets", s.file("none")], "scripts/capture-setup.sh")] {
+        for (args, message, status) in [(["--vm", "dance"], "starts with a workload", CLI.usage),
+                                        (["--vm", "sort,mem=9999"], "mem is MiB", CLI.usage),
+                                        (["--vm", "sort", "--assets", s.file("none")], "scripts/capture-setup.sh", CLI.failure)] {
             let c = try CLI.run(["capture"] + args + ["-o", s.file("c.mtr.zst")])
-            #expect(c.status == 1 && c.stderr.contains(message), "\(args): \(c.stderr)")
+            #expect(c.status == status && c.stderr.contains(message), "\(args): \(c.stderr)")
             #expect(c.stderr.split(separator: "\n").count == 1)
             #expect(!FileManager.default.fileExists(atPath: s.file("c.mtr.zst")))
         }

@@ -45,6 +45,34 @@ struct LimitTests {
         try "hash,xxh3-64\nvm,0,a,16\n0,0,R,5\n18446744073709551000,0,R,5\n".write(toFile: far, atomically: true, encoding: .utf8)
         try expectOneLine(["stats", far], "or a longer --interval")
         try expectOneLine(["stats", far, "--interval", "1us"], "intervals of 1us")
+        // A binary trace's stored footer gives its end: the rows are priced before any record.
+        try expectOneLine(["stats", Self.sample, "--interval", "1us"], "120036334 intervals of 1us (to 120 s)")
+    }
+
+    @Test("A span too long to keep exact names the option that makes it: --settle after the last record, --until before")
+    func longSpans() throws {
+        try expectOneLine(["replay", Self.sample, "--settle", "1000000h", "--quiet"], "use a shorter --settle")
+        let s = Scratch()
+        let far = s.file("far.mtr.txt")
+        try "hash,xxh3-64\nvm,0,a,16\n0,0,R,5\n18446744073709551615,0,R,5\n".write(toFile: far, atomically: true, encoding: .utf8)
+        try expectOneLine(["replay", far, "--quiet"], "use --until to stop before the next record, at 18446744073709551615 µs")
+        #expect(try CLI.run(["replay", far, "--until", "1h", "--quiet"]).status == 0)
+    }
+
+    @Test("Exit status: 64 for a wrong command line, 1 for a run that failed")
+    func exitStatus() throws {
+        for args in [["replay", Self.sample, "--bogus"], ["replay", Self.sample, "--host-memory", "-1"],
+                     ["replay", Self.sample, "--set", "idleTax=2"], ["replay", Self.sample, "--vm", "9:min=1MiB"],
+                     ["replay", Self.sample, "-o", Self.sample], ["compare", Self.sample, "--policy", "nope"]] {
+            let r = try CLI.run(args)
+            #expect(r.status == CLI.usage && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.status) \(r.stderr)")
+        }
+        let s = Scratch()
+        try Data("vm,0,a,4\n9,0,R,0\n1,0,R,0\n".utf8).write(to: URL(fileURLWithPath: s.file("back.txt")))
+        for args in [["replay", s.file("missing.mtr.zst")], ["replay", s.file("back.txt"), "--quiet"]] {
+            let r = try CLI.run(args)
+            #expect(r.status == CLI.failure && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.status) \(r.stderr)")
+        }
     }
 
     @Test("Inputs whose numbers overflow a clock or fill the disk are refused")

@@ -30,7 +30,7 @@ struct OutputSafetyTests {
         ]
         for (args, message) in cases {
             let r = try CLI.run(args)
-            #expect(r.status == 1 && r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+            #expect(r.status == CLI.usage && r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: trace)) == before)
         var st = stat()

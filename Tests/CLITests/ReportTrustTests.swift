@@ -142,7 +142,7 @@ struct ReportTrustTests {
     @Test("Sizes need a unit: a bare number is refused; K/M/G/T with or without B/iB are binary; N pages")
     func sizes() throws {
         let bare = try CLI.run(["replay", Self.sample, "--host-memory", "114928", "--quiet"])
-        #expect(bare.status == 1 && bare.stderr.split(separator: "\n").count == 1)
+        #expect(bare.status == CLI.usage && bare.stderr.split(separator: "\n").count == 1)
         #expect(bare.stderr.contains("has no unit") && bare.stderr.contains("MiB") && bare.stderr.contains("pages"))
         for (size, pages) in [("512MB", 131_072), ("1GB", 262_144), ("1G", 262_144), ("0.5GiB", 131_072), ("70000 pages", 70_000)] {
             let r = try CLI.run(["replay", Self.sample, "--host-memory", size, "--format", "json", "--quiet"])
@@ -151,22 +151,22 @@ struct ReportTrustTests {
         }
         for bad in ["1.5", "12 MiBs", "-1G", "G", "1e3M"] {
             let r = try CLI.run(["replay", Self.sample, "--host-memory=" + bad, "--quiet"])
-            #expect(r.status == 1 && r.stderr.contains("a size is"), "\(bad): \(r.stderr)")
+            #expect(r.status == CLI.usage && r.stderr.contains("a size is"), "\(bad): \(r.stderr)")
         }
         let swap = try CLI.run(["replay", Self.sample, "--swap", "100", "--quiet"])
-        #expect(swap.status == 1 && swap.stderr.contains("--swap"))
+        #expect(swap.status == CLI.usage && swap.stderr.contains("--swap"))
         let vm = try CLI.run(["replay", Self.sample, "--vm", "0:min=64", "--quiet"])
-        #expect(vm.status == 1 && vm.stderr.contains("min"))
+        #expect(vm.status == CLI.usage && vm.stderr.contains("min"))
         let sweep = try CLI.run(["compare", Self.sample, "--sweep", "host-memory=1G,300000", "--quiet"])
-        #expect(sweep.status == 1 && sweep.stderr.contains("no unit"))
+        #expect(sweep.status == CLI.usage && sweep.stderr.contains("no unit"))
     }
 
     @Test("No silent overrides: a repeated one-value option, a key given twice, an ignored option are refused; --vm settings merge")
     func noSilentOverrides() throws {
         let twice = try CLI.run(["replay", Self.sample, "--host-memory", "1G", "--host-memory", "2G"])
-        #expect(twice.status == 1 && twice.stderr.contains("--host-memory given 2 times"))
+        #expect(twice.status == CLI.usage && twice.stderr.contains("--host-memory given 2 times"))
         let twiceShort = try CLI.run(["stats", Self.sample, "-o", "/nonexistent/a", "--output", "/nonexistent/b"])
-        #expect(twiceShort.status == 1 && twiceShort.stderr.contains("--output given 2 times"))
+        #expect(twiceShort.status == CLI.usage && twiceShort.stderr.contains("--output given 2 times"))
         // Repeatable ones still repeat.
         #expect(try CLI.run(["replay", Self.sample, "--set", "idleTax=0.5", "--set", "hashBits=32", "--quiet"]).status == 0)
         // --vm settings for one VM merge: min from the first, shares from the second.
@@ -175,13 +175,13 @@ struct ReportTrustTests {
         let vm0 = (try json(merged.stdout)["vms"] as! [[String: Any]])[0]
         #expect(vm0["minPages"] as? Int == 2048 && vm0["shares"] as? Int == 5000)
         let clash = try CLI.run(["replay", Self.sample, "--vm", "0:min=8MiB", "--vm", "0:min=4MiB"])
-        #expect(clash.status == 1 && clash.stderr.contains("min given twice"))
+        #expect(clash.status == CLI.usage && clash.stderr.contains("min given twice"))
         let ignored = try CLI.run(["policy", "show", "--overcommit", "2"])
-        #expect(ignored.status == 1 && ignored.stderr.contains("--overcommit"))
+        #expect(ignored.status == CLI.usage && ignored.stderr.contains("--overcommit"))
         let gen = try CLI.run(["gen", "fig7", Scratch().file("f.mtr.zst"), "--records", "5"])
-        #expect(gen.status == 1 && gen.stderr.contains("does not use --records"))
+        #expect(gen.status == CLI.usage && gen.stderr.contains("does not use --records"))
         let interval = try CLI.run(["replay", Self.sample, "--timeline-interval", "5s"])
-        #expect(interval.status == 1 && interval.stderr.contains("--timeline-interval needs"))
+        #expect(interval.status == CLI.usage && interval.stderr.contains("--timeline-interval needs"))
     }
 
     @Test("Replay says how far the sharing scan got and what --settle completes a pass; a capped rate is named")

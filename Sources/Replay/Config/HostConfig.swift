@@ -101,9 +101,12 @@ public struct HostSpec: Sendable {
     }
 }
 
+/// A host or VM setting that cannot be applied. Most come from the command line (a usage
+/// error); `inTrace` marks those the trace itself causes (no VMs, mixed page sizes).
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public var description: String
-    public init(_ s: String) { description = s }
+    public var inTrace: Bool
+    public init(_ s: String, inTrace: Bool = false) { description = s; self.inTrace = inTrace }
 }
 
 extension HostConfig {
@@ -116,9 +119,9 @@ extension HostConfig {
                                startsOff: Set<UInt32> = []) throws(ConfigError) -> HostConfig {
         let pageSize = UInt64(header.pageSize)
         for vm in header.vms where (vm.pageSize.map(UInt64.init) ?? pageSize) != pageSize {
-            throw ConfigError("VM \(vm.id) has \(vm.pageSize!)-byte pages and the trace \(pageSize): replay needs one page size")
+            throw ConfigError("VM \(vm.id) has \(vm.pageSize!)-byte pages and the trace \(pageSize): replay needs one page size", inTrace: true)
         }
-        guard !header.vms.isEmpty else { throw ConfigError("the trace declares no VMs") }
+        guard !header.vms.isEmpty else { throw ConfigError("the trace declares no VMs", inTrace: true) }
         for id in spec.vms.keys where header.vm(VMID(id)) == nil {
             throw ConfigError("--vm \(id): the trace has no VM \(id)")
         }

@@ -18,7 +18,7 @@ extension ReplayEngine {
 
     /// Tries to skip from `now` to a little before `t`; false (nothing changed) if the model is
     /// not steady.
-    func fastForwardSteady(before t: Micros) throws(ReplayError) -> Bool {
+    func fastForwardSteady(before t: Micros, finishing: Bool = false) throws(ReplayError) -> Bool {
         let margin = fastForwardMinSpan.rawValue / 2
         guard t.rawValue > now.rawValue + margin else { return false }
         let end = Micros(t.rawValue - margin)
@@ -69,13 +69,15 @@ extension ReplayEngine {
         let tooLong = samples > ReplayEngine.maxSkippedPeriods
             || on.contains { Double($0.residentPages) * Double(reclaims) + $0.allocatedSum >= 0x1p53 }
         if tooLong {
-            throw fail(String(format: "the run would go on for %.3g more seconds of simulated time (%.3g years); the model keeps its per-period statistics exactly for at most %llu sample periods at a time: use --until to stop earlier, or a longer samplePeriod",
+            let remedy = finishing ? "use a shorter --settle (the run goes on that long after the last record), or a longer samplePeriod"
+                                   : "use --until to stop before the next record, at \(t.rawValue) µs, or a longer samplePeriod"
+            throw fail(String(format: "the run would go on for %.3g more seconds of simulated time (%.3g years); the model keeps its per-period statistics exactly for at most %llu sample periods at a time: %@",
                               Double(t.rawValue - now.rawValue) / 1e6, Double(t.rawValue - now.rawValue) / 1e6 / 31_557_600,
-                              ReplayEngine.maxSkippedPeriods))
+                              ReplayEngine.maxSkippedPeriods, remedy))
         }
         if timelineInterval != nil {
             let bytes = Double(timeline.count) + Double(rows) * Double(vms.count)
-            if let problem = MemoryBudget.problem(bytes * Double(MemoryLayout<TimelineRow>.stride), for: "the timeline (\(Int(bytes)) rows)") {
+            if let problem = MemoryBudget.problem(bytes * TimelineRow.plannedBytes, for: "the timeline (\(Int(bytes)) rows)") {
                 throw fail(problem + ", or a longer --timeline-interval")
             }
         }

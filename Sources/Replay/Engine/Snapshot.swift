@@ -163,7 +163,7 @@ public struct Replayer {
             if let until, let cut = batch.firstIndex(where: { $0.time > until }) { end = cut }
             do { try engine.apply(contentsOf: batch[..<end]) } catch {
                 var e = error
-                e.message = "\(reader.path): \(e.message)"
+                e.file = reader.path
                 throw .model(e)
             }
             if end > 0 { last = batch[end - 1].time }
@@ -172,6 +172,10 @@ public struct Replayer {
         }
         let end: Micros
         if let until { end = Micros(until.rawValue + settle.rawValue) } else { end = Micros(last.rawValue + settle.rawValue) }
-        do { try engine.finish(settleUntil: end) } catch { throw .model(error) }
+        do { try engine.finish(settleUntil: end) } catch {
+            var e = error
+            e.file = reader.path
+            throw .model(e)
+        }
     }
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Runs tracetool (release build) on hostile inputs, options and outputs, and checks that each
+# ends in under 10 s and 2 GiB with exit 0, or with exactly one line on stderr and an exit
+# status in 1…127; outputs that must be refused must leave the target as it was.
+# Usage: bash scripts/hostile.sh            (prints one row per case; exits 1 if any fails)
+# The same cases' messages are pinned by the CLI tests (LimitTests, OutputSafetyTests); this
+# script adds wall time and peak memory, which tests do not time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+swift build -c release --product tracetool >/dev/null
+tt=$PWD/.build/release/tracetool
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+max_seconds=10
+max_kib=$((2 * 1024 * 1024))
+failed=0
+printf '%-58s %5s %6s %9s  %s\n' case exit sec "peak MiB" "stderr (first line)"
+
+# check NAME ARGS...: runs tracetool ARGS, judges it.
+check() {
+  local name=$1; shift
+  local status=0
+  /usr/bin/time -f '%e %M' -o "$dir/time" "$tt" "$@" >"$dir/out" 2>"$dir/err" || status=$?
+  read -r secs kib < <(tail -1 "$dir/time")
+  local lines
+  lines=$(grep -c '' "$dir/err" || true)
+  local verdict=ok
+  if [ "$status" -ge 128 ]; then verdict="FAIL: killed by a signal"
+  elif [ "$status" -ne 0 ] && [ "$lines" -ne 1 ]; then verdict="FAIL: $lines lines on stderr"
+  elif awk -v s="$secs" -v m="$max_seconds" 'BEGIN { exit !(s > m) }'; then verdict="FAIL: over ${max_seconds} s"
+  elif [ "$kib" -gt "$max_kib" ]; then verdict="FAIL: over 2 GiB"
+  fi
+  [ "$verdict" = ok ] || failed=1
+  printf '%-58s %5s %6s %9s  %s%s\n' "$name" "$status" "$secs" "$((kib / 1024))" "$(head -c 110 "$dir/err" | head -1)" \
+    "$([ "$verdict" = ok ] || echo "  <- $verdict")"
+}
+
+# unchanged NAME FILE SUM: the refused target must be as it was.
+unchanged() {
+  if [ "$(stat -c '%F %s %Y' "$2")" != "$3" ]; then echo "FAIL: $1 changed $2"; failed=1; fi
+}
+
+sample=traces/sample.mtr.zst
+t="$dir/t"; mkdir -p "$t"
+
+# Files.
+mkfifo "$t/fifo"; ln -s "$PWD/$sample" "$t/link"; mkdir "$t/folder"
+cp "$sample" "$t/in.mtr.zst"; ln "$t/in.mtr.zst" "$t/hard.mtr.zst"
+before_in=$(stat -c '%F %s %Y' "$t/in.mtr.zst"); before_link=$(stat -c '%F %s %Y' "$t/link")
+check "replay -o FIFO" replay "$sample" -o "$t/fifo" --quiet
+check "replay -o symlink" replay "$sample" -o "$t/link" --quiet
+check "replay -o directory" replay "$sample" -o "$t/folder" --quiet
+check "replay -o its own input" replay "$t/in.mtr.zst" -o "$t/in.mtr.zst" --quiet
+check "stats -o its own input (other spelling)" stats "$t/in.mtr.zst" -o "$t/../t/in.mtr.zst"
+check "convert X X (hard link)" convert "$t/in.mtr.zst" "$t/hard.mtr.zst"
+unchanged "refused outputs" "$t/in.mtr.zst" "$before_in"
+unchanged "refused outputs" "$t/link" "$before_link"
+[ -p "$t/fifo" ] || { echo "FAIL: the FIFO was replaced"; failed=1; }
+
+# Time.
+printf 'hash,xxh3-64\nvm,0,a,16\n0,0,R,5\n18446744073709551615,0,R,5\n' > "$t/far.mtr.txt"
+check "replay of a 2^64 us span (45 bytes)" replay "$t/far.mtr.txt" --quiet
+printf 'hash,xxh3-64\nvm,0,a,1024\nvm,1,b,1024\n0,0,W,0,64\n0,1,W,0,64\n0,0,C,3,0000000000000077\n0,1,C,3,0000000000000077\n94670208000000,0,R,1\n94670208000000,1,R,2\n' > "$t/years.mtr.txt"
+check "replay of a 3-year span" replay "$t/years.mtr.txt" --quiet
+check "replay of a 3-year span, --overcommit 2" replay "$t/years.mtr.txt" --overcommit 2 --quiet
+check "replay --settle 1000000h" replay "$sample" --settle 1000000h --quiet
+check "replay --settle 1000000h --until 2h" replay "$sample" --settle 1000000h --until 2h --quiet
+check "stats --interval 1us" stats "$sample" --interval 1us
+check "replay --timeline-interval 1us" replay "$sample" --timeline "$t/tl.csv" --timeline-interval 1us --quiet
+check "replay 3-year span --timeline-interval 1s" replay "$t/years.mtr.txt" --timeline "$t/tl.csv" --timeline-interval 1s --quiet
+check "gen --records 18446744073709551615" gen mix "$t/g.mtr.zst" --records 18446744073709551615
+
+# Overcommit path.
+printf 'hash,xxh3-64\nvm,0,a,262144\n0,0,R,0\n' > "$t/1g.mtr.txt"
+printf 'hash,xxh3-64\nvm,0,a,1048576\n0,0,R,0\n' > "$t/4g.mtr.txt"
+check "1 GiB VM, one record, --overcommit 2" replay "$t/1g.mtr.txt" --overcommit 2 --quiet
+check "4 GiB VM, one record, --host-memory 1GiB" replay "$t/4g.mtr.txt" --host-memory 1GiB --quiet
+
+# Limits.
+printf 'hash,xxh3-64\nvm,0,big,268435456\n0,0,R,5\n' > "$t/p28.mtr.txt"
+printf 'hash,xxh3-64\nvm,0,big,4294967295\n0,0,R,5\n' > "$t/p32.mtr.txt"
+check "replay, VM of 2^28 pages" replay "$t/p28.mtr.txt" --quiet
+check "stats, VM of 2^32-1 pages" stats "$t/p32.mtr.txt"
+{ echo 'hash,xxh3-64'; awk 'BEGIN { for (i = 0; i < 65536; i++) printf "vm,%d,v%d,16\n", i, i }'; echo '0,0,R,5'; } > "$t/many.mtr.txt"
+check "stats, 65,536 declared VMs" stats "$t/many.mtr.txt"
+check "replay, 65,536 declared VMs" replay "$t/many.mtr.txt" --quiet
+check "--set shareScanVM=1e300" replay "$sample" --set shareScanVM=1e300 --quiet
+check "--set overhead=1e300" replay "$sample" --set overhead=1e300 --quiet
+check "--overcommit 1e-20" replay "$sample" --overcommit 1e-20 --quiet
+printf '==1== x\n L  04000010,8\n S  05000000,4\n' > "$t/l.out"
+check "lackey --micros-per-access 2^64-1" convert "$t/l.out" "$t/l.mtr.zst" --from lackey --micros-per-access 18446744073709551615
+
+# Messages.
+check "--host-memory -1" replay "$sample" --host-memory -1 --quiet
+check "--host-memory 114928 (no unit)" replay "$sample" --host-memory 114928 --quiet
+printf '{"idleTax": 7}' > "$t/p.json"
+check "bad knob in a --policy file" replay "$sample" --policy "$t/p.json" --quiet
+check "unknown option" replay "$sample" --bogus
+
+# The bundled traces under --overcommit 2.
+for f in traces/*.mtr.zst; do
+  check "$(basename "$f") --overcommit 2" replay "$f" --overcommit 2 --quiet
+done
+
+if [ "$failed" -ne 0 ]; then echo "hostile.sh: some cases failed" >&2; exit 1; fi
+echo "hostile.sh: every case ended in time and memory, with exit 0 or one line"
