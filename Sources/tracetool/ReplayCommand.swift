@@ -124,6 +124,7 @@ struct ReplayCommand: ParsableCommand {
             replayer.settle = settle.flatMap(Units.parseDuration) ?? .zero
             let progress = Progress(path: file, enabled: !quiet)
             replayer.progress = { progress.update($0) }
+            engine.spanProgress = { progress.span($0, $1) }
             do { try replayer.run(reader, engine: engine) } catch let e as Replayer.Failure {
                 progress.clear()
                 printError(e.description)
@@ -193,6 +194,19 @@ final class Progress {
         let eta = frac > 0 ? secs * (1 - frac) / frac : 0
         let line = String(format: "\r%@: %llu records, %.0f%%, %.1f M records/s, ETA %.0f s ", (path as NSString).lastPathComponent,
                           r.recordsRead, frac * 100, rate / 1e6, eta)
+        FileHandle.standardError.write(Data(line.utf8))
+        shown = true
+    }
+
+    /// A span of simulated time the model steps through second by second.
+    func span(_ now: Micros, _ end: Micros) {
+        guard enabled else { return }
+        let t = DispatchTime.now().uptimeNanoseconds
+        guard t - last > 200_000_000 else { return }
+        last = t
+        let line = String(format: "\r%@: simulating %.0f s … %.0f s (%.0f%% of this span; --until or a shorter --settle bounds it) ",
+                          (path as NSString).lastPathComponent, now.seconds, end.seconds,
+                          100 * now.seconds / max(end.seconds, 1e-9))
         FileHandle.standardError.write(Data(line.utf8))
         shown = true
     }

@@ -122,6 +122,11 @@ public final class ReplayEngine {
     /// Skip steady spans in closed form (docs/MODEL.md "Fast-forward"); off only to check that
     /// skipping changes nothing.
     public var fastForward = true
+    /// Called every 65,536 periodic steps of one span between records (or after the last)
+    /// with the simulated time reached and the span's end: a progress line for spans that
+    /// cannot be skipped in closed form.
+    public var spanProgress: ((_ now: Micros, _ end: Micros) -> Void)?
+    private var stepsInSpan = 0
     var nextFastForwardTry: Micros = .zero
     /// Spans skipped so far (for tests).
     var fastForwards = 0
@@ -553,7 +558,10 @@ public final class ReplayEngine {
             accountTime(to: t)
             return
         }
+        stepsInSpan = 0
         while true {
+            stepsInSpan &+= 1
+            if stepsInSpan & 0xFFFF == 0, let spanProgress { spanProgress(now, t) }
             if fastForward, t.rawValue > now.rawValue + fastForwardMinSpan.rawValue, now >= nextFastForwardTry {
                 if try !fastForwardSteady(before: t, finishing: finishing) { nextFastForwardTry = Micros(now.rawValue + samplePeriod.rawValue) }
             }
