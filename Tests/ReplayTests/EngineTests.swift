@@ -64,7 +64,7 @@ struct EngineTests {
         var rng = SeededRandom(seed: seed)
         let pages: [UInt64] = [64, 128, 32, 100]
         var p = fastScan(Double(5 + rng.below(40)), hashBits: [8, 16, 64][Int(rng.below(3))], seed: seed)
-        p.sharing = [.on, .on, .zeroOnly][Int(rng.below(3))]
+        p.sharing = ([.on, .on, .zeroOnly] as [SharingName])[Int(rng.below(3))]
         let e = try makeEngine(pages: pages, policy: p, overheadMiB: 0.1)
         var t: UInt64 = 0
         let pool: [UInt64] = (0..<12).map { _ in rng.next() }

@@ -89,7 +89,7 @@ struct ReclamationTests {
         return out
     }
 
-    func replayLooping(balloon: Bool, victim: Policy.SwapVictim = .random) throws -> VMCounters {
+    func replayLooping(balloon: Bool, victim: SwapVictimName = .random) throws -> VMCounters {
         var p = Policy()
         p.sharing = .off
         p.swapVictim = victim
@@ -155,9 +155,9 @@ struct ReclamationTests {
     }
 
     @Test("Invariants hold after every record and periodic task under memory pressure, with balloons, paging, sharing and power cycles",
-          arguments: [(1, Policy.SwapVictim.random, true), (2, .lru, true), (3, .fifo, false), (4, .random, false), (5, .lru, false),
-                      (6, .fifo, true), (7, .random, true), (8, .lru, true), (9, .random, false), (10, .fifo, true)] as [(UInt64, Policy.SwapVictim, Bool)])
-    func invariantsUnderPressure(seed: UInt64, victim: Policy.SwapVictim, balloon: Bool) throws {
+          arguments: [(1, SwapVictimName.random, true), (2, .lru, true), (3, .fifo, false), (4, .random, false), (5, .lru, false),
+                      (6, .fifo, true), (7, .random, true), (8, .lru, true), (9, .random, false), (10, .fifo, true)] as [(UInt64, SwapVictimName, Bool)])
+    func invariantsUnderPressure(seed: UInt64, victim: SwapVictimName, balloon: Bool) throws {
         var rng = SeededRandom(seed: seed)
         var p = fastScan(20, seed: seed)
         p.swapVictim = victim

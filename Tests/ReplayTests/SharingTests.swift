@@ -103,7 +103,7 @@ struct SharingTests {
 
     @Test("zero-only shares zero pages only; off shares nothing")
     func sharingModes() throws {
-        for (mode, frames) in [(Policy.Sharing.zeroOnly, 1), (.off, 0), (.on, 2)] {
+        for (mode, frames) in [(SharingName.zeroOnly, 1), (.off, 0), (.on, 2)] {
             let e = try makeEngine(pages: [16, 16], policy: fastScan(1000, sharing: mode))
             try e.apply(rec(0, 0, .zero, 0, count: 4))
             try e.apply(rec(0, 0, .content, 8, hash: 3))

@@ -26,7 +26,7 @@ extension ReplayEngine {
 }
 
 /// A policy whose scanner covers `pagesPerSecond` candidates per VM each second, uncapped.
-func fastScan(_ pagesPerSecond: Double, hashBits: Int = 64, sharing: Policy.Sharing = .on, seed: UInt64 = 1) -> Policy {
+func fastScan(_ pagesPerSecond: Double, hashBits: Int = 64, sharing: SharingName = .on, seed: UInt64 = 1) -> Policy {
     var p = Policy()
     p.shareScanVM = pagesPerSecond
     p.shareScanTotal = pagesPerSecond * 1000

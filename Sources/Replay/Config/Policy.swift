@@ -4,14 +4,10 @@ import TraceFormat
 /// Every knob of the model, with the paper's defaults (../docs/MODEL.md lists their sources).
 /// The names are the ones users type with `--set key=value` and in JSON policy files.
 public struct Policy: Codable, Equatable, Sendable {
-    /// `on`: ESX's random scan; `ksm`: Linux KSM's model (pages in order, merged only when their
-    /// checksum is unchanged since the previous visit); `zero-only`; `off`.
-    public enum Sharing: String, Codable, Sendable, CaseIterable { case on, off, zeroOnly = "zero-only", ksm }
-    public enum Estimator: String, Codable, Sendable, CaseIterable { case sampled, oracle }
     public enum Switch: String, Codable, Sendable, CaseIterable { case on, off }
-    public enum SwapVictim: String, Codable, Sendable, CaseIterable { case random, lru, fifo }
 
-    public var sharing: Sharing = .on
+    /// The sharing scanner, by registry name (SharingScanners: on, off, zero-only, ksm).
+    public var sharing: SharingName = .on
     public var shareScanVM: Double = 50
     public var shareScanTotal: Double = 200
     public var hashBits: Int = 64
@@ -19,7 +15,8 @@ public struct Policy: Codable, Equatable, Sendable {
     public var samplePeriod: Double = 30
     public var slowGain: Double = 0.25
     public var fastGain: Double = 0.75
-    public var estimator: Estimator = .sampled
+    /// The activity estimator targets use, by registry name (ActivityEstimators).
+    public var estimator: EstimatorName = .sampled
     public var idleTax: Double = 0.75
     public var balancePeriod: Double = 15
     public var highFree: Double = 0.06
@@ -30,7 +27,8 @@ public struct Policy: Codable, Equatable, Sendable {
     public var balloon: Switch = .on
     public var maxBalloon: Double = 0.5
     public var balloonRate: Double = 4096
-    public var swapVictim: SwapVictim = .random
+    /// Host paging's victim chooser, by registry name (SwapVictims).
+    public var swapVictim: SwapVictimName = .random
     /// Per-VM overhead in MiB.
     public var overhead: Double = 32
     public var sharesPerMiB: Double = 10
@@ -52,6 +50,12 @@ public struct Policy: Codable, Equatable, Sendable {
         func range(_ v: Double, _ key: String, _ lo: Double, _ hi: Double, _ unit: String) throws(PolicyError) {
             try check(v.isFinite && v >= lo && v <= hi, key, "must be in [\(PolicyKnobs.fmt(lo)), \(PolicyKnobs.fmt(hi))]\(unit.isEmpty ? "" : " " + unit)")
         }
+        func registered<F: PolicyFamily>(_ name: ImplementationName<F>) throws(PolicyError) {
+            try check(F.isRegistered(name.rawValue), F.knob, "\"\(name)\" is not one of \(F.names.joined(separator: ", "))")
+        }
+        try registered(sharing)
+        try registered(estimator)
+        try registered(swapVictim)
         try range(shareScanVM, "shareScanVM", 0, Policy.maxRate, "pages/s")
         try range(shareScanTotal, "shareScanTotal", 0, Policy.maxRate, "pages/s")
         try check((1...64).contains(hashBits), "hashBits", "must be in [1, 64]")
@@ -152,9 +156,22 @@ public enum PolicyKnobs {
                    set: { (p: inout Policy, s: String) throws(PolicyError) in p[keyPath: kp] = try choice(name, s, E.self) })
     }
 
+    /// A knob that picks an implementation of a policy family by its registry name.
+    static func family<F: PolicyFamily>(_ name: String, _ help: String,
+                                        _ kp: WritableKeyPath<Policy, ImplementationName<F>> & Sendable) -> PolicyKnob {
+        PolicyKnob(name: name, unit: F.names.joined(separator: "|"), help: help,
+                   get: { $0[keyPath: kp].rawValue },
+                   set: { (p: inout Policy, s: String) throws(PolicyError) in
+                       guard F.isRegistered(s) else {
+                           throw PolicyError.badValue(key: name, message: "\"\(s)\" is not one of \(F.names.joined(separator: ", "))")
+                       }
+                       p[keyPath: kp] = ImplementationName(rawValue: s)
+                   })
+    }
+
     /// Every knob, in the order `policy show` prints them.
     public static let all: [PolicyKnob] = [
-        pick("sharing", "content-based page sharing: on (ESX random scan), ksm (KSM-style ordered scan, checksum-stable pages), zero-only, off", \.sharing),
+        family("sharing", "content-based page sharing: on (ESX random scan), ksm (KSM-style ordered scan, checksum-stable pages), zero-only, off", \.sharing),
         num("shareScanVM", "pages/s", "sharing scan rate per VM", \.shareScanVM),
         num("shareScanTotal", "pages/s", "sharing scan rate cap for the whole host", \.shareScanTotal),
         int("hashBits", "bits of the content hash the sharing table keys on (1-64)", \.hashBits),
@@ -162,7 +179,7 @@ public enum PolicyKnobs {
         dur("samplePeriod", "idle sampling period", \.samplePeriod),
         num("slowGain", "", "slow EWMA gain of the idle estimator", \.slowGain),
         num("fastGain", "", "fast EWMA gain of the idle estimator", \.fastGain),
-        pick("estimator", "active-memory estimator: sampled, or the trace's true working set", \.estimator),
+        family("estimator", "active-memory estimator: sampled, or the trace's true working set", \.estimator),
         num("idleTax", "", "idle memory tax rate tau, 0 <= tau < 1", \.idleTax),
         dur("balancePeriod", "periodic target recomputation", \.balancePeriod),
         num("highFree", "of M", "high free-memory threshold", \.highFree),
@@ -173,7 +190,7 @@ public enum PolicyKnobs {
         pick("balloon", "balloon driver present in every VM", \.balloon),
         num("maxBalloon", "of max", "largest balloon as a fraction of the VM's max", \.maxBalloon),
         num("balloonRate", "pages/s", "balloon inflation rate per driver", \.balloonRate),
-        pick("swapVictim", "host paging victim choice", \.swapVictim),
+        family("swapVictim", "host paging victim choice", \.swapVictim),
         num("overhead", "MiB", "per-VM overhead memory", \.overhead),
         num("sharesPerMiB", "", "default shares per MiB of max", \.sharesPerMiB),
         num("minFraction", "of max", "default min as a fraction of max", \.minFraction),

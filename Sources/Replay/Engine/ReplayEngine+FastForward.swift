@@ -35,7 +35,7 @@ extension ReplayEngine {
             var e = vm.estimator
             e.endPeriod(touched: 0, sampled: vm.sampledPPNs.count)
             guard e == vm.estimator else { return false }
-            if policy.sharing != .off && policy.shareScanVM > 0 && policy.shareScanTotal > 0 && vm.steadyEpoch != changeEpoch { return false }
+            if scanner.offersPages && policy.shareScanVM > 0 && policy.shareScanTotal > 0 && vm.steadyEpoch != changeEpoch { return false }
             if overcommitted {
                 let resident = vm.residentPages
                 if resident > vm.target && state != .high { return false }
@@ -99,10 +99,10 @@ extension ReplayEngine {
             }
         }
         scanTicks += scans
-        if policy.sharing != .off && !vms.isEmpty {
+        if scanner.offersPages && !vms.isEmpty {
             for (vm, v) in zip(vms, visits) where v > 0 { skipVisits(vm, v) }
         }
-        if policy.sharing != .off && !vms.isEmpty { scanRotation += Int(scans) }
+        if scanner.offersPages && !vms.isEmpty { scanRotation += Int(scans) }
         if samples > 0 {
             for vm in on {
                 let est = min(1, max(vm.estimator.slow, vm.estimator.fast)) * Double(vm.config.maxPages)
@@ -144,7 +144,7 @@ extension ReplayEngine {
     /// within a few thousand ticks.
     private func scanVisits(ticks: UInt64) -> [UInt64]? {
         var visits = [UInt64](repeating: 0, count: vms.count)
-        guard policy.sharing != .off, !vms.isEmpty else { return visits }
+        guard scanner.offersPages, !vms.isEmpty else { return visits }
         let n = vms.count
         var g = scanGlobalCredit
         var credit = vms.map(\.scanCredit)

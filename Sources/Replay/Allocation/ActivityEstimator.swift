@@ -1,0 +1,39 @@
+/// What the allocator takes as a VM's active memory when it computes targets (PAPER.md §5;
+/// docs/MODEL.md "Targets").
+///
+/// Contract. The engine makes one estimator per replay from the `estimator` knob. The idle
+/// sampler runs whatever the estimator (every report compares its estimate with the truth);
+/// the estimator only decides what the allocator uses. `activePages(_:)` is called whenever
+/// targets are recomputed (every `balancePeriod`, at a free-state change, at power events) and
+/// for each timeline row; it returns pages in [0, resident], and may read the VM's sampler
+/// state (`estimator`, `traps`, `sampledPPNs`) and its true working set of the last complete
+/// period (`lastTruePages`), never change them.
+protocol ActivityEstimator: Sendable {
+    func activePages(_ vm: VMState) -> Double
+}
+
+/// One registered estimator: its name, summary and how to make it.
+struct ActivityEstimatorRegistration: Sendable {
+    let implementation: Implementation
+    let make: @Sendable (Policy) -> any ActivityEstimator
+}
+
+/// The registry of activity estimators (the `estimator` knob). A new estimator is one file
+/// plus one line here.
+public enum ActivityEstimators: PolicyFamily {
+    public static let knob = "estimator"
+    static let registry: [ActivityEstimatorRegistration] = [
+        SampledEstimator.registration,
+        OracleEstimator.registration,
+    ]
+    public static var implementations: [Implementation] { registry.map(\.implementation) }
+
+    static func make(_ name: EstimatorName, policy: Policy) -> any ActivityEstimator {
+        guard let r = registry.first(where: { $0.implementation.name == name.rawValue }) else {
+            preconditionFailure("estimator \(name) is not registered (Policy.validate checks names)")
+        }
+        return r.make(policy)
+    }
+}
+
+public typealias EstimatorName = ImplementationName<ActivityEstimators>

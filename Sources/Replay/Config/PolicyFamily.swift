@@ -1,0 +1,47 @@
+/// A family of interchangeable policy implementations (sharing scanner, activity estimator,
+/// swap-victim chooser; docs/ARCHITECTURE.md "Policy families"). Each family is a protocol
+/// whose doc comment states its contract and hook order, a registry listing its
+/// implementations, and one file per implementation. A knob names an implementation by its
+/// registry name; `policy show` lists the registry.
+public protocol PolicyFamily {
+    /// The knob that picks an implementation (`sharing`, `estimator`, `swapVictim`).
+    static var knob: String { get }
+    /// Every implementation, in the order `policy show` lists them.
+    static var implementations: [Implementation] { get }
+}
+
+/// What every registered implementation declares: its name (as knobs and JSON spell it) and
+/// a one-line summary.
+public struct Implementation: Sendable, Equatable {
+    public let name: String
+    public let summary: String
+    public init(name: String, summary: String) {
+        self.name = name
+        self.summary = summary
+    }
+}
+
+extension PolicyFamily {
+    public static var names: [String] { implementations.map(\.name) }
+    public static func isRegistered(_ name: String) -> Bool { implementations.contains { $0.name == name } }
+}
+
+/// The registry name of one implementation of `Family`: a string that encodes as one (JSON
+/// and reports spell it as the name), typed so a sharing name cannot pick a swap victim.
+public struct ImplementationName<Family: PolicyFamily>: RawRepresentable, Hashable, Sendable, Codable,
+    ExpressibleByStringLiteral, CustomStringConvertible
+{
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { rawValue = value }
+    public var description: String { rawValue }
+
+    public init(from decoder: Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
+}

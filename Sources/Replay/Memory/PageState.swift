@@ -1,0 +1,50 @@
+/// The state of one PPN in the pmap (DESIGN.md, State of one PPN), packed in 32 bits: the
+/// state in the top 3 bits, its MPN, frame or swap slot in the low 29.
+enum PageState: UInt32 {
+    case untouched = 0, privateMPN = 1, shared = 2, swapped = 3, ballooned = 4
+
+    static let shift: UInt32 = 29
+    static let payloadMask: UInt32 = (1 << 29) - 1
+
+    @inline(__always) static func of(_ e: UInt32) -> PageState { PageState(rawValue: e >> shift)! }
+    @inline(__always) static func payload(_ e: UInt32) -> UInt32 { e & payloadMask }
+    @inline(__always) func entry(_ payload: UInt32) -> UInt32 { rawValue << PageState.shift | payload }
+}
+
+/// Per-page metadata beside the pmap entry, one 64-bit word so that an access touches one
+/// cache line: bits 0…8 flags, 9…15 the sample period of the last touch, 16…47 the guest-LRU
+/// sequence number of the last touch (0 = never touched).
+enum PageFlag {
+    /// The page's content hash is known (reported and not written since).
+    static let known: UInt64 = 1 << 0
+    /// A shadow entry keyed by PPN is valid…
+    static let shadowValid: UInt64 = 1 << 1
+    /// …and allows writes.
+    static let shadowWritable: UInt64 = 1 << 2
+    /// A hint frame points at this page.
+    static let hinted: UInt64 = 1 << 3
+    /// Marked by idle sampling this period.
+    static let sampled: UInt64 = 1 << 4
+    /// The guest freed the page (a FREE record) and has not touched it since.
+    static let guestFreed: UInt64 = 1 << 5
+    /// The page has held content at some point (a later first access is a guest refault).
+    static let everBacked: UInt64 = 1 << 6
+    /// Virtual shadow entries (address space, VPN) may reach this page.
+    static let virtualMapped: UInt64 = 1 << 7
+    /// KSM-style sharing: the scanner saw this content on its last visit (checksum stable).
+    static let scanStable: UInt64 = 1 << 8
+    /// What a write makes stale: the known content, the free hint, checksum stability.
+    static let writeClears: UInt64 = known | guestFreed | scanStable
+    /// Bits 9…15: the sample period in which the page was last touched (1…127; 0 = not lately).
+    static let stampShift: UInt64 = 9
+    static let stampMask: UInt64 = 0x7F << 9
+    /// Bits 16…47: guest-LRU sequence number.
+    static let seqShift: UInt64 = 16
+    static let seqMask: UInt64 = 0xFFFF_FFFF << 16
+    static let flagMask: UInt64 = (1 << 9) - 1
+
+    @inline(__always) static func stamp(_ f: UInt64) -> UInt64 { (f & stampMask) >> stampShift }
+    @inline(__always) static func seq(_ f: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: f >> seqShift) }
+    /// `f` with its LRU sequence number replaced by `s`.
+    @inline(__always) static func withSeq(_ f: UInt64, _ s: UInt32) -> UInt64 { f & ~seqMask | UInt64(s) << seqShift }
+}

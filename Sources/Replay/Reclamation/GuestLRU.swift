@@ -1,0 +1,142 @@
+/// The guest's LRU order, exact (docs/MODEL.md "Guest LRU"): what the guest gives its balloon
+/// and what the LRU and clock swap-victim choosers read. The state lives in `VMState` (the
+/// "Guest LRU order" fields); the algorithm is here.
+extension VMState {
+    // MARK: guest LRU order
+
+    /// Stamps `p` as the most recently used page.
+    @inline(__always)
+    func lruTouch(_ p: UInt32) {
+        guard trackLRU else { return }
+        if seqCounter == UInt32.max { renumber() }
+        let i = Int(p)
+        flags[i] = PageFlag.withSeq(flags[i], seqCounter)
+        seqCounter += 1
+    }
+
+    /// Makes `p` the least recently used page (a page the guest just got back, free).
+    func lruPushTail(_ p: UInt32) {
+        guard trackLRU else { return }
+        if tailCounter <= 1 { renumber() }
+        let i = Int(p)
+        flags[i] = PageFlag.withSeq(flags[i], tailCounter)
+        // Each push sorts before every earlier push, so `tailStack` is sorted from its top.
+        // An entry is usable only if it sorts before the queue's last key (every page outside
+        // queue and stack sorts after that key); otherwise the next rescan finds the page.
+        let key = UInt64(tailCounter) << 32 | UInt64(p)
+        if let last = victimQueue.last, key < last { tailStack.append(key) }
+        tailCounter -= 1
+    }
+
+    /// Marks a page that goes into the balloon: its sequence becomes the reserved value
+    /// 0xFFFFFFFF (never handed out), so no queued key can match it.
+    func lruForget(_ p: UInt32) {
+        guard trackLRU else { return }
+        flags[Int(p)] |= PageFlag.seqMask
+    }
+
+    /// A queued key is current while the page still carries that sequence number (ballooned
+    /// pages carry the reserved one): one word read.
+    @inline(__always)
+    private func current(_ item: UInt64) -> Bool {
+        let p = Int(truncatingIfNeeded: item & 0xFFFF_FFFF)
+        return UInt64(PageFlag.seq(flags[p])) == item >> 32
+    }
+
+    /// Rebuilds the queue with the oldest quarter of the guest's pages (at least 64): a
+    /// selection of the k smallest keys in O(pages), then a sort of those k.
+    private func refill() {
+        var keys: [UInt64] = []
+        keys.reserveCapacity(pageCount)
+        for i in 0..<pageCount where PageState.of(entry[i]) != .ballooned {
+            keys.append(UInt64(PageFlag.seq(flags[i])) << 32 | UInt64(i))
+        }
+        let k = min(keys.count, max(64, pageCount / 4))
+        if k < keys.count { VMState.select(&keys, k) }
+        victimQueue = Array(keys[0..<k]).sorted()
+        victimHead = 0
+        tailStack.removeAll()
+    }
+
+    /// Reorders `a` so that its first k elements are its k smallest: quickselect whose pivot is
+    /// the median of three elements at pseudo-random positions (a fixed xorshift sequence, so
+    /// the result is deterministic; the k smallest of distinct keys are unique anyway). Fixed
+    /// positions (first, middle, last) went quadratic on the key patterns refills produce
+    /// (a few large keys in front of an ascending run), O(n) expected this way.
+    static func select(_ a: inout [UInt64], _ k: Int) {
+        var lo = 0, hi = a.count - 1
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func pick() -> Int {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            return lo + Int(x % UInt64(hi - lo + 1))
+        }
+        while lo < hi {
+            let p0 = a[pick()], p1 = a[pick()], p2 = a[pick()]
+            let pivot = max(min(p0, p1), min(max(p0, p1), p2))
+            var i = lo, j = hi
+            while i <= j {
+                while a[i] < pivot { i += 1 }
+                while a[j] > pivot { j -= 1 }
+                if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k - 1 <= j { hi = j } else if k - 1 >= i { lo = i } else { return }
+        }
+    }
+
+    /// Visits the guest's pages from the least recently used, until `body` returns false.
+    func lruWalk(_ body: (UInt32) -> Bool) {
+        var refilled = false
+        while true {
+            while victimHead < victimQueue.count && !current(victimQueue[victimHead]) { victimHead += 1 }
+            while let top = tailStack.last, !current(top) { tailStack.removeLast() }
+            // Merge the queue and the tail stack in key order.
+            var i = victimHead
+            var j = tailStack.count - 1
+            while i < victimQueue.count || j >= 0 {
+                let item: UInt64
+                if j >= 0 && (i >= victimQueue.count || tailStack[j] < victimQueue[i]) {
+                    item = tailStack[j]
+                    j -= 1
+                } else {
+                    item = victimQueue[i]
+                    i += 1
+                }
+                if current(item) && !body(UInt32(truncatingIfNeeded: item & 0xFFFF_FFFF)) { return }
+            }
+            // Everything queued was refused or stale: rescan once for the next oldest pages.
+            if refilled { return }
+            refill()
+            refilled = true
+            if victimQueue.isEmpty { return }
+        }
+    }
+
+    /// The guest's replacement victim: its least recently used page not in the balloon
+    /// (never-touched pages first, in PPN order).
+    func guestVictim() -> UInt32? {
+        var v: UInt32?
+        lruWalk { p in v = p; return false }
+        return v
+    }
+
+    /// Renumbers every sequence number by rank, keeping the order, when a counter runs out.
+    private func renumber() {
+        var old: [UInt64] = []
+        var young: [UInt64] = []
+        for i in 0..<pageCount {
+            let s = PageFlag.seq(flags[i])
+            if s == 0 || s == UInt32.max { continue }
+            if s >= 1 << 31 { young.append(UInt64(s) << 32 | UInt64(i)) } else { old.append(UInt64(s) << 32 | UInt64(i)) }
+        }
+        old.sort()
+        young.sort()
+        func set(_ i: Int, _ s: UInt32) { flags[i] = PageFlag.withSeq(flags[i], s) }
+        for (r, k) in old.enumerated() { set(Int(k & 0xFFFF_FFFF), UInt32((1 << 31) - old.count + r)) }
+        for (r, k) in young.enumerated() { set(Int(k & 0xFFFF_FFFF), UInt32((1 << 31) + r)) }
+        tailCounter = UInt32((1 << 31) - old.count - 1)
+        seqCounter = UInt32((1 << 31) + young.count)
+        victimQueue.removeAll()
+        victimHead = 0
+        tailStack.removeAll()
+    }
+}

@@ -1,0 +1,94 @@
+import TraceFormat
+
+extension ReplayEngine {
+    // MARK: ballooning and the guest model
+
+    /// The guest gives its LRU page to the balloon. False if it has none left to give.
+    @discardableResult
+    func inflateOne(_ vm: VMState) throws(ReplayError) -> Bool {
+        guard let q = vm.guestVictim() else { return false }
+        try balloonPage(vm, q)
+        vm.counters.balloonInflated += 1
+        return true
+    }
+
+    /// Puts PPN `q` in the balloon, freeing whatever backs it.
+    func balloonPage(_ vm: VMState, _ q: UInt32) throws(ReplayError) {
+        changeEpoch &+= 1
+        let i = Int(q)
+        let e = vm.entry[i]
+        if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: q) }
+        switch PageState.of(e) {
+        case .untouched:
+            break
+        case .privateMPN:
+            memory.release(PageState.payload(e))
+            vm.privatePages -= 1
+        case .shared:
+            let f = PageState.payload(e)
+            if table.fullHash[Int(f)] == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
+            vm.sharedPages -= 1
+            if table.dropRef(f) == 0 {
+                memory.release(table.target[Int(f)])
+                table.removeFrame(f)
+            }
+        case .swapped:
+            // The guest pages out a page ESX already swapped: read back in to be written out.
+            vm.counters.doublePaging += 1
+            vm.counters.swapIn += 1
+            swap.release(PageState.payload(e))
+            vm.swappedPages -= 1
+        case .ballooned:
+            preconditionFailure("page already in the balloon")
+        }
+        invalidateShadow(vm, ppn: q)
+        vm.lruForget(q)
+        vm.entry[i] = PageState.ballooned.entry(0)
+        vm.balloonedPages += 1
+        vm.balloonPeak = max(vm.balloonPeak, vm.balloonedPages)
+        balloonTotal += 1
+        if balloonTotal > hostBalloonPeak { hostBalloonPeak = balloonTotal }
+        vm.balloonStack.append(q)
+    }
+
+    /// The balloon gives one page back to the guest, as free memory (its LRU end).
+    func deflateOne(_ vm: VMState) {
+        changeEpoch &+= 1
+        while let q = vm.balloonStack.popLast() {
+            let i = Int(q)
+            guard PageState.of(vm.entry[i]) == .ballooned else { continue }
+            vm.entry[i] = 0
+            vm.balloonedPages -= 1
+            balloonTotal -= 1
+            vm.counters.balloonDeflated += 1
+            vm.lruPushTail(q)
+            return
+        }
+    }
+
+    /// An access to a ballooned PPN: the guest gives up its current LRU page instead (the
+    /// balloon keeps its size) and the PPN comes back with a fresh machine page.
+    func guestFault(_ vm: VMState, ppn: UInt32) throws(ReplayError) {
+        let i = Int(ppn)
+        // Choose the victim while `ppn` is still in the balloon, so it cannot be chosen itself.
+        let victim = vm.guestVictim()
+        vm.entry[i] = 0
+        vm.balloonedPages -= 1
+        balloonTotal -= 1
+        if let q = victim {
+            try balloonPage(vm, q)
+        } else {
+            vm.counters.balloonDeflated += 1
+        }
+        let hadContent = vm.flags[i] & PageFlag.everBacked != 0
+        makeResident(vm, ppn: ppn, mpn: try allocate(for: vm))
+        if hadContent {
+            vm.counters.guestRefaults += 1
+        } else {
+            vm.counters.guestAllocations += 1
+            vm.hash[i] = ContentHash.zero.rawValue
+            vm.flags[i] |= PageFlag.known | PageFlag.everBacked
+        }
+        vm.lruTouch(ppn)
+    }
+}
