@@ -103,7 +103,6 @@ public final class ReplayEngine {
         checkEveryStep = false
         #endif
         let arena = PageArena(bytes: PageArena.bytes(for: host.vms))
-        vms = host.vms.enumerated().map { VMState(config: $1, index: $0, policy: policy, arena: arena) }
         vmIndex = VMIndexMap(host.vms.map { VMDecl(id: $0.id, name: $0.name, pages: $0.maxPages) })
         memory = MachineMemory(pages: host.machinePages)
         swap = SwapArea(slots: host.swapPages)
@@ -115,13 +114,14 @@ public final class ReplayEngine {
         nextBalance = balancePeriod
         let need = host.vms.reduce(UInt64(0)) { $0 + $1.maxPages + $1.overheadPages } + thresholds.high
         overcommitted = need > host.machinePages
+        let tracking = overcommitted
+        vms = host.vms.enumerated().map { VMState(config: $1, index: $0, policy: policy, arena: arena, tracking: tracking) }
         scanner = SharingScanners.make(policy.sharing, policy: policy)
         estimator = ActivityEstimators.make(policy.estimator, policy: policy)
         let victims = SwapVictims.registration(policy.swapVictim)
         let anyBalloon = host.vms.contains { $0.balloon }
         for vm in vms {
             if overcommitted && (anyBalloon || victims.usesGuestLRU) { vm.enableLRU() }
-            vm.victim = victims.make(vm, policy, overcommitted)
             scanner.beginSweep(vm, sweep: 0, seed: policy.seed)
         }
         for vm in vms where !vm.config.startsOff {

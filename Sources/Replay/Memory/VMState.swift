@@ -58,8 +58,8 @@ final class VMState {
     /// Pages handed back by the balloon, newest (oldest in LRU terms) on top.
     var tailStack: [UInt64] = []
 
-    /// Host paging's victim chooser for this VM (SwapVictims), set by the engine.
-    var victim: (any SwapVictimChooser)!
+    /// Host paging's victim chooser for this VM (SwapVictims).
+    let victim: any SwapVictimChooser
 
     // Balloon.
     var balloonStack: [UInt32] = []
@@ -86,7 +86,8 @@ final class VMState {
     /// The arena holding this VM's arrays (kept alive as long as the VM).
     private let arena: PageArena?
 
-    init(config: VMConfig, index: Int, policy: Policy, arena: PageArena? = nil) {
+    /// `tracking`: the host is overcommitted, so victims will be chosen (docs: SwapVictimChooser).
+    init(config: VMConfig, index: Int, policy: Policy, arena: PageArena? = nil, tracking: Bool = false) {
         self.config = config
         self.index = index
         self.arena = arena
@@ -105,6 +106,7 @@ final class VMState {
         scanPermutation = Permutation(n: config.maxPages, rng: &rng)
         estimator = IdleEstimator(slowGain: policy.slowGain, fastGain: policy.fastGain)
         target = config.maxPages
+        victim = SwapVictims.registration(policy.swapVictim).make(config, policy, tracking)
     }
 
     /// Zero-filled page-metadata arrays. Large ones (≥ 4 MiB) are mapped directly and marked

@@ -7,7 +7,7 @@ final class ClockVictim: SwapVictimChooser {
     static let registration = SwapVictimRegistration(
         implementation: Implementation(name: SwapVictimName.clock.rawValue, summary: "second chance: a clock hand skips pages touched since its last pass"),
         usesGuestLRU: true,
-        make: { vm, _, _ in ClockVictim(pages: vm.config.maxPages) })
+        make: { vm, _, _ in ClockVictim(pages: vm.maxPages) })
 
     /// The LRU sequence each page carried when the hand last passed it.
     private let seen: UnsafeMutablePointer<UInt32>

@@ -4,7 +4,7 @@ final class FIFOVictim: SwapVictimChooser {
     static let registration = SwapVictimRegistration(
         implementation: Implementation(name: SwapVictimName.fifo.rawValue, summary: "the private page resident longest"),
         usesGuestLRU: false,
-        make: { vm, _, tracking in FIFOVictim(pages: tracking ? vm.config.maxPages : nil) })
+        make: { vm, _, tracking in FIFOVictim(pages: tracking ? vm.maxPages : nil) })
 
     /// Residency sequence per page (nil when the host is not overcommitted).
     private let seq: UnsafeMutablePointer<UInt32>?

@@ -6,12 +6,12 @@ final class RandomVictim: SwapVictimChooser {
     static let registration = SwapVictimRegistration(
         implementation: Implementation(name: SwapVictimName.random.rawValue, summary: "uniformly random private page (the paper's choice)"),
         usesGuestLRU: false,
-        make: { vm, policy, _ in RandomVictim(vm: vm, seed: policy.seed) })
+        make: { vm, policy, _ in RandomVictim(vm: vm.id, seed: policy.seed) })
 
     private var rng: SeededRandom
 
-    init(vm: VMState, seed: UInt64) {
-        rng = SeededRandom.stream(seed: seed, vm: vm.config.id, .swapVictim)
+    init(vm id: UInt32, seed: UInt64) {
+        rng = SeededRandom.stream(seed: seed, vm: id, .swapVictim)
     }
 
     func choose(_ vm: VMState) -> UInt32? {

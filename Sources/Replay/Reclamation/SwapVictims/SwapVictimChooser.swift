@@ -29,7 +29,7 @@ extension SwapVictimChooser {
 struct SwapVictimRegistration: Sendable {
     let implementation: Implementation
     let usesGuestLRU: Bool
-    let make: @Sendable (_ vm: VMState, _ policy: Policy, _ tracking: Bool) -> any SwapVictimChooser
+    let make: @Sendable (_ vm: VMConfig, _ policy: Policy, _ tracking: Bool) -> any SwapVictimChooser
 }
 
 /// The registry of swap-victim choosers (the `swapVictim` knob). A new chooser is one file
