@@ -109,7 +109,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var thresholdPages: StateTimes
     }
 
-    /// A power-on refused by admission control (PAPER.md §6): it needs unreserved memory ≥
+    /// A power-on refused by admission control (docs/PAPER.md §6): it needs unreserved memory ≥
     /// min + overhead and unreserved swap ≥ max − min.
     public struct Refusal: Codable, Equatable, Sendable {
         public var vm: UInt32
@@ -411,19 +411,4 @@ public struct ReplayReport: Codable, Equatable, Sendable {
 }
 
 /// `tracetool policy show`: every knob, its default and meaning.
-public enum PolicyRenderer {
-    public static func text(_ p: Policy, title: String) -> String {
-        var rows: [[String]] = [["knob", "value", "unit", "meaning"]]
-        for k in PolicyKnobs.all {
-            rows.append([k.name, k.value(of: p), k.unit, k.help])
-        }
-        var s = "\(title)\n" + TextTable.render(rows)
-        s += "\nPresets: " + Presets.all.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ") + "\n"
-        return s
-    }
-
-    public static func json(_ p: Policy) -> String {
-        String(decoding: try! JSONEncoder.canonical(pretty: true).encode(p), as: UTF8.self) + "\n"
-    }
-}
 func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }

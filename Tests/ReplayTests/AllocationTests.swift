@@ -4,7 +4,7 @@ import Testing
 @testable import Replay
 import TraceFormat
 
-@Suite("Idle tax, min-funding revocation, estimator, states (PAPER.md §5, §6)")
+@Suite("Idle tax, min-funding revocation, estimator, states (docs/PAPER.md §5, §6)")
 struct AllocationTests {
     @Test("k = 1/(1 − τ) and ρ = S / (P·(f + k·(1 − f))) on hand-computed cases (§5.2)")
     func rhoAndK() {

@@ -4,7 +4,7 @@ import Testing
 @testable import Replay
 import TraceFormat
 
-@Suite("Engine: shadow tables, power, invariants, determinism (DESIGN.md)")
+@Suite("Engine: shadow tables, power, invariants, determinism (docs/MODEL.md)")
 struct EngineTests {
     @Test("Shadow entries keyed by PPN: first access is a hidden fault (demand-zero), then hits; sharing write-protects")
     func shadowByPPN() throws {

@@ -16,7 +16,7 @@ func handEngine(_ vms: [(UInt64, UInt64, Bool)], machine: UInt64, policy: Policy
     return try ReplayEngine(host: host, policy: policy)
 }
 
-@Suite("Hand-derived cases: reclaim the deficit, admit on reservations, sample without replacement (PAPER.md §5, §6)")
+@Suite("Hand-derived cases: reclaim the deficit, admit on reservations, sample without replacement (docs/PAPER.md §5, §6)")
 struct HandCaseTests {
     /// Two equal-share 256 MiB VMs (65,536 pages each), 32 MiB overhead each (8,192 pages),
     /// sharing off, τ = 0.75. M = 99,133 pages:

@@ -21,7 +21,7 @@ func pressuredEngine(_ vms: [(UInt64, UInt64)], machine: UInt64, swap: UInt64? =
     return e
 }
 
-@Suite("Ballooning, host paging, admission control (PAPER.md §3, §6; DESIGN.md guest model)")
+@Suite("Ballooning, host paging, admission control (docs/PAPER.md §3, §6; docs/MODEL.md, Guest model)")
 struct ReclamationTests {
     @Test("Ballooning: guest refaults + allocations equal an independent LRU simulation with capacity max − balloon",
           arguments: [1, 2, 3] as [UInt64])

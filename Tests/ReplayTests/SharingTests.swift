@@ -3,7 +3,7 @@ import Testing
 @testable import Replay
 import TraceFormat
 
-@Suite("Content-based page sharing (PAPER.md §4, DESIGN.md Content and sharing)")
+@Suite("Content-based page sharing (docs/PAPER.md §4; docs/MODEL.md, Sharing scan)")
 struct SharingTests {
     @Test("Figure 3: a candidate matching another VM's hint → both map one MPN copy-on-write, the candidate's MPN is freed, a shared frame with refcount 2 replaces the hint")
     func figure3() throws {
@@ -192,7 +192,7 @@ struct SharingTests {
     }
 }
 
-@Suite("KSM-style sharing (DESIGN.md, Policies worth comparing)")
+@Suite("KSM-style sharing (docs/MODEL.md, KSM-style sharing)")
 struct KSMTests {
     @Test("Pages are merged only on the second visit with an unchanged checksum; a page rewritten between visits never is")
     func stableChecksums() throws {

@@ -1,4 +1,4 @@
-/// What the allocator takes as a VM's active memory when it computes targets (PAPER.md §5;
+/// What the allocator takes as a VM's active memory when it computes targets (docs/PAPER.md §5;
 /// docs/MODEL.md "Targets").
 ///
 /// Contract. The engine makes one estimator per replay from the `estimator` knob. The idle

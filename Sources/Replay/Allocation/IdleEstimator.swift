@@ -1,4 +1,4 @@
-/// The three-curve estimator of active memory (PAPER.md §5.3): a slow and a fast EWMA of the
+/// The three-curve estimator of active memory (docs/PAPER.md §5.3): a slow and a fast EWMA of the
 /// sampled fraction, and the fast one folded with the current period's partial count; the
 /// estimate is the largest of the three (rise fast, fall slowly). Pure value type.
 public struct IdleEstimator: Equatable, Sendable {

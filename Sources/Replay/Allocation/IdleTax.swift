@@ -1,4 +1,4 @@
-/// The idle memory tax and min-funding revocation (PAPER.md §5, DESIGN.md Allocation).
+/// The idle memory tax and min-funding revocation (docs/PAPER.md §5; docs/MODEL.md "Targets").
 /// Pure functions: no engine state.
 public enum IdleTax {
     /// k = 1 / (1 − τ): the cost of an idle page relative to an active one.

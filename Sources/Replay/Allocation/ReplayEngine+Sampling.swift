@@ -1,7 +1,7 @@
 import TraceFormat
 
 extension ReplayEngine {
-    /// The end of a sample period for every powered-on VM (PAPER.md §5.3): fold the period's
+    /// The end of a sample period for every powered-on VM (docs/PAPER.md §5.3): fold the period's
     /// traps into the estimator, compare with the pages really touched, then pick and mark the
     /// next period's n distinct pages (uniformly among all the VM's PPNs, without replacement) and
     /// invalidate their mappings so that the next access traps.

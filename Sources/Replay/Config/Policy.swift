@@ -1,7 +1,7 @@
 import Foundation
 import TraceFormat
 
-/// Every knob of the model, with the paper's defaults (../docs/MODEL.md lists their sources).
+/// Every knob of the model, with the paper's defaults (docs/MODEL.md lists their sources).
 /// The names are the ones users type with `--set key=value` and in JSON policy files.
 public struct Policy: Codable, Equatable, Sendable {
     public enum Switch: String, Codable, Sendable, CaseIterable { case on, off }

@@ -45,3 +45,12 @@ public struct ImplementationName<Family: PolicyFamily>: RawRepresentable, Hashab
         try c.encode(rawValue)
     }
 }
+
+/// Every policy family, in the order `policy show` lists them.
+public enum PolicyFamilies {
+    public static let all: [(knob: String, implementations: [Implementation])] = [
+        (SharingScanners.knob, SharingScanners.implementations),
+        (ActivityEstimators.knob, ActivityEstimators.implementations),
+        (SwapVictims.knob, SwapVictims.implementations),
+    ]
+}

@@ -1,7 +1,7 @@
 import TraceFormat
 
 /// The random streams of one replay: one seed, split by (VM, purpose) so that adding a VM or a
-/// purpose changes no other stream (DESIGN.md, Determinism).
+/// purpose changes no other stream (docs/MODEL.md "Determinism").
 typealias SeededRandomStream = SeededRandom
 
 enum StreamPurpose: UInt64 {

@@ -1,6 +1,6 @@
 import TraceFormat
 
-/// A power-on that admission control refused (PAPER.md §6): which reservation fell short and
+/// A power-on that admission control refused (docs/PAPER.md §6): which reservation fell short and
 /// by how much, in pages.
 public struct AdmissionRefusal: Equatable, Sendable {
     public var vm: UInt32
@@ -17,7 +17,7 @@ extension ReplayEngine {
     // MARK: power and admission control
 
     /// Powers a VM on if admission control allows: unreserved memory ≥ min + overhead and
-    /// unreserved swap ≥ max − min (PAPER.md §6), where unreserved = total − what powered-on
+    /// unreserved swap ≥ max − min (docs/PAPER.md §6), where unreserved = total − what powered-on
     /// VMs reserved. Current free memory plays no part: if it is short of the overhead, pages
     /// are reclaimed synchronously from VMs above their min. A refused VM stays off (its
     /// records are skipped) until a later power-on succeeds; the refusal is recorded.

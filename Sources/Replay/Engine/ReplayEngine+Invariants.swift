@@ -1,7 +1,7 @@
 import TraceFormat
 
 extension ReplayEngine {
-    /// Frame conservation (DESIGN.md): free MPNs + private PPNs + shared frames + Σ overhead of
+    /// Frame conservation (docs/MODEL.md "Invariants"): free MPNs + private PPNs + shared frames + Σ overhead of
     /// powered-on VMs = M, and swap slots used = swapped PPNs. O(VMs); cheap enough for every
     /// record in debug builds.
     public func checkConservation() throws(ReplayError) {

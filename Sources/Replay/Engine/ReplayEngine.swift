@@ -3,7 +3,7 @@ import TraceFormat
 /// The model: host, VMs, pmaps, shadow tables, content-based sharing, idle sampling, targets
 /// by min-funding revocation with the idle tax, admission control, the free-memory states,
 /// ballooning with a guest LRU model and host paging, driven record by record on a simulated
-/// clock (DESIGN.md). One instance owns all mutable state; nothing here prints.
+/// clock (docs/MODEL.md; docs/ARCHITECTURE.md). One instance owns all mutable state; nothing here prints.
 ///
 /// Contract: feed records in time order with `apply`; periodic work runs between records at
 /// fixed times, in a fixed order (sampling, balancing, reclamation, the sharing scan, the

@@ -1,4 +1,4 @@
-/// The state of one PPN in the pmap (DESIGN.md, State of one PPN), packed in 32 bits: the
+/// The state of one PPN in the pmap (docs/MODEL.md "pmap"), packed in 32 bits: the
 /// state in the top 3 bits, its MPN, frame or swap slot in the low 29.
 enum PageState: UInt32 {
     case untouched = 0, privateMPN = 1, shared = 2, swapped = 3, ballooned = 4

@@ -1,4 +1,4 @@
-/// The free-memory states (PAPER.md §6, DESIGN.md Reclamation states).
+/// The free-memory states (docs/PAPER.md §6; docs/MODEL.md "Free-memory states").
 public enum FreeState: String, Codable, Sendable, CaseIterable, Comparable {
     case high, soft, hard, low
 

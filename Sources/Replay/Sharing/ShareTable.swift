@@ -1,5 +1,5 @@
 /// The global sharing table: shared frames and hint frames, keyed by the content hash truncated
-/// to `hashBits` (PAPER.md §4).
+/// to `hashBits` (docs/PAPER.md §4).
 ///
 /// Contract: a custom open-addressing table (linear probing, one tag byte per slot, backward
 /// shift deletion) holding frame indices; several frames may have the same key (different

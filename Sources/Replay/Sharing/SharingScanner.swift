@@ -1,7 +1,7 @@
 import TraceFormat
 
 /// A sharing scanner: which pages the periodic scan offers to the sharing table, in what
-/// order, and which contents may be shared at all (PAPER.md §3.2; docs/MODEL.md "Sharing").
+/// order, and which contents may be shared at all (docs/PAPER.md §3.2; docs/MODEL.md "Sharing").
 ///
 /// Contract. The engine makes one scanner per replay from the `sharing` knob; a scanner keeps
 /// no per-page state of its own (a VM's scan position, sweep number and permutation live in

@@ -1,4 +1,4 @@
-/// Scenarios that reproduce the settings of the paper's figures (PAPER.md). Sizes scale with
+/// Scenarios that reproduce the settings of the paper's figures (docs/PAPER.md). Sizes scale with
 /// `pagesPerVM`; the paper's sizes are the documented defaults to pass.
 
 /// Converts the paper's MB figures to pages for a VM scaled to `pages` (`fullMB` ↔ `pages`).

@@ -1,4 +1,4 @@
-/// ESX's estimate (PAPER.md §5.3): the largest of the slow and fast EWMAs of the sampled
+/// ESX's estimate (docs/PAPER.md §5.3): the largest of the slow and fast EWMAs of the sampled
 /// fraction and the fast one folded with the current period's partial count, times max.
 struct SampledEstimator: ActivityEstimator {
     static let registration = ActivityEstimatorRegistration(

@@ -1,6 +1,6 @@
 import TraceFormat
 
-/// Randomized page replacement (PAPER.md §3.3): uniform over the VM's PPNs until a private one
+/// Randomized page replacement (docs/PAPER.md §3.3): uniform over the VM's PPNs until a private one
 /// comes up; after 64 misses, a scan from a random start guarantees termination.
 final class RandomVictim: SwapVictimChooser {
     static let registration = SwapVictimRegistration(

@@ -1,5 +1,5 @@
 /// Host paging's victim choice: which private page of a VM the host swaps out when
-/// ballooning cannot reclaim enough (PAPER.md §3.3; docs/MODEL.md "Host paging").
+/// ballooning cannot reclaim enough (docs/PAPER.md §3.3; docs/MODEL.md "Host paging").
 ///
 /// Contract. The engine makes one chooser per VM from the `swapVictim` knob when it starts.
 /// A chooser may read the VM's pmap, flags and guest-LRU order; it never changes them (its own

@@ -1,6 +1,6 @@
 import TraceFormat
 
-/// ESX's scan (PAPER.md §3.2): each sweep visits every PPN of the VM once, in a fresh
+/// ESX's scan (docs/PAPER.md §3.2): each sweep visits every PPN of the VM once, in a fresh
 /// pseudo-random order drawn from the sweep's own stream (seed, VM, sweep).
 struct RandomScanner: SharingScanner {
     static let registration = SharingScannerRegistration(
