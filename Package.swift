@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Replay", targets: ["Replay"]),
         .library(name: "Analyzer", targets: ["Analyzer"]),
         .library(name: "Capture", targets: ["Capture"]),
+        .library(name: "Scenarios", targets: ["Scenarios"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,6 +35,9 @@ let package = Package(
         ),
         .target(name: "TraceFormat", dependencies: ["CZstd"], swiftSettings: hotLoops),
         .target(name: "Replay", dependencies: ["TraceFormat"], swiftSettings: hotLoops),
+        // Synthetic traces of the paper's scenarios (`tracetool gen`): they carry knowledge of
+        // the model (sizes, schedules), so they live apart from the format.
+        .target(name: "Scenarios", dependencies: ["TraceFormat"]),
         // The capture driver; the TCG plugin and the guest program under it are C built by
         // scripts/capture-setup.sh with gcc (QEMU loads one, the guest runs the other).
         .target(name: "Capture", dependencies: ["TraceFormat", "CXXHash"], exclude: ["Plugin", "Guest"]),
@@ -41,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "tracetool",
             dependencies: [
-                "TraceFormat", "Replay", "Analyzer", "Capture",
+                "TraceFormat", "Replay", "Analyzer", "Capture", "Scenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -51,8 +55,10 @@ let package = Package(
         .executableTarget(name: "FuzzTraceText", dependencies: ["TraceFormat"], path: "Fuzz/FuzzTraceText"),
         .executableTarget(name: "FuzzLackey", dependencies: ["TraceFormat"], path: "Fuzz/FuzzLackey"),
         .executableTarget(name: "FuzzOptions", dependencies: ["TraceFormat", "Replay"], path: "Fuzz/FuzzOptions"),
-        .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "TraceFormat"], exclude: ["Golden"]),
+        .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Scenarios"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analyzer", "TraceFormat", "Scenarios"]),
+        // The golden reports, the HTML report and the report renderers.
+        .testTarget(name: "AnalyzerTests", dependencies: ["Analyzer", "Replay", "TraceFormat", "Scenarios"], exclude: ["Golden"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "TraceFormat"]),
         .testTarget(name: "CLITests", dependencies: ["TraceFormat", "tracetool"]),
     ]

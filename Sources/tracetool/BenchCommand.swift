@@ -2,6 +2,7 @@ import Analyzer
 import ArgumentParser
 import Foundation
 import Replay
+import Scenarios
 import TraceFormat
 
 struct BenchCommand: ParsableCommand {

@@ -28,6 +28,6 @@ struct StatsCommand: ParsableCommand {
     func run() throws {
         try checkOutputs([output], inputs: [file])
         let s = try reportingErrors { try TraceStats.compute(path: file, interval: Units.parseDuration(interval)!) }
-        try emit(format == .json ? s.json() : s.text(), to: output)
+        try emit(format == .json ? TraceStatsRenderer.json(s) : TraceStatsRenderer.text(s), to: output)
     }
 }

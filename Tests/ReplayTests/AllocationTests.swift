@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Analyzer
 @testable import Replay
+import Scenarios
 import TraceFormat
 
 @Suite("Idle tax, min-funding revocation, estimator, states (docs/PAPER.md §5, §6)")
@@ -127,24 +128,6 @@ struct AllocationTests {
         let b = e.estimate(partialTouched: 0, sampled: 100)
         #expect(abs(a - 0.75) < 1e-3 && abs(b - 0.5625) < 1e-3)
     }
-}
-
-func runScenario(_ scenario: any TraceScenario.Type, _ o: GenOptions, policy: Policy, spec: HostSpec = HostSpec(),
-                 settle: Micros = .zero, timeline: Micros? = nil) throws -> (ReplayEngine, ReplayReport) {
-    let dir = NSTemporaryDirectory() + "tt-sc-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    let path = dir + "/t.mtr.zst"
-    try ScenarioRegistry.write(scenario, options: o, to: path)
-    let reader = try TraceFile.open(path)
-    let host = try HostConfig.resolve(header: reader.header, policy: policy, spec: spec,
-                                      startsOff: try Replayer.vmsStartingOff(path: path))
-    let e = try ReplayEngine(host: host, policy: policy)
-    e.timelineInterval = timeline
-    var rp = Replayer()
-    rp.settle = settle
-    try rp.run(reader, engine: e)
-    return (e, ReplayReport(trace: "t", snapshot: e.snapshot()))
 }
 
 @Suite("The paper's scenarios (Fig. 6, Fig. 7)")

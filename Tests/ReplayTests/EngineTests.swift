@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Analyzer
 @testable import Replay
+import Scenarios
 import TraceFormat
 
 @Suite("Engine: shadow tables, power, invariants, determinism (docs/MODEL.md)")
@@ -110,7 +111,7 @@ struct EngineTests {
             var rp = Replayer()
             rp.settle = Micros.seconds(10)
             try rp.run(reader, engine: e)
-            return ReplayReport(trace: "m.mtr.zst", snapshot: e.snapshot()).json()
+            return ReplayReportRenderer.json(ReplayReport(trace: "m.mtr.zst", snapshot: e.snapshot()))
         }
         let a = try run(1), b = try run(1), c = try run(2)
         #expect(a == b)

@@ -45,7 +45,7 @@ struct FastForwardTests {
         e.timelineInterval = Micros.seconds(600)
         for r in records(seed: seed, gapHours: gapHours) { try e.apply(r) }
         try e.finish(settleUntil: Micros(2 * gapHours * 3_600_000_000))
-        return (ReplayReport(trace: "t", snapshot: e.snapshot()).json(), e.timeline, e.fastForwards)
+        return (ReplayReportRenderer.json(ReplayReport(trace: "t", snapshot: e.snapshot())), e.timeline, e.fastForwards)
     }
 
     static let policies: [(String, Policy, Double?, UInt64)] = {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Replay
+import Scenarios
 import TraceFormat
 
 @Suite("Content-based page sharing (docs/PAPER.md §4; docs/MODEL.md, Sharing scan)")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Scenarios
 @testable import TraceFormat
 
 @Suite("Round trips (docs/FORMAT.md)")

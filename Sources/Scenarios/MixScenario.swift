@@ -1,3 +1,5 @@
+import TraceFormat
+
 /// `mix`: a many-VM random mix of accesses and content records.
 ///
 /// Uses `vms`, `pagesPerVM`, `records`, `duration`, `writeFraction`, `contentFraction`,

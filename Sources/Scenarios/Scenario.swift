@@ -1,3 +1,5 @@
+import TraceFormat
+
 /// Settings every generator scenario may read; each scenario documents which it uses.
 public struct GenOptions: Sendable {
     public var seed: UInt64 = 1

@@ -51,11 +51,11 @@ public struct CompareRunner {
         self.runs = runs
     }
 
-    /// Blocks of records shared by every engine, with no barrier between blocks: a worker
+    /// One decode feeding every policy's engine: blocks of records shared by every engine, with no barrier between blocks: a worker
     /// takes any engine that is idle and has a block left (the one furthest behind first), so
     /// the work balances itself; each engine applies its blocks one at a time, in order. The
     /// reader waits when it is `maxAhead` blocks ahead of the slowest engine.
-    final class Pipeline: @unchecked Sendable {
+    final class SharedDecodePipeline: @unchecked Sendable {
         let engines: [ReplayEngine]
         let maxAhead: Int
         private let cond = NSCondition()
@@ -189,7 +189,7 @@ public struct CompareRunner {
             }
         }
         let workers = max(1, min(jobs, engines.count))
-        let pipe = Pipeline(engines, maxAhead: 4)
+        let pipe = SharedDecodePipeline(engines, maxAhead: 4)
         let group = DispatchGroup()
         for _ in 0..<workers {
             DispatchQueue.global().async(group: group) { pipe.work() }

@@ -5,7 +5,7 @@ import Testing
 import TraceFormat
 
 /// Golden-trace tests: each bundled trace replayed under a few policies must give exactly the
-/// JSON report stored under Tests/ReplayTests/Golden/. After an intended change of the model,
+/// JSON report stored under Tests/AnalyzerTests/Golden/. After an intended change of the model,
 /// run `RECORD_GOLDEN=1 swift test --filter GoldenTests` to rewrite them (the run fails on
 /// purpose and says so), review the diff, and commit it.
 @Suite("Golden traces")
@@ -70,8 +70,8 @@ struct GoldenTests {
         var rp = Replayer()
         rp.settle = c.settle
         try rp.run(reader, engine: engine)
-        let json = ReplayReport(trace: c.trace, snapshot: engine.snapshot()).json()
-        let file = GoldenTests.root + "/Tests/ReplayTests/Golden/" + c.golden
+        let json = ReplayReportRenderer.json(ReplayReport(trace: c.trace, snapshot: engine.snapshot()))
+        let file = GoldenTests.root + "/Tests/AnalyzerTests/Golden/" + c.golden
         if ProcessInfo.processInfo.environment["RECORD_GOLDEN"] == "1" {
             try AtomicOutput.write(json, to: file)
             Issue.record("RECORD_GOLDEN=1: rewrote \(c.golden); review the diff and run again without RECORD_GOLDEN")
@@ -95,7 +95,7 @@ struct GoldenTests {
         let readme = try String(contentsOfFile: GoldenTests.root + "/traces/README.md", encoding: .utf8)
         let fig4 = [12.6, 36.4, 45.9, 51.0, 54.3]
         for n in 1...5 {
-            let file = GoldenTests.root + "/Tests/ReplayTests/Golden/capture-identical5-first\(n)-esx.json"
+            let file = GoldenTests.root + "/Tests/AnalyzerTests/Golden/capture-identical5-first\(n)-esx.json"
             let r = try JSONDecoder().decode(ReplayReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
             let mib = Double(r.host.pageSize) / 1_048_576
             let configured = Double(r.vms.reduce(0) { $0 + $1.maxPages }) * mib

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Analyzer
 @testable import Replay
+import Scenarios
 import TraceFormat
 
 @Suite("HTML report structure")

@@ -1,3 +1,5 @@
+import TraceFormat
+
 /// Scenarios that reproduce the settings of the paper's figures (docs/PAPER.md). Sizes scale with
 /// `pagesPerVM`; the paper's sizes are the documented defaults to pass.
 

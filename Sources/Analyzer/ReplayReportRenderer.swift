@@ -1,0 +1,97 @@
+import Foundation
+import Replay
+import TraceFormat
+
+/// `replay`'s report as text (docs/REPORT.md, "Text") or canonical JSON (every key documented there).
+public enum ReplayReportRenderer {
+    public static func json(_ r: ReplayReport) -> String { r.renderJSON() }
+    public static func text(_ r: ReplayReport) -> String { r.renderText() }
+}
+
+extension ReplayReport {
+    fileprivate func renderJSON() -> String {
+        let data = try! JSONEncoder.canonical(pretty: true).encode(self)
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    fileprivate func renderText() -> String {
+        let mib = Double(host.pageSize) / 1_048_576
+        func m(_ pages: Double) -> String { String(format: "%.1f", pages * mib) }
+        func pct(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.1f%%", 100 * a / b) : "-" }
+        var s = "trace     \(trace)\n"
+        s += "host      \(host.machinePages) pages (\(String(format: "%.1f", host.machineMiB)) MiB, \(host.memorySource)), swap \(host.swapPages) pages, \(host.freePagesEnd) free at end\n"
+        s += "replayed  \(host.records) records, \(String(format: "%.1f", host.simulatedSeconds)) s simulated, \(host.scanTicks) scan ticks, seed \(seed)\n"
+        s += "policy    " + ["sharing", "shareScanVM", "shareScanTotal", "hashBits"].map { "\($0)=\(PolicyKnobs.knob($0)!.value(of: policy))" }.joined(separator: " ") + "\n\n"
+        func passes(_ x: Double) -> String { String(format: "%.2f", x) }
+        var rows: [[String]] = [["vm", "name", "max MiB", "resident MiB", "shared MiB", "saved MiB", "saved % of resident",
+                                 "saved % of max", "zero MiB", "hint frames", "COW breaks", "scanned pages", "scan passes"]]
+        for v in vms {
+            rows.append([String(v.id), v.name, m(Double(v.maxPages)), m(Double(v.residentPages)), m(Double(v.sharing.sharedPages)),
+                         m(v.sharing.savedPages), pct(v.sharing.savedPages, Double(v.residentPages)),
+                         pct(v.sharing.savedPages, Double(v.maxPages)), m(Double(v.sharing.zeroSharedPages)),
+                         String(v.sharing.hintFrames), String(v.sharing.cowBreaks), String(v.sharing.pagesScanned), passes(v.sharing.scanPasses)])
+        }
+        let resident = vms.reduce(0.0) { $0 + Double($1.residentPages) }
+        let configured = Double(vms.reduce(0) { $0 + $1.maxPages })
+        rows.append(["all", "", m(configured), m(resident), m(Double(sharing.sharedPages)),
+                     m(sharing.savedPages), pct(sharing.savedPages, resident), pct(sharing.savedPages, configured),
+                     m(Double(sharing.zeroSharedPages)),
+                     String(sharing.hintFrames), String(sharing.cowBreaks), String(sharing.pagesScanned), passes(sharing.scanPasses)])
+        s += "Sharing (MiB at the end; scan passes = scanned pages / max pages)\n" + TextTable.render(rows, rightAligned: Set([0] + Array(2...12)))
+        s += scanLines()
+        s += "  shared frames \(Int(sharing.sharedFrames)), stale hints \(sharing.staleHints), volatile skips \(sharing.volatileSkipped), false matches \(sharing.falseMatches), overflow frames \(sharing.overflowFrames), table \(Int(sharing.tableBytes)) bytes\n"
+        s += "  KSM terms: pages_shared \(Int(sharing.ksm.pagesShared)), pages_sharing \(Int(sharing.ksm.pagesSharing)), pages_unshared \(sharing.ksm.pagesUnshared), pages_volatile \(sharing.ksm.pagesVolatile)\n\n"
+        var f: [[String]] = [["vm", "page accesses", "shadow hits", "hidden faults", "demand-zero", "COW faults", "invalidations"]]
+        for v in vms {
+            f.append([String(v.id), String(v.pageAccesses), String(v.faults.shadowHits), String(v.faults.hiddenFaults),
+                      String(v.faults.demandZero), String(v.faults.cowFaults), String(v.faults.invalidations)])
+        }
+        f.append(["all", String(vms.reduce(0) { $0 + $1.pageAccesses }), String(faults.shadowHits), String(faults.hiddenFaults),
+                  String(faults.demandZero), String(faults.cowFaults), String(faults.invalidations)])
+        s += "Faults (counts of events)\n" + TextTable.render(f, rightAligned: Set(0...6))
+        var a: [[String]] = [["vm", "min MiB", "target MiB", "alloc MiB", "mean alloc MiB", "balloon MiB", "balloon peak MiB",
+                              "swapped MiB", "swapped peak MiB", "guest refaults", "swap-ins", "double paging", "blocked s",
+                              "est. active MiB", "true active MiB"]]
+        for v in vms {
+            a.append([String(v.id) + (v.refused ? " (refused)" : ""), m(Double(v.allocation.minPages)), m(Double(v.allocation.targetEnd)),
+                      m(Double(v.allocation.allocatedEnd)), m(v.allocation.allocatedMean), m(Double(v.reclaim.balloonPagesEnd)),
+                      m(Double(v.reclaim.balloonPagesPeak)), m(Double(v.reclaim.swappedPagesEnd)), m(Double(v.reclaim.swapPeakPages)),
+                      String(v.reclaim.guestRefaults), String(v.reclaim.swapIn),
+                      String(v.reclaim.doublePaging), String(format: "%.0f", Double(v.reclaim.blockedMicros) / 1e6),
+                      m(v.idle.estimateMean), m(v.idle.trueMean)])
+        }
+        s += "\nAllocation and reclamation (MiB at the end unless named; counts are events)\n" + TextTable.render(a, rightAligned: Set(1...14))
+        s += "  host-wide peaks (at one moment): balloon \(m(Double(reclaim.hostBalloonPeakPages))) MiB, swapped \(m(Double(reclaim.hostSwappedPeakPages))) MiB\n"
+        let st = states.timeMicros
+        let tot = Double(max(1, st.high + st.soft + st.hard + st.low))
+        s += String(format: "  states: high %.1f%%, soft %.1f%%, hard %.1f%%, low %.1f%% of the time; %llu transitions; end in %@\n",
+                    100 * Double(st.high) / tot, 100 * Double(st.soft) / tot, 100 * Double(st.hard) / tot, 100 * Double(st.low) / tot,
+                    states.transitions.values.reduce(0, +), states.end)
+        for r in admission.refusals { s += "  " + r.sentence(pageSize: host.pageSize) + "\n" }
+        return s
+    }
+
+    /// The scan's progress in words: nothing when every powered-on VM had a full pass and the
+    /// per-VM rate was not capped.
+    func scanLines() -> String {
+        guard policy.sharing != .off else { return "" }
+        var s = ""
+        let on = vms.filter(\.poweredOn)
+        if scan.cappedByTotal {
+            s += String(format: "  scan rate capped: %d VMs × shareScanVM %g pages/s > shareScanTotal %g, so each VM gets %g pages/s\n",
+                        on.count, policy.shareScanVM, policy.shareScanTotal, scan.ratePerVMPagesPerSecond)
+        }
+        if !scan.vmsBeforeFullPass.isEmpty {
+            let parts = vms.filter { scan.vmsBeforeFullPass.contains($0.id) }
+                .map { String(format: "VM %u %.1f%%", $0.id, 100 * Double($0.sharing.pagesScanned) / Double(max(1, $0.maxPages))) }
+            let settle = scan.settleSecondsForFullPass.map { "; about \(ReplayReport.roundUpDuration($0)) more of --settle would complete one pass" } ?? ""
+            s += "  scan incomplete: the run ended before the scanner visited every page once (\(parts.joined(separator: ", ")) of max)\(settle)\n"
+        }
+        return s
+    }
+
+    /// A duration for a suggestion, rounded up: seconds under two minutes, else whole minutes.
+    static func roundUpDuration(_ seconds: Double) -> String {
+        seconds < 120 ? "\(Int(seconds.rounded(.up)))s" : "\(Int((seconds / 60).rounded(.up)))m"
+    }
+}

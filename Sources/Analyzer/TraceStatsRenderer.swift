@@ -1,0 +1,44 @@
+import Foundation
+import Replay
+import TraceFormat
+
+/// `stats` as text (a per-VM table and a per-interval table) or canonical JSON.
+public enum TraceStatsRenderer {
+    public static func json(_ r: TraceStats) -> String { r.renderJSON() }
+    public static func text(_ r: TraceStats) -> String { r.renderText() }
+}
+
+extension TraceStats {
+    fileprivate func renderJSON() -> String {
+        String(decoding: try! JSONEncoder.canonical(pretty: true).encode(self), as: UTF8.self) + "\n"
+    }
+
+    fileprivate func renderText() -> String {
+        let mib = Double(pageSize) / 1_048_576
+        /// "pages (MiB)".
+        func pm(_ pages: UInt64) -> String { String(format: "%llu (%.1f)", pages, Double(pages) * mib) }
+        func pmd(_ pages: Double) -> String { String(format: "%.1f (%.1f)", pages, pages * mib) }
+        let span = intervals.last.map { String(format: "%g", $0.timeSeconds) } ?? "0"
+        var s = "trace \(trace): \(records) records; \(intervals.count) intervals of \(String(format: "%g", intervalSeconds)) s, "
+        s += "ending at \(span) s (each holds the records stamped in (end − \(String(format: "%g", intervalSeconds)) s, end])\n"
+        s += "distinct contents \(distinctContents) (a count); oracle sharing bound at the end \(pm(oracleSavedPages)) pages (MiB): "
+        s += "\(pm(oracleSavedPages - duplicatesAcrossVMs)) within VMs, \(pm(duplicatesAcrossVMs)) across VMs\n\n"
+        var rows: [[String]] = [["vm", "name", "max pages (MiB)", "touched pages (MiB)", "with content pages (MiB)", "zero pages (MiB)",
+                                 "distinct contents", "dup within pages", "content changes", "WS mean pages (MiB)", "WS max pages (MiB)"]]
+        for v in vms {
+            rows.append([String(v.id), v.name, pm(v.pages), pm(v.pagesTouched), pm(v.pagesWithContent), pm(v.zeroPages),
+                         String(v.distinctContents), String(v.duplicatesWithinVM), String(v.contentChanges),
+                         pmd(v.workingSetMean), pm(v.workingSetMax)])
+        }
+        s += TextTable.render(rows, rightAligned: Set([0] + Array(2...10)))
+        s += "  WS = working set: pages touched in an interval; content changes = content records that changed a page's content\n"
+        var iv: [[String]] = [["interval end s", "oracle saved pages (MiB)", "zero pages (MiB)", "content changes"]
+                              + vms.map { "VM \($0.id) WS pages" }]
+        for i in intervals {
+            iv.append([String(format: "%.1f", i.timeSeconds), pm(i.oracleSavedPages), pm(i.zeroPages), String(i.contentChanges)]
+                      + i.workingSet.map(String.init))
+        }
+        s += "\n" + TextTable.render(iv, rightAligned: Set(0..<(4 + vms.count)))
+        return s
+    }
+}

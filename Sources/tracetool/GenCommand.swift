@@ -1,0 +1,81 @@
+import Analyzer
+import ArgumentParser
+import Foundation
+import Scenarios
+import TraceFormat
+
+struct GenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gen",
+        abstract: "Generate a deterministic synthetic trace.",
+        discussion: "Scenarios:\n" + ScenarioRegistry.all.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n")
+            + "\nThe same scenario, options and seed always give the same file.")
+
+    @Argument(help: "Scenario name.") var scenario: String
+    @Argument(help: "Output file (.txt/.csv for text, else binary).") var output: String
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(help: "Number of VMs.") var vms: Int = 4
+    @Option(help: "Pages per VM.") var pages: UInt64 = 16_384
+    @Option(help: "Records to generate (scenarios that are record-driven); at most what the output's file system can hold at 1 byte each.") var records: UInt64 = 1_000_000
+    @Option(help: "Simulated seconds the trace spans.") var duration: Double = 60
+    @Option(help: "Share of accesses that are writes.") var writeFraction: Double = 0.3
+    @Option(help: "Share of records that are content records.") var contentFraction: Double = 0.05
+    @Option(help: "Share of records (or pages) that are zero.") var zeroFraction: Double = 0.01
+    @Option(help: "Share of accesses that are runs of 2-16 pages.") var runFraction: Double = 0.05
+    @Option(help: "Share of contents drawn from a pool common to all VMs.") var commonContent: Double = 0.3
+    @Flag(help: "Emit accesses with address spaces and virtual pages.") var virtualAddresses = false
+    @Option(help: "zstd compression level for binary output (1-19).") var level: Int32 = 3
+
+    func validate() throws {
+        guard ScenarioRegistry.named(scenario) != nil else {
+            throw ValidationError("unknown scenario \"\(scenario)\"; known: \(ScenarioRegistry.all.map { $0.name }.joined(separator: ", "))")
+        }
+        guard vms >= 1, vms <= TraceLimits.maxVMs else { throw ValidationError("--vms must be 1...\(TraceLimits.maxVMs)") }
+        guard pages >= 1, pages <= TraceLimits.maxPagesPerVM else { throw ValidationError("--pages must be 1...\(TraceLimits.maxPagesPerVM)") }
+        for (n, v) in [("write-fraction", writeFraction), ("content-fraction", contentFraction), ("zero-fraction", zeroFraction),
+                       ("run-fraction", runFraction), ("common-content", commonContent)] where !(0...1).contains(v) {
+            throw ValidationError("--\(n) must be between 0 and 1")
+        }
+        guard duration >= 0, duration < 1e12 else { throw ValidationError("--duration must be non-negative") }
+        guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19") }
+        let sc = ScenarioRegistry.named(scenario)!
+        let shared: Set<String> = ["level", "help"]
+        for given in CommandLineScan.given.sorted() {
+            let name = String(given.dropFirst(2))
+            guard shared.contains(name) || sc.options.contains(name) else {
+                throw ValidationError("gen \(scenario) does not use --\(name) (it reads: \(sc.options.sorted().map { "--" + $0 }.joined(separator: ", ")))")
+            }
+        }
+    }
+
+    func run() throws {
+        try checkOutputs([output], inputs: [])
+        // A record takes a few bytes compressed; refuse what cannot fit on the target's file
+        // system before writing (at 1 byte per record, a lower bound).
+        let dir = URL(fileURLWithPath: output).deletingLastPathComponent().path
+        var fs = statvfs()
+        var planned = GenOptions()
+        planned.vms = vms; planned.pagesPerVM = pages; planned.records = records; planned.duration = duration
+        let n = ScenarioRegistry.named(scenario)!.plannedRecords(planned)
+        if statvfs(dir.isEmpty ? "." : dir, &fs) == 0 {
+            let free = Double(fs.f_bavail) * Double(fs.f_frsize)
+            guard n <= free else {
+                printError(String(format: "%@: about %.3g records need at least %.3g GiB and its file system has %.1f GiB free; ask for fewer --records, --pages, --vms or a shorter --duration",
+                                  output, n, n / 1_073_741_824, free / 1_073_741_824))
+                throw ExitCode(ExitStatus.failure)
+            }
+        }
+        // `identical` lays out one byte per page before writing.
+        if scenario == IdenticalScenario.name, let problem = MemoryBudget.problem(Double(pages), for: "gen identical with \(pages) pages per VM") {
+            printError("\(output): \(problem)")
+            throw ExitCode(ExitStatus.failure)
+        }
+        var o = GenOptions()
+        o.seed = seed; o.vms = vms; o.pagesPerVM = pages; o.records = records; o.duration = duration
+        o.writeFraction = writeFraction; o.contentFraction = contentFraction; o.zeroFraction = zeroFraction
+        o.runFraction = runFraction; o.commonContent = commonContent; o.virtualAddresses = virtualAddresses
+        let sc = ScenarioRegistry.named(scenario)!
+        let footer = try reportingErrors { try ScenarioRegistry.write(sc, options: o, to: output, level: level) }
+        writeStdout("\(output): \(footer.records) records\n")
+    }
+}

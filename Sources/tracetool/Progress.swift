@@ -1,0 +1,53 @@
+import Analyzer
+import ArgumentParser
+import Foundation
+import Replay
+import TraceFormat
+
+/// A progress line on stderr while replaying, only when stderr is a terminal.
+final class Progress {
+    let path: String
+    let enabled: Bool
+    let size: UInt64
+    let start = DispatchTime.now().uptimeNanoseconds
+    var last: UInt64 = 0
+    var shown = false
+
+    init(path: String, enabled: Bool) {
+        self.path = path
+        self.enabled = enabled && isatty(2) != 0
+        size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
+    }
+
+    func update(_ r: any TraceReader) {
+        guard enabled else { return }
+        let t = DispatchTime.now().uptimeNanoseconds
+        guard t - last > 200_000_000 else { return }
+        last = t
+        let secs = Double(t - start) / 1e9
+        let frac = size > 0 ? min(1, Double(r.fileOffset) / Double(size)) : 0
+        let rate = Double(r.recordsRead) / max(secs, 1e-9)
+        let eta = frac > 0 ? secs * (1 - frac) / frac : 0
+        let line = String(format: "\r%@: %llu records, %.0f%%, %.1f M records/s, ETA %.0f s ", (path as NSString).lastPathComponent,
+                          r.recordsRead, frac * 100, rate / 1e6, eta)
+        FileHandle.standardError.write(Data(line.utf8))
+        shown = true
+    }
+
+    /// A span of simulated time the model steps through second by second.
+    func span(_ now: Micros, _ end: Micros) {
+        guard enabled else { return }
+        let t = DispatchTime.now().uptimeNanoseconds
+        guard t - last > 200_000_000 else { return }
+        last = t
+        let line = String(format: "\r%@: simulating %.0f s … %.0f s (%.0f%% of this span; --until or a shorter --settle bounds it) ",
+                          (path as NSString).lastPathComponent, now.seconds, end.seconds,
+                          100 * now.seconds / max(end.seconds, 1e-9))
+        FileHandle.standardError.write(Data(line.utf8))
+        shown = true
+    }
+
+    func clear() {
+        if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
