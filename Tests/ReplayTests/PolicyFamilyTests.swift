@@ -78,7 +78,7 @@ struct PolicyFamilyTests {
         let vm = VMState(config: config, index: 0, policy: policy, tracking: true)
         vm.enableLRU()
         for p: UInt32 in 0..<4 {
-            vm.entry[Int(p)] = PageState.privateMPN.entry(p)
+            vm.entry[Int(p)] = PageState.entry(mpn: MPN(p))
             vm.lruTouch(p)
         }
         let clock = vm.victim

@@ -12,17 +12,17 @@ struct SharingTests {
         let h: UInt64 = 0x0123_4567_89AB_CDEF
         try e.apply(rec(0, 0, .content, 5, hash: h))
         try e.apply(rec(0, 1, .content, 7, hash: h))
-        let mpnA = e.payload(0, 5)
-        let mpnB = e.payload(1, 7)
+        let mpnA = e.mpn(0, 5)
+        let mpnB = e.mpn(1, 7)
         let freeBefore = e.memory.free
         #expect(e.share(0, 5) == false)                 // no match: A:5 becomes a hint
         #expect(e.table.hintFrames == 1 && e.table.sharedFrames == 0)
         #expect(e.vms[0].flags[5] & PageFlag.hinted != 0)
         #expect(e.share(1, 7) == true)                  // B:7 matches the hint
         #expect(e.state(0, 5) == .shared && e.state(1, 7) == .shared)
-        let f = e.payload(0, 5)
-        #expect(e.payload(1, 7) == f)
-        #expect(e.table.kind[Int(f)] == .shared && e.table.target[Int(f)] == mpnA)
+        let f = e.frame(0, 5)
+        #expect(e.frame(1, 7) == f)
+        #expect(e.table.kind(f) == .shared && e.table.sharedMPN(f) == mpnA)
         #expect(e.table.refcount(f) == 2)
         #expect(e.table.hintFrames == 0 && e.table.sharedFrames == 1)
         #expect(e.memory.free == freeBefore + 1)          // B's MPN went back to the pool
@@ -37,7 +37,7 @@ struct SharingTests {
         let e = try makeEngine(pages: [8, 8, 8])
         for vm in 0..<3 { try e.apply(rec(0, UInt32(vm), .content, 1, hash: 42)) }
         _ = e.share(0, 1); _ = e.share(1, 1); _ = e.share(2, 1)
-        #expect(e.table.refcount(e.payload(2, 1)) == 3 && e.table.sharedFrames == 1)
+        #expect(e.table.refcount(e.frame(2, 1)) == 3 && e.table.sharedFrames == 1)
     }
 
     @Test("Stale hint: the hinted page is written before the match → the hint is dropped and the candidate becomes the hint")
@@ -62,7 +62,7 @@ struct SharingTests {
         try e.apply(rec(0, 0, .content, 1, hash: 9))
         try e.apply(rec(0, 1, .content, 1, hash: 9))
         _ = e.share(0, 1); _ = e.share(1, 1)
-        let f = e.payload(0, 1)
+        let f = e.frame(0, 1)
         try e.apply(rec(1, 1, .read, 1))                 // read of a shared page: read-only entry, no COW
         #expect(e.counters(1).cowFaults == 0 && e.state(1, 1) == .shared)
         try e.apply(rec(2, 1, .write, 1))                // write: hidden fault → COW break
@@ -146,13 +146,13 @@ struct SharingTests {
         try e.apply(rec(0, 0, .zero, 0, count: n))
         try e.advance(to: Micros(1_000_000))
         try e.checkInvariants()
-        let f = e.payload(0, 0)
+        let f = e.frame(0, 0)
         #expect(e.table.refcount(f) == UInt64(n))
-        #expect(e.table.ref16[Int(f)] == UInt16.max && e.table.overflow[f] == UInt64(n) - 65_535)
+        #expect(e.table.inlineRefs(f) == UInt16.max && e.table.overflow[f.raw] == UInt64(n) - 65_535)
         #expect(e.snapshot().overflowFrames == 1)
         for p in 0..<UInt32(5_000) { try e.apply(rec(2_000_000, 0, .write, p)) }
         try e.checkInvariants()
-        #expect(e.table.refcount(f) == UInt64(n) - 5_000 && e.table.overflow[f] == nil)
+        #expect(e.table.refcount(f) == UInt64(n) - 5_000 && e.table.overflow[f.raw] == nil)
         #expect(e.snapshot().overflowFrames == 0)
     }
 

@@ -21,6 +21,9 @@ func rec(_ t: UInt64, _ vm: UInt32, _ kind: RecordKind, _ ppn: UInt32 = 0, count
 extension ReplayEngine {
     func state(_ vm: Int, _ ppn: UInt32) -> PageState { PageState.of(vms[vm].entry[Int(ppn)]) }
     func payload(_ vm: Int, _ ppn: UInt32) -> UInt32 { PageState.payload(vms[vm].entry[Int(ppn)]) }
+    /// The machine page of a private PPN, the frame of a shared one.
+    func mpn(_ vm: Int, _ ppn: UInt32) -> MPN { PageState.mpn(vms[vm].entry[Int(ppn)]) }
+    func frame(_ vm: Int, _ ppn: UInt32) -> FrameIndex { PageState.frame(vms[vm].entry[Int(ppn)]) }
     func counters(_ vm: Int) -> VMCounters { vms[vm].counters }
     func share(_ vm: Int, _ ppn: UInt32) -> Bool { tryShare(vms[vm], ppn: ppn) }
 }

@@ -1,14 +1,5 @@
 import TraceFormat
 
-/// A machine page number: a page of host memory.
-public struct MPN: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
-    public var rawValue: UInt32
-    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
-    @inlinable public init(_ v: UInt32) { self.rawValue = v }
-    @inlinable public static func < (a: MPN, b: MPN) -> Bool { a.rawValue < b.rawValue }
-    public var description: String { String(rawValue) }
-}
-
 /// Parsing of the sizes and durations users type.
 public enum Units {
     /// The forms a memory size takes, for help texts and error messages.

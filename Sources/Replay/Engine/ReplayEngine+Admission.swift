@@ -59,11 +59,11 @@ extension ReplayEngine {
             switch PageState.of(e) {
             case .untouched, .ballooned: break
             case .privateMPN:
-                memory.release(PageState.payload(e))
+                memory.release(PageState.mpn(e))
             case .shared:
-                releaseRef(PageState.payload(e))
+                releaseRef(PageState.frame(e))
             case .swapped:
-                swap.release(PageState.payload(e))
+                swap.release(PageState.slot(e))
             }
             if vm.flags[i] & PageFlag.virtualMapped != 0 { _ = vshadow.invalidate(vm: vm.index, ppn: p) }
             vm.entry[i] = 0

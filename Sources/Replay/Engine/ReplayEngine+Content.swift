@@ -15,8 +15,8 @@ extension ReplayEngine {
         case .privateMPN:
             break
         case .shared:
-            let frame = PageState.payload(e)
-            if table.fullHash[Int(frame)] == hash { return }
+            let frame = PageState.frame(e)
+            if table.hash(frame) == hash { return }
             // Content that contradicts the shared copy implies a write: break COW.
             vm.counters.impliedWrites += 1
             try breakCOW(vm, ppn: ppn)

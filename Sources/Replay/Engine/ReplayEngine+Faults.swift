@@ -109,8 +109,8 @@ extension ReplayEngine {
     /// backing, copy-on-write, swap-in, balloon refault): maps it and tells the VM's
     /// swap-victim chooser. The caller has released whatever backed the PPN before.
     @inline(__always)
-    func makeResident(_ vm: VMState, ppn: UInt32, mpn: UInt32) {
-        vm.entry[Int(ppn)] = PageState.privateMPN.entry(mpn)
+    func makeResident(_ vm: VMState, ppn: UInt32, mpn: MPN) {
+        vm.entry[Int(ppn)] = PageState.entry(mpn: mpn)
         vm.privatePages += 1
         vm.victim.pageBecameResident(ppn)
     }
@@ -118,16 +118,16 @@ extension ReplayEngine {
     /// Copy-on-write: gives the PPN a private copy of its shared frame's content.
     func breakCOW(_ vm: VMState, ppn: UInt32) throws(ReplayError) {
         let i = Int(ppn)
-        let frame = PageState.payload(vm.entry[i])
+        let frame = PageState.frame(vm.entry[i])
         let m = try allocate(for: vm)
         // Allocation may have reclaimed synchronously, but never a shared page: still ours.
         vm.sharedPages -= 1
         makeResident(vm, ppn: ppn, mpn: m)
-        if table.fullHash[Int(frame)] == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
+        if table.hash(frame) == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
         vm.counters.cowBreaks += 1
         releaseRef(frame)
         // The copy holds the frame's content until the write lands; the caller marks it unknown.
-        vm.hash[i] = table.fullHash[Int(frame)]
+        vm.hash[i] = table.hash(frame)
         vm.flags[i] |= PageFlag.known
     }
 
@@ -159,7 +159,7 @@ extension ReplayEngine {
 
     /// Allocates a machine page for `vm`; with none free, reclaims synchronously (host paging
     /// of a victim, VMs above target first) and counts it.
-    func allocate(for vm: VMState) throws(ReplayError) -> UInt32 {
+    func allocate(for vm: VMState) throws(ReplayError) -> MPN {
         if let m = memory.allocate() { return m }
         vm.counters.syncReclaims += 1
         while memory.free == 0 {

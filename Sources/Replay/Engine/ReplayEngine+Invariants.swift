@@ -36,9 +36,9 @@ extension ReplayEngine {
         var refs = [UInt64](repeating: 0, count: table.frameCapacity)
         var mpnSeen = [Bool](repeating: false, count: Int(memory.highWater))
         var slotSeen = [Bool](repeating: false, count: Int(swap.highWater))
-        func claimMPN(_ m: UInt32, _ what: @autoclosure () -> String) throws(ReplayError) {
-            guard Int(m) < mpnSeen.count, !mpnSeen[Int(m)] else { throw fail("MPN \(m) (\(what())) is mapped twice or was never handed out") }
-            mpnSeen[Int(m)] = true
+        func claimMPN(_ m: MPN, _ what: @autoclosure () -> String) throws(ReplayError) {
+            guard m.index < mpnSeen.count, !mpnSeen[m.index] else { throw fail("\(m) (\(what())) is mapped twice or was never handed out") }
+            mpnSeen[m.index] = true
         }
         for vm in vms {
             var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0, balloon: UInt64 = 0
@@ -57,21 +57,21 @@ extension ReplayEngine {
                     }
                 case .privateMPN:
                     priv += 1
-                    try claimMPN(PageState.payload(e), "VM \(vm.config.id) PPN \(p)")
+                    try claimMPN(PageState.mpn(e), "VM \(vm.config.id) PPN \(p)")
                 case .shared:
                     shared += 1
-                    let fr = Int(PageState.payload(e))
-                    guard fr < refs.count, table.kind[fr] == .shared else {
+                    let frame = PageState.frame(e), fr = frame.index
+                    guard fr < refs.count, table.kind(frame) == .shared else {
                         throw fail("VM \(vm.config.id) PPN \(p) maps frame \(fr), which is not a shared frame")
                     }
                     refs[fr] += 1
-                    if table.fullHash[fr] == ContentHash.zero.rawValue { zero += 1 }
+                    if table.hash(frame) == ContentHash.zero.rawValue { zero += 1 }
                     if f & PageFlag.shadowWritable != 0 || f & PageFlag.hinted != 0 {
                         throw fail("VM \(vm.config.id) PPN \(p) is shared but writable or hinted")
                     }
                 case .swapped:
                     swapped += 1
-                    let s = Int(PageState.payload(e))
+                    let s = PageState.slot(e).index
                     guard s < slotSeen.count, !slotSeen[s] else { throw fail("swap slot \(s) used twice") }
                     slotSeen[s] = true
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0 {
@@ -110,27 +110,28 @@ extension ReplayEngine {
         }
         var sharedFrames = 0, hintFrames = 0
         for f in 0..<table.frameCapacity {
-            switch table.kind[f] {
+            let frame = FrameIndex(UInt32(f))
+            switch table.kind(frame) {
             case .free:
                 continue
             case .shared:
                 sharedFrames += 1
-                let rc = table.refcount(UInt32(f))
+                let rc = table.refcount(frame)
                 guard rc == refs[f], rc >= 1 else {
                     throw fail("shared frame \(f) has refcount \(rc) but \(refs[f]) PPNs map it")
                 }
-                try claimMPN(table.target[f], "shared frame \(f)")
-                if table.ref16[f] < UInt16.max && table.overflow[UInt32(f)] != nil {
+                try claimMPN(table.sharedMPN(frame), "shared frame \(f)")
+                if table.inlineRefs(frame) < UInt16.max && table.overflow[UInt32(f)] != nil {
                     throw fail("frame \(f) uses the overflow table below 65,535 references")
                 }
             case .hint:
                 hintFrames += 1
-                let vi = Int(table.hintVM[f])
+                let vi = table.hintOwner(frame)
                 guard vi < vms.count else { throw fail("hint frame \(f) names VM index \(vi)") }
                 let owner = vms[vi]
-                let q = Int(table.target[f])
+                let q = Int(table.hintPPN(frame))
                 guard q < owner.pageCount, PageState.of(owner.entry[q]) == .privateMPN,
-                      owner.flags[q] & PageFlag.hinted != 0, owner.hash[q] == table.fullHash[f] else {
+                      owner.flags[q] & PageFlag.hinted != 0, owner.hash[q] == table.hash(frame) else {
                     throw fail("hint frame \(f) does not point at a private hinted page holding its hash (VM \(owner.config.id) PPN \(q))")
                 }
             }
@@ -144,7 +145,7 @@ extension ReplayEngine {
         }
         var seenFrames = Set<UInt32>()
         for (k, f) in indexed {
-            guard table.kind[Int(f)] != .free, table.key(table.fullHash[Int(f)]) == k, seenFrames.insert(f).inserted else {
+            guard table.kind(FrameIndex(f)) != .free, table.key(table.hash(FrameIndex(f))) == k, seenFrames.insert(f).inserted else {
                 throw fail("frame \(f) is indexed wrongly")
             }
         }

@@ -74,9 +74,9 @@ extension ReplayEngine {
                 let e = vm.entry[i]
                 switch PageState.of(e) {
                 case .shared:
-                    let f = PageState.payload(e)
+                    let f = PageState.frame(e)
                     share += 1 / Double(table.refcount(f))
-                    if table.overflow[f] != nil { overflowSeen.insert(f) }
+                    if table.overflow[f.raw] != nil { overflowSeen.insert(f.raw) }
                 case .privateMPN:
                     if vm.flags[i] & PageFlag.known == 0 { volatile += 1 }
                 case .untouched:
@@ -97,7 +97,7 @@ extension ReplayEngine {
         }
         var zeroFrames: UInt64 = 0
         table.forEachMatch(ContentHash.zero.rawValue) { f in
-            if table.kind[Int(f)] == .shared && table.fullHash[Int(f)] == ContentHash.zero.rawValue { zeroFrames += 1 }
+            if table.kind(f) == .shared && table.hash(f) == ContentHash.zero.rawValue { zeroFrames += 1 }
             return true
         }
         return ReplaySnapshot(time: now, records: recordsApplied, scanTicks: scanTicks, host: host, policy: policy,

@@ -38,9 +38,9 @@ struct MachineMemory {
     var inUse: UInt64 { pool.inUse }
     var free: UInt64 { total - reserved - pool.inUse }
 
-    mutating func allocate() -> UInt32? { free > 0 ? pool.take() : nil }
+    mutating func allocate() -> MPN? { free > 0 ? MPN(pool.take()) : nil }
 
-    mutating func release(_ m: UInt32) { pool.give(m) }
+    mutating func release(_ m: MPN) { pool.give(m.raw) }
 
     /// Reserves overhead pages; false if there is not that much free memory.
     mutating func reserve(_ pages: UInt64) -> Bool {
@@ -63,9 +63,9 @@ struct SwapArea {
 
     var used: UInt64 { pool.inUse }
 
-    mutating func allocate() -> UInt32? { pool.inUse < total ? pool.take() : nil }
+    mutating func allocate() -> SwapSlot? { pool.inUse < total ? SwapSlot(pool.take()) : nil }
 
-    mutating func release(_ s: UInt32) { pool.give(s) }
+    mutating func release(_ s: SwapSlot) { pool.give(s.raw) }
 
     var highWater: UInt32 { pool.highWater }
 }

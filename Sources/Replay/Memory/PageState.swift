@@ -7,8 +7,21 @@ enum PageState: UInt32 {
     static let payloadMask: UInt32 = (1 << 29) - 1
 
     @inline(__always) static func of(_ e: UInt32) -> PageState { PageState(rawValue: e >> shift)! }
+    /// The low 29 bits, whatever they number (invariant checks and reports only).
     @inline(__always) static func payload(_ e: UInt32) -> UInt32 { e & payloadMask }
-    @inline(__always) func entry(_ payload: UInt32) -> UInt32 { rawValue << PageState.shift | payload }
+    @inline(__always) private func entry(_ payload: UInt32) -> UInt32 { rawValue << PageState.shift | payload }
+
+    /// The machine page of a `privateMPN` entry.
+    @inline(__always) static func mpn(_ e: UInt32) -> MPN { MPN(e & payloadMask) }
+    /// The sharing-table frame of a `shared` entry.
+    @inline(__always) static func frame(_ e: UInt32) -> FrameIndex { FrameIndex(e & payloadMask) }
+    /// The swap slot of a `swapped` entry.
+    @inline(__always) static func slot(_ e: UInt32) -> SwapSlot { SwapSlot(e & payloadMask) }
+
+    @inline(__always) static func entry(mpn m: MPN) -> UInt32 { PageState.privateMPN.entry(m.raw) }
+    @inline(__always) static func entry(frame f: FrameIndex) -> UInt32 { PageState.shared.entry(f.raw) }
+    @inline(__always) static func entry(slot s: SwapSlot) -> UInt32 { PageState.swapped.entry(s.raw) }
+    static let balloonedEntry: UInt32 = PageState.ballooned.entry(0)
 }
 
 /// Per-page metadata beside the pmap entry, one 64-bit word so that an access touches one

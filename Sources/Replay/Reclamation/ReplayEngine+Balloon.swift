@@ -22,28 +22,28 @@ extension ReplayEngine {
         case .untouched:
             break
         case .privateMPN:
-            memory.release(PageState.payload(e))
+            memory.release(PageState.mpn(e))
             vm.privatePages -= 1
         case .shared:
-            let f = PageState.payload(e)
-            if table.fullHash[Int(f)] == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
+            let f = PageState.frame(e)
+            if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
             vm.sharedPages -= 1
             if table.dropRef(f) == 0 {
-                memory.release(table.target[Int(f)])
+                memory.release(table.sharedMPN(f))
                 table.removeFrame(f)
             }
         case .swapped:
             // The guest pages out a page ESX already swapped: read back in to be written out.
             vm.counters.doublePaging += 1
             vm.counters.swapIn += 1
-            swap.release(PageState.payload(e))
+            swap.release(PageState.slot(e))
             vm.swappedPages -= 1
         case .ballooned:
             preconditionFailure("page already in the balloon")
         }
         invalidateShadow(vm, ppn: q)
         vm.lruForget(q)
-        vm.entry[i] = PageState.ballooned.entry(0)
+        vm.entry[i] = PageState.balloonedEntry
         vm.balloonedPages += 1
         vm.balloonPeak = max(vm.balloonPeak, vm.balloonedPages)
         balloonTotal += 1

@@ -6,7 +6,7 @@ extension ReplayEngine {
     /// Brings a swapped page back on access.
     func swapIn(_ vm: VMState, ppn: UInt32) throws(ReplayError) {
         let i = Int(ppn)
-        let slot = PageState.payload(vm.entry[i])
+        let slot = PageState.slot(vm.entry[i])
         let m = try allocate(for: vm)
         swap.release(slot)
         vm.swappedPages -= 1
@@ -45,9 +45,9 @@ extension ReplayEngine {
         guard let slot = swap.allocate() else {
             throw fail("swap exhausted (\(swap.total) slots): cannot page out VM \(vm.config.id); admission control reserves max − min per VM, so a smaller --swap or min is the cause")
         }
-        memory.release(PageState.payload(vm.entry[i]))
+        memory.release(PageState.mpn(vm.entry[i]))
         vm.privatePages -= 1
-        vm.entry[i] = PageState.swapped.entry(slot)
+        vm.entry[i] = PageState.entry(slot: slot)
         vm.swappedPages += 1
         vm.swappedPeak = max(vm.swappedPeak, vm.swappedPages)
         if swap.used > hostSwappedPeak { hostSwappedPeak = swap.used }

@@ -16,29 +16,28 @@ extension ReplayEngine {
         }
         let h = vm.hash[i]
         guard scanner.offersPages && scanner.mayShare(hash: h) else { return false }
-        enum Outcome { case shareWith(UInt32), promote(UInt32, VMState, UInt32), own, none }
+        enum Outcome { case shareWith(FrameIndex), promote(FrameIndex, VMState, UInt32), own, none }
         var outcome = Outcome.none
-        var stale: [UInt32] = []
+        var stale: [FrameIndex] = []
         table.forEachMatch(h) { f in
-            let fi = Int(f)
-            switch table.kind[fi] {
+            switch table.kind(f) {
             case .shared:
-                if table.fullHash[fi] == h { outcome = .shareWith(f); return false }
+                if table.hash(f) == h { outcome = .shareWith(f); return false }
                 vm.counters.falseMatches += 1
             case .hint:
-                let owner = vms[Int(table.hintVM[fi])]
-                let q = table.target[fi]
+                let owner = vms[table.hintOwner(f)]
+                let q = table.hintPPN(f)
                 if owner === vm && q == ppn {
-                    if table.fullHash[fi] == h { outcome = .own; return false }
+                    if table.hash(f) == h { outcome = .own; return false }
                     stale.append(f)
                     return true
                 }
                 // Re-validate the hinted page: still private, content unchanged.
                 let qi = Int(q)
                 let valid = PageState.of(owner.entry[qi]) == .privateMPN && owner.flags[qi] & PageFlag.known != 0
-                    && owner.hash[qi] == table.fullHash[fi]
+                    && owner.hash[qi] == table.hash(f)
                 if !valid { stale.append(f); return true }
-                if table.fullHash[fi] == h { outcome = .promote(f, owner, q); return false }
+                if table.hash(f) == h { outcome = .promote(f, owner, q); return false }
                 vm.counters.falseMatches += 1
             case .free:
                 break
@@ -47,8 +46,8 @@ extension ReplayEngine {
         }
         for f in stale {
             vm.counters.staleHints += 1
-            let owner = vms[Int(table.hintVM[Int(f)])]
-            owner.flags[Int(table.target[Int(f)])] &= ~PageFlag.hinted
+            let owner = vms[table.hintOwner(f)]
+            owner.flags[Int(table.hintPPN(f))] &= ~PageFlag.hinted
             owner.hints -= 1
             table.removeFrame(f)
         }
@@ -62,11 +61,11 @@ extension ReplayEngine {
         case .promote(let f, let owner, let q):
             // The hinted page's MPN becomes the shared copy; both PPNs map it copy-on-write.
             let qi = Int(q)
-            let m = PageState.payload(owner.entry[qi])
+            let m = PageState.mpn(owner.entry[qi])
             owner.flags[qi] &= ~PageFlag.hinted
             owner.hints -= 1
             table.promote(f, mpn: m, refs: 1)
-            owner.entry[qi] = PageState.shared.entry(f)
+            owner.entry[qi] = PageState.entry(frame: f)
             owner.privatePages -= 1
             owner.sharedPages += 1
             if h == ContentHash.zero.rawValue { owner.zeroSharedPages += 1 }
@@ -84,22 +83,22 @@ extension ReplayEngine {
     }
 
     /// Drops one reference to a shared frame, freeing its machine page with the last.
-    func releaseRef(_ frame: UInt32) {
+    func releaseRef(_ frame: FrameIndex) {
         if table.dropRef(frame) == 0 {
-            memory.release(table.target[Int(frame)])
+            memory.release(table.sharedMPN(frame))
             table.removeFrame(frame)
         }
     }
 
     /// Maps a private PPN to shared frame `f` (reference already counted), freeing its MPN.
-    func mapShared(_ vm: VMState, ppn: UInt32, frame f: UInt32) {
+    func mapShared(_ vm: VMState, ppn: UInt32, frame f: FrameIndex) {
         let i = Int(ppn)
         if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: ppn) }
-        memory.release(PageState.payload(vm.entry[i]))
-        vm.entry[i] = PageState.shared.entry(f)
+        memory.release(PageState.mpn(vm.entry[i]))
+        vm.entry[i] = PageState.entry(frame: f)
         vm.privatePages -= 1
         vm.sharedPages += 1
-        if table.fullHash[Int(f)] == ContentHash.zero.rawValue { vm.zeroSharedPages += 1 }
+        if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages += 1 }
         writeProtectShadow(vm, ppn: ppn)
     }
 
@@ -107,9 +106,9 @@ extension ReplayEngine {
     /// content it was hinted with (a write only clears `known`; a new content report drops the
     /// hint first), so the frame is found under that key.
     func dropHint(_ vm: VMState, ppn: UInt32) {
-        var found: UInt32?
+        var found: FrameIndex?
         table.forEachMatch(vm.hash[Int(ppn)]) { f in
-            if table.kind[Int(f)] == .hint && table.hintVM[Int(f)] == UInt32(vm.index) && table.target[Int(f)] == ppn {
+            if table.kind(f) == .hint && table.hintOwner(f) == vm.index && table.hintPPN(f) == ppn {
                 found = f
                 return false
             }

@@ -11,11 +11,13 @@ struct ShareTable {
     enum Kind: UInt8 { case free = 0, shared = 1, hint = 2 }
 
     // Frames.
-    private(set) var fullHash: [UInt64] = []
-    private(set) var target: [UInt32] = []
-    private(set) var hintVM: [UInt32] = []
-    private(set) var ref16: [UInt16] = []
-    private(set) var kind: [Kind] = []
+    private var fullHash: [UInt64] = []
+    /// The shared copy's MPN (shared frames) or the hinted PPN (hint frames): read through
+    /// `sharedMPN` and `hintPPN`.
+    private var target: [UInt32] = []
+    private var hintVM: [UInt32] = []
+    private var ref16: [UInt16] = []
+    private var kinds: [Kind] = []
     private var freeFrames: [UInt32] = []
     /// References beyond 65,535, per frame.
     private(set) var overflow: [UInt32: UInt64] = [:]
@@ -46,14 +48,25 @@ struct ShareTable {
 
     // MARK: frames
 
+    @inline(__always) func kind(_ f: FrameIndex) -> Kind { kinds[f.index] }
+    /// The full 64-bit content hash of the frame's page.
+    @inline(__always) func hash(_ f: FrameIndex) -> UInt64 { fullHash[f.index] }
+    /// The machine page holding a shared frame's content.
+    @inline(__always) func sharedMPN(_ f: FrameIndex) -> MPN { MPN(target[f.index]) }
+    /// The page a hint frame points at: its VM (by engine index) and PPN.
+    @inline(__always) func hintOwner(_ f: FrameIndex) -> Int { Int(hintVM[f.index]) }
+    @inline(__always) func hintPPN(_ f: FrameIndex) -> UInt32 { target[f.index] }
+    /// References counted in the frame itself (the rest are in `overflow`).
+    func inlineRefs(_ f: FrameIndex) -> UInt16 { ref16[f.index] }
+
     private mutating func newFrame(_ k: Kind, hash: UInt64, target t: UInt32, vm: UInt32, ref: UInt16) -> UInt32 {
         let f: UInt32
         if let r = freeFrames.popLast() {
             f = r
-            fullHash[Int(f)] = hash; target[Int(f)] = t; hintVM[Int(f)] = vm; ref16[Int(f)] = ref; kind[Int(f)] = k
+            fullHash[Int(f)] = hash; target[Int(f)] = t; hintVM[Int(f)] = vm; ref16[Int(f)] = ref; kinds[Int(f)] = k
         } else {
             f = UInt32(fullHash.count)
-            fullHash.append(hash); target.append(t); hintVM.append(vm); ref16.append(ref); kind.append(k)
+            fullHash.append(hash); target.append(t); hintVM.append(vm); ref16.append(ref); kinds.append(k)
         }
         if k == .shared { sharedFrames += 1 } else { hintFrames += 1 }
         insertIndex(key(hash), f)
@@ -61,50 +74,54 @@ struct ShareTable {
     }
 
     /// Adds a hint frame for (vm, ppn) whose content hashes to `hash`.
-    mutating func addHint(hash: UInt64, vm: UInt32, ppn: UInt32) -> UInt32 {
-        newFrame(.hint, hash: hash, target: ppn, vm: vm, ref: 0)
+    mutating func addHint(hash: UInt64, vm: UInt32, ppn: UInt32) -> FrameIndex {
+        FrameIndex(newFrame(.hint, hash: hash, target: ppn, vm: vm, ref: 0))
     }
 
     /// Adds a shared frame for machine page `mpn` with `refs` references.
-    mutating func addShared(hash: UInt64, mpn: UInt32, refs: UInt16) -> UInt32 {
-        newFrame(.shared, hash: hash, target: mpn, vm: 0, ref: refs)
+    mutating func addShared(hash: UInt64, mpn: MPN, refs: UInt16) -> FrameIndex {
+        FrameIndex(newFrame(.shared, hash: hash, target: mpn.raw, vm: 0, ref: refs))
     }
 
     /// Turns hint frame `f` into a shared frame on `mpn` with `refs` references, in place.
-    mutating func promote(_ f: UInt32, mpn: UInt32, refs: UInt16) {
-        precondition(kind[Int(f)] == .hint)
-        kind[Int(f)] = .shared
-        target[Int(f)] = mpn
+    mutating func promote(_ fi: FrameIndex, mpn: MPN, refs: UInt16) {
+        let f = fi.raw
+        precondition(kinds[Int(f)] == .hint)
+        kinds[Int(f)] = .shared
+        target[Int(f)] = mpn.raw
         hintVM[Int(f)] = 0
         ref16[Int(f)] = refs
         hintFrames -= 1
         sharedFrames += 1
     }
 
-    mutating func removeFrame(_ f: UInt32) {
-        let k = kind[Int(f)]
+    mutating func removeFrame(_ fi: FrameIndex) {
+        let f = fi.raw
+        let k = kinds[Int(f)]
         precondition(k != .free)
         removeIndex(key(fullHash[Int(f)]), f)
         if k == .shared { sharedFrames -= 1 } else { hintFrames -= 1 }
-        kind[Int(f)] = .free
+        kinds[Int(f)] = .free
         overflow[f] = nil
         freeFrames.append(f)
     }
 
-    func refcount(_ f: UInt32) -> UInt64 { UInt64(ref16[Int(f)]) + (overflow[f] ?? 0) }
+    func refcount(_ fi: FrameIndex) -> UInt64 { UInt64(ref16[fi.index]) + (overflow[fi.raw] ?? 0) }
 
-    mutating func addRef(_ f: UInt32) {
+    mutating func addRef(_ fi: FrameIndex) {
+        let f = fi.raw
         if ref16[Int(f)] == UInt16.max { overflow[f, default: 0] += 1 } else { ref16[Int(f)] += 1 }
     }
 
     /// Drops one reference; returns the count left.
-    mutating func dropRef(_ f: UInt32) -> UInt64 {
+    mutating func dropRef(_ fi: FrameIndex) -> UInt64 {
+        let f = fi.raw
         if let o = overflow[f] {
             if o <= 1 { overflow[f] = nil } else { overflow[f] = o - 1 }
         } else {
             ref16[Int(f)] -= 1
         }
-        return refcount(f)
+        return refcount(fi)
     }
 
     var frameCapacity: Int { fullHash.count }
@@ -113,14 +130,14 @@ struct ShareTable {
 
     /// Calls `body` with every frame whose key equals `key(hash)`, in slot order, until it
     /// returns false. The table must not be modified inside `body`.
-    func forEachMatch(_ hash: UInt64, _ body: (UInt32) -> Bool) {
+    func forEachMatch(_ hash: UInt64, _ body: (FrameIndex) -> Bool) {
         let k = key(hash)
         let t = ShareTable.tag(k)
         let mask = tags.count - 1
         var i = home(k)
         while tags[i] != 0 {
             if tags[i] == t && keys[i] == k {
-                if !body(slots[i]) { return }
+                if !body(FrameIndex(slots[i])) { return }
             }
             i = (i + 1) & mask
         }
