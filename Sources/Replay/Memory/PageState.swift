@@ -26,32 +26,40 @@ enum PageState: UInt32 {
 
 /// Per-page metadata beside the pmap entry, one 64-bit word so that an access touches one
 /// cache line: bits 0…8 flags, 9…15 the sample period of the last touch, 16…47 the guest-LRU
-/// sequence number of the last touch (0 = never touched).
+/// sequence number of the last touch (0 = never touched), 48…63 free. Each bit names the
+/// mechanism that owns it (sets and clears it); others only read it.
 enum PageFlag {
-    /// The page's content hash is known (reported and not written since).
+    /// Content (ReplayEngine+Content, +Faults): the page's content hash is known (reported and
+    /// not written since).
     static let known: UInt64 = 1 << 0
-    /// A shadow entry keyed by PPN is valid…
+    /// Shadow tables (ReplayEngine+Faults): a shadow entry keyed by PPN is valid…
     static let shadowValid: UInt64 = 1 << 1
     /// …and allows writes.
     static let shadowWritable: UInt64 = 1 << 2
-    /// A hint frame points at this page.
+    /// Sharing (ReplayEngine+Sharing): a hint frame points at this page.
     static let hinted: UInt64 = 1 << 3
-    /// Marked by idle sampling this period.
+    /// Idle sampling (ReplayEngine+Sampling): sampled this period.
     static let sampled: UInt64 = 1 << 4
-    /// The guest freed the page (a FREE record) and has not touched it since.
+    /// Records (ReplayEngine): the guest freed the page (a FREE record) and has not touched it
+    /// since.
     static let guestFreed: UInt64 = 1 << 5
-    /// The page has held content at some point (a later first access is a guest refault).
+    /// Faults and ballooning (ReplayEngine+Faults, +Balloon): the page has held content at some
+    /// point (a later first access is a guest refault).
     static let everBacked: UInt64 = 1 << 6
-    /// Virtual shadow entries (address space, VPN) may reach this page.
+    /// Shadow tables (ReplayEngine+Faults): virtual shadow entries (address space, VPN) may
+    /// reach this page.
     static let virtualMapped: UInt64 = 1 << 7
-    /// KSM-style sharing: the scanner saw this content on its last visit (checksum stable).
+    /// The `ksm` sharing scanner (Scanners/OrderedScanner): the scanner saw this content on its
+    /// last visit (checksum stable); a write clears it.
     static let scanStable: UInt64 = 1 << 8
     /// What a write makes stale: the known content, the free hint, checksum stability.
     static let writeClears: UInt64 = known | guestFreed | scanStable
-    /// Bits 9…15: the sample period in which the page was last touched (1…127; 0 = not lately).
+    /// Bits 9…15, idle sampling's true working set (ReplayEngine+Sampling): the sample period
+    /// in which the page was last touched (1…127; 0 = not lately).
     static let stampShift: UInt64 = 9
     static let stampMask: UInt64 = 0x7F << 9
-    /// Bits 16…47: guest-LRU sequence number.
+    /// Bits 16…47, the guest LRU (GuestLRU.swift; read by the lru and clock swap victims):
+    /// the sequence number of the last touch.
     static let seqShift: UInt64 = 16
     static let seqMask: UInt64 = 0xFFFF_FFFF << 16
     static let flagMask: UInt64 = (1 << 9) - 1
