@@ -9,9 +9,12 @@ struct CompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Replay one trace under several policies, side by side.",
         discussion: """
-        Each --policy is a preset, a JSON file of knob values, or key=value,… on top of esx. \
-        --sweep key=v1,v2,… expands every policy into one per value (key: any knob, host-memory \
-        or overcommit). The trace is decoded once and every policy's engine replays the same \
+        Each --policy is a preset, a JSON file of knob values, or key=value,… on top of esx; \
+        --set and --seed apply to every policy. --sweep key=v1,v2,… (repeatable; key: any knob, \
+        host-memory, overcommit or seed) expands every policy over a grid, the cartesian product \
+        of the sweeps: runs are ordered by policy (command-line order), then by the first sweep's \
+        values, then the second's, and so on (the last sweep varies fastest), each named \
+        "POLICY k1=v1 k2=v2". The trace is decoded once and every run's engine replays the same \
         batches, on --jobs worker threads; the output is identical for any --jobs.
         """)
 
@@ -19,11 +22,14 @@ struct CompareCommand: ParsableCommand {
 
     @Argument(help: "Trace file (binary or text).") var file: String
     @Option(name: .customLong("policy"), help: ArgumentHelp("A policy (repeatable; default esx).", valueName: "P")) var policies: [String] = []
-    @Option(help: ArgumentHelp("Expand each policy over values of one knob, host-memory or overcommit.", valueName: "key=v1,v2,…")) var sweep: String?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Set one knob in every policy (repeatable); see `tracetool policy show`.", valueName: "key=value"))
+    var assignments: [String] = []
+    @Option(help: "Seed for every policy's random choices (overrides each policy's).") var seed: UInt64?
+    @Option(name: .customLong("sweep"), help: ArgumentHelp("Expand every policy over the values of a knob, host-memory, overcommit or seed (repeatable: a grid).", valueName: "key=v1,v2,…"))
+    var sweeps: [String] = []
     @Option(help: "Worker threads.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Output format.") var format: Format = .text
-    @Option(parsing: .unconditional, help: ArgumentHelp("Machine memory for every policy, e.g. 1GiB, 1.5G, 4096 pages (K/M/G/T are binary; a bare number is refused).", valueName: "SIZE")) var hostMemory: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Memory for VMs = sum of max / R, for every policy.", valueName: "R")) var overcommit: Double?
+    @OptionGroup var hostOptions: HostOptions
     @Option(help: ArgumentHelp("Stop at this simulated time.", valueName: "T")) var until: String?
     @Option(help: ArgumentHelp("Keep the clock running this long after the last record.", valueName: "D")) var settle: String?
     @Option(name: .shortAndLong, help: "Write the output to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?
@@ -31,59 +37,99 @@ struct CompareCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress line on stderr.") var quiet = false
     @OptionGroup var limits: LimitOptions
 
+    /// The most runs one compare makes (policies × grid cells): each is a model in memory.
+    static let maxRuns = 4096
+
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
-        if hostMemory != nil && overcommit != nil { throw ValidationError("give --host-memory or --overcommit, not both") }
         if let until, Units.parseDuration(until) == nil { throw ValidationError("--until: bad duration \"\(until)\"") }
         if let settle, Units.parseDuration(settle) == nil { throw ValidationError("--settle: bad duration \"\(settle)\"") }
-        if let r = overcommit, !(r > 0 && r.isFinite) { throw ValidationError("--overcommit must be a positive number") }
-        do {
-            if let h = hostMemory { _ = try Units.parseSize(h) }
-        } catch { throw ValidationError("--host-memory \(error.description)") }
     }
 
-    /// The policies to run, in command-line order, each expanded by the sweep.
+    /// One swept key and its values, in command-line order.
+    struct Sweep {
+        var key: String
+        var values: [String]
+    }
+
+    /// The sweeps, checked: known keys, no key twice, no host size both swept and fixed.
+    func parsedSweeps() throws -> [Sweep] {
+        var out: [Sweep] = []
+        for s in sweeps {
+            let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, !kv[1].isEmpty else { throw ValidationError("--sweep \(s): expected key=v1,v2,…") }
+            let key = kv[0].trimmingCharacters(in: .whitespaces)
+            let values = kv[1].split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard !values.contains(where: \.isEmpty) else { throw ValidationError("--sweep \(s): an empty value") }
+            guard key == "host-memory" || key == "overcommit" || key == "seed" || PolicyKnobs.knob(key) != nil else {
+                throw ValidationError("--sweep \(key): not a knob, host-memory, overcommit or seed (`tracetool policy show` lists the knobs)")
+            }
+            if out.contains(where: { $0.key == key }) { throw ValidationError("--sweep \(key) given twice; give its values in one --sweep") }
+            out.append(Sweep(key: key, values: values))
+        }
+        let hostKeys = out.map(\.key).filter { $0 == "host-memory" || $0 == "overcommit" }
+        if hostKeys.count > 1 { throw ValidationError("--sweep host-memory and --sweep overcommit both set the host's memory; sweep one") }
+        if !hostKeys.isEmpty && (hostOptions.hostMemory != nil || hostOptions.overcommit != nil) {
+            throw ValidationError("--sweep \(hostKeys[0]) and --\(hostOptions.hostMemory != nil ? "host-memory" : "overcommit") both set the host's memory; give one")
+        }
+        if out.contains(where: { $0.key == "seed" }) && seed != nil { throw ValidationError("--sweep seed and --seed both set the seed; give one") }
+        let runs = out.reduce(max(1, policies.count)) { $0 * $1.values.count }
+        guard runs <= Self.maxRuns else {
+            throw ValidationError("\(runs) runs (policies × sweep values) is more than \(Self.maxRuns); sweep fewer values")
+        }
+        return out
+    }
+
+    /// The runs: every policy (command-line order) at every grid cell (the last sweep varies
+    /// fastest).
     func expand() throws -> [PolicyRun] {
+        let spec = try hostOptions.spec()
         var base: [PolicyRun] = []
-        var spec = HostSpec()
-        if let h = hostMemory { spec.memory = .size(h) }
-        if let r = overcommit { spec.memory = .overcommit(r) }
         for p in policies.isEmpty ? ["esx"] : policies {
             let (name, pol) = try policyOrExit("--policy \(p)") { () throws(PolicyError) in
-                let r = try PolicyKnobs.resolve(p)
+                var r = try PolicyKnobs.resolve(p)
+                for a in assignments { try PolicyKnobs.apply(assignments: a, to: &r.policy) }
+                if let seed { r.policy.seed = seed }
                 try r.policy.validate()
                 return r
             }
-            base.append(PolicyRun(name: name, policy: pol, spec: spec))
+            let shown = assignments.isEmpty ? name : name + " + " + assignments.joined(separator: ",")
+            base.append(PolicyRun(name: shown, policy: pol, spec: spec))
         }
-        guard let sweep else { return base }
-        let kv = sweep.split(separator: "=", maxSplits: 1).map(String.init)
-        guard kv.count == 2, !kv[1].isEmpty else { throw ValidationError("--sweep: expected key=v1,v2,…") }
-        let values = kv[1].split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        var out: [PolicyRun] = []
-        for b in base {
-            for v in values {
-                var r = b
-                r.name = "\(b.name) \(kv[0])=\(v)"
-                switch kv[0] {
-                case "host-memory":
-                    do { _ = try Units.parseSize(v) } catch { throw ValidationError("--sweep host-memory: \(error.description)") }
-                    r.spec.memory = .size(v)
-                case "overcommit":
-                    guard let x = Double(v), x > 0, x.isFinite else { throw ValidationError("--sweep overcommit: \"\(v)\" is not a positive number") }
-                    r.spec.memory = .overcommit(x)
-                default:
-                    var pol = r.policy
-                    r.policy = try policyOrExit("--sweep") { () throws(PolicyError) in
-                        try PolicyKnobs.set(kv[0], v, on: &pol)
-                        try pol.validate()
-                        return pol
-                    }
-                }
-                out.append(r)
+        var runs = base
+        for sweep in try parsedSweeps() {
+            var next: [PolicyRun] = []
+            for b in runs {
+                for v in sweep.values { next.append(try apply(sweep.key, v, to: b)) }
+            }
+            runs = next
+        }
+        return runs
+    }
+
+    /// `run` with swept `key` set to `v`, named after it.
+    func apply(_ key: String, _ v: String, to run: PolicyRun) throws -> PolicyRun {
+        var r = run
+        r.name = "\(run.name) \(key)=\(v)"
+        switch key {
+        case "host-memory":
+            do { _ = try Units.parseSize(v) } catch { throw ValidationError("--sweep host-memory: \(error.description)") }
+            r.spec.memory = .size(v)
+        case "overcommit":
+            guard let x = Double(v), x > 0, x.isFinite else { throw ValidationError("--sweep overcommit: \"\(v)\" is not a positive number") }
+            r.spec.memory = .overcommit(x)
+        case "seed":
+            guard let s = UInt64(v) else { throw ValidationError("--sweep seed: \"\(v)\" is not an unsigned integer") }
+            r.policy.seed = s
+        default:
+            var pol = r.policy
+            r.policy = try policyOrExit("--sweep") { () throws(PolicyError) in
+                try PolicyKnobs.set(key, v, on: &pol)
+                try pol.validate()
+                return pol
             }
         }
-        return out
+        return r
     }
 
     func run() throws {

@@ -63,7 +63,7 @@ enum ExitStatus {
 enum CommandLineScan {
     /// Options that may be repeated, by command path.
     static let repeatable: [String: Set<String>] = [
-        "replay": ["--set", "--vm"], "compare": ["--policy"], "capture": ["--vm"], "policy show": ["--set"],
+        "replay": ["--set", "--vm"], "compare": ["--policy", "--set", "--sweep", "--vm"], "capture": ["--vm"], "policy show": ["--set"],
         "policy": ["--set"],
     ]
     static let shortNames = ["-o": "--output", "-q": "--quiet", "-h": "--help"]
