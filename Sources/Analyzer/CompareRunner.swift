@@ -2,13 +2,29 @@ import Foundation
 import Replay
 import TraceFormat
 
-/// One policy of a comparison: a display name, the knobs and the host settings.
+/// One swept key's value in a comparison's grid cell (`compare --sweep key=…`).
+public struct SweepSetting: Sendable, Equatable {
+    public var key: String
+    public var value: String
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// One run of a comparison: a display name, the policy it starts from, its grid cell, the
+/// knobs and the host settings.
 public struct PolicyRun: Sendable {
     public var name: String
+    /// The policy's name before the sweep (the `--policy` argument, with any `--set`).
+    public var policyName: String
+    /// The swept keys' values, in `--sweep` order (empty without a sweep).
+    public var cell: [SweepSetting] = []
     public var policy: Policy
     public var spec: HostSpec
     public init(name: String, policy: Policy, spec: HostSpec) {
         self.name = name
+        self.policyName = name
         self.policy = policy
         self.spec = spec
     }
@@ -17,12 +33,16 @@ public struct PolicyRun: Sendable {
 /// The result of replaying one trace under one policy.
 public struct RunResult: Sendable {
     public var name: String
+    /// The policy's name before the sweep, and the run's grid cell (see `PolicyRun`).
+    public var policyName: String
+    public var cell: [SweepSetting] = []
     public var report: ReplayReport
     public var timeline: [TimelineRow]
     public var thresholds: FreeState.Thresholds
     public var machinePages: UInt64
     public init(name: String, report: ReplayReport, timeline: [TimelineRow], thresholds: FreeState.Thresholds, machinePages: UInt64) {
         self.name = name
+        self.policyName = name
         self.report = report
         self.timeline = timeline
         self.thresholds = thresholds
@@ -234,9 +254,12 @@ public struct CompareRunner {
         var results: [RunResult] = []
         for (i, e) in engines.enumerated() {
             do { try e.finish(settleUntil: finish) } catch { throw .model(policy: runs[i].name, error) }
-            results.append(RunResult(name: runs[i].name,
-                                     report: ReplayReport(trace: URL(fileURLWithPath: path).lastPathComponent, snapshot: e.snapshot()),
-                                     timeline: e.timeline, thresholds: e.thresholds, machinePages: e.host.machinePages))
+            var r = RunResult(name: runs[i].name,
+                              report: ReplayReport(trace: URL(fileURLWithPath: path).lastPathComponent, snapshot: e.snapshot()),
+                              timeline: e.timeline, thresholds: e.thresholds, machinePages: e.host.machinePages)
+            r.policyName = runs[i].policyName
+            r.cell = runs[i].cell
+            results.append(r)
         }
         return results
     }

@@ -34,6 +34,9 @@ struct CompareCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Keep the clock running this long after the last record.", valueName: "D")) var settle: String?
     @Option(name: .shortAndLong, help: "Write the output to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?
     @Option(help: ArgumentHelp("Also write a self-contained HTML report.", valueName: "FILE.html")) var html: String?
+    @Option(help: ArgumentHelp("Write every run's timeline to one long CSV (a policy column, a column per swept key, then replay's timeline columns).", valueName: "FILE.csv"))
+    var timeline: String?
+    @Option(help: ArgumentHelp("Timeline and HTML chart interval (with --timeline or --html; default 10s).", valueName: "D")) var timelineInterval: String?
     @Flag(name: .shortAndLong, help: "No progress line on stderr.") var quiet = false
     @OptionGroup var limits: LimitOptions
 
@@ -44,6 +47,12 @@ struct CompareCommand: ParsableCommand {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         if let until, Units.parseDuration(until) == nil { throw ValidationError("--until: bad duration \"\(until)\"") }
         if let settle, Units.parseDuration(settle) == nil { throw ValidationError("--settle: bad duration \"\(settle)\"") }
+        if let timelineInterval {
+            guard timeline != nil || html != nil else { throw ValidationError("--timeline-interval needs --timeline or --html") }
+            guard let iv = Units.parseDuration(timelineInterval), iv.rawValue >= 1_000_000 else {
+                throw ValidationError("--timeline-interval: \"\(timelineInterval)\" is not a duration of at least 1s (the model moves once a simulated second)")
+            }
+        }
     }
 
     /// One swept key and its values, in command-line order.
@@ -111,6 +120,7 @@ struct CompareCommand: ParsableCommand {
     func apply(_ key: String, _ v: String, to run: PolicyRun) throws -> PolicyRun {
         var r = run
         r.name = "\(run.name) \(key)=\(v)"
+        r.cell.append(SweepSetting(key: key, value: v))
         switch key {
         case "host-memory":
             do { _ = try Units.parseSize(v) } catch { throw ValidationError("--sweep host-memory: \(error.description)") }
@@ -134,12 +144,12 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         let policyFiles = policies.filter { FileManager.default.fileExists(atPath: $0) && !$0.contains("=") }
-        try checkOutputs([output, html], inputs: [file] + policyFiles)
+        try checkOutputs([output, html, timeline], inputs: [file] + policyFiles)
         var runner = CompareRunner(path: file, runs: try expand())
         runner.jobs = jobs
         runner.until = until.flatMap(Units.parseDuration)
         runner.settle = settle.flatMap(Units.parseDuration) ?? .zero
-        if html != nil { runner.timelineInterval = Micros.seconds(10) }
+        if html != nil || timeline != nil { runner.timelineInterval = timelineInterval.flatMap(Units.parseDuration) ?? Micros.seconds(10) }
         let progress = Progress(path: file, enabled: !quiet)
         runner.progress = { progress.update($0) }
         let results: [RunResult]
@@ -159,6 +169,7 @@ struct CompareCommand: ParsableCommand {
         case .csv: text = CompareRenderer.csv(results)
         }
         try reportingErrors {
+            if let timeline { try AtomicOutput.write(TimelineRenderer.csv(results), to: timeline) }
             if let html {
                 let stats = try TraceStats.compute(path: file, interval: Micros.seconds(10))
                 try AtomicOutput.write(HTMLReport.page(results: results, stats: stats, trace: trace), to: html)

@@ -34,6 +34,25 @@ struct CompareGridTests {
         #expect(one.status == 0 && one.stdout == two.stdout && one.stdout.split(separator: "\n").count == 5)
     }
 
+    @Test("compare --timeline: one long CSV; each run's rows are replay's --timeline rows for that run")
+    func longTimeline() throws {
+        let s = Scratch()
+        let c = try CLI.run(["compare", Self.sample, "--policy", "esx", "--policy", "no-tax", "--sweep", "overcommit=1,2",
+                             "--timeline", s.file("c.csv"), "--timeline-interval", "30s", "--quiet"])
+        #expect(c.status == 0, "\(c.stderr)")
+        let lines = try String(contentsOfFile: s.file("c.csv"), encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines[0].hasPrefix("policy,overcommit,time_s,vm,"))
+        for (policy, oc) in [("esx", "1"), ("no-tax", "2")] {
+            let r = try CLI.run(["replay", Self.sample, "--policy", policy, "--overcommit", oc, "--timeline", s.file("r.csv"),
+                                 "--timeline-interval", "30s", "--quiet"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let replayRows = try String(contentsOfFile: s.file("r.csv"), encoding: .utf8).split(separator: "\n").dropFirst().map(String.init)
+            let slice = lines.dropFirst().filter { $0.hasPrefix("\(policy),\(oc),") }.map { String($0.dropFirst(policy.count + oc.count + 2)) }
+            #expect(!slice.isEmpty && slice == replayRows, "\(policy) overcommit=\(oc)")
+        }
+        #expect(lines.count == 1 + 4 * (lines.count - 1) / 4)
+    }
+
     @Test("A key swept twice, a host size both swept and fixed, an unknown key: one line, exit 64")
     func refusals() throws {
         for (args, message) in [(["--sweep", "overcommit=1", "--sweep", "overcommit=2"], "given twice"),
