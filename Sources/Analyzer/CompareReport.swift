@@ -54,6 +54,8 @@ public enum CompareRenderer {
     }
 
     public static func text(_ results: [RunResult], trace: String) -> String {
+        let groups = CompareSummary.group(results)
+        if groups.contains(where: { $0.runs.count > 1 }) { return summaryText(groups, results, trace: trace) }
         let skip = incomparable(results)
         let eligible = Set(results.indices).subtracting(skip)
         var rows: [[String]] = [["metric"] + results.indices.map { "[\($0 + 1)]" + (skip.contains($0) ? " !" : "") }]
@@ -78,13 +80,67 @@ public enum CompareRenderer {
         return s
     }
 
+    /// `--seeds N`: one column per policy and grid cell, each value "mean ± half-width of the
+    /// 95% interval"; `*` only where the best mean's interval does not overlap the runner-up's,
+    /// `=` on every column whose interval overlaps the best's (a tie).
+    static func summaryText(_ groups: [CompareSummary], _ results: [RunResult], trace: String) -> String {
+        let skipRuns = incomparable(results)
+        let skip = Set(groups.indices.filter { g in groups[g].runs.contains { skipRuns.contains($0) } })
+        let eligible = Set(groups.indices).subtracting(skip)
+        var rows: [[String]] = [["metric (mean ± 95% CI)"] + groups.indices.map { "[\($0 + 1)]" + (skip.contains($0) ? " !" : "") }]
+        for (m, metric) in metrics.enumerated() {
+            let mark = CompareSummary.mark(groups, metric: m, lowerIsBetter: metric.lowerIsBetter, eligible: eligible)
+            rows.append([metric.name] + groups.indices.map { g in
+                let v = String(format: metric.format, groups[g].mean[m]) + " ± " + String(format: metric.format, groups[g].halfWidth[m])
+                switch mark {
+                case .best(let b)? where b == g: return v + " *"
+                case .tie(let t)? where t.contains(g): return v + " ="
+                default: return v + "  "
+                }
+            })
+        }
+        let seeds = groups.map(\.runs.count)
+        var s = "trace \(trace), \(results.first.map { String($0.report.host.records) } ?? "0") records, "
+        s += Set(seeds).count == 1 ? "\(seeds[0]) seeds per column\n" : "\(seeds.min()!)–\(seeds.max()!) seeds per column\n"
+        for (g, group) in groups.enumerated() {
+            let refused = Set(group.runs.flatMap { results[$0].report.admission.refused }).sorted()
+            s += "  [\(g + 1)] \(group.name)  (seeds \(group.runs.map { String(results[$0].report.policy.seed) }.joined(separator: ", ")))"
+            if !refused.isEmpty {
+                s += "  (refused in some seed: VM \(refused.map(String.init).joined(separator: ", "))"
+                s += skip.contains(g) ? "; another column admitted it, so this column gets no mark)" : ")"
+            }
+            s += "\n"
+        }
+        s += "\n" + TextTable.render(rows, rightAligned: Set(1..<(groups.count + 1)))
+        s += "* best mean, its 95% interval apart from the runner-up's; = a tie with the best (intervals overlap)\n"
+        s += "(lower is better, except sharing saved and time in high)"
+        s += skip.isEmpty ? "\n" : "; ! refused a VM another column ran: no mark\n"
+        s += "host peaks are host-wide at one moment; counts are events summed over VMs\n"
+        return s
+    }
+
     public static func json(_ results: [RunResult], trace: String) -> String {
+        struct Metric: Encodable { var name: String; var mean: Double; var ci95Low: Double; var ci95High: Double }
+        struct Summary: Encodable {
+            var policy: String
+            var cell: [String: String]
+            var seeds: [UInt64]
+            var metrics: [Metric]
+        }
         struct Out: Encodable {
             var schemaVersion = ReplayReport.schemaVersion
             var trace: String
             var policies: [ReplayReport]
+            /// With `--seeds`: mean and 95% interval per policy and grid cell.
+            var summaries: [Summary]?
         }
-        let out = Out(trace: trace, policies: results.map { var r = $0.report; r.policyName = $0.name; return r })
+        let groups = CompareSummary.group(results)
+        let summaries = groups.contains { $0.runs.count > 1 } ? groups.map { g in
+            Summary(policy: g.policyName, cell: Dictionary(uniqueKeysWithValues: g.cell.map { ($0.key, $0.value) }),
+                    seeds: g.runs.map { results[$0].report.policy.seed },
+                    metrics: metrics.indices.map { m in Metric(name: metrics[m].name, mean: g.mean[m], ci95Low: g.low(m), ci95High: g.high(m)) })
+        } : nil
+        let out = Out(trace: trace, policies: results.map { var r = $0.report; r.policyName = $0.name; return r }, summaries: summaries)
         return String(decoding: try! JSONEncoder.canonical(pretty: true).encode(out), as: UTF8.self) + "\n"
     }
 
@@ -103,10 +159,58 @@ public enum CompareRenderer {
         return out
     }
 
+    /// Tidy CSV (docs/REPORT.md "compare --format csv"): one row per run, or with `--seeds`
+    /// one row per policy and grid cell; the policy's name, one column per swept key, the
+    /// host's memory and overcommit ratio, then the metrics (with `--seeds`: each metric's
+    /// mean and 95% interval bounds).
+    /// A knob or sweep key as a column name: camelCase and dashes to snake_case
+    /// (idleTax → idle_tax, host-memory → host_memory).
+    static func snakeCase(_ key: String) -> String {
+        var out = ""
+        var previousLower = false
+        for ch in key {
+            if ch.isUppercase && previousLower { out.append("_") }
+            out.append(ch.isLetter || ch.isNumber ? Character(ch.lowercased()) : "_")
+            previousLower = ch.isLowercase || ch.isNumber
+        }
+        return out
+    }
+
     public static func csv(_ results: [RunResult]) -> String {
-        var s = (["policy"] + metrics.map { csvName($0.name) }).joined(separator: ",") + "\n"
-        for r in results {
-            s += ([csvField(r.name)] + metrics.map { String(format: $0.format, $0.value(r.report)) }).joined(separator: ",") + "\n"
+        var keys: [String] = []
+        for r in results { for c in r.cell where !keys.contains(c.key) { keys.append(c.key) } }
+        let groups = CompareSummary.group(results)
+        let seeds = groups.contains { $0.runs.count > 1 }
+        func hostColumns(_ r: ReplayReport) -> [String] {
+            let maxPages = r.vms.reduce(0) { $0 + $1.maxPages }
+            let forVMs = Double(r.host.machinePages) - Double(r.host.overheadPages)
+            return [String(format: "%.1f", r.host.machineMiB), forVMs > 0 ? String(format: "%.3f", Double(maxPages) / forVMs) : ""]
+        }
+        func cellColumns(_ cell: [SweepSetting]) -> [String] { keys.map { k in csvField(cell.first { $0.key == k }?.value ?? "") } }
+        var header = ["policy"] + keys.map(snakeCase) + ["host_mib", "overcommit_ratio"]
+        if seeds {
+            header.append("seeds")
+            for m in metrics { let n = csvName(m.name); header += [n + "_mean", n + "_ci95_low", n + "_ci95_high"] }
+        } else {
+            header.append("seed")
+            header += metrics.map { csvName($0.name) }
+        }
+        var s = header.joined(separator: ",") + "\n"
+        if seeds {
+            for g in groups {
+                let first = results[g.runs[0]].report
+                var row = [csvField(g.policyName)] + cellColumns(g.cell) + hostColumns(first) + [String(g.runs.count)]
+                for (m, metric) in metrics.enumerated() {
+                    row += [g.mean[m], g.low(m), g.high(m)].map { String(format: metric.format == "%.0f" ? "%.3f" : metric.format, $0) }
+                }
+                s += row.joined(separator: ",") + "\n"
+            }
+        } else {
+            for r in results {
+                let row = [csvField(r.policyName)] + cellColumns(r.cell) + hostColumns(r.report) + [String(r.report.policy.seed)]
+                    + metrics.map { String(format: $0.format, $0.value(r.report)) }
+                s += row.joined(separator: ",") + "\n"
+            }
         }
         return s
     }

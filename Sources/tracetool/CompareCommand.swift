@@ -25,6 +25,8 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Set one knob in every policy (repeatable); see `tracetool policy show`.", valueName: "key=value"))
     var assignments: [String] = []
     @Option(help: "Seed for every policy's random choices (overrides each policy's).") var seed: UInt64?
+    @Option(help: ArgumentHelp("Replay every policy and grid cell with N seeds (the policy's seed and the N − 1 after it); reports give each metric's mean and 95% interval.", valueName: "N"))
+    var seeds: Int = 1
     @Option(name: .customLong("sweep"), help: ArgumentHelp("Expand every policy over the values of a knob, host-memory, overcommit or seed (repeatable: a grid).", valueName: "key=v1,v2,…"))
     var sweeps: [String] = []
     @Option(help: "Worker threads.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -45,6 +47,7 @@ struct CompareCommand: ParsableCommand {
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard (1...1000).contains(seeds) else { throw ValidationError("--seeds must be in [1, 1000]") }
         if let until, Units.parseDuration(until) == nil { throw ValidationError("--until: bad duration \"\(until)\"") }
         if let settle, Units.parseDuration(settle) == nil { throw ValidationError("--settle: bad duration \"\(settle)\"") }
         if let timelineInterval {
@@ -82,7 +85,8 @@ struct CompareCommand: ParsableCommand {
             throw ValidationError("--sweep \(hostKeys[0]) and --\(hostOptions.hostMemory != nil ? "host-memory" : "overcommit") both set the host's memory; give one")
         }
         if out.contains(where: { $0.key == "seed" }) && seed != nil { throw ValidationError("--sweep seed and --seed both set the seed; give one") }
-        let runs = out.reduce(max(1, policies.count)) { $0 * $1.values.count }
+        if out.contains(where: { $0.key == "seed" }) && seeds > 1 { throw ValidationError("--sweep seed and --seeds both choose seeds; give one") }
+        let runs = out.reduce(max(1, policies.count) * seeds) { $0 * $1.values.count }
         guard runs <= Self.maxRuns else {
             throw ValidationError("\(runs) runs (policies × sweep values) is more than \(Self.maxRuns); sweep fewer values")
         }
@@ -113,7 +117,19 @@ struct CompareCommand: ParsableCommand {
             }
             runs = next
         }
-        return runs
+        guard seeds > 1 else { return runs }
+        // Each cell with `seeds` consecutive seeds from its policy's own (the cell stays the
+        // same, so summaries group the replicates).
+        var replicated: [PolicyRun] = []
+        for r in runs {
+            for k in 0..<UInt64(seeds) {
+                var x = r
+                x.policy.seed = r.policy.seed &+ k
+                x.name = "\(r.name) seed=\(x.policy.seed)"
+                replicated.append(x)
+            }
+        }
+        return replicated
     }
 
     /// `run` with swept `key` set to `v`, named after it.

@@ -53,6 +53,46 @@ struct CompareGridTests {
         #expect(lines.count == 1 + 4 * (lines.count - 1) / 4)
     }
 
+    @Test("--seeds 3 on a 2 × 2 × 2 grid: 8 summary rows with mean and interval columns, all numeric, the mean inside its interval")
+    func seeds() throws {
+        let r = try CLI.run(["compare", Self.sample, "--policy", "esx", "--policy", "no-tax", "--sweep", "overcommit=1,2",
+                             "--sweep", "idleTax=0,0.75", "--seeds", "3", "--until", "20s", "--format", "csv", "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = r.stdout.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(rows.count == 9)
+        let header = rows[0]
+        #expect(Array(header.prefix(6)) == ["policy", "overcommit", "idle_tax", "host_mib", "overcommit_ratio", "seeds"])
+        #expect(header.contains("swap_ins_count_mean") && header.contains("swap_ins_count_ci95_low") && header.contains("swap_ins_count_ci95_high"))
+        for row in rows.dropFirst() {
+            #expect(row.count == header.count)
+            #expect(row[5] == "3")
+            for v in row.dropFirst() { #expect(Double(v) != nil, "\(v) in \(row)") }
+            for (i, name) in header.enumerated() where name.hasSuffix("_mean") {
+                let mean = Double(row[i])!, low = Double(row[i + 1])!, high = Double(row[i + 2])!
+                #expect(low <= mean + 1e-9 && mean <= high + 1e-9, "\(name)")
+            }
+        }
+        #expect(rows.dropFirst().map { $0[0] } == ["esx", "esx", "esx", "esx", "no-tax", "no-tax", "no-tax", "no-tax"])
+        // Python's csv module reads it without string parsing (where python3 is installed).
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") {
+            let s = Scratch()
+            try Data(r.stdout.utf8).write(to: URL(fileURLWithPath: s.file("c.csv")))
+            let py = Process()
+            py.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            py.arguments = ["-c", "import csv,sys\nrows=list(csv.DictReader(open(sys.argv[1])))\nassert len(rows)==8\n"
+                            + "for r in rows:\n  [float(v) for k,v in r.items() if k!='policy']\nprint('ok')", s.file("c.csv")]
+            let out = Pipe()
+            py.standardOutput = out
+            try py.run()
+            py.waitUntilExit()
+            #expect(py.terminationStatus == 0 && String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "ok\n")
+        }
+        // The text report marks a best only where intervals are apart, and says so.
+        let t = try CLI.run(["compare", Self.sample, "--policy", "esx", "--policy", "no-tax", "--seeds", "3", "--until", "20s", "--quiet"])
+        #expect(t.status == 0 && t.stdout.contains("3 seeds per column") && t.stdout.contains("± "))
+        #expect(t.stdout.contains("[1] esx  (seeds 1, 2, 3)"))
+    }
+
     @Test("A key swept twice, a host size both swept and fixed, an unknown key: one line, exit 64")
     func refusals() throws {
         for (args, message) in [(["--sweep", "overcommit=1", "--sweep", "overcommit=2"], "given twice"),
@@ -61,7 +101,9 @@ struct CompareGridTests {
                                 (["--sweep", "seed=1,2", "--seed", "3"], "both set the seed"),
                                 (["--sweep", "bogus=1"], "not a knob"),
                                 (["--sweep", "idleTax=0,,1"], "an empty value"),
-                                (["--sweep", "seed=-1"], "not an unsigned integer")] {
+                                (["--sweep", "seed=-1"], "not an unsigned integer"),
+                                (["--sweep", "seed=1,2", "--seeds", "2"], "both choose seeds"),
+                                (["--seeds", "0"], "--seeds must be in")] {
             let r = try CLI.run(["compare", Self.sample, "--quiet"] + args)
             #expect(r.status == CLI.usage && r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
         }
