@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what tracetool needs on a fresh Debian machine that already has Swift, and only what
 # is missing: libzstd-dev (the library and its pkg-config file), libxxhash-dev (the capture's page hash), zstd (the CLI, used by tests
-# and the decode benchmark), pkg-config and time (GNU time, for peak memory in scripts/hostile.sh).
+# and the decode benchmark), pkg-config, time (GNU time, for peak memory in scripts/hostile.sh) and
+# python3 (a test reads compare's CSV with its csv module).
 set -euo pipefail
 missing=()
 dpkg -s libzstd-dev >/dev/null 2>&1 || missing+=(libzstd-dev)
@@ -9,6 +10,7 @@ dpkg -s libxxhash-dev >/dev/null 2>&1 || missing+=(libxxhash-dev)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 [ -x /usr/bin/time ] || missing+=(time)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
   sudo=""

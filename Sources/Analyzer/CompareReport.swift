@@ -14,6 +14,7 @@ public enum CompareRenderer {
 
     public static let metrics: [Metric] = [
         Metric(name: "VMs refused (count)", lowerIsBetter: nil, value: { Double($0.admission.refused.count) }, format: "%.0f"),
+        Metric(name: "estimated stall s (cost model)", lowerIsBetter: true, value: { $0.cost.stallSeconds }, format: "%.3f"),
         Metric(name: "sharing saved MiB", lowerIsBetter: false, value: { mib($0, $0.sharing.savedPages) }, format: "%.1f"),
         Metric(name: "zero pages shared (pages)", lowerIsBetter: nil, value: { Double($0.sharing.zeroSharedPages) }, format: "%.0f"),
         Metric(name: "COW breaks (count)", lowerIsBetter: true, value: { Double($0.sharing.cowBreaks) }, format: "%.0f"),
@@ -74,9 +75,42 @@ public enum CompareRenderer {
             s += "\n"
         }
         s += "\n" + TextTable.render(rows, rightAligned: Set(1..<(results.count + 1)))
+        s += leastStall(results.map { r in CompareSummary(policyName: r.policyName, cell: r.cell, runs: [], mean: [r.report.cost.stallSeconds], halfWidth: [0]) },
+                        eligible: eligible)
         s += "* best in the row (lower is better, except sharing saved and time in high)"
         s += skip.isEmpty ? "\n" : "; ! refused a VM another column ran: not starred\n"
         s += "host peaks are host-wide at one moment; counts are events summed over VMs\n"
+        return s
+    }
+
+    /// "Least estimated stall" per grid cell: the policy whose cost-model stall is lowest
+    /// (columns numbered as in the table), by how much it beats the runner-up, or a tie when
+    /// their 95% intervals overlap. `columns` hold one metric each: the stall.
+    static func leastStall(_ columns: [CompareSummary], eligible: Set<Int>) -> String {
+        var cells: [[SweepSetting]] = []
+        for c in columns where !cells.contains(c.cell) { cells.append(c.cell) }
+        var s = "\nleast estimated stall (cost model, docs/MODEL.md):\n"
+        for cell in cells {
+            let idx = columns.indices.filter { columns[$0].cell == cell && eligible.contains($0) }
+            let label = cell.isEmpty ? "  " : "  " + cell.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + ": "
+            guard idx.count > 1 else {
+                s += label + (idx.first.map { "[\($0 + 1)] \(columns[$0].policyName) only" } ?? "no comparable column") + "\n"
+                continue
+            }
+            let sub = idx.map { columns[$0] }
+            func name(_ k: Int) -> String { "[\(idx[k] + 1)] \(sub[k].policyName)" }
+            switch CompareSummary.mark(sub, metric: 0, lowerIsBetter: true, eligible: Set(sub.indices)) {
+            case .best(let b)?:
+                let runnerUp = sub.indices.filter { $0 != b }.min { sub[$0].mean[0] < sub[$1].mean[0] }!
+                let gap = sub[runnerUp].mean[0] - sub[b].mean[0]
+                let pct = sub[runnerUp].mean[0] > 0 ? String(format: ", %.0f%%", 100 * gap / sub[runnerUp].mean[0]) : ""
+                s += label + String(format: "%@, %.3f s (%.3f s%@ less than %@)\n", name(b), sub[b].mean[0], gap, pct, name(runnerUp))
+            case .tie(let t)?:
+                s += label + "tie: " + t.map(name).joined(separator: ", ") + " (their 95% intervals overlap)\n"
+            case nil:
+                s += label + "all equal\n"
+            }
+        }
         return s
     }
 
@@ -112,6 +146,9 @@ public enum CompareRenderer {
             s += "\n"
         }
         s += "\n" + TextTable.render(rows, rightAligned: Set(1..<(groups.count + 1)))
+        let stall = metrics.firstIndex { $0.name.hasPrefix("estimated stall") }!
+        s += leastStall(groups.map { g in CompareSummary(policyName: g.policyName, cell: g.cell, runs: g.runs, mean: [g.mean[stall]], halfWidth: [g.halfWidth[stall]]) },
+                        eligible: eligible)
         s += "* best mean, its 95% interval apart from the runner-up's; = a tie with the best (intervals overlap)\n"
         s += "(lower is better, except sharing saved and time in high)"
         s += skip.isEmpty ? "\n" : "; ! refused a VM another column ran: no mark\n"

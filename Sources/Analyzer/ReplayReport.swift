@@ -33,6 +33,25 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var ksm: KSM
     }
 
+    /// The cost model's estimate (docs/MODEL.md "Cost model").
+    public struct Cost: Codable, Equatable, Sendable {
+        /// Estimated seconds lost to the model's events.
+        public var stallSeconds: Double
+        /// Simulated seconds powered on (summed over VMs at the top level).
+        public var onSeconds: UInt64
+        /// stallSeconds / onSeconds (0 when never on).
+        public var slowdown: Double
+        public var breakdownSeconds: CostBreakdown
+
+        init(_ c: VMCounters, _ p: Policy, onSeconds: UInt64) {
+            let b = CostBreakdown(c, p)
+            stallSeconds = (b.total * 1e6).rounded() / 1e6
+            self.onSeconds = onSeconds
+            slowdown = onSeconds > 0 ? (b.total / Double(onSeconds) * 1e6).rounded() / 1e6 : 0
+            breakdownSeconds = b.rounded()
+        }
+    }
+
     public struct Faults: Codable, Equatable, Sendable {
         public var shadowHits: UInt64
         public var hiddenFaults: UInt64
@@ -192,6 +211,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var reclaim: Reclaim
         public var allocation: Allocation
         public var idle: Idle
+        public var cost: Cost
         public var refused: Bool
     }
 
@@ -222,6 +242,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
     public var states: States
     public var admission: Admission
     public var scan: Scan
+    public var cost: Cost
 
 
 
@@ -275,6 +296,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
                           idle: Idle(periods: v.samplePeriods, estimateMean: round3(v.estimateSum / periods),
                                      trueMean: round3(v.trueSum / periods), meanAbsError: round3(v.absErrorSum / periods),
                                      samplingTraps: v.counters.samplingTraps),
+                          cost: Cost(v.counters, s.policy, onSeconds: v.onSeconds),
                           refused: v.refused))
         }
         schemaVersion = ReplayReport.schemaVersion
@@ -305,6 +327,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         admission = Admission(refused: s.vms.filter(\.refused).map(\.config.id),
                               refusals: s.refusals.map { Refusal($0, name: names[$0.vm] ?? "") })
         scan = ReplayReport.scanState(s)
+        cost = Cost(total, s.policy, onSeconds: s.vms.reduce(0) { $0 + $1.onSeconds })
     }
 
     /// How far the scan got, and what would complete one pass over every powered-on VM.

@@ -91,3 +91,23 @@ struct PolicyFamilyTests {
         #expect(clock.choose(vm) == 1)
     }
 }
+
+/// The cost model's arithmetic on a hand-made count (docs/MODEL.md "Cost model").
+@Suite("Cost model: counts × latencies, by hand")
+struct CostModelTests {
+    @Test("1,000 hidden faults, 10 COW copies, 500 scanned, 30+20 balloon pages, 3 refaults, 40 outs, 5 ins, 2 s blocked")
+    func byHand() {
+        var c = VMCounters()
+        c.hiddenFaults = 1_000; c.cowBreaks = 10; c.pagesScanned = 500
+        c.balloonInflated = 30; c.balloonDeflated = 20; c.guestRefaults = 3
+        c.swapOut = 40; c.swapIn = 5; c.blockedMicros = 2_000_000
+        let b = CostBreakdown(c, Policy())
+        // 1,000 × 2 µs = 0.002 s; 10 × 1 µs; 500 × 1 µs; 50 × 1 µs; 3 × 8 ms; 40 × 100 µs; 5 × 8 ms; 2 s.
+        #expect(b.hiddenFaults == 0.002 && b.pageCopies == 0.00001 && b.scan == 0.0005 && b.balloon == 0.00005)
+        #expect(b.guestRefaults == 0.024 && b.swapOut == 0.004 && b.swapIn == 0.04 && b.blocked == 2)
+        #expect(abs(b.total - 2.07056) < 1e-12)
+        var p = Policy()
+        p.costSwapIn = 100
+        #expect(abs(CostBreakdown(c, p).swapIn - 0.0005) < 1e-15)
+    }
+}

@@ -34,6 +34,14 @@ public struct Policy: Codable, Equatable, Sendable {
     public var sharesPerMiB: Double = 10
     public var minFraction: Double = 0
     public var seed: UInt64 = 1
+    // The cost model (docs/MODEL.md "Cost model"): estimated time per event, µs.
+    public var costHiddenFault: Double = 2
+    public var costPageCopy: Double = 1
+    public var costScanPage: Double = 1
+    public var costBalloonPage: Double = 1
+    public var costGuestRefault: Double = 8000
+    public var costSwapOut: Double = 100
+    public var costSwapIn: Double = 8000
 
     public init() {}
 
@@ -74,6 +82,11 @@ public struct Policy: Codable, Equatable, Sendable {
         try range(overhead, "overhead", 0, 1_048_576, "MiB")
         try range(sharesPerMiB, "sharesPerMiB", 0, 1_000_000, "")
         try range(minFraction, "minFraction", 0, 1, "")
+        for (v, k) in [(costHiddenFault, "costHiddenFault"), (costPageCopy, "costPageCopy"), (costScanPage, "costScanPage"),
+                       (costBalloonPage, "costBalloonPage"), (costGuestRefault, "costGuestRefault"), (costSwapOut, "costSwapOut"),
+                       (costSwapIn, "costSwapIn")] {
+            try range(v, k, 0, 1e9, "µs")
+        }
     }
 }
 
@@ -194,6 +207,13 @@ public enum PolicyKnobs {
         num("overhead", "MiB", "per-VM overhead memory", \.overhead),
         num("sharesPerMiB", "", "default shares per MiB of max", \.sharesPerMiB),
         num("minFraction", "of max", "default min as a fraction of max", \.minFraction),
+        num("costHiddenFault", "µs", "cost model: a hidden fault (trap + shadow/pmap work)", \.costHiddenFault),
+        num("costPageCopy", "µs", "cost model: a copy-on-write page copy", \.costPageCopy),
+        num("costScanPage", "µs", "cost model: hashing one scanned page", \.costScanPage),
+        num("costBalloonPage", "µs", "cost model: one page into or out of a balloon", \.costBalloonPage),
+        num("costGuestRefault", "µs", "cost model: the guest reading back a page it gave its balloon (guest disk read)", \.costGuestRefault),
+        num("costSwapOut", "µs", "cost model: one host page-out (clustered write)", \.costSwapOut),
+        num("costSwapIn", "µs", "cost model: one host swap-in (disk read the VM waits for)", \.costSwapIn),
         PolicyKnob(name: "seed", unit: "", help: "the one seed every random choice derives from",
                    get: { String($0.seed) },
                    set: { (p: inout Policy, s: String) throws(PolicyError) in

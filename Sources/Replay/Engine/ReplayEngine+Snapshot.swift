@@ -26,6 +26,8 @@ public struct ReplaySnapshot: Sendable {
         public var swappedPeak: UInt64
         /// Mean resident pages over the 1-s reclamation ticks while on.
         public var allocatedMean: Double
+        /// Simulated seconds the VM was powered on (its 1-s reclamation ticks).
+        public var onSeconds: UInt64
         /// Sample periods completed, and sums over them of the estimate, the truth and |error|
         /// (pages).
         public var samplePeriods: UInt64
@@ -92,6 +94,7 @@ extension ReplayEngine {
                                             targetPages: vm.on ? vm.target : 0, balloonPages: vm.balloonedPages,
                                             balloonPeak: vm.balloonPeak, swappedPages: vm.swappedPages, swappedPeak: vm.swappedPeak,
                                             allocatedMean: vm.allocatedSamples > 0 ? vm.allocatedSum / Double(vm.allocatedSamples) : Double(vm.residentPages),
+                                            onSeconds: vm.allocatedSamples,
                                             samplePeriods: vm.periods, estimateSum: vm.estimateSum, trueSum: vm.trueSum,
                                             absErrorSum: vm.absErrorSum))
         }
