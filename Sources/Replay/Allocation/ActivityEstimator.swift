@@ -13,7 +13,7 @@ protocol ActivityEstimator: Sendable {
 }
 
 /// One registered estimator: its name, summary and how to make it.
-struct ActivityEstimatorRegistration: Sendable {
+struct ActivityEstimatorRegistration: Sendable, ImplementationRegistration {
     let implementation: Implementation
     let make: @Sendable (Policy) -> any ActivityEstimator
 }
@@ -29,10 +29,7 @@ public enum ActivityEstimators: PolicyFamily {
     public static var implementations: [Implementation] { registry.map(\.implementation) }
 
     static func make(_ name: EstimatorName, policy: Policy) -> any ActivityEstimator {
-        guard let r = registry.first(where: { $0.implementation.name == name.rawValue }) else {
-            preconditionFailure("estimator \(name) is not registered (Policy.validate checks names)")
-        }
-        return r.make(policy)
+        registry.entry(named: name.rawValue, knob: knob).make(policy)
     }
 }
 

@@ -54,3 +54,19 @@ public enum PolicyFamilies {
         (SwapVictims.knob, SwapVictims.implementations),
     ]
 }
+
+/// A registry entry of any family: it declares its implementation's name and summary.
+protocol ImplementationRegistration {
+    var implementation: Implementation { get }
+}
+
+extension Array where Element: ImplementationRegistration {
+    /// The entry named `name`; `Policy.validate` has refused unregistered names before any
+    /// engine asks, so a miss is a bug.
+    func entry(named name: String, knob: String) -> Element {
+        guard let r = first(where: { $0.implementation.name == name }) else {
+            preconditionFailure("\(knob) \(name) is not registered (Policy.validate checks names)")
+        }
+        return r
+    }
+}

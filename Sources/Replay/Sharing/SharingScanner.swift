@@ -38,7 +38,7 @@ extension SharingScanner {
 }
 
 /// One registered scanner: its name, summary and how to make it.
-struct SharingScannerRegistration: Sendable {
+struct SharingScannerRegistration: Sendable, ImplementationRegistration {
     let implementation: Implementation
     let make: @Sendable (Policy) -> any SharingScanner
 }
@@ -56,10 +56,7 @@ public enum SharingScanners: PolicyFamily {
     public static var implementations: [Implementation] { registry.map(\.implementation) }
 
     static func make(_ name: SharingName, policy: Policy) -> any SharingScanner {
-        guard let r = registry.first(where: { $0.implementation.name == name.rawValue }) else {
-            preconditionFailure("sharing \(name) is not registered (Policy.validate checks names)")
-        }
-        return r.make(policy)
+        registry.entry(named: name.rawValue, knob: knob).make(policy)
     }
 }
 

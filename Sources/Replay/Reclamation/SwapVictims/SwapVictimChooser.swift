@@ -26,7 +26,7 @@ extension SwapVictimChooser {
 
 /// One registered chooser: its name, summary, whether it reads the guest-LRU order (the engine
 /// then keeps that order exact), and how to make one for a VM.
-struct SwapVictimRegistration: Sendable {
+struct SwapVictimRegistration: Sendable, ImplementationRegistration {
     let implementation: Implementation
     let usesGuestLRU: Bool
     let make: @Sendable (_ vm: VMConfig, _ policy: Policy, _ tracking: Bool) -> any SwapVictimChooser
@@ -45,10 +45,7 @@ public enum SwapVictims: PolicyFamily {
     public static var implementations: [Implementation] { registry.map(\.implementation) }
 
     static func registration(_ name: SwapVictimName) -> SwapVictimRegistration {
-        guard let r = registry.first(where: { $0.implementation.name == name.rawValue }) else {
-            preconditionFailure("swapVictim \(name) is not registered (Policy.validate checks names)")
-        }
-        return r
+        registry.entry(named: name.rawValue, knob: knob)
     }
 }
 
