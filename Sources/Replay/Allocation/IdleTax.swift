@@ -126,7 +126,7 @@ public enum IdleTax {
                           : revoke(claims, start: start, available: available, tau: tau)
     }
 
-    /// The targets (DESIGN.md Allocation; docs/MODEL.md "Targets"). Each VM claims what it holds,
+    /// The targets (docs/MODEL.md "Targets"). Each VM claims what it holds,
     /// P, plus the pages its guest gave to the balloon as far as its fair share (a ballooned
     /// guest wants them back; without this a VM whose balloon holds its share could never
     /// regain it): claim = max(P, min(fair, P + balloon)). Min-funding revocation then takes

@@ -5,7 +5,7 @@ extension ReplayEngine {
     /// (ActivityEstimators: the sampler's estimate × max, or the truth of the last period).
     func activePages(_ vm: VMState) -> Double { estimator.activePages(vm) }
 
-    /// Recomputes every VM's target (DESIGN.md Allocation, docs/MODEL.md "Targets"): memory
+    /// Recomputes every VM's target (docs/MODEL.md "Targets"): memory
     /// for VMs = M − Σ overhead − (high threshold + hysteresis margin) + sharing savings;
     /// min-funding revocation with the idle tax over what each VM holds (plus its balloon up
     /// to its fair share), so that only the deficit is reclaimed.
