@@ -31,6 +31,14 @@ public enum HTMLReport {
         public var points: [(Double, Double)]
     }
 
+    /// A 95% interval around a series: a shaded polygon between its low and high points.
+    public struct Interval {
+        public var name: String
+        public var color: String
+        /// (x, low, high), in x order.
+        public var points: [(Double, Double, Double)]
+    }
+
     public struct Band {
         public var from: Double, to: Double
         public var label: String
@@ -42,11 +50,13 @@ public enum HTMLReport {
     /// every point lies inside the plot area (x from `left` to `width − right`, y from `top` to
     /// `height − bottom`).
     public static func lineChart(id: String, title: String, xLabel: String, yLabel: String, series: [Series],
-                                 bands: [Band] = [], thresholds: [(String, Double)] = []) -> String {
+                                 bands: [Band] = [], thresholds: [(String, Double)] = [], intervals: [Interval] = []) -> String {
         let w = 900.0, h = 300.0, left = 70.0, right = 170.0, top = 34.0, bottom = 44.0
         let pw = w - left - right, ph = h - top - bottom
         let xmax = max(1, (series.flatMap { $0.points.map(\.0) } + bands.map(\.to)).max() ?? 1)
-        let ymaxData = max((series.flatMap { $0.points.map(\.1) } + thresholds.map(\.1)).max() ?? 1, 1e-9)
+        // An all-zero chart gets a 0…1 axis rather than ticks too small to label.
+        let dataMax = (series.flatMap { $0.points.map(\.1) } + thresholds.map(\.1) + intervals.flatMap { $0.points.map(\.2) }).max() ?? 0
+        let ymaxData = dataMax > 1e-6 ? dataMax : 1
         let yt = ticks(ymaxData)
         let ymax = max(yt.last ?? 1, ymaxData)
         let xt = ticks(xmax)
@@ -73,6 +83,11 @@ public enum HTMLReport {
             s += "<line class=\"threshold\" data-name=\"\(esc(name))\" x1=\"\(num(left))\" x2=\"\(num(left + pw))\" y1=\"\(num(Y(v)))\" y2=\"\(num(Y(v)))\" stroke=\"#555\" stroke-dasharray=\"6 3\"/>"
             s += "<text x=\"\(num(left + pw + 4))\" y=\"\(num(Y(v) + 4))\" font-size=\"10\">\(esc(name))</text>\n"
         }
+        for iv in intervals where !iv.points.isEmpty {
+            let upper = iv.points.map { "\(num(X($0.0))),\(num(Y($0.2)))" }
+            let lower = iv.points.reversed().map { "\(num(X($0.0))),\(num(Y($0.1)))" }
+            s += "<polygon class=\"interval\" data-series=\"\(esc(iv.name))\" fill=\"\(iv.color)\" fill-opacity=\"0.18\" stroke=\"none\" points=\"\((upper + lower).joined(separator: " "))\"/>\n"
+        }
         for (i, se) in series.enumerated() where !se.points.isEmpty {
             let pts = se.points.map { "\(num(X($0.0))),\(num(Y($0.1)))" }.joined(separator: " ")
             let dash = se.dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
@@ -84,6 +99,46 @@ public enum HTMLReport {
             }
         }
         s += "</svg>\n"
+        return s
+    }
+
+    /// A sweep over a numeric key drawn as curves: for each metric, one line per policy (and
+    /// per value of any other swept key) over the swept value, the mean over seeds with its 95%
+    /// interval shaded when there are several. The first swept key whose values are all numbers
+    /// (at least two of them) is the x axis; nil when there is none.
+    static func sweepSection(_ results: [RunResult]) -> String? {
+        var keys: [String] = []
+        for r in results { for c in r.cell where !keys.contains(c.key) { keys.append(c.key) } }
+        func value(_ r: [SweepSetting], _ k: String) -> String? { r.first { $0.key == k }?.value }
+        guard let x = keys.first(where: { k in
+            let vs = results.compactMap { value($0.cell, k) }
+            return vs.count == results.count && vs.allSatisfy { Double($0) != nil } && Set(vs).count > 1
+        }) else { return nil }
+        let groups = CompareSummary.group(results)
+        // One line per policy and values of the other keys, in order of first appearance.
+        var lines: [String] = []
+        func lineName(_ g: CompareSummary) -> String {
+            ([g.policyName] + g.cell.filter { $0.key != x }.map { "\($0.key)=\($0.value)" }).joined(separator: " ")
+        }
+        for g in groups where !lines.contains(lineName(g)) { lines.append(lineName(g)) }
+        var s = "<h2>Sweep over \(esc(x))</h2>\n"
+        let seeds = groups.contains { $0.runs.count > 1 }
+        if seeds { s += "<p>Lines are means over \(groups[0].runs.count) seeds; shading is the 95% interval.</p>\n" }
+        let chosen = CompareRenderer.metrics.enumerated().filter { $0.offset <= 9 }
+        for (m, metric) in chosen {
+            var series: [Series] = [], intervals: [Interval] = []
+            for (i, line) in lines.enumerated() {
+                let color = palette[i % palette.count]
+                let pts = groups.filter { lineName($0) == line }
+                    .map { g in (Double(value(g.cell, x)!)!, g) }
+                    .sorted { $0.0 < $1.0 }
+                series.append(Series(name: line, color: color, dash: nil, points: pts.map { ($0.0, $0.1.mean[m]) }))
+                if seeds { intervals.append(Interval(name: line, color: color, points: pts.map { ($0.0, $0.1.low(m), $0.1.high(m)) })) }
+            }
+            let direction = metric.lowerIsBetter.map { $0 ? "lower is better" : "higher is better" } ?? "for information"
+            s += lineChart(id: "sweep-\(metric.name)", title: "\(metric.name) (\(direction))", xLabel: x, yLabel: metric.name,
+                           series: series, intervals: intervals)
+        }
         return s
     }
 
@@ -195,7 +250,9 @@ public enum HTMLReport {
                 s += "<p class=\"note\"><b>\(esc(r.name)):</b> \(esc(line.trimmingCharacters(in: .whitespaces)))</p>\n"
             }
         }
-        if results.count > 1 {
+        if let sweep = sweepSection(results) {
+            s += sweep
+        } else if results.count > 1 {
             s += "<h2>Policies side by side</h2>\n"
             for m in CompareRenderer.metrics.prefix(9) {
                 let direction = m.lowerIsBetter.map { $0 ? "lower is better" : "higher is better" } ?? "for information"

@@ -93,6 +93,39 @@ struct CompareGridTests {
         #expect(t.stdout.contains("[1] esx  (seeds 1, 2, 3)"))
     }
 
+    @Test("--html draws a sweep as curves over the swept value: a line per policy and other key, 95% bands with --seeds, points inside the plot")
+    func sweepCurves() throws {
+        let s = Scratch()
+        let r = try CLI.run(["compare", Self.sample, "--policy", "esx", "--policy", "swap-only", "--sweep", "overcommit=1,1.5,2",
+                             "--sweep", "idleTax=0,0.75", "--seeds", "2", "--until", "20s", "--html", s.file("r.html"), "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let html = try String(contentsOfFile: s.file("r.html"), encoding: .utf8)
+        #expect(html.contains("<h2>Sweep over overcommit</h2>") && !html.contains("class=\"chart bars\""))
+        var charts: [String: [(String, [(Double, Double)])]] = [:]
+        var bands: [String: Int] = [:]
+        var chart = ""
+        for line in html.split(separator: "\n") {
+            if let r = line.range(of: "data-chart=\"") { chart = String(line[r.upperBound...].prefix { $0 != "\"" }) }
+            guard chart.hasPrefix("sweep-") else { continue }
+            if line.contains("class=\"interval\"") { bands[chart, default: 0] += 1 }
+            guard line.contains("class=\"series\""), let n = line.range(of: "data-series=\""), let p = line.range(of: "points=\"") else { continue }
+            let pts = line[p.upperBound...].prefix { $0 != "\"" }.split(separator: " ").map { pair -> (Double, Double) in
+                let xy = pair.split(separator: ",")
+                return (Double(xy[0])!, Double(xy[1])!)
+            }
+            charts[chart, default: []].append((String(line[n.upperBound...].prefix { $0 != "\"" }), pts))
+        }
+        #expect(charts.count == 10 && charts.keys.contains("sweep-estimated stall s (cost model)"))
+        for (name, lines) in charts {
+            #expect(lines.map(\.0) == ["esx idleTax=0", "esx idleTax=0.75", "swap-only idleTax=0", "swap-only idleTax=0.75"], "\(name)")
+            #expect(bands[name] == 4, "\(name)")
+            for (_, pts) in lines {
+                #expect(pts.count == 3 && pts.map(\.0) == pts.map(\.0).sorted())
+                #expect(pts.allSatisfy { $0.0 >= 70 && $0.0 <= 730 && $0.1 >= 34 && $0.1 <= 256 })
+            }
+        }
+    }
+
     @Test("A key swept twice, a host size both swept and fixed, an unknown key: one line, exit 64")
     func refusals() throws {
         for (args, message) in [(["--sweep", "overcommit=1", "--sweep", "overcommit=2"], "given twice"),
