@@ -20,6 +20,9 @@ public struct PolicyRun: Sendable {
     public var policyName: String
     /// The swept keys' values, in `--sweep` order (empty without a sweep).
     public var cell: [SweepSetting] = []
+    /// 0, or k for the k-th extra seed of `compare --seeds` (it follows the cell's seed 0 and
+    /// is summarised with it).
+    public var replicate = 0
     public var policy: Policy
     public var spec: HostSpec
     public init(name: String, policy: Policy, spec: HostSpec) {
@@ -36,6 +39,7 @@ public struct RunResult: Sendable {
     /// The policy's name before the sweep, and the run's grid cell (see `PolicyRun`).
     public var policyName: String
     public var cell: [SweepSetting] = []
+    public var replicate = 0
     public var report: ReplayReport
     public var timeline: [TimelineRow]
     public var thresholds: FreeState.Thresholds
@@ -259,6 +263,7 @@ public struct CompareRunner {
                               timeline: e.timeline, thresholds: e.thresholds, machinePages: e.host.machinePages)
             r.policyName = runs[i].policyName
             r.cell = runs[i].cell
+            r.replicate = runs[i].replicate
             results.append(r)
         }
         return results

@@ -35,12 +35,13 @@ public struct CompareSummary: Sendable, Equatable {
         return (mean, t95(values.count - 1) * variance.squareRoot() / n.squareRoot())
     }
 
-    /// The results grouped by (policy, cell), in order of first appearance.
+    /// The results grouped by policy and cell: a replicate (an extra seed) joins the group of
+    /// the run before it; any other run starts its own, so a policy given twice stays two.
     public static func group(_ results: [RunResult]) -> [CompareSummary] {
         var out: [CompareSummary] = []
         for (i, r) in results.enumerated() {
-            if let k = out.firstIndex(where: { $0.policyName == r.policyName && $0.cell == r.cell }) {
-                out[k].runs.append(i)
+            if r.replicate > 0, !out.isEmpty {
+                out[out.count - 1].runs.append(i)
             } else {
                 out.append(CompareSummary(policyName: r.policyName, cell: r.cell, runs: [i], mean: [], halfWidth: []))
             }

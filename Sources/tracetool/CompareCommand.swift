@@ -126,6 +126,7 @@ struct CompareCommand: ParsableCommand {
                 var x = r
                 x.policy.seed = r.policy.seed &+ k
                 x.name = "\(r.name) seed=\(x.policy.seed)"
+                x.replicate = Int(k)
                 replicated.append(x)
             }
         }

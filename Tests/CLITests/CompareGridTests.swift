@@ -91,6 +91,11 @@ struct CompareGridTests {
         let t = try CLI.run(["compare", Self.sample, "--policy", "esx", "--policy", "no-tax", "--seeds", "3", "--until", "20s", "--quiet"])
         #expect(t.status == 0 && t.stdout.contains("3 seeds per column") && t.stdout.contains("± "))
         #expect(t.stdout.contains("[1] esx  (seeds 1, 2, 3)"))
+        // A policy given twice is two columns, not one column of two seeds.
+        let twice = try CLI.run(["compare", Self.sample, "--policy", "esx", "--policy", "esx", "--until", "10s", "--quiet"])
+        #expect(twice.status == 0 && !twice.stdout.contains("seeds") && twice.stdout.contains("  [2] esx\n"), "\(twice.stdout)")
+        let twiceSeeds = try CLI.run(["compare", Self.sample, "--policy", "esx", "--policy", "esx", "--seeds", "2", "--until", "10s", "--quiet"])
+        #expect(twiceSeeds.stdout.contains("[1] esx  (seeds 1, 2)") && twiceSeeds.stdout.contains("[2] esx  (seeds 1, 2)"), "\(twiceSeeds.stdout)")
     }
 
     @Test("--html draws a sweep as curves over the swept value: a line per policy and other key, 95% bands with --seeds, points inside the plot")
