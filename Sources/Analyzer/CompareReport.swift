@@ -12,6 +12,9 @@ public enum CompareRenderer {
 
     static func mib(_ r: ReplayReport, _ pages: Double) -> Double { pages * Double(r.host.pageSize) / 1_048_576 }
 
+    /// The index of the cost model's stall in `metrics` (the least-stall line ranks by it).
+    static let stallMetric = metrics.firstIndex { $0.name.hasPrefix("estimated stall") }!
+
     public static let metrics: [Metric] = [
         Metric(name: "VMs refused (count)", lowerIsBetter: nil, value: { Double($0.admission.refused.count) }, format: "%.0f"),
         Metric(name: "estimated stall s (cost model)", lowerIsBetter: true, value: { $0.cost.stallSeconds }, format: "%.3f"),
@@ -75,8 +78,7 @@ public enum CompareRenderer {
             s += "\n"
         }
         s += "\n" + TextTable.render(rows, rightAligned: Set(1..<(results.count + 1)))
-        s += leastStall(results.map { r in CompareSummary(policyName: r.policyName, cell: r.cell, runs: [], mean: [r.report.cost.stallSeconds], halfWidth: [0]) },
-                        eligible: eligible)
+        s += leastStall(groups, eligible: eligible)
         s += "* best in the row (lower is better, except sharing saved and time in high)"
         s += skip.isEmpty ? "\n" : "; ! refused a VM another column ran: not starred\n"
         s += "host peaks are host-wide at one moment; counts are events summed over VMs\n"
@@ -85,8 +87,9 @@ public enum CompareRenderer {
 
     /// "Least estimated stall" per grid cell: the policy whose cost-model stall is lowest
     /// (columns numbered as in the table), by how much it beats the runner-up, or a tie when
-    /// their 95% intervals overlap. `columns` hold one metric each: the stall.
+    /// their 95% intervals overlap.
     static func leastStall(_ columns: [CompareSummary], eligible: Set<Int>) -> String {
+        let m = stallMetric
         var cells: [[SweepSetting]] = []
         for c in columns where !cells.contains(c.cell) { cells.append(c.cell) }
         var s = "\nleast estimated stall (cost model, docs/MODEL.md):\n"
@@ -99,12 +102,12 @@ public enum CompareRenderer {
             }
             let sub = idx.map { columns[$0] }
             func name(_ k: Int) -> String { "[\(idx[k] + 1)] \(sub[k].policyName)" }
-            switch CompareSummary.mark(sub, metric: 0, lowerIsBetter: true, eligible: Set(sub.indices)) {
+            switch CompareSummary.mark(sub, metric: m, lowerIsBetter: true, eligible: Set(sub.indices)) {
             case .best(let b)?:
-                let runnerUp = sub.indices.filter { $0 != b }.min { sub[$0].mean[0] < sub[$1].mean[0] }!
-                let gap = sub[runnerUp].mean[0] - sub[b].mean[0]
-                let pct = sub[runnerUp].mean[0] > 0 ? String(format: ", %.0f%%", 100 * gap / sub[runnerUp].mean[0]) : ""
-                s += label + String(format: "%@, %.3f s (%.3f s%@ less than %@)\n", name(b), sub[b].mean[0], gap, pct, name(runnerUp))
+                let runnerUp = sub.indices.filter { $0 != b }.min { sub[$0].mean[m] < sub[$1].mean[m] }!
+                let gap = sub[runnerUp].mean[m] - sub[b].mean[m]
+                let pct = sub[runnerUp].mean[m] > 0 ? String(format: ", %.0f%%", 100 * gap / sub[runnerUp].mean[m]) : ""
+                s += label + String(format: "%@, %.3f s (%.3f s%@ less than %@)\n", name(b), sub[b].mean[m], gap, pct, name(runnerUp))
             case .tie(let t)?:
                 s += label + "tie: " + t.map(name).joined(separator: ", ") + " (their 95% intervals overlap)\n"
             case nil:
@@ -146,9 +149,7 @@ public enum CompareRenderer {
             s += "\n"
         }
         s += "\n" + TextTable.render(rows, rightAligned: Set(1..<(groups.count + 1)))
-        let stall = metrics.firstIndex { $0.name.hasPrefix("estimated stall") }!
-        s += leastStall(groups.map { g in CompareSummary(policyName: g.policyName, cell: g.cell, runs: g.runs, mean: [g.mean[stall]], halfWidth: [g.halfWidth[stall]]) },
-                        eligible: eligible)
+        s += leastStall(groups, eligible: eligible)
         s += "* best mean, its 95% interval apart from the runner-up's; = a tie with the best (intervals overlap)\n"
         s += "(lower is better, except sharing saved and time in high)"
         s += skip.isEmpty ? "\n" : "; ! refused a VM another column ran: no mark\n"
@@ -196,10 +197,6 @@ public enum CompareRenderer {
         return out
     }
 
-    /// Tidy CSV (docs/REPORT.md "compare --format csv"): one row per run, or with `--seeds`
-    /// one row per policy and grid cell; the policy's name, one column per swept key, the
-    /// host's memory and overcommit ratio, then the metrics (with `--seeds`: each metric's
-    /// mean and 95% interval bounds).
     /// A knob or sweep key as a column name: camelCase and dashes to snake_case
     /// (idleTax → idle_tax, host-memory → host_memory).
     static func snakeCase(_ key: String) -> String {
@@ -213,9 +210,12 @@ public enum CompareRenderer {
         return out
     }
 
+    /// Tidy CSV (docs/REPORT.md "compare --format csv"): one row per run, or with `--seeds`
+    /// one row per policy and grid cell; the policy's name, one column per swept key, the
+    /// host's memory and overcommit ratio, then the metrics (with `--seeds`: each metric's
+    /// mean and 95% interval bounds).
     public static func csv(_ results: [RunResult]) -> String {
-        var keys: [String] = []
-        for r in results { for c in r.cell where !keys.contains(c.key) { keys.append(c.key) } }
+        let keys = CompareSummary.sweptKeys(results)
         let groups = CompareSummary.group(results)
         let seeds = groups.contains { $0.runs.count > 1 }
         func hostColumns(_ r: ReplayReport) -> [String] {

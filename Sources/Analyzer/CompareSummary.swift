@@ -35,6 +35,13 @@ public struct CompareSummary: Sendable, Equatable {
         return (mean, t95(values.count - 1) * variance.squareRoot() / n.squareRoot())
     }
 
+    /// The swept keys of `results`, in `--sweep` order (the order they first appear).
+    public static func sweptKeys(_ results: [RunResult]) -> [String] {
+        var keys: [String] = []
+        for r in results { for c in r.cell where !keys.contains(c.key) { keys.append(c.key) } }
+        return keys
+    }
+
     /// The results grouped by policy and cell: a replicate (an extra seed) joins the group of
     /// the run before it; any other run starts its own, so a policy given twice stays two.
     public static func group(_ results: [RunResult]) -> [CompareSummary] {

@@ -107,8 +107,7 @@ public enum HTMLReport {
     /// interval shaded when there are several. The first swept key whose values are all numbers
     /// (at least two of them) is the x axis; nil when there is none.
     static func sweepSection(_ results: [RunResult]) -> String? {
-        var keys: [String] = []
-        for r in results { for c in r.cell where !keys.contains(c.key) { keys.append(c.key) } }
+        let keys = CompareSummary.sweptKeys(results)
         func value(_ r: [SweepSetting], _ k: String) -> String? { r.first { $0.key == k }?.value }
         guard let x = keys.first(where: { k in
             let vs = results.compactMap { value($0.cell, k) }

@@ -14,8 +14,7 @@ public enum TimelineRenderer {
     /// `compare --timeline`: every run's rows in one long table, run by run, each row
     /// prefixed with the run's policy name and one column per swept key (named after it).
     public static func csv(_ results: [RunResult]) -> String {
-        var keys: [String] = []
-        for r in results { for c in r.cell where !keys.contains(c.key) { keys.append(c.key) } }
+        let keys = CompareSummary.sweptKeys(results)
         var s = (["policy"] + keys).map(CompareRenderer.csvField).joined(separator: ",") + "," + header + "\n"
         for r in results {
             let values = keys.map { k in r.cell.first { $0.key == k }?.value ?? "" }

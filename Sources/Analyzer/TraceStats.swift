@@ -53,12 +53,15 @@ public struct TraceStats: Codable, Equatable, Sendable {
         // text table row or a JSON object (measured ~550 and ~940 bytes with 4 VMs; priced
         // here at 1 KiB + 96 per VM).
         let rowBytes = Double(1024 + 96 * n)
+        /// Refuses `rows` interval rows reaching `end` µs if they do not fit the memory budget.
+        func checkRows(_ rows: Double, to end: UInt64, record: UInt64?) throws(TraceError) {
+            if let problem = MemoryBudget.problem(rows * rowBytes, for: "\(String(format: "%.0f", rows)) intervals of \(Units.formatDuration(interval)) (to \(String(format: "%.0f", Double(end) / 1e6)) s)") {
+                throw TraceError(file: path, .limitExceeded(problem + ", or a longer --interval"), record: record)
+            }
+        }
         // A binary trace with a stored footer says where it ends: check every row up front.
         if reader.encoding == .binary, let last = try TraceFile.storedFooter(path)?.lastTime, interval.rawValue > 0 {
-            let rows = (Double(last) / Double(interval.rawValue)).rounded(.up) + 1
-            if let problem = MemoryBudget.problem(rows * rowBytes, for: "\(String(format: "%.0f", rows)) intervals of \(Units.formatDuration(interval)) (to \(String(format: "%.0f", Double(last) / 1e6)) s)") {
-                throw TraceError(file: path, .limitExceeded(problem + ", or a longer --interval"))
-            }
+            try checkRows((Double(last) / Double(interval.rawValue)).rounded(.up) + 1, to: last, record: nil)
         }
         var hash = h.vms.map { [UInt64](repeating: 0, count: Int($0.pages)) }
         var known = h.vms.map { [Bool](repeating: false, count: Int($0.pages)) }
@@ -123,9 +126,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
                 if interval.rawValue > 0 && r.time.rawValue > boundary {
                     // Every interval up to this record's gets a row: check they fit first.
                     let rows = Double(intervals.count) + ((Double(r.time.rawValue) - Double(boundary)) / Double(interval.rawValue)).rounded(.up) + 1
-                    if let problem = MemoryBudget.problem(rows * rowBytes, for: "\(String(format: "%.0f", rows)) intervals of \(Units.formatDuration(interval)) (to \(String(format: "%.0f", r.time.seconds)) s)") {
-                        throw TraceError(file: path, .limitExceeded(problem + ", or a longer --interval"), record: reader.recordsRead)
-                    }
+                    try checkRows(rows, to: r.time.rawValue, record: reader.recordsRead)
                 }
                 while interval.rawValue > 0 && r.time.rawValue > boundary {
                     closeInterval(at: boundary)

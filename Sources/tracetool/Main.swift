@@ -34,7 +34,7 @@ struct TraceTool: ParsableCommand {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }
             let text = message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
-            let status = (error as? ConfigError).map { $0.inTrace ? ExitStatus.failure : ExitStatus.usage } ?? code.rawValue
+            let status = (error as? ConfigError)?.exitStatus ?? code.rawValue
             fail(text.split(separator: "\n").first.map(String.init) ?? text, status: status)
         }
     }
@@ -55,6 +55,11 @@ enum ExitStatus {
     /// The command line is wrong: an unknown option, a malformed or out-of-range value,
     /// options that conflict, or a setting the trace cannot take (BSD's EX_USAGE).
     static let usage: Int32 = 64
+}
+
+extension ConfigError {
+    /// A setting the trace itself makes impossible is a failed run; any other is a usage error.
+    var exitStatus: Int32 { inTrace ? ExitStatus.failure : ExitStatus.usage }
 }
 
 /// What ArgumentParser does not check: an option that holds one value given twice (it would

@@ -52,7 +52,7 @@ struct ReplayCommand: ParsableCommand {
             let host: HostConfig
             do { host = try HostConfig.resolve(header: reader.header, policy: policy, spec: spec, startsOff: startsOff) } catch let e as ConfigError {
                 printError("\(file): \(e.description)")
-                throw ExitCode(e.inTrace ? ExitStatus.failure : ExitStatus.usage)
+                throw ExitCode(e.exitStatus)
             }
             let engine: ReplayEngine
             do { engine = try ReplayEngine(host: host, policy: policy) } catch let e as ReplayError {
