@@ -88,7 +88,7 @@ struct CompareCommand: ParsableCommand {
         if out.contains(where: { $0.key == "seed" }) && seeds > 1 { throw ValidationError("--sweep seed and --seeds both choose seeds; give one") }
         let runs = out.reduce(max(1, policies.count) * seeds) { $0 * $1.values.count }
         guard runs <= Self.maxRuns else {
-            throw ValidationError("\(runs) runs (policies × sweep values) is more than \(Self.maxRuns); sweep fewer values")
+            throw ValidationError("\(runs) runs (policies × sweep values × seeds) is more than \(Self.maxRuns); sweep fewer values or seeds")
         }
         return out
     }

@@ -141,7 +141,8 @@ struct CompareGridTests {
                                 (["--sweep", "idleTax=0,,1"], "an empty value"),
                                 (["--sweep", "seed=-1"], "not an unsigned integer"),
                                 (["--sweep", "seed=1,2", "--seeds", "2"], "both choose seeds"),
-                                (["--seeds", "0"], "--seeds must be in")] {
+                                (["--seeds", "0"], "--seeds must be in"),
+                                (["--seeds", "1000", "--sweep", "overcommit=1,2,3,4,5"], "5000 runs (policies × sweep values × seeds) is more than 4096")] {
             let r = try CLI.run(["compare", Self.sample, "--quiet"] + args)
             #expect(r.status == CLI.usage && r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
         }
