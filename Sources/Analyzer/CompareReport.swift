@@ -8,6 +8,18 @@ public enum CompareRenderer {
         public let lowerIsBetter: Bool?
         public let value: @Sendable (ReplayReport) -> Double
         public let format: String
+        /// The same quantity for one VM, or nil for a host-wide one (time in a state, a host
+        /// peak): a VM's row in the CSV leaves it empty.
+        public let vmValue: (@Sendable (ReplayReport, ReplayReport.VM) -> Double)?
+
+        init(name: String, lowerIsBetter: Bool?, value: @escaping @Sendable (ReplayReport) -> Double, format: String,
+             vm: (@Sendable (ReplayReport, ReplayReport.VM) -> Double)? = nil) {
+            self.name = name
+            self.lowerIsBetter = lowerIsBetter
+            self.value = value
+            self.format = format
+            self.vmValue = vm
+        }
     }
 
     static func mib(_ r: ReplayReport, _ pages: Double) -> Double { pages * Double(r.host.pageSize) / 1_048_576 }
@@ -16,24 +28,35 @@ public enum CompareRenderer {
     static let stallMetric = metrics.firstIndex { $0.name.hasPrefix("estimated stall") }!
 
     public static let metrics: [Metric] = [
-        Metric(name: "VMs refused (count)", lowerIsBetter: nil, value: { Double($0.admission.refused.count) }, format: "%.0f"),
-        Metric(name: "estimated stall s (cost model)", lowerIsBetter: true, value: { $0.cost.stallSeconds }, format: "%.3f"),
-        Metric(name: "sharing saved MiB", lowerIsBetter: false, value: { mib($0, $0.sharing.savedPages) }, format: "%.1f"),
-        Metric(name: "zero pages shared (pages)", lowerIsBetter: nil, value: { Double($0.sharing.zeroSharedPages) }, format: "%.0f"),
-        Metric(name: "COW breaks (count)", lowerIsBetter: true, value: { Double($0.sharing.cowBreaks) }, format: "%.0f"),
+        Metric(name: "VMs refused (count)", lowerIsBetter: nil, value: { Double($0.admission.refused.count) }, format: "%.0f",
+               vm: { $1.refused ? 1 : 0 }),
+        Metric(name: "estimated stall s (cost model)", lowerIsBetter: true, value: { $0.cost.stallSeconds }, format: "%.3f",
+               vm: { $1.cost.stallSeconds }),
+        Metric(name: "sharing saved MiB", lowerIsBetter: false, value: { mib($0, $0.sharing.savedPages) }, format: "%.1f",
+               vm: { mib($0, $1.sharing.savedPages) }),
+        Metric(name: "zero pages shared (pages)", lowerIsBetter: nil, value: { Double($0.sharing.zeroSharedPages) }, format: "%.0f",
+               vm: { Double($1.sharing.zeroSharedPages) }),
+        Metric(name: "COW breaks (count)", lowerIsBetter: true, value: { Double($0.sharing.cowBreaks) }, format: "%.0f",
+               vm: { Double($1.sharing.cowBreaks) }),
         Metric(name: "host balloon peak MiB", lowerIsBetter: true, value: { mib($0, Double($0.reclaim.hostBalloonPeakPages)) }, format: "%.1f"),
         Metric(name: "host swapped peak MiB", lowerIsBetter: true, value: { mib($0, Double($0.reclaim.hostSwappedPeakPages)) }, format: "%.1f"),
-        Metric(name: "swap-ins (count)", lowerIsBetter: true, value: { Double($0.reclaim.swapIn) }, format: "%.0f"),
-        Metric(name: "guest refaults (count)", lowerIsBetter: true, value: { Double($0.reclaim.guestRefaults) }, format: "%.0f"),
-        Metric(name: "double paging (count)", lowerIsBetter: true, value: { Double($0.reclaim.doublePaging) }, format: "%.0f"),
-        Metric(name: "hidden faults (count)", lowerIsBetter: true, value: { Double($0.faults.hiddenFaults) }, format: "%.0f"),
+        Metric(name: "swap-ins (count)", lowerIsBetter: true, value: { Double($0.reclaim.swapIn) }, format: "%.0f",
+               vm: { Double($1.reclaim.swapIn) }),
+        Metric(name: "guest refaults (count)", lowerIsBetter: true, value: { Double($0.reclaim.guestRefaults) }, format: "%.0f",
+               vm: { Double($1.reclaim.guestRefaults) }),
+        Metric(name: "double paging (count)", lowerIsBetter: true, value: { Double($0.reclaim.doublePaging) }, format: "%.0f",
+               vm: { Double($1.reclaim.doublePaging) }),
+        Metric(name: "hidden faults (count)", lowerIsBetter: true, value: { Double($0.faults.hiddenFaults) }, format: "%.0f",
+               vm: { Double($1.faults.hiddenFaults) }),
         Metric(name: "time high s", lowerIsBetter: false, value: { Double($0.states.timeMicros.high) / 1e6 }, format: "%.1f"),
         Metric(name: "time soft s", lowerIsBetter: true, value: { Double($0.states.timeMicros.soft) / 1e6 }, format: "%.1f"),
         Metric(name: "time hard s", lowerIsBetter: true, value: { Double($0.states.timeMicros.hard) / 1e6 }, format: "%.1f"),
         Metric(name: "time low s", lowerIsBetter: true, value: { Double($0.states.timeMicros.low) / 1e6 }, format: "%.1f"),
-        Metric(name: "blocked s (sum over VMs)", lowerIsBetter: true, value: { Double($0.reclaim.blockedMicros) / 1e6 }, format: "%.1f"),
+        Metric(name: "blocked s (sum over VMs)", lowerIsBetter: true, value: { Double($0.reclaim.blockedMicros) / 1e6 }, format: "%.1f",
+               vm: { Double($1.reclaim.blockedMicros) / 1e6 }),
         Metric(name: "estimator error MiB (mean over VMs)", lowerIsBetter: true,
-               value: { r in r.vms.isEmpty ? 0 : mib(r, r.vms.reduce(0) { $0 + $1.idle.meanAbsError } / Double(r.vms.count)) }, format: "%.2f"),
+               value: { r in r.vms.isEmpty ? 0 : mib(r, r.vms.reduce(0) { $0 + $1.idle.meanAbsError } / Double(r.vms.count)) }, format: "%.2f",
+               vm: { mib($0, $1.idle.meanAbsError) }),
     ]
 
     /// Columns whose run refused a VM that another column admitted: they replayed fewer VMs,
@@ -159,11 +182,14 @@ public enum CompareRenderer {
 
     public static func json(_ results: [RunResult], trace: String) -> String {
         struct Metric: Encodable { var name: String; var mean: Double; var ci95Low: Double; var ci95High: Double }
+        struct VMSummary: Encodable { var id: UInt32; var name: String; var metrics: [Metric] }
         struct Summary: Encodable {
             var policy: String
             var cell: [String: String]
             var seeds: [UInt64]
             var metrics: [Metric]
+            /// Per VM, the metrics that have a per-VM value.
+            var vms: [VMSummary]
         }
         struct Out: Encodable {
             var schemaVersion = ReplayReport.schemaVersion
@@ -176,7 +202,16 @@ public enum CompareRenderer {
         let summaries = groups.contains { $0.runs.count > 1 } ? groups.map { g in
             Summary(policy: g.policyName, cell: Dictionary(uniqueKeysWithValues: g.cell.map { ($0.key, $0.value) }),
                     seeds: g.runs.map { results[$0].report.policy.seed },
-                    metrics: metrics.indices.map { m in Metric(name: metrics[m].name, mean: g.mean[m], ci95Low: g.low(m), ci95High: g.high(m)) })
+                    metrics: metrics.indices.map { m in Metric(name: metrics[m].name, mean: g.mean[m], ci95Low: g.low(m), ci95High: g.high(m)) },
+                    vms: results[g.runs[0]].report.vms.indices.map { v in
+                        let first = results[g.runs[0]].report.vms[v]
+                        return VMSummary(id: first.id, name: first.name, metrics: metrics.compactMap { m in
+                            m.vmValue.map { f in
+                                let (mean, hw) = CompareSummary.interval(g.runs.map { f(results[$0].report, results[$0].report.vms[v]) })
+                                return Metric(name: m.name, mean: mean, ci95Low: mean - hw, ci95High: mean + hw)
+                            }
+                        })
+                    })
         } : nil
         let out = Out(trace: trace, policies: results.map { var r = $0.report; r.policyName = $0.name; return r }, summaries: summaries)
         return String(decoding: try! JSONEncoder.canonical(pretty: true).encode(out), as: UTF8.self) + "\n"
@@ -211,9 +246,10 @@ public enum CompareRenderer {
     }
 
     /// Tidy CSV (docs/REPORT.md "compare --format csv"): one row per run, or with `--seeds`
-    /// one row per policy and grid cell; the policy's name, one column per swept key, the
-    /// host's memory and overcommit ratio, then the metrics (with `--seeds`: each metric's
-    /// mean and 95% interval bounds).
+    /// one row per policy and grid cell, first for the whole host (`vm` = all) then one per VM;
+    /// the policy's name, one column per swept key, the host's memory and overcommit ratio, the
+    /// seed (or seed count), the VM, then the metrics (with `--seeds`: each metric's mean and 95%
+    /// interval bounds). A host-wide metric is empty on a VM's row.
     public static func csv(_ results: [RunResult]) -> String {
         let keys = CompareSummary.sweptKeys(results)
         let groups = CompareSummary.group(results)
@@ -224,28 +260,31 @@ public enum CompareRenderer {
             return [String(format: "%.1f", r.host.machineMiB), forVMs > 0 ? String(format: "%.3f", Double(maxPages) / forVMs) : ""]
         }
         func cellColumns(_ cell: [SweepSetting]) -> [String] { keys.map { k in csvField(cell.first { $0.key == k }?.value ?? "") } }
-        var header = ["policy"] + keys.map(snakeCase) + ["host_mib", "overcommit_ratio"]
-        if seeds {
-            header.append("seeds")
-            for m in metrics { let n = csvName(m.name); header += [n + "_mean", n + "_ci95_low", n + "_ci95_high"] }
-        } else {
-            header.append("seed")
-            header += metrics.map { csvName($0.name) }
+        var header = ["policy"] + keys.map(snakeCase) + ["host_mib", "overcommit_ratio", seeds ? "seeds" : "seed", "vm_id", "vm"]
+        for m in metrics {
+            let n = csvName(m.name)
+            header += seeds ? [n + "_mean", n + "_ci95_low", n + "_ci95_high"] : [n]
         }
         var s = header.joined(separator: ",") + "\n"
-        if seeds {
-            for g in groups {
-                let first = results[g.runs[0]].report
-                var row = [csvField(g.policyName)] + cellColumns(g.cell) + hostColumns(first) + [String(g.runs.count)]
-                for (m, metric) in metrics.enumerated() {
-                    row += [g.mean[m], g.low(m), g.high(m)].map { String(format: metric.format == "%.0f" ? "%.3f" : metric.format, $0) }
-                }
-                s += row.joined(separator: ",") + "\n"
+        // Summary rows use three decimals for counts: a mean of counts is not a count.
+        func fmt(_ m: Metric) -> String { seeds && m.format == "%.0f" ? "%.3f" : m.format }
+        for g in groups {
+            let first = results[g.runs[0]].report
+            let lead = [csvField(g.policyName)] + cellColumns(g.cell) + hostColumns(first)
+                + [seeds ? String(g.runs.count) : String(first.policy.seed)]
+            var row = lead + ["", "all"]
+            for (m, metric) in metrics.enumerated() {
+                row += (seeds ? [g.mean[m], g.low(m), g.high(m)] : [g.mean[m]]).map { String(format: fmt(metric), $0) }
             }
-        } else {
-            for r in results {
-                let row = [csvField(r.policyName)] + cellColumns(r.cell) + hostColumns(r.report) + [String(r.report.policy.seed)]
-                    + metrics.map { String(format: $0.format, $0.value(r.report)) }
+            s += row.joined(separator: ",") + "\n"
+            for (v, vm) in first.vms.enumerated() {
+                var row = lead + [String(vm.id), csvField(vm.name)]
+                for metric in metrics {
+                    guard let f = metric.vmValue else { row += Array(repeating: "", count: seeds ? 3 : 1); continue }
+                    // The same VM in every seed's run (one trace, so the same VMs in the same order).
+                    let (mean, hw) = CompareSummary.interval(g.runs.map { f(results[$0].report, results[$0].report.vms[v]) })
+                    row += (seeds ? [mean, mean - hw, mean + hw] : [mean]).map { String(format: fmt(metric), $0) }
+                }
                 s += row.joined(separator: ",") + "\n"
             }
         }

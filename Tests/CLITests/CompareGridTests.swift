@@ -31,7 +31,8 @@ struct CompareGridTests {
                                "--format", "csv", "--jobs", "1", "--quiet"])
         let two = try CLI.run(["compare", Self.sample, "--sweep", "overcommit=1,2", "--sweep", "idleTax=0,0.75", "--until", "20s",
                                "--format", "csv", "--jobs", "2", "--quiet"])
-        #expect(one.status == 0 && one.stdout == two.stdout && one.stdout.split(separator: "\n").count == 5)
+        // 4 runs, each a host row and a row per VM (the sample has 4 VMs).
+        #expect(one.status == 0 && one.stdout == two.stdout && one.stdout.split(separator: "\n").count == 1 + 4 * 5)
     }
 
     @Test("compare --timeline: one long CSV; each run's rows are replay's --timeline rows for that run")
@@ -53,34 +54,56 @@ struct CompareGridTests {
         #expect(lines.count == 1 + 4 * (lines.count - 1) / 4)
     }
 
-    @Test("--seeds 3 on a 2 × 2 × 2 grid: 8 summary rows with mean and interval columns, all numeric, the mean inside its interval")
+    @Test("--seeds 3 on a 2 × 2 × 2 grid: 8 summary rows for the host and 8 × 4 for the VMs, with mean and interval columns, all numeric, the mean inside its interval")
     func seeds() throws {
         let r = try CLI.run(["compare", Self.sample, "--policy", "esx", "--policy", "no-tax", "--sweep", "overcommit=1,2",
                              "--sweep", "idleTax=0,0.75", "--seeds", "3", "--until", "20s", "--format", "csv", "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")
         let rows = r.stdout.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        #expect(rows.count == 9)
+        #expect(rows.count == 1 + 8 * 5)
         let header = rows[0]
-        #expect(Array(header.prefix(6)) == ["policy", "overcommit", "idle_tax", "host_mib", "overcommit_ratio", "seeds"])
+        #expect(Array(header.prefix(8)) == ["policy", "overcommit", "idle_tax", "host_mib", "overcommit_ratio", "seeds", "vm_id", "vm"])
         #expect(header.contains("swap_ins_count_mean") && header.contains("swap_ins_count_ci95_low") && header.contains("swap_ins_count_ci95_high"))
+        let hostOnly = header.firstIndex(of: "time_soft_s_mean")!
         for row in rows.dropFirst() {
             #expect(row.count == header.count)
             #expect(row[5] == "3")
-            for v in row.dropFirst() { #expect(Double(v) != nil, "\(v) in \(row)") }
-            for (i, name) in header.enumerated() where name.hasSuffix("_mean") {
+            let host = row[7] == "all"
+            #expect(host == row[6].isEmpty)
+            // A VM's row leaves the host-wide metrics (time in a state, host peaks) empty.
+            #expect(row[hostOnly].isEmpty == !host)
+            for (i, v) in row.enumerated() where i != 0 && i != 7 && !(i >= 6 && v.isEmpty && (i == 6 || !host)) {
+                #expect(Double(v) != nil, "\(header[i]) = \(v) in \(row)")
+            }
+            for (i, name) in header.enumerated() where name.hasSuffix("_mean") && !row[i].isEmpty {
                 let mean = Double(row[i])!, low = Double(row[i + 1])!, high = Double(row[i + 2])!
                 #expect(low <= mean + 1e-9 && mean <= high + 1e-9, "\(name)")
             }
         }
-        #expect(rows.dropFirst().map { $0[0] } == ["esx", "esx", "esx", "esx", "no-tax", "no-tax", "no-tax", "no-tax"])
+        let hostRows = rows.dropFirst().filter { $0[7] == "all" }
+        #expect(hostRows.map { $0[0] } == ["esx", "esx", "esx", "esx", "no-tax", "no-tax", "no-tax", "no-tax"])
+        #expect(rows.dropFirst().prefix(5).map { $0[7] } == ["all", "vm0", "vm1", "vm2", "vm3"])
+        // The VMs' stall adds up to the host's (a mean of sums is the sum of means).
+        let stall = header.firstIndex(of: "estimated_stall_s_cost_model_mean")!
+        let sum = rows[2...5].reduce(0.0) { $0 + Double($1[stall])! }
+        #expect(abs(sum - Double(rows[1][stall])!) < 0.003)
         // Python's csv module reads it without string parsing (scripts/deps.sh installs python3).
         do {
             let s = Scratch()
             try Data(r.stdout.utf8).write(to: URL(fileURLWithPath: s.file("c.csv")))
             let py = Process()
             py.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            py.arguments = ["-c", "import csv,sys\nrows=list(csv.DictReader(open(sys.argv[1])))\nassert len(rows)==8\n"
-                            + "for r in rows:\n  [float(v) for k,v in r.items() if k!='policy']\nprint('ok')", s.file("c.csv")]
+            py.arguments = ["-c", """
+                import csv,sys
+                rows=list(csv.DictReader(open(sys.argv[1])))
+                assert len(rows)==40 and sum(r['vm']=='all' for r in rows)==8
+                for r in rows:
+                  int(r['seeds']); float(r['overcommit']); float(r['idle_tax']); float(r['host_mib'])
+                  assert (r['vm_id']=='')==(r['vm']=='all')
+                  [float(v) for k,v in r.items() if k not in ('policy','vm','vm_id') and v!='']
+                  assert r['vm']!='all' or all(v!='' for k,v in r.items() if k!='vm_id')
+                print('ok')
+                """, s.file("c.csv")]
             let out = Pipe()
             py.standardOutput = out
             try py.run()
