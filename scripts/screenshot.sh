@@ -1,20 +1,39 @@
 #!/usr/bin/env bash
-# Renders the HTML report of a bundled trace in headless Chromium (Debian's package) and saves a
-# screenshot: docs/report.png (a compare of three policies on traces/sample.mtr.zst, under pressure).
-# Usage: bash scripts/screenshot.sh [OUT.png]
+# Renders HTML reports of the bundled capture-4vm trace in headless Chromium (Debian's package)
+# and saves full-page screenshots in docs/: replay.png (esx at overcommit 2), compare.png (three
+# policies at overcommit 2) and sweep.png (three policies over an overcommit × idleTax grid with
+# three seeds), and compare-summary.png, the top of compare.png. ImageMagick trims the blank space below each page.
+# Usage: bash scripts/screenshot.sh [OUTDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:-docs/report.png}
-command -v chromium >/dev/null 2>&1 || {
+out=${1:-docs}
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
+command -v convert >/dev/null 2>&1 || need+=(imagemagick)
+if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
-}
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 swift build -c release --product tracetool >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-.build/release/tracetool compare traces/sample.mtr.zst --policy esx --policy no-sharing --policy swap-only \
-  --overcommit 1.5 --settle 60s --quiet --html "$tmp/report.html" >/dev/null
-chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,5200 \
-  --screenshot="$tmp/report.png" "file://$tmp/report.html" >/dev/null 2>&1
-mv "$tmp/report.png" "$out"
-echo "wrote $out"
+trace=traces/capture-4vm.mtr.zst
+tt=.build/release/tracetool
+$tt replay $trace --overcommit 2 --settle 60s --quiet --html "$tmp/replay.html" >/dev/null
+$tt compare $trace --policy esx --policy swap-only --policy no-tax --overcommit 2 --settle 60s --quiet \
+  --html "$tmp/compare.html" >/dev/null
+$tt compare $trace --policy esx --policy swap-only --policy no-tax --sweep overcommit=1,1.5,2,3 --sweep idleTax=0,0.75 \
+  --seeds 3 --jobs 2 --quiet --html "$tmp/sweep.html" >/dev/null
+mkdir -p "$out"
+for page in replay compare sweep; do
+  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,12000 \
+    --screenshot="$tmp/$page.png" "file://$tmp/$page.html" >/dev/null 2>&1
+  # Trim the blank space below the page, keep a 16-pixel white border; 256 colours keep it small.
+  convert "$tmp/$page.png" -trim +repage -bordercolor white -border 16 -strip -dither None -colors 256 PNG8:"$tmp/$page.trimmed.png"
+  mv "$tmp/$page.trimmed.png" "$out/$page.png"
+  echo "wrote $out/$page.png"
+done
+# The top of the compare report (summary, table, first bars) for the README.
+convert "$out/compare.png" -crop 984x1500+0+0 +repage -strip -dither None -colors 256 PNG8:"$tmp/top.png"
+mv "$tmp/top.png" "$out/compare-summary.png"
+echo "wrote $out/compare-summary.png"

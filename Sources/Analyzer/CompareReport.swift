@@ -108,33 +108,61 @@ public enum CompareRenderer {
         return s
     }
 
+    /// The answer for one grid cell: which column has the least cost-model stall.
+    struct StallAnswer {
+        enum Outcome {
+            /// `best` beats `runnerUp` (intervals apart, or single seeds with different values).
+            case best(Int, runnerUp: Int)
+            /// Columns whose 95% intervals overlap the lowest one's.
+            case tie([Int])
+            case only(Int)
+            case noComparable
+            case allEqual
+        }
+        var cell: [SweepSetting]
+        var outcome: Outcome
+    }
+
+    /// Per grid cell (in order of first appearance), the column with the least estimated stall
+    /// among `eligible` (indices into `columns`).
+    static func leastStallAnswers(_ columns: [CompareSummary], eligible: Set<Int>) -> [StallAnswer] {
+        let m = stallMetric
+        var cells: [[SweepSetting]] = []
+        for c in columns where !cells.contains(c.cell) { cells.append(c.cell) }
+        return cells.map { cell in
+            let idx = columns.indices.filter { columns[$0].cell == cell && eligible.contains($0) }
+            guard idx.count > 1 else { return StallAnswer(cell: cell, outcome: idx.first.map { .only($0) } ?? .noComparable) }
+            let sub = idx.map { columns[$0] }
+            switch CompareSummary.mark(sub, metric: m, lowerIsBetter: true, eligible: Set(sub.indices)) {
+            case .best(let b)?:
+                let runnerUp = sub.indices.filter { $0 != b }.min { sub[$0].mean[m] < sub[$1].mean[m] }!
+                return StallAnswer(cell: cell, outcome: .best(idx[b], runnerUp: idx[runnerUp]))
+            case .tie(let t)?:
+                return StallAnswer(cell: cell, outcome: .tie(t.map { idx[$0] }))
+            case nil:
+                return StallAnswer(cell: cell, outcome: .allEqual)
+            }
+        }
+    }
+
     /// "Least estimated stall" per grid cell: the policy whose cost-model stall is lowest
     /// (columns numbered as in the table), by how much it beats the runner-up, or a tie when
     /// their 95% intervals overlap.
     static func leastStall(_ columns: [CompareSummary], eligible: Set<Int>) -> String {
         let m = stallMetric
-        var cells: [[SweepSetting]] = []
-        for c in columns where !cells.contains(c.cell) { cells.append(c.cell) }
         var s = "\nleast estimated stall (cost model, docs/MODEL.md):\n"
-        for cell in cells {
-            let idx = columns.indices.filter { columns[$0].cell == cell && eligible.contains($0) }
-            let label = cell.isEmpty ? "  " : "  " + cell.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + ": "
-            guard idx.count > 1 else {
-                s += label + (idx.first.map { "[\($0 + 1)] \(columns[$0].policyName) only" } ?? "no comparable column") + "\n"
-                continue
-            }
-            let sub = idx.map { columns[$0] }
-            func name(_ k: Int) -> String { "[\(idx[k] + 1)] \(sub[k].policyName)" }
-            switch CompareSummary.mark(sub, metric: m, lowerIsBetter: true, eligible: Set(sub.indices)) {
-            case .best(let b)?:
-                let runnerUp = sub.indices.filter { $0 != b }.min { sub[$0].mean[m] < sub[$1].mean[m] }!
-                let gap = sub[runnerUp].mean[m] - sub[b].mean[m]
-                let pct = sub[runnerUp].mean[m] > 0 ? String(format: ", %.0f%%", 100 * gap / sub[runnerUp].mean[m]) : ""
-                s += label + String(format: "%@, %.3f s (%.3f s%@ less than %@)\n", name(b), sub[b].mean[m], gap, pct, name(runnerUp))
-            case .tie(let t)?:
-                s += label + "tie: " + t.map(name).joined(separator: ", ") + " (their 95% intervals overlap)\n"
-            case nil:
-                s += label + "all equal\n"
+        func name(_ k: Int) -> String { "[\(k + 1)] \(columns[k].policyName)" }
+        for a in leastStallAnswers(columns, eligible: eligible) {
+            let label = a.cell.isEmpty ? "  " : "  " + a.cell.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + ": "
+            switch a.outcome {
+            case .only(let k): s += label + name(k) + " only\n"
+            case .noComparable: s += label + "no comparable column\n"
+            case .allEqual: s += label + "all equal\n"
+            case .tie(let t): s += label + "tie: " + t.map(name).joined(separator: ", ") + " (their 95% intervals overlap)\n"
+            case .best(let b, let r):
+                let gap = columns[r].mean[m] - columns[b].mean[m]
+                let pct = columns[r].mean[m] > 0 ? String(format: ", %.0f%%", 100 * gap / columns[r].mean[m]) : ""
+                s += label + String(format: "%@, %.3f s (%.3f s%@ less than %@)\n", name(b), columns[b].mean[m], gap, pct, name(r))
             }
         }
         return s

@@ -7,71 +7,97 @@ import TraceFormat
 
 @Suite("HTML report structure")
 struct HTMLReportTests {
-    struct Polyline {
-        var series: String
-        var chart: String
-        var points: [(Double, Double)]
-    }
-
-    /// Every `<polyline class="series">` with the chart it belongs to.
-    func polylines(_ html: String) -> [Polyline] {
-        var out: [Polyline] = []
-        var chart = ""
-        for line in html.split(separator: "\n") {
-            if let r = line.range(of: "data-chart=\"") {
-                chart = String(line[r.upperBound...].prefix { $0 != "\"" })
-            }
-            guard line.contains("class=\"series\""), let n = line.range(of: "data-series=\""), let p = line.range(of: "points=\"") else { continue }
-            let name = String(line[n.upperBound...].prefix { $0 != "\"" })
-            let pts = line[p.upperBound...].prefix { $0 != "\"" }.split(separator: " ").map { pair -> (Double, Double) in
-                let xy = pair.split(separator: ",")
-                return (Double(xy[0])!, Double(xy[1])!)
-            }
-            out.append(Polyline(series: name, chart: chart, points: pts))
-        }
-        return out
-    }
-
-    @Test("Every chart has its series, state bands and thresholds, and every point lies inside the plot area")
-    func structure() throws {
+    /// Three VMs under pressure, one run of `policy`.
+    func run(_ name: String, policy: Policy = Policy(), overcommit: Double = 1.4) throws -> (ReplayEngine, RunResult) {
         var o = GenOptions()
         o.vms = 3
         o.pagesPerVM = 2048
         o.records = 30_000
         o.duration = 120
         o.contentFraction = 0.2
-        var p = Policy()
+        var p = policy
         p.shareScanVM = 200
         var spec = HostSpec()
-        spec.memory = .overcommit(1.4)
+        spec.memory = .overcommit(overcommit)
         let (engine, report) = try runScenario(MixScenario.self, o, policy: p, spec: spec, settle: Micros.seconds(30), timeline: Micros.seconds(10))
-        let run = RunResult(name: "esx", report: report, timeline: engine.timeline, thresholds: engine.thresholds, machinePages: engine.host.machinePages)
-        let html = HTMLReport.page(results: [run, run], stats: nil, trace: "t")
-        // Self-contained: no scripts, no external resources.
-        #expect(html.hasPrefix("<!doctype html>"))
-        #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("href="))
-        let lines = polylines(html)
-        for vm in ["vm0", "vm1", "vm2"] {
-            for kind in ["allocated", "target", "balloon", "swapped", "estimate", "true"] {
-                #expect(lines.contains { $0.series == "\(vm) \(kind)" }, "missing \(vm) \(kind)")
-            }
+        return (engine, RunResult(name: name, report: report, timeline: engine.timeline, thresholds: engine.thresholds, machinePages: engine.host.machinePages))
+    }
+
+    @Test("One run: a summary that answers, free memory with its four thresholds (and a zoom), per-VM small multiples on shared scales; points inside, legends complete, labels apart")
+    func replayPage() throws {
+        let (engine, r) = try run("esx")
+        let html = HTMLReport.page(results: [r], stats: nil, trace: "t")
+        let page = HTMLPage(html)
+        #expect(page.problems().isEmpty, "\(page.problems().prefix(5))")
+        #expect(html.contains("What would esx cost these VMs on this trace?") && html.contains("Estimated stall <b>"))
+        let chart = { (id: String) in page.charts.first { $0.id == id } }
+        for id in ["free-full", "free-zoom"] {
+            #expect(chart(id)?.thresholds == ["high", "soft", "hard", "low"], "\(id)")
+            #expect(chart(id)?.bands.contains("high") == true)
         }
-        #expect(lines.contains { $0.series == "free" } && lines.contains { $0.series == "saved by sharing" })
-        #expect(html.contains("class=\"threshold\" data-name=\"high\"") && html.contains("class=\"threshold\" data-name=\"low\""))
-        #expect(html.contains("class=\"band\" data-band=\"high\""))
-        #expect(html.contains("class=\"chart bars\""))
-        // The plot area of line charts: x 70…730, y 34…256.
-        for l in lines {
-            #expect(l.points.count == engine.timeline.count / 3 || l.series == "saved by sharing" || l.series == "free" || l.series == "oracle bound")
-            for (x, y) in l.points {
-                #expect(x >= 70 && x <= 730 && y >= 34 && y <= 256, "\(l.chart) \(l.series) point \(x),\(y) outside the axes")
-            }
+        // The zoomed chart's range is 0 … 2 × high: the low threshold is a quarter of it up (1% of 6%×2).
+        let zoom = try #require(chart("free-zoom"))
+        #expect(zoom.texts.contains { $0.content == "low" } && zoom.texts.contains { $0.content == "hard" })
+        // One small chart per VM, each with the four series, on one y scale.
+        let memory = page.charts.filter { $0.figure == "memory" && $0.id.hasPrefix("memory-") }
+        #expect(memory.count == 3)
+        for c in memory {
+            #expect(c.series.map(\.name) == ["allocated", "target", "balloon", "swapped"], "\(c.id)")
+            #expect(c.series.allSatisfy { $0.points.count == engine.timeline.count / 3 })
         }
+        let tickSets = memory.map { $0.texts.filter { !$0.rotated && $0.anchor == "end" }.map(\.content) }
+        #expect(Set(tickSets.map { $0.joined(separator: ",") }).count == 1, "shared y scale: \(tickSets)")
         // Values map onto the axes: vm0's allocated line is highest where its allocation is.
-        let alloc = lines.first { $0.series == "vm0 allocated" }!
+        let alloc = memory[0].series[0]
         let rows = engine.timeline.filter { $0.vm == 0 }
         let iMax = rows.indices.max { rows[$0].allocated < rows[$1].allocated }!
-        let yMin = alloc.points.map(\.1).min()!
-        #expect(abs(alloc.points[iMax].1 - yMin) < 0.01)
+        #expect(abs(alloc.points[iMax].1 - alloc.points.map(\.1).min()!) < 0.01)
+        #expect(page.charts.filter { $0.figure == "idle" && $0.id.hasPrefix("idle-") }.count == 3)
+    }
+
+    @Test("Several policies: one line per policy on shared axes, state strips, bars coloured per policy; with ten, colours stay distinct by dash and every one has a legend entry")
+    func comparePage() throws {
+        var noShare = Policy()
+        noShare.sharing = .off
+        let runs = [try run("esx").1, try run("no-sharing", policy: noShare).1, try run("esx 1.8", overcommit: 1.8).1]
+        let page = HTMLPage(HTMLReport.page(results: runs, stats: nil, trace: "t"))
+        #expect(page.problems().isEmpty, "\(page.problems().prefix(5))")
+        #expect(page.html.contains("Which policy costs the VMs least on this trace?") && page.html.contains("least estimated stall"))
+        let names = ["esx", "no-sharing", "esx 1.8"]
+        #expect(page.charts.first { $0.id == "free-full" }?.series.map(\.name) == names)
+        #expect(page.charts.first { $0.id == "states" }?.bands.isEmpty == false)
+        for c in page.charts where c.figure == "allocated" && c.id.hasPrefix("allocated-") { #expect(c.series.map(\.name) == names) }
+        let stall = try #require(page.charts.first { $0.id == "bars-estimated stall s (cost model)" })
+        #expect(stall.bars.map(\.name) == names)
+        // Ten policies: ten bars, the first eight timelines, and no two lines alike.
+        let ten = try (0..<10).map { i -> RunResult in var r = try run("p\(i)").1; r.name = "p\(i)"; r.policyName = "p\(i)"; return r }
+        let big = HTMLPage(HTMLReport.page(results: ten, stats: nil, trace: "t"))
+        #expect(big.problems().isEmpty, "\(big.problems().prefix(5))")
+        #expect(big.charts.first { $0.id == "bars-sharing saved MiB" }?.bars.count == 10)
+        #expect(big.charts.first { $0.id == "free-full" }?.series.count == 8 && big.html.contains("The first 8 of 10 columns are drawn"))
+    }
+
+    @Test("Label placement: close thresholds are spread apart and kept in order; a long legend grows the chart")
+    func labels() {
+        let ys = SVG.spread([100, 101, 103, 300], gap: 12, lo: 10, hi: 400)
+        #expect(ys == [100, 112, 124, 300])
+        let atBottom = SVG.spread([395, 398, 399], gap: 12, lo: 10, hi: 400)
+        #expect(atBottom == [376, 388, 400])
+        var c = SVG.LineChart(id: "c", title: "t", xLabel: "x", yLabel: "y")
+        c.series = (0..<30).map { SVG.Series(name: "series \($0)", color: SVG.style($0).color, dash: SVG.style($0).dash, points: [(0, 1), (1, 2)]) }
+        let page = HTMLPage("<!doctype html>" + SVG.figure("f", caption: nil, c.render()))
+        #expect(page.problems().isEmpty, "\(page.problems().prefix(5))")
+        #expect(page.charts[0].legend.count == 30)
+        // The checker itself finds each kind of fault.
+        let bad = HTMLPage("""
+            <!doctype html><figure class="fig" data-fig="f"><svg class="chart" data-chart="c" data-plot="10 10 100 100">
+            <text x="20" y="20" font-size="10" text-anchor="start">overlapping</text><text x="40" y="22" font-size="10" text-anchor="start">labels</text>
+            <polyline class="series" data-series="a" stroke="#000" points="10,10 150,50"/>
+            <polyline class="series" data-series="b" stroke="#000" points="10,10 50,50"/>
+            <line class="legend" data-series="a"/></svg></figure>
+            """).problems()
+        #expect(bad.contains { $0.contains("overlap") } && bad.contains { $0.contains("outside the plot") }
+                && bad.contains { $0.contains("b has no legend entry") } && bad.contains { $0.contains("look the same") }, "\(bad)")
+        #expect(SVG.tick(0.25, step: 0.25) == "0.25" && SVG.tick(1.5, step: 0.5) == "1.5" && SVG.tick(200, step: 50) == "200")
     }
 }

@@ -202,7 +202,7 @@ struct CompareCLITests {
         let policies = json["policies"] as! [[String: Any]]
         #expect(policies.count == 8)
         #expect((policies[0]["policyName"] as? String) == "esx overcommit=1.2")
-        #expect(outputs[2].split(separator: "\n").count == 9)   // header + 8 policies
+        #expect(outputs[2].split(separator: "\n").count == 1 + 8 * 5)   // header + 8 runs × (host + 4 VMs)
         #expect(outputs[1].contains(" *"))
         // A bad sweep or policy is refused with a message.
         let bad = try CLI.run(["compare", trace, "--sweep", "hashBits=x", "--quiet"])

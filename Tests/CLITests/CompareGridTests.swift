@@ -121,36 +121,46 @@ struct CompareGridTests {
         #expect(twiceSeeds.stdout.contains("[1] esx  (seeds 1, 2)") && twiceSeeds.stdout.contains("[2] esx  (seeds 1, 2)"), "\(twiceSeeds.stdout)")
     }
 
-    @Test("--html draws a sweep as curves over the swept value: a line per policy and other key, 95% bands with --seeds, points inside the plot")
+    @Test("--html draws a sweep as curves over the swept value: a line per policy, a small chart per value of the other key on shared scales, 95% bands with --seeds, points inside the plot")
     func sweepCurves() throws {
         let s = Scratch()
         let r = try CLI.run(["compare", Self.sample, "--policy", "esx", "--policy", "swap-only", "--sweep", "overcommit=1,1.5,2",
                              "--sweep", "idleTax=0,0.75", "--seeds", "2", "--until", "20s", "--html", s.file("r.html"), "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")
-        let html = try String(contentsOfFile: s.file("r.html"), encoding: .utf8)
-        #expect(html.contains("<h2>Sweep over overcommit</h2>") && !html.contains("class=\"chart bars\""))
-        var charts: [String: [(String, [(Double, Double)])]] = [:]
-        var bands: [String: Int] = [:]
-        var chart = ""
-        for line in html.split(separator: "\n") {
-            if let r = line.range(of: "data-chart=\"") { chart = String(line[r.upperBound...].prefix { $0 != "\"" }) }
-            guard chart.hasPrefix("sweep-") else { continue }
-            if line.contains("class=\"interval\"") { bands[chart, default: 0] += 1 }
-            guard line.contains("class=\"series\""), let n = line.range(of: "data-series=\""), let p = line.range(of: "points=\"") else { continue }
-            let pts = line[p.upperBound...].prefix { $0 != "\"" }.split(separator: " ").map { pair -> (Double, Double) in
-                let xy = pair.split(separator: ",")
-                return (Double(xy[0])!, Double(xy[1])!)
-            }
-            charts[chart, default: []].append((String(line[n.upperBound...].prefix { $0 != "\"" }), pts))
+        let page = HTMLPage(try String(contentsOfFile: s.file("r.html"), encoding: .utf8))
+        #expect(page.problems().isEmpty, "\(page.problems().prefix(5))")
+        #expect(page.html.contains("<h2>Sweep over overcommit</h2>") && !page.html.contains("class=\"chart bars\""))
+        #expect(page.html.contains("Which policy costs the VMs least at each overcommit × idleTax?"))
+        let sweep = page.charts.filter { $0.figure.hasPrefix("sweep-") && $0.id != "legend" }
+        #expect(Set(sweep.map(\.figure)).count == 8 && sweep.contains { $0.id == "sweep-estimated stall s (cost model)-0" })
+        for c in sweep {
+            #expect(c.series.map(\.name) == ["esx", "swap-only"] && c.intervals.count == 2, "\(c.id)")
+            #expect(c.texts.first { $0.content.hasPrefix("idleTax=") }?.content == (c.id.hasSuffix("-0") ? "idleTax=0" : "idleTax=0.75"))
+            for se in c.series { #expect(se.points.count == 3 && se.points.map(\.0) == se.points.map(\.0).sorted()) }
         }
-        #expect(charts.count == 10 && charts.keys.contains("sweep-estimated stall s (cost model)"))
-        for (name, lines) in charts {
-            #expect(lines.map(\.0) == ["esx idleTax=0", "esx idleTax=0.75", "swap-only idleTax=0", "swap-only idleTax=0.75"], "\(name)")
-            #expect(bands[name] == 4, "\(name)")
-            for (_, pts) in lines {
-                #expect(pts.count == 3 && pts.map(\.0) == pts.map(\.0).sorted())
-                #expect(pts.allSatisfy { $0.0 >= 70 && $0.0 <= 730 && $0.1 >= 34 && $0.1 <= 256 })
-            }
+        // Shared scales: both panels of a metric have the same y tick labels.
+        for fig in Set(sweep.map(\.figure)) {
+            let ticks = sweep.filter { $0.figure == fig }.map { $0.texts.filter { !$0.rotated && $0.anchor == "end" }.map(\.content) }
+            #expect(ticks.count == 2 && ticks[0] == ticks[1], "\(fig)")
+        }
+    }
+
+    @Test("HTML reports of capture-4vm pass the structure checks; the oracle bound covers --settle")
+    func captureReports() throws {
+        let s = Scratch()
+        let trace = CLI.packageRoot + "/traces/capture-4vm.mtr.zst"
+        let replay = try CLI.run(["replay", trace, "--overcommit", "2", "--settle", "60s", "--html", s.file("r.html"), "--quiet"])
+        let compare = try CLI.run(["compare", trace, "--policy", "esx", "--policy", "swap-only", "--policy", "no-tax", "--overcommit", "2",
+                                   "--settle", "60s", "--html", s.file("c.html"), "--quiet"])
+        #expect(replay.status == 0 && compare.status == 0, "\(replay.stderr)\(compare.stderr)")
+        for f in ["r.html", "c.html"] {
+            let page = HTMLPage(try String(contentsOfFile: s.file(f), encoding: .utf8))
+            #expect(page.problems().isEmpty, "\(f): \(page.problems().prefix(5))")
+            let sharing = try #require(page.charts.first { $0.id == "sharing" })
+            let oracle = try #require(sharing.series.first { $0.name == "oracle bound" })
+            let saved = sharing.series.first { $0.name != "oracle bound" }!
+            #expect(oracle.points.last!.0 == saved.points.last!.0, "\(f): the oracle bound ends at \(oracle.points.last!.0), the run at \(saved.points.last!.0)")
+            #expect(page.charts.filter { $0.id.hasPrefix(f == "r.html" ? "memory-" : "allocated-") }.count == 4)
         }
     }
 
