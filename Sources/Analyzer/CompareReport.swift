@@ -80,8 +80,12 @@ public enum CompareRenderer {
         return Set(idx.filter { values[$0] == b })
     }
 
+    /// More columns than fit across a terminal: the table turns to one row per column.
+    static let maxAcross = 8
+
     public static func text(_ results: [RunResult], trace: String) -> String {
         let groups = CompareSummary.group(results)
+        if groups.count > maxAcross { return longText(groups, results, trace: trace) }
         if groups.contains(where: { $0.runs.count > 1 }) { return summaryText(groups, results, trace: trace) }
         let skip = incomparable(results)
         let eligible = Set(results.indices).subtracting(skip)
@@ -165,6 +169,52 @@ public enum CompareRenderer {
                 s += label + String(format: "%@, %.3f s (%.3f s%@ less than %@)\n", name(b), columns[b].mean[m], gap, pct, name(r))
             }
         }
+        return s
+    }
+
+    /// Many columns (a grid): one row per policy and grid cell, the swept values and the charted
+    /// metrics across (every metric is in `--format csv`). In each grid cell `*` marks the best
+    /// policy (with `--seeds`, only when its interval is apart from the runner-up's), `=` a tie.
+    static func longText(_ groups: [CompareSummary], _ results: [RunResult], trace: String) -> String {
+        let c = HTMLReport.Columns(results)
+        let ms = HTMLReport.chartMetrics
+        let seeds = c.seeds
+        // Short headers, spelled out under the table.
+        let short = ["stall s", "shared MiB", "balloon pk MiB", "swap pk MiB", "swap-ins", "refaults", "blocked s", "est err MiB"]
+        var rows: [[String]] = [["#", "policy"] + c.keys + short]
+        var marks: [[Int: String]] = Array(repeating: [:], count: ms.count)
+        for (k, m) in ms.enumerated() {
+            for cell in c.cells {
+                let idx = groups.indices.filter { groups[$0].cell == cell }
+                let sub = idx.map { groups[$0] }
+                let eligible = Set(sub.indices.filter { c.eligible.contains(idx[$0]) })
+                switch CompareSummary.mark(sub, metric: m, lowerIsBetter: metrics[m].lowerIsBetter, eligible: eligible) {
+                case .best(let b)?: marks[k][idx[b]] = " *"
+                case .tie(let t)? where seeds: for i in t { marks[k][idx[i]] = " =" }
+                default: break
+                }
+            }
+        }
+        for (g, group) in groups.enumerated() {
+            var row = ["[\(g + 1)]" + (c.eligible.contains(g) ? "" : " !"), c.policyNames[c.policy[g]]]
+            row += c.keys.map { k in group.cell.first { $0.key == k }?.value ?? "" }
+            for (k, m) in ms.enumerated() {
+                let f = metrics[m].format
+                row.append(String(format: f, group.mean[m]) + (seeds ? " ± " + String(format: f, group.halfWidth[m]) : "") + (marks[k][g] ?? "  "))
+            }
+            rows.append(row)
+        }
+        let n = groups.map(\.runs.count)
+        var s = "trace \(trace), \(results.first.map { String($0.report.host.records) } ?? "0") records, "
+        s += "\(c.policyNames.count) policies × \(c.cells.count) grid cells"
+        s += seeds ? " × \(Set(n).count == 1 ? String(n[0]) : "\(n.min()!)–\(n.max()!)") seeds (mean ± 95% CI)\n" : "\n"
+        s += "\n" + TextTable.render(rows, rightAligned: Set((2 + c.keys.count)..<rows[0].count))
+        s += leastStall(groups, eligible: c.eligible)
+        s += "* best in its grid cell\(seeds ? ", its 95% interval apart from the runner-up's; = a tie with the best" : "")"
+        s += " (lower is better, except sharing saved)\n"
+        if c.eligible.count < groups.count { s += "! refused a VM another column of its cell ran: no mark\n" }
+        s += "columns: " + zip(short, ms).map { "\($0) = \(metrics[$1].name)" }.joined(separator: "; ") + "\n"
+        s += "the other metrics: --format csv or json; host peaks are host-wide at one moment; counts are events summed over VMs\n"
         return s
     }
 

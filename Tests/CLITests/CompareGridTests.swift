@@ -164,6 +164,24 @@ struct CompareGridTests {
         }
     }
 
+    @Test("More than 8 columns: the text table turns to a row per policy and cell, fits a wide terminal, and names the least-stall policy of every cell")
+    func longText() throws {
+        let r = try CLI.run(["compare", Self.sample, "--policy", "esx", "--policy", "swap-only", "--policy", "no-tax", "--sweep", "overcommit=1,2,3",
+                             "--sweep", "idleTax=0,0.75", "--seeds", "2", "--until", "20s", "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines[0].hasSuffix("3 policies × 6 grid cells × 2 seeds (mean ± 95% CI)"))
+        let header = try #require(lines.first { $0.hasPrefix("#") })
+        #expect(header.contains("overcommit") && header.contains("idleTax") && header.contains("stall s"))
+        let rows = lines.filter { $0.hasPrefix("[") }
+        #expect(rows.count == 18 && rows.allSatisfy { $0.count <= 160 }, "\(rows.map(\.count))")
+        #expect(rows[0].hasPrefix("[1]   esx") && rows[17].hasPrefix("[18]  no-tax"))
+        let answers = lines.drop { !$0.hasPrefix("least estimated stall") }.dropFirst().prefix { $0.hasPrefix("  ") }
+        #expect(answers.map { $0.split(separator: ":")[0].trimmingCharacters(in: .whitespaces) }
+                == ["overcommit=1 idleTax=0", "overcommit=1 idleTax=0.75", "overcommit=2 idleTax=0", "overcommit=2 idleTax=0.75",
+                    "overcommit=3 idleTax=0", "overcommit=3 idleTax=0.75"])
+    }
+
     @Test("A key swept twice, a host size both swept and fixed, an unknown key: one line, exit 64")
     func refusals() throws {
         for (args, message) in [(["--sweep", "overcommit=1", "--sweep", "overcommit=2"], "given twice"),

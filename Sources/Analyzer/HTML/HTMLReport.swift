@@ -7,6 +7,7 @@ import Replay
 /// small multiples on shared scales.
 public enum HTMLReport {
     /// The metrics drawn when policies are compared, by name in `CompareRenderer.metrics`.
+    /// (`CompareRenderer.longText` abbreviates them in this order.)
     static let chartMetricNames = [
         "estimated stall s (cost model)", "sharing saved MiB", "host balloon peak MiB", "host swapped peak MiB",
         "swap-ins (count)", "guest refaults (count)", "blocked s (sum over VMs)", "estimator error MiB (mean over VMs)",
