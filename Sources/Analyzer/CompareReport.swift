@@ -182,25 +182,19 @@ public enum CompareRenderer {
         // Short headers, spelled out under the table.
         let short = ["stall s", "shared MiB", "balloon pk MiB", "swap pk MiB", "swap-ins", "refaults", "blocked s", "est err MiB"]
         var rows: [[String]] = [["#", "policy"] + c.keys + short]
-        var marks: [[Int: String]] = Array(repeating: [:], count: ms.count)
-        for (k, m) in ms.enumerated() {
-            for cell in c.cells {
-                let idx = groups.indices.filter { groups[$0].cell == cell }
-                let sub = idx.map { groups[$0] }
-                let eligible = Set(sub.indices.filter { c.eligible.contains(idx[$0]) })
-                switch CompareSummary.mark(sub, metric: m, lowerIsBetter: metrics[m].lowerIsBetter, eligible: eligible) {
-                case .best(let b)?: marks[k][idx[b]] = " *"
-                case .tie(let t)? where seeds: for i in t { marks[k][idx[i]] = " =" }
-                default: break
-                }
-            }
-        }
+        let marks = ms.map { m in CompareSummary.marksByCell(groups, metric: m, lowerIsBetter: metrics[m].lowerIsBetter, eligible: c.eligible) }
         for (g, group) in groups.enumerated() {
             var row = ["[\(g + 1)]" + (c.eligible.contains(g) ? "" : " !"), c.policyNames[c.policy[g]]]
             row += c.keys.map { k in group.cell.first { $0.key == k }?.value ?? "" }
             for (k, m) in ms.enumerated() {
                 let f = metrics[m].format
-                row.append(String(format: f, group.mean[m]) + (seeds ? " ± " + String(format: f, group.halfWidth[m]) : "") + (marks[k][g] ?? "  "))
+                let mark: String
+                switch marks[k][g] {
+                case .best?: mark = " *"
+                case .tie? where seeds: mark = " ="
+                default: mark = "  "
+                }
+                row.append(String(format: f, group.mean[m]) + (seeds ? " ± " + String(format: f, group.halfWidth[m]) : "") + mark)
             }
             rows.append(row)
         }

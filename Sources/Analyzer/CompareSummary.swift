@@ -68,6 +68,24 @@ public struct CompareSummary: Sendable, Equatable {
     /// has no direction or every mean is equal.
     public enum Mark: Equatable { case best(Int), tie([Int]) }
 
+    /// `mark` within each grid cell: the best of each cell (`.best`) and the columns tied with
+    /// it (`.tie`), keyed by index into `s`.
+    public static func marksByCell(_ s: [CompareSummary], metric m: Int, lowerIsBetter: Bool?, eligible: Set<Int>) -> [Int: Mark] {
+        var cells: [[SweepSetting]] = []
+        for x in s where !cells.contains(x.cell) { cells.append(x.cell) }
+        var out: [Int: Mark] = [:]
+        for cell in cells {
+            let idx = s.indices.filter { s[$0].cell == cell }
+            let sub = idx.map { s[$0] }
+            switch mark(sub, metric: m, lowerIsBetter: lowerIsBetter, eligible: Set(sub.indices.filter { eligible.contains(idx[$0]) })) {
+            case .best(let b)?: out[idx[b]] = .best(idx[b])
+            case .tie(let t)?: let tied = t.map { idx[$0] }; for i in tied { out[i] = .tie(tied) }
+            case nil: break
+            }
+        }
+        return out
+    }
+
     public static func mark(_ s: [CompareSummary], metric m: Int, lowerIsBetter: Bool?, eligible: Set<Int>) -> Mark? {
         guard let lower = lowerIsBetter else { return nil }
         let idx = s.indices.filter { eligible.contains($0) }

@@ -239,16 +239,8 @@ public enum HTMLReport {
 
     /// The best column of each grid cell for metric `m`.
     static func bestByCell(_ c: Columns, _ m: Int) -> Set<Int> {
-        var out = Set<Int>()
-        for cell in c.cells {
-            let idx = c.groups.indices.filter { c.groups[$0].cell == cell }
-            let sub = idx.map { c.groups[$0] }
-            let eligible = Set(sub.indices.filter { c.eligible.contains(idx[$0]) })
-            if case .best(let b)? = CompareSummary.mark(sub, metric: m, lowerIsBetter: CompareRenderer.metrics[m].lowerIsBetter, eligible: eligible) {
-                out.insert(idx[b])
-            }
-        }
-        return out
+        let marks = CompareSummary.marksByCell(c.groups, metric: m, lowerIsBetter: CompareRenderer.metrics[m].lowerIsBetter, eligible: c.eligible)
+        return Set(marks.compactMap { if case .best = $0.value { return $0.key } else { return nil } })
     }
 
     // MARK: policies compared
