@@ -19,6 +19,17 @@ public protocol TraceReader: AnyObject {
     var footer: TraceFooter? { get }
 }
 
+/// How far a reader has got: a copy taken on the reading thread, for a progress line drawn on
+/// another.
+public struct ReadPosition: Sendable {
+    public var recordsRead: UInt64
+    public var fileOffset: UInt64
+    public init(_ r: any TraceReader) {
+        recordsRead = r.recordsRead
+        fileOffset = r.fileOffset
+    }
+}
+
 public enum TraceEncoding: String, Sendable {
     case binary, text
 }

@@ -168,7 +168,7 @@ struct CompareCommand: ParsableCommand {
         runner.settle = settle.flatMap(Units.parseDuration) ?? .zero
         if html != nil || timeline != nil { runner.timelineInterval = timelineInterval.flatMap(Units.parseDuration) ?? Micros.seconds(10) }
         let progress = Progress(path: file, enabled: !quiet)
-        runner.progress = { progress.update($0) }
+        runner.progress = { progress.update(ReadPosition($0)) }
         let results: [RunResult]
         do { results = try runner.run() } catch {
             progress.clear()

@@ -19,7 +19,7 @@ final class Progress {
         size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
     }
 
-    func update(_ r: any TraceReader) {
+    func update(_ r: ReadPosition) {
         guard enabled else { return }
         let t = DispatchTime.now().uptimeNanoseconds
         guard t - last > 200_000_000 else { return }

@@ -1,11 +1,18 @@
+import Foundation
 import TraceFormat
 
 /// Drives an engine from a trace reader: batches in, `--until` and `--settle` honoured.
 public struct Replayer {
     public var until: Micros?
     public var settle: Micros = .zero
-    /// Called after every batch with the reader's progress (for a progress line).
-    public var progress: ((any TraceReader) -> Void)?
+    /// Called after every batch with the reader's progress (for a progress line), on the
+    /// calling thread.
+    public var progress: ((ReadPosition) -> Void)?
+    /// Decode on a second thread, a few batches ahead of the engine (the engine sees the same
+    /// batches in the same order either way, so results do not depend on it).
+    public var pipelined = true
+    /// Batches decoded ahead of the engine at most.
+    public static let batchesAhead = 3
     public init() {}
 
     /// VMs whose first record is a power-on start off (FORMAT.md: a VM with no ON is on from
@@ -42,12 +49,13 @@ public struct Replayer {
 
     /// Replays every record of `reader` (up to `until`), then runs the clock on for `settle`.
     public func run(_ reader: any TraceReader, engine: ReplayEngine) throws(Failure) {
-        var batch: [TraceRecord] = []
+        let source: BatchSource = pipelined ? DecodeAhead(reader, depth: Self.batchesAhead) : Inline(reader)
+        defer { source.stop() }
         var last = Micros.zero
-        outer: while true {
-            let more: Bool
-            do { more = try reader.next(into: &batch) } catch { throw .trace(error) }
-            if !more { break }
+        while true {
+            let item: Batch
+            do { item = try source.next() } catch { throw .trace(error) }
+            guard let batch = item.records else { break }
             var end = batch.endIndex
             if let until, let cut = batch.firstIndex(where: { $0.time > until }) { end = cut }
             do { try engine.apply(contentsOf: batch[..<end]) } catch {
@@ -56,8 +64,9 @@ public struct Replayer {
                 throw .model(e)
             }
             if end > 0 { last = batch[end - 1].time }
-            progress?(reader)
-            if end < batch.endIndex { break outer }
+            progress?(item.position)
+            source.recycle(batch)
+            if end < batch.endIndex { break }
         }
         let end: Micros
         if let until { end = Micros(until.rawValue + settle.rawValue) } else { end = Micros(last.rawValue + settle.rawValue) }
@@ -67,4 +76,112 @@ public struct Replayer {
             throw .model(e)
         }
     }
+}
+
+/// One batch of records and where the reader stood after it; nil records at the end.
+struct Batch {
+    var records: [TraceRecord]?
+    var position: ReadPosition
+}
+
+protocol BatchSource: AnyObject {
+    func next() throws(TraceError) -> Batch
+    /// Hands a consumed batch's storage back for reuse.
+    func recycle(_ batch: [TraceRecord])
+    /// Stops reading ahead (the consumer is done, or failed).
+    func stop()
+}
+
+/// Reads on the calling thread.
+final class Inline: BatchSource {
+    let reader: any TraceReader
+    var spare: [TraceRecord] = []
+    init(_ r: any TraceReader) { reader = r }
+    func next() throws(TraceError) -> Batch {
+        var batch = spare
+        spare = []
+        let more = try reader.next(into: &batch)
+        return Batch(records: more ? batch : nil, position: ReadPosition(reader))
+    }
+    func recycle(_ batch: [TraceRecord]) { spare = batch }
+    func stop() {}
+}
+
+/// Reads on a thread of its own, up to `depth` batches ahead; the reader is touched by that
+/// thread only. An error is handed over in its place in the sequence, after every batch
+/// before it.
+final class DecodeAhead: BatchSource, @unchecked Sendable {
+    private let cond = NSCondition()
+    private var ready: [Result<Batch, TraceError>] = []
+    private var spares: [[TraceRecord]] = []
+    private var stopped = false
+    private var finished = false
+    private let depth: Int
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ reader: any TraceReader, depth: Int) {
+        self.depth = depth
+        let box = UncheckedBox(reader)
+        let worker = Thread { self.produce(box.value) }
+        worker.stackSize = 1 << 20
+        worker.start()
+    }
+
+    private func produce(_ reader: any TraceReader) {
+        defer { done.signal() }
+        while true {
+            cond.lock()
+            while ready.count >= depth && !stopped { cond.wait() }
+            if stopped { cond.unlock(); return }
+            var batch = spares.popLast() ?? []
+            cond.unlock()
+            let item: Result<Batch, TraceError>
+            do {
+                let more = try reader.next(into: &batch)
+                item = .success(Batch(records: more ? batch : nil, position: ReadPosition(reader)))
+            } catch {
+                item = .failure(error)
+            }
+            cond.lock()
+            ready.append(item)
+            cond.broadcast()
+            cond.unlock()
+            switch item {
+            case .success(let b) where b.records != nil: continue
+            default: return
+            }
+        }
+    }
+
+    func next() throws(TraceError) -> Batch {
+        cond.lock()
+        while ready.isEmpty { cond.wait() }
+        let item = ready.removeFirst()
+        cond.broadcast()
+        cond.unlock()
+        return try item.get()
+    }
+
+    func recycle(_ batch: [TraceRecord]) {
+        cond.lock()
+        spares.append(batch)
+        cond.unlock()
+    }
+
+    /// Stops the thread and waits for it, so the reader is the caller's again.
+    func stop() {
+        cond.lock()
+        guard !finished else { cond.unlock(); return }
+        finished = true
+        stopped = true
+        cond.broadcast()
+        cond.unlock()
+        done.wait()
+    }
+}
+
+/// Carries a non-Sendable value to the one thread that will use it.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
 }
