@@ -69,6 +69,7 @@ extension ReplayEngine {
             vm.entry[i] = 0
             vm.flags[i] = 0
             vm.hash[i] = 0
+            if vm.trackLRU { vm.seq[i] = 0 }
         }
         vm.privatePages = 0; vm.sharedPages = 0; vm.zeroSharedPages = 0; vm.swappedPages = 0
         balloonTotal -= vm.balloonedPages

@@ -6,22 +6,20 @@ extension ReplayEngine {
     /// Notes a touch for the true working set and the guest's LRU order (one word written).
     @inline(__always)
     func touch(_ vm: VMState, _ i: Int) {
-        var f = vm.flags[i]
-        let stamp = UInt64(vm.stamp)
+        let f = vm.flags[i]
+        let stamp = vm.stamp
         if PageFlag.stamp(f) != stamp {
-            f = f & ~PageFlag.stampMask | stamp << PageFlag.stampShift
+            vm.flags[i] = f & ~PageFlag.stampMask | stamp << PageFlag.stampShift
             vm.touchedThisPeriod += 1
         }
         if vm.trackLRU {
             if vm.seqCounter == UInt32.max {
-                vm.flags[i] = f
                 vm.lruTouch(UInt32(i))
                 return
             }
-            f = PageFlag.withSeq(f, vm.seqCounter)
+            vm.seq[i] = vm.seqCounter
             vm.seqCounter += 1
         }
-        vm.flags[i] = f
     }
 
     @inline(__always)

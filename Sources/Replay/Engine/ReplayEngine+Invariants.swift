@@ -42,7 +42,6 @@ extension ReplayEngine {
         }
         for vm in vms {
             var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0, balloon: UInt64 = 0
-            var linked: UInt64 = 0  // pages with an LRU sequence number
             for i in 0..<vm.pageCount {
                 let e = vm.entry[i]
                 let f = vm.flags[i]
@@ -80,29 +79,25 @@ extension ReplayEngine {
                 case .ballooned:
                     balloon += 1
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0
-                        || (vm.trackLRU && PageFlag.seq(f) != UInt32.max) {
+                        || (vm.trackLRU && vm.seq[i] != UInt32.max) {
                         throw fail("VM \(vm.config.id) PPN \(p) is ballooned but mapped, hinted or in the guest LRU")
                     }
                 }
                 if f & PageFlag.hinted != 0 { hints += 1 }
-                if PageFlag.seq(f) != 0 { linked += 1 }
             }
             guard priv == vm.privatePages, shared == vm.sharedPages, zero == vm.zeroSharedPages, hints == vm.hints,
                   swapped == vm.swappedPages, balloon == vm.balloonedPages else {
                 throw fail("VM \(vm.config.id) page counts drifted: private \(priv)/\(vm.privatePages), shared \(shared)/\(vm.sharedPages), zero \(zero)/\(vm.zeroSharedPages), hints \(hints)/\(vm.hints), swapped \(swapped)/\(vm.swappedPages), ballooned \(balloon)/\(vm.balloonedPages)")
-            }
-            if !vm.trackLRU && linked != 0 {
-                throw fail("VM \(vm.config.id) has LRU sequence numbers but does not track LRU order")
             }
             // The guest's victim is its true LRU page: the smallest (sequence, PPN) among the
             // pages not in the balloon.
             if vm.trackLRU && vm.on {
                 var best = UInt64.max
                 for i in 0..<vm.pageCount where PageState.of(vm.entry[i]) != .ballooned {
-                    best = min(best, UInt64(PageFlag.seq(vm.flags[i])) << 32 | UInt64(i))
+                    best = min(best, UInt64(vm.seq[i]) << 32 | UInt64(i))
                 }
                 let v = vm.guestVictim()
-                if let v, UInt64(PageFlag.seq(vm.flags[Int(v)])) << 32 | UInt64(v) != best {
+                if let v, UInt64(vm.seq[Int(v)]) << 32 | UInt64(v) != best {
                     throw fail("VM \(vm.config.id) guest victim \(v) is not its least recently used page")
                 }
                 if v == nil && best != UInt64.max { throw fail("VM \(vm.config.id) has pages but no guest victim") }

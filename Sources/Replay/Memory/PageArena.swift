@@ -12,7 +12,10 @@ final class PageArena: @unchecked Sendable {
     private var used = 0
 
     static func bytes(for vms: [VMConfig]) -> Int {
-        vms.reduce(0) { $0 + 3 * align(Int(max(1, $1.maxPages)) * 8) }
+        vms.reduce(0) { total, vm in
+            let n = Int(max(1, vm.maxPages))
+            return total + align(n * MemoryLayout<UInt32>.stride) + align(n * MemoryLayout<UInt64>.stride) + align(n * MemoryLayout<UInt16>.stride)
+        }
     }
 
     static func align(_ n: Int) -> Int { (n + 4095) & ~4095 }

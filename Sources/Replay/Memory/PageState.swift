@@ -24,48 +24,41 @@ enum PageState: UInt32 {
     static let balloonedEntry: UInt32 = PageState.ballooned.entry(0)
 }
 
-/// Per-page metadata beside the pmap entry, one 64-bit word so that an access touches one
-/// cache line: bits 0…8 flags, 9…15 the sample period of the last touch, 16…47 the guest-LRU
-/// sequence number of the last touch (0 = never touched), 48…63 free. Each bit names the
+/// Per-page metadata beside the pmap entry, 16 bits: bits 0…8 flags, 9…15 the sample period
+/// of the last touch. (The guest-LRU sequence number of the last touch lives in its own array,
+/// `VMState.seq`, which exists only when the guest's LRU order is tracked.) Each bit names the
 /// mechanism that owns it (sets and clears it); others only read it.
 enum PageFlag {
     /// Content (ReplayEngine+Content, +Faults): the page's content hash is known (reported and
     /// not written since).
-    static let known: UInt64 = 1 << 0
+    static let known: UInt16 = 1 << 0
     /// Shadow tables (ReplayEngine+Faults): a shadow entry keyed by PPN is valid…
-    static let shadowValid: UInt64 = 1 << 1
+    static let shadowValid: UInt16 = 1 << 1
     /// …and allows writes.
-    static let shadowWritable: UInt64 = 1 << 2
+    static let shadowWritable: UInt16 = 1 << 2
     /// Sharing (ReplayEngine+Sharing): a hint frame points at this page.
-    static let hinted: UInt64 = 1 << 3
+    static let hinted: UInt16 = 1 << 3
     /// Idle sampling (ReplayEngine+Sampling): sampled this period.
-    static let sampled: UInt64 = 1 << 4
+    static let sampled: UInt16 = 1 << 4
     /// Records (ReplayEngine): the guest freed the page (a FREE record) and has not touched it
     /// since.
-    static let guestFreed: UInt64 = 1 << 5
+    static let guestFreed: UInt16 = 1 << 5
     /// Faults and ballooning (ReplayEngine+Faults, +Balloon): the page has held content at some
     /// point (a later first access is a guest refault).
-    static let everBacked: UInt64 = 1 << 6
+    static let everBacked: UInt16 = 1 << 6
     /// Shadow tables (ReplayEngine+Faults): virtual shadow entries (address space, VPN) may
     /// reach this page.
-    static let virtualMapped: UInt64 = 1 << 7
+    static let virtualMapped: UInt16 = 1 << 7
     /// The `ksm` sharing scanner (Scanners/OrderedScanner): the scanner saw this content on its
     /// last visit (checksum stable); a write clears it.
-    static let scanStable: UInt64 = 1 << 8
+    static let scanStable: UInt16 = 1 << 8
     /// What a write makes stale: the known content, the free hint, checksum stability.
-    static let writeClears: UInt64 = known | guestFreed | scanStable
+    static let writeClears: UInt16 = known | guestFreed | scanStable
     /// Bits 9…15, idle sampling's true working set (ReplayEngine+Sampling): the sample period
     /// in which the page was last touched (1…127; 0 = not lately).
-    static let stampShift: UInt64 = 9
-    static let stampMask: UInt64 = 0x7F << 9
-    /// Bits 16…47, the guest LRU (GuestLRU.swift; read by the lru and clock swap victims):
-    /// the sequence number of the last touch.
-    static let seqShift: UInt64 = 16
-    static let seqMask: UInt64 = 0xFFFF_FFFF << 16
-    static let flagMask: UInt64 = (1 << 9) - 1
+    static let stampShift: UInt16 = 9
+    static let stampMask: UInt16 = 0x7F << 9
+    static let flagMask: UInt16 = (1 << 9) - 1
 
-    @inline(__always) static func stamp(_ f: UInt64) -> UInt64 { (f & stampMask) >> stampShift }
-    @inline(__always) static func seq(_ f: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: f >> seqShift) }
-    /// `f` with its LRU sequence number replaced by `s`.
-    @inline(__always) static func withSeq(_ f: UInt64, _ s: UInt32) -> UInt64 { f & ~seqMask | UInt64(s) << seqShift }
+    @inline(__always) static func stamp(_ f: UInt16) -> UInt16 { (f & stampMask) >> stampShift }
 }

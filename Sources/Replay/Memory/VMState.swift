@@ -5,14 +5,18 @@ import Glibc
 #endif
 
 /// One VM's pmap and page metadata: flat, zero-initialised arrays (calloc), so untouched pages
-/// cost no resident memory. 20 bytes per guest page, plus 4 for FIFO host paging.
+/// cost no resident memory. 14 bytes per guest page (pmap entry 4, content hash 8, flags 2),
+/// plus 4 for the guest-LRU sequence when it is tracked and 4 for FIFO host paging.
 final class VMState {
     let config: VMConfig
     let index: Int
     let pageCount: Int
     let entry: UnsafeMutablePointer<UInt32>
     let hash: UnsafeMutablePointer<UInt64>
-    let flags: UnsafeMutablePointer<UInt64>
+    let flags: UnsafeMutablePointer<UInt16>
+    /// The guest-LRU sequence number of each page's last touch (0 = never touched); allocated
+    /// by `enableLRU`, read and written only while `trackLRU`.
+    private(set) var seq: UnsafeMutablePointer<UInt32> = VMState.noSeq
 
     var on: Bool
     /// Refused at least once by admission control.
@@ -95,11 +99,11 @@ final class VMState {
         if let arena {
             entry = arena.take(UInt32.self, config.maxPages)
             hash = arena.take(UInt64.self, config.maxPages)
-            flags = arena.take(UInt64.self, config.maxPages)
+            flags = arena.take(UInt16.self, config.maxPages)
         } else {
             entry = VMState.zeroed(UInt32.self, config.maxPages)
             hash = VMState.zeroed(UInt64.self, config.maxPages)
-            flags = VMState.zeroed(UInt64.self, config.maxPages)
+            flags = VMState.zeroed(UInt16.self, config.maxPages)
         }
         on = false
         var rng = SeededRandom.stream(seed: policy.seed, vm: config.id, .shareScan, 0)
@@ -143,8 +147,16 @@ final class VMState {
 
     deinit {
         if arena == nil { VMState.release(entry); VMState.release(hash); VMState.release(flags) }
+        if trackLRU { VMState.release(seq) }
     }
 
     var residentPages: UInt64 { privatePages + sharedPages }
-    func enableLRU() { trackLRU = true }
+    func enableLRU() {
+        guard !trackLRU else { return }
+        seq = VMState.zeroed(UInt32.self, config.maxPages)
+        trackLRU = true
+    }
+
+    /// Stands in for `seq` until the LRU is tracked (never read or written then).
+    nonisolated(unsafe) private static let noSeq = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
 }

@@ -10,7 +10,7 @@ extension VMState {
         guard trackLRU else { return }
         if seqCounter == UInt32.max { renumber() }
         let i = Int(p)
-        flags[i] = PageFlag.withSeq(flags[i], seqCounter)
+        seq[i] = seqCounter
         seqCounter += 1
     }
 
@@ -19,7 +19,7 @@ extension VMState {
         guard trackLRU else { return }
         if tailCounter <= 1 { renumber() }
         let i = Int(p)
-        flags[i] = PageFlag.withSeq(flags[i], tailCounter)
+        seq[i] = tailCounter
         // Each push sorts before every earlier push, so `tailStack` is sorted from its top.
         // An entry is usable only if it sorts before the queue's last key (every page outside
         // queue and stack sorts after that key); otherwise the next rescan finds the page.
@@ -32,7 +32,7 @@ extension VMState {
     /// 0xFFFFFFFF (never handed out), so no queued key can match it.
     func lruForget(_ p: UInt32) {
         guard trackLRU else { return }
-        flags[Int(p)] |= PageFlag.seqMask
+        seq[Int(p)] = UInt32.max
     }
 
     /// A queued key is current while the page still carries that sequence number (ballooned
@@ -40,7 +40,7 @@ extension VMState {
     @inline(__always)
     private func current(_ item: UInt64) -> Bool {
         let p = Int(truncatingIfNeeded: item & 0xFFFF_FFFF)
-        return UInt64(PageFlag.seq(flags[p])) == item >> 32
+        return UInt64(seq[p]) == item >> 32
     }
 
     /// Rebuilds the queue with the oldest quarter of the guest's pages (at least 64): a
@@ -49,7 +49,7 @@ extension VMState {
         var keys: [UInt64] = []
         keys.reserveCapacity(pageCount)
         for i in 0..<pageCount where PageState.of(entry[i]) != .ballooned {
-            keys.append(UInt64(PageFlag.seq(flags[i])) << 32 | UInt64(i))
+            keys.append(UInt64(seq[i]) << 32 | UInt64(i))
         }
         let k = min(keys.count, max(64, pageCount / 4))
         if k < keys.count { VMState.select(&keys, k) }
@@ -124,13 +124,13 @@ extension VMState {
         var old: [UInt64] = []
         var young: [UInt64] = []
         for i in 0..<pageCount {
-            let s = PageFlag.seq(flags[i])
+            let s = seq[i]
             if s == 0 || s == UInt32.max { continue }
             if s >= 1 << 31 { young.append(UInt64(s) << 32 | UInt64(i)) } else { old.append(UInt64(s) << 32 | UInt64(i)) }
         }
         old.sort()
         young.sort()
-        func set(_ i: Int, _ s: UInt32) { flags[i] = PageFlag.withSeq(flags[i], s) }
+        func set(_ i: Int, _ s: UInt32) { seq[i] = s }
         for (r, k) in old.enumerated() { set(Int(k & 0xFFFF_FFFF), UInt32((1 << 31) - old.count + r)) }
         for (r, k) in young.enumerated() { set(Int(k & 0xFFFF_FFFF), UInt32((1 << 31) + r)) }
         tailCounter = UInt32((1 << 31) - old.count - 1)

@@ -26,7 +26,7 @@ final class ClockVictim: SwapVictimChooser {
             let p = hand
             hand = hand + 1 == n ? 0 : hand + 1
             guard vm.isPrivate(UInt32(p)) else { continue }
-            let s = PageFlag.seq(vm.flags[p])
+            let s = vm.seq[p]
             if s != seen[p] {
                 seen[p] = s
                 continue
