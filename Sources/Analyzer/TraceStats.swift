@@ -63,12 +63,16 @@ public struct TraceStats: Codable, Equatable, Sendable {
         if reader.encoding == .binary, let last = try TraceFile.storedFooter(path)?.lastTime, interval.rawValue > 0 {
             try checkRows((Double(last) / Double(interval.rawValue)).rounded(.up) + 1, to: last, record: nil)
         }
-        var hash = h.vms.map { [UInt64](repeating: 0, count: Int($0.pages)) }
-        var known = h.vms.map { [Bool](repeating: false, count: Int($0.pages)) }
-        var touched = h.vms.map { [Bool](repeating: false, count: Int($0.pages)) }
-        var stamp = h.vms.map { [UInt32](repeating: 0, count: Int($0.pages)) }
-        var global: [UInt64: UInt64] = [:]
-        var perVM = [[UInt64: UInt64]](repeating: [:], count: n)
+        // Per page, in flat arrays (VM v's pages from base[v]): the content hash, and one word
+        // holding the interval of the last touch (low 30 bits) and two bits (content known,
+        // ever touched), so that an access touches one cache line.
+        var base = [Int](repeating: 0, count: n + 1)
+        for (i, d) in h.vms.enumerated() { base[i + 1] = base[i] + Int(d.pages) }
+        var hash = [UInt64](repeating: 0, count: base[n])
+        var word = [UInt32](repeating: 0, count: base[n])
+        let knownBit: UInt32 = 1 << 31, touchedBit: UInt32 = 1 << 30, stampMask: UInt32 = touchedBit - 1
+        var global = CountMap()
+        var perVM = [CountMap](repeating: CountMap(), count: n)
         var withContent = [UInt64](repeating: 0, count: n)
         var zero = [UInt64](repeating: 0, count: n)
         var changes = [UInt64](repeating: 0, count: n)
@@ -92,57 +96,65 @@ public struct TraceStats: Codable, Equatable, Sendable {
                 ws[i] = 0
             }
             intervalChanges = 0
-            period += 1
+            period += 1  // below 2^30: rows are priced at ≥ 1 KiB each against the memory budget
         }
 
-        func setContent(_ v: Int, _ p: Int, _ new: UInt64) {
-            if known[v][p] {
-                let old = hash[v][p]
+        func setContent(_ v: Int, _ q: Int, _ new: UInt64) {
+            if word[q] & knownBit != 0 {
+                let old = hash[q]
                 if old == new { return }
                 changes[v] += 1
                 intervalChanges += 1
-                if global[old]! == 1 { global[old] = nil } else { global[old]! -= 1 }
-                if perVM[v][old]! == 1 { perVM[v][old] = nil } else { perVM[v][old]! -= 1 }
+                global.remove(old)
+                perVM[v].remove(old)
                 if old == 0 { zero[v] -= 1 }
             } else {
-                known[v][p] = true
+                word[q] |= knownBit
                 withContent[v] += 1
                 totalContent += 1
             }
-            hash[v][p] = new
-            global[new, default: 0] += 1
-            perVM[v][new, default: 0] += 1
+            hash[q] = new
+            global.add(new)
+            perVM[v].add(new)
             if new == 0 { zero[v] += 1 }
         }
 
         // Intervals (docs/REPORT.md "Intervals"): interval k holds the records stamped in
         // ((k − 1)·iv, k·iv] (the first also those at 0) and is reported at its end, k·iv.
         // Captures stamp an interval's accesses at its end, so they land in that interval.
-        var batch: [TraceRecord] = []
         var any = false
-        while try reader.next(into: &batch) {
+        // Decoding runs a few batches ahead on a second thread.
+        let source = ReadAhead(reader, depth: 3)
+        defer { source.stop() }
+        while true {
+            let item = try source.next()
+            guard let batch = item.records else { break }
+            defer { source.recycle(batch) }
             for r in batch {
                 any = true
                 if interval.rawValue > 0 && r.time.rawValue > boundary {
                     // Every interval up to this record's gets a row: check they fit first.
                     let rows = Double(intervals.count) + ((Double(r.time.rawValue) - Double(boundary)) / Double(interval.rawValue)).rounded(.up) + 1
-                    try checkRows(rows, to: r.time.rawValue, record: reader.recordsRead)
+                    try checkRows(rows, to: r.time.rawValue, record: item.position.recordsRead)
                 }
                 while interval.rawValue > 0 && r.time.rawValue > boundary {
                     closeInterval(at: boundary)
                     boundary += interval.rawValue
                 }
                 let v = index[r.vm.rawValue]!
+                let first = base[v] + Int(r.ppn.rawValue)
                 switch r.kind {
                 case .read, .write:
-                    for p in Int(r.ppn.rawValue)..<Int(r.ppn.rawValue + r.count) {
-                        if !touched[v][p] { touched[v][p] = true; touchedCount[v] += 1 }
-                        if stamp[v][p] != period { stamp[v][p] = period; ws[v] += 1 }
+                    for q in first..<(first + Int(r.count)) {
+                        let w = word[q]
+                        if w & touchedBit == 0 { touchedCount[v] += 1 }
+                        if w & stampMask != period { ws[v] += 1 }
+                        word[q] = w & knownBit | touchedBit | period
                     }
                 case .content:
-                    setContent(v, Int(r.ppn.rawValue), r.hash.rawValue)
+                    setContent(v, first, r.hash.rawValue)
                 case .zero:
-                    for p in Int(r.ppn.rawValue)..<Int(r.ppn.rawValue + r.count) { setContent(v, p, 0) }
+                    for q in first..<(first + Int(r.count)) { setContent(v, q, 0) }
                 case .free, .powerOn, .powerOff:
                     break
                 }
@@ -160,5 +172,70 @@ public struct TraceStats: Codable, Equatable, Sendable {
         return TraceStats(trace: URL(fileURLWithPath: path).lastPathComponent, pageSize: UInt64(h.pageSize), intervalSeconds: interval.seconds,
                           records: reader.recordsRead, vms: vms, distinctContents: UInt64(global.count),
                           oracleSavedPages: oracle, duplicatesAcrossVMs: oracle - within, intervals: intervals)
+    }
+}
+
+/// How many pages hold each content hash: open addressing with linear probing and
+/// backward-shift deletion, a multiplicative hash (the keys are digests already). Only the
+/// number of distinct keys is ever read, so no order is exposed.
+struct CountMap {
+    private var keys: [UInt64] = Array(repeating: 0, count: 16)
+    /// 0 = empty slot.
+    private var counts: [UInt64] = Array(repeating: 0, count: 16)
+    private var shift: UInt64 = 60
+    private(set) var count = 0
+
+    @inline(__always) private func home(_ k: UInt64) -> Int { Int(truncatingIfNeeded: (k &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+
+    mutating func add(_ k: UInt64) {
+        if (count + 1) * 4 > keys.count * 3 { grow() }
+        let mask = keys.count - 1
+        var i = home(k)
+        while counts[i] != 0 {
+            if keys[i] == k { counts[i] += 1; return }
+            i = (i + 1) & mask
+        }
+        keys[i] = k
+        counts[i] = 1
+        count += 1
+    }
+
+    /// One fewer page holds `k` (which must be present); the key goes when none does.
+    mutating func remove(_ k: UInt64) {
+        let mask = keys.count - 1
+        var i = home(k)
+        while keys[i] != k || counts[i] == 0 { i = (i + 1) & mask }
+        counts[i] -= 1
+        guard counts[i] == 0 else { return }
+        count -= 1
+        // Backward-shift: pull later entries of the probe run into the hole.
+        var hole = i
+        var j = (i + 1) & mask
+        while counts[j] != 0 {
+            let h = home(keys[j])
+            // Entry j may move to the hole if its home is not cyclically in (hole, j].
+            let movable = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j)
+            if movable {
+                keys[hole] = keys[j]
+                counts[hole] = counts[j]
+                counts[j] = 0
+                hole = j
+            }
+            j = (j + 1) & mask
+        }
+    }
+
+    private mutating func grow() {
+        let oldKeys = keys, oldCounts = counts
+        keys = Array(repeating: 0, count: oldKeys.count * 2)
+        counts = Array(repeating: 0, count: oldKeys.count * 2)
+        shift -= 1
+        let mask = keys.count - 1
+        for (k, c) in zip(oldKeys, oldCounts) where c != 0 {
+            var i = home(k)
+            while counts[i] != 0 { i = (i + 1) & mask }
+            keys[i] = k
+            counts[i] = c
+        }
     }
 }

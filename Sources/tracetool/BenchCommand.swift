@@ -17,10 +17,16 @@ struct BenchCommand: ParsableCommand {
         --policy/--overcommit), and prints medians and their ratio. \
         compare: 8 policies (the 7 presets and idleTax=0.5) under --overcommit (default 1.5): \
         `compare --jobs 2` against the same 8 replays run one after another (each decoding the \
-        trace), medians of --runs. Run as `swift run -c release tracetool bench decode|replay|compare`.
+        trace), medians of --runs. \
+        stats: alternates a decode-only pass and `stats` (10 s intervals), medians and their ratio. \
+        peer: replays the trace (esx, no pressure) and prints its page accesses per second; with \
+        --oracle-out also writes every page access in libCacheSim's oracleGeneral binary form \
+        (scripts/bench-peer.sh replays that file under libCacheSim). \
+        Run as `swift run -c release tracetool bench decode|replay|compare|stats|peer`; \
+        scripts/bench.sh runs them all.
         """)
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case decode, replay, compare }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case decode, replay, compare, stats, peer }
 
     @Argument(help: "What to measure.") var kind: Kind = .decode
     @Option(help: "Records in the generated trace.") var records: UInt64 = 50_000_000
@@ -30,6 +36,7 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "replay: the policy (preset, file or key=value,…).") var policy: String = "esx"
     @Option(help: "replay and compare: memory for VMs = sum of max / R (compare: default 1.5).") var overcommit: Double?
+    @Option(help: "peer: write every page access here in libCacheSim's oracleGeneral form (24 bytes each).") var oracleOut: String?
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
@@ -43,11 +50,18 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--records sizes a generated trace; with --trace nothing is generated")
         }
         if trace != nil && keep != nil { throw ValidationError("--keep keeps a generated trace; with --trace nothing is generated") }
+        if kind != .peer && oracleOut != nil { throw ValidationError("--oracle-out is for bench peer") }
+        if kind == .stats || kind == .peer, CommandLineScan.given.contains("--overcommit") {
+            throw ValidationError("bench \(kind.rawValue) does not use --overcommit")
+        }
     }
 
     func run() throws {
+        try checkOutputs([oracleOut, keep], inputs: trace.map { [$0] } ?? [])
         if kind == .replay { return try runReplay() }
         if kind == .compare { return try runCompare() }
+        if kind == .stats { return try runStats() }
+        if kind == .peer { return try runPeer() }
         let path = try reportingErrors { try benchTrace() }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
         var decode: [Double] = []
@@ -195,5 +209,82 @@ extension BenchCommand {
         s += "speed-up    --jobs 2 vs one after another = \(String(format: "%.2f", median(serial) / median(parallel)))x, vs --jobs 1 = \(String(format: "%.2f", median(oneJob) / median(parallel)))x\n"
         writeStdout(s)
         if trace == nil && keep == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
+}
+
+extension BenchCommand {
+    func runStats() throws {
+        let path = try reportingErrors { try benchTrace() }
+        var decode: [Double] = [], stats: [Double] = []
+        var count: UInt64 = 0
+        func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+        for _ in 0..<runs {
+            var t = now()
+            count = try reportingErrors { try decodeAll(path) }
+            decode.append(Double(now() - t) / 1e9)
+            t = now()
+            _ = try reportingErrors { try TraceStats.compute(path: path, interval: Micros.seconds(10)) }
+            stats.append(Double(now() - t) / 1e9)
+        }
+        let md = median(decode), ms = median(stats)
+        var s = "trace       \(path) (\(count) records)\n"
+        s += "decode      median \(String(format: "%.3f", md)) s = \(String(format: "%.1f", Double(count) / md / 1e6)) M records/s  (runs: \(decode.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
+        s += "stats       median \(String(format: "%.3f", ms)) s = \(String(format: "%.1f", Double(count) / ms / 1e6)) M records/s  (runs: \(stats.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
+        s += "ratio       stats throughput / decode-only = \(String(format: "%.2f", md / ms))\n"
+        writeStdout(s)
+        if trace == nil && keep == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// The page accesses of a replay: tracetool's rate, and the same accesses for a cache
+    /// simulator (docs: scripts/bench-peer.sh).
+    func runPeer() throws {
+        let path = try reportingErrors { try benchTrace() }
+        let (_, pol) = try PolicyOptions.parse(["--policy", policy]).resolve()
+        var times: [Double] = []
+        var accesses: UInt64 = 0
+        var hostPages: UInt64 = 0
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let reader = try reportingErrors { try TraceFile.open(path) }
+            let host = try HostConfig.resolve(header: reader.header, policy: pol, spec: HostSpec())
+            let engine = try ReplayEngine(host: host, policy: pol)
+            engine.checkEveryStep = false
+            try Replayer().run(reader, engine: engine)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            accesses = engine.snapshot().vms.reduce(0) { $0 + $1.counters.accessedPages }
+            hostPages = host.machinePages
+        }
+        if let out = oracleOut { try reportingErrors { try writeOracleGeneral(path, to: out) } }
+        let m = median(times)
+        var s = "trace       \(path), policy \(policy), host \(hostPages) pages\n"
+        s += "tracetool   \(accesses) page accesses, replay median \(String(format: "%.3f", m)) s = \(String(format: "%.1f", Double(accesses) / m / 1e6)) M page accesses/s  (runs: \(times.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
+        if let out = oracleOut { s += "oracle      \(out): \(accesses) requests of 24 bytes, object id = VM << 32 | PPN, size 4096\n" }
+        writeStdout(s)
+        if trace == nil && keep == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// libCacheSim's oracleGeneral records (packed little-endian: u32 time in seconds, u64
+    /// object id, u32 size, i64 next access or -1): one per page an access record touches.
+    func writeOracleGeneral(_ path: String, to out: String) throws(TraceError) {
+        let r = try TraceFile.open(path)
+        let out = try AtomicOutput(path: out)
+        var batch: [TraceRecord] = []
+        var buf = [UInt8]()
+        buf.reserveCapacity(1 << 22)
+        func le<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { buf.append(contentsOf: $0) } }
+        while try r.next(into: &batch) {
+            for rec in batch where rec.kind == .read || rec.kind == .write {
+                let t = UInt32(truncatingIfNeeded: rec.time.rawValue / 1_000_000)
+                for k in 0..<UInt64(rec.count) {
+                    le(t)
+                    le(UInt64(rec.vm.rawValue) << 32 | (UInt64(rec.ppn.rawValue) + k))
+                    le(UInt32(4096))
+                    le(Int64(-1))
+                }
+                if buf.count >= 1 << 22 { try out.write(buf); buf.removeAll(keepingCapacity: true) }
+            }
+        }
+        try out.write(buf)
+        try out.commit()
     }
 }

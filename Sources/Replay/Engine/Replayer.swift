@@ -49,7 +49,7 @@ public struct Replayer {
 
     /// Replays every record of `reader` (up to `until`), then runs the clock on for `settle`.
     public func run(_ reader: any TraceReader, engine: ReplayEngine) throws(Failure) {
-        let source: BatchSource = pipelined ? DecodeAhead(reader, depth: Self.batchesAhead) : Inline(reader)
+        let source: BatchSource = pipelined ? ReadAhead(reader, depth: Self.batchesAhead) : ReadInline(reader)
         defer { source.stop() }
         var last = Micros.zero
         while true {
@@ -78,110 +78,3 @@ public struct Replayer {
     }
 }
 
-/// One batch of records and where the reader stood after it; nil records at the end.
-struct Batch {
-    var records: [TraceRecord]?
-    var position: ReadPosition
-}
-
-protocol BatchSource: AnyObject {
-    func next() throws(TraceError) -> Batch
-    /// Hands a consumed batch's storage back for reuse.
-    func recycle(_ batch: [TraceRecord])
-    /// Stops reading ahead (the consumer is done, or failed).
-    func stop()
-}
-
-/// Reads on the calling thread.
-final class Inline: BatchSource {
-    let reader: any TraceReader
-    var spare: [TraceRecord] = []
-    init(_ r: any TraceReader) { reader = r }
-    func next() throws(TraceError) -> Batch {
-        var batch = spare
-        spare = []
-        let more = try reader.next(into: &batch)
-        return Batch(records: more ? batch : nil, position: ReadPosition(reader))
-    }
-    func recycle(_ batch: [TraceRecord]) { spare = batch }
-    func stop() {}
-}
-
-/// Reads on a thread of its own, up to `depth` batches ahead; the reader is touched by that
-/// thread only. An error is handed over in its place in the sequence, after every batch
-/// before it.
-final class DecodeAhead: BatchSource, @unchecked Sendable {
-    private let cond = NSCondition()
-    private var ready: [Result<Batch, TraceError>] = []
-    private var spares: [[TraceRecord]] = []
-    private var stopped = false
-    private var finished = false
-    private let depth: Int
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ reader: any TraceReader, depth: Int) {
-        self.depth = depth
-        let box = UncheckedBox(reader)
-        let worker = Thread { self.produce(box.value) }
-        worker.stackSize = 1 << 20
-        worker.start()
-    }
-
-    private func produce(_ reader: any TraceReader) {
-        defer { done.signal() }
-        while true {
-            cond.lock()
-            while ready.count >= depth && !stopped { cond.wait() }
-            if stopped { cond.unlock(); return }
-            var batch = spares.popLast() ?? []
-            cond.unlock()
-            let item: Result<Batch, TraceError>
-            do {
-                let more = try reader.next(into: &batch)
-                item = .success(Batch(records: more ? batch : nil, position: ReadPosition(reader)))
-            } catch {
-                item = .failure(error)
-            }
-            cond.lock()
-            ready.append(item)
-            cond.broadcast()
-            cond.unlock()
-            switch item {
-            case .success(let b) where b.records != nil: continue
-            default: return
-            }
-        }
-    }
-
-    func next() throws(TraceError) -> Batch {
-        cond.lock()
-        while ready.isEmpty { cond.wait() }
-        let item = ready.removeFirst()
-        cond.broadcast()
-        cond.unlock()
-        return try item.get()
-    }
-
-    func recycle(_ batch: [TraceRecord]) {
-        cond.lock()
-        spares.append(batch)
-        cond.unlock()
-    }
-
-    /// Stops the thread and waits for it, so the reader is the caller's again.
-    func stop() {
-        cond.lock()
-        guard !finished else { cond.unlock(); return }
-        finished = true
-        stopped = true
-        cond.broadcast()
-        cond.unlock()
-        done.wait()
-    }
-}
-
-/// Carries a non-Sendable value to the one thread that will use it.
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ v: T) { value = v }
-}

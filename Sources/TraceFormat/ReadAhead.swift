@@ -1,0 +1,109 @@
+import Foundation
+
+/// One batch of records and where the reader stood after it; nil records at the end.
+public struct Batch {
+    public var records: [TraceRecord]?
+    public var position: ReadPosition
+}
+
+public protocol BatchSource: AnyObject {
+    func next() throws(TraceError) -> Batch
+    /// Hands a consumed batch's storage back for reuse.
+    func recycle(_ batch: [TraceRecord])
+    /// Stops reading ahead (the consumer is done, or failed).
+    func stop()
+}
+
+/// Reads on the calling thread.
+public final class ReadInline: BatchSource {
+    let reader: any TraceReader
+    var spare: [TraceRecord] = []
+    public init(_ r: any TraceReader) { reader = r }
+    public func next() throws(TraceError) -> Batch {
+        var batch = spare
+        spare = []
+        let more = try reader.next(into: &batch)
+        return Batch(records: more ? batch : nil, position: ReadPosition(reader))
+    }
+    public func recycle(_ batch: [TraceRecord]) { spare = batch }
+    public func stop() {}
+}
+
+/// Reads on a thread of its own, up to `depth` batches ahead; the reader is touched by that
+/// thread only. An error is handed over in its place in the sequence, after every batch
+/// before it.
+public final class ReadAhead: BatchSource, @unchecked Sendable {
+    private let cond = NSCondition()
+    private var ready: [Result<Batch, TraceError>] = []
+    private var spares: [[TraceRecord]] = []
+    private var stopped = false
+    private var finished = false
+    private let depth: Int
+    private let done = DispatchSemaphore(value: 0)
+
+    public init(_ reader: any TraceReader, depth: Int) {
+        self.depth = depth
+        let box = UncheckedBox(reader)
+        let worker = Thread { self.produce(box.value) }
+        worker.stackSize = 1 << 20
+        worker.start()
+    }
+
+    private func produce(_ reader: any TraceReader) {
+        defer { done.signal() }
+        while true {
+            cond.lock()
+            while ready.count >= depth && !stopped { cond.wait() }
+            if stopped { cond.unlock(); return }
+            var batch = spares.popLast() ?? []
+            cond.unlock()
+            let item: Result<Batch, TraceError>
+            do {
+                let more = try reader.next(into: &batch)
+                item = .success(Batch(records: more ? batch : nil, position: ReadPosition(reader)))
+            } catch {
+                item = .failure(error)
+            }
+            cond.lock()
+            ready.append(item)
+            cond.broadcast()
+            cond.unlock()
+            switch item {
+            case .success(let b) where b.records != nil: continue
+            default: return
+            }
+        }
+    }
+
+    public func next() throws(TraceError) -> Batch {
+        cond.lock()
+        while ready.isEmpty { cond.wait() }
+        let item = ready.removeFirst()
+        cond.broadcast()
+        cond.unlock()
+        return try item.get()
+    }
+
+    public func recycle(_ batch: [TraceRecord]) {
+        cond.lock()
+        spares.append(batch)
+        cond.unlock()
+    }
+
+    /// Stops the thread and waits for it, so the reader is the caller's again.
+    public func stop() {
+        cond.lock()
+        guard !finished else { cond.unlock(); return }
+        finished = true
+        stopped = true
+        cond.broadcast()
+        cond.unlock()
+        done.wait()
+    }
+}
+
+/// Carries a non-Sendable value to the one thread that will use it.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}
