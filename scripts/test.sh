@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: install what is missing, build, run every test, check every bundled
-# trace with zstd -t and tracetool validate, then fuzz each parser briefly.
+# trace with zstd -t and tracetool validate, check replay speed against decoding, then fuzz each
+# parser briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -11,5 +12,7 @@ for f in traces/*.mtr.zst traces/*.txt.zst; do
   zstd -tq "$f"
   .build/debug/tracetool validate "$f"
 done
+# Replay speed against decode-only in the same run (fails on a 2x regression).
+bash scripts/perf-check.sh
 # Each fuzz target for 20 s (address sanitizer, leak checks): fails on a crash, leak or timeout.
 bash scripts/fuzz.sh all 20
