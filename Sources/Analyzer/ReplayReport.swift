@@ -196,6 +196,8 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var shares: UInt64
         public var overheadPages: UInt64
         public var balloon: Bool
+        /// The salt its pages share under, with salting on (absent when off).
+        public var salt: UInt32?
         public var poweredOn: Bool
         public var records: UInt64
         public var skippedRecords: UInt64
@@ -282,7 +284,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
             let periods = Double(max(v.samplePeriods, 1))
             vms.append(VM(id: v.config.id, name: v.config.name, maxPages: v.config.maxPages, minPages: v.config.minPages,
                           shares: v.config.shares, overheadPages: v.config.overheadPages, balloon: v.config.balloon,
-                          poweredOn: v.on, records: v.counters.records, skippedRecords: v.counters.skippedRecords,
+                          salt: s.policy.salting == .on ? (v.config.salt ?? v.config.id) : nil, poweredOn: v.on, records: v.counters.records, skippedRecords: v.counters.skippedRecords,
                           pageAccesses: v.counters.accessedPages, contentBacked: v.counters.contentBacked,
                           guestFreedPages: v.counters.guestFreed, untouchedPages: v.untouchedPages,
                           privatePages: v.privatePages, residentPages: v.privatePages + v.sharedPages,

@@ -21,7 +21,12 @@ extension ReplayReport {
         var s = "trace     \(trace)\n"
         s += "host      \(host.machinePages) pages (\(String(format: "%.1f", host.machineMiB)) MiB, \(host.memorySource)), swap \(host.swapPages) pages, \(host.freePagesEnd) free at end\n"
         s += "replayed  \(host.records) records, \(String(format: "%.1f", host.simulatedSeconds)) s simulated, \(host.scanTicks) scan ticks, seed \(seed)\n"
-        s += "policy    " + ["sharing", "shareScanVM", "shareScanTotal", "hashBits"].map { "\($0)=\(PolicyKnobs.knob($0)!.value(of: policy))" }.joined(separator: " ") + "\n\n"
+        let shown = ["sharing"] + (policy.salting == .on ? ["salting"] : []) + ["shareScanVM", "shareScanTotal", "hashBits"]
+        s += "policy    " + shown.map { "\($0)=\(PolicyKnobs.knob($0)!.value(of: policy))" }.joined(separator: " ")
+        if policy.salting == .on {
+            s += " (salts: " + vms.map { "VM \($0.id) \($0.salt ?? $0.id)" }.joined(separator: ", ") + ")"
+        }
+        s += "\n\n"
         func passes(_ x: Double) -> String { String(format: "%.2f", x) }
         var rows: [[String]] = [["vm", "name", "max MiB", "resident MiB", "shared MiB", "saved MiB", "saved % of resident",
                                  "saved % of max", "zero MiB", "hint frames", "COW breaks", "scanned pages", "scan passes"]]

@@ -225,6 +225,17 @@ struct CountMap {
         }
     }
 
+    /// How many pages hold `k` (tests).
+    func count(of k: UInt64) -> UInt64 {
+        let mask = keys.count - 1
+        var i = home(k)
+        while counts[i] != 0 {
+            if keys[i] == k { return counts[i] }
+            i = (i + 1) & mask
+        }
+        return 0
+    }
+
     private mutating func grow() {
         let oldKeys = keys, oldCounts = counts
         keys = Array(repeating: 0, count: oldKeys.count * 2)

@@ -36,7 +36,7 @@ struct HostOptions: ParsableArguments {
     var hostMemory: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("Memory for VMs = sum of max / R (plus overheads).", valueName: "R")) var overcommit: Double?
     @Option(parsing: .unconditional, help: ArgumentHelp("Swap size, e.g. 2GiB or 100000 pages. Default: sum of (max - min).", valueName: "SIZE")) var swap: String?
-    @Option(name: .customLong("vm"), help: ArgumentHelp("Per-VM settings (repeatable; settings for one VM merge; min is a size).", valueName: "ID:min=SIZE,shares=N,balloon=on|off"))
+    @Option(name: .customLong("vm"), help: ArgumentHelp("Per-VM settings (repeatable; settings for one VM merge; min is a size; salt needs salting=on).", valueName: "ID:min=SIZE,shares=N,balloon=on|off,salt=N"))
     var vmOverrides: [String] = []
 
     func validate() throws {

@@ -102,6 +102,61 @@ struct SharingTests {
         #expect(e.counters(1).demandZero == 20)
     }
 
+    @Test("Salting: VMs 0 and 1 given salt 9 share with each other; VMs 2 and 3 (salt = their id) only within themselves; one zero frame per salt; no false matches counted across salts")
+    func salting() throws {
+        var p = Policy()
+        p.salting = .on
+        var spec = HostSpec()
+        try spec.addVMOverride("0:salt=9")
+        try spec.addVMOverride("1:salt=9")
+        let e = try makeEngine(pages: [8, 8, 8, 8], policy: p, spec: spec)
+        #expect(e.vms.map(\.salt) == [9, 9, 2, 3])
+        for vm in 0..<4 { try e.apply(rec(0, UInt32(vm), .content, 1, hash: 42)) }
+        try e.apply(rec(0, 2, .content, 5, hash: 42))
+        for vm: UInt32 in [0, 2] { try e.apply(rec(0, vm, .zero, 3, count: 2)) }
+        #expect(e.share(0, 1) == false)                 // a hint of salt 9
+        #expect(e.share(1, 1) == true)                  // joins it: a shared frame of salt 9
+        #expect(e.share(2, 1) == false)                 // salt 2 cannot see salt 9's frame: a hint of salt 2
+        #expect(e.share(2, 5) == true)                  // within VM 2: a second shared frame
+        #expect(e.share(3, 1) == false)                 // salt 3: neither frame, a hint
+        #expect(e.frame(0, 1) == e.frame(1, 1) && e.frame(2, 1) == e.frame(2, 5) && e.frame(0, 1) != e.frame(2, 1))
+        #expect(e.table.salt(e.frame(0, 1)) == 9 && e.table.salt(e.frame(2, 5)) == 2)
+        #expect(e.table.sharedFrames == 2 && e.table.hintFrames == 1)
+        // Zero pages: one zero frame for salt 9 (VM 0), another for salt 2 (VM 2).
+        for (vm, ppn) in [(0, 3), (0, 4), (2, 3), (2, 4)] { _ = e.share(vm, UInt32(ppn)) }
+        #expect(e.frame(0, 3) == e.frame(0, 4) && e.frame(2, 3) == e.frame(2, 4) && e.frame(0, 3) != e.frame(2, 3))
+        #expect(e.vms[0].zeroSharedPages == 2 && e.vms[2].zeroSharedPages == 2)
+        #expect((0..<4).allSatisfy { e.counters($0).falseMatches == 0 })
+        try e.checkInvariants()
+        // Saved: (2 − 1) + (2 − 1) for content 42, (2 − 1) + (2 − 1) for zero pages = 4 pages;
+        // unsalted the same scans save (5 − 1) + (4 − 1) = 7.
+        func saved(_ engine: ReplayEngine) -> Double {
+            let vms = engine.snapshot().vms
+            let shared: UInt64 = vms.reduce(0) { $0 + $1.sharedPages }
+            let frames: Double = vms.reduce(0.0) { $0 + $1.sharedFramesShare }
+            return Double(shared) - frames
+        }
+        #expect(saved(e) == 4)
+        let u = try makeEngine(pages: [8, 8, 8, 8])
+        for vm in 0..<4 { try u.apply(rec(0, UInt32(vm), .content, 1, hash: 42)) }
+        try u.apply(rec(0, 2, .content, 5, hash: 42))
+        for vm: UInt32 in [0, 2] { try u.apply(rec(0, vm, .zero, 3, count: 2)) }
+        for (vm, ppn) in [(0, 1), (1, 1), (2, 1), (2, 5), (3, 1), (0, 3), (0, 4), (2, 3), (2, 4)] { _ = u.share(vm, UInt32(ppn)) }
+        #expect(saved(u) == 7)
+    }
+
+    @Test("A salt needs salting=on; the esx-salted preset turns it on; a bad salt is refused")
+    func saltOptions() throws {
+        var spec = HostSpec()
+        try spec.addVMOverride("1:salt=4")
+        let header = TraceHeader(vms: [VMDecl(id: 0, name: "a", pages: 8), VMDecl(id: 1, name: "b", pages: 8)], capture: CaptureFacts(source: "test"))
+        #expect(throws: ConfigError.self) { try HostConfig.resolve(header: header, policy: Policy(), spec: spec) }
+        #expect(Presets.named("esx-salted")?.policy.salting == .on)
+        #expect(throws: ConfigError.self) { try spec.addVMOverride("1:salt=5") }   // given twice
+        var other = HostSpec()
+        #expect(throws: ConfigError.self) { try other.addVMOverride("0:salt=-1") }
+    }
+
     @Test("zero-only shares zero pages only; off shares nothing")
     func sharingModes() throws {
         for (mode, frames) in [(SharingName.zeroOnly, 1), (.off, 0), (.on, 2)] {

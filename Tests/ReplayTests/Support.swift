@@ -3,12 +3,12 @@ import Foundation
 import TraceFormat
 
 /// A host with `vms` VMs of the given page counts and no memory pressure.
-func makeEngine(pages: [UInt64], policy: Policy = Policy(), overheadMiB: Double = 0) throws -> ReplayEngine {
+func makeEngine(pages: [UInt64], policy: Policy = Policy(), overheadMiB: Double = 0, spec: HostSpec = HostSpec()) throws -> ReplayEngine {
     var p = policy
     p.overhead = overheadMiB
     let header = TraceHeader(vms: pages.enumerated().map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: $1) },
                              capture: CaptureFacts(source: "test"))
-    let host = try HostConfig.resolve(header: header, policy: p, spec: HostSpec())
+    let host = try HostConfig.resolve(header: header, policy: p, spec: spec)
     let e = try ReplayEngine(host: host, policy: p)
     e.checkFullEveryStep = true
     return e

@@ -10,6 +10,8 @@ public struct VMConfig: Codable, Equatable, Sendable {
     public var shares: UInt64
     public var overheadPages: UInt64
     public var balloon: Bool
+    /// The salt given with `--vm ID:salt=N` (docs/MODEL.md "Salting"), if any.
+    public var salt: UInt32? = nil
     /// Off until its first record when that record is a power-on.
     public var startsOff: Bool
 }
@@ -39,10 +41,12 @@ public struct HostSpec: Sendable {
         public var min: String?
         public var shares: UInt64?
         public var balloon: Bool?
-        public init(min: String? = nil, shares: UInt64? = nil, balloon: Bool? = nil) {
+        public var salt: UInt32?
+        public init(min: String? = nil, shares: UInt64? = nil, balloon: Bool? = nil, salt: UInt32? = nil) {
             self.min = min
             self.shares = shares
             self.balloon = balloon
+            self.salt = salt
         }
     }
 
@@ -51,11 +55,11 @@ public struct HostSpec: Sendable {
     public var vms: [UInt32: VMOverride] = [:]
     public init() {}
 
-    /// Parses `ID:min=256MiB,shares=2000,balloon=off`.
+    /// Parses `ID:min=256MiB,shares=2000,balloon=off,salt=7`.
     public static func parseVMOverride(_ s: String) throws(ConfigError) -> (UInt32, VMOverride) {
         let parts = s.split(separator: ":", maxSplits: 1)
         guard parts.count == 2, let id = UInt32(parts[0]) else {
-            throw ConfigError("--vm \(s): expected ID:key=value,… (keys: min, shares, balloon)")
+            throw ConfigError("--vm \(s): expected ID:key=value,… (keys: min, shares, balloon, salt)")
         }
         var o = VMOverride()
         for kv in parts[1].split(separator: ",") {
@@ -74,7 +78,11 @@ public struct HostSpec: Sendable {
                 guard p[1] == "on" || p[1] == "off" else { throw ConfigError("--vm \(s): balloon must be on or off") }
                 guard o.balloon == nil else { throw ConfigError("--vm \(s): balloon given twice") }
                 o.balloon = p[1] == "on"
-            default: throw ConfigError("--vm \(s): unknown key \"\(p[0])\" (min, shares, balloon)")
+            case "salt":
+                guard let v = UInt32(p[1]) else { throw ConfigError("--vm \(s): salt must be an integer in [0, 4294967295]") }
+                guard o.salt == nil else { throw ConfigError("--vm \(s): salt given twice") }
+                o.salt = v
+            default: throw ConfigError("--vm \(s): unknown key \"\(p[0])\" (min, shares, balloon, salt)")
             }
         }
         return (id, o)
@@ -96,6 +104,10 @@ public struct HostSpec: Sendable {
         if let b = o.balloon {
             guard cur.balloon == nil else { throw ConfigError("--vm \(id): balloon given twice") }
             cur.balloon = b
+        }
+        if let v = o.salt {
+            guard cur.salt == nil else { throw ConfigError("--vm \(id): salt given twice") }
+            cur.salt = v
         }
         vms[id] = cur
     }
@@ -138,9 +150,12 @@ extension HostConfig {
             guard minPages <= vm.pages else { throw ConfigError("VM \(vm.id): min \(minPages) pages exceeds its max \(vm.pages)") }
             let mib = Double(vm.pages * pageSize) / 1_048_576
             let shares = o.shares ?? vm.shares ?? UInt64((mib * policy.sharesPerMiB).rounded())
+            if o.salt != nil && policy.salting == .off {
+                throw ConfigError("--vm \(vm.id): salt needs salting=on (--set salting=on, or --policy esx-salted)")
+            }
             vms.append(VMConfig(id: vm.id, name: vm.name, maxPages: vm.pages, minPages: minPages, shares: shares,
                                 overheadPages: overheadPages, balloon: o.balloon ?? (policy.balloon == .on),
-                                startsOff: startsOff.contains(vm.id)))
+                                salt: o.salt, startsOff: startsOff.contains(vm.id)))
         }
         let sumMax = vms.reduce(0) { $0 + $1.maxPages }
         let sumOverhead = vms.reduce(0) { $0 + $1.overheadPages }

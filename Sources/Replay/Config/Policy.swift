@@ -8,6 +8,10 @@ public struct Policy: Codable, Equatable, Sendable {
 
     /// The sharing scanner, by registry name (SharingScanners: on, off, zero-only, ksm).
     public var sharing: SharingName = .on
+    /// Salting (docs/MODEL.md "Salting"): on, pages are shared only between VMs of the same
+    /// salt (a VM's own id unless `--vm ID:salt=N` gives it one), as ESX's
+    /// `Mem.ShareForceSalting` 2 does; off, across all VMs (the paper).
+    public var salting: Switch = .off
     public var shareScanVM: Double = 50
     public var shareScanTotal: Double = 200
     public var hashBits: Int = 64
@@ -185,6 +189,7 @@ public enum PolicyKnobs {
     /// Every knob, in the order `policy show` prints them.
     public static let all: [PolicyKnob] = [
         family("sharing", "content-based page sharing: on (ESX random scan), ksm (KSM-style ordered scan, checksum-stable pages), zero-only, off", \.sharing),
+        pick("salting", "share only between VMs of the same salt (--vm ID:salt=N; default each VM's own id: intra-VM only)", \.salting),
         num("shareScanVM", "pages/s", "sharing scan rate per VM", \.shareScanVM),
         num("shareScanTotal", "pages/s", "sharing scan rate cap for the whole host", \.shareScanTotal),
         int("hashBits", "bits of the content hash the sharing table keys on (1-64)", \.hashBits),
@@ -296,6 +301,7 @@ public enum Presets {
     public static let all: [Preset] = [
         Preset(name: "esx", summary: "every default: the paper's ESX Server", policy: Policy()),
         Preset(name: "no-sharing", summary: "content-based sharing off", policy: with { $0.sharing = .off }),
+        Preset(name: "esx-salted", summary: "sharing only within a VM or a salt group (ESXi's default since 2015)", policy: with { $0.salting = .on }),
         Preset(name: "zero-only", summary: "share zero pages only", policy: with { $0.sharing = .zeroOnly }),
         Preset(name: "no-tax", summary: "idle memory tax 0 (pure shares)", policy: with { $0.idleTax = 0 }),
         Preset(name: "swap-only", summary: "no balloon drivers: host paging only", policy: with { $0.balloon = .off }),

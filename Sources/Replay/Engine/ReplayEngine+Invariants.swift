@@ -64,6 +64,9 @@ extension ReplayEngine {
                         throw fail("VM \(vm.config.id) PPN \(p) maps frame \(fr), which is not a shared frame")
                     }
                     refs[fr] += 1
+                    if table.salt(frame) != vm.salt {
+                        throw fail("VM \(vm.config.id) PPN \(p) (salt \(vm.salt)) maps frame \(fr) of salt \(table.salt(frame))")
+                    }
                     if table.hash(frame) == ContentHash.zero.rawValue { zero += 1 }
                     if f & PageFlag.shadowWritable != 0 || f & PageFlag.hinted != 0 {
                         throw fail("VM \(vm.config.id) PPN \(p) is shared but writable or hinted")
@@ -128,6 +131,9 @@ extension ReplayEngine {
                 guard q < owner.pageCount, PageState.of(owner.entry[q]) == .privateMPN,
                       owner.flags[q] & PageFlag.hinted != 0, owner.hash[q] == table.hash(frame) else {
                     throw fail("hint frame \(f) does not point at a private hinted page holding its hash (VM \(owner.config.id) PPN \(q))")
+                }
+                guard table.salt(frame) == owner.salt else {
+                    throw fail("hint frame \(f) has salt \(table.salt(frame)), its VM \(owner.config.id) \(owner.salt)")
                 }
             }
         }

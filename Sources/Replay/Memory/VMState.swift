@@ -19,6 +19,9 @@ final class VMState {
     private(set) var seq: UnsafeMutablePointer<UInt32> = VMState.noSeq
 
     var on: Bool
+    /// The salt its pages share under (docs/MODEL.md "Salting"): with salting on, the `--vm`
+    /// salt or else the VM's id; 0 for every VM with salting off.
+    let salt: UInt32
     /// Refused at least once by admission control.
     var refused = false
     var counters = VMCounters()
@@ -106,6 +109,7 @@ final class VMState {
             flags = VMState.zeroed(UInt16.self, config.maxPages)
         }
         on = false
+        salt = policy.salting == .on ? (config.salt ?? config.id) : 0
         var rng = SeededRandom.stream(seed: policy.seed, vm: config.id, .shareScan, 0)
         scanPermutation = Permutation(n: config.maxPages, rng: &rng)
         estimator = IdleEstimator(slowGain: policy.slowGain, fastGain: policy.fastGain)

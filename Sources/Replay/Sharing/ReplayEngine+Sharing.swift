@@ -19,9 +19,12 @@ extension ReplayEngine {
         enum Outcome { case shareWith(FrameIndex), promote(FrameIndex, VMState, UInt32), own, none }
         var outcome = Outcome.none
         var stale: [FrameIndex] = []
+        let salt = vm.salt
         table.forEachMatch(h) { f in
             switch table.kind(f) {
             case .shared:
+                // Another salt group's frame is not a candidate (docs/MODEL.md "Salting").
+                guard table.salt(f) == salt else { return true }
                 if table.hash(f) == h { outcome = .shareWith(f); return false }
                 vm.counters.falseMatches += 1
             case .hint:
@@ -32,6 +35,7 @@ extension ReplayEngine {
                     stale.append(f)
                     return true
                 }
+                guard table.salt(f) == salt else { return true }
                 // Re-validate the hinted page: still private, content unchanged.
                 let qi = Int(q)
                 let valid = PageState.of(owner.entry[qi]) == .privateMPN && owner.flags[qi] & PageFlag.known != 0
@@ -75,7 +79,7 @@ extension ReplayEngine {
             return true
         case .none:
             if vm.flags[i] & PageFlag.hinted != 0 { return false }
-            _ = table.addHint(hash: h, vm: UInt32(vm.index), ppn: ppn)
+            _ = table.addHint(hash: h, vm: UInt32(vm.index), ppn: ppn, salt: salt)
             vm.flags[i] |= PageFlag.hinted
             vm.hints += 1
             return false
