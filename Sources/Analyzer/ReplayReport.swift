@@ -96,6 +96,13 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var blockedMicros: UInt64
     }
 
+    /// Free page reporting (present when `freePageReporting` is on): pages whose memory or
+    /// swap slot was handed back, and reported pages the guest used again (demand-zero faults).
+    public struct FreePageReporting: Codable, Equatable, Sendable {
+        public var reportedPages: UInt64
+        public var reusedPages: UInt64
+    }
+
     public struct Allocation: Codable, Equatable, Sendable {
         public var minPages: UInt64
         public var maxPages: UInt64
@@ -214,6 +221,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var allocation: Allocation
         public var idle: Idle
         public var cost: Cost
+        public var freePageReporting: FreePageReporting?
         public var refused: Bool
     }
 
@@ -245,10 +253,14 @@ public struct ReplayReport: Codable, Equatable, Sendable {
     public var admission: Admission
     public var scan: Scan
     public var cost: Cost
+    public var freePageReporting: FreePageReporting?
 
 
 
     public init(trace: String, snapshot s: ReplaySnapshot) {
+        func fpr(_ c: VMCounters) -> FreePageReporting? {
+            s.policy.freePageReporting == .on ? FreePageReporting(reportedPages: c.freePagesReported, reusedPages: c.freePagesReused) : nil
+        }
         let mib = Double(s.host.pageSize) / 1_048_576
         func makeSharing(_ c: VMCounters, pages: UInt64, shared: UInt64, frames: Double, zero: UInt64, hints: UInt64, overflow: UInt64, volatile: UInt64) -> Sharing {
             let saved = Double(shared) - frames
@@ -299,7 +311,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
                                      trueMean: round3(v.trueSum / periods), meanAbsError: round3(v.absErrorSum / periods),
                                      samplingTraps: v.counters.samplingTraps),
                           cost: Cost(v.counters, s.policy, onSeconds: v.onSeconds),
-                          refused: v.refused))
+                          freePageReporting: fpr(v.counters), refused: v.refused))
         }
         schemaVersion = ReplayReport.schemaVersion
         self.trace = trace
@@ -330,6 +342,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
                               refusals: s.refusals.map { Refusal($0, name: names[$0.vm] ?? "") })
         scan = ReplayReport.scanState(s)
         cost = Cost(total, s.policy, onSeconds: s.vms.reduce(0) { $0 + $1.onSeconds })
+        freePageReporting = fpr(total)
     }
 
     /// How far the scan got, and what would complete one pass over every powered-on VM.

@@ -67,6 +67,10 @@ extension ReplayReport {
         }
         s += "\nAllocation and reclamation (MiB at the end unless named; counts are events)\n" + TextTable.render(a, rightAligned: Set(1...14))
         s += "  host-wide peaks (at one moment): balloon \(m(Double(reclaim.hostBalloonPeakPages))) MiB, swapped \(m(Double(reclaim.hostSwappedPeakPages))) MiB\n"
+        if let fpr = freePageReporting {
+            s += "  free page reporting: \(fpr.reportedPages) pages (\(m(Double(fpr.reportedPages))) MiB) handed back, \(fpr.reusedPages) of them used again (demand-zero); per VM: "
+            s += vms.map { "VM \($0.id) \($0.freePageReporting?.reportedPages ?? 0)/\($0.freePageReporting?.reusedPages ?? 0)" }.joined(separator: ", ") + " (reported/reused)\n"
+        }
         let st = states.timeMicros
         let tot = Double(max(1, st.high + st.soft + st.hard + st.low))
         s += String(format: "  states: high %.1f%%, soft %.1f%%, hard %.1f%%, low %.1f%% of the time; %llu transitions; end in %@\n",

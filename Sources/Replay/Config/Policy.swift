@@ -31,6 +31,12 @@ public struct Policy: Codable, Equatable, Sendable {
     public var balloon: Switch = .on
     public var maxBalloon: Double = 0.5
     public var balloonRate: Double = 4096
+    /// Free page reporting (docs/MODEL.md "Free page reporting"): whole aligned 2 MiB blocks
+    /// the guest freed go back to the host after `freePageDelay`, without a balloon.
+    public var freePageReporting: Switch = .off
+    public var freePageDelay: Double = 2
+    /// The block reported whole, KiB (Linux: the page-block order, 2 MiB on x86-64).
+    public var freePageBlock: Double = 2048
     /// Host paging's victim chooser, by registry name (SwapVictims).
     public var swapVictim: SwapVictimName = .random
     /// Per-VM overhead in MiB.
@@ -77,6 +83,8 @@ public struct Policy: Codable, Equatable, Sendable {
         try range(fastGain, "fastGain", 0, 1, "")
         try check(idleTax.isFinite && idleTax >= 0 && idleTax < 1, "idleTax", "must be in [0, 1)")
         try range(balancePeriod, "balancePeriod", 1, Policy.maxPeriod, "s")
+        try range(freePageDelay, "freePageDelay", 0, Policy.maxPeriod, "s")
+        try range(freePageBlock, "freePageBlock", 1, 1_073_741_824, "KiB")
         try check(0 < lowFree && lowFree <= hardFree && hardFree <= softFree && softFree <= highFree && highFree < 1,
                   "highFree", "thresholds must satisfy 0 < lowFree ≤ hardFree ≤ softFree ≤ highFree < 1")
         try range(highFree, "highFree", 0, 0.5, "of M")
@@ -208,6 +216,9 @@ public enum PolicyKnobs {
         pick("balloon", "balloon driver present in every VM", \.balloon),
         num("maxBalloon", "of max", "largest balloon as a fraction of the VM's max", \.maxBalloon),
         num("balloonRate", "pages/s", "balloon inflation rate per driver", \.balloonRate),
+        pick("freePageReporting", "hand whole aligned 2 MiB blocks the guest freed back to the host (virtio-balloon free page reporting)", \.freePageReporting),
+        dur("freePageDelay", "how long a freed block stays free before it is reported", \.freePageDelay),
+        num("freePageBlock", "KiB", "the aligned block free page reporting hands back whole", \.freePageBlock),
         family("swapVictim", "host paging victim choice", \.swapVictim),
         num("overhead", "MiB", "per-VM overhead memory", \.overhead),
         num("sharesPerMiB", "", "default shares per MiB of max", \.sharesPerMiB),

@@ -44,6 +44,7 @@ extension ReplayEngine {
                 nextBalance = Micros(next.rawValue + balancePeriod.rawValue)
             }
             if nextReclaim == next {
+                if policy.freePageReporting == .on { reportFreePages() }
                 try reclaimTick()
                 nextReclaim = Micros(next.rawValue + ReplayEngine.tick.rawValue)
             }

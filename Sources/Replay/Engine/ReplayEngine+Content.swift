@@ -10,6 +10,7 @@ extension ReplayEngine {
         case .untouched:
             // The page existed before the trace started (or comes back from the balloon): back it.
             try backPrivate(vm, ppn: ppn)
+            noteReuse(vm, i)
             vm.counters.contentBacked += 1
             vm.lruTouch(ppn)
         case .privateMPN:

@@ -72,6 +72,7 @@ extension ReplayEngine {
         case .untouched:
             let hadContent = vm.flags[i] & PageFlag.everBacked != 0
             try backPrivate(vm, ppn: ppn)
+            noteReuse(vm, i)
             if hadContent {
                 // The guest gave this page to its balloon earlier: it reads the data back.
                 vm.counters.guestRefaults += 1

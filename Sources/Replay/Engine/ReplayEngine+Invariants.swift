@@ -87,6 +87,9 @@ extension ReplayEngine {
                     }
                 }
                 if f & PageFlag.hinted != 0 { hints += 1 }
+                if let fr = vm.freeReporting, fr.isReported(i), PageState.of(e) != .untouched {
+                    throw fail("VM \(vm.config.id) PPN \(p) is marked reported but is \(PageState.of(e))")
+                }
             }
             guard priv == vm.privatePages, shared == vm.sharedPages, zero == vm.zeroSharedPages, hints == vm.hints,
                   swapped == vm.swappedPages, balloon == vm.balloonedPages else {

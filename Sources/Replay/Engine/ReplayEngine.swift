@@ -122,6 +122,7 @@ public final class ReplayEngine {
         let anyBalloon = host.vms.contains { $0.balloon }
         for vm in vms {
             if overcommitted && (anyBalloon || victims.usesGuestLRU) { vm.enableLRU() }
+            if policy.freePageReporting == .on { vm.freeReporting = FreePageReporter(pages: vm.pageCount, pageSize: host.pageSize, blockKiB: policy.freePageBlock) }
             scanner.beginSweep(vm, sweep: 0, seed: policy.seed)
         }
         for vm in vms where !vm.config.startsOff {
@@ -215,6 +216,7 @@ public final class ReplayEngine {
                 vm.flags[Int(p)] |= PageFlag.guestFreed
             }
             vm.counters.guestFreed += UInt64(r.count)
+            vm.freeReporting?.freed(Int(r.ppn.rawValue), Int(r.count), at: now)
         }
         if overcommitted { updateState() }
         if checkEveryStep { try checkConservation() }

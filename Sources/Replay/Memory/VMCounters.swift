@@ -30,6 +30,9 @@ public struct VMCounters: Codable, Equatable, Sendable {
     public var syncReclaims: UInt64 = 0
     public var blockedMicros: UInt64 = 0
     public var samplingTraps: UInt64 = 0
+    // Free page reporting.
+    public var freePagesReported: UInt64 = 0
+    public var freePagesReused: UInt64 = 0
     public init() {}
 
     public static func + (a: VMCounters, b: VMCounters) -> VMCounters {
@@ -44,6 +47,7 @@ public struct VMCounters: Codable, Equatable, Sendable {
         r.guestRefaults += b.guestRefaults; r.guestAllocations += b.guestAllocations; r.doublePaging += b.doublePaging
         r.swapOut += b.swapOut; r.swapIn += b.swapIn; r.sharedBeforeSwap += b.sharedBeforeSwap
         r.syncReclaims += b.syncReclaims; r.blockedMicros += b.blockedMicros; r.samplingTraps += b.samplingTraps
+        r.freePagesReported += b.freePagesReported; r.freePagesReused += b.freePagesReused
         return r
     }
 }

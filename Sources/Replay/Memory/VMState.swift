@@ -65,6 +65,9 @@ final class VMState {
     /// Pages handed back by the balloon, newest (oldest in LRU terms) on top.
     var tailStack: [UInt64] = []
 
+    /// Free page reporting's state, when it is on (Reclamation/ReplayEngine+FreePageReporting).
+    var freeReporting: FreePageReporter?
+
     /// Host paging's victim chooser for this VM (SwapVictims).
     let victim: any SwapVictimChooser
 

@@ -20,7 +20,7 @@ extension ReplayEngine {
         if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: q) }
         switch PageState.of(e) {
         case .untouched:
-            break
+            vm.freeReporting?.setReported(i, false)
         case .privateMPN:
             memory.release(PageState.mpn(e))
             vm.privatePages -= 1

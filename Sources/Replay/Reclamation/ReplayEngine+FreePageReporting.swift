@@ -1,0 +1,123 @@
+import TraceFormat
+
+/// Free page reporting (docs/MODEL.md "Free page reporting"), as virtio-balloon's does it in
+/// Linux: the guest hands whole aligned blocks of free pages (`freePageBlock`, 2 MiB: 512 pages
+/// of 4 KiB) back to the host once they have stayed free for `freePageDelay`, with no balloon.
+/// A reported page
+/// holds nothing: the host's memory or swap slot behind it is released, and the guest's next
+/// use of it is a demand-zero fault (counted as a reuse).
+///
+/// Contract: a block is reported at the first one-second tick at which every page in it is free
+/// in the guest (its last FREE record not followed by a touch; ballooned pages count as free)
+/// and its last FREE record is at least `freePageDelay` old. Only blocks wholly inside the VM
+/// are reported. Pages already untouched cost nothing and are not counted as reported.
+struct FreePageReporter {
+    /// Pages per block: `freePageBlock` of pages (at least 1).
+    let blockPages: Int
+    /// Per block: 1 + the time of its last FREE record (µs), 0 when none since the last check.
+    var lastFree: [UInt64]
+    /// Blocks with a FREE record not yet checked, in the order they were first freed.
+    var candidates: [UInt32] = []
+    var queued: [Bool]
+    /// Per page: reported and not used since.
+    var reported: [UInt64]
+
+    init(pages: Int, pageSize: UInt64, blockKiB: Double) {
+        blockPages = max(1, Int((blockKiB * 1024 / Double(max(pageSize, 1))).rounded(.down)))
+        let blocks = pages / blockPages
+        lastFree = Array(repeating: 0, count: blocks)
+        queued = Array(repeating: false, count: blocks)
+        reported = Array(repeating: 0, count: (pages + 63) / 64)
+    }
+
+    @inline(__always) func isReported(_ p: Int) -> Bool { reported[p >> 6] & (1 << UInt64(p & 63)) != 0 }
+    @inline(__always) mutating func setReported(_ p: Int, _ on: Bool) {
+        if on { reported[p >> 6] |= 1 << UInt64(p & 63) } else { reported[p >> 6] &= ~(1 << UInt64(p & 63)) }
+    }
+
+    /// The guest freed pages first ..< first + count at `time`.
+    mutating func freed(_ first: Int, _ count: Int, at time: Micros) {
+        guard !lastFree.isEmpty else { return }
+        var b = first / blockPages
+        let last = min((first + count - 1) / blockPages, lastFree.count - 1)
+        while b <= last {
+            lastFree[b] = time.rawValue &+ 1
+            if !queued[b] { queued[b] = true; candidates.append(UInt32(b)) }
+            b += 1
+        }
+    }
+
+    mutating func reset() {
+        for i in lastFree.indices { lastFree[i] = 0; queued[i] = false }
+        for i in reported.indices { reported[i] = 0 }
+        candidates.removeAll()
+    }
+}
+
+extension ReplayEngine {
+    // MARK: free page reporting
+
+    /// Reports every candidate block that is wholly free and old enough (one-second tick).
+    func reportFreePages() {
+        let delay = UInt64((policy.freePageDelay * 1e6).rounded())
+        for vm in vms where vm.on && vm.freeReporting != nil {
+            guard !vm.freeReporting!.candidates.isEmpty else { continue }
+            var keep: [UInt32] = []
+            for b in vm.freeReporting!.candidates {
+                let block = Int(b)
+                let freedAt = vm.freeReporting!.lastFree[block] - 1
+                if now.rawValue < freedAt || now.rawValue - freedAt < delay { keep.append(b); continue }
+                let n = vm.freeReporting!.blockPages
+                let range = (block * n)..<(block * n + n)
+                let free = range.allSatisfy { p in
+                    vm.flags[p] & PageFlag.guestFreed != 0 || PageState.of(vm.entry[p]) == .ballooned
+                }
+                vm.freeReporting!.queued[block] = false
+                vm.freeReporting!.lastFree[block] = 0
+                guard free else { continue }
+                for p in range where PageState.of(vm.entry[p]) != .ballooned { reportFreePage(vm, UInt32(p)) }
+            }
+            vm.freeReporting!.candidates = keep
+        }
+    }
+
+    /// Hands one free guest page back to the host: whatever backs it is released and the page
+    /// becomes untouched, holding nothing (its next use is a demand-zero fill).
+    func reportFreePage(_ vm: VMState, _ q: UInt32) {
+        let i = Int(q)
+        let e = vm.entry[i]
+        if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: q) }
+        switch PageState.of(e) {
+        case .untouched, .ballooned:
+            return
+        case .privateMPN:
+            memory.release(PageState.mpn(e))
+            vm.privatePages -= 1
+        case .shared:
+            let f = PageState.frame(e)
+            if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
+            vm.sharedPages -= 1
+            releaseRef(f)
+        case .swapped:
+            swap.release(PageState.slot(e))
+            vm.swappedPages -= 1
+        }
+        changeEpoch &+= 1
+        invalidateShadow(vm, ppn: q)
+        vm.entry[i] = 0
+        vm.hash[i] = 0
+        // Still free in the guest; nothing known, nothing to read back.
+        vm.flags[i] &= PageFlag.guestFreed | PageFlag.stampMask
+        vm.freeReporting!.setReported(i, true)
+        vm.counters.freePagesReported += 1
+    }
+
+    /// A reported page is backed again (a fault or a content record): a reuse.
+    @inline(__always)
+    func noteReuse(_ vm: VMState, _ i: Int) {
+        if vm.freeReporting != nil && vm.freeReporting!.isReported(i) {
+            vm.freeReporting!.setReported(i, false)
+            vm.counters.freePagesReused += 1
+        }
+    }
+}
