@@ -118,6 +118,9 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var trueMean: Double
         public var meanAbsError: Double
         public var samplingTraps: UInt64
+        /// estimator=damon: the DAMON estimate's mean and mean |error| over the same periods.
+        public var damonEstimateMean: Double? = nil
+        public var damonMeanAbsError: Double? = nil
     }
 
     public struct StateTimes: Codable, Equatable, Sendable {
@@ -309,7 +312,9 @@ public struct ReplayReport: Codable, Equatable, Sendable {
                                                  allocatedMean: round3(v.allocatedMean)),
                           idle: Idle(periods: v.samplePeriods, estimateMean: round3(v.estimateSum / periods),
                                      trueMean: round3(v.trueSum / periods), meanAbsError: round3(v.absErrorSum / periods),
-                                     samplingTraps: v.counters.samplingTraps),
+                                     samplingTraps: v.counters.samplingTraps,
+                                     damonEstimateMean: v.damonEstimateSum.map { round3($0 / periods) },
+                                     damonMeanAbsError: v.damonAbsErrorSum.map { round3($0 / periods) }),
                           cost: Cost(v.counters, s.policy, onSeconds: v.onSeconds),
                           freePageReporting: fpr(v.counters), refused: v.refused))
         }

@@ -67,6 +67,10 @@ extension ReplayReport {
         }
         s += "\nAllocation and reclamation (MiB at the end unless named; counts are events)\n" + TextTable.render(a, rightAligned: Set(1...14))
         s += "  host-wide peaks (at one moment): balloon \(m(Double(reclaim.hostBalloonPeakPages))) MiB, swapped \(m(Double(reclaim.hostSwappedPeakPages))) MiB\n"
+        if vms.contains(where: { $0.idle.damonMeanAbsError != nil }) {
+            s += "  active-memory estimate, mean |error| per sample period against the pages really touched (MiB): "
+            s += vms.map { String(format: "VM %u DAMON %.1f, ESX sampling %.1f", $0.id, m($0.idle.damonMeanAbsError ?? 0), m($0.idle.meanAbsError)) }.joined(separator: "; ") + "\n"
+        }
         if let fpr = freePageReporting {
             s += "  free page reporting: \(fpr.reportedPages) pages (\(m(Double(fpr.reportedPages))) MiB) handed back, \(fpr.reusedPages) of them used again (demand-zero); per VM: "
             s += vms.map { "VM \($0.id) \($0.freePageReporting?.reportedPages ?? 0)/\($0.freePageReporting?.reusedPages ?? 0)" }.joined(separator: ", ") + " (reported/reused)\n"

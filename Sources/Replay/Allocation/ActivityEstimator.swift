@@ -25,6 +25,7 @@ public enum ActivityEstimators: PolicyFamily {
     static let registry: [ActivityEstimatorRegistration] = [
         SampledEstimator.registration,
         OracleEstimator.registration,
+        DamonEstimator.registration,
     ]
     public static var implementations: [Implementation] { registry.map(\.implementation) }
 

@@ -18,6 +18,10 @@ extension ReplayEngine {
                 vm.estimateSum += est
                 vm.trueSum += truth
                 vm.absErrorSum += abs(est - truth)
+                if let d = vm.damon {
+                    vm.damonEstimateSum += Double(d.estimate)
+                    vm.damonAbsErrorSum += abs(Double(d.estimate) - truth)
+                }
                 vm.lastTruePages = vm.touchedThisPeriod
             }
             for p in vm.sampledPPNs { vm.flags[Int(p)] &= ~PageFlag.sampled }

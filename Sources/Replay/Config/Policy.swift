@@ -21,6 +21,11 @@ public struct Policy: Codable, Equatable, Sendable {
     public var fastGain: Double = 0.75
     /// The activity estimator targets use, by registry name (ActivityEstimators).
     public var estimator: EstimatorName = .sampled
+    /// estimator=damon (docs/MODEL.md "DAMON estimator"): the aggregation interval (s; the
+    /// sampling interval is the model's one-second tick) and the region count bounds.
+    public var damonAggregate: Double = 20
+    public var damonMinRegions: Int = 10
+    public var damonMaxRegions: Int = 1000
     public var idleTax: Double = 0.75
     public var balancePeriod: Double = 15
     public var highFree: Double = 0.06
@@ -84,6 +89,9 @@ public struct Policy: Codable, Equatable, Sendable {
         try check(idleTax.isFinite && idleTax >= 0 && idleTax < 1, "idleTax", "must be in [0, 1)")
         try range(balancePeriod, "balancePeriod", 1, Policy.maxPeriod, "s")
         try range(freePageDelay, "freePageDelay", 0, Policy.maxPeriod, "s")
+        try range(damonAggregate, "damonAggregate", 1, Policy.maxPeriod, "s")
+        try check(damonMinRegions >= 1 && damonMinRegions <= 1 << 20, "damonMinRegions", "must be in [1, 1048576]")
+        try check(damonMaxRegions >= damonMinRegions && damonMaxRegions <= 1 << 20, "damonMaxRegions", "must be in [damonMinRegions, 1048576]")
         try range(freePageBlock, "freePageBlock", 1, 1_073_741_824, "KiB")
         try check(0 < lowFree && lowFree <= hardFree && hardFree <= softFree && softFree <= highFree && highFree < 1,
                   "highFree", "thresholds must satisfy 0 < lowFree ≤ hardFree ≤ softFree ≤ highFree < 1")
@@ -205,7 +213,10 @@ public enum PolicyKnobs {
         dur("samplePeriod", "idle sampling period", \.samplePeriod),
         num("slowGain", "", "slow EWMA gain of the idle estimator", \.slowGain),
         num("fastGain", "", "fast EWMA gain of the idle estimator", \.fastGain),
-        family("estimator", "active-memory estimator: sampled, or the trace's true working set", \.estimator),
+        family("estimator", "active-memory estimator: sampled (ESX), damon (DAMON-style regions), or the trace's true working set", \.estimator),
+        dur("damonAggregate", "estimator=damon: aggregation interval (one sample per region per second)", \.damonAggregate),
+        int("damonMinRegions", "estimator=damon: fewest regions (the initial split)", \.damonMinRegions),
+        int("damonMaxRegions", "estimator=damon: most regions", \.damonMaxRegions),
         num("idleTax", "", "idle memory tax rate tau, 0 <= tau < 1", \.idleTax),
         dur("balancePeriod", "periodic target recomputation", \.balancePeriod),
         num("highFree", "of M", "high free-memory threshold", \.highFree),

@@ -8,6 +8,7 @@ enum StreamPurpose: UInt64 {
     case shareScan = 1
     case sampling = 2
     case swapVictim = 3
+    case damon = 4
 }
 
 extension SeededRandom {

@@ -45,6 +45,7 @@ extension ReplayEngine {
             }
             if nextReclaim == next {
                 if policy.freePageReporting == .on { reportFreePages() }
+                if damonActive { damonTick() }
                 try reclaimTick()
                 nextReclaim = Micros(next.rawValue + ReplayEngine.tick.rawValue)
             }

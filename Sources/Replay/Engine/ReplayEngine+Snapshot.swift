@@ -34,6 +34,9 @@ public struct ReplaySnapshot: Sendable {
         public var estimateSum: Double
         public var trueSum: Double
         public var absErrorSum: Double
+        /// The DAMON estimate's sums over the same periods (estimator=damon), else nil.
+        public var damonEstimateSum: Double? = nil
+        public var damonAbsErrorSum: Double? = nil
     }
     public var time: Micros
     public var records: UInt64
@@ -96,7 +99,9 @@ extension ReplayEngine {
                                             allocatedMean: vm.allocatedSamples > 0 ? vm.allocatedSum / Double(vm.allocatedSamples) : Double(vm.residentPages),
                                             onSeconds: vm.allocatedSamples,
                                             samplePeriods: vm.periods, estimateSum: vm.estimateSum, trueSum: vm.trueSum,
-                                            absErrorSum: vm.absErrorSum))
+                                            absErrorSum: vm.absErrorSum,
+                                            damonEstimateSum: vm.damon == nil ? nil : vm.damonEstimateSum,
+                                            damonAbsErrorSum: vm.damon == nil ? nil : vm.damonAbsErrorSum))
         }
         var zeroFrames: UInt64 = 0
         table.forEachMatch(ContentHash.zero.rawValue) { f in

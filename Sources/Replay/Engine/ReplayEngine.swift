@@ -58,6 +58,9 @@ public final class ReplayEngine {
     /// hints, balloon and swap moves): a sweep that ends with the epoch it began with changed
     /// nothing.
     var changeEpoch: UInt64 = 0
+    /// DAMON-style monitoring runs (estimator=damon) and its ticks so far.
+    let damonActive: Bool
+    var damonTicks: UInt64 = 0
     var scanTicks: UInt64 = 0
 
     // Reclamation state.
@@ -116,12 +119,17 @@ public final class ReplayEngine {
         overcommitted = need > host.machinePages
         let tracking = overcommitted
         vms = host.vms.enumerated().map { VMState(config: $1, index: $0, policy: policy, arena: arena, tracking: tracking) }
+        damonActive = policy.estimator == .damon
         scanner = SharingScanners.make(policy.sharing, policy: policy)
         estimator = ActivityEstimators.make(policy.estimator, policy: policy)
         let victims = SwapVictims.registration(policy.swapVictim)
         let anyBalloon = host.vms.contains { $0.balloon }
         for vm in vms {
             if overcommitted && (anyBalloon || victims.usesGuestLRU) { vm.enableLRU() }
+            if damonActive {
+                vm.damon = DamonMonitor(pages: vm.pageCount, minRegions: policy.damonMinRegions, maxRegions: policy.damonMaxRegions,
+                                        samplesPerAggregation: Int(policy.damonAggregate.rounded()))
+            }
             if policy.freePageReporting == .on { vm.freeReporting = FreePageReporter(pages: vm.pageCount, pageSize: host.pageSize, blockKiB: policy.freePageBlock) }
             scanner.beginSweep(vm, sweep: 0, seed: policy.seed)
         }

@@ -86,6 +86,10 @@ final class VMState {
     var estimateSum: Double = 0
     var trueSum: Double = 0
     var absErrorSum: Double = 0
+    /// DAMON-style monitoring (estimator=damon) and its estimate's sums per sample period.
+    var damon: DamonMonitor?
+    var damonEstimateSum: Double = 0
+    var damonAbsErrorSum: Double = 0
     var target: UInt64
     var allocatedSum: Double = 0
     var allocatedSamples: UInt64 = 0

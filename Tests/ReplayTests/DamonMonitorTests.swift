@@ -1,0 +1,78 @@
+import Testing
+@testable import Replay
+import TraceFormat
+
+@Suite("DAMON-style monitoring (docs/MODEL.md \"DAMON estimator\")")
+struct DamonMonitorTests {
+    /// Regions cover the pages exactly, in order, within the count bounds.
+    func wellFormed(_ d: DamonMonitor) -> Bool {
+        var at = 0
+        for r in d.regions {
+            guard r.start == at, r.end > r.start else { return false }
+            at = r.end
+        }
+        return at == d.pages && d.regions.count <= d.maxRegions
+    }
+
+    @Test("Ten fixed regions of 100 pages, pages 0…99 touched every second: region 0 counts every check after its first draw, the others none; the estimate is exactly 100 pages")
+    func hotRegion() {
+        let d = DamonMonitor(pages: 1000, minRegions: 10, maxRegions: 10, samplesPerAggregation: 5)
+        var rng = SeededRandom(seed: 3)
+        #expect(d.regions.count == 10 && d.estimate == 1000)     // all pages before the first aggregation
+        for _ in 0..<5 {
+            for p in 0..<100 { d.accessed(p) }
+            d.sample(rng: &rng)
+        }
+        // The first sample only draws (nothing pending); the next four find their page touched.
+        #expect(d.regions[0].accesses == 4 && d.regions.dropFirst().allSatisfy { $0.accesses == 0 })
+        d.aggregate(rng: &rng)
+        // No merge: each region is already at the size limit (1000 / 10); no split: at the maximum.
+        #expect(d.estimate == 100 && d.regions.count == 10 && d.regions.allSatisfy { $0.accesses == 0 })
+        #expect(wellFormed(d))
+    }
+
+    @Test("Idle regions merge up to pages / minRegions and split while below maxRegions; the regions always tile the VM")
+    func mergeAndSplit() {
+        let d = DamonMonitor(pages: 1000, minRegions: 2, maxRegions: 8, samplesPerAggregation: 10)
+        var rng = SeededRandom(seed: 11)
+        d.aggregate(rng: &rng)                 // 2 regions of 500: too big to merge; both split
+        #expect(d.regions.count == 4 && wellFormed(d) && d.estimate == 0)
+        for round in 0..<20 {
+            for _ in 0..<10 { d.sample(rng: &rng) }
+            d.aggregate(rng: &rng)
+            // All idle: after merging, no region exceeds 500 pages before the split.
+            #expect(wellFormed(d) && d.estimate == 0, "round \(round)")
+            #expect(d.regions.count >= 2)
+        }
+        // A hot half: its regions count accesses and are estimated, the idle half is not.
+        for _ in 0..<10 {
+            for p in 0..<500 { d.accessed(p) }
+            d.sample(rng: &rng)
+        }
+        let hot = d.regions.filter { $0.end <= 500 }, cold = d.regions.filter { $0.start >= 500 }
+        #expect(hot.allSatisfy { $0.accesses >= 9 } && cold.allSatisfy { $0.accesses == 0 })
+        let hotPages = hot.reduce(0) { $0 + $1.end - $1.start }
+        d.aggregate(rng: &rng)
+        // The straddling region (if any) has a page in each half; the estimate lies between.
+        #expect(d.estimate >= hotPages && d.estimate <= 500 + (1000 - 500 - cold.reduce(0) { $0 + $1.end - $1.start }))
+    }
+
+    @Test("estimator=damon drives targets and is scored beside ESX's sampling against the same truth")
+    func inTheEngine() throws {
+        var p = Policy()
+        p.estimator = .damon
+        p.damonAggregate = 5
+        let e = try makeEngine(pages: [512, 512], policy: p)
+        for t in 0..<120 {
+            for q in UInt32(0)..<64 { try e.apply(rec(UInt64(t) * 1_000_000, 0, .read, q)) }
+        }
+        try e.advance(to: Micros.seconds(121))
+        let d = try #require(e.vms[0].damon)
+        // The last aggregation (at 120 s) saw pages 0…63 touched every second.
+        #expect(d.estimate >= 64 && d.estimate < 512, "\(d.estimate)")
+        #expect(e.vms[1].damon?.estimate == 0)
+        let snap = e.snapshot()
+        #expect(snap.vms[0].damonAbsErrorSum != nil && snap.vms[0].samplePeriods == 3)
+        try e.checkInvariants()
+    }
+}
