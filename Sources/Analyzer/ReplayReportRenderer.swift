@@ -69,7 +69,7 @@ extension ReplayReport {
         s += "  host-wide peaks (at one moment): balloon \(m(Double(reclaim.hostBalloonPeakPages))) MiB, swapped \(m(Double(reclaim.hostSwappedPeakPages))) MiB\n"
         if vms.contains(where: { $0.idle.damonMeanAbsError != nil }) {
             s += "  active-memory estimate, mean |error| per sample period against the pages really touched (MiB): "
-            s += vms.map { String(format: "VM %u DAMON %.1f, ESX sampling %.1f", $0.id, m($0.idle.damonMeanAbsError ?? 0), m($0.idle.meanAbsError)) }.joined(separator: "; ") + "\n"
+            s += vms.map { "VM \($0.id) DAMON \(m($0.idle.damonMeanAbsError ?? 0)), ESX sampling \(m($0.idle.meanAbsError))" }.joined(separator: "; ") + "\n"
         }
         if let fpr = freePageReporting {
             s += "  free page reporting: \(fpr.reportedPages) pages (\(m(Double(fpr.reportedPages))) MiB) handed back, \(fpr.reusedPages) of them used again (demand-zero); per VM: "
