@@ -6,7 +6,7 @@ extension ReplayEngine {
     /// Notes a touch for the true working set and the guest's LRU order (one word written).
     @inline(__always)
     func touch(_ vm: VMState, _ i: Int) {
-        if let d = vm.damon { d.accessed(i) }
+        if damonActive, let d = vm.damon { d.accessed(i) }
         let f = vm.flags[i]
         let stamp = vm.stamp
         if PageFlag.stamp(f) != stamp {
