@@ -21,17 +21,8 @@ extension ReplayEngine {
         switch PageState.of(e) {
         case .untouched:
             vm.freeReporting?.setReported(i, false)
-        case .privateMPN:
-            memory.release(PageState.mpn(e))
-            vm.privatePages -= 1
-        case .shared:
-            let f = PageState.frame(e)
-            if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
-            vm.sharedPages -= 1
-            if table.dropRef(f) == 0 {
-                memory.release(table.sharedMPN(f))
-                table.removeFrame(f)
-            }
+        case .privateMPN, .shared:
+            releaseResident(vm, e)
         case .swapped:
             // The guest pages out a page ESX already swapped: read back in to be written out.
             vm.counters.doublePaging += 1

@@ -90,14 +90,8 @@ extension ReplayEngine {
         switch PageState.of(e) {
         case .untouched, .ballooned:
             return
-        case .privateMPN:
-            memory.release(PageState.mpn(e))
-            vm.privatePages -= 1
-        case .shared:
-            let f = PageState.frame(e)
-            if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
-            vm.sharedPages -= 1
-            releaseRef(f)
+        case .privateMPN, .shared:
+            releaseResident(vm, e)
         case .swapped:
             swap.release(PageState.slot(e))
             vm.swappedPages -= 1

@@ -86,6 +86,23 @@ extension ReplayEngine {
         }
     }
 
+    /// Releases what backs a resident page with pmap entry `e` (a private machine page, or a
+    /// reference to a shared frame) and updates the VM's counts; the caller remaps the PPN.
+    func releaseResident(_ vm: VMState, _ e: UInt32) {
+        switch PageState.of(e) {
+        case .privateMPN:
+            memory.release(PageState.mpn(e))
+            vm.privatePages -= 1
+        case .shared:
+            let f = PageState.frame(e)
+            if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
+            vm.sharedPages -= 1
+            releaseRef(f)
+        case .untouched, .swapped, .ballooned:
+            preconditionFailure("releaseResident on a page that is not resident")
+        }
+    }
+
     /// Drops one reference to a shared frame, freeing its machine page with the last.
     func releaseRef(_ frame: FrameIndex) {
         if table.dropRef(frame) == 0 {
