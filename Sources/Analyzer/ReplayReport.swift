@@ -121,6 +121,10 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         /// estimator=damon: the DAMON estimate's mean and mean |error| over the same periods.
         public var damonEstimateMean: Double? = nil
         public var damonMeanAbsError: Double? = nil
+        /// estimator=damon: how fast ESX's estimate and DAMON's follow rises and falls of the
+        /// truth (docs/MODEL.md "DAMON estimator"), lags in sample periods.
+        public var esxTracking: TrackingLag? = nil
+        public var damonTracking: TrackingLag? = nil
     }
 
     public struct StateTimes: Codable, Equatable, Sendable {
@@ -314,7 +318,8 @@ public struct ReplayReport: Codable, Equatable, Sendable {
                                      trueMean: round3(v.trueSum / periods), meanAbsError: round3(v.absErrorSum / periods),
                                      samplingTraps: v.counters.samplingTraps,
                                      damonEstimateMean: v.damonEstimateSum.map { round3($0 / periods) },
-                                     damonMeanAbsError: v.damonAbsErrorSum.map { round3($0 / periods) }),
+                                     damonMeanAbsError: v.damonAbsErrorSum.map { round3($0 / periods) },
+                                     esxTracking: v.esxLag, damonTracking: v.damonLag),
                           cost: Cost(v.counters, s.policy, onSeconds: v.onSeconds),
                           freePageReporting: fpr(v.counters), refused: v.refused))
         }

@@ -70,6 +70,13 @@ extension ReplayReport {
         if vms.contains(where: { $0.idle.damonMeanAbsError != nil }) {
             s += "  active-memory estimate, mean |error| per sample period against the pages really touched (MiB): "
             s += vms.map { "VM \($0.id) DAMON \(m($0.idle.damonMeanAbsError ?? 0)), ESX sampling \(m($0.idle.meanAbsError))" }.joined(separator: "; ") + "\n"
+            func lag(_ t: TrackingLag?) -> String {
+                guard let t else { return "-" }
+                func mean(_ sum: UInt64, _ n: UInt64) -> String { n == 0 ? "-" : String(format: "%.0f s", Double(sum) / Double(n) * policy.samplePeriod) }
+                return "rises \(t.rises) caught in \(mean(t.riseLagPeriods, t.rises)), falls \(t.falls) in \(mean(t.fallLagPeriods, t.falls)), \(t.missed) missed"
+            }
+            s += "  tracking (mean time to come within a tenth of max of a risen or fallen truth): "
+            s += vms.map { "VM \($0.id) DAMON \(lag($0.idle.damonTracking)); ESX \(lag($0.idle.esxTracking))" }.joined(separator: " | ") + "\n"
         }
         if let fpr = freePageReporting {
             s += "  free page reporting: \(fpr.reportedPages) pages (\(m(Double(fpr.reportedPages))) MiB) handed back, \(fpr.reusedPages) of them used again (demand-zero); per VM: "

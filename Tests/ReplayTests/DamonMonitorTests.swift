@@ -76,3 +76,25 @@ struct DamonMonitorTests {
         try e.checkInvariants()
     }
 }
+
+@Suite("Tracking lag of an estimate")
+struct TrackingLagTests {
+    @Test("A rise caught one period later, a fall caught one period later; a second rise before the first is caught counts it missed")
+    func handCase() {
+        var t = TrackingLag()
+        // Max 100 pages: a change is more than 10 pages; caught within 10 pages.
+        let truths: [Double] = [0, 50, 50, 50, 0, 0], estimates: [Double] = [0, 30, 45, 50, 40, 5]
+        var previous: Double?
+        for k in truths.indices {
+            t.period(previousTruth: previous, truth: truths[k], estimate: estimates[k], max: 100, index: UInt64(k + 1))
+            previous = truths[k]
+        }
+        #expect(t.rises == 1 && t.riseLagPeriods == 1 && t.falls == 1 && t.fallLagPeriods == 1 && t.missed == 0)
+        var u = TrackingLag()
+        u.period(previousTruth: nil, truth: 0, estimate: 0, max: 100, index: 1)
+        u.period(previousTruth: 0, truth: 50, estimate: 0, max: 100, index: 2)
+        u.period(previousTruth: 50, truth: 100, estimate: 0, max: 100, index: 3)
+        u.period(previousTruth: 100, truth: 100, estimate: 95, max: 100, index: 4)
+        #expect(u.missed == 1 && u.rises == 1 && u.riseLagPeriods == 1)
+    }
+}

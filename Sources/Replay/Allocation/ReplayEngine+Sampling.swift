@@ -21,6 +21,10 @@ extension ReplayEngine {
                 if let d = vm.damon {
                     vm.damonEstimateSum += Double(d.estimate)
                     vm.damonAbsErrorSum += abs(Double(d.estimate) - truth)
+                    let max = Double(vm.config.maxPages)
+                    vm.esxLag.period(previousTruth: vm.previousTruth, truth: truth, estimate: est, max: max, index: vm.periods)
+                    vm.damonLag.period(previousTruth: vm.previousTruth, truth: truth, estimate: Double(d.estimate), max: max, index: vm.periods)
+                    vm.previousTruth = truth
                 }
                 vm.lastTruePages = vm.touchedThisPeriod
             }

@@ -54,6 +54,7 @@ extension ReplayEngine {
     func powerOff(_ vm: VMState) {
         vm.freeReporting?.reset()
         vm.damon?.reset()
+        vm.previousTruth = nil
         for p in 0..<UInt32(vm.pageCount) {
             let i = Int(p)
             let e = vm.entry[i]

@@ -37,6 +37,9 @@ public struct ReplaySnapshot: Sendable {
         /// The DAMON estimate's sums over the same periods (estimator=damon), else nil.
         public var damonEstimateSum: Double? = nil
         public var damonAbsErrorSum: Double? = nil
+        /// With DAMON: rise and fall tracking of ESX's estimate and DAMON's.
+        public var esxLag: TrackingLag? = nil
+        public var damonLag: TrackingLag? = nil
     }
     public var time: Micros
     public var records: UInt64
@@ -101,7 +104,9 @@ extension ReplayEngine {
                                             samplePeriods: vm.periods, estimateSum: vm.estimateSum, trueSum: vm.trueSum,
                                             absErrorSum: vm.absErrorSum,
                                             damonEstimateSum: vm.damon == nil ? nil : vm.damonEstimateSum,
-                                            damonAbsErrorSum: vm.damon == nil ? nil : vm.damonAbsErrorSum))
+                                            damonAbsErrorSum: vm.damon == nil ? nil : vm.damonAbsErrorSum,
+                                            esxLag: vm.damon == nil ? nil : vm.esxLag,
+                                            damonLag: vm.damon == nil ? nil : vm.damonLag))
         }
         var zeroFrames: UInt64 = 0
         table.forEachMatch(ContentHash.zero.rawValue) { f in

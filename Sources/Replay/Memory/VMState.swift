@@ -90,6 +90,10 @@ final class VMState {
     var damon: DamonMonitor?
     var damonEstimateSum: Double = 0
     var damonAbsErrorSum: Double = 0
+    /// With DAMON: how fast each estimate follows rises and falls of the truth.
+    var esxLag = TrackingLag()
+    var damonLag = TrackingLag()
+    var previousTruth: Double?
     var target: UInt64
     var allocatedSum: Double = 0
     var allocatedSamples: UInt64 = 0
