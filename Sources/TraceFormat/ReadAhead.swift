@@ -6,38 +6,14 @@ public struct Batch {
     public var position: ReadPosition
 }
 
-public protocol BatchSource: AnyObject {
-    func next() throws(TraceError) -> Batch
-    /// Hands a consumed batch's storage back for reuse.
-    func recycle(_ batch: [TraceRecord])
-    /// Stops reading ahead (the consumer is done, or failed).
-    func stop()
-}
-
-/// Reads on the calling thread.
-public final class ReadInline: BatchSource {
-    let reader: any TraceReader
-    var spare: [TraceRecord] = []
-    public init(_ r: any TraceReader) { reader = r }
-    public func next() throws(TraceError) -> Batch {
-        var batch = spare
-        spare = []
-        let more = try reader.next(into: &batch)
-        return Batch(records: more ? batch : nil, position: ReadPosition(reader))
-    }
-    public func recycle(_ batch: [TraceRecord]) { spare = batch }
-    public func stop() {}
-}
-
 /// Reads on a thread of its own, up to `depth` batches ahead; the reader is touched by that
 /// thread only. An error is handed over in its place in the sequence, after every batch
 /// before it.
-public final class ReadAhead: BatchSource, @unchecked Sendable {
+public final class ReadAhead: @unchecked Sendable {
     private let cond = NSCondition()
     private var ready: [Result<Batch, TraceError>] = []
     private var spares: [[TraceRecord]] = []
     private var stopped = false
-    private var finished = false
     private let depth: Int
     private let done = DispatchSemaphore(value: 0)
 
@@ -75,6 +51,7 @@ public final class ReadAhead: BatchSource, @unchecked Sendable {
         }
     }
 
+    /// The next batch (nil records at the end), or the reading error in its place.
     public func next() throws(TraceError) -> Batch {
         cond.lock()
         while ready.isEmpty { cond.wait() }
@@ -84,17 +61,18 @@ public final class ReadAhead: BatchSource, @unchecked Sendable {
         return try item.get()
     }
 
+    /// Hands a consumed batch's storage back for reuse.
     public func recycle(_ batch: [TraceRecord]) {
         cond.lock()
         spares.append(batch)
         cond.unlock()
     }
 
-    /// Stops the thread and waits for it, so the reader is the caller's again.
+    /// Stops the thread and waits for it, so the reader is the caller's again (once; later
+    /// calls return at once).
     public func stop() {
         cond.lock()
-        guard !finished else { cond.unlock(); return }
-        finished = true
+        guard !stopped else { cond.unlock(); return }
         stopped = true
         cond.broadcast()
         cond.unlock()

@@ -8,10 +8,8 @@ public struct Replayer {
     /// Called after every batch with the reader's progress (for a progress line), on the
     /// calling thread.
     public var progress: ((ReadPosition) -> Void)?
-    /// Decode on a second thread, a few batches ahead of the engine (the engine sees the same
-    /// batches in the same order either way, so results do not depend on it).
-    public var pipelined = true
-    /// Batches decoded ahead of the engine at most.
+    /// Batches decoded ahead of the engine at most: decoding runs on a second thread (the
+    /// engine sees the same batches in the same order, so results do not depend on it).
     public static let batchesAhead = 3
     public init() {}
 
@@ -49,7 +47,7 @@ public struct Replayer {
 
     /// Replays every record of `reader` (up to `until`), then runs the clock on for `settle`.
     public func run(_ reader: any TraceReader, engine: ReplayEngine) throws(Failure) {
-        let source: BatchSource = pipelined ? ReadAhead(reader, depth: Self.batchesAhead) : ReadInline(reader)
+        let source = ReadAhead(reader, depth: Self.batchesAhead)
         defer { source.stop() }
         var last = Micros.zero
         while true {
