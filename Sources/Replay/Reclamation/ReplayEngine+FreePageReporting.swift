@@ -14,11 +14,11 @@ import TraceFormat
 struct FreePageReporter {
     /// Pages per block: `freePageBlock` of pages (at least 1).
     let blockPages: Int
-    /// Per block: 1 + the time of its last FREE record (µs), 0 when none since the last check.
+    /// Per block: 1 + the time of its last FREE record (µs), 0 when none since the last check
+    /// (a block is in `candidates` exactly when it is not 0).
     var lastFree: [UInt64]
     /// Blocks with a FREE record not yet checked, in the order they were first freed.
     var candidates: [UInt32] = []
-    var queued: [Bool]
     /// Per page: reported and not used since.
     var reported: [UInt64]
 
@@ -26,7 +26,6 @@ struct FreePageReporter {
         blockPages = max(1, Int((blockKiB * 1024 / Double(max(pageSize, 1))).rounded(.down)))
         let blocks = pages / blockPages
         lastFree = Array(repeating: 0, count: blocks)
-        queued = Array(repeating: false, count: blocks)
         reported = Array(repeating: 0, count: (pages + 63) / 64)
     }
 
@@ -41,14 +40,14 @@ struct FreePageReporter {
         var b = first / blockPages
         let last = min((first + count - 1) / blockPages, lastFree.count - 1)
         while b <= last {
+            if lastFree[b] == 0 { candidates.append(UInt32(b)) }
             lastFree[b] = time.rawValue &+ 1
-            if !queued[b] { queued[b] = true; candidates.append(UInt32(b)) }
             b += 1
         }
     }
 
     mutating func reset() {
-        for i in lastFree.indices { lastFree[i] = 0; queued[i] = false }
+        for i in lastFree.indices { lastFree[i] = 0 }
         for i in reported.indices { reported[i] = 0 }
         candidates.removeAll()
     }
@@ -72,10 +71,9 @@ extension ReplayEngine {
                 let free = range.allSatisfy { p in
                     vm.flags[p] & PageFlag.guestFreed != 0 || PageState.of(vm.entry[p]) == .ballooned
                 }
-                vm.freeReporting!.queued[block] = false
                 vm.freeReporting!.lastFree[block] = 0
                 guard free else { continue }
-                for p in range where PageState.of(vm.entry[p]) != .ballooned { reportFreePage(vm, UInt32(p)) }
+                for p in range { reportFreePage(vm, UInt32(p)) }
             }
             vm.freeReporting!.candidates = keep
         }
