@@ -70,6 +70,13 @@ public enum CompareRenderer {
         return out
     }
 
+    /// The columns (policy and cell, seeds summarised) none of whose runs refused a VM that
+    /// another run admitted: the ones that may be marked best.
+    static func eligible(_ groups: [CompareSummary], _ results: [RunResult]) -> Set<Int> {
+        let skipRuns = incomparable(results)
+        return Set(groups.indices.filter { g in !groups[g].runs.contains { skipRuns.contains($0) } })
+    }
+
     /// Indices holding the best value (all of them on a tie) among `eligible`, or none when
     /// every eligible value is equal or the metric has no direction.
     static func best(_ values: [Double], lowerIsBetter: Bool?, eligible: Set<Int>? = nil) -> Set<Int> {
@@ -176,7 +183,7 @@ public enum CompareRenderer {
     /// metrics across (every metric is in `--format csv`). In each grid cell `*` marks the best
     /// policy (with `--seeds`, only when its interval is apart from the runner-up's), `=` a tie.
     static func longText(_ groups: [CompareSummary], _ results: [RunResult], trace: String) -> String {
-        let c = HTMLReport.Columns(results)
+        let c = HTMLReport.Columns(results, groups: groups)
         let ms = HTMLReport.chartMetrics
         let seeds = c.seeds
         // Short headers, spelled out under the table.
@@ -216,9 +223,8 @@ public enum CompareRenderer {
     /// 95% interval"; `*` only where the best mean's interval does not overlap the runner-up's,
     /// `=` on every column whose interval overlaps the best's (a tie).
     static func summaryText(_ groups: [CompareSummary], _ results: [RunResult], trace: String) -> String {
-        let skipRuns = incomparable(results)
-        let skip = Set(groups.indices.filter { g in groups[g].runs.contains { skipRuns.contains($0) } })
-        let eligible = Set(groups.indices).subtracting(skip)
+        let eligible = eligible(groups, results)
+        let skip = Set(groups.indices).subtracting(eligible)
         var rows: [[String]] = [["metric (mean ± 95% CI)"] + groups.indices.map { "[\($0 + 1)]" + (skip.contains($0) ? " !" : "") }]
         for (m, metric) in metrics.enumerated() {
             let mark = CompareSummary.mark(groups, metric: m, lowerIsBetter: metric.lowerIsBetter, eligible: eligible)

@@ -12,9 +12,7 @@ public enum HTMLReport {
         "estimated stall s (cost model)", "sharing saved MiB", "host balloon peak MiB", "host swapped peak MiB",
         "swap-ins (count)", "guest refaults (count)", "blocked s (sum over VMs)", "estimator error MiB (mean over VMs)",
     ]
-    static var chartMetrics: [Int] {
-        chartMetricNames.map { n in CompareRenderer.metrics.firstIndex { $0.name == n }! }
-    }
+    static let chartMetrics: [Int] = chartMetricNames.map { n in CompareRenderer.metrics.firstIndex { $0.name == n }! }
 
     /// Most runs whose timelines one page overlays.
     static let maxTimelineRuns = 8
@@ -34,9 +32,10 @@ public enum HTMLReport {
         var seeds: Bool
         var eligible: Set<Int>
 
-        init(_ results: [RunResult]) {
+        /// `groups`: `CompareSummary.group(results)` when the caller has it already.
+        init(_ results: [RunResult], groups known: [CompareSummary]? = nil) {
             self.results = results
-            let groups = CompareSummary.group(results)
+            let groups = known ?? CompareSummary.group(results)
             self.groups = groups
             keys = CompareSummary.sweptKeys(results)
             var cells: [[SweepSetting]] = []
@@ -44,7 +43,7 @@ public enum HTMLReport {
             self.cells = cells
             // Runs come policy by policy, every cell in turn (CompareCommand's order).
             let n = cells.count
-            let ordered = groups.count % n == 0 && groups.indices.allSatisfy { groups[$0].cell == cells[$0 % n] }
+            let ordered = n > 0 && groups.count % n == 0 && groups.indices.allSatisfy { groups[$0].cell == cells[$0 % n] }
             let policy = groups.indices.map { ordered ? $0 / n : $0 }
             self.policy = policy
             let count = (policy.max() ?? -1) + 1
@@ -56,8 +55,7 @@ public enum HTMLReport {
             }
             policyNames = names
             seeds = groups.contains { $0.runs.count > 1 }
-            let skipRuns = CompareRenderer.incomparable(results)
-            eligible = Set(groups.indices.filter { g in !groups[g].runs.contains { skipRuns.contains($0) } })
+            eligible = CompareRenderer.eligible(groups, results)
         }
 
         func style(_ g: Int) -> (color: String, dash: String?) { SVG.style(policy[g]) }
