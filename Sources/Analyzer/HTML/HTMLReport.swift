@@ -353,6 +353,13 @@ public enum HTMLReport {
         return out
     }
 
+    /// A run's timeline rows split by VM id, in time order (looked up, never iterated).
+    static func rowsByVM(_ r: RunResult) -> [UInt32: [TimelineRow]] {
+        var out: [UInt32: [TimelineRow]] = [:]
+        for row in r.timeline { out[row.vm, default: []].append(row) }
+        return out
+    }
+
     static func stateSpans(_ times: [(Double, ArraySlice<TimelineRow>)]) -> [(Double, Double, FreeState)] {
         var out: [(Double, Double, FreeState)] = []
         for k in times.indices.dropFirst() {
@@ -423,15 +430,16 @@ public enum HTMLReport {
         let fields: [(String, String, String?, KeyPath<TimelineRow, UInt64>)] = [
             ("allocated", SVG.palette[0], nil, \.allocated), ("target", SVG.palette[1], "6 3", \.target),
             ("balloon", SVG.palette[2], nil, \.balloon), ("swapped", SVG.palette[5], "2 2", \.swapped)]
+        let byVM = rowsByVM(r)
         let memoryPanels = r.report.vms.map { vm -> (String, [SVG.Series], [SVG.Interval]) in
-            let mine = r.timeline.filter { $0.vm == vm.id }
+            let mine = byVM[vm.id] ?? []
             return (panelTitle(vm, mib: mib), fields.map { f in SVG.Series(name: f.0, color: f.1, dash: f.2, points: mine.map { ($0.time.seconds, Double($0[keyPath: f.3]) * mib) }) }, [])
         }
         s += multiples(id: "memory", caption: "Memory per VM (MiB): allocated, target, balloon and swapped", xLabel: "simulated time (s)", yLabel: "MiB",
                        panels: memoryPanels, keys: fields.map { SVG.Key(name: $0.0, color: $0.1, dash: $0.2) })
         let idle: [(String, String, String?, KeyPath<TimelineRow, UInt64>)] = [("sampled estimate", SVG.palette[0], nil, \.activeEstimate), ("true working set", "#000000", "4 3", \.activeTrue)]
         let idlePanels = r.report.vms.map { vm -> (String, [SVG.Series], [SVG.Interval]) in
-            let mine = r.timeline.filter { $0.vm == vm.id }
+            let mine = byVM[vm.id] ?? []
             return (panelTitle(vm, mib: mib), idle.map { f in SVG.Series(name: f.0, color: f.1, dash: f.2, points: mine.map { ($0.time.seconds, Double($0[keyPath: f.3]) * mib) }) }, [])
         }
         s += multiples(id: "idle", caption: "Active memory per VM (MiB): the sampled estimate against the pages really touched", xLabel: "simulated time (s)", yLabel: "MiB",
@@ -470,15 +478,16 @@ public enum HTMLReport {
         swapped.series = perPolicy { Double($0.reduce(0) { $0 + $1.swapped }) }
         s += SVG.figure("host-reclaim", caption: "Host-wide reclamation", balloon.render() + swapped.render())
         let vms = runs[0].report.vms
+        let byVM = runs.map(rowsByVM)
         func panels(_ kp: KeyPath<TimelineRow, UInt64>, truth: Bool = false) -> [(String, [SVG.Series], [SVG.Interval])] {
             vms.map { vm in
                 var series = runs.indices.map { k in
                     SVG.Series(name: names[k], color: styles[k].color, dash: styles[k].dash,
-                               points: runs[k].timeline.filter { $0.vm == vm.id }.map { ($0.time.seconds, Double($0[keyPath: kp]) * mib) })
+                               points: (byVM[k][vm.id] ?? []).map { ($0.time.seconds, Double($0[keyPath: kp]) * mib) })
                 }
                 if truth {
                     series.append(SVG.Series(name: "true working set (\(names[0]))", color: "#555555", dash: "2 3",
-                                             points: runs[0].timeline.filter { $0.vm == vm.id }.map { ($0.time.seconds, Double($0.activeTrue) * mib) }))
+                                             points: (byVM[0][vm.id] ?? []).map { ($0.time.seconds, Double($0.activeTrue) * mib) }))
                 }
                 return (panelTitle(vm, mib: mib), series, [])
             }
