@@ -33,6 +33,8 @@ let package = Package(
             pkgConfig: "libxxhash",
             providers: [.apt(["libxxhash-dev"])]
         ),
+        // One inline function: a cache prefetch hint for the hot per-page loops.
+        .target(name: "CPrefetch"),
         .target(name: "TraceFormat", dependencies: ["CZstd"], swiftSettings: hotLoops),
         .target(name: "Replay", dependencies: ["TraceFormat"], swiftSettings: hotLoops),
         // Synthetic traces of the paper's scenarios (`tracetool gen`): they carry knowledge of
@@ -41,7 +43,7 @@ let package = Package(
         // The capture driver; the TCG plugin and the guest program under it are C built by
         // scripts/capture-setup.sh with gcc (QEMU loads one, the guest runs the other).
         .target(name: "Capture", dependencies: ["TraceFormat", "CXXHash"], exclude: ["Plugin", "Guest"]),
-        .target(name: "Analyzer", dependencies: ["TraceFormat", "Replay"]),
+        .target(name: "Analyzer", dependencies: ["TraceFormat", "Replay", "CPrefetch"]),
         .executableTarget(
             name: "tracetool",
             dependencies: [

@@ -1,3 +1,4 @@
+import CPrefetch
 import Foundation
 import Replay
 import TraceFormat
@@ -68,18 +69,29 @@ public struct TraceStats: Codable, Equatable, Sendable {
         // ever touched), so that an access touches one cache line.
         var base = [Int](repeating: 0, count: n + 1)
         for (i, d) in h.vms.enumerated() { base[i + 1] = base[i] + Int(d.pages) }
-        var hash = [UInt64](repeating: 0, count: base[n])
-        var word = [UInt32](repeating: 0, count: base[n])
+        // The per-page and per-VM arrays are touched on every record: plain buffers, so the
+        // hot loop neither checks uniqueness nor reaches them through closure boxes.
+        func buffer<T>(_ count: Int, _ value: T) -> UnsafeMutableBufferPointer<T> {
+            let b = UnsafeMutableBufferPointer<T>.allocate(capacity: max(count, 1))
+            b.initialize(repeating: value)
+            return b
+        }
+        let hash = buffer(base[n], UInt64(0))
+        let word = buffer(base[n], UInt32(0))
         let knownBit: UInt32 = 1 << 31, touchedBit: UInt32 = 1 << 30, stampMask: UInt32 = touchedBit - 1
         var global = CountMap()
         var perVM = [CountMap](repeating: CountMap(), count: n)
-        var withContent = [UInt64](repeating: 0, count: n)
-        var zero = [UInt64](repeating: 0, count: n)
-        var changes = [UInt64](repeating: 0, count: n)
-        var touchedCount = [UInt64](repeating: 0, count: n)
-        var ws = [UInt64](repeating: 0, count: n)
-        var wsSum = [Double](repeating: 0, count: n)
-        var wsMax = [UInt64](repeating: 0, count: n)
+        let withContent = buffer(n, UInt64(0))
+        let zero = buffer(n, UInt64(0))
+        let changes = buffer(n, UInt64(0))
+        let touchedCount = buffer(n, UInt64(0))
+        let ws = buffer(n, UInt64(0))
+        let wsSum = buffer(n, 0.0)
+        let wsMax = buffer(n, UInt64(0))
+        defer {
+            hash.deallocate(); word.deallocate(); withContent.deallocate(); zero.deallocate(); changes.deallocate()
+            touchedCount.deallocate(); ws.deallocate(); wsSum.deallocate(); wsMax.deallocate()
+        }
         var intervalChanges: UInt64 = 0
         var intervals: [Interval] = []
         var period: UInt32 = 1
@@ -89,7 +101,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
         func closeInterval(at t: UInt64) {
             let zeros = zero.reduce(0, +)
             intervals.append(Interval(timeSeconds: Double(t) / 1e6, oracleSavedPages: totalContent - UInt64(global.count),
-                                      zeroPages: zeros, contentChanges: intervalChanges, workingSet: ws))
+                                      zeroPages: zeros, contentChanges: intervalChanges, workingSet: Array(ws)))
             for i in 0..<n {
                 wsSum[i] += Double(ws[i])
                 wsMax[i] = max(wsMax[i], ws[i])
@@ -123,6 +135,9 @@ public struct TraceStats: Codable, Equatable, Sendable {
         // ((k − 1)·iv, k·iv] (the first also those at 0) and is reported at its end, k·iv.
         // Captures stamp an interval's accesses at its end, so they land in that interval.
         var any = false
+        var lastVM = UInt32.max, v = 0
+        var aheadVM = UInt32.max, aheadBase = 0
+        let prefetchDistance = 16
         // Decoding runs a few batches ahead on a second thread.
         let source = ReadAhead(reader, depth: 3)
         defer { source.stop() }
@@ -130,7 +145,25 @@ public struct TraceStats: Codable, Equatable, Sendable {
             let item = try source.next()
             guard let batch = item.records else { break }
             defer { source.recycle(batch) }
-            for r in batch {
+            let count = batch.count
+            for i in 0..<count {
+                // Start loading the page state of the record `prefetchDistance` ahead (and,
+                // for a content record, its hash and the count maps' slots for its content).
+                if i + prefetchDistance < count {
+                    let f = batch[i + prefetchDistance]
+                    if f.vm.rawValue != aheadVM {
+                        aheadVM = f.vm.rawValue
+                        aheadBase = base[index[aheadVM]!]
+                    }
+                    let q = aheadBase + Int(f.ppn.rawValue)
+                    tt_prefetch_write(word.baseAddress! + q)
+                    if f.kind == .content {
+                        tt_prefetch_write(hash.baseAddress! + q)
+                        global.prefetch(f.hash.rawValue)
+                        perVM[index[aheadVM]!].prefetch(f.hash.rawValue)
+                    }
+                }
+                let r = batch[i]
                 any = true
                 if interval.rawValue > 0 && r.time.rawValue > boundary {
                     // Every interval up to this record's gets a row: check they fit first.
@@ -141,16 +174,24 @@ public struct TraceStats: Codable, Equatable, Sendable {
                     closeInterval(at: boundary)
                     boundary += interval.rawValue
                 }
-                let v = index[r.vm.rawValue]!
+                if r.vm.rawValue != lastVM {
+                    lastVM = r.vm.rawValue
+                    v = index[lastVM]!
+                }
                 let first = base[v] + Int(r.ppn.rawValue)
                 switch r.kind {
                 case .read, .write:
+                    // Branch-free on the page's word, so the loads of several records' pages
+                    // (mostly cache misses) overlap instead of waiting on each other.
+                    var newlyTouched: UInt64 = 0, inInterval: UInt64 = 0
                     for q in first..<(first + Int(r.count)) {
                         let w = word[q]
-                        if w & touchedBit == 0 { touchedCount[v] += 1 }
-                        if w & stampMask != period { ws[v] += 1 }
+                        newlyTouched &+= UInt64(~w >> 30 & 1)
+                        inInterval &+= w & stampMask != period ? 1 : 0
                         word[q] = w & knownBit | touchedBit | period
                     }
+                    touchedCount[v] &+= newlyTouched
+                    ws[v] &+= inInterval
                 case .content:
                     setContent(v, first, r.hash.rawValue)
                 case .zero:
@@ -176,77 +217,92 @@ public struct TraceStats: Codable, Equatable, Sendable {
 }
 
 /// How many pages hold each content hash: open addressing with linear probing and
-/// backward-shift deletion, a multiplicative hash (the keys are digests already). Only the
-/// number of distinct keys is ever read, so no order is exposed.
+/// backward-shift deletion, a multiplicative hash (the keys are digests already). A key and
+/// its count share a slot, so a lookup touches one cache line. Only the number of distinct
+/// keys is ever read, so no order is exposed.
 struct CountMap {
-    private var keys: [UInt64] = Array(repeating: 0, count: 16)
-    /// 0 = empty slot.
-    private var counts: [UInt64] = Array(repeating: 0, count: 16)
+    struct Slot {
+        var key: UInt64
+        /// 0 = empty slot.
+        var count: UInt64
+    }
+    private var slots: [Slot] = Array(repeating: Slot(key: 0, count: 0), count: 16)
     private var shift: UInt64 = 60
     private(set) var count = 0
 
-    @inline(__always) private func home(_ k: UInt64) -> Int { Int(truncatingIfNeeded: (k &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+    @inline(__always) private static func home(_ k: UInt64, _ shift: UInt64) -> Int {
+        Int(truncatingIfNeeded: (k &* 0x9E37_79B9_7F4A_7C15) >> shift)
+    }
+
+    /// Starts loading the slot where a lookup of `k` begins (a hint; changes nothing).
+    @inline(__always) func prefetch(_ k: UInt64) {
+        slots.withUnsafeBufferPointer { tt_prefetch_write($0.baseAddress! + CountMap.home(k, shift)) }
+    }
 
     mutating func add(_ k: UInt64) {
-        if (count + 1) * 4 > keys.count * 3 { grow() }
-        let mask = keys.count - 1
-        var i = home(k)
-        while counts[i] != 0 {
-            if keys[i] == k { counts[i] += 1; return }
-            i = (i + 1) & mask
+        if (count + 1) * 4 > slots.count * 3 { grow() }
+        let start = CountMap.home(k, shift)
+        let added: Bool = slots.withUnsafeMutableBufferPointer { s in
+            let mask = s.count - 1
+            var i = start
+            while s[i].count != 0 {
+                if s[i].key == k { s[i].count += 1; return false }
+                i = (i + 1) & mask
+            }
+            s[i] = Slot(key: k, count: 1)
+            return true
         }
-        keys[i] = k
-        counts[i] = 1
-        count += 1
+        if added { count += 1 }
     }
 
     /// One fewer page holds `k` (which must be present); the key goes when none does.
     mutating func remove(_ k: UInt64) {
-        let mask = keys.count - 1
-        var i = home(k)
-        while keys[i] != k || counts[i] == 0 { i = (i + 1) & mask }
-        counts[i] -= 1
-        guard counts[i] == 0 else { return }
-        count -= 1
-        // Backward-shift: pull later entries of the probe run into the hole.
-        var hole = i
-        var j = (i + 1) & mask
-        while counts[j] != 0 {
-            let h = home(keys[j])
-            // Entry j may move to the hole if its home is not cyclically in (hole, j].
-            let movable = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j)
-            if movable {
-                keys[hole] = keys[j]
-                counts[hole] = counts[j]
-                counts[j] = 0
-                hole = j
+        let shift = self.shift
+        let removed: Bool = slots.withUnsafeMutableBufferPointer { s in
+            let mask = s.count - 1
+            var i = CountMap.home(k, shift)
+            while s[i].key != k || s[i].count == 0 { i = (i + 1) & mask }
+            s[i].count -= 1
+            guard s[i].count == 0 else { return false }
+            // Backward-shift: pull later entries of the probe run into the hole.
+            var hole = i
+            var j = (i + 1) & mask
+            while s[j].count != 0 {
+                let h = CountMap.home(s[j].key, shift)
+                // Entry j may move to the hole if its home is not cyclically in (hole, j].
+                let movable = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j)
+                if movable {
+                    s[hole] = s[j]
+                    s[j].count = 0
+                    hole = j
+                }
+                j = (j + 1) & mask
             }
-            j = (j + 1) & mask
+            return true
         }
+        if removed { count -= 1 }
     }
 
     /// How many pages hold `k` (tests).
     func count(of k: UInt64) -> UInt64 {
-        let mask = keys.count - 1
-        var i = home(k)
-        while counts[i] != 0 {
-            if keys[i] == k { return counts[i] }
+        let mask = slots.count - 1
+        var i = CountMap.home(k, shift)
+        while slots[i].count != 0 {
+            if slots[i].key == k { return slots[i].count }
             i = (i + 1) & mask
         }
         return 0
     }
 
     private mutating func grow() {
-        let oldKeys = keys, oldCounts = counts
-        keys = Array(repeating: 0, count: oldKeys.count * 2)
-        counts = Array(repeating: 0, count: oldKeys.count * 2)
+        let old = slots
+        slots = Array(repeating: Slot(key: 0, count: 0), count: old.count * 2)
         shift -= 1
-        let mask = keys.count - 1
-        for (k, c) in zip(oldKeys, oldCounts) where c != 0 {
-            var i = home(k)
-            while counts[i] != 0 { i = (i + 1) & mask }
-            keys[i] = k
-            counts[i] = c
+        let mask = slots.count - 1
+        for e in old where e.count != 0 {
+            var i = CountMap.home(e.key, shift)
+            while slots[i].count != 0 { i = (i + 1) & mask }
+            slots[i] = e
         }
     }
 }

@@ -257,11 +257,15 @@ enum ChunkDecoder {
             v |= UInt64(b3 & 0x7F) << 21
             if b3 < 0x80 { p += 4; return v }
         }
-        return varintSlow(&p, end)
+        guard let (v, q) = varintSlow(p, end) else { return nil }
+        p = q
+        return v
     }
 
+    /// The rest of `varint`: short buffers and values of 4+ bytes. Takes and returns the
+    /// pointer by value so the caller's cursor stays in a register.
     @inline(never)
-    static func varintSlow(_ p: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> UInt64? {
+    static func varintSlow(_ p: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> (UInt64, UnsafePointer<UInt8>)? {
         var v: UInt64 = 0
         var shift: UInt64 = 0
         var q = p
@@ -271,7 +275,7 @@ enum ChunkDecoder {
             q += 1
             if shift == 63 && b > 1 { return nil }
             v |= UInt64(b & 0x7F) << shift
-            if b < 0x80 { p = q; return v }
+            if b < 0x80 { return (v, q) }
             shift += 7
             if shift > 63 { return nil }
         }
@@ -311,6 +315,22 @@ enum ChunkDecoder {
             let at = p
             let op = p.pointee
             p += 1
+            // The common case first, with as few branches as the checks allow: one page read
+            // or written, its page number a delta from the VM's last page in this chunk.
+            if op & 0xFE == BinaryLayout.Op.read && vi >= 0 && decoded < count {
+                guard let d = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                let base = lastGen[vi] == gen ? last[vi] : 0
+                let ppn = base &+ UInt64(bitPattern: Varint.unzigzag(d))
+                guard ppn < limit else {
+                    return Failure(problem: .ppnOutOfRange(vm: vmID, ppn: ppn, count: 1, pages: limit), at: at - start, decoded: decoded)
+                }
+                outBase[decoded] = TraceRecord(time: Micros(time), vm: VMID(vmID), kind: op == BinaryLayout.Op.read ? .read : .write,
+                                               ppn: PPN(UInt32(truncatingIfNeeded: ppn)))
+                last[vi] = ppn &+ 1
+                lastGen[vi] = gen
+                decoded += 1
+                continue
+            }
             if op < 0x10 || op == BinaryLayout.Op.ext {
                 switch op {
                 case BinaryLayout.Op.time:
