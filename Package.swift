@@ -36,7 +36,7 @@ let package = Package(
         // One inline function: a cache prefetch hint for the hot per-page loops.
         .target(name: "CPrefetch"),
         .target(name: "TraceFormat", dependencies: ["CZstd"], swiftSettings: hotLoops),
-        .target(name: "Replay", dependencies: ["TraceFormat"], swiftSettings: hotLoops),
+        .target(name: "Replay", dependencies: ["TraceFormat", "CPrefetch"], swiftSettings: hotLoops),
         // Synthetic traces of the paper's scenarios (`tracetool gen`): they carry knowledge of
         // the model (sizes, schedules), so they live apart from the format.
         .target(name: "Scenarios", dependencies: ["TraceFormat"]),

@@ -1,3 +1,4 @@
+import CPrefetch
 import TraceFormat
 
 /// The model: host, VMs, pmaps, shadow tables, content-based sharing, idle sampling, targets
@@ -160,14 +161,39 @@ public final class ReplayEngine {
         guard let first = batch.first else { return }
         var id = first.vm
         var vm = try vmState(id)
-        for r in batch {
+        var aheadID = id
+        var ahead = vm
+        var i = batch.startIndex
+        let end = batch.endIndex
+        while i < end {
+            // Start loading the page state of the record `prefetchDistance` ahead, so that
+            // the loads of several records' pages overlap (a hint; it changes nothing).
+            if i + ReplayEngine.prefetchDistance < end {
+                let f = batch[i + ReplayEngine.prefetchDistance]
+                if f.vm != aheadID, let vi = vmIndex[f.vm.rawValue] {
+                    aheadID = f.vm
+                    ahead = vms[vi]
+                }
+                if f.vm == aheadID, Int(f.ppn.rawValue) < ahead.pageCount {
+                    let p = Int(f.ppn.rawValue)
+                    tt_prefetch_write(ahead.flags + p)
+                    tt_prefetch_write(ahead.entry + p)
+                    if ahead.trackLRU { tt_prefetch_write(ahead.seq + p) }
+                    if f.kind == .content { tt_prefetch_write(ahead.hash + p) }
+                }
+            }
+            let r = batch[i]
             if r.vm != id {
                 id = r.vm
                 vm = try vmState(id)
             }
             try apply(r, vm: vm)
+            i += 1
         }
     }
+
+    /// Records between a page-state prefetch and the record that uses it.
+    static let prefetchDistance = 16
 
     @inline(__always)
     func vmState(_ id: VMID) throws(ReplayError) -> VMState {
