@@ -103,6 +103,28 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var reusedPages: UInt64
     }
 
+    /// Large pages (present when `largePages` is on; docs/REPORT.md "Large pages"). Per VM,
+    /// `peakPages` is the VM's own peak; at host level it is the most pages inside large pages
+    /// at one moment across all VMs (not a sum of per-VM peaks).
+    public struct LargePages: Codable, Equatable, Sendable {
+        public var formed: UInt64
+        public var splits: UInt64
+        public var released: UInt64
+        public var peakPages: UInt64
+        public var pagesAtEnd: UInt64
+        /// pagesAtEnd / resident pages at the end (0 when none is resident).
+        public var coverageEnd: Double
+        public var scanSkips: UInt64
+        public var lostShares: UInt64
+
+        init(_ c: LargePageCounts, peak: UInt64, resident: UInt64) {
+            formed = c.formed; splits = c.splits; released = c.released
+            peakPages = peak; pagesAtEnd = c.pagesAtEnd
+            coverageEnd = resident == 0 ? 0 : round3(Double(c.pagesAtEnd) / Double(resident))
+            scanSkips = c.scanSkips; lostShares = c.lostShares
+        }
+    }
+
     public struct Allocation: Codable, Equatable, Sendable {
         public var minPages: UInt64
         public var maxPages: UInt64
@@ -229,6 +251,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var idle: Idle
         public var cost: Cost
         public var freePageReporting: FreePageReporting?
+        public var largePages: LargePages?
         public var refused: Bool
     }
 
@@ -261,6 +284,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
     public var scan: Scan
     public var cost: Cost
     public var freePageReporting: FreePageReporting?
+    public var largePages: LargePages?
 
 
 
@@ -321,7 +345,9 @@ public struct ReplayReport: Codable, Equatable, Sendable {
                                      damonMeanAbsError: v.damonAbsErrorSum.map { round3($0 / periods) },
                                      esxTracking: v.esxLag, damonTracking: v.damonLag),
                           cost: Cost(v.counters, s.policy, onSeconds: v.onSeconds),
-                          freePageReporting: fpr(v.counters), refused: v.refused))
+                          freePageReporting: fpr(v.counters),
+                          largePages: v.largePages.map { LargePages($0, peak: $0.peakPages, resident: v.privatePages + v.sharedPages) },
+                          refused: v.refused))
         }
         schemaVersion = ReplayReport.schemaVersion
         self.trace = trace
@@ -353,6 +379,10 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         scan = ReplayReport.scanState(s)
         cost = Cost(total, s.policy, onSeconds: s.vms.reduce(0) { $0 + $1.onSeconds })
         freePageReporting = fpr(total)
+        if let peak = s.largePagePeak {
+            let sum = s.vms.compactMap(\.largePages).reduce(LargePageCounts(), +)
+            largePages = LargePages(sum, peak: peak, resident: s.vms.reduce(0) { $0 + $1.privatePages + $1.sharedPages })
+        }
     }
 
     /// How far the scan got, and what would complete one pass over every powered-on VM.

@@ -82,6 +82,12 @@ extension ReplayReport {
             s += "  free page reporting: \(fpr.reportedPages) pages (\(m(Double(fpr.reportedPages))) MiB) handed back, \(fpr.reusedPages) of them used again (demand-zero); per VM: "
             s += vms.map { "VM \($0.id) \($0.freePageReporting?.reportedPages ?? 0)/\($0.freePageReporting?.reusedPages ?? 0)" }.joined(separator: ", ") + " (reported/reused)\n"
         }
+        if let lp = largePages {
+            s += "  large pages: \(lp.formed) formed, \(lp.splits) split, \(lp.released) released; at most \(lp.peakPages) pages (\(m(Double(lp.peakPages))) MiB) inside them at once, "
+            s += "\(lp.pagesAtEnd) at the end (\(String(format: "%.1f", lp.coverageEnd * 100))% of resident pages); the scan skipped \(lp.scanSkips) offers inside large pages, "
+            s += "\(lp.lostShares) of which would have shared; per VM: "
+            s += vms.map { "VM \($0.id) \($0.largePages?.formed ?? 0)/\($0.largePages?.splits ?? 0)/\($0.largePages?.lostShares ?? 0)" }.joined(separator: ", ") + " (formed/split/lost shares)\n"
+        }
         let st = states.timeMicros
         let tot = Double(max(1, st.high + st.soft + st.hard + st.low))
         s += String(format: "  states: high %.1f%%, soft %.1f%%, hard %.1f%%, low %.1f%% of the time; %llu transitions; end in %@\n",

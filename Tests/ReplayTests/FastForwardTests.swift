@@ -38,7 +38,9 @@ struct FastForwardTests {
 
     static func run(_ policy: Policy, overcommit: Double?, fastForward: Bool, seed: UInt64, gapHours: UInt64) throws -> (String, [TimelineRow], Int) {
         let frees = policy.freePageReporting == .on
-        let header = TraceHeader(vms: (0..<4).map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: 256) },
+        // With large pages, 64 KiB pages: a large page is 32 of them, so the 256-page VMs have 8.
+        let header = TraceHeader(pageSize: policy.largePages == .on ? 65536 : 4096,
+                                 vms: (0..<4).map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: 256) },
                                  capture: CaptureFacts(source: "test"))
         var spec = HostSpec()
         if let overcommit { spec.memory = .overcommit(overcommit) }
@@ -48,6 +50,7 @@ struct FastForwardTests {
         e.checkFullEveryStep = fastForward && gapHours < 10   // every invariant after every record, tick and skip
         e.timelineInterval = Micros.seconds(600)
         for r in records(seed: seed, gapHours: gapHours, frees: frees) { try e.apply(r) }
+        if policy.largePages == .on { #expect(e.vms.contains { $0.largePages!.counts.formed > 0 }) }
         try e.finish(settleUntil: Micros(2 * gapHours * 3_600_000_000))
         return (ReplayReportRenderer.json(ReplayReport(trace: "t", snapshot: e.snapshot())), e.timeline, e.fastForwards)
     }
@@ -72,10 +75,11 @@ struct FastForwardTests {
             // Default gains reach their floating-point fixed point after ~2,600 periods (~22 h).
             ("default gains, 30 h, no sharing", { var x = Policy(); x.sharing = .off; x.overhead = 0.25; return x }(), 1.4, 30),
             ("free page reporting, 64 KiB blocks", p { $0.freePageReporting = .on; $0.freePageBlock = 64 }, 1.3, 3),
+            ("large pages", p { $0.largePages = .on }, 1.3, 3),
         ]
     }()
 
-    @Test("Reports and timelines are identical with and without fast-forward", arguments: 0..<9)
+    @Test("Reports and timelines are identical with and without fast-forward", arguments: 0..<10)
     func identical(_ index: Int) throws {
         let (name, policy, overcommit, gap) = FastForwardTests.policies[index]
         let a = try FastForwardTests.run(policy, overcommit: overcommit, fastForward: true, seed: UInt64(index + 1), gapHours: gap)

@@ -42,6 +42,12 @@ public struct Policy: Codable, Equatable, Sendable {
     public var freePageDelay: Double = 2
     /// The block reported whole, KiB (Linux: the page-block order, 2 MiB on x86-64).
     public var freePageBlock: Double = 2048
+    /// Large pages (docs/MODEL.md "Large pages"): aligned 2 MiB blocks wholly backed by
+    /// private pages are mapped by one large page, not shared, ballooned or swapped until the
+    /// host splits them, when free memory falls below `largePageBreakFree` of M.
+    public var largePages: Switch = .off
+    /// vSphere 6 breaks large pages below 400% of minFree; with the paper's 6% as minFree, 24%.
+    public var largePageBreakFree: Double = 0.24
     /// Host paging's victim chooser, by registry name (SwapVictims).
     public var swapVictim: SwapVictimName = .random
     /// Per-VM overhead in MiB.
@@ -97,6 +103,10 @@ public struct Policy: Codable, Equatable, Sendable {
                   "highFree", "thresholds must satisfy 0 < lowFree ≤ hardFree ≤ softFree ≤ highFree < 1")
         try range(highFree, "highFree", 0, 0.5, "of M")
         try check(hysteresis.isFinite && hysteresis >= 0 && hysteresis < 1, "hysteresis", "must be in [0, 1)")
+        if largePages == .on {
+            try check(largePageBreakFree.isFinite && largePageBreakFree >= highFree && largePageBreakFree < 1, "largePageBreakFree",
+                      "must be in [highFree, 1) of M (large pages are split before ballooning and paging start)")
+        }
         try range(maxBalloon, "maxBalloon", 0, 1, "")
         try range(balloonRate, "balloonRate", 0, Policy.maxRate, "pages/s")
         try range(overhead, "overhead", 0, 1_048_576, "MiB")
@@ -230,6 +240,8 @@ public enum PolicyKnobs {
         pick("freePageReporting", "hand whole aligned 2 MiB blocks the guest freed back to the host (virtio-balloon free page reporting)", \.freePageReporting),
         dur("freePageDelay", "how long a freed block stays free before it is reported", \.freePageDelay),
         num("freePageBlock", "KiB", "the aligned block free page reporting hands back whole", \.freePageBlock),
+        pick("largePages", "back wholly backed aligned 2 MiB blocks with large pages: not shared, ballooned or swapped until split", \.largePages),
+        num("largePageBreakFree", "of M", "largePages=on: free memory below which the host splits every large page", \.largePageBreakFree),
         family("swapVictim", "host paging victim choice", \.swapVictim),
         num("overhead", "MiB", "per-VM overhead memory", \.overhead),
         num("sharesPerMiB", "", "default shares per MiB of max", \.sharesPerMiB),

@@ -53,6 +53,10 @@ extension ReplayEngine {
 
     func powerOff(_ vm: VMState) {
         vm.freeReporting?.reset()
+        if let lp = vm.largePages {
+            largeBlocks -= lp.largeCount
+            vm.largePages!.reset()
+        }
         vm.damon?.reset()
         vm.previousTruth = nil
         for p in 0..<UInt32(vm.pageCount) {

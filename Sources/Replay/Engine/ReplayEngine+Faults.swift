@@ -113,6 +113,7 @@ extension ReplayEngine {
         vm.entry[Int(ppn)] = PageState.entry(mpn: mpn)
         vm.privatePages += 1
         vm.victim.pageBecameResident(ppn)
+        if largePagesOn { largeGained(vm, ppn) }
     }
 
     /// Copy-on-write: gives the PPN a private copy of its shared frame's content.
@@ -160,11 +161,16 @@ extension ReplayEngine {
     /// Allocates a machine page for `vm`; with none free, reclaims synchronously (host paging
     /// of a victim, VMs above target first) and counts it.
     func allocate(for vm: VMState) throws(ReplayError) -> MPN {
-        if let m = memory.allocate() { return m }
+        if let m = memory.allocate() {
+            if largeBlocks > 0 && memory.free < largeBreakPages { splitLargePages() }
+            return m
+        }
         vm.counters.syncReclaims += 1
         while memory.free == 0 {
             try reclaimOnePage()
         }
-        return memory.allocate()!
+        let m = memory.allocate()!
+        if largeBlocks > 0 && memory.free < largeBreakPages { splitLargePages() }
+        return m
     }
 }

@@ -33,6 +33,7 @@ extension ReplayEngine {
     /// entries only for resident pages, writable only for private ones. O(pages).
     public func checkInvariants() throws(ReplayError) {
         try checkConservation()
+        if largePagesOn { try checkLargePages() }
         var refs = [UInt64](repeating: 0, count: table.frameCapacity)
         var mpnSeen = [Bool](repeating: false, count: Int(memory.highWater))
         var slotSeen = [Bool](repeating: false, count: Int(swap.highWater))
@@ -159,6 +160,35 @@ extension ReplayEngine {
             guard st == .privateMPN || st == .shared, !(e.writable && st != .privateMPN) else {
                 throw fail("virtual shadow entry for VM \(vm.config.id) VPN \(k.vpn) reaches PPN \(e.ppn) in state \(st)")
             }
+        }
+    }
+
+    /// Large pages: each block's private count is what the pmap says; a large page covers a
+    /// block wholly privately backed; none exists while they may not form; the totals agree.
+    func checkLargePages() throws(ReplayError) {
+        var total = 0
+        for vm in vms {
+            guard let lp = vm.largePages else { throw fail("VM \(vm.config.id) has no large-page map with largePages on") }
+            var large = 0
+            for b in 0..<lp.blocks {
+                var priv = 0
+                for i in (b * lp.blockPages)..<((b + 1) * lp.blockPages) where PageState.of(vm.entry[i]) == .privateMPN { priv += 1 }
+                guard priv == Int(lp.privateCount[b]) else {
+                    throw fail("VM \(vm.config.id) block \(b): \(lp.privateCount[b]) private pages counted, the pmap has \(priv)")
+                }
+                if lp.isLargeBlock(b) {
+                    large += 1
+                    guard priv == lp.blockPages else {
+                        throw fail("VM \(vm.config.id) block \(b) is a large page with only \(priv) of \(lp.blockPages) pages privately backed")
+                    }
+                }
+            }
+            guard large == lp.largeCount else { throw fail("VM \(vm.config.id): \(lp.largeCount) large pages counted, \(large) found") }
+            total += large
+        }
+        guard total == largeBlocks else { throw fail("\(largeBlocks) large pages counted host-wide, \(total) found") }
+        if total > 0 && !mayFormLargePages {
+            throw fail("\(total) large pages remain while free memory is \(memory.free) pages (threshold \(largeBreakPages)) in state \(state.rawValue)")
         }
     }
 }

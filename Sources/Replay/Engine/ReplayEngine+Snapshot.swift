@@ -40,6 +40,8 @@ public struct ReplaySnapshot: Sendable {
         /// With DAMON: rise and fall tracking of ESX's estimate and DAMON's.
         public var esxLag: TrackingLag? = nil
         public var damonLag: TrackingLag? = nil
+        /// What large pages did (largePages=on), else nil.
+        public var largePages: LargePageCounts? = nil
     }
     public var time: Micros
     public var records: UInt64
@@ -65,6 +67,8 @@ public struct ReplaySnapshot: Sendable {
     public var hostSwappedPeak: UInt64
     /// Power-ons refused by admission control, in time order.
     public var refusals: [AdmissionRefusal]
+    /// largePages=on: the most guest pages inside large pages at one moment, host-wide.
+    public var largePagePeak: UInt64? = nil
 }
 
 extension ReplayEngine {
@@ -106,7 +110,12 @@ extension ReplayEngine {
                                             damonEstimateSum: vm.damon == nil ? nil : vm.damonEstimateSum,
                                             damonAbsErrorSum: vm.damon == nil ? nil : vm.damonAbsErrorSum,
                                             esxLag: vm.damon == nil ? nil : vm.esxLag,
-                                            damonLag: vm.damon == nil ? nil : vm.damonLag))
+                                            damonLag: vm.damon == nil ? nil : vm.damonLag,
+                                            largePages: vm.largePages.map { lp in
+                                                var c = lp.counts
+                                                c.pagesAtEnd = UInt64(lp.largeCount * lp.blockPages)
+                                                return c
+                                            }))
         }
         var zeroFrames: UInt64 = 0
         table.forEachMatch(ContentHash.zero.rawValue) { f in
@@ -120,6 +129,6 @@ extension ReplayEngine {
                               vms: vmsOut, state: state, stateMicros: stateMicros,
                               transitions: transitions, swapSlotsUsed: swap.used, thresholds: thresholds,
                               overcommitted: overcommitted, hostBalloonPeak: hostBalloonPeak, hostSwappedPeak: hostSwappedPeak,
-                              refusals: refusals)
+                              refusals: refusals, largePagePeak: largePagesOn ? largePeakPages : nil)
     }
 }

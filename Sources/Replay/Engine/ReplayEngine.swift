@@ -67,6 +67,12 @@ public final class ReplayEngine {
     // Reclamation state.
     public let thresholds: FreeState.Thresholds
     public internal(set) var state: FreeState = .high
+    /// Large pages (ReplayEngine+LargePages): on, the free pages below which every large page
+    /// is split, the large pages of all VMs now, and the most guest pages in them at once.
+    var largePagesOn = false
+    var largeBreakPages: UInt64 = 0
+    var largeBlocks = 0
+    var largePeakPages: UInt64 = 0
     /// Time spent in each state, indexed by level (high, soft, hard, low).
     var stateTime: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     public var stateMicros: [FreeState: UInt64] {
@@ -121,6 +127,8 @@ public final class ReplayEngine {
         let tracking = overcommitted
         vms = host.vms.enumerated().map { VMState(config: $1, index: $0, policy: policy, arena: arena, tracking: tracking) }
         damonActive = policy.estimator == .damon
+        largePagesOn = policy.largePages == .on
+        largeBreakPages = largePagesOn ? UInt64((Double(host.machinePages) * policy.largePageBreakFree).rounded(.up)) : 0
         scanner = SharingScanners.make(policy.sharing, policy: policy)
         estimator = ActivityEstimators.make(policy.estimator, policy: policy)
         let victims = SwapVictims.registration(policy.swapVictim)
@@ -132,6 +140,7 @@ public final class ReplayEngine {
                                         samplesPerAggregation: Int(policy.damonAggregate.rounded()))
             }
             if policy.freePageReporting == .on { vm.freeReporting = FreePageReporter(pages: vm.pageCount, pageSize: host.pageSize, blockKiB: policy.freePageBlock) }
+            if policy.largePages == .on { vm.largePages = LargePageMap(pages: vm.pageCount, pageSize: host.pageSize) }
             scanner.beginSweep(vm, sweep: 0, seed: policy.seed)
         }
         for vm in vms where !vm.config.startsOff {

@@ -95,6 +95,8 @@ final class VMState {
     var damonLag = TrackingLag()
     var previousTruth: Double?
     var target: UInt64
+    /// Large pages over this VM's blocks (docs/MODEL.md "Large pages"); nil when off.
+    var largePages: LargePageMap?
     var allocatedSum: Double = 0
     var allocatedSamples: UInt64 = 0
     /// Sample periods begun since the replay started (each draws from its own stream, so a

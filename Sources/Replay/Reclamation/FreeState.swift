@@ -52,6 +52,7 @@ extension ReplayEngine {
         if s != state {
             transitions["\(state.rawValue)->\(s.rawValue)", default: 0] += 1
             state = s
+            if s != .high && largeBlocks > 0 { splitLargePages() }
             recomputeTargets()
         }
     }

@@ -22,7 +22,7 @@ extension ReplayEngine {
         case .untouched:
             vm.freeReporting?.setReported(i, false)
         case .privateMPN, .shared:
-            releaseResident(vm, e)
+            releaseResident(vm, ppn: q, e)
         case .swapped:
             // The guest pages out a page ESX already swapped: read back in to be written out.
             vm.counters.doublePaging += 1

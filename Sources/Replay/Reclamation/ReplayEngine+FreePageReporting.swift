@@ -89,7 +89,7 @@ extension ReplayEngine {
         case .untouched, .ballooned:
             return
         case .privateMPN, .shared:
-            releaseResident(vm, e)
+            releaseResident(vm, ppn: q, e)
         case .swapped:
             swap.release(PageState.slot(e))
             vm.swappedPages -= 1

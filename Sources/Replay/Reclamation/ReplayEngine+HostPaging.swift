@@ -47,6 +47,7 @@ extension ReplayEngine {
         }
         memory.release(PageState.mpn(vm.entry[i]))
         vm.privatePages -= 1
+        if largePagesOn { largeLost(vm, p) }
         vm.entry[i] = PageState.entry(slot: slot)
         vm.swappedPages += 1
         vm.swappedPeak = max(vm.swappedPeak, vm.swappedPages)

@@ -16,6 +16,12 @@ extension ReplayEngine {
         }
         let h = vm.hash[i]
         guard scanner.offersPages && scanner.mayShare(hash: h) else { return false }
+        // Inside a large page: hashed, not shared (docs/MODEL.md "Large pages").
+        if largePagesOn && vm.largePages!.isLarge(i) {
+            vm.largePages!.counts.scanSkips += 1
+            if wouldShare(vm, ppn: ppn, hash: h) { vm.largePages!.counts.lostShares += 1 }
+            return false
+        }
         enum Outcome { case shareWith(FrameIndex), promote(FrameIndex, VMState, UInt32), own, none }
         var outcome = Outcome.none
         var stale: [FrameIndex] = []
@@ -36,6 +42,9 @@ extension ReplayEngine {
                     return true
                 }
                 guard table.salt(f) == salt else { return true }
+                // A hinted page inside a large page cannot be shared until the large page is
+                // split; its hint stays.
+                if owner.largePages?.isLarge(Int(q)) == true { return true }
                 // Re-validate the hinted page: still private, content unchanged.
                 let qi = Int(q)
                 let valid = PageState.of(owner.entry[qi]) == .privateMPN && owner.flags[qi] & PageFlag.known != 0
@@ -71,6 +80,7 @@ extension ReplayEngine {
             table.promote(f, mpn: m, refs: 1)
             owner.entry[qi] = PageState.entry(frame: f)
             owner.privatePages -= 1
+            if largePagesOn { largeLost(owner, q) }
             owner.sharedPages += 1
             if h == ContentHash.zero.rawValue { owner.zeroSharedPages += 1 }
             writeProtectShadow(owner, ppn: q)
@@ -88,11 +98,12 @@ extension ReplayEngine {
 
     /// Releases what backs a resident page with pmap entry `e` (a private machine page, or a
     /// reference to a shared frame) and updates the VM's counts; the caller remaps the PPN.
-    func releaseResident(_ vm: VMState, _ e: UInt32) {
+    func releaseResident(_ vm: VMState, ppn: UInt32, _ e: UInt32) {
         switch PageState.of(e) {
         case .privateMPN:
             memory.release(PageState.mpn(e))
             vm.privatePages -= 1
+            if largePagesOn { largeLost(vm, ppn) }
         case .shared:
             let f = PageState.frame(e)
             if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
@@ -118,6 +129,7 @@ extension ReplayEngine {
         memory.release(PageState.mpn(vm.entry[i]))
         vm.entry[i] = PageState.entry(frame: f)
         vm.privatePages -= 1
+        if largePagesOn { largeLost(vm, ppn) }
         vm.sharedPages += 1
         if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages += 1 }
         writeProtectShadow(vm, ppn: ppn)
