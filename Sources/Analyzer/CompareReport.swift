@@ -49,6 +49,7 @@ public enum CompareRenderer {
         Metric(name: "hidden faults (count)", lowerIsBetter: true, value: { Double($0.faults.hiddenFaults) }, format: "%.0f",
                vm: { Double($1.faults.hiddenFaults) }),
         Metric(name: "time high s", lowerIsBetter: false, value: { Double($0.states.timeMicros.high) / 1e6 }, format: "%.1f"),
+        Metric(name: "time clear s", lowerIsBetter: true, value: { Double($0.states.timeMicros.clear ?? 0) / 1e6 }, format: "%.1f"),
         Metric(name: "time soft s", lowerIsBetter: true, value: { Double($0.states.timeMicros.soft) / 1e6 }, format: "%.1f"),
         Metric(name: "time hard s", lowerIsBetter: true, value: { Double($0.states.timeMicros.hard) / 1e6 }, format: "%.1f"),
         Metric(name: "time low s", lowerIsBetter: true, value: { Double($0.states.timeMicros.low) / 1e6 }, format: "%.1f"),
@@ -58,6 +59,15 @@ public enum CompareRenderer {
                value: { r in r.vms.isEmpty ? 0 : mib(r, r.vms.reduce(0) { $0 + $1.idle.meanAbsError } / Double(r.vms.count)) }, format: "%.2f",
                vm: { mib($0, $1.idle.meanAbsError) }),
     ]
+
+    /// The metrics the text tables show: all but time in vSphere 6's clear state when no run
+    /// has that state (CSV and JSON always carry every metric).
+    static func shownMetrics(_ results: [RunResult]) -> Set<Int> {
+        let clear = metrics.firstIndex { $0.name == "time clear s" }!
+        var all = Set(metrics.indices)
+        if !results.contains(where: { $0.report.states.timeMicros.clear != nil }) { all.remove(clear) }
+        return all
+    }
 
     /// Columns whose run refused a VM that another column admitted: they replayed fewer VMs,
     /// so their values are not comparable and never get a `*`.
@@ -97,7 +107,8 @@ public enum CompareRenderer {
         let skip = incomparable(results)
         let eligible = Set(results.indices).subtracting(skip)
         var rows: [[String]] = [["metric"] + results.indices.map { "[\($0 + 1)]" + (skip.contains($0) ? " !" : "") }]
-        for m in metrics {
+        let shown = shownMetrics(results)
+        for m in metrics.indices.filter(shown.contains).map({ metrics[$0] }) {
             let vals = results.map { m.value($0.report) }
             let b = best(vals, lowerIsBetter: m.lowerIsBetter, eligible: eligible)
             rows.append([m.name] + vals.enumerated().map { i, v in String(format: m.format, v) + (b.contains(i) ? " *" : "  ") })
@@ -226,7 +237,8 @@ public enum CompareRenderer {
         let eligible = eligible(groups, results)
         let skip = Set(groups.indices).subtracting(eligible)
         var rows: [[String]] = [["metric (mean ± 95% CI)"] + groups.indices.map { "[\($0 + 1)]" + (skip.contains($0) ? " !" : "") }]
-        for (m, metric) in metrics.enumerated() {
+        let shown = shownMetrics(results)
+        for (m, metric) in metrics.enumerated() where shown.contains(m) {
             let mark = CompareSummary.mark(groups, metric: m, lowerIsBetter: metric.lowerIsBetter, eligible: eligible)
             rows.append([metric.name] + groups.indices.map { g in
                 let v = String(format: metric.format, groups[g].mean[m]) + " ± " + String(format: metric.format, groups[g].halfWidth[m])

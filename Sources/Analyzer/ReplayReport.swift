@@ -151,6 +151,8 @@ public struct ReplayReport: Codable, Equatable, Sendable {
 
     public struct StateTimes: Codable, Equatable, Sendable {
         public var high: UInt64
+        /// vSphere 6's clear state (`memoryStates=vsphere6`); absent in the paper's scheme.
+        public var clear: UInt64?
         public var soft: UInt64
         public var hard: UInt64
         public var low: UInt64
@@ -369,10 +371,10 @@ public struct ReplayReport: Codable, Equatable, Sendable {
                               blockedMicros: total.blockedMicros)
         let t = s.thresholds
         states = States(overcommitted: s.overcommitted, end: s.state.rawValue,
-                        timeMicros: StateTimes(high: s.stateMicros[.high] ?? 0, soft: s.stateMicros[.soft] ?? 0,
-                                               hard: s.stateMicros[.hard] ?? 0, low: s.stateMicros[.low] ?? 0),
+                        timeMicros: StateTimes(high: s.stateMicros[.high] ?? 0, clear: t.hasClear ? s.stateMicros[.clear] ?? 0 : nil,
+                                               soft: s.stateMicros[.soft] ?? 0, hard: s.stateMicros[.hard] ?? 0, low: s.stateMicros[.low] ?? 0),
                         transitions: s.transitions,
-                        thresholdPages: StateTimes(high: t.high, soft: t.soft, hard: t.hard, low: t.low))
+                        thresholdPages: StateTimes(high: t.high, clear: t.hasClear ? t.clear : nil, soft: t.soft, hard: t.hard, low: t.low))
         let names = Dictionary(uniqueKeysWithValues: s.vms.map { ($0.config.id, $0.config.name) })
         admission = Admission(refused: s.vms.filter(\.refused).map(\.config.id),
                               refusals: s.refusals.map { Refusal($0, name: names[$0.vm] ?? "") })

@@ -89,9 +89,10 @@ extension ReplayReport {
             s += vms.map { "VM \($0.id) \($0.largePages?.formed ?? 0)/\($0.largePages?.splits ?? 0)/\($0.largePages?.lostShares ?? 0)" }.joined(separator: ", ") + " (formed/split/lost shares)\n"
         }
         let st = states.timeMicros
-        let tot = Double(max(1, st.high + st.soft + st.hard + st.low))
-        s += String(format: "  states: high %.1f%%, soft %.1f%%, hard %.1f%%, low %.1f%% of the time; %llu transitions; end in %@\n",
-                    100 * Double(st.high) / tot, 100 * Double(st.soft) / tot, 100 * Double(st.hard) / tot, 100 * Double(st.low) / tot,
+        let tot = Double(max(1, st.high + (st.clear ?? 0) + st.soft + st.hard + st.low))
+        let clear = st.clear.map { String(format: "clear %.1f%%, ", 100 * Double($0) / tot) } ?? ""
+        s += String(format: "  states: high %.1f%%, %@soft %.1f%%, hard %.1f%%, low %.1f%% of the time; %llu transitions; end in %@\n",
+                    100 * Double(st.high) / tot, clear, 100 * Double(st.soft) / tot, 100 * Double(st.hard) / tot, 100 * Double(st.low) / tot,
                     states.transitions.values.reduce(0, +), states.end)
         for r in admission.refusals { s += "  " + r.sentence(pageSize: host.pageSize) + "\n" }
         return s

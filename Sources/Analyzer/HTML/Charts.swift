@@ -177,9 +177,10 @@ extension SVG {
         return s
     }
 
-    static let stateColors: [FreeState: String] = [.high: "#d9efe3", .soft: "#fbeeb0", .hard: "#f6c48f", .low: "#e8877a"]
-    static var stateKeys: [Key] {
-        [FreeState.high, .soft, .hard, .low].map { Key(name: "state \($0.rawValue)", color: stateColors[$0]!, box: true) }
+    static let stateColors: [FreeState: String] = [.high: "#d9efe3", .clear: "#eef6d2", .soft: "#fbeeb0", .hard: "#f6c48f", .low: "#e8877a"]
+    /// The legend of the state strips: vSphere 6's clear state only when a strip shows it.
+    static func stateKeys(clear: Bool) -> [Key] {
+        FreeState.allCases.filter { clear || $0 != .clear }.map { Key(name: "state \($0.rawValue)", color: stateColors[$0]!, box: true) }
     }
 
     /// The free-memory state over time, one strip per run, all on one time axis.

@@ -399,7 +399,8 @@ public enum HTMLReport {
 
     static func thresholds(_ r: RunResult, mib: Double) -> [(name: String, value: Double)] {
         let t = r.thresholds
-        return [("high", Double(t.high) * mib), ("soft", Double(t.soft) * mib), ("hard", Double(t.hard) * mib), ("low", Double(t.low) * mib)]
+        return [("high", Double(t.high) * mib)] + (t.hasClear ? [("clear", Double(t.clear) * mib)] : [])
+            + [("soft", Double(t.soft) * mib), ("hard", Double(t.hard) * mib), ("low", Double(t.low) * mib)]
     }
 
     /// Free memory on the full range, then zoomed to 0…2 × high so the thresholds are apart.
@@ -420,8 +421,10 @@ public enum HTMLReport {
         let end = times.last?.0 ?? 0
         var s = ""
         let free = SVG.Series(name: "free", color: "#000000", points: times.map { ($0.0, Double($0.1.first!.free) * mib) })
-        let bands = stateSpans(times).map { SVG.Band(from: $0.0, to: $0.1, label: $0.2.rawValue, color: SVG.stateColors[$0.2]!) }
-        s += freeCharts(id: "free", series: [free], bands: bands, thresholds: thresholds(r, mib: mib), extraKeys: SVG.stateKeys)
+        let spans = stateSpans(times)
+        let bands = spans.map { SVG.Band(from: $0.0, to: $0.1, label: $0.2.rawValue, color: SVG.stateColors[$0.2]!) }
+        s += freeCharts(id: "free", series: [free], bands: bands, thresholds: thresholds(r, mib: mib),
+                        extraKeys: SVG.stateKeys(clear: r.thresholds.hasClear))
         var sharing = SVG.LineChart(id: "sharing", title: "Memory saved by sharing (MiB), against an instant perfect scanner", xLabel: "simulated time (s)", yLabel: "MiB")
         sharing.series = [SVG.Series(name: "saved by sharing", color: SVG.palette[0], points: times.map { t in (t.0, t.1.reduce(0) { $0 + $1.sharedSaved } * mib) })]
         if let stats { sharing.series.append(SVG.Series(name: "oracle bound", color: "#000000", dash: "6 3", points: oracle(stats, mib: mib, end: end))) }
@@ -467,7 +470,7 @@ public enum HTMLReport {
         if !sameThresholds { s += "<p class=\"note\">The policies' thresholds differ; the lines drawn are \(esc(names[0]))'s.</p>\n" }
         s += freeCharts(id: "free", series: perPolicy { Double($0.first!.free) }, bands: [], thresholds: thresholds(runs[0], mib: mib), extraKeys: [])
         s += SVG.figure("states", caption: "Reclamation state over time",
-                        SVG.legendRow(SVG.stateKeys) + SVG.stateStrips(id: "states", title: "Free-memory state per policy", rows: runs.indices.map { (names[$0], stateSpans(times[$0])) }, xMax: end))
+                        SVG.legendRow(SVG.stateKeys(clear: runs.contains { $0.thresholds.hasClear })) + SVG.stateStrips(id: "states", title: "Free-memory state per policy", rows: runs.indices.map { (names[$0], stateSpans(times[$0])) }, xMax: end))
         var sharing = SVG.LineChart(id: "sharing", title: "Memory saved by sharing (MiB), against an instant perfect scanner", xLabel: "simulated time (s)", yLabel: "MiB")
         sharing.series = perPolicy { $0.reduce(0) { $0 + $1.sharedSaved } }
         if let stats { sharing.series.append(SVG.Series(name: "oracle bound", color: "#555555", dash: "6 3", points: oracle(stats, mib: mib, end: end))) }

@@ -20,7 +20,7 @@ extension ReplayEngine {
         var shared: UInt64 = 0
         for vm in running { shared += vm.sharedPages }
         let savings = shared > UInt64(table.sharedFrames) ? shared - UInt64(table.sharedFrames) : 0
-        let base = Int64(host.machinePages) - Int64(memory.reserved) - Int64(thresholds.high + thresholds.margin) + Int64(savings)
+        let base = Int64(host.machinePages) - Int64(memory.reserved) - Int64(thresholds.aim + thresholds.margin) + Int64(savings)
         return UInt64(max(0, base))
     }
 

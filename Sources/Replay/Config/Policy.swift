@@ -33,6 +33,10 @@ public struct Policy: Codable, Equatable, Sendable {
     public var hardFree: Double = 0.02
     public var lowFree: Double = 0.01
     public var hysteresis: Double = 0
+    /// The free-memory states (docs/MODEL.md "Free-memory states"): the paper's four at
+    /// highFree/softFree/hardFree/lowFree of M, or vSphere 6's five as multiples of minFree.
+    public var memoryStates: MemoryStates = .paper
+    public enum MemoryStates: String, Codable, Sendable, CaseIterable { case paper, vsphere6 }
     public var balloon: Switch = .on
     public var maxBalloon: Double = 0.5
     public var balloonRate: Double = 4096
@@ -103,7 +107,7 @@ public struct Policy: Codable, Equatable, Sendable {
                   "highFree", "thresholds must satisfy 0 < lowFree ≤ hardFree ≤ softFree ≤ highFree < 1")
         try range(highFree, "highFree", 0, 0.5, "of M")
         try check(hysteresis.isFinite && hysteresis >= 0 && hysteresis < 1, "hysteresis", "must be in [0, 1)")
-        if largePages == .on {
+        if largePages == .on && memoryStates == .paper {
             try check(largePageBreakFree.isFinite && largePageBreakFree >= highFree && largePageBreakFree < 1, "largePageBreakFree",
                       "must be in [highFree, 1) of M (large pages are split before ballooning and paging start)")
         }
@@ -234,6 +238,7 @@ public enum PolicyKnobs {
         num("hardFree", "of M", "hard free-memory threshold", \.hardFree),
         num("lowFree", "of M", "low free-memory threshold", \.lowFree),
         num("hysteresis", "of M", "extra margin before going back up a state", \.hysteresis),
+        pick("memoryStates", "free-memory states: paper (high/soft/hard/low at the four knobs above) or vsphere6 (high/clear/soft/hard/low at 400/100/64/32/16% of minFree; the knobs above unused)", \.memoryStates),
         pick("balloon", "balloon driver present in every VM", \.balloon),
         num("maxBalloon", "of max", "largest balloon as a fraction of the VM's max", \.maxBalloon),
         num("balloonRate", "pages/s", "balloon inflation rate per driver", \.balloonRate),
@@ -241,7 +246,7 @@ public enum PolicyKnobs {
         dur("freePageDelay", "how long a freed block stays free before it is reported", \.freePageDelay),
         num("freePageBlock", "KiB", "the aligned block free page reporting hands back whole", \.freePageBlock),
         pick("largePages", "back wholly backed aligned 2 MiB blocks with large pages: not shared, ballooned or swapped until split", \.largePages),
-        num("largePageBreakFree", "of M", "largePages=on: free memory below which the host splits every large page", \.largePageBreakFree),
+        num("largePageBreakFree", "of M", "largePages=on, memoryStates=paper: free memory below which the host splits every large page (vsphere6: below its high threshold)", \.largePageBreakFree),
         family("swapVictim", "host paging victim choice", \.swapVictim),
         num("overhead", "MiB", "per-VM overhead memory", \.overhead),
         num("sharesPerMiB", "", "default shares per MiB of max", \.sharesPerMiB),

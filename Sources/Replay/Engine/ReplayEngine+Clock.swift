@@ -73,9 +73,10 @@ extension ReplayEngine {
             let d = t.rawValue - now.rawValue
             switch state {
             case .high: stateTime.0 += d
-            case .soft: stateTime.1 += d
-            case .hard: stateTime.2 += d
-            case .low: stateTime.3 += d
+            case .clear: stateTime.1 += d
+            case .soft: stateTime.2 += d
+            case .hard: stateTime.3 += d
+            case .low: stateTime.4 += d
             }
             now = t
         }

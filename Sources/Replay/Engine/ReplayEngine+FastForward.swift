@@ -32,7 +32,7 @@ extension ReplayEngine {
 
         // Steady checks, cheapest first.
         if overcommitted && state.next(free: memory.free, thresholds) != state { return false }
-        let floor = thresholds.high + thresholds.margin
+        let floor = thresholds.aim + thresholds.margin
         let headroom = memory.free > floor ? memory.free - floor : 0
         for vm in on {
             guard !vm.sampledPPNs.isEmpty, vm.traps == 0, vm.touchedThisPeriod == 0, vm.lastTruePages == 0 else { return false }

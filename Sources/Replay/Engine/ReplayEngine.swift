@@ -73,10 +73,10 @@ public final class ReplayEngine {
     var largeBreakPages: UInt64 = 0
     var largeBlocks = 0
     var largePeakPages: UInt64 = 0
-    /// Time spent in each state, indexed by level (high, soft, hard, low).
-    var stateTime: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    /// Time spent in each state, indexed by level (high, clear, soft, hard, low).
+    var stateTime: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
     public var stateMicros: [FreeState: UInt64] {
-        [.high: stateTime.0, .soft: stateTime.1, .hard: stateTime.2, .low: stateTime.3]
+        [.high: stateTime.0, .clear: stateTime.1, .soft: stateTime.2, .hard: stateTime.3, .low: stateTime.4]
     }
     public internal(set) var transitions: [String: UInt64] = [:]
     /// Skip steady spans in closed form (docs/MODEL.md "Fast-forward"); off only to check that
@@ -117,18 +117,19 @@ public final class ReplayEngine {
         memory = MachineMemory(pages: host.machinePages)
         swap = SwapArea(slots: host.swapPages)
         table = ShareTable(hashBits: policy.hashBits)
-        thresholds = FreeState.Thresholds(machinePages: host.machinePages, policy: policy)
+        thresholds = FreeState.Thresholds(machinePages: host.machinePages, policy: policy, pageSize: host.pageSize)
         samplePeriod = Micros.seconds(policy.samplePeriod)
         balancePeriod = Micros.seconds(policy.balancePeriod)
         nextSample = samplePeriod
         nextBalance = balancePeriod
-        let need = host.vms.reduce(UInt64(0)) { $0 + $1.maxPages + $1.overheadPages } + thresholds.high
+        let need = host.vms.reduce(UInt64(0)) { $0 + $1.maxPages + $1.overheadPages } + thresholds.aim
         overcommitted = need > host.machinePages
         let tracking = overcommitted
         vms = host.vms.enumerated().map { VMState(config: $1, index: $0, policy: policy, arena: arena, tracking: tracking) }
         damonActive = policy.estimator == .damon
         largePagesOn = policy.largePages == .on
-        largeBreakPages = largePagesOn ? UInt64((Double(host.machinePages) * policy.largePageBreakFree).rounded(.up)) : 0
+        largeBreakPages = !largePagesOn ? 0 : thresholds.hasClear ? thresholds.high
+            : UInt64((Double(host.machinePages) * policy.largePageBreakFree).rounded(.up))
         scanner = SharingScanners.make(policy.sharing, policy: policy)
         estimator = ActivityEstimators.make(policy.estimator, policy: policy)
         let victims = SwapVictims.registration(policy.swapVictim)

@@ -1,13 +1,16 @@
-/// The free-memory states (docs/PAPER.md §6; docs/MODEL.md "Free-memory states").
+/// The free-memory states (docs/PAPER.md §6; docs/MODEL.md "Free-memory states"). `clear` is
+/// vSphere 6's state between high and soft (`memoryStates=vsphere6`); the paper's scheme never
+/// enters it.
 public enum FreeState: String, Codable, Sendable, CaseIterable, Comparable {
-    case high, soft, hard, low
+    case high, clear, soft, hard, low
 
     var level: Int {
         switch self {
         case .high: 0
-        case .soft: 1
-        case .hard: 2
-        case .low: 3
+        case .clear: 1
+        case .soft: 2
+        case .hard: 3
+        case .low: 4
         }
     }
 
@@ -16,16 +19,45 @@ public enum FreeState: String, Codable, Sendable, CaseIterable, Comparable {
     /// Thresholds in pages.
     public struct Thresholds: Equatable, Sendable {
         public var high: UInt64, soft: UInt64, hard: UInt64, low: UInt64
+        /// vSphere 6's clear threshold (100% of minFree); 0 in the paper's scheme (no clear state).
+        public var clear: UInt64 = 0
         /// Extra pages needed above a threshold before going back up.
         public var margin: UInt64
-        public init(high: UInt64, soft: UInt64, hard: UInt64, low: UInt64, margin: UInt64 = 0) {
-            self.high = high; self.soft = soft; self.hard = hard; self.low = low; self.margin = margin
+        public init(high: UInt64, soft: UInt64, hard: UInt64, low: UInt64, margin: UInt64 = 0, clear: UInt64 = 0) {
+            self.high = high; self.soft = soft; self.hard = hard; self.low = low; self.margin = margin; self.clear = clear
         }
-        public init(machinePages m: UInt64, policy p: Policy) {
+        public init(machinePages m: UInt64, policy p: Policy, pageSize: UInt64 = 4096) {
             func pages(_ f: Double) -> UInt64 { UInt64((Double(m) * f).rounded(.up)) }
-            self.init(high: pages(p.highFree), soft: pages(p.softFree), hard: pages(p.hardFree), low: pages(p.lowFree),
-                      margin: pages(p.hysteresis))
+            switch p.memoryStates {
+            case .paper:
+                self.init(high: pages(p.highFree), soft: pages(p.softFree), hard: pages(p.hardFree), low: pages(p.lowFree),
+                          margin: pages(p.hysteresis))
+            case .vsphere6:
+                let minFree = FreeState.minFreePages(machinePages: m, pageSize: pageSize)
+                func of(_ f: Double) -> UInt64 { UInt64((Double(minFree) * f).rounded(.up)) }
+                self.init(high: of(4), soft: of(0.64), hard: of(0.32), low: of(0.16), margin: pages(p.hysteresis), clear: minFree)
+            }
         }
+        /// Whether the scheme has a clear state (vSphere 6).
+        public var hasClear: Bool { clear > 0 }
+        /// The free memory targets and balloon deflation aim at (plus the margin): high in the
+        /// paper, clear in vSphere 6 (no reclamation happens above it).
+        public var aim: UInt64 { hasClear ? clear : high }
+    }
+
+    /// vSphere's minFree for a host of `m` pages: 6% of the first 4 GiB, 4% of the next 8 GiB,
+    /// 2% of the next 16 GiB and 1% of the rest (899 MB at 28 GB; 6% — the paper's high
+    /// threshold — on hosts of at most 4 GiB), rounded up to pages.
+    public static func minFreePages(machinePages m: UInt64, pageSize: UInt64) -> UInt64 {
+        let gib = Double(1 << 30)
+        let bytes = Double(m) * Double(pageSize)
+        let bands: [(upTo: Double, rate: Double)] = [(4 * gib, 0.06), (12 * gib, 0.04), (28 * gib, 0.02), (.infinity, 0.01)]
+        var from = 0.0, total = 0.0
+        for b in bands where bytes > from {
+            total += (min(bytes, b.upTo) - from) * b.rate
+            from = b.upTo
+        }
+        return UInt64((total / Double(pageSize)).rounded(.up))
     }
 
     /// The next state given `free` pages: down as many levels as free memory has fallen below
@@ -33,12 +65,15 @@ public enum FreeState: String, Codable, Sendable, CaseIterable, Comparable {
     /// at least the threshold above the one that made it enter (plus the margin).
     public func next(free: UInt64, _ t: Thresholds) -> FreeState {
         // Going down.
-        let down: FreeState = free < t.low ? .low : free < t.hard ? .hard : free < t.soft ? .soft : .high
+        let down: FreeState = free < t.low ? .low : free < t.hard ? .hard : free < t.soft ? .soft : free < t.clear ? .clear : .high
         if down > self { return down }
         // Going up, one level, with hysteresis.
         switch self {
         case .high: return .high
-        case .soft: return free >= t.high + t.margin ? .high : .soft
+        case .clear: return free >= t.high + t.margin ? .high : .clear
+        case .soft:
+            if t.hasClear { return free >= t.clear + t.margin ? .clear : .soft }
+            return free >= t.high + t.margin ? .high : .soft
         case .hard: return free >= t.soft + t.margin ? .soft : .hard
         case .low: return free >= t.hard + t.margin ? .hard : .low
         }

@@ -14,8 +14,9 @@ extension ReplayEngine {
         guard overcommitted else { return }
         // Free memory above high + margin that deflating balloons may hand back this tick: a
         // deflated page costs nothing until the guest touches it, so more would overshoot.
-        let floor = thresholds.high + thresholds.margin
+        let floor = thresholds.aim + thresholds.margin
         var headroom = memory.free > floor ? memory.free - floor : 0
+        let inflates = thresholds.hasClear ? state == .soft : state >= .soft
         for vm in vms where vm.on {
             // In low, every VM above its target has been blocked for the tick that just ended.
             if state == .low && vm.residentPages > vm.target {
@@ -24,13 +25,14 @@ extension ReplayEngine {
             let c = vm.config
             let maxBalloon = UInt64((Double(c.maxPages) * policy.maxBalloon).rounded(.down))
             let resident = vm.residentPages
-            // Ballooning: inflate toward the target outside the high state; deflate, in any
-            // state, while the VM is below its target and free memory is above high + margin.
+            // Ballooning: inflate toward the target in soft and below (vSphere 6: in soft only,
+            // the balloon stops in hard); deflate, in any state, while the VM is below its
+            // target and free memory is above the aim (high, or vSphere 6's clear) + margin.
             if c.balloon {
                 vm.balloonCredit = min(vm.balloonCredit + policy.balloonRate * seconds, policy.balloonRate * seconds)
                 var desired = vm.balloonedPages
                 if resident > vm.target {
-                    if state != .high { desired = min(maxBalloon, vm.balloonedPages + (resident - vm.target)) }
+                    if inflates { desired = min(maxBalloon, vm.balloonedPages + (resident - vm.target)) }
                 } else if vm.balloonedPages > 0 && headroom > 0 {
                     let room = min(vm.target - resident, headroom, vm.balloonedPages, UInt64(vm.balloonCredit))
                     desired = vm.balloonedPages - room
