@@ -10,6 +10,7 @@ public enum TraceInfoRenderer {
         let c = header.capture
         s += "source      \(c.source) (\(c.tool) \(c.toolVersion))\n"
         if let h = c.hash { s += "hash        \(h.algorithm), \(h.bits) bits\n" }
+        if let z = c.compression { s += "compressed  content records carry their page's compressed size (\(z))\n" }
         s += "time unit   \(c.timeUnit); accesses \(c.accesses)\n"
         for (k, v) in (c.details ?? [:]).sorted(by: { $0.key < $1.key }) {
             s += "  \(k) = \(v)\n"

@@ -195,7 +195,9 @@ public final class CaptureSession {
         for (i, v) in options.vms.enumerated() {
             d["vm\(i)"] = "\(v.name): \(v.fact)"
         }
-        return CaptureFacts(source: "qemu-tcg", hash: .init(algorithm: "xxh3-64", bits: 64), accesses: "interval", details: d)
+        var facts = CaptureFacts(source: "qemu-tcg", hash: .init(algorithm: "xxh3-64", bits: 64), accesses: "interval", details: d)
+        facts.compression = PageCompressor.name
+        return facts
     }
 
     /// Deletes RAM and map files in /dev/shm left by captures whose process no longer exists

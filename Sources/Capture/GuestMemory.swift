@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CXXHash
+import CZstd
 import TraceFormat
 
 /// A capture VM's RAM file and access map, both mapped shared from /dev/shm, and the content
@@ -21,6 +22,8 @@ final class GuestMemory {
     static func mapBytes(pages: Int) -> Int { pages * 9 }
     /// The content hash of each page at the last snapshot; 0 for an all-zero page.
     private(set) var hashes: [UInt64]
+    /// Measures each content record's compressed size (libzstd, level 1).
+    private let compressor = PageCompressor()
 
     /// Creates both files (RAM zero-filled, sparse) and maps them.
     init(ramPath: String, mapPath: String, pages: Int) throws(CaptureError) {
@@ -124,12 +127,36 @@ final class GuestMemory {
                     if zeroStart < 0 { zeroStart = i }
                 } else {
                     flushZeros(i)
-                    out.append(TraceRecord(time: time, vm: vm, kind: .content, ppn: PPN(UInt32(i)), hash: ContentHash(h)))
+                    out.append(TraceRecord(time: time, vm: vm, kind: .content, ppn: PPN(UInt32(i)), hash: ContentHash(h),
+                                           compressedSize: compressor.size(ram + i * Self.pageSize, Self.pageSize)))
                 }
             }
         }
         flushZeros(pages)
         memset(map, 0, Self.mapBytes(pages: pages))
         return (accessed, changed)
+    }
+}
+
+/// The compressed size of a page, as ESX's compression cache would see it: libzstd at level 1
+/// (fast, the level meant for this), one page at a time. A page that does not shrink counts as
+/// its own size (what a cache would store it as: not compressed).
+final class PageCompressor {
+    static let name = "zstd-1"
+    private let cctx: OpaquePointer
+    private var out: [UInt8]
+
+    init() {
+        cctx = ZSTD_createCCtx()
+        out = [UInt8](repeating: 0, count: ZSTD_compressBound(1 << 16))
+    }
+
+    deinit { ZSTD_freeCCtx(cctx) }
+
+    func size(_ page: UnsafeRawPointer, _ bytes: Int) -> UInt32 {
+        if out.count < ZSTD_compressBound(bytes) { out = [UInt8](repeating: 0, count: ZSTD_compressBound(bytes)) }
+        let n = out.withUnsafeMutableBytes { ZSTD_compressCCtx(cctx, $0.baseAddress, $0.count, page, bytes, 1) }
+        guard ZSTD_isError(n) == 0 else { return UInt32(bytes) }
+        return UInt32(min(n, bytes))
     }
 }

@@ -45,6 +45,9 @@ public struct CaptureFacts: Codable, Equatable, Sendable {
     public var accesses: String
     /// Free-form facts (workload, seed, versions), sorted by key when written.
     public var details: [String: String]?
+    /// How content records' compressed sizes were measured (`zstd-1`: libzstd at level 1 on
+    /// each page; `synthetic`: `gen`'s stand-in), or nil when the trace has none.
+    public var compression: String?
 
     public init(source: String, tool: String = "tracetool", toolVersion: String = TraceFormatVersion.toolVersion,
                 hash: Hash? = nil, timeUnit: String = "us", accesses: String = "exact",
@@ -188,7 +191,9 @@ public enum TraceLimits {
 
 public enum TraceFormatVersion {
     /// The binary format version this code writes and the highest it reads.
-    public static let current: UInt16 = 1
+    /// Version 2 added content records that carry the page's compressed size (op `0x25`, the
+    /// text format's sixth field of `C`); version 1 files read as "compressed size unknown".
+    public static let current: UInt16 = 2
     public static let toolVersion = "0.1.0"
 }
 

@@ -125,16 +125,20 @@ public struct TraceRecord: Equatable, Sendable {
     /// The content digest of a `content` record; zero otherwise.
     public var hash: ContentHash
     public var asid: ASID
+    /// A content record's page compressed, in bytes (1 … the page size; docs/FORMAT.md), or 0
+    /// when the trace does not say (format version 1, or a capture that did not measure it).
+    public var compressedSize: UInt32
     public var vpn: VPN
 
     public init(time: Micros, vm: VMID, kind: RecordKind, ppn: PPN = PPN(0), count: UInt32 = 1,
-                hash: ContentHash = ContentHash(0), virtual: (ASID, VPN)? = nil) {
+                hash: ContentHash = ContentHash(0), virtual: (ASID, VPN)? = nil, compressedSize: UInt32 = 0) {
         self.time = time
         self.vm = vm
         self.kind = kind
         self.ppn = ppn
         self.count = count
         self.hash = hash
+        self.compressedSize = compressedSize
         if let (a, v) = virtual {
             hasVirtual = true
             asid = a

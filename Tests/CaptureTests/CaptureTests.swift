@@ -29,6 +29,14 @@ final class FakeGuest {
         try h.close()
     }
 
+    /// Writes 4096 `bytes` into page `p`.
+    func write(_ p: Int, _ bytes: [UInt8]) throws {
+        let h = try FileHandle(forUpdating: URL(fileURLWithPath: dir + "/ram"))
+        try h.seek(toOffset: UInt64(p * 4096))
+        try h.write(contentsOf: Data(bytes))
+        try h.close()
+    }
+
     /// Marks page `p` as the plugin does: 1 read, 2 written.
     func mark(_ p: Int, _ bits: UInt8) throws {
         let h = try FileHandle(forUpdating: URL(fileURLWithPath: dir + "/acc"))
@@ -49,7 +57,12 @@ final class FakeGuest {
 
     func mapBytes() throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/acc"))) }
 
+    /// The snapshot's records with compressed sizes left out (`sizedSnapshot` keeps them).
     func snapshot(at t: UInt64) -> [TraceRecord] {
+        sizedSnapshot(at: t).map { var r = $0; r.compressedSize = 0; return r }
+    }
+
+    func sizedSnapshot(at t: UInt64) -> [TraceRecord] {
         var out: [TraceRecord] = []
         memory.snapshot(vm: VMID(2), time: Micros(t), into: &out)
         return out
@@ -239,3 +252,25 @@ struct CaptureSmokeTests {
         #expect(left.isEmpty)
     }
 }
+
+@Suite("Capture: compressed sizes")
+struct CompressedSizeTests {
+    @Test("Content records carry the page's zstd level-1 size: a page of one repeated byte a few dozen bytes, a page of random bytes its full 4096 (it does not shrink), half random about half")
+    func sizes() throws {
+        let g = try FakeGuest(pages: 8)
+        try g.fill(1, 0xAB)
+        var x: UInt64 = 0x1234_5678_9ABC_DEF1
+        var random = [UInt8](repeating: 0, count: 4096)
+        for i in random.indices { x ^= x << 13; x ^= x >> 7; x ^= x << 17; random[i] = UInt8(truncatingIfNeeded: x) }
+        try g.write(2, random)
+        var half = random
+        for i in 2048..<4096 { half[i] = 0 }
+        try g.write(3, half)
+        let r = g.sizedSnapshot(at: 1)
+        #expect(r.map(\.ppn.rawValue) == [1, 2, 3])
+        #expect(r[0].compressedSize >= 1 && r[0].compressedSize < 64)
+        #expect(r[1].compressedSize == 4096)
+        #expect(r[2].compressedSize > 2048 && r[2].compressedSize < 2200)
+    }
+}
+

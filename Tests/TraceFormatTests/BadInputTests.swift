@@ -71,7 +71,37 @@ struct BadInputTests {
     func newerVersion() throws {
         let dir = TempDir()
         try RawStream.header(json: RawStream.oneVM, version: 9).write(to: dir.file("v.bin"))
-        #expect(validate(dir.file("v.bin"))?.problem == .unsupportedVersion(found: 9, highestSupported: 1))
+        #expect(validate(dir.file("v.bin"))?.problem == .unsupportedVersion(found: 9, highestSupported: TraceFormatVersion.current))
+    }
+
+    @Test("Compressed sizes: op 0x25 needs format version 2; a size of 0 or over the page size is refused, in binary and text")
+    func compressedSizes() throws {
+        let dir = TempDir()
+        let foot = #"{"chunks":1,"kinds":{"content":1,"free":0,"powerOff":0,"powerOn":0,"read":0,"virtualAccesses":0,"write":0,"zero":0},"records":1,"vms":[{"id":0,"pages":1,"records":1}],"firstTime":0,"lastTime":0}"#
+        func stream(version: UInt16, size: UInt8...) -> RawStream {
+            var s = RawStream.header(json: RawStream.oneVM, version: version)
+            // VM 0, contentSized at PPN 5: delta 10 (zigzag), hash 8 bytes, size varint.
+            s.chunk([0x02, 0x00, 0x25, 0x0A, 1, 2, 3, 4, 5, 6, 7, 8] + size, records: 1)
+            s.footer(foot)
+            return s
+        }
+        try stream(version: 2, size: 0xE8, 0x07).write(to: dir.file("ok.bin"))    // 1000 bytes
+        #expect(validate(dir.file("ok.bin")) == nil)
+        #expect(try readAll(dir.file("ok.bin")).map(\.compressedSize) == [1000])
+        try stream(version: 1, size: 0xE8, 0x07).write(to: dir.file("v1.bin"))
+        #expect(validate(dir.file("v1.bin"))?.problem == .unknownOpcode(0x25))
+        try stream(version: 2, size: 0x00).write(to: dir.file("zero.bin"))
+        #expect(validate(dir.file("zero.bin"))?.description.contains("compressed size 0 bytes") == true)
+        try stream(version: 2, size: 0x81, 0x20).write(to: dir.file("big.bin"))   // 4097 bytes
+        #expect(validate(dir.file("big.bin"))?.description.contains("compressed size 4097 bytes is not in 1…4096") == true)
+        for (name, field) in [("t0.txt", "0"), ("t1.txt", "4097"), ("t2.txt", "x")] {
+            try "vm,0,a,100\n0,0,C,5,0102030405060708,\(field)\n".write(toFile: dir.file(name), atomically: true, encoding: .utf8)
+            #expect(validate(dir.file(name))?.description.contains("compressed size") == true, "\(name)")
+        }
+        try "vm,0,a,100\ncompression,zstd-1\n0,0,C,5,0102030405060708,4096\n".write(toFile: dir.file("t3.txt"), atomically: true, encoding: .utf8)
+        #expect(validate(dir.file("t3.txt")) == nil)
+        #expect(try readAll(dir.file("t3.txt")).map(\.compressedSize) == [4096])
+        #expect(try TraceFile.open(dir.file("t3.txt")).header.capture.compression == "zstd-1")
     }
 
     @Test("Flipped bytes anywhere in a compressed trace are caught", arguments: [3, 17, 101, 1009, 4001])

@@ -47,7 +47,8 @@ func randomRecords(_ rng: inout SeededRandom, header: TraceHeader, count: Int) -
         case 3: r.kind = .write; r.count = UInt32(1 + rng.below(maxRun))
         case 4: r.kind = rng.below(2) == 0 ? .read : .write
             r.hasVirtual = true; r.asid = ASID(UInt32(truncatingIfNeeded: rng.next() >> rng.below(64))); r.vpn = VPN(rng.next() >> rng.below(64))
-        case 5, 6: r.kind = .content; r.hash = ContentHash(rng.next())
+        case 5: r.kind = .content; r.hash = ContentHash(rng.next())
+        case 6: r.kind = .content; r.hash = ContentHash(rng.next()); r.compressedSize = UInt32(1 + rng.below(4096))
         case 7: r.kind = .zero; r.count = UInt32(1 + rng.below(min(maxRun, 4)))
         case 8: r.kind = .free; r.count = UInt32(1 + rng.below(min(maxRun, 4)))
         case 9: r = TraceRecord(time: Micros(t), vm: VMID(vm.id), kind: .powerOn)

@@ -21,6 +21,8 @@ public enum BinaryLayout {
         public static let zeroRun: UInt8 = 0x22
         public static let free: UInt8 = 0x23
         public static let freeRun: UInt8 = 0x24
+        /// Version 2: a content record with the page's compressed size.
+        public static let contentSized: UInt8 = 0x25
         public static let powerOn: UInt8 = 0x30
         public static let powerOff: UInt8 = 0x31
         public static let ext: UInt8 = 0x3F

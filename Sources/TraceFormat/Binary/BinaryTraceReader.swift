@@ -17,6 +17,10 @@ public final class BinaryTraceReader: TraceReader {
     private var storedFooter: TraceFooter?
     private var vmIndex = VMIndexMap([])
     private var pages: [UInt64]
+    /// Each VM's page size in bytes (a compressed size is at most one page).
+    private var pageBytes: [UInt64]
+    /// The file's format version (op 0x25 needs 2).
+    private let version: UInt16
     private var lastPPN: [UInt64]
     private var lastGen: [UInt32]
     private var gen: UInt32 = 0
@@ -71,8 +75,10 @@ public final class BinaryTraceReader: TraceReader {
             throw e
         }
         header = h
+        self.version = version
         input.consume(fixed + len)
         pages = h.vms.map(\.pages)
+        pageBytes = h.vms.map { UInt64($0.pageSize ?? h.pageSize) }
         vmIndex = VMIndexMap(h.vms)
         lastPPN = Array(repeating: 0, count: h.vms.count)
         lastGen = Array(repeating: 0, count: h.vms.count)
@@ -166,8 +172,10 @@ public final class BinaryTraceReader: TraceReader {
             lastPPN.withUnsafeMutableBufferPointer { last in
                 lastGen.withUnsafeMutableBufferPointer { lgen in
                     pages.withUnsafeBufferPointer { pages in
-                        ChunkDecoder.decode(payload, count: count, gen: gen, vmIndex: vmIndex, pages: pages,
-                                            last: last, lastGen: lgen, out: out, state: &state)
+                        pageBytes.withUnsafeBufferPointer { pageBytes in
+                            ChunkDecoder.decode(payload, count: count, gen: gen, vmIndex: vmIndex, pages: pages, pageBytes: pageBytes,
+                                                version: version, last: last, lastGen: lgen, out: out, state: &state)
+                        }
                     }
                 }
             }
@@ -295,7 +303,8 @@ enum ChunkDecoder {
     }
 
     static func decode(_ payload: UnsafeRawBufferPointer, count: Int, gen: UInt32, vmIndex: VMIndexMap,
-                       pages: UnsafeBufferPointer<UInt64>, last: UnsafeMutableBufferPointer<UInt64>,
+                       pages: UnsafeBufferPointer<UInt64>, pageBytes: UnsafeBufferPointer<UInt64>, version: UInt16,
+                       last: UnsafeMutableBufferPointer<UInt64>,
                        lastGen: UnsafeMutableBufferPointer<UInt32>, out: UnsafeMutableBufferPointer<TraceRecord>,
                        state: inout State) -> Failure? {
         guard let raw = payload.baseAddress else {
@@ -366,7 +375,8 @@ enum ChunkDecoder {
             case BinaryLayout.Op.powerOff:
                 rec.pointee.kind = .powerOff
             case BinaryLayout.Op.read ... BinaryLayout.Op.writeVirtual,
-                 BinaryLayout.Op.content ... BinaryLayout.Op.freeRun:
+                 BinaryLayout.Op.content ... BinaryLayout.Op.freeRun,
+                 BinaryLayout.Op.contentSized where version >= 2:
                 let base = lastGen[vi] == gen ? last[vi] : 0
                 guard let d = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
                 let ppn = base &+ UInt64(bitPattern: Varint.unzigzag(d))
@@ -391,6 +401,16 @@ enum ChunkDecoder {
                     guard end - p >= 8 else { return Failure(problem: .chunkMismatch("a content record runs past the chunk's end"), at: at - start, decoded: decoded) }
                     rec.pointee.hash = ContentHash(UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
                     p += 8
+                case BinaryLayout.Op.contentSized:
+                    rec.pointee.kind = .content
+                    guard end - p >= 8 else { return Failure(problem: .chunkMismatch("a content record runs past the chunk's end"), at: at - start, decoded: decoded) }
+                    rec.pointee.hash = ContentHash(UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
+                    p += 8
+                    guard let z = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard z >= 1, z <= pageBytes[vi] else {
+                        return Failure(problem: .malformed("compressed size \(z) bytes is not in 1…\(pageBytes[vi]) (the page size)"), at: at - start, decoded: decoded)
+                    }
+                    rec.pointee.compressedSize = UInt32(z)
                 case BinaryLayout.Op.zero: rec.pointee.kind = .zero
                 case BinaryLayout.Op.zeroRun:
                     rec.pointee.kind = .zero

@@ -110,9 +110,10 @@ public final class BinaryTraceWriter: TraceSink {
                     if run { Varint.append(UInt64(r.count), to: &payload) }
                 }
             case .content:
-                payload.append(BinaryLayout.Op.content)
+                payload.append(r.compressedSize > 0 ? BinaryLayout.Op.contentSized : BinaryLayout.Op.content)
                 Varint.append(delta, to: &payload)
                 appendLE64(r.hash.rawValue, &payload)
+                if r.compressedSize > 0 { Varint.append(UInt64(r.compressedSize), to: &payload) }
             case .zero:
                 payload.append(run ? BinaryLayout.Op.zeroRun : BinaryLayout.Op.zero)
                 Varint.append(delta, to: &payload)

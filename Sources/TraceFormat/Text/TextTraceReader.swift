@@ -19,6 +19,8 @@ public final class TextTraceReader: TraceReader {
     private var scanner: LineScanner
     private var vmIndex: [UInt32: Int] = [:]
     private var pages: [UInt64] = []
+    /// Each VM's page size in bytes (a compressed size is at most one page).
+    private var pageBytes: [UInt32] = []
     private var declared: [Bool] = []
     private var lastTime: UInt64 = 0
     private var counted: TraceFooter
@@ -28,9 +30,11 @@ public final class TextTraceReader: TraceReader {
 
     public init(path: String, options: ReadOptions = ReadOptions()) throws(TraceError) {
         self.path = path
-        header = try TextTraceReader.scanDeclarations(path: path)
-        for (i, vm) in header.vms.enumerated() { vmIndex[vm.id] = i }
-        pages = header.vms.map(\.pages)
+        let h = try TextTraceReader.scanDeclarations(path: path)
+        header = h
+        for (i, vm) in h.vms.enumerated() { vmIndex[vm.id] = i }
+        pages = h.vms.map(\.pages)
+        pageBytes = h.vms.map { $0.pageSize ?? h.pageSize }
         declared = Array(repeating: false, count: header.vms.count)
         counted = TraceFooter(vms: header.vms)
         scanner = LineScanner(input: try InputOpener.open(path))
@@ -41,6 +45,7 @@ public final class TextTraceReader: TraceReader {
         var s = LineScanner(input: try InputOpener.open(path))
         var vms: [VMDecl] = []
         var hash: CaptureFacts.Hash?
+        var compression: String?
         var sawRecord = false
         var ids = Set<UInt32>()
         while let line = try s.nextLine(path: path) {
@@ -65,6 +70,17 @@ public final class TextTraceReader: TraceReader {
                     throw TraceError(file: path, .malformed("expected hash,<algorithm name>"), line: s.lineNumber, offset: s.lineOffset)
                 }
                 hash = CaptureFacts.Hash(algorithm: String(decoding: line.fields[1], as: UTF8.self), bits: 64)
+            } else if first.elementsEqual("compression".utf8) {
+                guard compression == nil else {
+                    throw TraceError(file: path, .malformed("a second compression line"), line: s.lineNumber, offset: s.lineOffset)
+                }
+                guard !sawRecord else {
+                    throw TraceError(file: path, .malformed("the compression line must come before every record"), line: s.lineNumber, offset: s.lineOffset)
+                }
+                guard line.fields.count == 2, !line.fields[1].isEmpty else {
+                    throw TraceError(file: path, .malformed("expected compression,<algorithm name>"), line: s.lineNumber, offset: s.lineOffset)
+                }
+                compression = String(decoding: line.fields[1], as: UTF8.self)
             } else {
                 sawRecord = true
             }
@@ -77,8 +93,9 @@ public final class TextTraceReader: TraceReader {
             common = ps
             for i in vms.indices { vms[i].pageSize = nil }
         }
-        let h = TraceHeader(pageSize: common, vms: vms,
-                            capture: CaptureFacts(source: "text", hash: hash, accesses: "exact"))
+        var facts = CaptureFacts(source: "text", hash: hash, accesses: "exact")
+        facts.compression = compression
+        let h = TraceHeader(pageSize: common, vms: vms, capture: facts)
         try h.validate(file: path)
         return h
     }
@@ -170,7 +187,7 @@ public final class TextTraceReader: TraceReader {
                 declared[vmIndex[vm.id]!] = true
                 continue
             }
-            if first.elementsEqual("hash".utf8) { continue }
+            if first.elementsEqual("hash".utf8) || first.elementsEqual("compression".utf8) { continue }
             let (r, vi) = try parseRecord(line)
             counted.count(r, vmIndex: vi)
             batch.append(r)
@@ -220,11 +237,18 @@ public final class TextTraceReader: TraceReader {
         else if op.elementsEqual("FREE".utf8) { try ppnAndCount(.free) }
         else if op.elementsEqual("C".utf8) {
             r.kind = .content
-            guard f.count == 5 else { throw bad(.malformed("expected <time_us>,<vm>,C,<ppn>,<16 hex digits>")) }
+            guard f.count == 5 || f.count == 6 else { throw bad(.malformed("expected <time_us>,<vm>,C,<ppn>,<16 hex digits>[,<compressed bytes>]")) }
             guard let p = TextTraceReader.parseUInt(f[3]) else { throw badField("PPN", f[3]) }
             guard let h = TextTraceReader.parseHex(f[4]) else { throw badField("hash (16 hex digits)", f[4]) }
             try setPages(p, 1)
             r.hash = ContentHash(h)
+            if f.count == 6 {
+                let limit = UInt64(pageBytes[vi])
+                guard let z = TextTraceReader.parseUInt(f[5]), z >= 1, z <= limit else {
+                    throw badField("compressed size (1 to the page size, \(limit) bytes)", f[5])
+                }
+                r.compressedSize = UInt32(z)
+            }
         } else if op.elementsEqual("RV".utf8) || op.elementsEqual("WV".utf8) {
             r.kind = op.first == 0x52 ? .read : .write
             guard f.count == 6 else { throw bad(.malformed("expected <time_us>,<vm>,\(TextTraceReader.str(op)),<ppn>,<asid>,<vpn>")) }

@@ -16,6 +16,7 @@ public final class TextTraceWriter: TraceSink {
         out = try AtomicOutput(path: path)
         var head = ""
         if let h = header.capture.hash { head += "hash,\(h.algorithm)\n" }
+        if let c = header.capture.compression { head += "compression,\(c)\n" }
         for vm in header.vms {
             head += "vm,\(vm.id),\(vm.name),\(vm.pages)"
             let ps = vm.pageSize ?? header.pageSize
@@ -74,6 +75,7 @@ public final class TextTraceWriter: TraceSink {
             for i in stride(from: 60, through: 0, by: -4) {
                 line.append(hex[Int((r.hash.rawValue >> UInt64(i)) & 0xF)])
             }
+            if r.compressedSize > 0 { line.append(0x2C); put(UInt64(r.compressedSize)) }
         }
         line.append(0x0A)
         try out.write(line)
