@@ -60,8 +60,8 @@ public enum ScenarioRegistry {
     }
 }
 
-/// Gives every content record `gen` writes a compressed size (docs/FORMAT.md "Compressed
-/// size"), a stand-in for a real compressor: a pure function of the content hash (the same
+/// Gives every content record `gen` writes a compressed size (docs/FORMAT.md,
+/// `capture.compression`), a stand-in for a real compressor: a pure function of the content hash (the same
 /// content always gets the same size), spread evenly over 64 bytes … one page, so that about
 /// half the pages of 4 KiB compress to at most half a page.
 public final class SyntheticCompression: TraceSink {
