@@ -125,6 +125,32 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         }
     }
 
+    /// The compression cache (present when `compression` is on; docs/REPORT.md "Compression
+    /// cache"). `cachePeakMachinePages`: per VM its own peak; at top level the most machine
+    /// pages all caches held at one moment (not a sum of per-VM peaks).
+    public struct Compression: Codable, Equatable, Sendable {
+        public var compressedPages: UInt64
+        public var decompressions: UInt64
+        public var evictedToSwap: UInt64
+        public var swappedIncompressible: UInt64
+        public var swappedSizeUnknown: UInt64
+        public var pagesEnd: UInt64
+        public var bytesEnd: UInt64
+        public var cacheMachinePagesEnd: UInt64
+        public var cachePeakMachinePages: UInt64
+        public var capacityBytes: UInt64
+        /// Content records of the trace that carried a compressed size (0: the trace gives none,
+        /// and every page was treated as incompressible).
+        public var contentRecordsWithSize: UInt64
+
+        init(_ c: VMCounters, _ s: ReplaySnapshot.CacheState, peak: UInt64) {
+            compressedPages = c.compressedOut; decompressions = c.decompressions; evictedToSwap = c.compressionEvictions
+            swappedIncompressible = c.compressionIncompressible; swappedSizeUnknown = c.compressionUnknown
+            pagesEnd = s.pages; bytesEnd = s.bytes; cacheMachinePagesEnd = s.machinePages; cachePeakMachinePages = peak
+            capacityBytes = s.capacityBytes; contentRecordsWithSize = c.contentWithSize
+        }
+    }
+
     public struct Allocation: Codable, Equatable, Sendable {
         public var minPages: UInt64
         public var maxPages: UInt64
@@ -254,6 +280,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var cost: Cost
         public var freePageReporting: FreePageReporting?
         public var largePages: LargePages?
+        public var compression: Compression?
         public var refused: Bool
     }
 
@@ -287,6 +314,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
     public var cost: Cost
     public var freePageReporting: FreePageReporting?
     public var largePages: LargePages?
+    public var compression: Compression?
 
 
 
@@ -349,6 +377,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
                           cost: Cost(v.counters, s.policy, onSeconds: v.onSeconds),
                           freePageReporting: fpr(v.counters),
                           largePages: v.largePages.map { LargePages($0, peak: $0.peakPages, resident: v.privatePages + v.sharedPages) },
+                          compression: v.cache.map { Compression(v.counters, $0, peak: $0.peakMachinePages) },
                           refused: v.refused))
         }
         schemaVersion = ReplayReport.schemaVersion
@@ -381,6 +410,13 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         scan = ReplayReport.scanState(s)
         cost = Cost(total, s.policy, onSeconds: s.vms.reduce(0) { $0 + $1.onSeconds })
         freePageReporting = fpr(total)
+        if let peak = s.cachePeak {
+            let states = s.vms.compactMap(\.cache)
+            let sum = ReplaySnapshot.CacheState(pages: states.reduce(0) { $0 + $1.pages }, bytes: states.reduce(0) { $0 + $1.bytes },
+                                                machinePages: states.reduce(0) { $0 + $1.machinePages }, peakMachinePages: peak,
+                                                capacityBytes: states.reduce(0) { $0 + $1.capacityBytes })
+            compression = Compression(total, sum, peak: peak)
+        }
         if let peak = s.largePagePeak {
             let sum = s.vms.compactMap(\.largePages).reduce(LargePageCounts(), +)
             largePages = LargePages(sum, peak: peak, resident: s.vms.reduce(0) { $0 + $1.privatePages + $1.sharedPages })

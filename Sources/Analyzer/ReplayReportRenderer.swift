@@ -82,6 +82,15 @@ extension ReplayReport {
             s += "  free page reporting: \(fpr.reportedPages) pages (\(m(Double(fpr.reportedPages))) MiB) handed back, \(fpr.reusedPages) of them used again (demand-zero); per VM: "
             s += vms.map { "VM \($0.id) \($0.freePageReporting?.reportedPages ?? 0)/\($0.freePageReporting?.reusedPages ?? 0)" }.joined(separator: ", ") + " (reported/reused)\n"
         }
+        if let z = compression {
+            if z.contentRecordsWithSize == 0 {
+                s += "  compression cache: the trace gives no compressed sizes (format version 1, or captured without them): only zero pages compress; every other page counted as incompressible\n"
+            }
+            s += "  compression cache: \(z.compressedPages) pages compressed into it, \(z.decompressions) decompressed on access, \(z.evictedToSwap) written on to swap when full; "
+            s += "\(z.swappedIncompressible) swapped as incompressible, \(z.swappedSizeUnknown) with no known size; at the end \(z.pagesEnd) pages in \(z.cacheMachinePagesEnd) machine pages (\(m(Double(z.cacheMachinePagesEnd))) MiB), "
+            s += "at most \(z.cachePeakMachinePages) at once; per VM: "
+            s += vms.map { "VM \($0.id) \($0.compression?.compressedPages ?? 0)/\($0.compression?.decompressions ?? 0)/\($0.compression?.evictedToSwap ?? 0)" }.joined(separator: ", ") + " (compressed/decompressed/evicted)\n"
+        }
         if let lp = largePages {
             s += "  large pages: \(lp.formed) formed, \(lp.splits) split, \(lp.released) released; at most \(lp.peakPages) pages (\(m(Double(lp.peakPages))) MiB) inside them at once, "
             s += "\(lp.pagesAtEnd) at the end (\(String(format: "%.1f", lp.coverageEnd * 100))% of resident pages); the scan skipped \(lp.scanSkips) offers inside large pages, "

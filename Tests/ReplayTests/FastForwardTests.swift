@@ -76,10 +76,11 @@ struct FastForwardTests {
             ("default gains, 30 h, no sharing", { var x = Policy(); x.sharing = .off; x.overhead = 0.25; return x }(), 1.4, 30),
             ("free page reporting, 64 KiB blocks", p { $0.freePageReporting = .on; $0.freePageBlock = 64 }, 1.3, 3),
             ("large pages", p { $0.largePages = .on }, 1.3, 3),
+            ("compression cache, vSphere 6 states", p { $0.compression = .on; $0.memoryStates = .vsphere6 }, 1.4, 3),
         ]
     }()
 
-    @Test("Reports and timelines are identical with and without fast-forward", arguments: 0..<10)
+    @Test("Reports and timelines are identical with and without fast-forward", arguments: 0..<11)
     func identical(_ index: Int) throws {
         let (name, policy, overcommit, gap) = FastForwardTests.policies[index]
         let a = try FastForwardTests.run(policy, overcommit: overcommit, fastForward: true, seed: UInt64(index + 1), gapHours: gap)

@@ -52,6 +52,12 @@ public struct Policy: Codable, Equatable, Sendable {
     public var largePages: Switch = .off
     /// vSphere 6 breaks large pages below 400% of minFree; with the paper's 6% as minFree, 24%.
     public var largePageBreakFree: Double = 0.24
+    /// The compression cache (docs/MODEL.md "Compression cache"): a page compressing to at
+    /// most `compressionThreshold` of a page stays in a per-VM cache of at most
+    /// `compressionCache` of the VM's max instead of going to swap.
+    public var compression: Switch = .off
+    public var compressionThreshold: Double = 0.5
+    public var compressionCache: Double = 0.1
     /// Host paging's victim chooser, by registry name (SwapVictims).
     public var swapVictim: SwapVictimName = .random
     /// Per-VM overhead in MiB.
@@ -67,6 +73,8 @@ public struct Policy: Codable, Equatable, Sendable {
     public var costGuestRefault: Double = 8000
     public var costSwapOut: Double = 100
     public var costSwapIn: Double = 8000
+    public var costCompress: Double = 5
+    public var costDecompress: Double = 20
 
     public init() {}
 
@@ -111,6 +119,8 @@ public struct Policy: Codable, Equatable, Sendable {
             try check(largePageBreakFree.isFinite && largePageBreakFree >= highFree && largePageBreakFree < 1, "largePageBreakFree",
                       "must be in [highFree, 1) of M (large pages are split before ballooning and paging start)")
         }
+        try check(compressionThreshold.isFinite && compressionThreshold > 0 && compressionThreshold <= 1, "compressionThreshold", "must be in (0, 1] of a page")
+        try range(compressionCache, "compressionCache", 0, 1, "of max")
         try range(maxBalloon, "maxBalloon", 0, 1, "")
         try range(balloonRate, "balloonRate", 0, Policy.maxRate, "pages/s")
         try range(overhead, "overhead", 0, 1_048_576, "MiB")
@@ -118,7 +128,7 @@ public struct Policy: Codable, Equatable, Sendable {
         try range(minFraction, "minFraction", 0, 1, "")
         for (v, k) in [(costHiddenFault, "costHiddenFault"), (costPageCopy, "costPageCopy"), (costScanPage, "costScanPage"),
                        (costBalloonPage, "costBalloonPage"), (costGuestRefault, "costGuestRefault"), (costSwapOut, "costSwapOut"),
-                       (costSwapIn, "costSwapIn")] {
+                       (costSwapIn, "costSwapIn"), (costCompress, "costCompress"), (costDecompress, "costDecompress")] {
             try range(v, k, 0, 1e9, "µs")
         }
     }
@@ -247,6 +257,9 @@ public enum PolicyKnobs {
         num("freePageBlock", "KiB", "the aligned block free page reporting hands back whole", \.freePageBlock),
         pick("largePages", "back wholly backed aligned 2 MiB blocks with large pages: not shared, ballooned or swapped until split", \.largePages),
         num("largePageBreakFree", "of M", "largePages=on, memoryStates=paper: free memory below which the host splits every large page (vsphere6: below its high threshold)", \.largePageBreakFree),
+        pick("compression", "compress pages on their way to swap; those that shrink enough stay in a per-VM cache", \.compression),
+        num("compressionThreshold", "of a page", "compression=on: the largest compressed size the cache takes", \.compressionThreshold),
+        num("compressionCache", "of max", "compression=on: the cache's size per VM", \.compressionCache),
         family("swapVictim", "host paging victim choice", \.swapVictim),
         num("overhead", "MiB", "per-VM overhead memory", \.overhead),
         num("sharesPerMiB", "", "default shares per MiB of max", \.sharesPerMiB),
@@ -258,6 +271,8 @@ public enum PolicyKnobs {
         num("costGuestRefault", "µs", "cost model: the guest reading back a page it gave its balloon (guest disk read)", \.costGuestRefault),
         num("costSwapOut", "µs", "cost model: one host page-out (clustered write)", \.costSwapOut),
         num("costSwapIn", "µs", "cost model: one host swap-in (disk read the VM waits for)", \.costSwapIn),
+        num("costCompress", "µs", "cost model: compressing one page into the compression cache", \.costCompress),
+        num("costDecompress", "µs", "cost model: decompressing one page the VM touched (tens of µs)", \.costDecompress),
         PolicyKnob(name: "seed", unit: "", help: "the one seed every random choice derives from",
                    get: { String($0.seed) },
                    set: { (p: inout Policy, s: String) throws(PolicyError) in
@@ -348,6 +363,8 @@ public enum Presets {
         Preset(name: "oracle", summary: "allocation uses the trace's true working sets", policy: with { $0.estimator = .oracle }),
         Preset(name: "ksm", summary: "KSM-style sharing: every page in order, checksum-stable pages only, 5,000 pages/s",
                policy: with { $0.sharing = .ksm; $0.shareScanVM = 5000; $0.shareScanTotal = 5000 }),
+        Preset(name: "esx-modern", summary: "ESXi 6 and later: salting, large pages, vSphere 6 memory states, compression cache",
+               policy: with { $0.salting = .on; $0.largePages = .on; $0.memoryStates = .vsphere6; $0.compression = .on }),
     ]
 
     public static func named(_ n: String) -> Preset? { all.first { $0.name == n } }

@@ -12,8 +12,11 @@ public struct CostBreakdown: Codable, Equatable, Sendable {
     public var swapOut: Double
     public var swapIn: Double
     public var blocked: Double
+    /// Compressing pages into the compression cache and decompressing them on access
+    /// (`compression=on` only).
+    public var compression: Double?
 
-    public var total: Double { hiddenFaults + pageCopies + scan + balloon + guestRefaults + swapOut + swapIn + blocked }
+    public var total: Double { hiddenFaults + pageCopies + scan + balloon + guestRefaults + swapOut + swapIn + blocked + (compression ?? 0) }
 
     /// The estimated stall of the events counted in `c` under the latencies of `p`.
     public init(_ c: VMCounters, _ p: Policy) {
@@ -26,6 +29,7 @@ public struct CostBreakdown: Codable, Equatable, Sendable {
         swapOut = s(c.swapOut, p.costSwapOut)
         swapIn = s(c.swapIn, p.costSwapIn)
         blocked = Double(c.blockedMicros) / 1e6
+        compression = p.compression == .on ? s(c.compressedOut, p.costCompress) + s(c.decompressions, p.costDecompress) : nil
     }
 
     /// Each kind rounded to the microsecond (reports).
@@ -34,6 +38,7 @@ public struct CostBreakdown: Codable, Equatable, Sendable {
         var b = self
         b.hiddenFaults = r(hiddenFaults); b.pageCopies = r(pageCopies); b.scan = r(scan); b.balloon = r(balloon)
         b.guestRefaults = r(guestRefaults); b.swapOut = r(swapOut); b.swapIn = r(swapIn); b.blocked = r(blocked)
+        b.compression = compression.map(r)
         return b
     }
 }

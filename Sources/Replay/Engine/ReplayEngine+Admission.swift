@@ -71,14 +71,18 @@ extension ReplayEngine {
                 releaseRef(PageState.frame(e))
             case .swapped:
                 swap.release(PageState.slot(e))
+            case .compressed:
+                break  // the cache is dropped whole below
             }
             if vm.flags[i] & PageFlag.virtualMapped != 0 { _ = vshadow.invalidate(vm: vm.index, ppn: p) }
             vm.entry[i] = 0
             vm.flags[i] = 0
             vm.hash[i] = 0
             if vm.trackLRU { vm.seq[i] = 0 }
+            if let cs = vm.compressedSize { cs[i] = 0 }
         }
         vm.privatePages = 0; vm.sharedPages = 0; vm.zeroSharedPages = 0; vm.swappedPages = 0
+        dropCache(vm)
         balloonTotal -= vm.balloonedPages
         vm.balloonedPages = 0; vm.hints = 0
         vm.victimQueue.removeAll(); vm.victimHead = 0; vm.tailStack.removeAll()

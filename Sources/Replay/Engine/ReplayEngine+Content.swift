@@ -22,7 +22,7 @@ extension ReplayEngine {
             vm.counters.impliedWrites += 1
             try breakCOW(vm, ppn: ppn)
             invalidateShadow(vm, ppn: ppn)
-        case .swapped, .ballooned:
+        case .swapped, .ballooned, .compressed:
             // New content means the guest touched the page: bring it back first.
             vm.counters.impliedWrites += 1
             _ = try resolveFault(vm, ppn: ppn, write: true)

@@ -82,6 +82,7 @@ extension ReplayEngine {
                 vm.hash[i] = ContentHash.zero.rawValue
                 vm.flags[i] |= PageFlag.known | PageFlag.everBacked
                 vm.counters.demandZero += 1
+                if let cs = vm.compressedSize { cs[i] = CompressionCache.zeroPageBytes }
             }
             return true
         case .privateMPN:
@@ -93,6 +94,9 @@ extension ReplayEngine {
             return true
         case .swapped:
             try swapIn(vm, ppn: ppn)
+            return true
+        case .compressed:
+            try decompress(vm, ppn: ppn)
             return true
         case .ballooned:
             try guestFault(vm, ppn: ppn)

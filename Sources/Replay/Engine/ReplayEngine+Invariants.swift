@@ -16,9 +16,10 @@ extension ReplayEngine {
             if vm.on { overhead += vm.config.overheadPages }
         }
         let frames = UInt64(table.sharedFrames)
-        let total = memory.free + privatePages + frames + overhead
-        guard total == memory.total, overhead == memory.reserved, memory.inUse == privatePages + frames else {
-            throw fail("frame conservation broken: free \(memory.free) + private \(privatePages) + shared frames \(frames) + overhead \(overhead) = \(total), not M = \(memory.total)")
+        let cache = vms.reduce(UInt64(0)) { $0 + UInt64($1.cache?.mpns.count ?? 0) }
+        let total = memory.free + privatePages + frames + cache + overhead
+        guard total == memory.total, overhead == memory.reserved, memory.inUse == privatePages + frames + cache, cache == cachePages else {
+            throw fail("frame conservation broken: free \(memory.free) + private \(privatePages) + shared frames \(frames) + compression caches \(cache) (counted \(cachePages)) + overhead \(overhead) = \(total), not M = \(memory.total)")
         }
         guard swapped == swap.used else { throw fail("swap slots used (\(swap.used)) differ from swapped PPNs (\(swapped))") }
         guard ballooned == balloonTotal, balloonTotal <= hostBalloonPeak, swap.used <= hostSwappedPeak else {
@@ -43,6 +44,7 @@ extension ReplayEngine {
         }
         for vm in vms {
             var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0, balloon: UInt64 = 0
+            var compressed: UInt64 = 0, compressedBytes: UInt64 = 0
             for i in 0..<vm.pageCount {
                 let e = vm.entry[i]
                 let f = vm.flags[i]
@@ -80,6 +82,13 @@ extension ReplayEngine {
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0 {
                         throw fail("VM \(vm.config.id) PPN \(p) is swapped but mapped or hinted")
                     }
+                case .compressed:
+                    compressed += 1
+                    guard let sizes = vm.compressedSize, vm.cache != nil else { throw fail("VM \(vm.config.id) PPN \(p) is compressed with compression off") }
+                    compressedBytes += UInt64(sizes[i])
+                    if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0 {
+                        throw fail("VM \(vm.config.id) PPN \(p) is compressed but mapped or hinted")
+                    }
                 case .ballooned:
                     balloon += 1
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0
@@ -91,6 +100,15 @@ extension ReplayEngine {
                 if let fr = vm.freeReporting, fr.isReported(i), PageState.of(e) != .untouched {
                     throw fail("VM \(vm.config.id) PPN \(p) is marked reported but is \(PageState.of(e))")
                 }
+            }
+            if let c = vm.cache {
+                guard compressed == c.pages, compressedBytes == c.usedBytes, c.usedBytes <= c.capacityBytes,
+                      c.mpns.count == c.pagesFor(c.usedBytes) else {
+                    throw fail("VM \(vm.config.id) compression cache drifted: \(compressed) pages of \(compressedBytes) bytes in the pmap, counted \(c.pages) pages, \(c.usedBytes) bytes (cap \(c.capacityBytes)) in \(c.mpns.count) machine pages")
+                }
+                for m in c.mpns { try claimMPN(m, "VM \(vm.config.id)'s compression cache") }
+            } else if compressed > 0 {
+                throw fail("VM \(vm.config.id) has compressed pages and no cache")
             }
             guard priv == vm.privatePages, shared == vm.sharedPages, zero == vm.zeroSharedPages, hints == vm.hints,
                   swapped == vm.swappedPages, balloon == vm.balloonedPages else {

@@ -42,6 +42,9 @@ public struct ReplaySnapshot: Sendable {
         public var damonLag: TrackingLag? = nil
         /// What large pages did (largePages=on), else nil.
         public var largePages: LargePageCounts? = nil
+        /// The compression cache at the end (compression=on), else nil: pages compressed,
+        /// their bytes, the machine pages holding them, and the most it held at once.
+        public var cache: CacheState? = nil
     }
     public var time: Micros
     public var records: UInt64
@@ -69,6 +72,20 @@ public struct ReplaySnapshot: Sendable {
     public var refusals: [AdmissionRefusal]
     /// largePages=on: the most guest pages inside large pages at one moment, host-wide.
     public var largePagePeak: UInt64? = nil
+    /// compression=on: the most machine pages all compression caches held at one moment.
+    public var cachePeak: UInt64? = nil
+
+    public struct CacheState: Sendable {
+        public var pages: UInt64
+        public var bytes: UInt64
+        public var machinePages: UInt64
+        public var peakMachinePages: UInt64
+        public var capacityBytes: UInt64
+        public init(pages: UInt64, bytes: UInt64, machinePages: UInt64, peakMachinePages: UInt64, capacityBytes: UInt64) {
+            self.pages = pages; self.bytes = bytes; self.machinePages = machinePages
+            self.peakMachinePages = peakMachinePages; self.capacityBytes = capacityBytes
+        }
+    }
 }
 
 extension ReplayEngine {
@@ -115,6 +132,10 @@ extension ReplayEngine {
                                                 var c = lp.counts
                                                 c.pagesAtEnd = UInt64(lp.largeCount * lp.blockPages)
                                                 return c
+                                            },
+                                            cache: vm.cache.map { c in
+                                                ReplaySnapshot.CacheState(pages: c.pages, bytes: c.usedBytes, machinePages: UInt64(c.mpns.count),
+                                                                          peakMachinePages: c.peakPages, capacityBytes: c.capacityBytes)
                                             }))
         }
         var zeroFrames: UInt64 = 0
@@ -129,6 +150,7 @@ extension ReplayEngine {
                               vms: vmsOut, state: state, stateMicros: stateMicros,
                               transitions: transitions, swapSlotsUsed: swap.used, thresholds: thresholds,
                               overcommitted: overcommitted, hostBalloonPeak: hostBalloonPeak, hostSwappedPeak: hostSwappedPeak,
-                              refusals: refusals, largePagePeak: largePagesOn ? largePeakPages : nil)
+                              refusals: refusals, largePagePeak: largePagesOn ? largePeakPages : nil,
+                              cachePeak: policy.compression == .on ? hostCachePeak : nil)
     }
 }

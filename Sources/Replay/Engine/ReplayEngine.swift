@@ -73,6 +73,10 @@ public final class ReplayEngine {
     var largeBreakPages: UInt64 = 0
     var largeBlocks = 0
     var largePeakPages: UInt64 = 0
+    /// The compression caches (ReplayEngine+CompressionCache): machine pages they hold now,
+    /// and the most at one moment.
+    var cachePages: UInt64 = 0
+    var hostCachePeak: UInt64 = 0
     /// Time spent in each state, indexed by level (high, clear, soft, hard, low).
     var stateTime: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
     public var stateMicros: [FreeState: UInt64] {
@@ -142,6 +146,7 @@ public final class ReplayEngine {
             }
             if policy.freePageReporting == .on { vm.freeReporting = FreePageReporter(pages: vm.pageCount, pageSize: host.pageSize, blockKiB: policy.freePageBlock) }
             if policy.largePages == .on { vm.largePages = LargePageMap(pages: vm.pageCount, pageSize: host.pageSize) }
+            if policy.compression == .on { vm.enableCompression(policy, pageBytes: host.pageSize) }
             scanner.beginSweep(vm, sweep: 0, seed: policy.seed)
         }
         for vm in vms where !vm.config.startsOff {
@@ -248,11 +253,14 @@ public final class ReplayEngine {
             }
         case .content:
             try setContent(vm, ppn: r.ppn.rawValue, hash: r.hash.rawValue)
+            if r.compressedSize > 0 { vm.counters.contentWithSize += 1 }
+            if let cs = vm.compressedSize { cs[Int(r.ppn.rawValue)] = r.compressedSize }
         case .zero:
             var p = r.ppn.rawValue
             let end = p &+ r.count
             while p != end {
                 try setContent(vm, ppn: p, hash: ContentHash.zero.rawValue)
+                if let cs = vm.compressedSize { cs[Int(p)] = CompressionCache.zeroPageBytes }
                 p &+= 1
             }
         case .free:

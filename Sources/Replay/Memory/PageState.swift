@@ -1,7 +1,7 @@
 /// The state of one PPN in the pmap (docs/MODEL.md "pmap"), packed in 32 bits: the
 /// state in the top 3 bits, its MPN, frame or swap slot in the low 29.
 enum PageState: UInt32 {
-    case untouched = 0, privateMPN = 1, shared = 2, swapped = 3, ballooned = 4
+    case untouched = 0, privateMPN = 1, shared = 2, swapped = 3, ballooned = 4, compressed = 5
 
     static let shift: UInt32 = 29
     static let payloadMask: UInt32 = (1 << 29) - 1
@@ -22,6 +22,9 @@ enum PageState: UInt32 {
     @inline(__always) static func entry(frame f: FrameIndex) -> UInt32 { PageState.shared.entry(f.raw) }
     @inline(__always) static func entry(slot s: SwapSlot) -> UInt32 { PageState.swapped.entry(s.raw) }
     static let balloonedEntry: UInt32 = PageState.ballooned.entry(0)
+    /// A page in the compression cache, with the sequence number of its compression.
+    @inline(__always) static func entry(compressed seq: UInt32) -> UInt32 { PageState.compressed.entry(seq & payloadMask) }
+    @inline(__always) static func isCompressed(_ e: UInt32, seq: UInt32) -> Bool { e == entry(compressed: seq) }
 }
 
 /// Per-page metadata beside the pmap entry, 16 bits: bits 0…8 flags, 9…15 the sample period

@@ -33,6 +33,15 @@ public struct VMCounters: Codable, Equatable, Sendable {
     // Free page reporting.
     public var freePagesReported: UInt64 = 0
     public var freePagesReused: UInt64 = 0
+    // The compression cache: pages put in, brought back, written from it to swap, and swap-outs
+    // that went to disk because the page compressed too little or its size was unknown;
+    // content records that carried a compressed size.
+    public var compressedOut: UInt64 = 0
+    public var decompressions: UInt64 = 0
+    public var compressionEvictions: UInt64 = 0
+    public var compressionIncompressible: UInt64 = 0
+    public var compressionUnknown: UInt64 = 0
+    public var contentWithSize: UInt64 = 0
     public init() {}
 
     public static func + (a: VMCounters, b: VMCounters) -> VMCounters {
@@ -48,6 +57,9 @@ public struct VMCounters: Codable, Equatable, Sendable {
         r.swapOut += b.swapOut; r.swapIn += b.swapIn; r.sharedBeforeSwap += b.sharedBeforeSwap
         r.syncReclaims += b.syncReclaims; r.blockedMicros += b.blockedMicros; r.samplingTraps += b.samplingTraps
         r.freePagesReported += b.freePagesReported; r.freePagesReused += b.freePagesReused
+        r.compressedOut += b.compressedOut; r.decompressions += b.decompressions
+        r.compressionEvictions += b.compressionEvictions; r.compressionIncompressible += b.compressionIncompressible
+        r.compressionUnknown += b.compressionUnknown; r.contentWithSize += b.contentWithSize
         return r
     }
 }

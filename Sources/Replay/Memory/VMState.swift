@@ -97,6 +97,10 @@ final class VMState {
     var target: UInt64
     /// Large pages over this VM's blocks (docs/MODEL.md "Large pages"); nil when off.
     var largePages: LargePageMap?
+    /// The compression cache (docs/MODEL.md "Compression cache") and each page's last known
+    /// compressed size in bytes (0 unknown); nil when off.
+    var cache: CompressionCache?
+    var compressedSize: UnsafeMutablePointer<UInt32>?
     var allocatedSum: Double = 0
     var allocatedSamples: UInt64 = 0
     /// Sample periods begun since the replay started (each draws from its own stream, so a
@@ -165,6 +169,14 @@ final class VMState {
     deinit {
         if arena == nil { VMState.release(entry); VMState.release(hash); VMState.release(flags) }
         if trackLRU { VMState.release(seq) }
+        if let compressedSize { VMState.release(compressedSize) }
+    }
+
+    /// Turns the compression cache on (docs/MODEL.md "Compression cache").
+    func enableCompression(_ policy: Policy, pageBytes: UInt64) {
+        cache = CompressionCache(pageBytes: pageBytes, maxPages: config.maxPages, fraction: policy.compressionCache,
+                                 threshold: policy.compressionThreshold)
+        compressedSize = VMState.zeroed(UInt32.self, config.maxPages)
     }
 
     var residentPages: UInt64 { privatePages + sharedPages }

@@ -29,6 +29,11 @@ extension ReplayEngine {
             vm.counters.swapIn += 1
             swap.release(PageState.slot(e))
             vm.swappedPages -= 1
+        case .compressed:
+            // …or one it compressed: decompressed to be handed over.
+            vm.counters.doublePaging += 1
+            vm.counters.decompressions += 1
+            leaveCache(vm, q)
         case .ballooned:
             preconditionFailure("page already in the balloon")
         }
@@ -79,6 +84,7 @@ extension ReplayEngine {
             vm.counters.guestAllocations += 1
             vm.hash[i] = ContentHash.zero.rawValue
             vm.flags[i] |= PageFlag.known | PageFlag.everBacked
+            if let cs = vm.compressedSize { cs[i] = CompressionCache.zeroPageBytes }
         }
         vm.lruTouch(ppn)
     }

@@ -93,11 +93,14 @@ extension ReplayEngine {
         case .swapped:
             swap.release(PageState.slot(e))
             vm.swappedPages -= 1
+        case .compressed:
+            leaveCache(vm, q)
         }
         changeEpoch &+= 1
         invalidateShadow(vm, ppn: q)
         vm.entry[i] = 0
         vm.hash[i] = 0
+        if let cs = vm.compressedSize { cs[i] = 0 }
         // Still free in the guest; nothing known, nothing to read back.
         vm.flags[i] &= PageFlag.guestFreed | PageFlag.stampMask
         vm.freeReporting!.setReported(i, true)

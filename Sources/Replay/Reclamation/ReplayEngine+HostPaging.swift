@@ -41,6 +41,7 @@ extension ReplayEngine {
                 return true
             }
         }
+        if vm.cache != nil, try compressOut(vm, p) { return true }
         if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: p) }
         guard let slot = swap.allocate() else {
             throw fail("swap exhausted (\(swap.total) slots): cannot page out VM \(vm.config.id); admission control reserves max − min per VM, so a smaller --swap or min is the cause")

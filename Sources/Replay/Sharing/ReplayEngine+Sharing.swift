@@ -109,7 +109,7 @@ extension ReplayEngine {
             if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
             vm.sharedPages -= 1
             releaseRef(f)
-        case .untouched, .swapped, .ballooned:
+        case .untouched, .swapped, .ballooned, .compressed:
             preconditionFailure("releaseResident on a page that is not resident")
         }
     }
