@@ -49,7 +49,7 @@ public enum CompareRenderer {
         Metric(name: "hidden faults (count)", lowerIsBetter: true, value: { Double($0.faults.hiddenFaults) }, format: "%.0f",
                vm: { Double($1.faults.hiddenFaults) }),
         Metric(name: "time high s", lowerIsBetter: false, value: { Double($0.states.timeMicros.high) / 1e6 }, format: "%.1f"),
-        Metric(name: "time clear s", lowerIsBetter: true, value: { Double($0.states.timeMicros.clear ?? 0) / 1e6 }, format: "%.1f"),
+        Metric(name: "time clear s", lowerIsBetter: nil, value: { Double($0.states.timeMicros.clear ?? 0) / 1e6 }, format: "%.1f"),
         Metric(name: "time soft s", lowerIsBetter: true, value: { Double($0.states.timeMicros.soft) / 1e6 }, format: "%.1f"),
         Metric(name: "time hard s", lowerIsBetter: true, value: { Double($0.states.timeMicros.hard) / 1e6 }, format: "%.1f"),
         Metric(name: "time low s", lowerIsBetter: true, value: { Double($0.states.timeMicros.low) / 1e6 }, format: "%.1f"),
