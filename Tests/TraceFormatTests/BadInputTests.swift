@@ -102,6 +102,12 @@ struct BadInputTests {
         #expect(validate(dir.file("t3.txt")) == nil)
         #expect(try readAll(dir.file("t3.txt")).map(\.compressedSize) == [4096])
         #expect(try TraceFile.open(dir.file("t3.txt")).header.capture.compression == "zstd-1")
+        for (name, text, message) in [("c1.txt", "vm,0,a,100\ncompression,a\ncompression,b\n", "a second compression line"),
+                                      ("c2.txt", "vm,0,a,100\n0,0,R,1\ncompression,a\n", "the compression line must come before every record"),
+                                      ("c3.txt", "vm,0,a,100\ncompression\n", "expected compression,<algorithm name>")] {
+            try text.write(toFile: dir.file(name), atomically: true, encoding: .utf8)
+            #expect(validate(dir.file(name))?.description.contains(message) == true, "\(name): \(String(describing: validate(dir.file(name))))")
+        }
     }
 
     @Test("Flipped bytes anywhere in a compressed trace are caught", arguments: [3, 17, 101, 1009, 4001])

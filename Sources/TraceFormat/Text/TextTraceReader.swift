@@ -40,7 +40,7 @@ public final class TextTraceReader: TraceReader {
         scanner = LineScanner(input: try InputOpener.open(path))
     }
 
-    /// The header a text file declares: every `hash` and `vm` line, checked.
+    /// The header a text file declares: every `hash`, `compression` and `vm` line, checked.
     static func scanDeclarations(path: String) throws(TraceError) -> TraceHeader {
         var s = LineScanner(input: try InputOpener.open(path))
         var vms: [VMDecl] = []
@@ -48,6 +48,19 @@ public final class TextTraceReader: TraceReader {
         var compression: String?
         var sawRecord = false
         var ids = Set<UInt32>()
+        /// The value of a `name,<value>` line: once, before every record, one non-empty field.
+        func headerValue(_ name: String, _ line: LineScanner.Line, seen: Bool) throws(TraceError) -> String {
+            guard !seen else {
+                throw TraceError(file: path, .malformed("a second \(name) line"), line: s.lineNumber, offset: s.lineOffset)
+            }
+            guard !sawRecord else {
+                throw TraceError(file: path, .malformed("the \(name) line must come before every record"), line: s.lineNumber, offset: s.lineOffset)
+            }
+            guard line.fields.count == 2, !line.fields[1].isEmpty else {
+                throw TraceError(file: path, .malformed("expected \(name),<algorithm name>"), line: s.lineNumber, offset: s.lineOffset)
+            }
+            return String(decoding: line.fields[1], as: UTF8.self)
+        }
         while let line = try s.nextLine(path: path) {
             guard let first = line.fields.first else { continue }
             if first.elementsEqual("vm".utf8) {
@@ -60,27 +73,9 @@ public final class TextTraceReader: TraceReader {
                 }
                 vms.append(vm)
             } else if first.elementsEqual("hash".utf8) {
-                guard hash == nil else {
-                    throw TraceError(file: path, .malformed("a second hash line"), line: s.lineNumber, offset: s.lineOffset)
-                }
-                guard !sawRecord else {
-                    throw TraceError(file: path, .malformed("the hash line must come before every record"), line: s.lineNumber, offset: s.lineOffset)
-                }
-                guard line.fields.count == 2, !line.fields[1].isEmpty else {
-                    throw TraceError(file: path, .malformed("expected hash,<algorithm name>"), line: s.lineNumber, offset: s.lineOffset)
-                }
-                hash = CaptureFacts.Hash(algorithm: String(decoding: line.fields[1], as: UTF8.self), bits: 64)
+                hash = CaptureFacts.Hash(algorithm: try headerValue("hash", line, seen: hash != nil), bits: 64)
             } else if first.elementsEqual("compression".utf8) {
-                guard compression == nil else {
-                    throw TraceError(file: path, .malformed("a second compression line"), line: s.lineNumber, offset: s.lineOffset)
-                }
-                guard !sawRecord else {
-                    throw TraceError(file: path, .malformed("the compression line must come before every record"), line: s.lineNumber, offset: s.lineOffset)
-                }
-                guard line.fields.count == 2, !line.fields[1].isEmpty else {
-                    throw TraceError(file: path, .malformed("expected compression,<algorithm name>"), line: s.lineNumber, offset: s.lineOffset)
-                }
-                compression = String(decoding: line.fields[1], as: UTF8.self)
+                compression = try headerValue("compression", line, seen: compression != nil)
             } else {
                 sawRecord = true
             }
