@@ -366,7 +366,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
                           faults: makeFaults(v.counters),
                           reclaim: makeReclaim(v.counters, peak: v.balloonPeak, end: v.balloonPages, swapPeak: v.swappedPeak, swapEnd: v.swappedPages),
                           allocation: Allocation(minPages: v.config.minPages, maxPages: v.config.maxPages, shares: v.config.shares,
-                                                 targetEnd: v.targetPages, allocatedEnd: v.privatePages + v.sharedPages,
+                                                 targetEnd: v.targetPages, allocatedEnd: v.privatePages + v.sharedPages + (v.cache?.machinePages ?? 0),
                                                  allocatedMean: round3(v.allocatedMean)),
                           idle: Idle(periods: v.samplePeriods, estimateMean: round3(v.estimateSum / periods),
                                      trueMean: round3(v.trueSum / periods), meanAbsError: round3(v.absErrorSum / periods),

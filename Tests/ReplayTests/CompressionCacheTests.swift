@@ -39,6 +39,9 @@ struct CompressionCacheTests {
         #expect(c.compressedOut == 3 && c.compressionIncompressible == 1 && c.compressionUnknown == 1 && c.swapOut == 2)
         // 3,148 bytes in one machine page: five pages released, one taken by the cache.
         #expect(vm.cache!.usedBytes == 3148 && vm.cache!.mpns.count == 1 && e.memory.free == free0 - 1)
+        // No private page is left (1 and 2 swapped, 0, 3 and 4 compressed); the cache's one
+        // machine page is charged to the VM.
+        #expect(vm.privatePages == 0 && vm.residentPages == 1)
         // The guest reads page 3: decompressed (2,048 bytes leave; still one machine page).
         try e.apply(rec(1, 0, .read, 3))
         #expect(e.state(0, 3) == .privateMPN && e.counters(0).decompressions == 1 && vm.cache!.usedBytes == 1100)

@@ -179,7 +179,9 @@ final class VMState {
         compressedSize = VMState.zeroed(UInt32.self, config.maxPages)
     }
 
-    var residentPages: UInt64 { privatePages + sharedPages }
+    /// The machine memory charged to the VM: its mapped pages and its compression cache's
+    /// machine pages (as ESX charges the cache to the VM it compresses for).
+    var residentPages: UInt64 { privatePages + sharedPages + UInt64(cache?.mpns.count ?? 0) }
     func enableLRU() {
         guard !trackLRU else { return }
         seq = VMState.zeroed(UInt32.self, config.maxPages)
