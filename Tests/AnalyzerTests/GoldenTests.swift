@@ -41,6 +41,10 @@ struct GoldenTests {
         Case(trace: "capture-4vm.mtr.zst", preset: "no-tax", overcommit: 2, settle: .zero, sets: []),
         Case(trace: "capture-4vm.mtr.zst", preset: "swap-only", overcommit: 2, settle: .zero, sets: []),
         Case(trace: "capture-4vm.mtr.zst", preset: "ksm", overcommit: nil, settle: Micros.seconds(300), sets: []),
+        // The same workloads captured with compressed sizes (format version 2), under the
+        // mechanisms after the paper: salting, large pages, vSphere 6 states, compression.
+        Case(trace: "capture-4vm-sized.mtr.zst", preset: "esx-modern", overcommit: 2, settle: .zero, sets: []),
+        Case(trace: "capture-identical5-sized.mtr.zst", preset: "esx-modern", overcommit: 2, settle: .zero, sets: []),
     ] + (1...5).map {
         // ... and five identical ones, replayed 1, 2, ..., 5 at a time as in the paper's Fig. 4.
         Case(trace: "capture-identical5.mtr.zst", preset: "esx", overcommit: nil, settle: Micros.seconds(1800), sets: [], firstVMs: $0)

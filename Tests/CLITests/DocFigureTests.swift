@@ -136,6 +136,8 @@ struct DocFigureTests {
             #expect(cells[2].replacingOccurrences(of: ",", with: "") == String(records), "\(name): \(records) records")
             rows += 1
         }
-        #expect(rows == 5)
+        // Every bundled trace has its row.
+        let bundled = try FileManager.default.contentsOfDirectory(atPath: CLI.packageRoot + "/traces").filter { $0.contains(".mtr") }
+        #expect(rows == bundled.count, "\(rows) rows for \(bundled.count) traces")
     }
 }
