@@ -6,7 +6,7 @@ import TraceFormat
 struct LargePageTests {
     /// Two VMs of 1,024 pages (two 2 MiB blocks each) on a host of 2,048 pages: large pages
     /// are split when free memory falls below ⌈2048 × 0.24⌉ = 492 pages.
-    func engine(largePages: Policy.Switch = .on) throws -> ReplayEngine {
+    func engine(largePages: PageBackingName = .on) throws -> ReplayEngine {
         var p = Policy()
         p.largePages = largePages
         var spec = HostSpec()

@@ -43,7 +43,7 @@ struct MemoryStatesTests {
 
     /// Two VMs of 1,024 pages on 1,024 machine pages, 700 pages backed by VM 0 and 300 by VM 1,
     /// the state forced, one reclamation tick.
-    func tick(_ states: Policy.MemoryStates, in state: FreeState) throws -> (balloon: UInt64, swap: UInt64) {
+    func tick(_ states: MemoryStatesName, in state: FreeState) throws -> (balloon: UInt64, swap: UInt64) {
         var p = Policy()
         p.memoryStates = states
         p.sharing = .off

@@ -35,8 +35,7 @@ public struct Policy: Codable, Equatable, Sendable {
     public var hysteresis: Double = 0
     /// The free-memory states (docs/MODEL.md "Free-memory states"): the paper's four at
     /// highFree/softFree/hardFree/lowFree of M, or vSphere 6's five as multiples of minFree.
-    public var memoryStates: MemoryStates = .paper
-    public enum MemoryStates: String, Codable, Sendable, CaseIterable { case paper, vsphere6 }
+    public var memoryStates: MemoryStatesName = .paper
     public var balloon: Switch = .on
     public var maxBalloon: Double = 0.5
     public var balloonRate: Double = 4096
@@ -49,13 +48,13 @@ public struct Policy: Codable, Equatable, Sendable {
     /// Large pages (docs/MODEL.md "Large pages"): aligned 2 MiB blocks wholly backed by
     /// private pages are mapped by one large page, not shared, ballooned or swapped until the
     /// host splits them, when free memory falls below `largePageBreakFree` of M.
-    public var largePages: Switch = .off
+    public var largePages: PageBackingName = .off
     /// vSphere 6 breaks large pages below 400% of minFree; with the paper's 6% as minFree, 24%.
     public var largePageBreakFree: Double = 0.24
     /// The compression cache (docs/MODEL.md "Compression cache"): a page compressing to at
     /// most `compressionThreshold` of a page stays in a per-VM cache of at most
     /// `compressionCache` of the VM's max instead of going to swap.
-    public var compression: Switch = .off
+    public var compression: SwapTierName = .off
     public var compressionThreshold: Double = 0.5
     public var compressionCache: Double = 0.1
     /// Host paging's victim chooser, by registry name (SwapVictims).
@@ -97,6 +96,9 @@ public struct Policy: Codable, Equatable, Sendable {
         try registered(sharing)
         try registered(estimator)
         try registered(swapVictim)
+        try registered(largePages)
+        try registered(compression)
+        try registered(memoryStates)
         try range(shareScanVM, "shareScanVM", 0, Policy.maxRate, "pages/s")
         try range(shareScanTotal, "shareScanTotal", 0, Policy.maxRate, "pages/s")
         try check((1...64).contains(hashBits), "hashBits", "must be in [1, 64]")
@@ -248,16 +250,16 @@ public enum PolicyKnobs {
         num("hardFree", "of M", "hard free-memory threshold", \.hardFree),
         num("lowFree", "of M", "low free-memory threshold", \.lowFree),
         num("hysteresis", "of M", "extra margin before going back up a state", \.hysteresis),
-        pick("memoryStates", "free-memory states: paper (high/soft/hard/low at the four knobs above) or vsphere6 (high/clear/soft/hard/low at 400/100/64/32/16% of minFree; the knobs above unused)", \.memoryStates),
+        family("memoryStates", "free-memory states: paper (high/soft/hard/low at the four knobs above) or vsphere6 (high/clear/soft/hard/low at 400/100/64/32/16% of minFree; the knobs above unused)", \.memoryStates),
         pick("balloon", "balloon driver present in every VM", \.balloon),
         num("maxBalloon", "of max", "largest balloon as a fraction of the VM's max", \.maxBalloon),
         num("balloonRate", "pages/s", "balloon inflation rate per driver", \.balloonRate),
         pick("freePageReporting", "hand whole aligned 2 MiB blocks the guest freed back to the host (virtio-balloon free page reporting)", \.freePageReporting),
         dur("freePageDelay", "how long a freed block stays free before it is reported", \.freePageDelay),
         num("freePageBlock", "KiB", "the aligned block free page reporting hands back whole", \.freePageBlock),
-        pick("largePages", "back wholly backed aligned 2 MiB blocks with large pages: not shared, ballooned or swapped until split", \.largePages),
+        family("largePages", "back wholly backed aligned 2 MiB blocks with large pages: not shared, ballooned or swapped until split", \.largePages),
         num("largePageBreakFree", "of M", "largePages=on, memoryStates=paper: free memory below which the host splits every large page (vsphere6: below its high threshold)", \.largePageBreakFree),
-        pick("compression", "compress pages on their way to swap; those that shrink enough stay in a per-VM cache", \.compression),
+        family("compression", "compress pages on their way to swap; those that shrink enough stay in a per-VM cache", \.compression),
         num("compressionThreshold", "of a page", "compression=on: the largest compressed size the cache takes", \.compressionThreshold),
         num("compressionCache", "of max", "compression=on: the cache's size per VM", \.compressionCache),
         family("swapVictim", "host paging victim choice", \.swapVictim),

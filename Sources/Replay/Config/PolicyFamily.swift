@@ -52,6 +52,9 @@ public enum PolicyFamilies {
         (SharingScanners.knob, SharingScanners.implementations),
         (ActivityEstimators.knob, ActivityEstimators.implementations),
         (SwapVictims.knob, SwapVictims.implementations),
+        (PageBackings.knob, PageBackings.implementations),
+        (SwapTiers.knob, SwapTiers.implementations),
+        (MemoryStateSchemes.knob, MemoryStateSchemes.implementations),
     ]
 }
 

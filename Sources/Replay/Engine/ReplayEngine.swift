@@ -131,9 +131,6 @@ public final class ReplayEngine {
         let tracking = overcommitted
         vms = host.vms.enumerated().map { VMState(config: $1, index: $0, policy: policy, arena: arena, tracking: tracking) }
         damonActive = policy.estimator == .damon
-        largePagesOn = policy.largePages == .on
-        largeBreakPages = !largePagesOn ? 0 : thresholds.hasClear ? thresholds.high
-            : UInt64((Double(host.machinePages) * policy.largePageBreakFree).rounded(.up))
         scanner = SharingScanners.make(policy.sharing, policy: policy)
         estimator = ActivityEstimators.make(policy.estimator, policy: policy)
         let victims = SwapVictims.registration(policy.swapVictim)
@@ -145,10 +142,13 @@ public final class ReplayEngine {
                                         samplesPerAggregation: Int(policy.damonAggregate.rounded()))
             }
             if policy.freePageReporting == .on { vm.freeReporting = FreePageReporter(pages: vm.pageCount, pageSize: host.pageSize, blockKiB: policy.freePageBlock) }
-            if policy.largePages == .on { vm.largePages = LargePageMap(pages: vm.pageCount, pageSize: host.pageSize) }
-            if policy.compression == .on { vm.enableCompression(policy, pageBytes: host.pageSize) }
+            vm.largePages = PageBackings.registration(policy.largePages).make(vm.pageCount, host.pageSize)
+            if let tier = SwapTiers.registration(policy.compression).make(vm.config, policy, host.pageSize) { vm.enableCompression(tier) }
             scanner.beginSweep(vm, sweep: 0, seed: policy.seed)
         }
+        largePagesOn = vms.contains { $0.largePages != nil }
+        largeBreakPages = !largePagesOn ? 0 : thresholds.hasClear ? thresholds.high
+            : UInt64((Double(host.machinePages) * policy.largePageBreakFree).rounded(.up))
         for vm in vms where !vm.config.startsOff {
             do { try powerOn(vm) } catch { throw error }
         }

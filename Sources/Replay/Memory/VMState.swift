@@ -173,9 +173,8 @@ final class VMState {
     }
 
     /// Turns the compression cache on (docs/MODEL.md "Compression cache").
-    func enableCompression(_ policy: Policy, pageBytes: UInt64) {
-        cache = CompressionCache(pageBytes: pageBytes, maxPages: config.maxPages, fraction: policy.compressionCache,
-                                 threshold: policy.compressionThreshold)
+    func enableCompression(_ tier: CompressionCache) {
+        cache = tier
         compressedSize = VMState.zeroed(UInt32.self, config.maxPages)
     }
 

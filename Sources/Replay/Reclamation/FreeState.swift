@@ -26,17 +26,9 @@ public enum FreeState: String, Codable, Sendable, CaseIterable, Comparable {
         public init(high: UInt64, soft: UInt64, hard: UInt64, low: UInt64, margin: UInt64 = 0, clear: UInt64 = 0) {
             self.high = high; self.soft = soft; self.hard = hard; self.low = low; self.margin = margin; self.clear = clear
         }
+        /// The thresholds of the policy's state scheme (MemoryStateSchemes).
         public init(machinePages m: UInt64, policy p: Policy, pageSize: UInt64 = 4096) {
-            func pages(_ f: Double) -> UInt64 { UInt64((Double(m) * f).rounded(.up)) }
-            switch p.memoryStates {
-            case .paper:
-                self.init(high: pages(p.highFree), soft: pages(p.softFree), hard: pages(p.hardFree), low: pages(p.lowFree),
-                          margin: pages(p.hysteresis))
-            case .vsphere6:
-                let minFree = FreeState.minFreePages(machinePages: m, pageSize: pageSize)
-                func of(_ f: Double) -> UInt64 { UInt64((Double(minFree) * f).rounded(.up)) }
-                self.init(high: of(4), soft: of(0.64), hard: of(0.32), low: of(0.16), margin: pages(p.hysteresis), clear: minFree)
-            }
+            self = MemoryStateSchemes.registration(p.memoryStates).thresholds(m, p, pageSize)
         }
         /// Whether the scheme has a clear state (vSphere 6).
         public var hasClear: Bool { clear > 0 }
