@@ -67,6 +67,10 @@ public final class ReplayEngine {
     // Reclamation state.
     public let thresholds: FreeState.Thresholds
     public internal(set) var state: FreeState = .high
+    /// Free pages when `updateState` last ran and left the state as it was (else `.max`): the
+    /// next state depends only on the state and free memory, so a record that left both as
+    /// they were cannot change it.
+    var stateCheckedFree: UInt64 = .max
     /// Large pages (ReplayEngine+LargePages): on, the free pages below which every large page
     /// is split, the large pages of all VMs now, and the most guest pages in them at once.
     var largePagesOn = false
@@ -270,7 +274,7 @@ public final class ReplayEngine {
             vm.counters.guestFreed += UInt64(r.count)
             vm.freeReporting?.freed(Int(r.ppn.rawValue), Int(r.count), at: now)
         }
-        if overcommitted { updateState() }
+        if overcommitted && memory.free != stateCheckedFree { updateState() }
         if checkEveryStep { try checkConservation() }
         if checkFullEveryStep { try checkInvariants() }
     }

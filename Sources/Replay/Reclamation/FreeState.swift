@@ -76,6 +76,9 @@ extension ReplayEngine {
     /// Moves between the free-memory states; a change recomputes targets.
     func updateState() {
         let s = state.next(free: memory.free, thresholds)
+        // Unchanged: the same free memory gives the same answer until it moves. Changed: going
+        // up is one level per evaluation, so the next record evaluates again.
+        stateCheckedFree = s == state ? memory.free : .max
         if s != state {
             transitions["\(state.rawValue)->\(s.rawValue)", default: 0] += 1
             state = s

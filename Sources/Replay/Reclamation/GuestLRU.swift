@@ -53,7 +53,9 @@ extension VMState {
         }
         let k = min(keys.count, max(64, pageCount / 4))
         if k < keys.count { VMState.select(&keys, k) }
-        victimQueue = Array(keys[0..<k]).sorted()
+        keys.removeLast(keys.count - k)
+        VMState.radixSort(&keys)
+        victimQueue = keys
         victimHead = 0
         tailStack.removeAll()
     }
@@ -80,6 +82,35 @@ extension VMState {
                 if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
             }
             if k - 1 <= j { hi = j } else if k - 1 >= i { lo = i } else { return }
+        }
+    }
+
+    /// Sorts distinct keys ascending: least-significant-digit radix sort, one pass per byte in
+    /// which the keys differ (a sequence number and a PPN vary in five or six of the eight),
+    /// counting into 256 buckets. The order of distinct keys is unique, so this is the order
+    /// any sort gives.
+    static func radixSort(_ a: inout [UInt64]) {
+        guard a.count > 64 else { a.sort(); return }
+        var orAll: UInt64 = 0, andAll: UInt64 = ~0
+        for x in a { orAll |= x; andAll &= x }
+        let varying = orAll ^ andAll
+        var buffer = [UInt64](repeating: 0, count: a.count)
+        var count = [Int](repeating: 0, count: 256)
+        for shift in stride(from: UInt64(0), to: 64, by: 8) where (varying >> shift) & 0xFF != 0 {
+            for i in 0..<256 { count[i] = 0 }
+            for x in a { count[Int(truncatingIfNeeded: (x >> shift) & 0xFF)] += 1 }
+            var start = 0
+            for i in 0..<256 {
+                let c = count[i]
+                count[i] = start
+                start += c
+            }
+            for x in a {
+                let d = Int(truncatingIfNeeded: (x >> shift) & 0xFF)
+                buffer[count[d]] = x
+                count[d] += 1
+            }
+            swap(&a, &buffer)
         }
     }
 
