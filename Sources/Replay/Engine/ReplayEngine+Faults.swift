@@ -79,10 +79,8 @@ extension ReplayEngine {
                 vm.counters.guestRefaults += 1
             } else {
                 // Demand-zero fill: a newly allocated machine page is zeroed.
-                vm.hash[i] = ContentHash.zero.rawValue
-                vm.flags[i] |= PageFlag.known | PageFlag.everBacked
+                markZeroFilled(vm, i)
                 vm.counters.demandZero += 1
-                if let cs = vm.compressedSize { cs[i] = CompressionCache.zeroPageBytes }
             }
             return true
         case .privateMPN:
@@ -165,16 +163,23 @@ extension ReplayEngine {
     /// Allocates a machine page for `vm`; with none free, reclaims synchronously (host paging
     /// of a victim, VMs above target first) and counts it.
     func allocate(for vm: VMState) throws(ReplayError) -> MPN {
-        if let m = memory.allocate() {
-            if largeBlocks > 0 && memory.free < largeBreakPages { splitLargePages() }
-            return m
+        var m = memory.allocate()
+        if m == nil {
+            vm.counters.syncReclaims += 1
+            while memory.free == 0 {
+                try reclaimOnePage()
+            }
+            m = memory.allocate()
         }
-        vm.counters.syncReclaims += 1
-        while memory.free == 0 {
-            try reclaimOnePage()
-        }
-        let m = memory.allocate()!
         if largeBlocks > 0 && memory.free < largeBreakPages { splitLargePages() }
-        return m
+        return m!
+    }
+
+    /// A page the host just zero-filled (demand-zero, or the guest allocating a page it gave
+    /// its balloon): its content is known zero, and it compresses like one.
+    func markZeroFilled(_ vm: VMState, _ i: Int) {
+        vm.hash[i] = ContentHash.zero.rawValue
+        vm.flags[i] |= PageFlag.known | PageFlag.everBacked
+        if let cs = vm.compressedSize { cs[i] = CompressionCache.zeroPageBytes }
     }
 }

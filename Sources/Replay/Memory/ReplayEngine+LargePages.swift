@@ -41,9 +41,7 @@ extension ReplayEngine {
             let owner = vms[table.hintOwner(f)]
             let q = table.hintPPN(f)
             if owner === vm && q == ppn { return true }
-            let qi = Int(q)
-            if PageState.of(owner.entry[qi]) == .privateMPN && owner.flags[qi] & PageFlag.known != 0
-                && owner.hash[qi] == h && owner.largePages?.isLarge(qi) != true {
+            if hintValid(f) && owner.largePages?.isLarge(Int(q)) != true {
                 found = true
                 return false
             }

@@ -83,9 +83,7 @@ extension ReplayEngine {
         }
         guard vm.cache!.usedBytes + size <= vm.cache!.capacityBytes else { return false }
         if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: p) }
-        memory.release(PageState.mpn(vm.entry[i]))
-        vm.privatePages -= 1
-        if largePagesOn { largeLost(vm, p) }
+        releaseResident(vm, ppn: p, vm.entry[i])
         let seq = vm.cache!.takeSeq()
         vm.entry[i] = PageState.entry(compressed: seq)
         vm.cache!.queue.append((p, seq))
@@ -103,15 +101,9 @@ extension ReplayEngine {
             let e = vm.cache!.queue[vm.cache!.head]
             vm.cache!.head += 1
             guard PageState.isCompressed(vm.entry[Int(e.ppn)], seq: e.seq) else { continue }
-            guard let slot = swap.allocate() else {
-                throw fail("swap exhausted (\(swap.total) slots): cannot write VM \(vm.config.id)'s compressed pages out; admission control reserves max − min per VM, so a smaller --swap or min is the cause")
-            }
+            let slot = try takeSwapSlot(vm, "write VM \(vm.config.id)'s compressed pages out")
             leaveCache(vm, e.ppn)
-            vm.entry[Int(e.ppn)] = PageState.entry(slot: slot)
-            vm.swappedPages += 1
-            vm.swappedPeak = max(vm.swappedPeak, vm.swappedPages)
-            if swap.used > hostSwappedPeak { hostSwappedPeak = swap.used }
-            vm.counters.swapOut += 1
+            markSwapped(vm, e.ppn, slot)
             vm.counters.compressionEvictions += 1
             return true
         }

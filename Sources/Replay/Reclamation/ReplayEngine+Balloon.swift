@@ -82,9 +82,7 @@ extension ReplayEngine {
             vm.counters.guestRefaults += 1
         } else {
             vm.counters.guestAllocations += 1
-            vm.hash[i] = ContentHash.zero.rawValue
-            vm.flags[i] |= PageFlag.known | PageFlag.everBacked
-            if let cs = vm.compressedSize { cs[i] = CompressionCache.zeroPageBytes }
+            markZeroFilled(vm, i)
         }
         vm.lruTouch(ppn)
     }

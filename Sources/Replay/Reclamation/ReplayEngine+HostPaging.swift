@@ -43,18 +43,28 @@ extension ReplayEngine {
         }
         if vm.cache != nil, try compressOut(vm, p) { return true }
         if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: p) }
+        let slot = try takeSwapSlot(vm, "page out VM \(vm.config.id)")
+        releaseResident(vm, ppn: p, vm.entry[i])
+        markSwapped(vm, p, slot)
+        invalidateShadow(vm, ppn: p)
+        return true
+    }
+
+    /// A swap slot for a page of `vm`; errors, naming what could not be done, when swap is full.
+    func takeSwapSlot(_ vm: VMState, _ what: @autoclosure () -> String) throws(ReplayError) -> SwapSlot {
         guard let slot = swap.allocate() else {
-            throw fail("swap exhausted (\(swap.total) slots): cannot page out VM \(vm.config.id); admission control reserves max − min per VM, so a smaller --swap or min is the cause")
+            throw fail("swap exhausted (\(swap.total) slots): cannot \(what()); admission control reserves max − min per VM, so a smaller --swap or min is the cause")
         }
-        memory.release(PageState.mpn(vm.entry[i]))
-        vm.privatePages -= 1
-        if largePagesOn { largeLost(vm, p) }
-        vm.entry[i] = PageState.entry(slot: slot)
+        return slot
+    }
+
+    /// PPN `p` of `vm` (whose backing the caller released) now lives in swap slot `slot`: one
+    /// page-out, counted with the VM's and the host's swap peaks.
+    func markSwapped(_ vm: VMState, _ p: UInt32, _ slot: SwapSlot) {
+        vm.entry[Int(p)] = PageState.entry(slot: slot)
         vm.swappedPages += 1
         vm.swappedPeak = max(vm.swappedPeak, vm.swappedPages)
         if swap.used > hostSwappedPeak { hostSwappedPeak = swap.used }
         vm.counters.swapOut += 1
-        invalidateShadow(vm, ppn: p)
-        return true
     }
 }

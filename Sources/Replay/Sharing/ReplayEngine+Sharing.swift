@@ -45,11 +45,7 @@ extension ReplayEngine {
                 // A hinted page inside a large page cannot be shared until the large page is
                 // split; its hint stays.
                 if owner.largePages?.isLarge(Int(q)) == true { return true }
-                // Re-validate the hinted page: still private, content unchanged.
-                let qi = Int(q)
-                let valid = PageState.of(owner.entry[qi]) == .privateMPN && owner.flags[qi] & PageFlag.known != 0
-                    && owner.hash[qi] == table.hash(f)
-                if !valid { stale.append(f); return true }
+                if !hintValid(f) { stale.append(f); return true }
                 if table.hash(f) == h { outcome = .promote(f, owner, q); return false }
                 vm.counters.falseMatches += 1
             case .free:
@@ -151,5 +147,12 @@ extension ReplayEngine {
         table.removeFrame(found!)
         vm.flags[Int(ppn)] &= ~PageFlag.hinted
         vm.hints -= 1
+    }
+
+    /// Whether hint frame `f` still describes its page: private, content known and unchanged.
+    func hintValid(_ f: FrameIndex) -> Bool {
+        let owner = vms[table.hintOwner(f)]
+        let q = Int(table.hintPPN(f))
+        return PageState.of(owner.entry[q]) == .privateMPN && owner.flags[q] & PageFlag.known != 0 && owner.hash[q] == table.hash(f)
     }
 }
