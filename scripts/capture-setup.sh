@@ -5,8 +5,12 @@
 #   - a Debian cloud kernel, fetched with `apt-get download` and unpacked (not installed);
 #   - the TCG plugin (Sources/Capture/Plugin) and the guest program (Sources/Capture/Guest),
 #     compiled, and the guest's initramfs (busybox + /init + ttguest).
+#   - with --server: the Debian server image (scripts/server-image.sh), which the server
+#     workloads (postgres, web, build, java, python, server-idle, custom) boot.
 # Everything lands in $TRACETOOL_CAPTURE_DIR (default: .capture in the project root).
-# It reads nothing from and writes nothing to /sys/kernel/mm.
+# Inputs are rebuilt only when they change, and reproducibly (fixed timestamps, sorted
+# entries), so two captures boot byte-identical guests. It reads nothing from and writes
+# nothing to /sys/kernel/mm.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${TRACETOOL_CAPTURE_DIR:-$root/.capture}"
@@ -57,14 +61,24 @@ gcc -O2 -shared -fPIC -fvisibility=hidden -Wall -Wextra -o "$out/tt-access.so.tm
 mv "$out/tt-access.so.tmp" "$out/tt-access.so"
 gcc -static -O2 -Wall -Wextra -o "$out/ttguest.tmp" "$root/Sources/Capture/Guest/ttguest.c"
 
-# The initramfs.
+# The initramfs: every file's time fixed and entries sorted, so the same inputs give the same
+# bytes; replaced only when they differ (its hash goes into each trace's header).
 rd="$(mktemp -d "$out/initramfs.XXXXXX")"
 mkdir -p "$rd"/{bin,dev,proc,sys,tmp}
 cp /bin/busybox "$rd/bin/busybox"
 mv "$out/ttguest.tmp" "$rd/bin/ttguest"
 install -m 0755 "$root/Sources/Capture/Guest/init" "$rd/init"
-(cd "$rd" && find . | LC_ALL=C sort | cpio -o -H newc --quiet --reproducible) | gzip -n -9 > "$out/initramfs.cpio.gz.tmp"
-mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
+find "$rd" -exec touch -h -d @1767225600 {} +
+(cd "$rd" && find . | LC_ALL=C sort | cpio -o -H newc --quiet --reproducible --owner=0:0) | gzip -n -9 > "$out/initramfs.cpio.gz.tmp"
+if cmp -s "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"; then
+    rm "$out/initramfs.cpio.gz.tmp"
+else
+    mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
+fi
+sha256sum "$out/initramfs.cpio.gz" | cut -c1-16 > "$out/initramfs.sha256"
 rm -rf "$rd"
 dpkg-query -W -f '${Version}\n' busybox-static > "$out/busybox.version"
+if [ "${1:-}" = "--server" ]; then
+    bash "$root/scripts/server-image.sh"
+fi
 echo "capture-setup: ready in $out ($(cat "$out/kernel.version"), QEMU $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'))" >&2

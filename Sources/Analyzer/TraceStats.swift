@@ -8,6 +8,10 @@ import TraceFormat
 /// the oracle sharing bound over time (what an instant, perfect scanner would save: pages with
 /// known content − distinct contents), and write churn (content changes per interval).
 /// A page's content is the last one the trace reported for it.
+///
+/// The bound at the end is also split over the VMs: a content held by n pages in all keeps one
+/// frame and saves n − 1, and each of its pages is credited (n − 1)/n, so a VM's share is
+/// Σ (1 − 1/n) over its pages with content (fractional; the shares sum to the host's bound).
 public struct TraceStats: Codable, Equatable, Sendable {
     public struct VM: Codable, Equatable, Sendable {
         public var id: UInt32
@@ -18,6 +22,8 @@ public struct TraceStats: Codable, Equatable, Sendable {
         public var zeroPages: UInt64
         public var distinctContents: UInt64
         public var duplicatesWithinVM: UInt64
+        /// This VM's share of the oracle bound at the end (pages, fractional; see above).
+        public var oracleSavedPages: Double
         public var contentChanges: UInt64
         public var workingSetMean: Double
         public var workingSetMax: UInt64
@@ -30,7 +36,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
         /// Pages each VM touched in the interval, in header order.
         public var workingSet: [UInt64]
     }
-    public var schemaVersion = 2
+    public var schemaVersion = 3
     public var trace: String
     public var pageSize: UInt64
     public var intervalSeconds: Double
@@ -203,11 +209,20 @@ public struct TraceStats: Codable, Equatable, Sendable {
         }
         if any { closeInterval(at: boundary) }
         let within = (0..<n).reduce(UInt64(0)) { $0 + withContent[$1] - UInt64(perVM[$1].count) }
+        // Each VM's share of the bound, summed in page order (deterministic).
+        var share = [Double](repeating: 0, count: n)
+        for v in 0..<n {
+            var kept = 0.0
+            for q in base[v]..<base[v + 1] where word[q] & knownBit != 0 {
+                kept += 1 / Double(global.count(of: hash[q]))
+            }
+            share[v] = ((Double(withContent[v]) - kept) * 1000).rounded() / 1000
+        }
         let oracle = totalContent - UInt64(global.count)
         let vms = h.vms.enumerated().map { i, d in
             VM(id: d.id, name: d.name, pages: d.pages, pagesTouched: touchedCount[i], pagesWithContent: withContent[i],
                zeroPages: zero[i], distinctContents: UInt64(perVM[i].count), duplicatesWithinVM: withContent[i] - UInt64(perVM[i].count),
-               contentChanges: changes[i], workingSetMean: (wsSum[i] / Double(max(1, intervals.count)) * 1000).rounded() / 1000,
+               oracleSavedPages: share[i], contentChanges: changes[i], workingSetMean: (wsSum[i] / Double(max(1, intervals.count)) * 1000).rounded() / 1000,
                workingSetMax: wsMax[i])
         }
         return TraceStats(trace: URL(fileURLWithPath: path).lastPathComponent, pageSize: UInt64(h.pageSize), intervalSeconds: interval.seconds,

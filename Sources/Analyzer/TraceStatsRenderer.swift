@@ -24,14 +24,17 @@ extension TraceStats {
         s += "distinct contents \(distinctContents) (a count); oracle sharing bound at the end \(pm(oracleSavedPages)) pages (MiB): "
         s += "\(pm(oracleSavedPages - duplicatesAcrossVMs)) within VMs, \(pm(duplicatesAcrossVMs)) across VMs\n\n"
         var rows: [[String]] = [["vm", "name", "max pages (MiB)", "touched pages (MiB)", "with content pages (MiB)", "zero pages (MiB)",
-                                 "distinct contents", "dup within pages", "content changes", "WS mean pages (MiB)", "WS max pages (MiB)"]]
+                                 "zero % of content", "oracle saved pages (MiB)", "distinct contents", "dup within pages",
+                                 "content changes", "WS mean pages (MiB)", "WS max pages (MiB)"]]
         for v in vms {
+            let zeroShare = v.pagesWithContent == 0 ? "-" : String(format: "%.1f%%", 100 * Double(v.zeroPages) / Double(v.pagesWithContent))
             rows.append([String(v.id), v.name, pm(v.pages), pm(v.pagesTouched), pm(v.pagesWithContent), pm(v.zeroPages),
-                         String(v.distinctContents), String(v.duplicatesWithinVM), String(v.contentChanges),
+                         zeroShare, pmd(v.oracleSavedPages), String(v.distinctContents), String(v.duplicatesWithinVM), String(v.contentChanges),
                          pmd(v.workingSetMean), pm(v.workingSetMax)])
         }
-        s += TextTable.render(rows, rightAligned: Set([0] + Array(2...10)))
+        s += TextTable.render(rows, rightAligned: Set([0] + Array(2...12)))
         s += "  WS = working set: pages touched in an interval; content changes = content records that changed a page's content\n"
+        s += "  oracle saved = the VM's share of the bound at the end: each page whose content n pages hold in all counts (n − 1)/n\n"
         var iv: [[String]] = [["interval end s", "oracle saved pages (MiB)", "zero pages (MiB)", "content changes"]
                               + vms.map { "VM \($0.id) WS pages" }]
         for i in intervals {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import CXXHash
 import TraceFormat
 
 /// Set by SIGINT/SIGTERM during a capture; the snapshot loop stops and cleans up.
@@ -27,9 +28,12 @@ public final class CaptureSession {
     /// The files scripts/capture-setup.sh leaves in the assets directory.
     struct Assets {
         let kernel, initramfs, plugin: String
-        let kernelVersion, busyboxVersion, qemuVersion: String
+        let kernelVersion, busyboxVersion, qemuVersion, initramfsHash: String
+        /// The Debian server image and what it holds (only when a VM runs a server workload).
+        let serverImage: String?
+        let serverImageHash, serverPackages: String?
 
-        init(directory: String) throws(CaptureError) {
+        init(directory: String, server: Bool) throws(CaptureError) {
             kernel = directory + "/vmlinuz"
             initramfs = directory + "/initramfs.cpio.gz"
             plugin = directory + "/tt-access.so"
@@ -41,10 +45,39 @@ public final class CaptureSession {
             }
             kernelVersion = firstLine(directory + "/kernel.version")
             busyboxVersion = firstLine(directory + "/busybox.version")
+            initramfsHash = firstLine(directory + "/initramfs.sha256")
+            if server {
+                let img = directory + "/server/root.img"
+                for f in [img, directory + "/server/image.sha256", directory + "/server/versions.txt"] where access(f, R_OK) != 0 {
+                    throw CaptureError("\(f) is missing: run scripts/capture-setup.sh --server first (it builds the Debian image)")
+                }
+                serverImage = img
+                serverImageHash = firstLine(directory + "/server/image.sha256")
+                serverPackages = Self.packageSummary(directory + "/server/versions.txt")
+            } else {
+                serverImage = nil
+                serverImageHash = nil
+                serverPackages = nil
+            }
             guard let q = CaptureSession.run(["qemu-system-x86_64", "--version"]) else {
                 throw CaptureError("qemu-system-x86_64 is not installed: run scripts/capture-setup.sh first")
             }
             qemuVersion = q.split(separator: "\n").first.map(String.init) ?? q
+        }
+
+        /// The versions of the packages the server workloads run, from versions.txt
+        /// (`PACKAGE VERSION` per line), and how many packages the image holds.
+        static func packageSummary(_ path: String) -> String {
+            let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
+            let wanted = ["postgresql-15", "nginx-light", "wrk", "gcc-12", "binutils-source", "openjdk-17-jre-headless",
+                          "python3", "python3-numpy", "python3-pandas", "libopenblas0-pthread", "base-files"]
+            var found: [String: String] = [:]
+            for l in lines {
+                let f = l.split(separator: " ", maxSplits: 1)
+                if f.count == 2, wanted.contains(String(f[0])) { found[String(f[0])] = String(f[1]) }
+            }
+            let named = wanted.compactMap { p in found[p].map { "\(p) \($0)" } }
+            return "\(lines.count) packages (Debian bookworm); " + named.joined(separator: ", ")
         }
     }
 
@@ -61,6 +94,8 @@ public final class CaptureSession {
         var on = false
         var off = false
         var removed = false
+        /// The guest powered itself off (QEMU exited with status 0 while running).
+        var poweredOff = false
 
         init(spec: CaptureVMSpec, id: VMID, memory: GuestMemory, process: Process, qmpPath: String,
              consolePath: String, logPath: String) {
@@ -77,7 +112,7 @@ public final class CaptureSession {
     /// Captures and returns the written trace's footer. On any failure nothing is left behind
     /// but the error (and, if asked, the console logs).
     public func run() throws(CaptureError) -> TraceFooter {
-        let assets = try Assets(directory: options.assets)
+        let assets = try Assets(directory: options.assets, server: options.vms.contains { $0.workload.image == .server })
         removeStaleFiles()
         let work = try makeWorkDirectory()
         var guests: [Guest] = []
@@ -105,6 +140,7 @@ public final class CaptureSession {
             guests.append(try launch(spec, id: VMID(UInt32(i)), assets: assets, work: work))
         }
         for g in guests { g.qmp = try connect(g) }
+        if options.warmup > 0 { try warmUp(guests) }
 
         let header = TraceHeader(vms: guests.map { VMDecl(id: $0.id.rawValue, name: $0.spec.name, pages: UInt64($0.spec.pages)) },
                                  capture: facts(assets: assets))
@@ -135,7 +171,7 @@ public final class CaptureSession {
                     let left = target - runClock - (now() - spanStart)
                     usleep(useconds_t(max(1_000, min(100_000, left * 1e6))))
                 }
-                for g in guests where g.on && !g.off { try command(g, "stop") }
+                for g in guests where g.on && !g.off && !g.poweredOff { try command(g, "stop") }
                 let elapsed = runClock + (now() - spanStart)
                 worstLateness = max(worstLateness, elapsed - target)
                 runClock = target
@@ -144,6 +180,13 @@ public final class CaptureSession {
             let time = Micros.seconds(target)
             for g in guests where g.on && !g.off {
                 g.memory.snapshot(vm: g.id, time: time, into: &records)
+                // A guest that powered itself off (its workload ended) leaves the trace here.
+                if g.poweredOff {
+                    records.append(TraceRecord(time: time, vm: g.id, kind: .powerOff))
+                    g.off = true
+                    log("capture: VM \(g.spec.name) powered itself off before \(formatSeconds(target)) s (its workload ended; console: \"\(lastLine(of: g.consolePath) ?? "")\"); OFF recorded")
+                    shutDown(g)
+                }
             }
             let last = k == snapshots
             for g in guests {
@@ -154,6 +197,8 @@ public final class CaptureSession {
                 } else if !last, !g.on, g.spec.start <= target {
                     records.append(TraceRecord(time: time, vm: g.id, kind: .powerOn))
                     g.on = true
+                    // A warmed-up VM enters the trace with the memory its warm-up left.
+                    if options.warmup > 0 { g.memory.snapshot(vm: g.id, time: time, into: &records) }
                 }
             }
             totalRecords += records.count
@@ -170,10 +215,27 @@ public final class CaptureSession {
         do { footer = try w.finish() } catch { throw CaptureError(error.description) }
         succeeded = true
         log(String(format: "capture: done, %llu records; snapshots were at most %.0f ms late", footer.records, worstLateness * 1000))
+        let unseen = guests.map { "\($0.spec.name) \($0.memory.unseenWrites)" }.joined(separator: ", ")
+        log("capture: pages whose content changed with no guest store (device DMA, MMU bits), recorded as W: \(unseen)")
         return footer
     }
 
     // MARK: - Pieces
+
+    /// Runs every VM for `options.warmup` seconds of running time, then stops them all. Their
+    /// accesses and content stay in the plugin's map and the RAM file; each VM's first snapshot,
+    /// right after its power-on record, turns them into the memory it holds when the trace
+    /// starts. Nothing of the warm-up itself (its order or timing) is recorded.
+    private func warmUp(_ guests: [Guest]) throws(CaptureError) {
+        log("capture: warm-up, \(formatSeconds(options.warmup)) s of running time before the trace starts")
+        for g in guests { try command(g, "cont") }
+        let start = now()
+        while now() - start < options.warmup {
+            if interrupted != 0 { throw CaptureError("interrupted; nothing was written") }
+            usleep(useconds_t(max(1_000, min(100_000, (options.warmup - (now() - start)) * 1e6))))
+        }
+        for g in guests { try command(g, "stop") }
+    }
 
     /// QEMU's clock settings, passed to every VM and named in the header's facts.
     private static let rtc = "base=2026-01-01T00:00:00,clock=vm"
@@ -187,13 +249,27 @@ public final class CaptureSession {
             "interval": formatSeconds(options.interval) + " s",
             "duration": formatSeconds(options.duration) + " s",
             "icount": icount,
-            "accesses": "guest-physical pages loaded, stored (W) or executed (R) by the guest (QEMU TCG plugin tt-access); not page walks or DMA",
+            "accesses": "guest-physical pages loaded, stored (W) or executed (R) by the guest (QEMU TCG plugin tt-access); not page walks",
+            "dma": "pages whose content changed in an interval with no guest store (device DMA such as disk reads into the page cache, the MMU's accessed and dirty bits, firmware loading) are recorded as written (W) with their content",
             "content": "every page hashed at each snapshot; pages changed or written since the last one: C (non-zero) or Z",
             "clock": "VM running time; records are stamped at the nominal snapshot times",
             "machine": "pc, 1 vCPU, cpu qemu64, accel tcg, rtc \(Self.rtc.replacingOccurrences(of: ",", with: " "))",
         ]
         for (i, v) in options.vms.enumerated() {
             d["vm\(i)"] = "\(v.name): \(v.fact)"
+        }
+        d["initramfs"] = "sha256 \(assets.initramfsHash) (busybox initramfs, Sources/Capture/Guest)"
+        if let h = assets.serverImageHash, let p = assets.serverPackages {
+            d["image"] = "sha256 \(h) (Debian server image, ext4, Sources/Capture/Server, scripts/server-image.sh)"
+            d["packages"] = p
+            d["disk"] = "server VMs boot the image from an emulated NVMe disk (QEMU snapshot=on: the image never changes)"
+        }
+        for (i, v) in options.vms.enumerated() {
+            if let run = v.runScript { d["vm\(i).run"] = "xxh3 " + fileHash(run) }
+            if let dir = v.filesDirectory { d["vm\(i).files"] = "xxh3 " + directoryHash(dir) }
+        }
+        if options.warmup > 0 {
+            d["warmup"] = formatSeconds(options.warmup) + " s of running time before the trace starts; the boot and the workload's start are not recorded: each VM's first snapshot (at its power-on) holds the memory the warm-up left"
         }
         var facts = CaptureFacts(source: "qemu-tcg", hash: .init(algorithm: "xxh3-64", bits: 64), accesses: "interval", details: d)
         facts.compression = PageCompressor.name
@@ -234,15 +310,32 @@ public final class CaptureSession {
             "-object", "memory-backend-file,id=ram0,size=\(mem),mem-path=\(memory.ramPath),share=on",
             "-icount", icount,
             "-rtc", Self.rtc,
-            "-kernel", assets.kernel, "-initrd", assets.initramfs,
+            "-kernel", assets.kernel,
             "-append", spec.kernelCommandLine,
             "-serial", "file:\(consolePath)",
             "-qmp", "unix:\(qmpPath),server=on,wait=off",
             "-plugin", "\(assets.plugin),map=\(memory.mapPath),ram=\(memory.ramPath),pages=\(spec.pages)",
         ]
+        var disks: [String] = []
+        if spec.workload.image == .server, let img = assets.serverImage {
+            // snapshot=on: the guest's writes go to a temporary overlay QEMU makes in $TMPDIR
+            // (the work folder), and the image stays as it was built.
+            disks += ["-drive", "file=\(img),if=none,id=root,format=raw,snapshot=on",
+                      "-device", "nvme,drive=root,serial=ttroot"]
+            if spec.workload == .custom {
+                let custom = try makeCustomDisk(spec, path: "\(work)/vm\(id.rawValue)-custom.img")
+                disks += ["-drive", "file=\(custom),if=none,id=custom,format=raw,snapshot=on",
+                          "-device", "nvme,drive=custom,serial=ttcustom"]
+            }
+        } else {
+            disks += ["-initrd", assets.initramfs]
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["qemu-system-x86_64"] + args
+        p.arguments = ["qemu-system-x86_64"] + args + disks
+        var env = ProcessInfo.processInfo.environment
+        env["TMPDIR"] = work
+        p.environment = env
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let logHandle = FileHandle(forWritingAtPath: logPath)
         p.standardOutput = logHandle
@@ -253,6 +346,45 @@ public final class CaptureSession {
             throw CaptureError("cannot start qemu-system-x86_64: \(error)")
         }
         return Guest(spec: spec, id: id, memory: memory, process: p, qmpPath: qmpPath, consolePath: consolePath, logPath: logPath)
+    }
+
+    /// The custom workload's second disk: an ext4 image (label ttcustom) holding the script as
+    /// `run` and the folder as `files`, made with `mke2fs -d` (no mounting) with its clock fixed.
+    private func makeCustomDisk(_ spec: CaptureVMSpec, path: String) throws(CaptureError) -> String {
+        let stage = path + ".d"
+        let fm = FileManager.default
+        defer { try? fm.removeItem(atPath: stage) }
+        var bytes: UInt64 = 0
+        do {
+            try fm.createDirectory(atPath: stage, withIntermediateDirectories: true)
+            try fm.copyItem(atPath: spec.runScript!, toPath: stage + "/run")
+            chmod(stage + "/run", 0o755)
+            if let dir = spec.filesDirectory { try fm.copyItem(atPath: dir, toPath: stage + "/files") }
+            if let e = fm.enumerator(atPath: stage) {
+                while let f = e.nextObject() as? String {
+                    bytes += (try? fm.attributesOfItem(atPath: stage + "/" + f)[.size] as? UInt64 ?? 0) ?? 0
+                }
+            }
+        } catch {
+            throw CaptureError("VM \(spec.name): cannot stage run= and files= for the guest: \(error.localizedDescription)")
+        }
+        let mib = max(64, Int(bytes * 2 >> 20) + 32)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["mke2fs", "-q", "-t", "ext4", "-L", "ttcustom", "-d", stage, path, "\(mib)M"]
+        var env = ProcessInfo.processInfo.environment
+        env["E2FSPROGS_FAKE_TIME"] = "1767225600"
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        p.standardError = err
+        do { try p.run() } catch { throw CaptureError("VM \(spec.name): cannot run mke2fs (Debian package e2fsprogs): \(error)") }
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw CaptureError("VM \(spec.name): mke2fs failed making the custom disk: \(msg.split(separator: "\n").last ?? "")")
+        }
+        return path
     }
 
     private func connect(_ g: Guest) throws(CaptureError) -> QMPClient {
@@ -267,11 +399,17 @@ public final class CaptureSession {
 
     /// A QMP command; if it fails because QEMU is gone, the error says so and quotes the VM's
     /// console (a guest that cannot boot makes QEMU exit, since it runs with -no-reboot).
+    /// A guest that powers itself off during the capture (QEMU exits with status 0)
+    /// is marked `poweredOff` instead, once it had powered on: the capture records `OFF` for it.
     private func command(_ g: Guest, _ name: String) throws(CaptureError) {
         do { try g.qmp!.execute(name) } catch {
             let deadline = now() + 2
             while g.process.isRunning && now() < deadline { usleep(10_000) }
             guard !g.process.isRunning else { throw error }
+            if g.on, g.process.terminationReason == .exit, g.process.terminationStatus == 0 {
+                g.poweredOff = true
+                return
+            }
             throw CaptureError("VM \(g.spec.name): QEMU exited (status \(g.process.terminationStatus)) before \(name); last console line: \"\(lastLine(of: g.consolePath) ?? "")\"")
         }
     }
@@ -310,6 +448,27 @@ public final class CaptureSession {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// XXH3-64 of a file's bytes, in hex ("unreadable" if it cannot be read).
+    private func fileHash(_ path: String) -> String {
+        guard let d = FileManager.default.contents(atPath: path) else { return "unreadable" }
+        return String(d.withUnsafeBytes { XXH3_64bits($0.baseAddress, $0.count) }, radix: 16)
+    }
+
+    /// XXH3-64 over a folder's files: each relative path and its bytes, in sorted path order.
+    private func directoryHash(_ dir: String) -> String {
+        let fm = FileManager.default
+        var names: [String] = []
+        if let e = fm.enumerator(atPath: dir) { while let f = e.nextObject() as? String { names.append(f) } }
+        var acc: [UInt8] = []
+        for n in names.sorted() {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: dir + "/" + n, isDirectory: &isDir), !isDir.boolValue else { continue }
+            acc += Array(n.utf8) + [0]
+            acc += Array(fileHash(dir + "/" + n).utf8) + [0]
+        }
+        return String(acc.withUnsafeBytes { XXH3_64bits($0.baseAddress, $0.count) }, radix: 16)
     }
 
     /// Runs a command and returns its standard output, or nil if it cannot run or fails.

@@ -1,6 +1,16 @@
+import Foundation
 import TraceFormat
 
-/// What a capture VM runs: the workloads of the guest program (Sources/Capture/Guest/ttguest.c).
+/// Which guest a workload boots: the busybox initramfs with the guest program, or the Debian
+/// server image (Sources/Capture/Server, built by scripts/server-image.sh).
+public enum GuestImage: String, Sendable {
+    case busybox
+    case server
+}
+
+/// What a capture VM runs: the workloads of the guest program (Sources/Capture/Guest/ttguest.c)
+/// on the busybox initramfs, or real Debian programs on the server image
+/// (Sources/Capture/Server/workloads).
 public enum GuestWorkload: String, CaseIterable, Sendable {
     /// Boots, then sleeps for good.
     case idle
@@ -13,6 +23,30 @@ public enum GuestWorkload: String, CaseIterable, Sendable {
     case toucher
     /// Cycles: one toucher phase, one sort, 30 file operations, 2 s of idleness.
     case mixed
+    /// PostgreSQL serving pgbench (server image).
+    case postgres
+    /// nginx serving a generated static site to wrk (server image).
+    case web
+    /// gcc and make compiling GNU binutils (server image).
+    case build
+    /// A JVM running an in-memory key-value cache (server image).
+    case java
+    /// A numpy/pandas data job (server image).
+    case python
+    /// The server image's daemons (cron, PostgreSQL, nginx) with no load.
+    case serverIdle = "server-idle"
+    /// The user's own script and files, run on the server image.
+    case custom
+
+    public var image: GuestImage {
+        switch self {
+        case .idle, .fileio, .sort, .toucher, .mixed: .busybox
+        case .postgres, .web, .build, .java, .python, .serverIdle, .custom: .server
+        }
+    }
+
+    /// MiB of guest memory unless `mem=` says otherwise.
+    public var defaultMebibytes: Int { image == .server ? 1024 : 256 }
 
     public var summary: String {
         switch self {
@@ -21,6 +55,13 @@ public enum GuestWorkload: String, CaseIterable, Sendable {
         case .sort: "sorts arrays of random numbers, writes part of each out"
         case .toucher: "fills a region and keeps touching it, following a schedule (schedule=MIB:SECONDS;MIB:SECONDS;...)"
         case .mixed: "cycles through a toucher phase, a sort, file operations and 2 s idle"
+        case .postgres: "Debian: PostgreSQL 15 serving pgbench (TPC-B-like, 4 clients) on a 300 MiB database"
+        case .web: "Debian: nginx serving a 3,000-page static site to wrk (Zipf popularity)"
+        case .build: "Debian: gcc and make compiling GNU binutils, again and again"
+        case .java: "Debian: OpenJDK running an in-memory key-value cache (heap 256-384 MiB)"
+        case .python: "Debian: a numpy/pandas job on a million rows (join, group, sort, matrix product)"
+        case .serverIdle: "Debian: cron, PostgreSQL and nginx started, no load"
+        case .custom: "Debian: your own script (run=SCRIPT) with your files (files=DIR)"
         }
     }
 }
@@ -38,6 +79,10 @@ public struct CaptureVMSpec: Equatable, Sendable {
     /// Seconds of capture time at which the VM powers off; nil: it runs to the end of the
     /// capture, and the trace ends with it still on.
     public var stop: Double?
+    /// The custom workload's script, copied into the guest as `run`.
+    public var runScript: String?
+    /// The custom workload's folder, copied into the guest as `files`.
+    public var filesDirectory: String?
 
     public init(name: String, workload: GuestWorkload, mebibytes: Int = 256, seed: UInt64 = 1,
                 schedule: String? = nil, start: Double = 0, stop: Double? = nil) {
@@ -60,7 +105,7 @@ public struct CaptureVMSpec: Equatable, Sendable {
         guard let first = parts.first, let workload = GuestWorkload(rawValue: first) else {
             throw CaptureError("--vm \(text): starts with a workload, one of \(GuestWorkload.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        var spec = CaptureVMSpec(name: "", workload: workload, seed: UInt64(index + 1))
+        var spec = CaptureVMSpec(name: "", workload: workload, mebibytes: workload.defaultMebibytes, seed: UInt64(index + 1))
         var count = 1
         var name: String?
         for p in parts.dropFirst() {
@@ -72,6 +117,9 @@ public struct CaptureVMSpec: Equatable, Sendable {
                 let digits = v.hasSuffix("M") || v.hasSuffix("m") ? String(v.dropLast()) : v
                 guard let m = Int(digits), (80...2048).contains(m) else {
                     throw CaptureError("--vm \(text): mem is MiB, 80 to 2048 (the kernel needs 80 MiB to boot; the pc machine keeps up to 2 GiB below 4 GiB, in one piece)")
+                }
+                guard workload.image == .busybox || m >= 384 else {
+                    throw CaptureError("--vm \(text): a Debian server guest needs mem=384 or more (MiB)")
                 }
                 spec.mebibytes = m
             case "seed":
@@ -91,6 +139,21 @@ public struct CaptureVMSpec: Equatable, Sendable {
             case "stop":
                 guard let s = Double(v), s > 0, s.isFinite else { throw CaptureError("--vm \(text): stop is seconds > 0") }
                 spec.stop = s
+            case "run":
+                guard workload == .custom else { throw CaptureError("--vm \(text): only custom takes run=") }
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: v, isDirectory: &isDir), !isDir.boolValue,
+                      FileManager.default.isReadableFile(atPath: v) else {
+                    throw CaptureError("--vm \(text): run=\(v) is not a readable file")
+                }
+                spec.runScript = v
+            case "files":
+                guard workload == .custom else { throw CaptureError("--vm \(text): only custom takes files=") }
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: v, isDirectory: &isDir), isDir.boolValue else {
+                    throw CaptureError("--vm \(text): files=\(v) is not a folder")
+                }
+                spec.filesDirectory = v
             case "schedule":
                 let sched = v.replacingOccurrences(of: ";", with: ",").replacingOccurrences(of: "/", with: ",")
                 guard Self.validSchedule(sched) else {
@@ -98,8 +161,11 @@ public struct CaptureVMSpec: Equatable, Sendable {
                 }
                 spec.schedule = sched
             default:
-                throw CaptureError("--vm \(text): unknown key \"\(k)\" (mem, seed, name, count, start, stop, schedule)")
+                throw CaptureError("--vm \(text): unknown key \"\(k)\" (mem, seed, name, count, start, stop, schedule, run, files)")
             }
+        }
+        if workload == .custom, spec.runScript == nil {
+            throw CaptureError("--vm \(text): custom needs run=SCRIPT (and optionally files=DIR)")
         }
         if spec.schedule != nil, workload != .toucher, workload != .mixed {
             throw CaptureError("--vm \(text): only toucher and mixed take a schedule")
@@ -122,9 +188,16 @@ public struct CaptureVMSpec: Equatable, Sendable {
         }
     }
 
-    /// The guest kernel's command line.
+    /// The guest kernel's command line. The server image boots from the NVMe disk (its driver
+    /// is built into the cloud kernel; virtio is a module) with /opt/tt/init as PID 1.
+    /// OPENBLAS_CORETYPE reaches init's environment: OpenBLAS's CPU probe picks kernels that
+    /// the qemu64 CPU model lacks.
     var kernelCommandLine: String {
-        var s = "console=ttyS0 quiet panic=-1 tt.workload=\(workload.rawValue) tt.seed=\(seed)"
+        var s = "console=ttyS0 quiet panic=-1"
+        if workload.image == .server {
+            s += " root=/dev/nvme0n1 rootfstype=ext4 rw init=/opt/tt/init OPENBLAS_CORETYPE=Prescott"
+        }
+        s += " tt.workload=\(workload.rawValue) tt.seed=\(seed)"
         if let sc = schedule { s += " tt.schedule=\(sc)" }
         return s
     }
@@ -133,6 +206,8 @@ public struct CaptureVMSpec: Equatable, Sendable {
     var fact: String {
         var s = "\(workload.rawValue) seed=\(seed) mem=\(mebibytes)MiB"
         if let sc = schedule { s += " schedule=\(sc)" }
+        if let r = runScript { s += " run=\((r as NSString).lastPathComponent)" }
+        if let f = filesDirectory { s += " files=\((f as NSString).lastPathComponent)" }
         if start > 0 { s += " start=\(formatSeconds(start))s" }
         if let e = stop { s += " stop=\(formatSeconds(e))s" }
         return s
@@ -154,9 +229,13 @@ public struct CaptureOptions: Sendable {
     public var level: Int32
     /// Keep each VM's serial console log here, if set.
     public var consoleDirectory: String?
+    /// Seconds every VM runs before the trace starts (nothing of it is recorded but the memory
+    /// it leaves, at the first snapshot).
+    public var warmup: Double
 
     public init(vms: [CaptureVMSpec], duration: Double, interval: Double, icountShift: Int = 3,
-                assets: String, output: String, level: Int32 = 19, consoleDirectory: String? = nil) {
+                assets: String, output: String, level: Int32 = 19, consoleDirectory: String? = nil,
+                warmup: Double = 0) {
         self.vms = vms
         self.duration = duration
         self.interval = interval
@@ -165,6 +244,7 @@ public struct CaptureOptions: Sendable {
         self.output = output
         self.level = level
         self.consoleDirectory = consoleDirectory
+        self.warmup = warmup
     }
 
     public func check() throws(CaptureError) {
@@ -174,6 +254,7 @@ public struct CaptureOptions: Sendable {
         guard duration >= interval, duration <= 86_400 else {
             throw CaptureError("--duration must be between --interval and 86400 s")
         }
+        guard warmup >= 0, warmup <= 3_600, warmup.isFinite else { throw CaptureError("--warmup must be 0 to 3600 s") }
         guard (0...10).contains(icountShift) else { throw CaptureError("--icount-shift must be 0 to 10") }
         guard (1...19).contains(level) else { throw CaptureError("--level must be between 1 and 19") }
         var names = Set<String>()

@@ -24,6 +24,10 @@ final class GuestMemory {
     private(set) var hashes: [UInt64]
     /// Measures each content record's compressed size (libzstd, level 1).
     private let compressor = PageCompressor()
+    /// The pages of the current snapshot whose content is recorded, in page order.
+    private var changedPages: [UInt32] = []
+    /// Pages whose content changed with no store the plugin saw (recorded as writes), so far.
+    private(set) var unseenWrites = 0
 
     /// Creates both files (RAM zero-filled, sparse) and maps them.
     init(ramPath: String, mapPath: String, pages: Int) throws(CaptureError) {
@@ -85,7 +89,11 @@ final class GuestMemory {
     /// Appends the interval's accesses (from the plugin's map, which it then clears) and the
     /// pages' contents, all stamped `time`.
     /// Accesses: runs of consecutive pages, `W` for pages written, `R` for pages only read or
-    /// executed.
+    /// executed. A page whose content changed with no store the plugin saw was written by
+    /// something else — a device's DMA (a disk read into the page cache), the MMU setting
+    /// accessed and dirty bits in a page table, the firmware loading the kernel — and is
+    /// recorded as written too (`unseenWrites` counts them): the host had to back it, and a
+    /// shared copy of it could not have stayed shared.
     /// Content: for every page whose content changed since the last snapshot *or* that was
     /// written in the interval, `C` with its hash, or `Z` (in runs) when it is all zero. A write
     /// that left a page as it was is reported too, because a replay treats a written page's
@@ -94,6 +102,20 @@ final class GuestMemory {
     func snapshot(vm: VMID, time: Micros, into out: inout [TraceRecord]) -> (accessed: Int, changed: Int) {
         // Executed pages count as read.
         for i in 0..<pages where executed[i] != 0 { map[i] |= 1 }
+        // Hash every page first: a content change with no store becomes a write.
+        changedPages.removeAll(keepingCapacity: true)
+        hashes.withUnsafeMutableBufferPointer { hs in
+            for i in 0..<pages {
+                let h = Self.hash(ram + i * Self.pageSize)
+                if h == hs[i] && map[i] & 2 == 0 { continue }
+                if h != hs[i] && map[i] & 2 == 0 {
+                    map[i] |= 2
+                    unseenWrites += 1
+                }
+                hs[i] = h
+                changedPages.append(UInt32(i))
+            }
+        }
         var accessed = 0
         var p = 0
         while p < pages {
@@ -106,35 +128,34 @@ final class GuestMemory {
             accessed += q - p
             p = q
         }
-        var changed = 0
         var zeroStart = -1
-        func flushZeros(_ end: Int) {
+        var zeroEnd = -1
+        func flushZeros() {
             if zeroStart >= 0 {
-                out.append(TraceRecord(time: time, vm: vm, kind: .zero, ppn: PPN(UInt32(zeroStart)), count: UInt32(end - zeroStart)))
+                out.append(TraceRecord(time: time, vm: vm, kind: .zero, ppn: PPN(UInt32(zeroStart)), count: UInt32(zeroEnd - zeroStart)))
                 zeroStart = -1
             }
         }
-        hashes.withUnsafeMutableBufferPointer { hs in
-            for i in 0..<pages {
-                let h = Self.hash(ram + i * Self.pageSize)
-                if h == hs[i] && map[i] & 2 == 0 {
-                    flushZeros(i)
-                    continue
-                }
-                hs[i] = h
-                changed += 1
-                if h == 0 {
-                    if zeroStart < 0 { zeroStart = i }
+        for c in changedPages {
+            let i = Int(c)
+            let h = hashes[i]
+            if h == 0 {
+                if zeroStart >= 0 && zeroEnd == i {
+                    zeroEnd = i + 1
                 } else {
-                    flushZeros(i)
-                    out.append(TraceRecord(time: time, vm: vm, kind: .content, ppn: PPN(UInt32(i)), hash: ContentHash(h),
-                                           compressedSize: compressor.size(ram + i * Self.pageSize, Self.pageSize)))
+                    flushZeros()
+                    zeroStart = i
+                    zeroEnd = i + 1
                 }
+            } else {
+                flushZeros()
+                out.append(TraceRecord(time: time, vm: vm, kind: .content, ppn: PPN(c), hash: ContentHash(h),
+                                       compressedSize: compressor.size(ram + i * Self.pageSize, Self.pageSize)))
             }
         }
-        flushZeros(pages)
+        flushZeros()
         memset(map, 0, Self.mapBytes(pages: pages))
-        return (accessed, changed)
+        return (accessed, changedPages.count)
     }
 }
 

@@ -9,26 +9,33 @@ struct CaptureCommand: ParsableCommand {
         abstract: "Capture a trace from real Linux VMs running under QEMU's TCG emulator.",
         discussion: """
         Needs QEMU, a Debian cloud kernel, the tt-access plugin and the guest initramfs: run \
-        scripts/capture-setup.sh once (it installs and builds them into .capture/). Each VM boots \
-        a busybox initramfs and runs one workload; its RAM is a file in /dev/shm that is read \
-        while the VMs are stopped. Every --interval seconds of running time the capture stops all \
+        scripts/capture-setup.sh once (it installs and builds them into .capture/; with --server \
+        it also builds the Debian server image the server workloads boot). Each VM boots a \
+        busybox initramfs, or the Debian image from an NVMe disk, and runs one workload; its RAM \
+        is a file in /dev/shm that is read while the VMs are stopped. Every --interval seconds of running time the capture stops all \
         VMs, writes the interval's page accesses (from the plugin) and every page whose content \
         changed or was written (XXH3-64 hashes; Z for zero pages), and lets them go on. \
         See docs/CAPTURE.md.
 
-        --vm WORKLOAD[,mem=MIB][,seed=N][,name=S][,count=N][,start=SECONDS][,stop=SECONDS][,schedule=MIB:SECONDS;...]
+        --vm WORKLOAD[,mem=MIB][,seed=N][,name=S][,count=N][,start=SECONDS][,stop=SECONDS][,schedule=MIB:SECONDS;...][,run=SCRIPT][,files=DIR]
 
         Workloads: \(GuestWorkload.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")).
 
-        Defaults: mem=256, seed = the VM's position + 1, count=1 (count=N makes N identical VMs, \
+        Defaults: mem=256 (busybox) or 1024 (Debian), seed = the VM's position + 1, count=1 (count=N makes N identical VMs, \
         same seed), start=0, no stop (VMs still running at the end get no power-off record).
 
+        --warmup SECONDS lets every VM boot and run that long before the trace starts; the trace \
+        then begins with the memory the warm-up left, not with the boot.
+
         Example: tracetool capture --vm sort,mem=128 --duration 20 --interval 5 -o small.mtr.zst
+        Example: tracetool capture --vm postgres --vm web,mem=768 --warmup 60 --duration 300 --interval 10 -o servers.mtr.zst
+        Example: tracetool capture --vm custom,run=job.sh,files=data --duration 60 -o mine.mtr.zst
         """)
 
     @Option(name: .customLong("vm"), help: "A VM to run (repeatable; see above).") var vms: [String] = []
     @Option(help: "Seconds of VM running time to capture.") var duration: Double = 60
     @Option(help: "Seconds between snapshots.") var interval: Double = 5
+    @Option(help: "Seconds of running time every VM gets before the trace starts (not recorded).") var warmup: Double = 0
     @Option(help: "QEMU -icount shift: a guest instruction advances the guest clock by 2^N ns.") var icountShift: Int = 3
     @Option(help: "Directory scripts/capture-setup.sh filled (default: $TRACETOOL_CAPTURE_DIR, else .capture).") var assets: String?
     @Option(help: "Copy each VM's serial console to DIR/NAME.console.") var consoles: String?
@@ -57,7 +64,8 @@ struct CaptureCommand: ParsableCommand {
         let dir = assets ?? ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? ".capture"
         if let c = consoles { try? FileManager.default.createDirectory(atPath: c, withIntermediateDirectories: true) }
         let opts = CaptureOptions(vms: specs, duration: duration, interval: interval, icountShift: icountShift,
-                                  assets: dir, output: output, level: level, consoleDirectory: consoles)
+                                  assets: dir, output: output, level: level, consoleDirectory: consoles,
+                                  warmup: warmup)
         let quiet = self.quiet
         let session = try CaptureSession(options: opts) { line in
             if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }

@@ -232,3 +232,37 @@ struct ReportTrustTests {
         }
     }
 }
+
+@Suite("stats: the oracle bound split over VMs")
+struct StatsShareTests {
+    @Test("Each page of a content n pages hold is credited (n − 1)/n; zero pages are a content like any other; the shares sum to the host's bound")
+    func shares() throws {
+        let s = Scratch()
+        let f = s.file("share.mtr.txt")
+        // VM 0: A, A, B, zero; VM 1: A, C, zero. Contents: A ×3, B ×1, C ×1, zero ×2:
+        // 7 pages, 4 distinct, bound 3. VM 0: 2/3 + 2/3 + 0 + 1/2 = 1.833; VM 1: 2/3 + 0 + 1/2 = 1.167.
+        try """
+        hash,xxh3-64
+        vm,0,a,8
+        vm,1,b,8
+        0,0,C,0,00000000000000aa
+        0,0,C,1,00000000000000aa
+        0,0,C,2,00000000000000bb
+        0,0,Z,3
+        0,1,C,0,00000000000000aa
+        0,1,C,1,00000000000000cc
+        0,1,Z,2
+
+        """.write(toFile: f, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["stats", f, "--format", "json"])
+        let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        #expect(j["oracleSavedPages"] as? Int == 3 && j["distinctContents"] as? Int == 4)
+        let vms = j["vms"] as! [[String: Any]]
+        #expect(vms.map { $0["oracleSavedPages"] as! Double } == [1.833, 1.167])
+        #expect(vms.map { $0["zeroPages"] as! Int } == [1, 1] && vms.map { $0["pagesWithContent"] as! Int } == [4, 3])
+        let text = try CLI.run(["stats", f]).stdout
+        // Zero share: 1 of 4 and 1 of 3 pages with content.
+        #expect(text.contains("25.0%") && text.contains("33.3%"))
+        #expect(text.contains("1.8 (0.0)") && text.contains("1.2 (0.0)"))
+    }
+}

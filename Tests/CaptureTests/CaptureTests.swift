@@ -75,7 +75,7 @@ private func rec(_ t: UInt64, _ k: RecordKind, _ p: UInt32, _ n: UInt32 = 1, _ h
 
 @Suite("Capture: snapshots of guest memory")
 struct SnapshotTests {
-    @Test("A fresh all-zero RAM file gives no records; the first writes give C records with XXH3 hashes")
+    @Test("A fresh all-zero RAM file gives no records; content that appears with no store the plugin saw (DMA) is a write, then its C record with the XXH3 hash")
     func firstSnapshot() throws {
         let g = try FakeGuest(pages: 16)
         #expect(g.snapshot(at: 0).isEmpty)
@@ -87,9 +87,27 @@ struct SnapshotTests {
         #expect(h != 0)
         let one = [UInt8](repeating: 0x01, count: 4096)
         let h1 = one.withUnsafeBytes { GuestMemory.hash($0.baseAddress!) }
-        #expect(g.snapshot(at: 5) == [rec(5, .content, 3, 1, h), rec(5, .content, 4, 1, h), rec(5, .content, 9, 1, h1)])
+        #expect(g.snapshot(at: 5) == [rec(5, .write, 3, 2), rec(5, .write, 9, 1),
+                                      rec(5, .content, 3, 1, h), rec(5, .content, 4, 1, h), rec(5, .content, 9, 1, h1)])
+        #expect(g.memory.unseenWrites == 3)
         // Nothing changed: nothing recorded.
         #expect(g.snapshot(at: 10).isEmpty)
+    }
+
+    @Test("A page the guest wrote is not an unseen write; a page it only read whose content changed (DMA) is written")
+    func unseenWrites() throws {
+        let g = try FakeGuest(pages: 8)
+        try g.mark(1, 2); try g.fill(1, 5)   // the guest's store
+        try g.mark(2, 1); try g.fill(2, 6)   // read by the guest, written by a device
+        try g.mark(3, 1)                      // only read
+        let r = g.snapshot(at: 2)
+        #expect(Array(r.prefix(2)) == [rec(2, .write, 1, 2), rec(2, .read, 3, 1)])
+        #expect(r.dropFirst(2).map(\.kind) == [.content, .content] && r.dropFirst(2).map(\.ppn.rawValue) == [1, 2])
+        #expect(g.memory.unseenWrites == 1)
+        // The device zeroes a page: W and Z.
+        try g.fill(2, 0)
+        #expect(g.snapshot(at: 3) == [rec(3, .write, 2), rec(3, .zero, 2)])
+        #expect(g.memory.unseenWrites == 2)
     }
 
     @Test("Pages that become zero are Z runs of consecutive changed pages; unchanged zero pages break a run")
@@ -99,7 +117,8 @@ struct SnapshotTests {
         _ = g.snapshot(at: 1)
         for p in [1, 2, 3, 5, 6] { try g.fill(p, 0) }
         // Page 4 was zero before and after: it splits the run.
-        #expect(g.snapshot(at: 2) == [rec(2, .zero, 1, 3), rec(2, .zero, 5, 2)])
+        // The changes had no store the plugin saw: write runs, split the same way.
+        #expect(g.snapshot(at: 2) == [rec(2, .write, 1, 3), rec(2, .write, 5, 2), rec(2, .zero, 1, 3), rec(2, .zero, 5, 2)])
     }
 
     @Test("The access map becomes R and W runs in page order, then is cleared")
@@ -168,7 +187,32 @@ struct SpecTests {
         #expect(b[0].kernelCommandLine.hasSuffix("tt.workload=toucher tt.seed=9 tt.schedule=16:5,32:10"))
     }
 
+    @Test("Server workloads boot the Debian image from NVMe with 1 GiB unless told; custom carries its script and folder")
+    func server() throws {
+        let p = try CaptureVMSpec.parse("postgres,seed=4", index: 0)
+        #expect(p == [CaptureVMSpec(name: "postgres0", workload: .postgres, mebibytes: 1024, seed: 4)])
+        #expect(p[0].workload.image == .server)
+        #expect(p[0].kernelCommandLine == "console=ttyS0 quiet panic=-1 root=/dev/nvme0n1 rootfstype=ext4 rw init=/opt/tt/init OPENBLAS_CORETYPE=Prescott tt.workload=postgres tt.seed=4")
+        #expect(try CaptureVMSpec.parse("server-idle,mem=512", index: 1)[0].mebibytes == 512)
+        #expect(try CaptureVMSpec.parse("sort", index: 1)[0].kernelCommandLine == "console=ttyS0 quiet panic=-1 tt.workload=sort tt.seed=2")
+        let dir = NSTemporaryDirectory() + "tracetool-custom-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data("#!/bin/sh\necho hi\n".utf8).write(to: URL(fileURLWithPath: dir + "/job.sh"))
+        let c = try CaptureVMSpec.parse("custom,run=\(dir)/job.sh,files=\(dir)/data,name=mine", index: 0)
+        #expect(c[0].runScript == dir + "/job.sh" && c[0].filesDirectory == dir + "/data" && c[0].name == "mine")
+        #expect(c[0].fact == "custom seed=1 mem=1024MiB run=job.sh files=data")
+        #expect { _ = try CaptureVMSpec.parse("custom,run=\(dir)/data", index: 0) } throws: { e in
+            (e as? CaptureError)?.description.contains("is not a readable file") == true
+        }
+        #expect { _ = try CaptureVMSpec.parse("custom,run=\(dir)/job.sh,files=\(dir)/job.sh", index: 0) } throws: { e in
+            (e as? CaptureError)?.description.contains("is not a folder") == true
+        }
+    }
+
     @Test("Bad specifications are refused with the reason", arguments: [
+        ("postgres,mem=256", "needs mem=384"), ("custom", "custom needs run="), ("sort,run=/bin/sh", "only custom takes run="),
+        ("web,files=/tmp", "only custom takes files="), ("custom,run=/nonexistent-script", "is not a readable file"),
         ("", "starts with a workload"), ("dance", "starts with a workload"), ("sort,mem=64", "mem is MiB"), ("sort,mem=4096", "mem is MiB"),
         ("sort,mem", "is not KEY=VALUE"), ("sort,color=red", "unknown key"), ("sort,schedule=16:5", "only toucher and mixed"),
         ("toucher,schedule=16", "schedule is"), ("toucher,schedule=0:5", "schedule is"), ("idle,count=0", "count is"),
@@ -196,6 +240,8 @@ struct SpecTests {
         #expect(fails(CaptureOptions(vms: [late], duration: 10, interval: 1, assets: ".", output: "x"), "after the capture ends"))
         var early = v; early.start = 5; early.stop = 4
         #expect(fails(CaptureOptions(vms: [early], duration: 10, interval: 1, assets: ".", output: "x"), "stops at"))
+        #expect(fails(CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x", warmup: -1), "--warmup"))
+        #expect(fails(CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x", warmup: .infinity), "--warmup"))
         #expect(throws: Never.self) { try CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x").check() }
     }
 
@@ -266,7 +312,7 @@ struct CompressedSizeTests {
         var half = random
         for i in 2048..<4096 { half[i] = 0 }
         try g.write(3, half)
-        let r = g.sizedSnapshot(at: 1)
+        let r = g.sizedSnapshot(at: 1).filter { $0.kind == .content }
         #expect(r.map(\.ppn.rawValue) == [1, 2, 3])
         #expect(r[0].compressedSize >= 1 && r[0].compressedSize < 64)
         #expect(r[1].compressedSize == 4096)

@@ -1,0 +1,8 @@
+#!/bin/sh
+# The booted server doing nothing but its daemons: cron, PostgreSQL and nginx with no load.
+. /opt/tt/workloads/daemons.sh
+cron
+start_postgres
+start_nginx
+echo "tt: daemons up, idle"
+exec sleep infinity
