@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Scenarios", dependencies: ["TraceFormat"]),
         // The capture driver; the TCG plugin and the guest program under it are C built by
         // scripts/capture-setup.sh with gcc (QEMU loads one, the guest runs the other).
-        .target(name: "Capture", dependencies: ["TraceFormat", "CXXHash", "CZstd"], exclude: ["Plugin", "Guest"]),
+        .target(name: "Capture", dependencies: ["TraceFormat", "CXXHash", "CZstd"], exclude: ["Plugin", "Guest", "Server"]),
         .target(name: "Analyzer", dependencies: ["TraceFormat", "Replay", "CPrefetch"]),
         .executableTarget(
             name: "tracetool",
