@@ -245,7 +245,6 @@ public final class CaptureSession {
         var d: [String: String] = [
             "qemu": assets.qemuVersion,
             "kernel": assets.kernelVersion,
-            "busybox": assets.busyboxVersion,
             "interval": formatSeconds(options.interval) + " s",
             "duration": formatSeconds(options.duration) + " s",
             "icount": icount,
@@ -258,7 +257,10 @@ public final class CaptureSession {
         for (i, v) in options.vms.enumerated() {
             d["vm\(i)"] = "\(v.name): \(v.fact)"
         }
-        d["initramfs"] = "sha256 \(assets.initramfsHash) (busybox initramfs, Sources/Capture/Guest)"
+        if options.vms.contains(where: { $0.workload.image == .busybox }) {
+            d["busybox"] = assets.busyboxVersion
+            d["initramfs"] = "sha256 \(assets.initramfsHash) (busybox initramfs, Sources/Capture/Guest)"
+        }
         if let h = assets.serverImageHash, let p = assets.serverPackages {
             d["image"] = "sha256 \(h) (Debian server image, ext4, Sources/Capture/Server, scripts/server-image.sh)"
             d["packages"] = p

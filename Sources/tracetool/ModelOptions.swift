@@ -24,8 +24,8 @@ struct PolicyOptions: ParsableArguments {
             try p.validate()
             if !assignments.isEmpty { name += " + " + assignments.joined(separator: ",") }
             return (name, p)
-        } catch let e as PolicyError {
-            throw ValidationError(e.description)
+        } catch {
+            throw ValidationError(error.description)
         }
     }
 }

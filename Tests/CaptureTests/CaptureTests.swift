@@ -299,6 +299,57 @@ struct CaptureSmokeTests {
     }
 }
 
+/// Boots the Debian server image. Needs the image (scripts/capture-setup.sh --server builds it:
+/// about 2.5 min the first time, nothing after) and takes ~2 min, so it runs only with
+/// TRACETOOL_CAPTURE_TESTS=1.
+@Suite("Capture: smoke test with Debian server guests", .enabled(if: ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_TESTS"] == "1"))
+struct ServerSmokeTests {
+    @Test("PostgreSQL under pgbench and a custom script, after a warm-up: the trace starts with their memory, names the image and says what it did")
+    func server() throws {
+        let root = CaptureSmokeTests.packageRoot
+        let setup = Process()
+        setup.executableURL = URL(fileURLWithPath: "/bin/bash")
+        setup.arguments = [root + "/scripts/capture-setup.sh", "--server"]
+        try setup.run()
+        setup.waitUntilExit()
+        try #require(setup.terminationStatus == 0)
+
+        let dir = NSTemporaryDirectory() + "tracetool-server-smoke-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/files", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data("#!/bin/sh\necho \"tt-custom seed $1 $(cat files/word.txt)\"\nexec sleep infinity\n".utf8)
+            .write(to: URL(fileURLWithPath: dir + "/job.sh"))
+        try Data("hello\n".utf8).write(to: URL(fileURLWithPath: dir + "/files/word.txt"))
+        let out = dir + "/server.mtr.zst"
+        let assets = ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? root + "/.capture"
+        let vms = try CaptureVMSpec.parse("postgres,mem=512,seed=3", index: 0)
+            + CaptureVMSpec.parse("custom,mem=384,run=\(dir)/job.sh,files=\(dir)/files", index: 1)
+        let opts = CaptureOptions(vms: vms, duration: 20, interval: 10, assets: assets, output: out, level: 3,
+                                  consoleDirectory: dir + "/consoles", warmup: 45)
+        let footer = try CaptureSession(options: opts) { _ in }.run()
+        let (header, checked) = try TraceFile.validate(out)
+        #expect(checked == footer)
+        let d = header.capture.details ?? [:]
+        #expect(d["image"]?.hasPrefix("sha256 ") == true)
+        #expect(d["packages"]?.contains("postgresql-15 15.") == true)
+        #expect(d["warmup"]?.hasPrefix("45 s") == true)
+        #expect(d["dma"] != nil && d["vm1.run"]?.hasPrefix("xxh3 ") == true && d["vm1.files"]?.hasPrefix("xxh3 ") == true)
+        #expect(d["vm1"] == "custom1: custom seed=2 mem=384MiB run=job.sh files=files")
+        #expect(footer.kinds.powerOn == 2)
+        // The first snapshot holds what the warm-up left: a booted Debian with PostgreSQL up
+        // holds tens of MiB of non-zero pages.
+        var first: [TraceRecord] = []
+        var batch: [TraceRecord] = []
+        let reader = try TraceFile.open(out)
+        while try reader.next(into: &batch) { first += batch.filter { $0.time == .zero && $0.kind == .content } }
+        #expect(first.count > 10_000)
+        let pg = try String(contentsOfFile: dir + "/consoles/postgres0.console", encoding: .utf8)
+        #expect(pg.contains("tt: postgres up, pgbench starts"))
+        let custom = try String(contentsOfFile: dir + "/consoles/custom1.console", encoding: .utf8)
+        #expect(custom.contains("tt-custom seed 2 hello"))
+    }
+}
+
 @Suite("Capture: compressed sizes")
 struct CompressedSizeTests {
     @Test("Content records carry the page's zstd level-1 size: a page of one repeated byte a few dozen bytes, a page of random bytes its full 4096 (it does not shrink), half random about half")
