@@ -15,6 +15,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${TRACETOOL_CAPTURE_DIR:-$root/.capture}"
 mkdir -p "$out"
+# One setup at a time (tests may call it concurrently).
+exec 9>"$out/.setup.lock"
+flock 9
 
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)

@@ -315,6 +315,9 @@ public struct ReplayReport: Codable, Equatable, Sendable {
     public var freePageReporting: FreePageReporting?
     public var largePages: LargePages?
     public var compression: Compression?
+    /// false when the trace records no reads (capture.accesses `interval-writes`, an attach
+    /// capture): the idle estimate's truth then counts written pages only. Absent otherwise.
+    public var readsRecorded: Bool?
 
 
 

@@ -66,6 +66,9 @@ extension ReplayReport {
                       m(v.idle.estimateMean), m(v.idle.trueMean)])
         }
         s += "\nAllocation and reclamation (MiB at the end unless named; counts are events)\n" + TextTable.render(a, rightAligned: Set(1...14))
+        if readsRecorded == false {
+            s += "  true active counts pages written only: the trace records no reads (capture.accesses interval-writes), so it is a lower bound\n"
+        }
         s += "  host-wide peaks (at one moment): balloon \(m(Double(reclaim.hostBalloonPeakPages))) MiB, swapped \(m(Double(reclaim.hostSwappedPeakPages))) MiB\n"
         if vms.contains(where: { $0.idle.damonMeanAbsError != nil }) {
             s += "  active-memory estimate, mean |error| per sample period against the pages really touched (MiB): "

@@ -127,6 +127,7 @@ public final class CaptureSession {
             for g in guests { shutDown(g) }
             if let w = writer, !succeeded { w.abandon() }
             if let dir = options.consoleDirectory {
+                try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 for g in guests { copyFile(g.consolePath, to: dir + "/" + g.spec.name + ".console") }
             }
             if succeeded || options.consoleDirectory != nil {
@@ -279,12 +280,12 @@ public final class CaptureSession {
     }
 
     /// Deletes RAM and map files in /dev/shm left by captures whose process no longer exists
-    /// (killed with SIGKILL, say): `tracetool-PID-N.ram` / `.acc`.
+    /// (killed with SIGKILL, say): `tracetool-PID-TAG-N.ram` / `.acc`.
     private func removeStaleFiles() {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm") else { return }
         for name in names.sorted() where name.hasPrefix("tracetool-") && (name.hasSuffix(".ram") || name.hasSuffix(".acc")) {
             let fields = name.dropFirst("tracetool-".count).split(separator: "-")
-            guard fields.count == 2, let pid = Int32(fields[0]), pid > 0, pid != getpid() else { continue }
+            guard fields.count >= 2, let pid = Int32(fields[0]), pid > 0, pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
                 unlink("/dev/shm/" + name)
                 log("capture: removed /dev/shm/\(name), left by an earlier capture (process \(pid) is gone)")
@@ -300,7 +301,9 @@ public final class CaptureSession {
     }
 
     private func launch(_ spec: CaptureVMSpec, id: VMID, assets: Assets, work: String) throws(CaptureError) -> Guest {
-        let stem = "/dev/shm/tracetool-\(getpid())-\(id.rawValue)"
+        // The work folder's random suffix keeps two captures of one process apart.
+        let tag = work.split(separator: ".").last.map(String.init) ?? "0"
+        let stem = "/dev/shm/tracetool-\(getpid())-\(tag)-\(id.rawValue)"
         let memory = try GuestMemory(ramPath: stem + ".ram", mapPath: stem + ".acc", pages: spec.pages)
         let qmpPath = "\(work)/vm\(id.rawValue).qmp"
         let consolePath = "\(work)/vm\(id.rawValue).console"

@@ -30,9 +30,22 @@ struct CaptureCommand: ParsableCommand {
         Example: tracetool capture --vm sort,mem=128 --duration 20 --interval 5 -o small.mtr.zst
         Example: tracetool capture --vm postgres --vm web,mem=768 --warmup 60 --duration 300 --interval 10 -o servers.mtr.zst
         Example: tracetool capture --vm custom,run=job.sh,files=data --duration 60 -o mine.mtr.zst
+
+        Attach mode: --attach PID[,name=S][,qmp=SOCKET] (repeatable) or --attach-all captures \
+        QEMU/KVM VMs that are already running, at full speed, without stopping them: every \
+        --interval it reads which pages each QEMU's host backs and which were written (soft-dirty \
+        bits in /proc/PID/pagemap), hashes every backed page through /proc/PID/mem (read-only) \
+        and clears that process's soft-dirty bits. Reads are not recorded. --consistent pauses \
+        each VM while it is read (needs qmp=). Needs the QEMU processes' user, or root. \
+        See docs/CAPTURE.md, "Attaching to running VMs".
+
+        Example: tracetool capture --attach $(pgrep -f 'qemu-system.*guest0') --duration 60 -o live.mtr.zst
         """)
 
     @Option(name: .customLong("vm"), help: "A VM to run (repeatable; see above).") var vms: [String] = []
+    @Option(name: .customLong("attach"), help: "A running QEMU process to capture: PID[,name=S][,qmp=SOCKET] (repeatable).") var attach: [String] = []
+    @Flag(help: "Attach to every QEMU process of this user (of every user for root) that has guest RAM.") var attachAll = false
+    @Flag(help: "Attach mode: pause each VM (QMP stop/cont) while it is read, so each snapshot is exact.") var consistent = false
     @Option(help: "Seconds of VM running time to capture.") var duration: Double = 60
     @Option(help: "Seconds between snapshots.") var interval: Double = 5
     @Option(help: "Seconds of running time every VM gets before the trace starts (not recorded).") var warmup: Double = 0
@@ -44,6 +57,14 @@ struct CaptureCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print no progress.") var quiet = false
 
     func run() throws {
+        if !attach.isEmpty || attachAll {
+            try runAttach()
+            return
+        }
+        if consistent {
+            printError("--consistent is for attach mode (--attach or --attach-all)")
+            throw ExitCode(ExitStatus.usage)
+        }
         var specs: [CaptureVMSpec] = []
         do {
             for v in vms { specs += try CaptureVMSpec.parse(v, index: specs.count) }
@@ -58,6 +79,41 @@ struct CaptureCommand: ParsableCommand {
             throw ExitCode(ExitStatus.failure)
         }
         writeStdout("\(output): \(result.footer.records) records from \(result.vms) VMs\n")
+    }
+
+    private func runAttach() throws {
+        guard vms.isEmpty else {
+            printError("--vm boots new VMs and --attach captures running ones: give one or the other")
+            throw ExitCode(ExitStatus.usage)
+        }
+        guard warmup == 0 else {
+            printError("--warmup is for VMs the capture boots; attached VMs are already running")
+            throw ExitCode(ExitStatus.usage)
+        }
+        var specs: [AttachSpec] = []
+        do {
+            for a in attach { specs.append(try AttachSpec.parse(a)) }
+        } catch {
+            printError(error.description)
+            throw ExitCode(ExitStatus.usage)
+        }
+        if attachAll {
+            for pid in QEMUProcess.all() where !specs.contains(where: { $0.pid == pid }) { specs.append(AttachSpec(pid: pid)) }
+        }
+        try checkOutputs([output], inputs: [])
+        let opts = AttachOptions(vms: specs, duration: duration, interval: interval, output: output, level: level, consistent: consistent)
+        let quiet = self.quiet
+        let footer: TraceFooter
+        do {
+            let session = try AttachSession(options: opts) { line in
+                if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            }
+            footer = try session.run()
+        } catch {
+            printError(error.description)
+            throw ExitCode(ExitStatus.failure)
+        }
+        writeStdout("\(output): \(footer.records) records from \(specs.count) attached VMs\n")
     }
 
     private func capture(_ specs: [CaptureVMSpec]) throws(CaptureError) -> (footer: TraceFooter, vms: Int) {

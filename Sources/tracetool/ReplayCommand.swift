@@ -75,7 +75,8 @@ struct ReplayCommand: ParsableCommand {
             if let timeline {
                 try AtomicOutput.write(TimelineRenderer.csv(engine.timeline, pageSize: host.pageSize), to: timeline)
             }
-            let report = ReplayReport(trace: URL(fileURLWithPath: file).lastPathComponent, snapshot: engine.snapshot())
+            var report = ReplayReport(trace: URL(fileURLWithPath: file).lastPathComponent, snapshot: engine.snapshot())
+            if reader.header.capture.accesses == "interval-writes" { report.readsRecorded = false }
             warnRefusals(report, file: file)
             if let html {
                 let stats = try TraceStats.compute(path: file, interval: interval)
