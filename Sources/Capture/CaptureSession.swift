@@ -449,11 +449,7 @@ public final class CaptureSession {
         }
     }
 
-    private func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    private func now() -> Double { monotonicSeconds() }
 
     /// XXH3-64 of a file's bytes, in hex ("unreadable" if it cannot be read).
     private func fileHash(_ path: String) -> String {

@@ -250,13 +250,9 @@ public struct CaptureOptions: Sendable {
     public func check() throws(CaptureError) {
         guard !vms.isEmpty else { throw CaptureError("no VMs: give at least one --vm") }
         guard vms.count <= 64 else { throw CaptureError("\(vms.count) VMs; a capture runs at most 64") }
-        guard interval >= 0.1, interval.isFinite else { throw CaptureError("--interval must be at least 0.1 s") }
-        guard duration >= interval, duration <= 86_400 else {
-            throw CaptureError("--duration must be between --interval and 86400 s")
-        }
+        try checkTiming(interval: interval, duration: duration, level: level)
         guard warmup >= 0, warmup <= 3_600, warmup.isFinite else { throw CaptureError("--warmup must be 0 to 3600 s") }
         guard (0...10).contains(icountShift) else { throw CaptureError("--icount-shift must be 0 to 10") }
-        guard (1...19).contains(level) else { throw CaptureError("--level must be between 1 and 19") }
         var names = Set<String>()
         for v in vms {
             guard names.insert(v.name).inserted else { throw CaptureError("two VMs are named \(v.name)") }
@@ -268,6 +264,20 @@ public struct CaptureOptions: Sendable {
             }
         }
     }
+}
+
+/// The checks every capture makes of its clock and output options.
+func checkTiming(interval: Double, duration: Double, level: Int32) throws(CaptureError) {
+    guard interval >= 0.1, interval.isFinite else { throw CaptureError("--interval must be at least 0.1 s") }
+    guard duration >= interval, duration <= 86_400 else { throw CaptureError("--duration must be between --interval and 86400 s") }
+    guard (1...19).contains(level) else { throw CaptureError("--level must be between 1 and 19") }
+}
+
+/// Seconds of the host's monotonic clock.
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 func formatSeconds(_ s: Double) -> String {

@@ -27,9 +27,7 @@ public struct AttachOptions: Sendable {
     public func check() throws(CaptureError) {
         guard !vms.isEmpty else { throw CaptureError("no VMs: give --attach PID (or --attach-all with QEMU processes running)") }
         guard vms.count <= 64 else { throw CaptureError("\(vms.count) VMs; a capture attaches to at most 64") }
-        guard interval >= 0.1, interval.isFinite else { throw CaptureError("--interval must be at least 0.1 s") }
-        guard duration >= interval, duration <= 86_400 else { throw CaptureError("--duration must be between --interval and 86400 s") }
-        guard (1...19).contains(level) else { throw CaptureError("--level must be between 1 and 19") }
+        try checkTiming(interval: interval, duration: duration, level: level)
         var pids = Set<Int32>()
         for v in vms {
             guard pids.insert(v.pid).inserted else { throw CaptureError("process \(v.pid) is attached twice") }
@@ -234,11 +232,7 @@ final class AttachedVM {
         flushZeros()
     }
 
-    private func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    private func now() -> Double { monotonicSeconds() }
 }
 
 /// Attaches to running QEMU processes and captures their guests' memory while they run: every
@@ -378,9 +372,5 @@ public final class AttachSession {
         return CaptureSession.run([path, "--version"])?.split(separator: "\n").first.map(String.init) ?? "unknown"
     }
 
-    private func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    private func now() -> Double { monotonicSeconds() }
 }
