@@ -6,7 +6,7 @@ import TraceFormat
 struct CaptureCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capture",
-        abstract: "Capture a trace from real Linux VMs running under QEMU's TCG emulator.",
+        abstract: "Capture a trace from real Linux VMs: booted under QEMU's TCG emulator, or running QEMU/KVM VMs attached in place.",
         discussion: """
         Needs QEMU, a Debian cloud kernel, the tt-access plugin and the guest initramfs: run \
         scripts/capture-setup.sh once (it installs and builds them into .capture/; with --server \
@@ -34,8 +34,9 @@ struct CaptureCommand: ParsableCommand {
         Attach mode: --attach PID[,name=S][,qmp=SOCKET] (repeatable) or --attach-all captures \
         QEMU/KVM VMs that are already running, at full speed, without stopping them: every \
         --interval it reads which pages each QEMU's host backs and which were written (soft-dirty \
-        bits in /proc/PID/pagemap), hashes every backed page through /proc/PID/mem (read-only) \
-        and clears that process's soft-dirty bits. Reads are not recorded. --consistent pauses \
+        bits in /proc/PID/pagemap, then cleared for that process only; where the host kernel has \
+        none, pages whose content changed), and hashes every backed page through /proc/PID/mem \
+        (read-only). Reads are not recorded. --consistent pauses \
         each VM while it is read (needs qmp=). Needs the QEMU processes' user, or root. \
         See docs/CAPTURE.md, "Attaching to running VMs".
 
