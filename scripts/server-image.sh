@@ -8,7 +8,9 @@
 #   recipe.sha256  hash of the recipe files: the image is rebuilt only when it changes
 #   image.sha256   hash of root.img, written into each trace's header
 # Timestamps are fixed (SOURCE_DATE_EPOCH, every file's mtime, mke2fs's clock), and the file
-# system's UUID and hash seed are constants. Needs root (mmdebstrap --mode=root, chroot).
+# system's UUID and hash seed are constants; the image is still not byte-for-byte reproducible
+# (package scripts generate keys, initdb a random system identifier), hence image.sha256 in
+# every trace's header. Needs root (mmdebstrap --mode=root, chroot).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${TRACETOOL_CAPTURE_DIR:-$root/.capture}/server"
