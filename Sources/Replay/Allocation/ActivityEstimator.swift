@@ -20,17 +20,15 @@ struct ActivityEstimatorRegistration: Sendable, ImplementationRegistration {
 
 /// The registry of activity estimators (the `estimator` knob). A new estimator is one file
 /// plus one line here.
-public enum ActivityEstimators: PolicyFamily {
+public enum ActivityEstimators: RegisteredFamily {
     public static let knob = "estimator"
     static let registry: [ActivityEstimatorRegistration] = [
         SampledEstimator.registration,
         OracleEstimator.registration,
         DamonEstimator.registration,
     ]
-    public static var implementations: [Implementation] { registry.map(\.implementation) }
-
     static func make(_ name: EstimatorName, policy: Policy) -> any ActivityEstimator {
-        registry.entry(named: name.rawValue, knob: knob).make(policy)
+        registration(name).make(policy)
     }
 }
 

@@ -63,6 +63,21 @@ protocol ImplementationRegistration {
     var implementation: Implementation { get }
 }
 
+/// A family with a registry: its `implementations` and the entry a name picks come from it.
+protocol RegisteredFamily: PolicyFamily {
+    associatedtype Registration: ImplementationRegistration
+    static var registry: [Registration] { get }
+}
+
+extension RegisteredFamily {
+    public static var implementations: [Implementation] { registry.map(\.implementation) }
+
+    /// The registry entry `name` picks.
+    static func registration(_ name: ImplementationName<Self>) -> Registration {
+        registry.entry(named: name.rawValue, knob: knob)
+    }
+}
+
 extension Array where Element: ImplementationRegistration {
     /// The entry named `name`; `Policy.validate` has refused unregistered names before any
     /// engine asks, so a miss is a bug.

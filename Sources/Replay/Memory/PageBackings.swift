@@ -14,7 +14,7 @@
 /// 4. `splitAll()` when free memory falls below the threshold after an allocation or the state
 ///    leaves high; `reset()` at power-off.
 /// The engine checks the map against the pmap in its invariants (`checkLargePages`).
-public enum PageBackings: PolicyFamily {
+public enum PageBackings: RegisteredFamily {
     public static let knob = "largePages"
 
     struct Registration: Sendable, ImplementationRegistration {
@@ -28,9 +28,6 @@ public enum PageBackings: PolicyFamily {
         Registration(implementation: Implementation(name: "on", summary: "2 MiB large pages over wholly backed aligned blocks: not shared, ballooned or swapped until split under pressure"),
                      make: { LargePageMap(pages: $0, pageSize: $1) }),
     ]
-    public static var implementations: [Implementation] { registry.map(\.implementation) }
-
-    static func registration(_ name: PageBackingName) -> Registration { registry.entry(named: name.rawValue, knob: knob) }
 }
 
 public typealias PageBackingName = ImplementationName<PageBackings>

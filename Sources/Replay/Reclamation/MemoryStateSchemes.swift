@@ -6,7 +6,7 @@
 /// clear threshold, `clear` = 0, never enters `clear`); targets and balloon deflation aim at
 /// `Thresholds.aim`; the reclamation tick inflates balloons in soft and below, or in soft only
 /// when the scheme has a clear state (vSphere 6's balloon stops in hard).
-public enum MemoryStateSchemes: PolicyFamily {
+public enum MemoryStateSchemes: RegisteredFamily {
     public static let knob = "memoryStates"
 
     struct Registration: Sendable, ImplementationRegistration {
@@ -29,9 +29,6 @@ public enum MemoryStateSchemes: PolicyFamily {
                                                      margin: UInt64((Double(m) * p.hysteresis).rounded(.up)), clear: minFree)
                      }),
     ]
-    public static var implementations: [Implementation] { registry.map(\.implementation) }
-
-    static func registration(_ name: MemoryStatesName) -> Registration { registry.entry(named: name.rawValue, knob: knob) }
 }
 
 public typealias MemoryStatesName = ImplementationName<MemoryStateSchemes>

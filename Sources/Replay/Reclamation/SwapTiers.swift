@@ -12,7 +12,7 @@
 /// 3. the fault path brings a compressed page back (`decompress`); the balloon and free page
 ///    reporting take pages out (`leaveCache`); power-off empties the tier (`dropCache`).
 /// The engine checks the tier against the pmap in its invariants.
-public enum SwapTiers: PolicyFamily {
+public enum SwapTiers: RegisteredFamily {
     public static let knob = "compression"
 
     struct Registration: Sendable, ImplementationRegistration {
@@ -28,9 +28,6 @@ public enum SwapTiers: PolicyFamily {
                          CompressionCache(pageBytes: bytes, maxPages: vm.maxPages, fraction: p.compressionCache, threshold: p.compressionThreshold)
                      }),
     ]
-    public static var implementations: [Implementation] { registry.map(\.implementation) }
-
-    static func registration(_ name: SwapTierName) -> Registration { registry.entry(named: name.rawValue, knob: knob) }
 }
 
 public typealias SwapTierName = ImplementationName<SwapTiers>

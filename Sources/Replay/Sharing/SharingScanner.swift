@@ -45,7 +45,7 @@ struct SharingScannerRegistration: Sendable, ImplementationRegistration {
 
 /// The registry of sharing scanners (the `sharing` knob). A new scanner is one file plus one
 /// line here.
-public enum SharingScanners: PolicyFamily {
+public enum SharingScanners: RegisteredFamily {
     public static let knob = "sharing"
     static let registry: [SharingScannerRegistration] = [
         RandomScanner.registration,
@@ -53,10 +53,8 @@ public enum SharingScanners: PolicyFamily {
         ZeroOnlyScanner.registration,
         OrderedScanner.registration,
     ]
-    public static var implementations: [Implementation] { registry.map(\.implementation) }
-
     static func make(_ name: SharingName, policy: Policy) -> any SharingScanner {
-        registry.entry(named: name.rawValue, knob: knob).make(policy)
+        registration(name).make(policy)
     }
 }
 

@@ -34,7 +34,7 @@ struct SwapVictimRegistration: Sendable, ImplementationRegistration {
 
 /// The registry of swap-victim choosers (the `swapVictim` knob). A new chooser is one file
 /// plus one line here.
-public enum SwapVictims: PolicyFamily {
+public enum SwapVictims: RegisteredFamily {
     public static let knob = "swapVictim"
     static let registry: [SwapVictimRegistration] = [
         RandomVictim.registration,
@@ -42,11 +42,6 @@ public enum SwapVictims: PolicyFamily {
         FIFOVictim.registration,
         ClockVictim.registration,
     ]
-    public static var implementations: [Implementation] { registry.map(\.implementation) }
-
-    static func registration(_ name: SwapVictimName) -> SwapVictimRegistration {
-        registry.entry(named: name.rawValue, knob: knob)
-    }
 }
 
 public typealias SwapVictimName = ImplementationName<SwapVictims>
