@@ -128,35 +128,42 @@ final class GuestMemory {
             accessed += q - p
             p = q
         }
-        var zeroStart = -1
-        var zeroEnd = -1
-        func flushZeros() {
-            if zeroStart >= 0 {
-                out.append(TraceRecord(time: time, vm: vm, kind: .zero, ppn: PPN(UInt32(zeroStart)), count: UInt32(zeroEnd - zeroStart)))
-                zeroStart = -1
-            }
-        }
-        for c in changedPages {
-            let i = Int(c)
-            let h = hashes[i]
-            if h == 0 {
-                if zeroStart >= 0 && zeroEnd == i {
-                    zeroEnd = i + 1
-                } else {
-                    flushZeros()
-                    zeroStart = i
-                    zeroEnd = i + 1
-                }
-            } else {
-                flushZeros()
-                out.append(TraceRecord(time: time, vm: vm, kind: .content, ppn: PPN(c), hash: ContentHash(h),
-                                       compressedSize: compressor.size(ram + i * Self.pageSize, Self.pageSize)))
-            }
-        }
-        flushZeros()
+        appendContent(time: time, vm: vm, pages: changedPages, hash: { hashes[Int($0)] },
+                      size: { compressor.size(ram + Int($0) * Self.pageSize, Self.pageSize) }, into: &out)
         memset(map, 0, Self.mapBytes(pages: pages))
         return (accessed, changedPages.count)
     }
+}
+
+/// Appends a snapshot's content records: for each page of `pages` (in page order), `C` with its
+/// hash and compressed size, or `Z` in runs of consecutive pages that are zero. Both capture
+/// modes write their content this way.
+func appendContent(time: Micros, vm: VMID, pages: [UInt32], hash: (UInt32) -> UInt64, size: (UInt32) -> UInt32,
+                   into out: inout [TraceRecord]) {
+    var zeroStart: UInt32 = 0, zeroEnd: UInt32 = 0
+    func flushZeros() {
+        if zeroEnd > zeroStart {
+            out.append(TraceRecord(time: time, vm: vm, kind: .zero, ppn: PPN(zeroStart), count: zeroEnd - zeroStart))
+        }
+        zeroStart = 0
+        zeroEnd = 0
+    }
+    for p in pages {
+        let h = hash(p)
+        if h == 0 {
+            if zeroEnd > zeroStart && zeroEnd == p {
+                zeroEnd = p + 1
+            } else {
+                flushZeros()
+                zeroStart = p
+                zeroEnd = p + 1
+            }
+        } else {
+            flushZeros()
+            out.append(TraceRecord(time: time, vm: vm, kind: .content, ppn: PPN(p), hash: ContentHash(h), compressedSize: size(p)))
+        }
+    }
+    flushZeros()
 }
 
 /// The compressed size of a page, as ESX's compression cache would see it: libzstd at level 1

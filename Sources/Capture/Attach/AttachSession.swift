@@ -51,6 +51,8 @@ final class AttachedVM {
     /// Content hash at the last snapshot (0 = zero page); meaningful where `seen`.
     private var hashes: [UInt64]
     private var seen: [Bool]
+    /// The compressed size of each page's content, as last read.
+    private var sizes: [UInt32]
     private var pagemap: [UInt64]
     private var buffer: UnsafeMutableRawPointer
     private static let readPages = 256
@@ -87,6 +89,7 @@ final class AttachedVM {
         }
         hashes = Array(repeating: 0, count: process.pages)
         seen = Array(repeating: false, count: process.pages)
+        sizes = Array(repeating: 0, count: process.pages)
         pagemap = Array(repeating: 0, count: process.pages)
         buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.readPages * 4096, alignment: 4096)
         if let q = spec.qmp { qmp = try QMPClient(path: q) }
@@ -157,10 +160,9 @@ final class AttachedVM {
         }
         let useSoftDirty = softDirty == true
         var written = [Bool](repeating: false, count: process.pages)
-        // The pages whose content is recorded, in page order, with their hash and compressed size.
+        // The pages whose content is recorded, in page order (their hashes are then in
+        // `hashes`, the non-zero ones' compressed sizes, measured while read, in `sizes`).
         var changed: [UInt32] = []
-        var newHash: [UInt64] = []
-        var newSize: [UInt32] = []
         swappedPages = 0
         var p = 0
         while p < process.pages {
@@ -182,8 +184,7 @@ final class AttachedVM {
                         if !initial && useSoftDirty && !dirty && seen[i] && h != hashes[i] { unseenWrites += 1 }
                         written[i] = !initial
                         changed.append(UInt32(i))
-                        newHash.append(h)
-                        newSize.append(h == 0 ? 0 : compressor.size(UnsafeRawPointer(buffer + (i - p) * 4096), 4096))
+                        if h != 0 { sizes[i] = compressor.size(UnsafeRawPointer(buffer + (i - p) * 4096), 4096) }
                     }
                     hashes[i] = h
                     seen[i] = true
@@ -197,8 +198,6 @@ final class AttachedVM {
                 // Discarded by the host: the guest now reads zeros.
                 hashes[p] = 0
                 changed.append(UInt32(p))
-                newHash.append(0)
-                newSize.append(0)
             }
             p += 1
         }
@@ -211,25 +210,7 @@ final class AttachedVM {
             out.append(TraceRecord(time: time, vm: id, kind: .write, ppn: PPN(UInt32(i)), count: UInt32(j - i)))
             i = j
         }
-        // Content, in page order: C with the hash and compressed size, Z in runs.
-        var zeroStart = -1, zeroEnd = -1
-        func flushZeros() {
-            if zeroStart >= 0 {
-                out.append(TraceRecord(time: time, vm: id, kind: .zero, ppn: PPN(UInt32(zeroStart)), count: UInt32(zeroEnd - zeroStart)))
-                zeroStart = -1
-            }
-        }
-        for (k, c) in changed.enumerated() {
-            let page = Int(c), h = newHash[k]
-            if h == 0 {
-                if zeroStart >= 0 && zeroEnd == page { zeroEnd += 1 } else { flushZeros(); zeroStart = page; zeroEnd = page + 1 }
-            } else {
-                flushZeros()
-                out.append(TraceRecord(time: time, vm: id, kind: .content, ppn: PPN(c), hash: ContentHash(h),
-                                       compressedSize: newSize[k]))
-            }
-        }
-        flushZeros()
+        appendContent(time: time, vm: id, pages: changed, hash: { hashes[Int($0)] }, size: { sizes[Int($0)] }, into: &out)
     }
 
     private func now() -> Double { monotonicSeconds() }
