@@ -141,9 +141,7 @@ public struct CaptureVMSpec: Equatable, Sendable {
                 spec.stop = s
             case "run":
                 guard workload == .custom else { throw CaptureError("--vm \(text): only custom takes run=") }
-                var isDir: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: v, isDirectory: &isDir), !isDir.boolValue,
-                      FileManager.default.isReadableFile(atPath: v) else {
+                guard Self.isRegularFile(v), FileManager.default.isReadableFile(atPath: v) else {
                     throw CaptureError("--vm \(text): run=\(v) is not a readable file")
                 }
                 spec.runScript = v
@@ -152,6 +150,14 @@ public struct CaptureVMSpec: Equatable, Sendable {
                 var isDir: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: v, isDirectory: &isDir), isDir.boolValue else {
                     throw CaptureError("--vm \(text): files=\(v) is not a folder")
+                }
+                // Only files, folders and links go into the guest's disk: a device or a pipe
+                // would be read without end.
+                if let odd = (FileManager.default.enumerator(atPath: v)?.allObjects as? [String])?.sorted().first(where: {
+                    let type = (try? FileManager.default.attributesOfItem(atPath: v + "/" + $0)[.type]) as? FileAttributeType
+                    return type != .typeRegular && type != .typeDirectory && type != .typeSymbolicLink
+                }) {
+                    throw CaptureError("--vm \(text): files=\(v) holds \(odd), which is not a regular file, folder or link")
                 }
                 spec.filesDirectory = v
             case "schedule":
@@ -176,6 +182,12 @@ public struct CaptureVMSpec: Equatable, Sendable {
             s.name = count == 1 ? base : "\(base)-\(i + 1)"
             return s
         }
+    }
+
+    /// A regular file (not a device, pipe or folder), links followed.
+    static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
     }
 
     static func validSchedule(_ s: String) -> Bool {

@@ -212,7 +212,7 @@ struct SpecTests {
 
     @Test("Bad specifications are refused with the reason", arguments: [
         ("postgres,mem=256", "needs mem=384"), ("custom", "custom needs run="), ("sort,run=/bin/sh", "only custom takes run="),
-        ("web,files=/tmp", "only custom takes files="), ("custom,run=/nonexistent-script", "is not a readable file"),
+        ("web,files=/tmp", "only custom takes files="), ("custom,run=/nonexistent-script", "is not a readable file"), ("custom,run=/dev/zero", "is not a readable file"), ("custom,run=/bin/sh,files=/dev", "which is not a regular file, folder or link"),
         ("", "starts with a workload"), ("dance", "starts with a workload"), ("sort,mem=64", "mem is MiB"), ("sort,mem=4096", "mem is MiB"),
         ("sort,mem", "is not KEY=VALUE"), ("sort,color=red", "unknown key"), ("sort,schedule=16:5", "only toucher and mixed"),
         ("toucher,schedule=16", "schedule is"), ("toucher,schedule=0:5", "schedule is"), ("idle,count=0", "count is"),
