@@ -6,7 +6,19 @@ import CXXHash
 import TraceFormat
 
 /// Set by SIGINT/SIGTERM during a capture; the snapshot loop stops and cleans up.
-nonisolated(unsafe) private var interrupted: sig_atomic_t = 0
+nonisolated(unsafe) var interrupted: sig_atomic_t = 0
+
+/// Catches SIGINT and SIGTERM (setting `interrupted`) until the returned function restores the
+/// handlers that were there: a capture stops at its next wait and cleans up.
+func catchInterrupts() -> () -> Void {
+    interrupted = 0
+    let oldInt = signal(SIGINT) { _ in interrupted = 1 }
+    let oldTerm = signal(SIGTERM) { _ in interrupted = 1 }
+    return {
+        signal(SIGINT, oldInt)
+        signal(SIGTERM, oldTerm)
+    }
+}
 
 /// Runs a capture: starts the VMs under QEMU's TCG emulator (paused), powers each on at its start
 /// time, and every `interval` seconds of running time stops them all (QMP `stop`), records each
@@ -118,12 +130,9 @@ public final class CaptureSession {
         var guests: [Guest] = []
         var writer: BinaryTraceWriter?
         var succeeded = false
-        interrupted = 0
-        let oldInt = signal(SIGINT) { _ in interrupted = 1 }
-        let oldTerm = signal(SIGTERM) { _ in interrupted = 1 }
+        let restoreSignals = catchInterrupts()
         defer {
-            signal(SIGINT, oldInt)
-            signal(SIGTERM, oldTerm)
+            restoreSignals()
             for g in guests { shutDown(g) }
             if let w = writer, !succeeded { w.abandon() }
             if let dir = options.consoleDirectory {

@@ -249,6 +249,8 @@ public final class AttachSession {
         }
         var finished = false
         defer { if !finished { w.abandon() } }
+        let restoreSignals = catchInterrupts()
+        defer { restoreSignals() }
         var records: [TraceRecord] = []
         func flush() throws(CaptureError) {
             do { for r in records { try w.append(r) } } catch { throw CaptureError(error.description) }
@@ -259,7 +261,10 @@ public final class AttachSession {
         var worstLateness = 0.0
         for k in 0...snapshots {
             let target = min(Double(k) * options.interval, options.duration)
-            while now() - start < target { usleep(useconds_t(max(1_000, min(100_000, (target - (now() - start)) * 1e6)))) }
+            while now() - start < target {
+                if interrupted != 0 { throw CaptureError("interrupted; nothing was written") }
+                usleep(useconds_t(max(1_000, min(100_000, (target - (now() - start)) * 1e6))))
+            }
             worstLateness = max(worstLateness, now() - start - target)
             let time = Micros.seconds(target)
             for v in vms where !v.gone {
