@@ -43,7 +43,7 @@ let package = Package(
         // The capture driver; the TCG plugin and the guest program under it are C built by
         // scripts/capture-setup.sh with gcc (QEMU loads one, the guest runs the other).
         .target(name: "Capture", dependencies: ["TraceFormat", "CXXHash", "CZstd"], exclude: ["Plugin", "Guest", "Server"]),
-        .target(name: "Analyzer", dependencies: ["TraceFormat", "Replay", "CPrefetch"]),
+        .target(name: "Analyzer", dependencies: ["TraceFormat", "Replay", "Scenarios", "CPrefetch"]),
         .executableTarget(
             name: "tracetool",
             dependencies: [

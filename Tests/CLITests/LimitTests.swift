@@ -101,4 +101,21 @@ struct LimitTests {
         }
         #expect(try report("f.mtr.zst") == report("g.mtr.txt"))
     }
+
+    @Test("reproduce: bad options exit 64; with no bundled traces the generated experiments run, the rest is reported as not run, and -o says where it wrote")
+    func reproduce() throws {
+        let s = Scratch()
+        for bad in [["--jobs", "0"], ["--traces", s.file("none")], ["--format", "pdf"]] {
+            let r = try CLI.run(["reproduce", "--quick"] + bad)
+            #expect(r.status == 64 && r.stderr.split(separator: "\n").count == 1, "\(bad): \(r.stderr)")
+        }
+        try FileManager.default.createDirectory(atPath: s.file("empty"), withIntermediateDirectories: true)
+        #expect(try CLI.run(["reproduce", "--quick", "--traces", s.file("empty"), "-o", s.file("empty")]).status == 64)
+        let r = try CLI.run(["reproduce", "--quick", "--quiet", "--traces", s.file("empty"), "-o", s.file("r.html")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("not run: \(s.file("empty"))/capture-identical5.mtr.zst not found"))
+        #expect(r.stderr.contains("reproduce: wrote the HTML report to \(s.file("r.html"))"))
+        let html = try String(contentsOfFile: s.file("r.html"), encoding: .utf8)
+        #expect(html.hasPrefix("<!doctype html>") && html.contains("Not run: ") && html.contains("fig7-alloc"))
+    }
 }

@@ -27,6 +27,11 @@ extension ReplayEngine {
                     vm.previousTruth = truth
                 }
                 vm.lastTruePages = vm.touchedThisPeriod
+                if recordPeriods {
+                    let max = Double(vm.config.maxPages)
+                    periods.append(PeriodRow(time: now, vm: vm.config.id, slow: vm.estimator.slow * max, fast: vm.estimator.fast * max,
+                                             estimate: est, truth: UInt64(vm.touchedThisPeriod), damon: vm.damon.map { UInt64($0.estimate) }))
+                }
             }
             for p in vm.sampledPPNs { vm.flags[Int(p)] &= ~PageFlag.sampled }
             vm.sampledPPNs.removeAll(keepingCapacity: true)

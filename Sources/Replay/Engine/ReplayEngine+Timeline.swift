@@ -21,6 +21,20 @@ public struct TimelineRow: Equatable, Sendable {
     public static let plannedBytes = Double(MemoryLayout<TimelineRow>.stride + 256)
 }
 
+/// One VM's idle estimate at the end of a sample period (`ReplayEngine.recordPeriods`): the
+/// slow and fast EWMAs of the sampled fraction, the estimate the allocator used (the larger of
+/// the two, times max), the pages really touched in the period, and DAMON's estimate with
+/// `estimator=damon`. Pages.
+public struct PeriodRow: Equatable, Sendable {
+    public var time: Micros
+    public var vm: UInt32
+    public var slow: Double
+    public var fast: Double
+    public var estimate: Double
+    public var truth: UInt64
+    public var damon: UInt64?
+}
+
 extension ReplayEngine {
     // MARK: the timeline
 

@@ -46,6 +46,12 @@ public final class ReplayEngine {
         }
     }
     public internal(set) var timeline: [TimelineRow] = []
+    /// Keep a `PeriodRow` per powered-on VM at the end of every sample period (the three
+    /// curves of the paper's Fig. 6). Turns fast-forward off, which folds periods together.
+    public var recordPeriods = false {
+        didSet { if recordPeriods { fastForward = false } }
+    }
+    public internal(set) var periods: [PeriodRow] = []
     /// Pages in all balloons now, and the most at any one moment (host-wide, simultaneous).
     var balloonTotal: UInt64 = 0
     public internal(set) var hostBalloonPeak: UInt64 = 0

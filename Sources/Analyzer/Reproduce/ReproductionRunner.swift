@@ -1,0 +1,139 @@
+import Foundation
+import Replay
+import Scenarios
+import TraceFormat
+
+/// What one replay of the reproduction gave: its report, timeline and sample periods, or why
+/// it did not run (a bundled trace missing from the traces folder).
+struct ReproOutcome: Sendable {
+    var report: ReplayReport?
+    var timeline: [TimelineRow] = []
+    var periods: [PeriodRow] = []
+    var thresholds: FreeState.Thresholds?
+    /// Set when the run could not be made (the trace is not there).
+    var missing: String?
+}
+
+/// Runs a plan: makes the generated traces and the VM subsets in a temporary folder, then
+/// every replay, `jobs` at a time. Results are stored by the run's index, so the output never
+/// depends on which job finished first.
+enum ReproductionRunner {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func run(_ plan: ReproductionPlan, options: ReproductionOptions,
+                    progress: (@Sendable (String) -> Void)? = nil) throws(Failure) -> [ReproOutcome] {
+        let done = Locked(0)
+        let steps = Set(plan.runs.map(\.source)).count + plan.runs.count
+        let report: @Sendable (String) -> Void = { line in
+            guard let progress else { return }
+            let n = done.update { (n: inout Int) -> Int in
+                n += 1
+                return n
+            }
+            progress("[\(n)/\(steps)] \(line)")
+        }
+        let dir = NSTemporaryDirectory() + "tracetool-reproduce-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw Failure(description: "cannot make a temporary folder \(dir): \(error.localizedDescription)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+
+        // 1. The inputs: each distinct source once.
+        var found: [ReproSource] = []
+        for r in plan.runs where !found.contains(r.source) { found.append(r.source) }
+        let sources = found
+        let paths = Locked([ReproSource: Result<String, Failure>]())
+        let missing = Locked([ReproSource: String]())
+        try parallel(sources.count, jobs: options.jobs) { i throws(Failure) in
+            let src = sources[i]
+            let out = dir + "/input-\(i).mtr.zst"
+            switch src {
+            case .bundled(let file, let n):
+                let path = (options.tracesDir as NSString).appendingPathComponent(file)
+                guard FileManager.default.fileExists(atPath: path) else {
+                    missing.update { $0[src] = "\(path) not found" }
+                    return
+                }
+                guard let n else {
+                    paths.update { $0[src] = .success(path) }
+                    return
+                }
+                do {
+                    _ = try TraceSinks.copy(from: try TraceFile.open(path), to: out, level: 1, onlyVMs: (0..<UInt32(n)).map { $0 })
+                } catch { throw Failure(description: "\(path): \(error)") }
+                paths.update { $0[src] = .success(out) }
+            case .gen(let name, let key):
+                guard let scenario = ScenarioRegistry.named(name) else { throw Failure(description: "no scenario \(name)") }
+                do { _ = try ScenarioRegistry.write(scenario, options: key.options, to: out, level: 1) } catch {
+                    throw Failure(description: "gen \(name): \(error)")
+                }
+                paths.update { $0[src] = .success(out) }
+            }
+            report("made \(src.label)")
+        }
+
+        // 2. The replays.
+        let outcomes = Locked([ReproOutcome?](repeating: nil, count: plan.runs.count))
+        try parallel(plan.runs.count, jobs: options.jobs) { i throws(Failure) in
+            let r = plan.runs[i]
+            if let why = missing.value[r.source] {
+                outcomes.update { $0[i] = ReproOutcome(missing: why) }
+                return
+            }
+            guard case .success(let path)? = paths.value[r.source] else { throw Failure(description: "no input for \(r.source.label)") }
+            let o: ReproOutcome
+            do { o = try replay(path: path, r) } catch { throw Failure(description: "\(r.source.label), \(r.policyName): \(error)") }
+            outcomes.update { $0[i] = o }
+            report("replayed \(r.source.label) under \(r.policyName)")
+        }
+        return outcomes.value.map { $0! }
+    }
+
+    static func replay(path: String, _ r: ReproRun) throws -> ReproOutcome {
+        let reader = try TraceFile.open(path)
+        let host = try HostConfig.resolve(header: reader.header, policy: r.policy, spec: r.spec,
+                                          startsOff: try Replayer.vmsStartingOff(path: path))
+        let e = try ReplayEngine(host: host, policy: r.policy)
+        e.timelineInterval = r.timeline
+        e.recordPeriods = r.periods
+        var rp = Replayer()
+        rp.settle = r.settle
+        try rp.run(reader, engine: e)
+        return ReproOutcome(report: ReplayReport(trace: r.source.label, snapshot: e.snapshot()), timeline: e.timeline,
+                            periods: e.periods, thresholds: e.thresholds)
+    }
+
+    /// Runs `body(0..<count)` on `jobs` threads; the first failure (by index) is thrown after
+    /// all have stopped.
+    static func parallel(_ count: Int, jobs: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws(Failure) {
+        let next = Locked(0)
+        let failures = Locked([(Int, Failure)]())
+        let group = DispatchGroup()
+        for _ in 0..<max(1, min(jobs, count)) {
+            DispatchQueue.global().async(group: group) {
+                while true {
+                    let i = next.update { n -> Int in defer { n += 1 }; return n }
+                    if i >= count || !failures.value.isEmpty { return }
+                    do { try body(i) } catch {
+                        let f = error as? Failure ?? Failure(description: "\(error)")
+                        failures.update { $0.append((i, f)) }
+                    }
+                }
+            }
+        }
+        group.wait()
+        if let f = failures.value.min(by: { $0.0 < $1.0 }) { throw f.1 }
+    }
+}
+
+/// A value behind a lock.
+final class Locked<T>: @unchecked Sendable {
+    private var v: T
+    private let lock = NSLock()
+    init(_ v: T) { self.v = v }
+    var value: T { lock.lock(); defer { lock.unlock() }; return v }
+    @discardableResult
+    func update<R>(_ f: (inout T) -> R) -> R { lock.lock(); defer { lock.unlock() }; return f(&v) }
+}
