@@ -58,29 +58,17 @@ struct CompareCommand: ParsableCommand {
         }
     }
 
-    /// One swept key and its values, in command-line order.
-    struct Sweep {
-        var key: String
-        var values: [String]
-    }
-
     /// The sweeps, checked: known keys, no key twice, no host size both swept and fixed.
-    func parsedSweeps() throws -> [Sweep] {
-        var out: [Sweep] = []
+    func parsedSweeps() throws -> [RunGrid.Sweep] {
+        var out: [RunGrid.Sweep] = []
         for s in sweeps {
-            let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2, !kv[1].isEmpty else { throw ValidationError("--sweep \(s): expected key=v1,v2,…") }
-            let key = kv[0].trimmingCharacters(in: .whitespaces)
-            let values = kv[1].split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
-            guard !values.contains(where: \.isEmpty) else { throw ValidationError("--sweep \(s): an empty value") }
-            guard key == "host-memory" || key == "overcommit" || key == "seed" || PolicyKnobs.knob(key) != nil else {
-                throw ValidationError("--sweep \(key): not a knob, host-memory, overcommit or seed (`tracetool policy show` lists the knobs)")
-            }
-            if out.contains(where: { $0.key == key }) { throw ValidationError("--sweep \(key) given twice; give its values in one --sweep") }
-            out.append(Sweep(key: key, values: values))
+            do {
+                let sweep = try RunGrid.parseSweep(s)
+                try RunGrid.checkTogether(out + [sweep])
+                out.append(sweep)
+            } catch { throw ValidationError("--sweep \(error.description)") }
         }
-        let hostKeys = out.map(\.key).filter { $0 == "host-memory" || $0 == "overcommit" }
-        if hostKeys.count > 1 { throw ValidationError("--sweep host-memory and --sweep overcommit both set the host's memory; sweep one") }
+        let hostKeys = out.map(\.key).filter { RunGrid.hostKeys.contains($0) }
         if !hostKeys.isEmpty && (hostOptions.hostMemory != nil || hostOptions.overcommit != nil) {
             throw ValidationError("--sweep \(hostKeys[0]) and --\(hostOptions.hostMemory != nil ? "host-memory" : "overcommit") both set the host's memory; give one")
         }
@@ -100,22 +88,13 @@ struct CompareCommand: ParsableCommand {
         var base: [PolicyRun] = []
         for p in policies.isEmpty ? ["esx"] : policies {
             let (name, pol) = try policyOrExit("--policy \(p)") { () throws(PolicyError) in
-                var r = try PolicyKnobs.resolve(p)
-                for a in assignments { try PolicyKnobs.apply(assignments: a, to: &r.policy) }
-                if let seed { r.policy.seed = seed }
-                try r.policy.validate()
-                return r
+                try RunGrid.policy(p, assignments: assignments, seed: seed)
             }
-            let shown = assignments.isEmpty ? name : name + " + " + assignments.joined(separator: ",")
-            base.append(PolicyRun(name: shown, policy: pol, spec: spec))
+            base.append(PolicyRun(name: name, policy: pol, spec: spec))
         }
-        var runs = base
-        for sweep in try parsedSweeps() {
-            var next: [PolicyRun] = []
-            for b in runs {
-                for v in sweep.values { next.append(try apply(sweep.key, v, to: b)) }
-            }
-            runs = next
+        let runs: [PolicyRun]
+        do { runs = try RunGrid.expand(base, sweeps: try parsedSweeps()) } catch let e as RunGrid.Problem {
+            throw ValidationError("--sweep \(e.description)")
         }
         guard seeds > 1 else { return runs }
         // Each cell with `seeds` consecutive seeds from its policy's own (the cell stays the
@@ -131,32 +110,6 @@ struct CompareCommand: ParsableCommand {
             }
         }
         return replicated
-    }
-
-    /// `run` with swept `key` set to `v`, named after it.
-    func apply(_ key: String, _ v: String, to run: PolicyRun) throws -> PolicyRun {
-        var r = run
-        r.name = "\(run.name) \(key)=\(v)"
-        r.cell.append(SweepSetting(key: key, value: v))
-        switch key {
-        case "host-memory":
-            do { _ = try Units.parseSize(v) } catch { throw ValidationError("--sweep host-memory: \(error.description)") }
-            r.spec.memory = .size(v)
-        case "overcommit":
-            guard let x = Double(v), x > 0, x.isFinite else { throw ValidationError("--sweep overcommit: \"\(v)\" is not a positive number") }
-            r.spec.memory = .overcommit(x)
-        case "seed":
-            guard let s = UInt64(v) else { throw ValidationError("--sweep seed: \"\(v)\" is not an unsigned integer") }
-            r.policy.seed = s
-        default:
-            var pol = r.policy
-            r.policy = try policyOrExit("--sweep") { () throws(PolicyError) in
-                try PolicyKnobs.set(key, v, on: &pol)
-                try pol.validate()
-                return pol
-            }
-        }
-        return r
     }
 
     func run() throws {

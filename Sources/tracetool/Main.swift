@@ -14,7 +14,7 @@ struct TraceTool: ParsableCommand {
         command detects which by content. See docs/FORMAT.md for both formats.
         """,
         version: TraceFormatVersion.toolVersion,
-        subcommands: [ReplayCommand.self, CompareCommand.self, StatsCommand.self, PolicyCommand.self, InfoCommand.self, ValidateCommand.self, ConvertCommand.self, GenCommand.self, CaptureCommand.self, ReproduceCommand.self, BenchCommand.self]
+        subcommands: [ReplayCommand.self, CompareCommand.self, StatsCommand.self, PolicyCommand.self, InfoCommand.self, ValidateCommand.self, ConvertCommand.self, GenCommand.self, CaptureCommand.self, ReproduceCommand.self, StudyCommand.self, BenchCommand.self]
     )
 
     /// Parses and runs a command. Every error is one line on stderr ("tracetool: …") and an

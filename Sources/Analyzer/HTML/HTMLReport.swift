@@ -504,3 +504,50 @@ public enum HTMLReport {
         return s
     }
 }
+
+extension HTMLReport {
+    /// `study merge`'s report: per trace, the summary, the results table and the policies
+    /// compared (the seeds of one policy and grid cell summarised as mean ± 95% interval), and
+    /// at the top the cells that have no result. No timelines (cells keep none).
+    static func studyPage(_ cells: [(StudyCell, RunResult)], missing: [StudyMerge.Missing], cells total: Int) -> String {
+        var s = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>tracetool study</title>
+        <style>body{font-family:"DejaVu Sans",Arial,sans-serif;margin:24px;color:#222;max-width:960px}
+        h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ccc}
+        .summary{background:#f4f7fb;border:1px solid #c9d6e6;padding:4px 16px 10px}
+        .question{font-size:16px;font-weight:bold}.answer{font-size:15px}
+        p.warning{background:#fff1ee;border-left:4px solid #D55E00;padding:4px 8px}p.note{color:#444}
+        table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+        th:first-child,td:first-child{text-align:left;white-space:nowrap}table.answer td,table.answer th{text-align:left}td.best{font-weight:bold;background:#e6f2ea}
+        figure{margin:18px 0}figcaption{font-weight:bold;font-size:14px;margin-bottom:4px}
+        svg{display:block;margin:6px 0}.multiples svg{display:inline-block;margin:2px 4px 2px 0;vertical-align:top}</style></head><body>
+        <h1>tracetool study: \(cells.count) of \(total) cells</h1>
+
+        """
+        if !missing.isEmpty {
+            s += "<p class=\"warning\">\(missing.count) of \(total) cells have no result and are not in this report:</p>\n<table><tr><th>cell</th><th>trace</th><th>run</th><th>why</th></tr>\n"
+            for m in missing { s += "<tr><td>\(m.cell)</td><td>\(esc(m.trace))</td><td>\(esc(m.run))</td><td>\(esc(m.reason))</td></tr>\n" }
+            s += "</table>\n"
+        }
+        var traces: [String] = []
+        for (c, _) in cells where !traces.contains(c.trace) { traces.append(c.trace) }
+        for (i, t) in traces.enumerated() {
+            // Seeds of one policy and grid cell are adjacent in plan order: summarise them.
+            var results: [RunResult] = []
+            for (_, r) in cells.filter({ $0.0.trace == t }) {
+                var r = r
+                r.replicate = results.last.map { $0.policyName == r.policyName && $0.cell == r.cell } == true ? 1 : 0
+                results.append(r)
+            }
+            let c = Columns(results)
+            var section = summary(c, stats: nil, trace: t) + table(c)
+            if c.groups.count > 1 { section += comparison(c) }
+            // Chart ids are per page: prefix each trace's.
+            section = section.replacingOccurrences(of: "data-chart=\"", with: "data-chart=\"t\(i)-").replacingOccurrences(of: "data-fig=\"", with: "data-fig=\"t\(i)-")
+            s += "<h2>\(esc(t))</h2>\n" + section
+        }
+        s += "</body></html>\n"
+        return s
+    }
+}

@@ -1,0 +1,147 @@
+import Analyzer
+import ArgumentParser
+import Foundation
+import TraceFormat
+
+struct StudyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "study",
+        abstract: "Many traces × policies × grids × seeds: plan cells, run them here or on a cluster, merge.",
+        discussion: """
+        A study file (JSON; docs/STUDY.md) names traces (paths or globs, relative to the file), \
+        policies, sweeps, seeds, host settings, settle/until and an output folder. Each cell (one \
+        trace × policy × grid cell × seed) has a stable id and a hash of its inputs. `run` writes \
+        each cell's result as OUT/cells/ID.json, atomically, and skips cells whose result is there \
+        with the same inputs, so a rerun does only what is missing; a Slurm array task runs \
+        `study run STUDY --cell-from-env` (SLURM_ARRAY_TASK_ID), a Kubernetes Indexed Job the same \
+        (JOB_COMPLETION_INDEX). `merge` writes OUT/merged.csv, OUT/merged.json and OUT/report.html \
+        and lists every cell without a result.
+        """,
+        subcommands: [Plan.self, Run.self, Local.self, Merge.self])
+
+    struct Common: ParsableArguments {
+        @Argument(help: "The study file (JSON).") var study: String
+        @Option(help: ArgumentHelp("The output folder (default: the study's \"output\", relative to the study file).", valueName: "DIR")) var out: String?
+
+        func plan() throws -> (StudyPlan, String) {
+            do {
+                let spec = try StudySpec.load(study)
+                let plan = try StudyPlan.make(spec)
+                let dir = spec.outputDir(override: out)
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), !isDir.boolValue {
+                    printError("\(dir): the output folder is not a folder")
+                    throw ExitCode(ExitStatus.usage)
+                }
+                return (plan, dir)
+            } catch let e as StudySpec.Failure {
+                printError(e.description)
+                throw ExitCode(ExitStatus.usage)
+            }
+        }
+    }
+
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the cells, one per line: id, input hash, trace, run.")
+        @OptionGroup var common: Common
+        func run() throws {
+            let (plan, _) = try common.plan()
+            writeStdout(plan.text)
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run some cells (--cell, --cells or --cell-from-env); skips those already done.")
+        @OptionGroup var common: Common
+        @Option(help: "A cell id (repeatable).") var cell: [Int] = []
+        @Option(help: ArgumentHelp("A range of cell ids, both ends included.", valueName: "I..J")) var cells: String?
+        @Flag(help: "The cell id from SLURM_ARRAY_TASK_ID (Slurm array) or JOB_COMPLETION_INDEX (Kubernetes Indexed Job).") var cellFromEnv = false
+        @Option(help: "Worker threads.") var jobs: Int = 1
+        @Flag(name: .shortAndLong, help: "No line per finished cell on stderr.") var quiet = false
+
+        func validate() throws {
+            guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+            guard !cell.isEmpty || cells != nil || cellFromEnv else { throw ValidationError("name the cells: --cell I, --cells I..J or --cell-from-env") }
+            if let cells { _ = try range(cells) }
+        }
+
+        func range(_ s: String) throws -> ClosedRange<Int> {
+            let p = s.components(separatedBy: "..")
+            guard p.count == 2, let a = Int(p[0]), let b = Int(p[1]), a >= 0, a <= b else { throw ValidationError("--cells \(s): expected I..J with 0 ≤ I ≤ J") }
+            return a...b
+        }
+
+        func run() throws {
+            let (plan, out) = try common.plan()
+            var ids = cell
+            if let cells {
+                let r = try range(cells)
+                guard r.upperBound < plan.cells.count else {
+                    printError("--cells \(cells): the study has cells 0…\(plan.cells.count - 1)")
+                    throw ExitCode(ExitStatus.usage)
+                }
+                ids += Array(r)
+            }
+            if cellFromEnv {
+                switch StudyRunner.cellFromEnvironment(ProcessInfo.processInfo.environment) {
+                case .success(let i): ids.append(i)
+                case .failure(let e):
+                    printError(e.description)
+                    throw ExitCode(ExitStatus.usage)
+                }
+            }
+            if let bad = ids.first(where: { $0 >= plan.cells.count }) {
+                printError("no cell \(bad): the study has cells 0…\(plan.cells.count - 1)")
+                throw ExitCode(ExitStatus.usage)
+            }
+            try StudyCommand.execute(plan, ids: ids, out: out, jobs: jobs, quiet: quiet)
+        }
+    }
+
+    struct Local: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run every cell here (one decode serves the cells of a trace); skips those already done.")
+        @OptionGroup var common: Common
+        @Option(help: "Worker threads.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+        @Flag(name: .shortAndLong, help: "No line per finished cell on stderr.") var quiet = false
+        func validate() throws { guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") } }
+        func run() throws {
+            let (plan, out) = try common.plan()
+            try StudyCommand.execute(plan, ids: nil, out: out, jobs: jobs, quiet: quiet)
+        }
+    }
+
+    struct Merge: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Gather the results into OUT/merged.csv, OUT/merged.json and OUT/report.html.",
+                                                        discussion: "Cells without a result are listed on stderr, in the JSON and at the top of the report; the exit status is then 1.")
+        @OptionGroup var common: Common
+        func run() throws {
+            let (plan, out) = try common.plan()
+            let m = StudyMerge.merge(plan, out: out)
+            do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+                printError("\(out): cannot make the output folder: \(error.localizedDescription)")
+                throw ExitCode(ExitStatus.failure)
+            }
+            try reportingErrors {
+                try AtomicOutput.write(m.csv, to: out + "/merged.csv")
+                try AtomicOutput.write(m.json, to: out + "/merged.json")
+                try AtomicOutput.write(m.html, to: out + "/report.html")
+            }
+            printError("study: merged \(m.merged) of \(plan.cells.count) cells into \(out)/merged.csv, merged.json, report.html")
+            for x in m.missing { printError("study: cell \(x.cell) (\(x.trace), \(x.run)) missing: \(x.reason)") }
+            if !m.missing.isEmpty { throw ExitCode(ExitStatus.failure) }
+        }
+    }
+
+    static func execute(_ plan: StudyPlan, ids: [Int]?, out: String, jobs: Int, quiet: Bool) throws {
+        let o: StudyRunner.Outcome
+        do {
+            o = try StudyRunner.run(plan, ids: ids, out: out, jobs: jobs, log: quiet ? nil : { printError("study: \($0)") })
+        } catch {
+            printError(error.description)
+            throw ExitCode(ExitStatus.failure)
+        }
+        printError("study: ran \(o.ran) cells (\(o.failed.count) failed), skipped \(o.skipped) already done; results in \(out)/cells")
+        if !o.failed.isEmpty { throw ExitCode(ExitStatus.failure) }
+    }
+}
+
