@@ -86,7 +86,6 @@ public struct TraceStats: Codable, Equatable, Sendable {
         let word = buffer(base[n], UInt32(0))
         let knownBit: UInt32 = 1 << 31, touchedBit: UInt32 = 1 << 30, stampMask: UInt32 = touchedBit - 1
         var global = CountMap()
-        var perVM = [CountMap](repeating: CountMap(), count: n)
         let withContent = buffer(n, UInt64(0))
         let zero = buffer(n, UInt64(0))
         let changes = buffer(n, UInt64(0))
@@ -124,7 +123,6 @@ public struct TraceStats: Codable, Equatable, Sendable {
                 changes[v] += 1
                 intervalChanges += 1
                 global.remove(old)
-                perVM[v].remove(old)
                 if old == 0 { zero[v] -= 1 }
             } else {
                 word[q] |= knownBit
@@ -133,7 +131,6 @@ public struct TraceStats: Codable, Equatable, Sendable {
             }
             hash[q] = new
             global.add(new)
-            perVM[v].add(new)
             if new == 0 { zero[v] += 1 }
         }
 
@@ -154,7 +151,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
             let count = batch.count
             for i in 0..<count {
                 // Start loading the page state of the record `prefetchDistance` ahead (and,
-                // for a content record, its hash and the count maps' slots for its content).
+                // for a content record, its hash and the count map's slot for its content).
                 if i + prefetchDistance < count {
                     let f = batch[i + prefetchDistance]
                     if f.vm.rawValue != aheadVM {
@@ -166,7 +163,6 @@ public struct TraceStats: Codable, Equatable, Sendable {
                     if f.kind == .content {
                         tt_prefetch_write(hash.baseAddress! + q)
                         global.prefetch(f.hash.rawValue)
-                        perVM[index[aheadVM]!].prefetch(f.hash.rawValue)
                     }
                 }
                 let r = batch[i]
@@ -208,7 +204,14 @@ public struct TraceStats: Codable, Equatable, Sendable {
             }
         }
         if any { closeInterval(at: boundary) }
-        let within = (0..<n).reduce(UInt64(0)) { $0 + withContent[$1] - UInt64(perVM[$1].count) }
+        // Distinct contents per VM, counted once at the end over its pages' last contents
+        // (cheaper than keeping a count map per VM up to date on every content record).
+        let distinct: [UInt64] = (0..<n).map { v in
+            var m = CountMap()
+            for q in base[v]..<base[v + 1] where word[q] & knownBit != 0 { m.add(hash[q]) }
+            return UInt64(m.count)
+        }
+        let within = (0..<n).reduce(UInt64(0)) { $0 + withContent[$1] - distinct[$1] }
         // Each VM's share of the bound, summed in page order (deterministic).
         var share = [Double](repeating: 0, count: n)
         for v in 0..<n {
@@ -221,7 +224,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
         let oracle = totalContent - UInt64(global.count)
         let vms = h.vms.enumerated().map { i, d in
             VM(id: d.id, name: d.name, pages: d.pages, pagesTouched: touchedCount[i], pagesWithContent: withContent[i],
-               zeroPages: zero[i], distinctContents: UInt64(perVM[i].count), duplicatesWithinVM: withContent[i] - UInt64(perVM[i].count),
+               zeroPages: zero[i], distinctContents: distinct[i], duplicatesWithinVM: withContent[i] - distinct[i],
                oracleSavedPages: share[i], contentChanges: changes[i], workingSetMean: (wsSum[i] / Double(max(1, intervals.count)) * 1000).rounded() / 1000,
                workingSetMax: wsMax[i])
         }
