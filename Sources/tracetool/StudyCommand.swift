@@ -23,10 +23,11 @@ struct StudyCommand: ParsableCommand {
         @Argument(help: "The study file (JSON).") var study: String
         @Option(help: ArgumentHelp("The output folder (default: the study's \"output\", relative to the study file).", valueName: "DIR")) var out: String?
 
-        func plan() throws -> (StudyPlan, String) {
+        /// The plan; `hashing`: the cells whose inputs to hash (all when nil).
+        func plan(hashing: Set<Int>? = nil) throws -> (StudyPlan, String) {
             do {
                 let spec = try StudySpec.load(study)
-                let plan = try StudyPlan.make(spec)
+                let plan = try StudyPlan.make(spec, hashing: hashing)
                 let dir = spec.outputDir(override: out)
                 var isDir: ObjCBool = false
                 if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), !isDir.boolValue {
@@ -72,12 +73,12 @@ struct StudyCommand: ParsableCommand {
         }
 
         func run() throws {
-            let (plan, out) = try common.plan()
             var ids = cell
             if let cells {
                 let r = try range(cells)
-                guard r.upperBound < plan.cells.count else {
-                    printError("--cells \(cells): the study has cells 0…\(plan.cells.count - 1)")
+                // No study has more cells than this: refuse before listing the range.
+                guard r.upperBound < StudySpec.maxCells else {
+                    printError("--cells \(cells): a study has at most \(StudySpec.maxCells) cells")
                     throw ExitCode(ExitStatus.usage)
                 }
                 ids += Array(r)
@@ -90,6 +91,8 @@ struct StudyCommand: ParsableCommand {
                     throw ExitCode(ExitStatus.usage)
                 }
             }
+            // Only the traces of these cells are read to hash their inputs.
+            let (plan, out) = try common.plan(hashing: Set(ids))
             if let bad = ids.first(where: { $0 >= plan.cells.count }) {
                 printError("no cell \(bad): the study has cells 0…\(plan.cells.count - 1)")
                 throw ExitCode(ExitStatus.usage)

@@ -69,6 +69,10 @@ struct StudyTests {
         #expect(plan[0].contains(" a.mtr.zst esx idleTax=0") && plan[7].contains(" b.mtr.zst no-tax idleTax=0.5"), "\(plan)")
         var r = try CLI.run(["study", "run", study, "--cells", "0..3", "--quiet"])
         #expect(r.status == 0 && r.stderr.contains("ran 4 cells"))
+        // `run` hashes only its cells' traces; the hash it records is the one `plan` prints.
+        let cell0 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.file("res/cells/0.json")))) as! [String: Any]
+        #expect(cell0["inputHash"] as? String == String(plan[0].split(separator: " ")[1]))
+        #expect(try CLI.run(["study", "run", study, "--cells", "0..100000"]).stderr.contains("at most 100000 cells"))
         // Merge with half the cells: the others are listed, the status is 1, the outputs are written.
         r = try CLI.run(["study", "merge", study])
         #expect(r.status == 1 && r.stderr.contains("merged 4 of 8 cells") && r.stderr.contains("cell 4 (b.mtr.zst, esx idleTax=0) missing: not run"), "\(r.stderr)")

@@ -147,8 +147,10 @@ public struct StudyPlan: Sendable {
     public var cells: [StudyCell]
 
     /// Expands the traces (globs sorted by name; each must match something), policies, grid
-    /// and seeds, in that order (the seed varies fastest), and hashes each cell's inputs.
-    public static func make(_ spec: StudySpec) throws(StudySpec.Failure) -> StudyPlan {
+    /// and seeds, in that order (the seed varies fastest), and hashes each cell's inputs — only
+    /// those of the cells `hashing` names when given (a cluster task running one cell reads
+    /// only its own trace; the others' `inputHash` stays empty).
+    public static func make(_ spec: StudySpec, hashing: Set<Int>? = nil) throws(StudySpec.Failure) -> StudyPlan {
         var traces: [String] = []
         for t in spec.traces {
             let matches = t.contains(where: { "*?[".contains($0) }) ? globFiles(spec.resolve(t)).map { relative($0, to: spec.dir, pattern: t) } : [t]
@@ -177,19 +179,29 @@ public struct StudyPlan: Sendable {
                 }
             }
         }
+        let perTrace = runs.count
+        guard traces.count * perTrace <= StudySpec.maxCells else {
+            throw .init("\(spec.path): \(traces.count) traces × \(perTrace) cells is more than \(StudySpec.maxCells) cells")
+        }
         let settleUntil = "settle=\(spec.settle.rawValue) until=\(spec.until.map { String($0.rawValue) } ?? "-")"
         var cells: [StudyCell] = []
-        for t in traces {
+        for (ti, t) in traces.enumerated() {
             let path = spec.resolve(t)
-            let digest: String
-            do { digest = try FileDigest.xxh3(path: path) } catch { throw .init("\(spec.path): trace \(t): \(error.description)") }
+            let ids = (ti * perTrace)..<((ti + 1) * perTrace)
+            var digest: String?
+            if hashing.map({ h in ids.contains { h.contains($0) } }) ?? true {
+                do { digest = try FileDigest.xxh3(path: path) } catch { throw .init("\(spec.path): trace \(t): \(error.description)") }
+            }
             for r in runs {
-                let policy = String(decoding: (try? JSONEncoder.canonical().encode(r.policy)) ?? Data(), as: UTF8.self)
-                let text = [TraceFormatVersion.toolVersion, digest, policy, "\(r.spec.memory)", r.spec.swap ?? "-", settleUntil].joined(separator: "\n")
-                cells.append(StudyCell(id: cells.count, trace: t, tracePath: path, run: r, inputHash: FileDigest.xxh3(Array(text.utf8))))
+                var hash = ""
+                if let digest, hashing?.contains(cells.count) ?? true {
+                    let policy = String(decoding: (try? JSONEncoder.canonical().encode(r.policy)) ?? Data(), as: UTF8.self)
+                    let text = [TraceFormatVersion.toolVersion, digest, policy, "\(r.spec.memory)", r.spec.swap ?? "-", settleUntil].joined(separator: "\n")
+                    hash = FileDigest.xxh3(Array(text.utf8))
+                }
+                cells.append(StudyCell(id: cells.count, trace: t, tracePath: path, run: r, inputHash: hash))
             }
         }
-        guard cells.count <= StudySpec.maxCells else { throw .init("\(spec.path): \(cells.count) cells is more than \(StudySpec.maxCells)") }
         return StudyPlan(spec: spec, cells: cells)
     }
 
