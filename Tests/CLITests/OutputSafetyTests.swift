@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TraceFormat
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,19 +43,23 @@ struct OutputSafetyTests {
         #expect(dash.status == 0 && dash.stdout.contains("oracle sharing bound"))
     }
 
-    @Test("Temporary files of dead processes are removed on the next write to their folder; others are kept")
+    @Test("Temporary files of dead processes of this host are removed on the next write to their folder; another host's and others are kept")
     func staleTemporaries() throws {
         let s = Scratch()
         // A PID above the kernel's maximum (4,194,304) belongs to no process.
-        let stale = s.file(".report.txt.tmp-99999999-abc123"), live = s.file(".report.txt.tmp-\(getpid())-zz9")
+        let host = OutputPath.hostTag
+        let stale = s.file(".report.txt.tmp-99999999-\(host)abc123"), live = s.file(".report.txt.tmp-\(getpid())-\(host)zz9")
+        // The same dead PID written by another host (a cluster node sharing the folder): kept.
+        let elsewhere = s.file(".report.txt.tmp-99999999-\(host == "ffffffff" ? "eeeeeeee" : "ffffffff")abc123")
         let other = s.file(".notes.tmp-1-x-y")
-        for f in [stale, live, other] { #expect(FileManager.default.createFile(atPath: f, contents: Data("x".utf8))) }
+        for f in [stale, live, elsewhere, other] { #expect(FileManager.default.createFile(atPath: f, contents: Data("x".utf8))) }
         let r = try CLI.run(["stats", CLI.packageRoot + "/traces/sample.mtr.zst", "-o", s.file("report.txt")])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: stale))
         #expect(FileManager.default.fileExists(atPath: live) && FileManager.default.fileExists(atPath: other))
+        #expect(FileManager.default.fileExists(atPath: elsewhere))
         let left = try FileManager.default.contentsOfDirectory(atPath: s.path).filter { $0.contains(".tmp-") }.sorted()
-        #expect(left.count == 2)
+        #expect(left.count == 3)
     }
 }
 

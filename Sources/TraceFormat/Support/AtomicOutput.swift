@@ -24,7 +24,7 @@ public final class AtomicOutput {
         let base = url.lastPathComponent
         OutputPath.removeStaleTemporaries(in: dir.isEmpty ? "." : dir)
         var rng = SystemRandomNumberGenerator()
-        let tag = String(rng.next() as UInt64, radix: 36)
+        let tag = OutputPath.hostTag + String(rng.next() as UInt64, radix: 36)
         tempPath = (dir.isEmpty ? "." : dir) + "/." + base + ".tmp-\(getpid())-" + tag
         fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0 {

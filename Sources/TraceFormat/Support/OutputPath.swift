@@ -43,15 +43,31 @@ public enum OutputPath {
         }
     }
 
-    /// Removes temporary files (`.NAME.tmp-PID-TAG`) that a process no longer running left in
-    /// `dir`. A live process's files, and anything not of that form, are left alone.
+    /// Eight hex digits naming this host (its host name and boot id): the start of every
+    /// temporary file's TAG. A PID means something only on the host (and in the PID namespace)
+    /// that wrote it, so a temporary file is judged stale only by a process of the same host:
+    /// cluster nodes or pods writing into one shared folder never remove each other's files.
+    public static let hostTag: String = {
+        var name = [CChar](repeating: 0, count: 256)
+        _ = gethostname(&name, name.count - 1)
+        let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? ""
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in Array(String(cString: name).utf8) + [0] + Array(boot.utf8) { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        let hex = String(h & 0xFFFF_FFFF, radix: 16)
+        return String(repeating: "0", count: 8 - hex.count) + hex
+    }()
+
+    /// Removes temporary files (`.NAME.tmp-PID-TAG`) that a process of this host no longer
+    /// running left in `dir`. A live process's files, another host's (TAG not starting with
+    /// `hostTag`), and anything not of that form, are left alone.
     public static func removeStaleTemporaries(in dir: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
         for name in names where name.hasPrefix(".") {
             guard let r = name.range(of: ".tmp-", options: .backwards) else { continue }
             let rest = name[r.upperBound...].split(separator: "-")
             guard rest.count == 2, let pid = Int32(rest[0]), pid > 0, pid != getpid(),
-                  rest[1].allSatisfy({ $0.isASCII && ($0.isNumber || $0.isLowercase) }) else { continue }
+                  rest[1].allSatisfy({ $0.isASCII && ($0.isNumber || $0.isLowercase) }),
+                  rest[1].count > hostTag.count, rest[1].hasPrefix(hostTag) else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
                 var st = stat()
                 let full = dir + "/" + name
