@@ -131,10 +131,13 @@ struct StudyTests {
     func badStudies() throws {
         let s = Scratch()
         try FileManager.default.copyItem(atPath: CLI.packageRoot + "/traces/sample.mtr.zst", toPath: s.file("a.mtr.zst"))
+        try FileManager.default.createDirectory(atPath: s.file("dir.mtr.zst"), withIntermediateDirectories: true)
         let cases: [(String, String)] = [
             (#"{"traces": ["a.mtr.zst"], "polices": ["esx"]}"#, "unknown key \"polices\""),
             (#"{"policies": ["esx"]}"#, "\"traces\" is missing"),
             (#"{"traces": ["none*.mtr.zst"]}"#, "matches no file"),
+            (#"{"traces": ["none.mtr.zst"]}"#, "trace none.mtr.zst: no such file"),
+            (#"{"traces": ["dir.mtr.zst"]}"#, "a directory, not a trace file"),
             (#"{"traces": ["a.mtr.zst"], "policies": ["nosuch"]}"#, "policies[0] nosuch"),
             (#"{"traces": ["a.mtr.zst"], "sweep": [{"key": "idleTax", "values": [2]}]}"#, "idleTax"),
             (#"{"traces": ["a.mtr.zst"], "sweep": [{"key": "bogus", "values": [1]}]}"#, "not a knob"),

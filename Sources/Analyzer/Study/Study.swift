@@ -185,6 +185,11 @@ public struct StudyPlan: Sendable {
         }
         let settleUntil = "settle=\(spec.settle.rawValue) until=\(spec.until.map { String($0.rawValue) } ?? "-")"
         var cells: [StudyCell] = []
+        for t in traces {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: spec.resolve(t), isDirectory: &isDir) else { throw .init("\(spec.path): trace \(t): no such file") }
+            if isDir.boolValue { throw .init("\(spec.path): trace \(t): a directory, not a trace file") }
+        }
         for (ti, t) in traces.enumerated() {
             let path = spec.resolve(t)
             let ids = (ti * perTrace)..<((ti + 1) * perTrace)
