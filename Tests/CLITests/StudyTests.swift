@@ -127,6 +127,21 @@ struct StudyTests {
         #expect(try String(contentsOfFile: s.file("res/merged.csv"), encoding: .utf8) == String(contentsOfFile: s.file("whole/merged.csv"), encoding: .utf8))
     }
 
+    @Test("A cell whose trace is corrupt fails alone: its error file holds the message, the other cells run, merge lists it as failed with exit 1")
+    func failedCell() throws {
+        let s = Scratch()
+        let sample = try Data(contentsOf: URL(fileURLWithPath: CLI.packageRoot + "/traces/sample.mtr.zst"))
+        try sample.write(to: URL(fileURLWithPath: s.file("good.mtr.zst")))
+        try sample.prefix(300_000).write(to: URL(fileURLWithPath: s.file("bad.mtr.zst")))
+        let study = StudyTests.write(s, "s.json", #"{"traces": ["bad.mtr.zst", "good.mtr.zst"], "policies": ["esx", "no-tax"], "output": "res"}"#)
+        let r = try CLI.run(["study", "local", study])
+        #expect(r.status == 1 && r.stderr.contains("ran 4 cells (2 failed)"), "\(r.stderr)")
+        #expect(StudyTests.cellFiles(s.file("res")) == ["0.error.json", "1.error.json", "2.json", "3.json"])
+        let m = try CLI.run(["study", "merge", study])
+        #expect(m.status == 1 && m.stderr.contains("cell 0 (bad.mtr.zst, esx) missing: failed: bad.mtr.zst: ") && m.stderr.contains("truncated"), "\(m.stderr)")
+        #expect(m.stderr.contains("merged 2 of 4 cells"))
+    }
+
     @Test("Bad study files and options: one line naming the key, exit 64")
     func badStudies() throws {
         let s = Scratch()
