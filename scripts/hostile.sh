@@ -98,6 +98,18 @@ printf '{"idleTax": 7}' > "$t/p.json"
 check "bad knob in a --policy file" replay "$sample" --policy "$t/p.json" --quiet
 check "unknown option" replay "$sample" --bogus
 
+# Studies.
+python3 -c "print('[' * 400000 + ']' * 400000)" > "$t/deep.json"
+check "study plan of 400,000 nested arrays" study plan "$t/deep.json"
+printf '{"traces": ["%s"], "sweep": [{"key": "seed", "values": [%s]}, {"key": "idleTax", "values": [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.71, 0.72]}, {"key": "overcommit", "values": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}]}' \
+  "$PWD/$sample" "$(seq -s, 1 1001)" > "$t/cells.json"
+check "study plan of 100,100 cells" study plan "$t/cells.json"
+printf '{"traces": ["%s"], "output": "%s/res"}' "$PWD/$sample" "$t" > "$t/one.json"
+check "study run --cells 0..18446744073709551615" study run "$t/one.json" --cells 0..18446744073709551615
+check "study run --cells 0..99999" study run "$t/one.json" --cells 0..99999
+mkdir -p "$t/res/cells"; head -c 100000 /dev/urandom > "$t/res/cells/0.json"
+check "study merge over a garbage result file" study merge "$t/one.json"
+
 # The bundled traces under --overcommit 2.
 for f in traces/*.mtr.zst; do
   check "$(basename "$f") --overcommit 2" replay "$f" --overcommit 2 --quiet

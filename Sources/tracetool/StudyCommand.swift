@@ -115,7 +115,7 @@ struct StudyCommand: ParsableCommand {
 
     struct Merge: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Gather the results into OUT/merged.csv, OUT/merged.json and OUT/report.html.",
-                                                        discussion: "Cells without a result are listed on stderr, in the JSON and at the top of the report; the exit status is then 1.")
+                                                        discussion: "Cells without a result are listed in merged.json and at the top of the report (the first few on stderr); the exit status is then 1.")
         @OptionGroup var common: Common
         func run() throws {
             let (plan, out) = try common.plan()
@@ -129,8 +129,14 @@ struct StudyCommand: ParsableCommand {
                 try AtomicOutput.write(m.json, to: out + "/merged.json")
                 try AtomicOutput.write(m.html, to: out + "/report.html")
             }
-            printError("study: merged \(m.merged) of \(plan.cells.count) cells into \(out)/merged.csv, merged.json, report.html")
-            for x in m.missing { printError("study: cell \(x.cell) (\(x.trace), \(x.run)) missing: \(x.reason)") }
+            var line = "study: merged \(m.merged) of \(plan.cells.count) cells into \(out)/merged.csv, merged.json, report.html"
+            if !m.missing.isEmpty {
+                // One line: the first few missing cells; merged.json and the report list them all.
+                let shown = m.missing.prefix(3).map { "cell \($0.cell) (\($0.trace), \($0.run)) missing: \($0.reason)" }
+                line += "; \(m.missing.count) missing (all listed in merged.json and report.html): " + shown.joined(separator: "; ")
+                    + (m.missing.count > 3 ? "; and \(m.missing.count - 3) more" : "")
+            }
+            printError(line)
             if !m.missing.isEmpty { throw ExitCode(ExitStatus.failure) }
         }
     }
