@@ -111,7 +111,11 @@ struct LimitTests {
         }
         try FileManager.default.createDirectory(atPath: s.file("empty"), withIntermediateDirectories: true)
         #expect(try CLI.run(["reproduce", "--quick", "--traces", s.file("empty"), "-o", s.file("empty")]).status == 64)
+        // A reproduction killed before its cleanup left its folder; the next one removes it.
+        let abandoned = NSTemporaryDirectory() + "tracetool-reproduce-99999999-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: abandoned, withIntermediateDirectories: true)
         let r = try CLI.run(["reproduce", "--quick", "--quiet", "--traces", s.file("empty"), "-o", s.file("r.html")])
+        #expect(!FileManager.default.fileExists(atPath: abandoned))
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("not run: \(s.file("empty"))/capture-identical5.mtr.zst not found"))
         #expect(r.stderr.contains("reproduce: wrote the HTML report to \(s.file("r.html"))"))

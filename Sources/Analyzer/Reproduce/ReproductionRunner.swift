@@ -34,6 +34,7 @@ enum ReproductionRunner {
             }
             progress("[\(n)/\(steps)] \(line)")
         }
+        removeAbandoned()
         let dir = NSTemporaryDirectory() + "tracetool-reproduce-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw Failure(description: "cannot make a temporary folder \(dir): \(error.localizedDescription)")
@@ -89,6 +90,19 @@ enum ReproductionRunner {
             report("replayed \(r.source.label) under \(r.policyName)")
         }
         return outcomes.value.map { $0! }
+    }
+
+    /// Removes the temporary folders of reproductions whose process is gone (interrupted with
+    /// Ctrl-C or killed before its own cleanup): `tracetool-reproduce-PID-UUID` in the
+    /// temporary folder, this host's.
+    static func removeAbandoned() {
+        let tmp = NSTemporaryDirectory()
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: tmp) else { return }
+        for n in names where n.hasPrefix("tracetool-reproduce-") {
+            let parts = n.dropFirst("tracetool-reproduce-".count).split(separator: "-", maxSplits: 1)
+            guard parts.count == 2, let pid = Int32(parts[0]), pid > 0, pid != getpid(), UUID(uuidString: String(parts[1])) != nil else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: (tmp as NSString).appendingPathComponent(n)) }
+        }
     }
 
     static func replay(path: String, _ r: ReproRun) throws -> ReproOutcome {
