@@ -204,23 +204,22 @@ public struct TraceStats: Codable, Equatable, Sendable {
             }
         }
         if any { closeInterval(at: boundary) }
-        // Distinct contents per VM, counted once at the end over its pages' last contents
-        // (cheaper than keeping a count map per VM up to date on every content record).
-        let distinct: [UInt64] = (0..<n).map { v in
-            var m = CountMap()
-            for q in base[v]..<base[v + 1] where word[q] & knownBit != 0 { m.add(hash[q]) }
-            return UInt64(m.count)
-        }
-        let within = (0..<n).reduce(UInt64(0)) { $0 + withContent[$1] - distinct[$1] }
-        // Each VM's share of the bound, summed in page order (deterministic).
+        // One pass over each VM's pages with content: its distinct contents (counted here rather
+        // than in a count map per VM kept up to date on every content record) and its share of
+        // the bound (summed in page order: deterministic).
+        var distinct = [UInt64](repeating: 0, count: n)
         var share = [Double](repeating: 0, count: n)
         for v in 0..<n {
+            var m = CountMap()
             var kept = 0.0
             for q in base[v]..<base[v + 1] where word[q] & knownBit != 0 {
+                m.add(hash[q])
                 kept += 1 / Double(global.count(of: hash[q]))
             }
+            distinct[v] = UInt64(m.count)
             share[v] = ((Double(withContent[v]) - kept) * 1000).rounded() / 1000
         }
+        let within = (0..<n).reduce(UInt64(0)) { $0 + withContent[$1] - distinct[$1] }
         let oracle = totalContent - UInt64(global.count)
         let vms = h.vms.enumerated().map { i, d in
             VM(id: d.id, name: d.name, pages: d.pages, pagesTouched: touchedCount[i], pagesWithContent: withContent[i],
