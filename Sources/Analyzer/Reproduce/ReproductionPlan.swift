@@ -28,7 +28,7 @@ enum ReproSource: Sendable, Hashable {
     var label: String {
         switch self {
         case .bundled(let f, let n): return n.map { "\(f) (first \($0) VMs)" } ?? f
-        case .gen(let s, let k): return "gen \(s) " + (ScenarioRegistry.named(s).map { k.arguments(for: $0) } ?? k.arguments)
+        case .gen(let s, let k): return "gen \(s) \(k.arguments(for: s))"
         }
     }
 }
@@ -45,17 +45,21 @@ struct GenKey: Sendable, Hashable {
         o.vms = vms; o.pagesPerVM = pages; o.records = records; o.duration = duration; o.seed = seed
         return o
     }
-    /// The `tracetool gen` options that make the same trace, for the report.
-    func arguments(for scenario: any TraceScenario.Type) -> String {
+    /// The `tracetool gen` options that make the same trace: those the scenario reads, where
+    /// they differ from `gen`'s defaults.
+    func arguments(for scenario: String) -> String {
+        let reads = ScenarioRegistry.named(scenario)?.options ?? []
+        let d = GenOptions(), o = options
         var a: [String] = []
-        if scenario.options.contains("vms") { a.append("--vms \(vms)") }
-        if scenario.options.contains("pages") { a.append("--pages \(pages)") }
-        if scenario.options.contains("records") { a.append("--records \(records)") }
-        if scenario.options.contains("duration") { a.append("--duration \(Int(duration))") }
-        if scenario.options.contains("seed") { a.append("--seed \(seed)") }
+        if reads.contains("vms") && o.vms != d.vms { a.append("--vms \(vms)") }
+        if reads.contains("pages") && o.pagesPerVM != d.pagesPerVM { a.append("--pages \(pages)") }
+        if reads.contains("records") && o.records != d.records { a.append("--records \(records)") }
+        if reads.contains("duration") && o.duration != d.duration { a.append("--duration \(Int(duration))") }
+        if reads.contains("seed") && o.seed != d.seed { a.append("--seed \(seed)") }
         return a.joined(separator: " ")
     }
-    var arguments: String { "--vms \(vms) --pages \(pages) --records \(records) --duration \(Int(duration)) --seed \(seed)" }
+    /// The command that makes this trace as T.
+    func command(_ scenario: String) -> String { "tracetool gen \(scenario) T \(arguments(for: scenario))" }
 }
 
 /// One replay of the reproduction.
@@ -131,34 +135,31 @@ struct ReproductionPlan: Sendable {
             index[key] = runs.count
             runs.append(r)
         }
-        func hours(_ settle: Double) -> String {
-            settle.truncatingRemainder(dividingBy: 3600) == 0 ? "\(Int(settle / 3600))h" : "\(Int(settle / 60))m"
-        }
         // Fig. 4: N identical VMs.
         for n in s.identicalCounts {
             let k = GenKey(vms: n, pages: s.identicalPages, records: s.identicalRecords * UInt64(n) / UInt64(s.identicalCounts.upperBound),
                            duration: s.identicalDuration)
             add("fig4-gen-\(n)", ReproRun(source: .gen("identical", k), policyName: "esx", policy: esx, spec: HostSpec(),
-                                          command: "tracetool gen identical T --vms \(n) --pages \(k.pages) --records \(k.records) --duration \(Int(k.duration)); tracetool replay T"))
+                                          command: k.command("identical") + "; tracetool replay T"))
         }
         for (trace, settle) in s.identicalCaptures {
             for n in 1...5 {
                 add("fig4-\(trace)-\(n)", ReproRun(source: .bundled(trace, firstVMs: n), policyName: "esx", policy: esx, spec: HostSpec(),
                                                   settle: .seconds(settle),
-                                                  command: "tracetool convert traces/\(trace) T --vms \((0..<n).map(String.init).joined(separator: ",")); tracetool replay T --settle \(hours(settle))"))
+                                                  command: "tracetool convert traces/\(trace) T --vms \((0..<n).map(String.init).joined(separator: ",")); tracetool replay T --settle \(Units.formatDuration(.seconds(settle)))"))
             }
         }
         // Fig. 5: real workloads.
         for (trace, settle) in s.realCaptures {
             add("fig5-\(trace)", ReproRun(source: .bundled(trace, firstVMs: nil), policyName: "esx", policy: esx, spec: HostSpec(),
-                                          settle: .seconds(settle), command: "tracetool replay traces/\(trace) --settle \(hours(settle))"))
+                                          settle: .seconds(settle), command: "tracetool replay traces/\(trace) --settle \(Units.formatDuration(.seconds(settle)))"))
         }
         // Fig. 6: the sampled estimate following a toucher, ESX's and DAMON's.
         var damon = esx
         damon.estimator = .damon
-        add("fig6", ReproRun(source: .gen("fig6", GenKey(pages: s.fig6Pages)), policyName: "esx, estimator=damon", policy: damon,
-                             spec: HostSpec(), periods: true,
-                             command: "tracetool gen fig6 T --pages \(s.fig6Pages); tracetool replay T --set estimator=damon"))
+        let f6 = GenKey(pages: s.fig6Pages)
+        add("fig6", ReproRun(source: .gen("fig6", f6), policyName: "esx, estimator=damon", policy: damon,
+                             spec: HostSpec(), periods: true, command: f6.command("fig6") + "; tracetool replay T --set estimator=damon"))
         // Fig. 7: idle tax 0 and 0.75 (and swap-only for balloon vs paging).
         let f7 = GenKey(pages: s.fig7Pages, duration: s.fig7Duration)
         let f7Host = UInt64(((358.0 + 64) * s.fig7Scale / 0.94 * 256).rounded())
@@ -172,7 +173,7 @@ struct ReproductionPlan: Sendable {
             let overhead = s.fig7Scale == 1 ? "" : ",overhead=\(SVG.num(32 * s.fig7Scale))"
             add(name, ReproRun(source: .gen("fig7", f7), policyName: preset + ", idleTax=\(SVG.num(tau))", policy: p, spec: spec,
                                timeline: .seconds(10),
-                               command: "tracetool gen fig7 T --pages \(s.fig7Pages) --duration \(Int(s.fig7Duration)); tracetool replay T --host-memory \"\(f7Host) pages\" --policy \(preset),sharing=off,idleTax=\(SVG.num(tau))\(overhead)"))
+                               command: f7.command("fig7") + "; tracetool replay T --host-memory \"\(f7Host) pages\" --policy \(preset),sharing=off,idleTax=\(SVG.num(tau))\(overhead)"))
         }
         // Fig. 8: five VMs, 1 GB host.
         var p8 = esx
@@ -181,9 +182,10 @@ struct ReproductionPlan: Sendable {
         let f8Host = UInt64((262_144 * s.fig8Scale).rounded())
         spec8.memory = .pages(f8Host)
         let overhead8 = s.fig8Scale == 1 ? "" : " --set overhead=\(SVG.num(32 * s.fig8Scale))"
-        add("fig8", ReproRun(source: .gen("fig8", GenKey(pages: s.fig8Pages, duration: s.fig8Duration)), policyName: "esx", policy: p8,
+        let f8 = GenKey(pages: s.fig8Pages, duration: s.fig8Duration)
+        add("fig8", ReproRun(source: .gen("fig8", f8), policyName: "esx", policy: p8,
                              spec: spec8, timeline: .seconds(5),
-                             command: "tracetool gen fig8 T --pages \(s.fig8Pages) --duration \(Int(s.fig8Duration)); tracetool replay T --host-memory \"\(f8Host) pages\"\(overhead8)"))
+                             command: f8.command("fig8") + "; tracetool replay T --host-memory \"\(f8Host) pages\"\(overhead8)"))
         // Ballooning against paging on captures under pressure.
         for (trace, oc) in s.pressureTraces {
             for preset in ["esx", "swap-only"] {

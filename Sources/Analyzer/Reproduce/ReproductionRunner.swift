@@ -45,7 +45,7 @@ enum ReproductionRunner {
         var found: [ReproSource] = []
         for r in plan.runs where !found.contains(r.source) { found.append(r.source) }
         let sources = found
-        let paths = Locked([ReproSource: Result<String, Failure>]())
+        let paths = Locked([ReproSource: String]())
         let missing = Locked([ReproSource: String]())
         try parallel(sources.count, jobs: options.jobs) { i throws(Failure) in
             let src = sources[i]
@@ -58,19 +58,19 @@ enum ReproductionRunner {
                     return
                 }
                 guard let n else {
-                    paths.update { $0[src] = .success(path) }
+                    paths.update { $0[src] = path }
                     return
                 }
                 do {
                     _ = try TraceSinks.copy(from: try TraceFile.open(path), to: out, level: 1, onlyVMs: (0..<UInt32(n)).map { $0 })
                 } catch { throw Failure(description: "\(path): \(error)") }
-                paths.update { $0[src] = .success(out) }
+                paths.update { $0[src] = out }
             case .gen(let name, let key):
                 guard let scenario = ScenarioRegistry.named(name) else { throw Failure(description: "no scenario \(name)") }
                 do { _ = try ScenarioRegistry.write(scenario, options: key.options, to: out, level: 1) } catch {
                     throw Failure(description: "gen \(name): \(error)")
                 }
-                paths.update { $0[src] = .success(out) }
+                paths.update { $0[src] = out }
             }
             report("made \(src.label)")
         }
@@ -83,7 +83,7 @@ enum ReproductionRunner {
                 outcomes.update { $0[i] = ReproOutcome(missing: why) }
                 return
             }
-            guard case .success(let path)? = paths.value[r.source] else { throw Failure(description: "no input for \(r.source.label)") }
+            guard let path = paths.value[r.source] else { throw Failure(description: "no input for \(r.source.label)") }
             let o: ReproOutcome
             do { o = try replay(path: path, r) } catch { throw Failure(description: "\(r.source.label), \(r.policyName): \(error)") }
             outcomes.update { $0[i] = o }
