@@ -352,15 +352,18 @@ private struct Builder {
         let times = r.states.timeMicros
         let total = Double(times.high + (times.clear ?? 0) + times.soft + times.hard + times.low)
         let highSoft = total > 0 ? 100 * Double(times.high + times.soft) / total : 0
-        // Host totals at each timeline moment.
+        // Host totals at each timeline moment (minutes).
+        let moments = HTMLReport.byTime(o.timeline)
         var byTime: [(t: Double, alloc: Double, saved: Double, swapped: Double, balloon: Double)] = []
-        var lastT: UInt64 = .max
-        for row in o.timeline {
-            if row.time.rawValue != lastT { byTime.append((Double(row.time.rawValue) / 6e7, 0, 0, 0, 0)); lastT = row.time.rawValue }
-            byTime[byTime.count - 1].alloc += Double(row.allocated) * mib
-            byTime[byTime.count - 1].saved += row.sharedSaved * mib
-            byTime[byTime.count - 1].swapped += Double(row.swapped) * mib
-            byTime[byTime.count - 1].balloon += Double(row.balloon) * mib
+        for (_, rows) in moments {
+            var m = (t: Double(rows.first!.time.rawValue) / 6e7, alloc: 0.0, saved: 0.0, swapped: 0.0, balloon: 0.0)
+            for row in rows {
+                m.alloc += Double(row.allocated) * mib
+                m.saved += row.sharedSaved * mib
+                m.swapped += Double(row.swapped) * mib
+                m.balloon += Double(row.balloon) * mib
+            }
+            byTime.append(m)
         }
         let dur = s.fig8Duration / 60
         let sql = o.timeline.filter { $0.vm == 4 }
@@ -384,17 +387,7 @@ private struct Builder {
             (name: "in balloons (all VMs)", points: byTime.map { ($0.t, $0.balloon) }),
             (name: "host-swapped (all VMs)", points: byTime.map { ($0.t, $0.swapped) }),
         ]
-        var spans: [(Double, Double, FreeState)] = []
-        var prev: (t: Double, state: FreeState)?
-        var lastTime = -1.0
-        for row in o.timeline {
-            let t = Double(row.time.rawValue) / 1e6
-            if t == lastTime { continue }
-            lastTime = t
-            if let p = prev, p.state != row.state { spans.append((p.t, t, p.state)); prev = (t, row.state) }
-            if prev == nil { prev = (0, row.state) }
-        }
-        if let p = prev { spans.append((p.t, lastTime, p.state)) }
+        let spans = HTMLReport.stateSpans(moments)
         return .init(id: "fig8", title: "Fig. 8: five VMs under dynamic reallocation (§6)",
                      setting: "Paper: five Windows VMs (Exchange server and client, 256 MB each; Citrix server and client and SQL Server, 320 MB each), 1472 MB configured + 160 MB overhead on 1 GB, min = max / 2, shares ∝ max; at boot Windows zeroes its memory (325 MB of zero pages shared, 35 MB paged); the idle SQL Server falls to its 160 MB min and rises to ~259 MB on a long query. Ours: `gen fig8` (each VM zeroes its memory at power-on, 20 s apart, then works on 40% of it; the SQL Server queries 80% of its memory from 60% to 75% of the run) under `esx`.",
                      commands: [run("fig8").command], tables: [.init(title: "states, sharing and reallocation", rows: rows)],
