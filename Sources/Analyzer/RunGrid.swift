@@ -97,4 +97,18 @@ public enum RunGrid {
         }
         return runs
     }
+
+    /// Every run once per seed that `seeds` gives for it, in that order: named
+    /// "NAME seed=S", the k-th seed's run marked replicate k (summaries group them).
+    public static func replicate(_ runs: [PolicyRun], seeds: (PolicyRun) -> [UInt64]) -> [PolicyRun] {
+        runs.flatMap { r in
+            seeds(r).enumerated().map { k, s in
+                var x = r
+                x.policy.seed = s
+                x.name = "\(r.name) seed=\(s)"
+                x.replicate = k
+                return x
+            }
+        }
+    }
 }

@@ -99,17 +99,7 @@ struct CompareCommand: ParsableCommand {
         guard seeds > 1 else { return runs }
         // Each cell with `seeds` consecutive seeds from its policy's own (the cell stays the
         // same, so summaries group the replicates).
-        var replicated: [PolicyRun] = []
-        for r in runs {
-            for k in 0..<UInt64(seeds) {
-                var x = r
-                x.policy.seed = r.policy.seed &+ k
-                x.name = "\(r.name) seed=\(x.policy.seed)"
-                x.replicate = Int(k)
-                replicated.append(x)
-            }
-        }
-        return replicated
+        return RunGrid.replicate(runs) { r in (0..<UInt64(seeds)).map { r.policy.seed &+ $0 } }
     }
 
     func run() throws {

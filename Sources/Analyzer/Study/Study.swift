@@ -168,17 +168,7 @@ public struct StudyPlan: Sendable {
         }
         var runs: [PolicyRun]
         do { runs = try RunGrid.expand(base, sweeps: spec.sweeps) } catch { throw .init("\(spec.path): sweep \(error.description)") }
-        if let seeds = spec.seeds {
-            runs = runs.flatMap { r in
-                seeds.enumerated().map { k, s in
-                    var x = r
-                    x.policy.seed = s
-                    x.name = "\(r.name) seed=\(s)"
-                    x.replicate = k
-                    return x
-                }
-            }
-        }
+        if let seeds = spec.seeds { runs = RunGrid.replicate(runs) { _ in seeds } }
         let perTrace = runs.count
         guard traces.count * perTrace <= StudySpec.maxCells else {
             throw .init("\(spec.path): \(traces.count) traces × \(perTrace) cells is more than \(StudySpec.maxCells) cells")
