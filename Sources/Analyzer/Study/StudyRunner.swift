@@ -86,18 +86,19 @@ public enum StudyRunner {
                 let results = replay(path, pass, plan.spec, jobs: jobs)
                 for (c, r) in zip(pass, results) {
                     o.ran += 1
+                    var file = StudyCellResult(schemaVersion: StudyCellResult.schemaVersion, cell: c.id, inputHash: c.inputHash, trace: c.trace,
+                                               run: c.run.name, policy: c.run.policyName, settings: c.run.cell, seed: c.run.policy.seed,
+                                               report: nil, error: nil)
                     switch r {
                     case .success(let rr):
-                        try write(StudyCellResult(schemaVersion: StudyCellResult.schemaVersion, cell: c.id, inputHash: c.inputHash, trace: c.trace,
-                                                  run: c.run.name, policy: c.run.policyName, settings: c.run.cell, seed: c.run.policy.seed,
-                                                  report: rr.report, error: nil), to: resultPath(out, c.id))
+                        file.report = rr.report
+                        try write(file, to: resultPath(out, c.id))
                         try? FileManager.default.removeItem(atPath: errorPath(out, c.id))
                         log?("cell \(c.id): \(c.trace), \(c.run.name)")
                     case .failure(let e):
                         o.failed.append(c.id)
-                        try write(StudyCellResult(schemaVersion: StudyCellResult.schemaVersion, cell: c.id, inputHash: c.inputHash, trace: c.trace,
-                                                  run: c.run.name, policy: c.run.policyName, settings: c.run.cell, seed: c.run.policy.seed,
-                                                  report: nil, error: e.description), to: errorPath(out, c.id))
+                        file.error = e.description
+                        try write(file, to: errorPath(out, c.id))
                         log?("cell \(c.id) failed: \(e.description)")
                     }
                 }
