@@ -54,6 +54,9 @@ check "replay -o directory" replay "$sample" -o "$t/folder" --quiet
 check "replay -o its own input" replay "$t/in.mtr.zst" -o "$t/in.mtr.zst" --quiet
 check "stats -o its own input (other spelling)" stats "$t/in.mtr.zst" -o "$t/../t/in.mtr.zst"
 check "convert X X (hard link)" convert "$t/in.mtr.zst" "$t/hard.mtr.zst"
+cp traces/capture-4vm.mtr.zst "$t/capture-4vm.mtr.zst"; before_rep=$(stat -c '%F %s %Y' "$t/capture-4vm.mtr.zst")
+check "reproduce -o a trace it reads" reproduce --quick --traces "$t" -o "$t/capture-4vm.mtr.zst"
+unchanged "refused outputs" "$t/capture-4vm.mtr.zst" "$before_rep"
 unchanged "refused outputs" "$t/in.mtr.zst" "$before_in"
 unchanged "refused outputs" "$t/link" "$before_link"
 [ -p "$t/fifo" ] || { echo "FAIL: the FIFO was replaced"; failed=1; }

@@ -43,11 +43,11 @@ struct ReproduceCommand: ParsableCommand {
     }
 
     func run() throws {
-        try checkOutputs([output], inputs: [])
         var o = ReproductionOptions()
         o.quick = quick
         o.jobs = jobs
         o.tracesDir = traces
+        try checkOutputs([output], inputs: Reproduction.inputs(o).filter { FileManager.default.fileExists(atPath: $0) })
         let quiet = self.quiet
         let rep: Reproduction
         do {

@@ -34,6 +34,10 @@ struct StudyCommand: ParsableCommand {
                     printError("\(dir): the output folder is not a folder")
                     throw ExitCode(ExitStatus.usage)
                 }
+                if let problem = plan.outputProblem(out: dir) {
+                    printError(problem)
+                    throw ExitCode(ExitStatus.usage)
+                }
                 return (plan, dir)
             } catch let e as StudySpec.Failure {
                 printError(e.description)

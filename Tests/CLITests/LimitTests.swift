@@ -109,6 +109,14 @@ struct LimitTests {
             let r = try CLI.run(["reproduce", "--quick"] + bad)
             #expect(r.status == 64 && r.stderr.split(separator: "\n").count == 1, "\(bad): \(r.stderr)")
         }
+        // A bundled trace the run reads is never an output, however spelled.
+        let traces = CLI.packageRoot + "/traces"
+        for out in [traces + "/capture-4vm.mtr.zst", traces + "/../traces/qemu4vm.mtr.zst"] {
+            let before = FileManager.default.contents(atPath: out)
+            let r = try CLI.run(["reproduce", "--quick", "--traces", traces, "-o", out])
+            #expect(r.status == 64 && r.stderr.contains("it is an input of this command"), "\(out): \(r.stderr)")
+            #expect(FileManager.default.contents(atPath: out) == before)
+        }
         try FileManager.default.createDirectory(atPath: s.file("empty"), withIntermediateDirectories: true)
         #expect(try CLI.run(["reproduce", "--quick", "--traces", s.file("empty"), "-o", s.file("empty")]).status == 64)
         // A reproduction killed before its cleanup left its folder; the next one removes it.

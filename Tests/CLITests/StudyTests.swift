@@ -176,6 +176,19 @@ struct StudyTests {
             let r = try CLI.run(args)
             #expect(r.status == CLI.usage && r.stderr.contains(message), "\(args): \(r.stderr)")
         }
+        // A trace where the results go (OUT/cells/, or a file the merge writes): refused before any work.
+        try FileManager.default.createDirectory(atPath: s.file("out/cells"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: s.file("a.mtr.zst"), toPath: s.file("out/cells/a.mtr.zst"))
+        try FileManager.default.copyItem(atPath: s.file("a.mtr.zst"), toPath: s.file("out/report.html"))
+        for (body, message) in [(#"{"traces": ["out/cells/a.mtr.zst"], "output": "out"}"#, "where the study writes its results"),
+                                (#"{"traces": ["out/report.html"], "output": "./out/../out"}"#, "one of the files the merge writes")] {
+            let study = StudyTests.write(s, "inside.json", body)
+            for cmd in ["local", "merge"] {
+                let r = try CLI.run(["study", cmd, study])
+                #expect(r.status == CLI.usage && r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(body): \(r.stderr)")
+            }
+        }
+        #expect(FileManager.default.contents(atPath: s.file("out/report.html")) == FileManager.default.contents(atPath: s.file("a.mtr.zst")))
         // The output folder is a file: refused before any work.
         FileManager.default.createFile(atPath: s.file("res"), contents: Data())
         let r = try CLI.run(["study", "local", ok])

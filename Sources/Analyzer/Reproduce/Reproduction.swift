@@ -123,6 +123,15 @@ public struct Reproduction: Sendable {
     public var quick: Bool
     public var experiments: [Experiment]
 
+    /// The bundled trace files the run reads (those in `tracesDir`): an output must not be one.
+    public static func inputs(_ options: ReproductionOptions) -> [String] {
+        var files: [String] = []
+        for r in ReproductionPlan(ReproductionSettings.make(quick: options.quick)).runs {
+            if case .bundled(let f, _) = r.source, !files.contains(f) { files.append(f) }
+        }
+        return files.map { (options.tracesDir as NSString).appendingPathComponent($0) }
+    }
+
     /// Runs every experiment.
     public static func run(_ options: ReproductionOptions, progress: (@Sendable (String) -> Void)? = nil) throws -> Reproduction {
         let plan = ReproductionPlan(ReproductionSettings.make(quick: options.quick))

@@ -200,6 +200,30 @@ public struct StudyPlan: Sendable {
         return StudyPlan(spec: spec, cells: cells)
     }
 
+    /// Why the results cannot go to `out`, if a trace of the study lies where they are written
+    /// (OUT/cells/, or OUT/merged.csv, merged.json, report.html): results never overwrite an
+    /// input. Compared by device and inode, so another spelling of the same file is caught.
+    public func outputProblem(out: String) -> String? {
+        func identity(_ path: String) -> (dev_t, ino_t)? {
+            var st = stat()
+            return stat(path, &st) == 0 ? (st.st_dev, st.st_ino) : nil
+        }
+        let resultsDir = identity(StudyRunner.cellsDir(out))
+        let written = [out + "/merged.csv", out + "/merged.json", out + "/report.html"].compactMap(identity)
+        var seen: Set<String> = []
+        for c in cells where seen.insert(c.tracePath).inserted {
+            guard let t = identity(c.tracePath) else { continue }
+            let parent = identity(URL(fileURLWithPath: c.tracePath).deletingLastPathComponent().path)
+            if let resultsDir, let parent, parent == resultsDir {
+                return "trace \(c.trace) lies in \(StudyRunner.cellsDir(out)), where the study writes its results; give another output folder"
+            }
+            if written.contains(where: { $0 == t }) {
+                return "trace \(c.trace) is one of the files the merge writes in \(out); give another output folder"
+            }
+        }
+        return nil
+    }
+
     /// `study plan`: one line per cell.
     public var text: String {
         var s = "# id hash trace run\n"
