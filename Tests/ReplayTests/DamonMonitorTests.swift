@@ -75,6 +75,30 @@ struct DamonMonitorTests {
         #expect(snap.vms[0].damonAbsErrorSum != nil && snap.vms[0].samplePeriods == 3)
         try e.checkInvariants()
     }
+
+    /// One VM of 1,000 pages in ten fixed regions of 100 (min = max = 10 regions: none can merge
+    /// or split). Pages 0…499 are read every second from 41 s to 59 s, nothing else: a step up at
+    /// 40 s, an aggregation boundary (aggregations every 20 s end at 20, 40, 60, 80 s; sample
+    /// periods at 30, 60, 90 s). The first scored period is (30, 60] (the first one has no
+    /// sample); its truth is 500 pages, and the aggregation that ends with it at 60 s saw
+    /// regions 0…4 accessed: estimate 500, error 0. The next period's truth is 0, and the
+    /// aggregation at 80 s saw nothing: error 0. Reading the aggregation before the one that
+    /// ends with the period (at 40 s: nothing yet) would score an error of 500 pages.
+    @Test("A sample period that ends with a DAMON aggregation is scored against that aggregation's estimate")
+    func periodEndOnAggregation() throws {
+        var p = Policy()
+        p.estimator = .damon
+        p.damonMinRegions = 10
+        p.damonMaxRegions = 10
+        let e = try makeEngine(pages: [1_000], policy: p)
+        for t in 41...59 { try e.apply(rec(UInt64(t) * 1_000_000, 0, .read, 0, count: 500)) }
+        try e.advance(to: Micros.seconds(91))
+        let v = e.snapshot().vms[0]
+        #expect(v.samplePeriods == 2)
+        #expect(v.damonEstimateSum == 500, "DAMON estimates summed over the scored periods: \(String(describing: v.damonEstimateSum))")
+        #expect(v.damonAbsErrorSum == 0, "\(String(describing: v.damonAbsErrorSum))")
+        #expect(v.trueSum == 500)
+    }
 }
 
 @Suite("Tracking lag of an estimate")

@@ -3,8 +3,8 @@ import TraceFormat
 extension ReplayEngine {
     // MARK: the clock
 
-    /// Runs every periodic task due at or before `t` in time order (at equal times: sampling,
-    /// balancing, reclamation, scanning, timeline) and moves the clock to `t`. A timeline row
+    /// Runs every periodic task due at or before `t` in time order (at equal times: DAMON's
+    /// tick, sampling, balancing, reclamation, scanning, timeline) and moves the clock to `t`. A timeline row
     /// stamped T describes the state after every record stamped ≤ T (docs/REPORT.md
     /// "Intervals"), so a row due at `t` itself waits for the records at `t`, unless
     /// `finishing` (no record follows).
@@ -35,6 +35,9 @@ extension ReplayEngine {
             let timelineNow = nextTimeline == next && (next < t || finishing)
             if others != next && !timelineNow { break }   // only a timeline row at t: it waits
             accountTime(to: next)
+            // DAMON's sampling tick (and its aggregation) first: a sample period ending at the
+            // same instant scores the estimate of the aggregation that ends with it.
+            if nextReclaim == next && damonActive { damonTick() }
             if nextSample == next {
                 samplePeriodEnd()
                 nextSample = Micros(next.rawValue + samplePeriod.rawValue)
@@ -45,7 +48,6 @@ extension ReplayEngine {
             }
             if nextReclaim == next {
                 if policy.freePageReporting == .on { reportFreePages() }
-                if damonActive { damonTick() }
                 try reclaimTick()
                 nextReclaim = Micros(next.rawValue + ReplayEngine.tick.rawValue)
             }
