@@ -38,8 +38,8 @@ public enum FreeState: String, Codable, Sendable, CaseIterable, Comparable {
     }
 
     /// vSphere's minFree for a host of `m` pages: 6% of the first 4 GiB, 4% of the next 8 GiB,
-    /// 2% of the next 16 GiB and 1% of the rest (899 MB at 28 GB; 6% — the paper's high
-    /// threshold — on hosts of at most 4 GiB), rounded up to pages.
+    /// 2% of the next 16 GiB and 1% of the rest (0.24 + 0.32 + 0.32 GiB = 901.12 MiB at 28 GiB;
+    /// 6% — the paper's high threshold — on hosts of at most 4 GiB), rounded up to whole pages.
     public static func minFreePages(machinePages m: UInt64, pageSize: UInt64) -> UInt64 {
         let gib = Double(1 << 30)
         let bytes = Double(m) * Double(pageSize)
