@@ -205,3 +205,50 @@ public enum Fig8Scenario: TraceScenario {
         }
     }
 }
+
+/// `tax`: the idle memory tax's case (§5.2; docs/MODEL.md "Worked equilibria"). Two VMs of
+/// `pagesPerVM` pages with shares 2:1 (20 and 10 per MiB). VM 0, "idle", writes all of its
+/// pages at 0 s and from then on reads a tenth of them every second. VM 1, "busy", powers on at
+/// 60 s, grows by `pagesPerVM / 120` pages a second (all of it in two minutes), writing every
+/// page it has so far each second, and then writes all of its pages every second until
+/// `duration`: every page it is given is active, and what it loses it refaults. Replay with
+/// memory for VMs of about 1.5× one VM: with τ = 0 the idle VM's shares keep all its memory;
+/// with τ = 0.75 most of it moves to the busy VM.
+public enum TaxScenario: TraceScenario {
+    public static let name = "tax"
+    public static let options: Set<String> = ["pages", "duration"]
+    public static func plannedRecords(_ o: GenOptions) -> Double { 2 * max(1, o.duration) + 2 }
+    public static let summary = "two VMs, shares 2:1: the high-share one idle (a tenth active), the other busy from 1 min (the idle tax's case)"
+
+    public static func header(_ o: GenOptions) -> TraceHeader {
+        var h = o.standardHeader(source: name)
+        let low = max(1, o.pagesPerVM * 10 / 256)
+        h.vms = [VMDecl(id: 0, name: "idle", pages: o.pagesPerVM, shares: 2 * low),
+                 VMDecl(id: 1, name: "busy", pages: o.pagesPerVM, shares: low)]
+        return h
+    }
+
+    public static func generate(_ o: GenOptions, into sink: any TraceSink) throws(TraceError) {
+        let pages = max(1, o.pagesPerVM)
+        let active = max(1, pages / 10)
+        let growth = max(1, pages / 120)
+        /// Pages 0..<n as runs of at most 2^32 − 1 pages (a record's count is 32-bit).
+        func run(_ t: Micros, _ vm: UInt32, _ kind: RecordKind, _ n: UInt64) throws(TraceError) {
+            var at: UInt64 = 0
+            while at < n {
+                let c = min(n - at, UInt64(UInt32.max))
+                try sink.append(TraceRecord(time: t, vm: VMID(vm), kind: kind, ppn: PPN(UInt32(at)), count: UInt32(c)))
+                at += c
+            }
+        }
+        try run(.zero, 0, .write, pages)
+        var second: UInt64 = 1
+        while Double(second) < o.duration {
+            let t = Micros(second * 1_000_000)
+            try run(t, 0, .read, active)
+            if second == 60 { try sink.append(TraceRecord(time: t, vm: VMID(1), kind: .powerOn)) }
+            if second >= 60 { try run(t, 1, .write, min(pages, growth * (second - 59))) }
+            second += 1
+        }
+    }
+}

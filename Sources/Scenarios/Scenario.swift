@@ -42,6 +42,7 @@ public enum ScenarioRegistry {
         Fig7Scenario.self,
         IdenticalScenario.self,
         Fig8Scenario.self,
+        TaxScenario.self,
     ]
 
     public static func named(_ name: String) -> (any TraceScenario.Type)? {

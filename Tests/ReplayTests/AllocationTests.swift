@@ -50,8 +50,10 @@ struct AllocationTests {
             let shares = [0.0, 1, 100, 1000, Double(rng.below(5000))][Int(rng.below(5))]
             let active = rng.below(3) == 0 ? Double(mx) : Double(rng.below(mx + 1)) * rng.unit()
             let held = rng.below(3) == 0 ? mx : rng.below(mx + 1)
-            let balloon = rng.below(2) == 0 ? 0 : rng.below(mx - held + 1)
-            claims.append(.init(shares: shares, minPages: mn, maxPages: mx, activePages: active, heldPages: held, balloonPages: balloon))
+            let lost = rng.below(2) == 0 ? 0 : rng.below(mx - held + 1)
+            let refaults = rng.below(2) == 0 ? 0 : rng.below(2 * mx + 1)
+            claims.append(.init(shares: shares, minPages: mn, maxPages: mx, activePages: active, heldPages: held, balloonPages: lost,
+                                balloonFaults: refaults))
         }
         let total = claims.reduce(0) { $0 + $1.maxPages }
         let tau = [0, 0.5, 0.75, 0.9][Int(rng.below(4))]
@@ -64,27 +66,38 @@ struct AllocationTests {
         }
     }
 
-    @Test("Targets revoke over what VMs hold: only the deficit, from the lowest ρ; a balloon counts up to the fair share (§5.1)")
-    func targetsOverHoldings() {
-        func c(_ s: Double, _ mx: UInt64, _ a: Double, held: UInt64, balloon: UInt64 = 0) -> IdleTax.Claim {
-            .init(shares: s, minPages: 0, maxPages: mx, activePages: a, heldPages: held, balloonPages: balloon)
+    @Test("Targets revoke over claims: only the deficit, from the lowest ρ; ballooned pages count as far as the VM faults on them (§5.1)")
+    func targetsOverClaims() {
+        func c(_ s: Double, _ mx: UInt64, _ d: Double, held: UInt64, lost: UInt64 = 0, refaults: UInt64 = 0) -> IdleTax.Claim {
+            .init(shares: s, minPages: 0, maxPages: mx, activePages: d, heldPages: held, balloonPages: lost, balloonFaults: refaults)
         }
         // VM 0 holds 4 of 10 pages, VM 1 all 10; 12 available: the deficit is 14 − 12 = 2 and
         // VM 1 (ρ = 100/10 < 100/4) gives both. Starting from max would have taken 4 from VM 1.
         #expect(IdleTax.targets([c(100, 10, 4, held: 4), c(100, 10, 10, held: 10)], available: 12, tau: 0.75) == [10, 8])
-        // (Fair shares from max: VM 0's ρ = 100/(4 + 4(P − 4)) is below 100/10 down to P = 6;
-        // then VM 1 gives 10 → 8 and the tie at ρ = 12.5 goes to VM 0: [4, 8].)
-        #expect(IdleTax.fairShares([c(100, 10, 4, held: 4), c(100, 10, 10, held: 10)], available: 12, tau: 0.75) == [4, 8])
         // Everything held fits: every target is max.
         #expect(IdleTax.targets([c(100, 10, 4, held: 4), c(100, 10, 8, held: 8)], available: 12, tau: 0.75) == [10, 10])
-        // VM 1 is ballooned down to 6 and busy; VM 0 holds 6 and is idle (1 active page).
-        // τ = 0.75: fair shares from max are [3, 9] (VM 0's ρ = 100/(1 + 4(P − 1)) stays below
-        // 100/10 until P = 3.25); VM 1 claims min(9, 6 + 4) = 9, VM 0 its 6. Σ 15 − 12 = 3 pages,
-        // all from VM 0 (ρ(6) = 100/21, ρ(4) = 100/13, both below 100/9): targets [3, max].
-        #expect(IdleTax.fairShares([c(100, 10, 1, held: 6), c(100, 10, 10, held: 6, balloon: 4)], available: 12, tau: 0.75) == [3, 9])
-        #expect(IdleTax.targets([c(100, 10, 1, held: 6), c(100, 10, 10, held: 6, balloon: 4)], available: 12, tau: 0.75) == [3, 10])
-        // τ = 0: fair shares [6, 6]; VM 1 claims max(6, min(6, 10)) = 6: nothing to revoke.
-        #expect(IdleTax.targets([c(100, 10, 1, held: 6), c(100, 10, 10, held: 6, balloon: 4)], available: 12, tau: 0) == [10, 10])
+        // A VM's estimate alone (a new VM counts as fully active) claims nothing it does not hold.
+        #expect(c(100, 10, 10, held: 4).claimPages == 4)
+        // VM 1 is ballooned down to 6 of 10 and refaults (more than 4 guest faults on ballooned
+        // pages in the last period): it claims 6 + 4 = 10. VM 0 holds 6 and is idle (1 active page): claim 6.
+        // Σ 16 − 12 = 4 pages to revoke. τ = 0.75: ρ₀(p) = 100 / (1 + 4(p − 1)): 100/21, 100/17,
+        // 100/13 at 6, 5, 4 are below ρ₁(10) = 100/10, so VM 0 gives 3 pages; at 3,
+        // ρ₀ = 100/9 > 100/10 and VM 1 gives the fourth: targets [3, 9], where
+        // ρ₀(3) = ρ₁(9) = 100/9 — equal, the equilibrium.
+        let busyBallooned = c(100, 10, 10, held: 6, lost: 4, refaults: 40)
+        #expect(busyBallooned.claimPages == 10)
+        #expect(IdleTax.targets([c(100, 10, 1, held: 6), busyBallooned], available: 12, tau: 0.75) == [3, 9])
+        #expect(IdleTax.targetsPageByPage([c(100, 10, 1, held: 6), busyBallooned], available: 12, tau: 0.75) == [3, 9])
+        // τ = 0: ρ = 100 / p; VM 1 gives from 10 down to 6 (100/7 < 100/6 = ρ₀), 4 pages: it
+        // stays where it is and the idle VM keeps its memory.
+        #expect(IdleTax.targets([c(100, 10, 1, held: 6), busyBallooned], available: 12, tau: 0) == [10, 6])
+        // A ballooned VM that does not touch its lost pages claims only what it holds ...
+        #expect(c(100, 10, 10, held: 6, lost: 4).claimPages == 6)
+        // ... and one that refaulted 2 of them claims those 2.
+        #expect(c(100, 10, 10, held: 6, lost: 4, refaults: 2).claimPages == 8)
+        // ρ counts min(D, p) active pages at each p: a VM whose demand exceeds what it holds is
+        // fully active at every allocation up to its demand (ρ = S / p), not taxed above P.
+        #expect(IdleTax.rho(shares: 100, pages: 9, active: 10, k: 4) == 100.0 / 9)
     }
 
     @Test("Every state transition: down several levels at once, up one level with hysteresis (§6)")

@@ -5,9 +5,11 @@
 /// sampler runs whatever the estimator (every report compares its estimate with the truth);
 /// the estimator only decides what the allocator uses. `activePages(_:)` is called whenever
 /// targets are recomputed (every `balancePeriod`, at a free-state change, at power events) and
-/// for each timeline row; it returns pages in [0, resident], and may read the VM's sampler
-/// state (`estimator`, `traps`, `sampledPPNs`) and its true working set of the last complete
-/// period (`lastTruePages`), never change them.
+/// for each timeline row; it returns the VM's active memory in pages, in [0, max] — not limited
+/// by what the VM holds now (touches of pages it lost to its balloon or to host swap count: a
+/// thrashing VM is active beyond its allocation). It may read the VM's sampler state
+/// (`estimator`, `traps`, `sampledPPNs`) and its true working set of the last complete period
+/// (`lastTruePages`), never change them.
 protocol ActivityEstimator: Sendable {
     func activePages(_ vm: VMState) -> Double
 }

@@ -7,7 +7,8 @@ public enum IdleTax {
         return 1 / (1 - tau)
     }
 
-    /// ρ = S / (P · (f + k·(1 − f))) = S / (A + k·(P − A)) with A = f·P active pages.
+    /// ρ = S / (P · (f + k·(1 − f))) = S / (A + k·(P − A)) with A = f·P active pages; `active`
+    /// beyond `pages` counts as `pages` (f = 1).
     public static func rho(shares: Double, pages: Double, active: Double, k: Double) -> Double {
         let a = min(max(active, 0), pages)
         let denom = a + k * (pages - a)
@@ -19,21 +20,32 @@ public enum IdleTax {
         public var shares: Double
         public var minPages: UInt64
         public var maxPages: UInt64
-        /// Estimated active pages (A); ρ uses min(A, P).
+        /// The estimated active memory D in pages (≤ max), not limited by what the VM holds: ρ at
+        /// an allocation of p pages counts min(D, p) of them as active.
         public var activePages: Double
-        /// Pages the VM holds now (P: private + shared PPNs).
+        /// Pages the VM holds now (P: private + shared PPNs, and its compression cache).
         public var heldPages: UInt64
-        /// Pages the guest gave to its balloon (it would use them again if allowed).
+        /// Pages in the VM's balloon.
         public var balloonPages: UInt64
+        /// Guest faults on ballooned pages in the last sample period (or so far in this one, if
+        /// more): the VM touching memory it gave its balloon, which it cannot take back by itself
+        /// (the balloon keeps its size; the guest gives up another page) — its demand beyond its
+        /// allocation, as the host sees it.
+        public var balloonFaults: UInt64
         public init(shares: Double, minPages: UInt64, maxPages: UInt64, activePages: Double,
-                    heldPages: UInt64? = nil, balloonPages: UInt64 = 0) {
+                    heldPages: UInt64? = nil, balloonPages: UInt64 = 0, balloonFaults: UInt64 = 0) {
             self.shares = shares
             self.minPages = minPages
             self.maxPages = maxPages
-            self.activePages = activePages
+            self.activePages = min(max(activePages, 0), Double(maxPages))
             self.heldPages = min(heldPages ?? maxPages, maxPages)
-            self.balloonPages = balloonPages
+            self.balloonPages = min(balloonPages, maxPages - self.heldPages)
+            self.balloonFaults = balloonFaults
         }
+
+        /// What the VM asks for: what it holds, plus as much of its balloon as it faulted on,
+        /// c = P + min(balloon, balloon faults) (docs/MODEL.md "Targets").
+        public var claimPages: UInt64 { heldPages + min(balloonPages, balloonFaults) }
     }
 
     /// Min-funding revocation, the reference algorithm: start every VM at `start[i]` pages and
@@ -118,27 +130,13 @@ public enum IdleTax {
         return t
     }
 
-    /// Fair shares: min-funding revocation with every VM starting at its max, i.e. what each
-    /// VM would be entitled to if every VM wanted all of its memory.
-    public static func fairShares(_ claims: [Claim], available: UInt64, tau: Double, pageByPage: Bool = false) -> [UInt64] {
-        let start = claims.map(\.maxPages)
-        return pageByPage ? revokePageByPage(claims, start: start, available: available, tau: tau)
-                          : revoke(claims, start: start, available: available, tau: tau)
-    }
-
-    /// The targets (docs/MODEL.md "Targets"). Each VM claims what it holds,
-    /// P, plus the pages its guest gave to the balloon as far as its fair share (a ballooned
-    /// guest wants them back; without this a VM whose balloon holds its share could never
-    /// regain it): claim = max(P, min(fair, P + balloon)). Min-funding revocation then takes
-    /// Σ claim − `available` pages, page by page from the lowest ρ, so the host reclaims the
-    /// deficit and no more. A VM that gives nothing gets target max (it may grow; when it
-    /// does, free memory falls and the next balance revokes again).
+    /// The targets (docs/MODEL.md "Targets"): every VM starts at its claim (`claimPages`), and
+    /// min-funding revocation takes Σ claim − `available` pages, page by page from the lowest ρ,
+    /// so the host reclaims the deficit and no more, and memory a VM lost comes back to it when
+    /// its ρ is higher than that of the VMs holding memory. A VM that gives nothing gets target
+    /// max (it may grow; when it does, free memory falls and the next balance revokes again).
     public static func targets(_ claims: [Claim], available: UInt64, tau: Double, pageByPage: Bool = false) -> [UInt64] {
-        let fair = fairShares(claims, available: available, tau: tau, pageByPage: pageByPage)
-        let start = claims.indices.map { i -> UInt64 in
-            let c = claims[i]
-            return min(c.maxPages, max(c.heldPages, min(fair[i], c.heldPages + c.balloonPages)))
-        }
+        let start = claims.map(\.claimPages)
         let t = pageByPage ? revokePageByPage(claims, start: start, available: available, tau: tau)
                            : revoke(claims, start: start, available: available, tau: tau)
         return claims.indices.map { t[$0] < start[$0] ? t[$0] : claims[$0].maxPages }

@@ -36,6 +36,7 @@ extension ReplayEngine {
             for p in vm.sampledPPNs { vm.flags[Int(p)] &= ~PageFlag.sampled }
             vm.sampledPPNs.removeAll(keepingCapacity: true)
             vm.traps = 0
+            vm.lastBalloonFaults = vm.balloonFaults
             nextStamp(vm)
             drawSample(vm)
         }
@@ -66,6 +67,7 @@ extension ReplayEngine {
     /// 127 periods ago are cleared first, so "touched this period" is exact.
     func nextStamp(_ vm: VMState) {
         vm.touchedThisPeriod = 0
+        vm.balloonFaults = 0
         vm.stamp = vm.stamp >= 127 ? 1 : vm.stamp + 1
         let s = vm.stamp
         for i in 0..<vm.pageCount where PageFlag.stamp(vm.flags[i]) == UInt64(s) {

@@ -34,20 +34,23 @@ extension ReplayEngine {
         if overcommitted && state.next(free: memory.free, thresholds) != state { return false }
         let floor = thresholds.aim + thresholds.margin
         let headroom = memory.free > floor ? memory.free - floor : 0
+        let transferring = overcommitted && state < .soft && transferNeed(floor: floor) > 0
         for vm in on {
-            guard !vm.sampledPPNs.isEmpty, vm.traps == 0, vm.touchedThisPeriod == 0, vm.lastTruePages == 0 else { return false }
+            guard !vm.sampledPPNs.isEmpty, vm.traps == 0, vm.touchedThisPeriod == 0, vm.lastTruePages == 0,
+                  vm.balloonFaults == 0, vm.lastBalloonFaults == 0 else { return false }
             var e = vm.estimator
             e.endPeriod(touched: 0, sampled: vm.sampledPPNs.count)
             guard e == vm.estimator else { return false }
             if scanner.offersPages && policy.shareScanVM > 0 && policy.shareScanTotal > 0 && vm.steadyEpoch != changeEpoch { return false }
             if overcommitted {
                 let resident = vm.residentPages
-                if resident > vm.target && state != .high { return false }
+                if resident > vm.target && (state != .high || transferring) { return false }
                 if vm.config.balloon && vm.balloonedPages > 0 && headroom > 0 && vm.target > resident && policy.balloonRate >= 1 { return false }
             }
         }
-        let targets = IdleTax.targets(targetClaims(on), available: availableForVMs(on), tau: policy.idleTax)
-        guard targets == on.map(\.target) else { return false }
+        let claims = targetClaims(on)
+        let targets = IdleTax.targets(claims, available: availableForVMs(on), tau: policy.idleTax)
+        guard targets == on.map(\.target), claims.map(\.claimPages) == on.map(\.claim) else { return false }
         // No mapping left for a sample to invalidate (the invalidation count would depend on
         // the skipped draws).
         for vm in on {

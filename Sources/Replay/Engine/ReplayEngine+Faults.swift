@@ -97,6 +97,7 @@ extension ReplayEngine {
             try decompress(vm, ppn: ppn)
             return true
         case .ballooned:
+            vm.balloonFaults += 1
             try guestFault(vm, ppn: ppn)
             return true
         }
@@ -112,6 +113,7 @@ extension ReplayEngine {
     /// swap-victim chooser. The caller has released whatever backed the PPN before.
     @inline(__always)
     func makeResident(_ vm: VMState, ppn: UInt32, mpn: MPN) {
+        if vm.entry[Int(ppn)] == PageState.returnedEntry { vm.returnedPages -= 1 }
         vm.entry[Int(ppn)] = PageState.entry(mpn: mpn)
         vm.privatePages += 1
         vm.victim.pageBecameResident(ppn)

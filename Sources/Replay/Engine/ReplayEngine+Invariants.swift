@@ -44,7 +44,7 @@ extension ReplayEngine {
         }
         for vm in vms {
             var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0, balloon: UInt64 = 0
-            var compressed: UInt64 = 0, compressedBytes: UInt64 = 0
+            var compressed: UInt64 = 0, compressedBytes: UInt64 = 0, returned: UInt64 = 0
             for i in 0..<vm.pageCount {
                 let e = vm.entry[i]
                 let f = vm.flags[i]
@@ -54,6 +54,8 @@ extension ReplayEngine {
                 }
                 switch PageState.of(e) {
                 case .untouched:
+                    if e == PageState.returnedEntry { returned += 1 }
+                    if e != 0 && e != PageState.returnedEntry { throw fail("VM \(vm.config.id) PPN \(p) is untouched with payload \(PageState.payload(e))") }
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 {
                         throw fail("VM \(vm.config.id) PPN \(p) is untouched but has flags \(f)")
                     }
@@ -111,8 +113,8 @@ extension ReplayEngine {
                 throw fail("VM \(vm.config.id) has compressed pages and no cache")
             }
             guard priv == vm.privatePages, shared == vm.sharedPages, zero == vm.zeroSharedPages, hints == vm.hints,
-                  swapped == vm.swappedPages, balloon == vm.balloonedPages else {
-                throw fail("VM \(vm.config.id) page counts drifted: private \(priv)/\(vm.privatePages), shared \(shared)/\(vm.sharedPages), zero \(zero)/\(vm.zeroSharedPages), hints \(hints)/\(vm.hints), swapped \(swapped)/\(vm.swappedPages), ballooned \(balloon)/\(vm.balloonedPages)")
+                  swapped == vm.swappedPages, balloon == vm.balloonedPages, returned == vm.returnedPages else {
+                throw fail("VM \(vm.config.id) page counts drifted: private \(priv)/\(vm.privatePages), shared \(shared)/\(vm.sharedPages), zero \(zero)/\(vm.zeroSharedPages), hints \(hints)/\(vm.hints), swapped \(swapped)/\(vm.swappedPages), ballooned \(balloon)/\(vm.balloonedPages), returned \(returned)/\(vm.returnedPages)")
             }
             // The guest's victim is its true LRU page: the smallest (sequence, PPN) among the
             // pages not in the balloon.

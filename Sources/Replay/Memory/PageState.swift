@@ -22,6 +22,9 @@ enum PageState: UInt32 {
     @inline(__always) static func entry(frame f: FrameIndex) -> UInt32 { PageState.shared.entry(f.raw) }
     @inline(__always) static func entry(slot s: SwapSlot) -> UInt32 { PageState.swapped.entry(s.raw) }
     static let balloonedEntry: UInt32 = PageState.ballooned.entry(0)
+    /// A page the balloon gave back to the guest and the guest has not touched since: untouched
+    /// (nothing backs it) but free memory the guest holds (ReplayEngine+Balloon counts them).
+    static let returnedEntry: UInt32 = PageState.untouched.entry(1)
     /// A page in the compression cache, with the sequence number of its compression.
     @inline(__always) static func entry(compressed seq: UInt32) -> UInt32 { PageState.compressed.entry(seq & payloadMask) }
     @inline(__always) static func isCompressed(_ e: UInt32, seq: UInt32) -> Bool { e == entry(compressed: seq) }

@@ -30,6 +30,8 @@ final class VMState {
     var swappedPages: UInt64 = 0
     var swappedPeak: UInt64 = 0
     var balloonedPages: UInt64 = 0
+    /// Pages deflated from the balloon and not touched since (PageState.returnedEntry).
+    var returnedPages: UInt64 = 0
     var balloonPeak: UInt64 = 0
     var zeroSharedPages: UInt64 = 0
     var hints: UInt64 = 0
@@ -80,6 +82,10 @@ final class VMState {
     var sampledPPNs: [UInt32] = []
     var traps = 0
     var touchedThisPeriod: UInt64 = 0
+    /// Guest faults on ballooned pages this sample period and in the last complete one: the VM's
+    /// demand beyond what it holds (IdleTax.Claim.balloonFaults).
+    var balloonFaults: UInt64 = 0
+    var lastBalloonFaults: UInt64 = 0
     var stamp: UInt16 = 1
     var lastTruePages: UInt64?
     var periods: UInt64 = 0
@@ -95,6 +101,10 @@ final class VMState {
     var damonLag = TrackingLag()
     var previousTruth: Double?
     var target: UInt64
+    /// What the VM claimed at the last target computation (IdleTax.Claim.claimPages): memory it
+    /// holds plus as much of its balloon as it faults on. A transfer serves a VM below its target only up
+    /// to it.
+    var claim: UInt64 = 0
     /// Large pages over this VM's blocks (docs/MODEL.md "Large pages"); nil when off.
     var largePages: LargePageMap?
     /// The compression cache (docs/MODEL.md "Compression cache") and each page's last known

@@ -20,6 +20,7 @@ extension ReplayEngine {
         if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: q) }
         switch PageState.of(e) {
         case .untouched:
+            if e == PageState.returnedEntry { vm.returnedPages -= 1 }
             vm.freeReporting?.setReported(i, false)
         case .privateMPN, .shared:
             releaseResident(vm, ppn: q, e)
@@ -53,7 +54,8 @@ extension ReplayEngine {
         while let q = vm.balloonStack.popLast() {
             let i = Int(q)
             guard PageState.of(vm.entry[i]) == .ballooned else { continue }
-            vm.entry[i] = 0
+            vm.entry[i] = PageState.returnedEntry
+            vm.returnedPages += 1
             vm.balloonedPages -= 1
             balloonTotal -= 1
             vm.counters.balloonDeflated += 1

@@ -6,7 +6,7 @@ struct DamonEstimator: ActivityEstimator {
         make: { _ in DamonEstimator() })
 
     func activePages(_ vm: VMState) -> Double {
-        min(Double(vm.residentPages), Double(vm.damon?.estimate ?? vm.pageCount))
+        Double(vm.damon?.estimate ?? vm.pageCount)
     }
 }
 

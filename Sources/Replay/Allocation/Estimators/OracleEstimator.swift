@@ -6,7 +6,7 @@ struct OracleEstimator: ActivityEstimator {
         make: { _ in OracleEstimator() })
 
     func activePages(_ vm: VMState) -> Double {
-        min(Double(vm.residentPages), Double(vm.lastTruePages ?? vm.config.maxPages))
+        Double(vm.lastTruePages ?? vm.config.maxPages)
     }
 }
 

@@ -7,7 +7,7 @@ struct SampledEstimator: ActivityEstimator {
 
     func activePages(_ vm: VMState) -> Double {
         let f = vm.estimator.estimate(partialTouched: vm.traps, sampled: vm.sampledPPNs.count)
-        return min(Double(vm.residentPages), min(1, f) * Double(vm.config.maxPages))
+        return min(1, f) * Double(vm.config.maxPages)
     }
 }
 
