@@ -188,8 +188,8 @@ struct PaperScenarioTests {
     func fig7() throws {
         let scale = 8192.0 / 256      // pages per paper-MB at 1/8 scale
         let r0 = try fig7(tau: 0), r75 = try fig7(tau: 0.75)
-        let idle0 = Double(r0.vms[0].allocation.allocatedEnd) / scale, busy0 = Double(r0.vms[1].allocation.allocatedEnd) / scale
-        let idle75 = Double(r75.vms[0].allocation.allocatedEnd) / scale, busy75 = Double(r75.vms[1].allocation.allocatedEnd) / scale
+        let idle0 = Double(r0.vms[0].allocation.allocatedEndPages) / scale, busy0 = Double(r0.vms[1].allocation.allocatedEndPages) / scale
+        let idle75 = Double(r75.vms[0].allocation.allocatedEndPages) / scale, busy75 = Double(r75.vms[1].allocation.allocatedEndPages) / scale
         // Paper: 179 / 179. Tolerance ±8 MB (4.5%): sampling noise in 100-page samples.
         #expect(abs(idle0 - 179) <= 8 && abs(busy0 - 179) <= 8, "τ=0: \(idle0) / \(busy0)")
         // Paper: 101 / 243. Tolerance ±25 MB: our idle VM's estimated active memory (~20 MB
@@ -203,8 +203,8 @@ struct PaperScenarioTests {
     func fig7Hysteresis() throws {
         let scale = 8192.0 / 256
         let r0 = try fig7(tau: 0), r2 = try fig7(tau: 0, hysteresis: 0.02)
-        let soft0 = Double(r0.states.timeMicros.soft) / 1e6, soft2 = Double(r2.states.timeMicros.soft) / 1e6
-        let idle2 = Double(r2.vms[0].allocation.allocatedEnd) / scale, busy2 = Double(r2.vms[1].allocation.allocatedEnd) / scale
+        let soft0 = r0.states.timeSeconds.soft, soft2 = r2.states.timeSeconds.soft
+        let idle2 = Double(r2.vms[0].allocation.allocatedEndPages) / scale, busy2 = Double(r2.vms[1].allocation.allocatedEndPages) / scale
         #expect(soft2 < 60, "time in soft with hysteresis 0.02: \(soft2) s (0: \(soft0) s)")
         // Memory for VMs shrinks by the margin (2% of M ≈ 1.1 paper-MB at this scale per VM).
         #expect(abs(idle2 - 179) <= 10 && abs(busy2 - 179) <= 10, "τ=0, hysteresis 0.02: \(idle2) / \(busy2)")

@@ -111,12 +111,12 @@ struct EngineTests {
             var rp = Replayer()
             rp.settle = Micros.seconds(10)
             try rp.run(reader, engine: e)
-            return ReplayReportRenderer.json(ReplayReport(trace: "m.mtr.zst", snapshot: e.snapshot()))
+            return ReplayReportRenderer.json(ReplayReport(trace: "m.mtr.zst", policyName: "esx", snapshot: e.snapshot()))
         }
         let a = try run(1), b = try run(1), c = try run(2)
         #expect(a == b)
         #expect(a != c)
-        #expect(a.contains("\"schemaVersion\" : 2"))
+        #expect(a.contains("\"schemaVersion\" : 3"))
     }
 
     @Test("Policy knobs parse, validate and presets resolve")

@@ -206,7 +206,7 @@ struct EquilibriumTests {
         var spec = HostSpec()
         spec.memory = .pages(44_032)
         let (e, r) = try runScenario(TaxScenario.self, o, policy: p, spec: spec, timeline: Micros.seconds(30))
-        let held = r.vms.map(\.allocation.allocatedEnd)
+        let held = r.vms.map(\.allocation.allocatedEndPages)
         let v = Double(held[0] + held[1])
         if tau == 0 {
             #expect(held[0] == 16_384 && e.vms[0].counters.balloonInflated == 0 && e.vms[0].counters.swapOut == 0, "held \(held)")

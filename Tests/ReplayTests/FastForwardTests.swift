@@ -52,7 +52,7 @@ struct FastForwardTests {
         for r in records(seed: seed, gapHours: gapHours, frees: frees) { try e.apply(r) }
         if policy.largePages == .on { #expect(e.vms.contains { $0.largePages!.counts.formed > 0 }) }
         try e.finish(settleUntil: Micros(2 * gapHours * 3_600_000_000))
-        return (ReplayReportRenderer.json(ReplayReport(trace: "t", snapshot: e.snapshot())), e.timeline, e.fastForwards)
+        return (ReplayReportRenderer.json(ReplayReport(trace: "t", policyName: "esx", snapshot: e.snapshot())), e.timeline, e.fastForwards)
     }
 
     static let policies: [(String, Policy, Double?, UInt64)] = {

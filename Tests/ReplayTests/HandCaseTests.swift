@@ -140,8 +140,8 @@ struct HandCaseTests {
         try e.checkInvariants()
         #expect(e.vms[0].balloonPeak == 100 && e.vms[1].balloonPeak == 100)
         #expect(e.hostBalloonPeak == 100)
-        let r = ReplayReport(trace: "t", snapshot: e.snapshot())
-        #expect(r.reclaim.hostBalloonPeakPages == 100 && r.vms.map(\.reclaim.balloonPagesPeak) == [100, 100])
+        let r = ReplayReport(trace: "t", policyName: "esx", snapshot: e.snapshot())
+        #expect(r.reclaim.hostBalloonPeakPages == 100 && r.vms.map(\.reclaim.balloonPeakPages) == [100, 100])
     }
 
     @Test("Sizes: K/M/G/T with or without B/iB are binary, N pages; a bare number, a bad number or unit is refused")

@@ -118,7 +118,7 @@ struct ReclamationTests {
         #expect(e.vms[0].on && !e.vms[1].on && e.vms[1].refused)
         try e.apply(rec(1, 1, .read, 3))
         #expect(e.counters(1).skippedRecords == 1)
-        let r = ReplayReport(trace: "t", snapshot: e.snapshot())
+        let r = ReplayReport(trace: "t", policyName: "esx", snapshot: e.snapshot())
         #expect(r.admission.refused == [1] && r.vms[1].refused)
         // Swap: VM 1 would need 400 pages of swap (max − min); only 100 exist.
         let s = try pressuredEngine([(100, 100), (500, 100)], machine: 10_000, swap: 100)

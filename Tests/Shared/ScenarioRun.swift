@@ -21,5 +21,5 @@ func runScenario(_ scenario: any TraceScenario.Type, _ o: GenOptions, policy: Po
     var rp = Replayer()
     rp.settle = settle
     try rp.run(reader, engine: e)
-    return (e, ReplayReport(trace: "t", snapshot: e.snapshot()))
+    return (e, ReplayReport(trace: "t", policyName: "esx", snapshot: e.snapshot()))
 }

@@ -122,6 +122,20 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 }
 
 extension HostConfig {
+    /// VM ids as ranges, in order ("0–3, 7, 9–12"), at most 12 ranges (then "…").
+    public static func idRanges(_ ids: [UInt32]) -> String {
+        let sorted = Array(Set(ids)).sorted()
+        var parts: [String] = []
+        var i = 0
+        while i < sorted.count {
+            var j = i
+            while j + 1 < sorted.count && sorted[j + 1] == sorted[j] + 1 { j += 1 }
+            parts.append(i == j ? "\(sorted[i])" : "\(sorted[i])–\(sorted[j])")
+            i = j + 1
+        }
+        return parts.count > 12 ? parts.prefix(12).joined(separator: ", ") + ", …" : parts.joined(separator: ", ")
+    }
+
     /// The largest machine memory the model addresses (2^29 pages: 2 TiB of 4 KiB pages).
     public static let maxMachinePages: UInt64 = 1 << 29
 
@@ -134,8 +148,8 @@ extension HostConfig {
             throw ConfigError("VM \(vm.id) has \(vm.pageSize!)-byte pages and the trace \(pageSize): replay needs one page size", inTrace: true)
         }
         guard !header.vms.isEmpty else { throw ConfigError("the trace declares no VMs", inTrace: true) }
-        for id in spec.vms.keys where header.vm(VMID(id)) == nil {
-            throw ConfigError("--vm \(id): the trace has no VM \(id)")
+        for id in spec.vms.keys.sorted() where header.vm(VMID(id)) == nil {
+            throw ConfigError("--vm \(id): the trace has no VM \(id) (its VMs: \(HostConfig.idRanges(header.vms.map(\.id))))")
         }
         let overheadPages = UInt64((policy.overhead * 1_048_576 / Double(pageSize)).rounded(.up))
         var vms: [VMConfig] = []

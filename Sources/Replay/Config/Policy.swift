@@ -145,10 +145,14 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unknownKnob(let k):
+            if let near = Suggest.nearest(k, among: PolicyKnobs.all.map(\.name)) {
+                return "unknown knob \"\(k)\"; did you mean \(near)? (`tracetool policy show` lists every knob)"
+            }
             return "unknown knob \"\(k)\"; `tracetool policy show` lists them (\(PolicyKnobs.all.map(\.name).joined(separator: ", ")))"
         case .badValue(let k, let m): return "\(k): \(m)"
         case .unknownPreset(let p):
-            return "unknown policy \"\(p)\": not a preset (\(Presets.all.map(\.name).joined(separator: ", "))), a JSON file or key=value,…"
+            let near = Suggest.nearest(p, among: Presets.all.map(\.name)).map { "; did you mean \($0)? A" } ?? "; a"
+            return "unknown policy \"\(p)\"\(near) policy is a preset (\(Presets.all.map(\.name).joined(separator: ", "))), PRESET,key=value,…, a JSON file or key=value,…"
         case .badFile(let p, let m): return "\(p): \(m)"
         }
     }
@@ -170,8 +174,7 @@ public enum PolicyKnobs {
     }
 
     static func seconds(_ k: String, _ s: String) throws(PolicyError) -> Double {
-        guard let m = Units.parseDuration(s) else { throw PolicyError.badValue(key: k, message: "\"\(s)\" is not a duration (30s, 15m, 500ms)") }
-        return m.seconds
+        do { return try Units.duration(s).seconds } catch { throw PolicyError.badValue(key: k, message: error.description) }
     }
 
     static func choice<E: RawRepresentable & CaseIterable>(_ k: String, _ s: String, _: E.Type) throws(PolicyError) -> E where E.RawValue == String {
@@ -299,13 +302,24 @@ public enum PolicyKnobs {
         }
     }
 
-    /// `--policy` argument: a preset name, a JSON file, or `k=v,…` on top of `esx`.
+    /// `--policy` argument: a preset name, `PRESET,k=v,…` (knobs on top of a preset), a JSON
+    /// file, or `k=v,…` on top of `esx`. The name says what it is: the preset, then " + " and the
+    /// knobs set on top of it ("no-tax", "esx + idleTax=0.3", "swap-only + sharing=off"), or
+    /// the file's path.
     public static func resolve(_ spec: String) throws(PolicyError) -> (name: String, policy: Policy) {
         if let preset = Presets.named(spec) { return (preset.name, preset.policy) }
         if spec.contains("=") {
-            var p = Policy()
-            try apply(assignments: spec, to: &p)
-            return (spec, p)
+            let parts = spec.split(separator: ",", maxSplits: 1).map(String.init)
+            var base = Presets.named("esx")!
+            var rest = spec
+            if let first = parts.first, !first.contains("=") {
+                guard let p = Presets.named(first) else { throw PolicyError.unknownPreset(first) }
+                base = p
+                rest = parts.count > 1 ? parts[1] : ""
+            }
+            var p = base.policy
+            try apply(assignments: rest, to: &p)
+            return (rest.isEmpty ? base.name : base.name + " + " + rest, p)
         }
         if FileManager.default.fileExists(atPath: spec) {
             let size = (try? FileManager.default.attributesOfItem(atPath: spec)[.size] as? UInt64) ?? 0
@@ -370,6 +384,26 @@ public enum Presets {
     ]
 
     public static func named(_ n: String) -> Preset? { all.first { $0.name == n } }
+
+    /// The preset a `--policy` argument starts from: the preset itself, the one before the
+    /// first comma of `PRESET,k=v,…`, esx for `k=v,…`; nil for a policy file.
+    public static func base(of spec: String) -> Preset? {
+        if let p = named(spec) { return p }
+        guard spec.contains("=") else { return nil }
+        let first = String(spec.split(separator: ",", maxSplits: 1).first ?? "")
+        return first.contains("=") ? named("esx") : named(first)
+    }
+
+    /// The knobs that make `preset` what it is: those it sets otherwise than esx (the seed aside).
+    public static func definingKnobs(_ preset: Preset) -> [PolicyKnob] {
+        PolicyKnobs.all.filter { $0.name != "seed" && $0.value(of: preset.policy) != $0.value(of: Policy()) }
+    }
+
+    /// `p`'s knobs that differ from esx (the paper's defaults), as `k=v`, in `policy show`
+    /// order, the seed aside.
+    public static func changes(_ p: Policy) -> [String] {
+        PolicyKnobs.all.filter { $0.name != "seed" && $0.value(of: p) != $0.value(of: Policy()) }.map { "\($0.name)=\($0.value(of: p))" }
+    }
 }
 
 extension PolicyKnob {

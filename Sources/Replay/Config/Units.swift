@@ -52,17 +52,17 @@ public enum Units {
         (try? parseSize(s))?.pages(pageSize: pageSize)
     }
 
-    /// `30s`, `15m`, `2h`, `500ms`, `250us`; a bare number is seconds.
-    public static func parseDuration(_ s: String) -> Micros? {
-        let t = s.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("ms", 1e3), ("us", 1), ("µs", 1), ("s", 1e6), ("m", 60e6), ("h", 3600e6), ("d", 86400e6)]
-        for (suffix, mult) in units where t.hasSuffix(suffix) {
-            guard let v = Double(t.dropLast(suffix.count)), v >= 0, v.isFinite, v * mult < 1.8e19 else { return nil }
-            return Micros(UInt64((v * mult).rounded()))
-        }
-        guard let v = Double(t), v >= 0, v.isFinite, v * 1e6 < 1.8e19 else { return nil }
-        return Micros(UInt64((v * 1e6).rounded()))
+    /// The forms a duration takes, for help texts and error messages.
+    public static let durationForms = DurationText.forms
+
+    /// Parses `30s`, `15m`, `2h`, `1.5d`, `500ms`, `250us` (DurationText); a bare number is
+    /// refused, as a bare size is.
+    public static func duration(_ s: String) throws(ConfigError) -> Micros {
+        do { return try DurationText.parse(s) } catch { throw ConfigError(error.description) }
     }
+
+    /// The duration `s` gives, or nil when it is not one (see `duration`).
+    public static func parseDuration(_ s: String) -> Micros? { try? duration(s) }
 
     public static func formatDuration(_ m: Micros) -> String {
         let us = m.rawValue

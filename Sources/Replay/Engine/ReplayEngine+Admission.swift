@@ -84,7 +84,8 @@ extension ReplayEngine {
         vm.privatePages = 0; vm.sharedPages = 0; vm.zeroSharedPages = 0; vm.swappedPages = 0
         dropCache(vm)
         balloonTotal -= vm.balloonedPages
-        vm.balloonedPages = 0; vm.returnedPages = 0; vm.hints = 0
+        balloonFreedTotal -= vm.balloonFreedPages
+        vm.balloonedPages = 0; vm.balloonFreedPages = 0; vm.returnedPages = 0; vm.hints = 0
         vm.victimQueue.removeAll(); vm.victimHead = 0; vm.tailStack.removeAll()
         vm.balloonStack.removeAll()
         vm.victim.reset()

@@ -44,7 +44,7 @@ extension ReplayEngine {
         }
         for vm in vms {
             var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0, balloon: UInt64 = 0
-            var compressed: UInt64 = 0, compressedBytes: UInt64 = 0, returned: UInt64 = 0
+            var compressed: UInt64 = 0, compressedBytes: UInt64 = 0, returned: UInt64 = 0, balloonFreed: UInt64 = 0
             for i in 0..<vm.pageCount {
                 let e = vm.entry[i]
                 let f = vm.flags[i]
@@ -93,6 +93,9 @@ extension ReplayEngine {
                     }
                 case .ballooned:
                     balloon += 1
+                    if e == PageState.balloonedFreedEntry { balloonFreed += 1 } else if e != PageState.balloonedEntry {
+                        throw fail("VM \(vm.config.id) PPN \(p) is ballooned with payload \(PageState.payload(e))")
+                    }
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0
                         || (vm.trackLRU && vm.seq[i] != UInt32.max) {
                         throw fail("VM \(vm.config.id) PPN \(p) is ballooned but mapped, hinted or in the guest LRU")
@@ -113,8 +116,9 @@ extension ReplayEngine {
                 throw fail("VM \(vm.config.id) has compressed pages and no cache")
             }
             guard priv == vm.privatePages, shared == vm.sharedPages, zero == vm.zeroSharedPages, hints == vm.hints,
-                  swapped == vm.swappedPages, balloon == vm.balloonedPages, returned == vm.returnedPages else {
-                throw fail("VM \(vm.config.id) page counts drifted: private \(priv)/\(vm.privatePages), shared \(shared)/\(vm.sharedPages), zero \(zero)/\(vm.zeroSharedPages), hints \(hints)/\(vm.hints), swapped \(swapped)/\(vm.swappedPages), ballooned \(balloon)/\(vm.balloonedPages), returned \(returned)/\(vm.returnedPages)")
+                  swapped == vm.swappedPages, balloon == vm.balloonedPages, returned == vm.returnedPages,
+                  balloonFreed == vm.balloonFreedPages else {
+                throw fail("VM \(vm.config.id) page counts drifted: private \(priv)/\(vm.privatePages), shared \(shared)/\(vm.sharedPages), zero \(zero)/\(vm.zeroSharedPages), hints \(hints)/\(vm.hints), swapped \(swapped)/\(vm.swappedPages), ballooned \(balloon)/\(vm.balloonedPages), returned \(returned)/\(vm.returnedPages), balloon freed \(balloonFreed)/\(vm.balloonFreedPages)")
             }
             // The guest's victim is its true LRU page: the smallest (sequence, PPN) among the
             // pages not in the balloon.

@@ -22,12 +22,19 @@ public struct ReplaySnapshot: Sendable {
         public var targetPages: UInt64
         public var balloonPages: UInt64
         public var balloonPeak: UInt64
+        /// Ballooned pages whose inflation released machine memory, now and at most at once.
+        public var balloonFreedPages: UInt64
+        public var balloonFreedPeak: UInt64
         public var swappedPages: UInt64
         public var swappedPeak: UInt64
         /// Mean resident pages over the 1-s reclamation ticks while on.
         public var allocatedMean: Double
         /// Simulated seconds the VM was powered on (its 1-s reclamation ticks).
         public var onSeconds: UInt64
+        /// The counters and powered-on seconds at the end of the traced span (equal to the
+        /// final ones when the run had no settle time, or was not finished).
+        public var tracedCounters: VMCounters
+        public var tracedOnSeconds: UInt64
         /// Sample periods completed, and sums over them of the estimate, the truth and |error|
         /// (pages).
         public var samplePeriods: UInt64
@@ -65,8 +72,12 @@ public struct ReplaySnapshot: Sendable {
     public var swapSlotsUsed: UInt64
     public var thresholds: FreeState.Thresholds
     public var overcommitted: Bool
-    /// The most pages in all balloons, and in swap, at any one moment.
+    /// The most pages in all balloons, and in swap, at any one moment; the most ballooned pages
+    /// whose inflation released memory.
     public var hostBalloonPeak: UInt64
+    public var hostBalloonFreedPeak: UInt64
+    /// The end of the traced span (the last record, or --until); the final time if not finished.
+    public var tracedEnd: Micros
     public var hostSwappedPeak: UInt64
     /// Power-ons refused by admission control, in time order.
     public var refusals: [AdmissionRefusal]
@@ -119,9 +130,12 @@ extension ReplayEngine {
                                             sharedFramesShare: share, overflowFramesReached: UInt64(overflowSeen.count),
                                             volatilePages: volatile, untouchedPages: untouched, refused: vm.refused,
                                             targetPages: vm.on ? vm.target : 0, balloonPages: vm.balloonedPages,
-                                            balloonPeak: vm.balloonPeak, swappedPages: vm.swappedPages, swappedPeak: vm.swappedPeak,
+                                            balloonPeak: vm.balloonPeak, balloonFreedPages: vm.balloonFreedPages,
+                                            balloonFreedPeak: vm.balloonFreedPeak, swappedPages: vm.swappedPages, swappedPeak: vm.swappedPeak,
                                             allocatedMean: vm.allocatedSamples > 0 ? vm.allocatedSum / Double(vm.allocatedSamples) : Double(vm.residentPages),
                                             onSeconds: vm.allocatedSamples,
+                                            tracedCounters: vm.tracedCounters ?? vm.counters,
+                                            tracedOnSeconds: vm.tracedOnSeconds ?? vm.allocatedSamples,
                                             samplePeriods: vm.periods, estimateSum: vm.estimateSum, trueSum: vm.trueSum,
                                             absErrorSum: vm.absErrorSum,
                                             damonEstimateSum: vm.damon == nil ? nil : vm.damonEstimateSum,
@@ -149,7 +163,8 @@ extension ReplayEngine {
                               overflowFrames: UInt64(table.overflow.count), zeroFrames: zeroFrames,
                               vms: vmsOut, state: state, stateMicros: stateMicros,
                               transitions: transitions, swapSlotsUsed: swap.used, thresholds: thresholds,
-                              overcommitted: overcommitted, hostBalloonPeak: hostBalloonPeak, hostSwappedPeak: hostSwappedPeak,
+                              overcommitted: overcommitted, hostBalloonPeak: hostBalloonPeak,
+                              hostBalloonFreedPeak: hostBalloonFreedPeak, tracedEnd: tracedEnd ?? now, hostSwappedPeak: hostSwappedPeak,
                               refusals: refusals, largePagePeak: largePagesOn ? largePeakPages : nil,
                               cachePeak: policy.compression == .on ? hostCachePeak : nil)
     }

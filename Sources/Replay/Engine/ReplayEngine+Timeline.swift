@@ -7,6 +7,8 @@ public struct TimelineRow: Equatable, Sendable {
     public var allocated: UInt64
     public var target: UInt64
     public var balloon: UInt64
+    /// Balloon pages whose inflation released machine memory (the rest held none).
+    public var balloonFreed: UInt64
     public var swapped: UInt64
     public var sharedSaved: Double
     public var activeEstimate: UInt64
@@ -48,7 +50,7 @@ extension ReplayEngine {
             }
             timeline.append(TimelineRow(
                 time: now, vm: vm.config.id, allocated: vm.residentPages, target: vm.on ? vm.target : 0,
-                balloon: vm.balloonedPages, swapped: vm.swappedPages, sharedSaved: saved,
+                balloon: vm.balloonedPages, balloonFreed: vm.balloonFreedPages, swapped: vm.swappedPages, sharedSaved: saved,
                 activeEstimate: vm.on ? UInt64(activePages(vm).rounded()) : 0, activeTrue: vm.lastTruePages ?? 0,
                 free: memory.free, state: state, guestRefaults: vm.counters.guestRefaults, swapIns: vm.counters.swapIn))
         }

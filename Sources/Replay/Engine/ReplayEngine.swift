@@ -43,6 +43,8 @@ public final class ReplayEngine {
         didSet {
             nextTimeline = timelineInterval.map { Micros(now.rawValue + $0.rawValue) }
             nextDue = .zero
+            // A timeline is drawn with the exact state changes beside it.
+            if timelineInterval != nil { recordStates = true }
         }
     }
     public internal(set) var timeline: [TimelineRow] = []
@@ -52,9 +54,21 @@ public final class ReplayEngine {
         didSet { if recordPeriods { fastForward = false } }
     }
     public internal(set) var periods: [PeriodRow] = []
-    /// Pages in all balloons now, and the most at any one moment (host-wide, simultaneous).
+    /// Pages in all balloons now, and the most at any one moment (host-wide, simultaneous);
+    /// the same for the ballooned pages whose inflation released machine memory.
     var balloonTotal: UInt64 = 0
     public internal(set) var hostBalloonPeak: UInt64 = 0
+    var balloonFreedTotal: UInt64 = 0
+    public internal(set) var hostBalloonFreedPeak: UInt64 = 0
+    /// Every change of the free-memory state, in time order (`recordStates`; the HTML report's
+    /// state band is drawn from it).
+    public var recordStates = false
+    public internal(set) var stateChanges: [(time: Micros, state: FreeState)] = []
+    /// The memory budget stopped the state log before the end (its last entry is then not the
+    /// last change).
+    public internal(set) var stateLogTruncated = false
+    /// The end of the traced span (the last record, or --until), once `finish` has passed it.
+    public internal(set) var tracedEnd: Micros?
     /// The most swap slots in use at any one moment (host-wide, simultaneous).
     public internal(set) var hostSwappedPeak: UInt64 = 0
     /// Every power-on refused by admission control, in time order.
@@ -294,7 +308,18 @@ public final class ReplayEngine {
     /// Runs the clock on to `t` after the last record, ends the timeline (when on) with a row
     /// per VM at that time unless one was just recorded there, so its last rows equal the
     /// final report, then checks every invariant.
-    public func finish(settleUntil t: Micros) throws(ReplayError) {
+    /// Runs the clock to the end of the traced span (`tracedUntil`: the last record's time, or
+    /// --until), notes each VM's counters and powered-on time there (a report's stall and
+    /// slowdown count the traced span only), then runs it on to `settleUntil` (the settle time
+    /// after it), and checks the invariants.
+    public func finish(tracedUntil traced: Micros? = nil, settleUntil t: Micros) throws(ReplayError) {
+        let end = min(traced ?? t, t)
+        try advance(to: max(end, now), finishing: true)
+        tracedEnd = now
+        for vm in vms {
+            vm.tracedCounters = vm.counters
+            vm.tracedOnSeconds = vm.allocatedSamples
+        }
         try advance(to: t, finishing: true)
         if timelineInterval != nil && timeline.last?.time != now { recordTimeline() }
         try checkInvariants()

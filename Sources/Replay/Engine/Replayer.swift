@@ -66,9 +66,9 @@ public struct Replayer {
             source.recycle(batch)
             if end < batch.endIndex { break }
         }
-        let end: Micros
-        if let until { end = Micros(until.rawValue + settle.rawValue) } else { end = Micros(last.rawValue + settle.rawValue) }
-        do { try engine.finish(settleUntil: end) } catch {
+        let traced = until ?? last
+        let end = Micros(traced.rawValue + settle.rawValue)
+        do { try engine.finish(tracedUntil: traced, settleUntil: end) } catch {
             var e = error
             e.file = reader.path
             throw .model(e)

@@ -22,6 +22,8 @@ enum PageState: UInt32 {
     @inline(__always) static func entry(frame f: FrameIndex) -> UInt32 { PageState.shared.entry(f.raw) }
     @inline(__always) static func entry(slot s: SwapSlot) -> UInt32 { PageState.swapped.entry(s.raw) }
     static let balloonedEntry: UInt32 = PageState.ballooned.entry(0)
+    /// A ballooned page whose inflation released machine memory (it was backed then).
+    static let balloonedFreedEntry: UInt32 = PageState.ballooned.entry(1)
     /// A page the balloon gave back to the guest and the guest has not touched since: untouched
     /// (nothing backs it) but free memory the guest holds (ReplayEngine+Balloon counts them).
     static let returnedEntry: UInt32 = PageState.untouched.entry(1)

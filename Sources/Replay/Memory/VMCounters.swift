@@ -20,6 +20,10 @@ public struct VMCounters: Codable, Equatable, Sendable {
     public var powerOffs: UInt64 = 0
     // Reclamation.
     public var balloonInflated: UInt64 = 0
+    /// Inflations that released machine memory (the guest's page was backed: private, or a
+    /// shared reference); the rest took a page that held none (never touched, given back
+    /// untouched, or host-swapped or compressed already).
+    public var balloonInflatedFreeing: UInt64 = 0
     public var balloonDeflated: UInt64 = 0
     public var guestRefaults: UInt64 = 0
     public var guestAllocations: UInt64 = 0
@@ -52,7 +56,7 @@ public struct VMCounters: Codable, Equatable, Sendable {
         r.invalidations += b.invalidations; r.contentBacked += b.contentBacked; r.guestFreed += b.guestFreed
         r.pagesScanned += b.pagesScanned; r.volatileSkipped += b.volatileSkipped; r.falseMatches += b.falseMatches
         r.staleHints += b.staleHints; r.powerOns += b.powerOns; r.powerOffs += b.powerOffs
-        r.balloonInflated += b.balloonInflated; r.balloonDeflated += b.balloonDeflated
+        r.balloonInflated += b.balloonInflated; r.balloonInflatedFreeing += b.balloonInflatedFreeing; r.balloonDeflated += b.balloonDeflated
         r.guestRefaults += b.guestRefaults; r.guestAllocations += b.guestAllocations; r.doublePaging += b.doublePaging
         r.swapOut += b.swapOut; r.swapIn += b.swapIn; r.sharedBeforeSwap += b.sharedBeforeSwap
         r.syncReclaims += b.syncReclaims; r.blockedMicros += b.blockedMicros; r.samplingTraps += b.samplingTraps

@@ -30,6 +30,10 @@ final class VMState {
     var swappedPages: UInt64 = 0
     var swappedPeak: UInt64 = 0
     var balloonedPages: UInt64 = 0
+    /// Ballooned pages whose inflation released machine memory (PageState.balloonedFreedEntry),
+    /// and the most at one moment.
+    var balloonFreedPages: UInt64 = 0
+    var balloonFreedPeak: UInt64 = 0
     /// Pages deflated from the balloon and not touched since (PageState.returnedEntry).
     var returnedPages: UInt64 = 0
     var balloonPeak: UInt64 = 0
@@ -113,6 +117,10 @@ final class VMState {
     var compressedSize: UnsafeMutablePointer<UInt32>?
     var allocatedSum: Double = 0
     var allocatedSamples: UInt64 = 0
+    /// The counters and powered-on seconds at the end of the traced span (`finish`), before any
+    /// settle time; nil until then.
+    var tracedCounters: VMCounters?
+    var tracedOnSeconds: UInt64?
     /// Sample periods begun since the replay started (each draws from its own stream, so a
     /// skipped run of periods needs no draws but the last).
     var sampleRound: UInt64 = 0

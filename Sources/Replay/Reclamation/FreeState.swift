@@ -1,3 +1,5 @@
+import TraceFormat
+
 /// The free-memory states (docs/PAPER.md §6; docs/MODEL.md "Free-memory states"). `clear` is
 /// vSphere 6's state between high and soft (`memoryStates=vsphere6`); the paper's scheme never
 /// enters it.
@@ -73,6 +75,18 @@ public enum FreeState: String, Codable, Sendable, CaseIterable, Comparable {
 }
 
 extension ReplayEngine {
+    /// Logs a state change (`recordStates`). The log grows with transitions, which records and
+    /// work drive; a log the memory budget cannot hold stops growing and says so at its end.
+    func noteStateChange(_ s: FreeState) {
+        if stateChanges.count >= 4096 && stateChanges.count.nonzeroBitCount == 1,
+           MemoryBudget.problem(Double(stateChanges.count * 2 * 16), for: "the state log") != nil {
+            recordStates = false
+            stateLogTruncated = true
+            return
+        }
+        stateChanges.append((now, s))
+    }
+
     /// Moves between the free-memory states; a change recomputes targets.
     func updateState() {
         let s = state.next(free: memory.free, thresholds)
@@ -81,6 +95,7 @@ extension ReplayEngine {
         stateCheckedFree = s == state ? memory.free : .max
         if s != state {
             transitions["\(state.rawValue)->\(s.rawValue)", default: 0] += 1
+            if recordStates { noteStateChange(s) }
             state = s
             if s != .high && largeBlocks > 0 { splitLargePages() }
             recomputeTargets()

@@ -7,23 +7,27 @@ extension ReplayEngine {
     @discardableResult
     func inflateOne(_ vm: VMState) throws(ReplayError) -> Bool {
         guard let q = vm.guestVictim() else { return false }
-        try balloonPage(vm, q)
+        if try balloonPage(vm, q) { vm.counters.balloonInflatedFreeing += 1 }
         vm.counters.balloonInflated += 1
         return true
     }
 
-    /// Puts PPN `q` in the balloon, freeing whatever backs it.
-    func balloonPage(_ vm: VMState, _ q: UInt32) throws(ReplayError) {
+    /// Puts PPN `q` in the balloon, freeing whatever backs it; true when that released machine
+    /// memory (the page was private or shared).
+    @discardableResult
+    func balloonPage(_ vm: VMState, _ q: UInt32) throws(ReplayError) -> Bool {
         changeEpoch &+= 1
         let i = Int(q)
         let e = vm.entry[i]
         if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: q) }
+        var freed = false
         switch PageState.of(e) {
         case .untouched:
             if e == PageState.returnedEntry { vm.returnedPages -= 1 }
             vm.freeReporting?.setReported(i, false)
         case .privateMPN, .shared:
             releaseResident(vm, ppn: q, e)
+            freed = true
         case .swapped:
             // The guest pages out a page ESX already swapped: read back in to be written out.
             vm.counters.doublePaging += 1
@@ -40,12 +44,28 @@ extension ReplayEngine {
         }
         invalidateShadow(vm, ppn: q)
         vm.lruForget(q)
-        vm.entry[i] = PageState.balloonedEntry
+        vm.entry[i] = freed ? PageState.balloonedFreedEntry : PageState.balloonedEntry
         vm.balloonedPages += 1
         vm.balloonPeak = max(vm.balloonPeak, vm.balloonedPages)
         balloonTotal += 1
         if balloonTotal > hostBalloonPeak { hostBalloonPeak = balloonTotal }
+        if freed {
+            vm.balloonFreedPages += 1
+            vm.balloonFreedPeak = max(vm.balloonFreedPeak, vm.balloonFreedPages)
+            balloonFreedTotal += 1
+            if balloonFreedTotal > hostBalloonFreedPeak { hostBalloonFreedPeak = balloonFreedTotal }
+        }
         vm.balloonStack.append(q)
+        return freed
+    }
+
+    /// Page `i` leaves the balloon: if its inflation had freed memory, it no longer counts so.
+    @inline(__always)
+    func leftBalloon(_ vm: VMState, _ i: Int) {
+        if vm.entry[i] == PageState.balloonedFreedEntry {
+            vm.balloonFreedPages -= 1
+            balloonFreedTotal -= 1
+        }
     }
 
     /// The balloon gives one page back to the guest, as free memory (its LRU end).
@@ -54,6 +74,7 @@ extension ReplayEngine {
         while let q = vm.balloonStack.popLast() {
             let i = Int(q)
             guard PageState.of(vm.entry[i]) == .ballooned else { continue }
+            leftBalloon(vm, i)
             vm.entry[i] = PageState.returnedEntry
             vm.returnedPages += 1
             vm.balloonedPages -= 1
@@ -70,6 +91,7 @@ extension ReplayEngine {
         let i = Int(ppn)
         // Choose the victim while `ppn` is still in the balloon, so it cannot be chosen itself.
         let victim = vm.guestVictim()
+        leftBalloon(vm, i)
         vm.entry[i] = 0
         vm.balloonedPages -= 1
         balloonTotal -= 1
