@@ -17,6 +17,17 @@ public enum OutputPath {
             guard errno == ENOENT else {
                 throw TraceError(file: path, .io("cannot write here: \(String(cString: strerror(errno)))"))
             }
+            // A new file: its folder must exist (named as such, before any work, rather than
+            // the temporary file failing at the end).
+            let dir = (path as NSString).deletingLastPathComponent
+            let folder = dir.isEmpty ? "." : dir
+            var dst = stat()
+            if stat(folder, &dst) != 0 {
+                throw TraceError(file: path, .io("the folder \(folder) does not exist (create it first, or write elsewhere)"))
+            }
+            guard dst.st_mode & S_IFMT == S_IFDIR else {
+                throw TraceError(file: path, .io("\(folder) is not a folder"))
+            }
             return
         }
         let kind = lst.st_mode & S_IFMT
