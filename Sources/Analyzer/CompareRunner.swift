@@ -44,6 +44,9 @@ public struct RunResult: Sendable {
     public var timeline: [TimelineRow]
     public var thresholds: FreeState.Thresholds
     public var machinePages: UInt64
+    /// Every change of the free-memory state, in time order (recorded with a timeline): the
+    /// exact spans the HTML report's state band draws. The run starts in high.
+    public var stateChanges: [(time: Micros, state: FreeState)] = []
     public init(name: String, report: ReplayReport, timeline: [TimelineRow], thresholds: FreeState.Thresholds, machinePages: UInt64) {
         self.name = name
         self.policyName = name
@@ -257,11 +260,12 @@ public struct CompareRunner {
         let finish = Micros((until ?? last).rawValue + settle.rawValue)
         var results: [RunResult] = []
         for (i, e) in engines.enumerated() {
-            do { try e.finish(settleUntil: finish) } catch { throw .model(policy: runs[i].name, error) }
+            do { try e.finish(tracedUntil: until ?? last, settleUntil: finish) } catch { throw .model(policy: runs[i].name, error) }
             var r = RunResult(name: runs[i].name,
-                              report: ReplayReport(trace: URL(fileURLWithPath: path).lastPathComponent, snapshot: e.snapshot()),
+                              report: ReplayReport(trace: URL(fileURLWithPath: path).lastPathComponent, policyName: runs[i].name, snapshot: e.snapshot()),
                               timeline: e.timeline, thresholds: e.thresholds, machinePages: e.host.machinePages)
             r.policyName = runs[i].policyName
+            r.stateChanges = e.stateChanges
             r.cell = runs[i].cell
             r.replicate = runs[i].replicate
             results.append(r)

@@ -86,6 +86,16 @@ public struct CompareSummary: Sendable, Equatable {
         return out
     }
 
+    /// Whether a column gets the best mark: the best of its cell or, with one seed per column
+    /// (no intervals), equal to the best; with seeds a tie is not a win.
+    public static func starred(_ mark: Mark?, seeds: Bool) -> Bool {
+        switch mark {
+        case .best?: return true
+        case .tie?: return !seeds
+        case nil: return false
+        }
+    }
+
     public static func mark(_ s: [CompareSummary], metric m: Int, lowerIsBetter: Bool?, eligible: Set<Int>) -> Mark? {
         guard let lower = lowerIsBetter else { return nil }
         let idx = s.indices.filter { eligible.contains($0) }

@@ -4,13 +4,16 @@ import TraceFormat
 
 /// The replay report (docs/REPORT.md documents every key). Plain data; renderers below.
 public struct ReplayReport: Codable, Equatable, Sendable {
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
 
+    /// The same in KSM's words: `sharedPages` is KSM's pages_shared (frames), `sharingPages`
+    /// pages_sharing (the saving), `unsharedPages` pages_unshared (hints), `volatilePages`
+    /// pages_volatile.
     public struct KSM: Codable, Equatable, Sendable {
-        public var pagesShared: Double
-        public var pagesSharing: Double
-        public var pagesUnshared: UInt64
-        public var pagesVolatile: UInt64
+        public var sharedPages: Double
+        public var sharingPages: Double
+        public var unsharedPages: UInt64
+        public var volatilePages: UInt64
     }
 
     public struct Sharing: Codable, Equatable, Sendable {
@@ -23,66 +26,87 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var staleHints: UInt64
         public var cowBreaks: UInt64
         public var impliedWrites: UInt64
-        public var pagesScanned: UInt64
-        /// pagesScanned / max pages: 1 = one full pass of the scanner.
+        public var scannedPages: UInt64
+        /// scannedPages / max pages: 1 = one full pass of the scanner.
         public var scanPasses: Double
         public var volatileSkipped: UInt64
         public var falseMatches: UInt64
         public var overflowFrames: UInt64
-        public var tableBytes: Double
+        public var tableBytes: UInt64
         public var ksm: KSM
     }
 
-    /// The cost model's estimate (docs/MODEL.md "Cost model").
+    /// The cost model's estimate (docs/MODEL.md "Cost model"), over the traced span: from the
+    /// start to the last record (or --until). Time the clock ran on after it (--settle) is
+    /// counted apart, so settle time never dilutes the slowdown.
     public struct Cost: Codable, Equatable, Sendable {
-        /// Estimated seconds lost to the model's events.
+        /// Estimated seconds lost to the model's events in the traced span.
         public var stallSeconds: Double
-        /// Simulated seconds powered on (summed over VMs at the top level).
+        /// Simulated seconds powered on in the traced span (summed over VMs at the top level).
         public var onSeconds: UInt64
-        /// stallSeconds / onSeconds (0 when never on).
+        /// stallSeconds / onSeconds (0 when never on): the fraction of its time a VM loses.
         public var slowdown: Double
         public var breakdownSeconds: CostBreakdown
+        /// The estimated stall and powered-on seconds after the traced span (--settle).
+        public var settleStallSeconds: Double
+        public var settleOnSeconds: UInt64
+        /// Top level only: the VM with the largest slowdown (the first, on a tie) and its slowdown.
+        public var worstVMId: UInt32?
+        public var worstVMSlowdown: Double?
 
-        init(_ c: VMCounters, _ p: Policy, onSeconds: UInt64) {
-            let b = CostBreakdown(c, p)
+        init(traced: VMCounters, total: VMCounters, _ p: Policy, onSeconds: UInt64, totalOnSeconds: UInt64) {
+            let b = CostBreakdown(traced, p)
             stallSeconds = (b.total * 1e6).rounded() / 1e6
             self.onSeconds = onSeconds
             slowdown = onSeconds > 0 ? (b.total / Double(onSeconds) * 1e6).rounded() / 1e6 : 0
             breakdownSeconds = b.rounded()
+            let all = CostBreakdown(total, p).total
+            settleStallSeconds = (max(0, all - b.total) * 1e6).rounded() / 1e6
+            settleOnSeconds = totalOnSeconds - min(totalOnSeconds, onSeconds)
         }
     }
 
     public struct Faults: Codable, Equatable, Sendable {
         public var shadowHits: UInt64
         public var hiddenFaults: UInt64
-        public var demandZero: UInt64
+        public var demandZeroFaults: UInt64
         public var cowFaults: UInt64
         public var invalidations: UInt64
     }
 
+    /// One VM's reclamation. Balloon pages are split by what their inflation did: `balloon…`
+    /// counts every page in the balloon, `balloonFreed…` only those whose inflation released
+    /// machine memory (the guest's page was backed); the rest held none (never touched, given
+    /// back untouched, already host-swapped or compressed).
     public struct Reclaim: Codable, Equatable, Sendable {
-        public var balloonPagesPeak: UInt64
-        public var balloonPagesEnd: UInt64
+        public var balloonPeakPages: UInt64
+        public var balloonEndPages: UInt64
+        public var balloonFreedPeakPages: UInt64
+        public var balloonFreedEndPages: UInt64
         public var balloonInflated: UInt64
+        public var balloonInflatedFreeing: UInt64
         public var balloonDeflated: UInt64
         public var guestRefaults: UInt64
         public var guestAllocations: UInt64
         public var doublePaging: UInt64
         public var swapOut: UInt64
         public var swapIn: UInt64
-        public var swapPeakPages: UInt64
-        public var swappedPagesEnd: UInt64
+        public var swappedPeakPages: UInt64
+        public var swappedEndPages: UInt64
         public var sharedBeforeSwap: UInt64
         public var syncReclaims: UInt64
-        public var blockedMicros: UInt64
+        public var blockedSeconds: Double
     }
 
     /// The host's totals: counters summed over VMs; peaks are host-wide at one moment (not the
     /// sum of the VMs' own peaks, which may fall at different times).
     public struct HostReclaim: Codable, Equatable, Sendable {
         public var hostBalloonPeakPages: UInt64
-        public var balloonPagesEnd: UInt64
+        public var balloonEndPages: UInt64
+        public var hostBalloonFreedPeakPages: UInt64
+        public var balloonFreedEndPages: UInt64
         public var balloonInflated: UInt64
+        public var balloonInflatedFreeing: UInt64
         public var balloonDeflated: UInt64
         public var guestRefaults: UInt64
         public var guestAllocations: UInt64
@@ -90,10 +114,10 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var swapOut: UInt64
         public var swapIn: UInt64
         public var hostSwappedPeakPages: UInt64
-        public var swappedPagesEnd: UInt64
+        public var swappedEndPages: UInt64
         public var sharedBeforeSwap: UInt64
         public var syncReclaims: UInt64
-        public var blockedMicros: UInt64
+        public var blockedSeconds: Double
     }
 
     /// Free page reporting (present when `freePageReporting` is on): pages whose memory or
@@ -111,15 +135,15 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var splits: UInt64
         public var released: UInt64
         public var peakPages: UInt64
-        public var pagesAtEnd: UInt64
-        /// pagesAtEnd / resident pages at the end (0 when none is resident).
+        public var endPages: UInt64
+        /// endPages / resident pages at the end, a fraction (0 when none is resident).
         public var coverageEnd: Double
         public var scanSkips: UInt64
         public var lostShares: UInt64
 
         init(_ c: LargePageCounts, peak: UInt64, resident: UInt64) {
             formed = c.formed; splits = c.splits; released = c.released
-            peakPages = peak; pagesAtEnd = c.pagesAtEnd
+            peakPages = peak; endPages = c.pagesAtEnd
             coverageEnd = resident == 0 ? 0 : round3(Double(c.pagesAtEnd) / Double(resident))
             scanSkips = c.scanSkips; lostShares = c.lostShares
         }
@@ -134,10 +158,10 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var evictedToSwap: UInt64
         public var swappedIncompressible: UInt64
         public var swappedSizeUnknown: UInt64
-        public var pagesEnd: UInt64
-        public var bytesEnd: UInt64
-        public var cacheMachinePagesEnd: UInt64
-        public var cachePeakMachinePages: UInt64
+        public var endPages: UInt64
+        public var endBytes: UInt64
+        public var cacheEndPages: UInt64
+        public var cachePeakPages: UInt64
         public var capacityBytes: UInt64
         /// Content records of the trace that carried a compressed size (0: the trace gives none,
         /// and every page was treated as incompressible).
@@ -146,7 +170,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         init(_ c: VMCounters, _ s: ReplaySnapshot.CacheState, peak: UInt64) {
             compressedPages = c.compressedOut; decompressions = c.decompressions; evictedToSwap = c.compressionEvictions
             swappedIncompressible = c.compressionIncompressible; swappedSizeUnknown = c.compressionUnknown
-            pagesEnd = s.pages; bytesEnd = s.bytes; cacheMachinePagesEnd = s.machinePages; cachePeakMachinePages = peak
+            endPages = s.pages; endBytes = s.bytes; cacheEndPages = s.machinePages; cachePeakPages = peak
             capacityBytes = s.capacityBytes; contentRecordsWithSize = c.contentWithSize
         }
     }
@@ -155,48 +179,49 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var minPages: UInt64
         public var maxPages: UInt64
         public var shares: UInt64
-        public var targetEnd: UInt64
-        public var allocatedEnd: UInt64
-        public var allocatedMean: Double
+        public var targetEndPages: UInt64
+        public var allocatedEndPages: UInt64
+        public var allocatedMeanPages: Double
     }
 
     public struct Idle: Codable, Equatable, Sendable {
         public var periods: UInt64
-        public var estimateMean: Double
-        public var trueMean: Double
-        public var meanAbsError: Double
+        public var estimateMeanPages: Double
+        public var trueMeanPages: Double
+        public var meanAbsErrorPages: Double
         public var samplingTraps: UInt64
         /// estimator=damon: the DAMON estimate's mean and mean |error| over the same periods.
-        public var damonEstimateMean: Double? = nil
-        public var damonMeanAbsError: Double? = nil
+        public var damonEstimateMeanPages: Double? = nil
+        public var damonMeanAbsErrorPages: Double? = nil
         /// estimator=damon: how fast ESX's estimate and DAMON's follow rises and falls of the
         /// truth (docs/MODEL.md "DAMON estimator"), lags in sample periods.
         public var esxTracking: TrackingLag? = nil
         public var damonTracking: TrackingLag? = nil
     }
 
-    public struct StateTimes: Codable, Equatable, Sendable {
-        public var high: UInt64
+    /// One number per state (seconds in `timeSeconds`, pages in `thresholdPages`).
+    public struct PerState<T: Codable & Equatable & Sendable>: Codable, Equatable, Sendable {
+        public var high: T
         /// vSphere 6's clear state (`memoryStates=vsphere6`); absent in the paper's scheme.
-        public var clear: UInt64?
-        public var soft: UInt64
-        public var hard: UInt64
-        public var low: UInt64
+        public var clear: T?
+        public var soft: T
+        public var hard: T
+        public var low: T
     }
 
     public struct States: Codable, Equatable, Sendable {
         public var overcommitted: Bool
         public var end: String
-        public var timeMicros: StateTimes
+        public var timeSeconds: PerState<Double>
         public var transitions: [String: UInt64]
-        public var thresholdPages: StateTimes
+        public var thresholdPages: PerState<UInt64>
     }
 
     /// A power-on refused by admission control (docs/PAPER.md §6): it needs unreserved memory ≥
     /// min + overhead and unreserved swap ≥ max − min.
     public struct Refusal: Codable, Equatable, Sendable {
-        public var vm: UInt32
-        public var name: String
+        public var vmId: UInt32
+        public var vmName: String
         public var timeSeconds: Double
         public var memoryNeededPages: UInt64
         public var memoryUnreservedPages: UInt64
@@ -206,8 +231,8 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var swapShortPages: UInt64
 
         public init(_ r: AdmissionRefusal, name: String) {
-            vm = r.vm
-            self.name = name
+            vmId = r.vm
+            vmName = name
             timeSeconds = r.time.seconds
             memoryNeededPages = r.memoryNeededPages
             memoryUnreservedPages = r.memoryUnreservedPages
@@ -228,7 +253,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
             if swapShortPages > 0 {
                 why.append("unreserved swap \(m(swapUnreservedPages)) < max − min \(m(swapNeededPages)) (short \(m(swapShortPages)))")
             }
-            return "VM \(vm) (\(name)) refused at power-on at \(String(format: "%.1f", timeSeconds)) s: " + why.joined(separator: "; ")
+            return "VM \(vmId) (\(vmName)) refused at power-on at \(String(format: "%.1f", timeSeconds)) s: " + why.joined(separator: "; ")
                 + "; its records are skipped"
         }
     }
@@ -249,7 +274,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var vmsBeforeFullPass: [UInt32]
         /// Extra simulated time at the end rate that would complete one pass over every
         /// powered-on VM (0 when complete; absent when sharing is off).
-        public var settleSecondsForFullPass: Double?
+        public var fullPassSettleSeconds: Double?
     }
 
     public struct VM: Codable, Equatable, Sendable {
@@ -267,7 +292,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         public var skippedRecords: UInt64
         /// Page accesses (an access record of N pages counts N).
         public var pageAccesses: UInt64
-        public var contentBacked: UInt64
+        public var contentBackedPages: UInt64
         public var guestFreedPages: UInt64
         public var untouchedPages: UInt64
         public var privatePages: UInt64
@@ -285,21 +310,28 @@ public struct ReplayReport: Codable, Equatable, Sendable {
     }
 
     public struct Host: Codable, Equatable, Sendable {
-        public var pageSize: UInt64
+        public var pageSizeBytes: UInt64
         public var machinePages: UInt64
         public var machineMiB: Double
         public var memorySource: String
         public var swapPages: UInt64
         public var overheadPages: UInt64
-        public var freePagesEnd: UInt64
+        public var freeEndPages: UInt64
+        /// Simulated time at the end, and at the end of the traced span (the last record, or
+        /// --until; the rest is --settle).
         public var simulatedSeconds: Double
+        public var tracedSeconds: Double
         public var records: UInt64
         public var scanTicks: UInt64
     }
 
     public var schemaVersion: Int
-    /// The policy's name in `compare` output (absent in `replay`).
-    public var policyName: String?
+    /// What the policy is: a preset, then " + " and the knobs set on top of it ("no-tax",
+    /// "esx + idleTax=0.3"), or a policy file's path; in `compare`, the run's name (with its
+    /// grid cell and seed).
+    public var policyName: String
+    /// The policy's knobs that differ from the esx preset (the paper's defaults), as key=value.
+    public var policyChanges: [String]
     public var trace: String
     public var seed: UInt64
     public var policy: Policy
@@ -321,7 +353,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
 
 
 
-    public init(trace: String, snapshot s: ReplaySnapshot) {
+    public init(trace: String, policyName: String, snapshot s: ReplaySnapshot) {
         func fpr(_ c: VMCounters) -> FreePageReporting? {
             s.policy.freePageReporting == .on ? FreePageReporting(reportedPages: c.freePagesReported, reusedPages: c.freePagesReused) : nil
         }
@@ -331,53 +363,56 @@ public struct ReplayReport: Codable, Equatable, Sendable {
             return Sharing(sharedPages: shared, sharedFrames: round3(frames), savedPages: round3(saved),
                            savedMiB: round3(saved * mib), zeroSharedPages: zero, hintFrames: hints,
                            staleHints: c.staleHints, cowBreaks: c.cowBreaks, impliedWrites: c.impliedWrites,
-                           pagesScanned: c.pagesScanned, scanPasses: pages > 0 ? round3(Double(c.pagesScanned) / Double(pages)) : 0,
+                           scannedPages: c.pagesScanned, scanPasses: pages > 0 ? round3(Double(c.pagesScanned) / Double(pages)) : 0,
                            volatileSkipped: c.volatileSkipped, falseMatches: c.falseMatches,
                            overflowFrames: overflow,
-                           tableBytes: round3((frames + Double(hints)) * Double(ReplayEngine.frameBytes)),
-                           ksm: KSM(pagesShared: round3(frames), pagesSharing: round3(saved), pagesUnshared: hints, pagesVolatile: volatile))
+                           tableBytes: UInt64(((frames + Double(hints)) * Double(ReplayEngine.frameBytes)).rounded()),
+                           ksm: KSM(sharedPages: round3(frames), sharingPages: round3(saved), unsharedPages: hints, volatilePages: volatile))
         }
         func makeFaults(_ c: VMCounters) -> Faults {
-            Faults(shadowHits: c.shadowHits, hiddenFaults: c.hiddenFaults, demandZero: c.demandZero, cowFaults: c.cowFaults,
+            Faults(shadowHits: c.shadowHits, hiddenFaults: c.hiddenFaults, demandZeroFaults: c.demandZero, cowFaults: c.cowFaults,
                    invalidations: c.invalidations)
         }
-        func makeReclaim(_ c: VMCounters, peak: UInt64, end: UInt64, swapPeak: UInt64, swapEnd: UInt64) -> Reclaim {
-            Reclaim(balloonPagesPeak: peak, balloonPagesEnd: end, balloonInflated: c.balloonInflated, balloonDeflated: c.balloonDeflated,
+        func makeReclaim(_ c: VMCounters, _ v: ReplaySnapshot.VM) -> Reclaim {
+            Reclaim(balloonPeakPages: v.balloonPeak, balloonEndPages: v.balloonPages, balloonFreedPeakPages: v.balloonFreedPeak,
+                    balloonFreedEndPages: v.balloonFreedPages, balloonInflated: c.balloonInflated,
+                    balloonInflatedFreeing: c.balloonInflatedFreeing, balloonDeflated: c.balloonDeflated,
                     guestRefaults: c.guestRefaults, guestAllocations: c.guestAllocations, doublePaging: c.doublePaging,
-                    swapOut: c.swapOut, swapIn: c.swapIn, swapPeakPages: swapPeak, swappedPagesEnd: swapEnd,
-                    sharedBeforeSwap: c.sharedBeforeSwap, syncReclaims: c.syncReclaims, blockedMicros: c.blockedMicros)
+                    swapOut: c.swapOut, swapIn: c.swapIn, swappedPeakPages: v.swappedPeak, swappedEndPages: v.swappedPages,
+                    sharedBeforeSwap: c.sharedBeforeSwap, syncReclaims: c.syncReclaims, blockedSeconds: Double(c.blockedMicros) / 1e6)
         }
-        var total = VMCounters()
-        var bEnd: UInt64 = 0, sEnd: UInt64 = 0
+        var total = VMCounters(), traced = VMCounters()
+        var bEnd: UInt64 = 0, bFreedEnd: UInt64 = 0, sEnd: UInt64 = 0
         var vms: [VM] = []
         var shared: UInt64 = 0, zero: UInt64 = 0, volatile: UInt64 = 0
         for v in s.vms {
             total = total + v.counters
+            traced = traced + v.tracedCounters
             shared += v.sharedPages
             zero += v.zeroSharedPages
             volatile += v.volatilePages
-            bEnd += v.balloonPages; sEnd += v.swappedPages
+            bEnd += v.balloonPages; bFreedEnd += v.balloonFreedPages; sEnd += v.swappedPages
             let periods = Double(max(v.samplePeriods, 1))
             vms.append(VM(id: v.config.id, name: v.config.name, maxPages: v.config.maxPages, minPages: v.config.minPages,
                           shares: v.config.shares, overheadPages: v.config.overheadPages, balloon: v.config.balloon,
                           salt: s.policy.salting == .on ? (v.config.salt ?? v.config.id) : nil, poweredOn: v.on, records: v.counters.records, skippedRecords: v.counters.skippedRecords,
-                          pageAccesses: v.counters.accessedPages, contentBacked: v.counters.contentBacked,
+                          pageAccesses: v.counters.accessedPages, contentBackedPages: v.counters.contentBacked,
                           guestFreedPages: v.counters.guestFreed, untouchedPages: v.untouchedPages,
                           privatePages: v.privatePages, residentPages: v.privatePages + v.sharedPages,
                           sharing: makeSharing(v.counters, pages: v.config.maxPages, shared: v.sharedPages, frames: v.sharedFramesShare, zero: v.zeroSharedPages,
                                            hints: v.hintFrames, overflow: v.overflowFramesReached, volatile: v.volatilePages),
                           faults: makeFaults(v.counters),
-                          reclaim: makeReclaim(v.counters, peak: v.balloonPeak, end: v.balloonPages, swapPeak: v.swappedPeak, swapEnd: v.swappedPages),
+                          reclaim: makeReclaim(v.counters, v),
                           allocation: Allocation(minPages: v.config.minPages, maxPages: v.config.maxPages, shares: v.config.shares,
-                                                 targetEnd: v.targetPages, allocatedEnd: v.privatePages + v.sharedPages + (v.cache?.machinePages ?? 0),
-                                                 allocatedMean: round3(v.allocatedMean)),
-                          idle: Idle(periods: v.samplePeriods, estimateMean: round3(v.estimateSum / periods),
-                                     trueMean: round3(v.trueSum / periods), meanAbsError: round3(v.absErrorSum / periods),
+                                                 targetEndPages: v.targetPages, allocatedEndPages: v.privatePages + v.sharedPages + (v.cache?.machinePages ?? 0),
+                                                 allocatedMeanPages: round3(v.allocatedMean)),
+                          idle: Idle(periods: v.samplePeriods, estimateMeanPages: round3(v.estimateSum / periods),
+                                     trueMeanPages: round3(v.trueSum / periods), meanAbsErrorPages: round3(v.absErrorSum / periods),
                                      samplingTraps: v.counters.samplingTraps,
-                                     damonEstimateMean: v.damonEstimateSum.map { round3($0 / periods) },
-                                     damonMeanAbsError: v.damonAbsErrorSum.map { round3($0 / periods) },
+                                     damonEstimateMeanPages: v.damonEstimateSum.map { round3($0 / periods) },
+                                     damonMeanAbsErrorPages: v.damonAbsErrorSum.map { round3($0 / periods) },
                                      esxTracking: v.esxLag, damonTracking: v.damonLag),
-                          cost: Cost(v.counters, s.policy, onSeconds: v.onSeconds),
+                          cost: Cost(traced: v.tracedCounters, total: v.counters, s.policy, onSeconds: v.tracedOnSeconds, totalOnSeconds: v.onSeconds),
                           freePageReporting: fpr(v.counters),
                           largePages: v.largePages.map { LargePages($0, peak: $0.peakPages, resident: v.privatePages + v.sharedPages) },
                           compression: v.cache.map { Compression(v.counters, $0, peak: $0.peakMachinePages) },
@@ -385,33 +420,43 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         }
         schemaVersion = ReplayReport.schemaVersion
         self.trace = trace
+        self.policyName = policyName
+        policyChanges = Presets.changes(s.policy)
         seed = s.policy.seed
         policy = s.policy
-        host = Host(pageSize: s.host.pageSize, machinePages: s.host.machinePages,
+        host = Host(pageSizeBytes: s.host.pageSize, machinePages: s.host.machinePages,
                     machineMiB: round3(Double(s.host.machinePages) * mib), memorySource: s.host.memorySource,
-                    swapPages: s.host.swapPages, overheadPages: s.reservedOverheadPages, freePagesEnd: s.freePages,
-                    simulatedSeconds: s.time.seconds, records: s.records, scanTicks: s.scanTicks)
+                    swapPages: s.host.swapPages, overheadPages: s.reservedOverheadPages, freeEndPages: s.freePages,
+                    simulatedSeconds: s.time.seconds, tracedSeconds: s.tracedEnd.seconds, records: s.records, scanTicks: s.scanTicks)
         self.vms = vms
         sharing = makeSharing(total, pages: s.vms.reduce(0) { $0 + $1.config.maxPages }, shared: shared, frames: Double(s.sharedFrames), zero: zero, hints: s.hintFrames,
                           overflow: s.overflowFrames, volatile: volatile)
         faults = makeFaults(total)
-        reclaim = HostReclaim(hostBalloonPeakPages: s.hostBalloonPeak, balloonPagesEnd: bEnd, balloonInflated: total.balloonInflated,
+        reclaim = HostReclaim(hostBalloonPeakPages: s.hostBalloonPeak, balloonEndPages: bEnd,
+                              hostBalloonFreedPeakPages: s.hostBalloonFreedPeak, balloonFreedEndPages: bFreedEnd,
+                              balloonInflated: total.balloonInflated, balloonInflatedFreeing: total.balloonInflatedFreeing,
                               balloonDeflated: total.balloonDeflated, guestRefaults: total.guestRefaults,
                               guestAllocations: total.guestAllocations, doublePaging: total.doublePaging, swapOut: total.swapOut,
-                              swapIn: total.swapIn, hostSwappedPeakPages: s.hostSwappedPeak, swappedPagesEnd: sEnd,
+                              swapIn: total.swapIn, hostSwappedPeakPages: s.hostSwappedPeak, swappedEndPages: sEnd,
                               sharedBeforeSwap: total.sharedBeforeSwap, syncReclaims: total.syncReclaims,
-                              blockedMicros: total.blockedMicros)
+                              blockedSeconds: Double(total.blockedMicros) / 1e6)
         let t = s.thresholds
+        func secs(_ st: FreeState) -> Double { Double(s.stateMicros[st] ?? 0) / 1e6 }
         states = States(overcommitted: s.overcommitted, end: s.state.rawValue,
-                        timeMicros: StateTimes(high: s.stateMicros[.high] ?? 0, clear: t.hasClear ? s.stateMicros[.clear] ?? 0 : nil,
-                                               soft: s.stateMicros[.soft] ?? 0, hard: s.stateMicros[.hard] ?? 0, low: s.stateMicros[.low] ?? 0),
+                        timeSeconds: PerState(high: secs(.high), clear: t.hasClear ? secs(.clear) : nil,
+                                              soft: secs(.soft), hard: secs(.hard), low: secs(.low)),
                         transitions: s.transitions,
-                        thresholdPages: StateTimes(high: t.high, clear: t.hasClear ? t.clear : nil, soft: t.soft, hard: t.hard, low: t.low))
+                        thresholdPages: PerState(high: t.high, clear: t.hasClear ? t.clear : nil, soft: t.soft, hard: t.hard, low: t.low))
         let names = Dictionary(uniqueKeysWithValues: s.vms.map { ($0.config.id, $0.config.name) })
         admission = Admission(refused: s.vms.filter(\.refused).map(\.config.id),
                               refusals: s.refusals.map { Refusal($0, name: names[$0.vm] ?? "") })
         scan = ReplayReport.scanState(s)
-        cost = Cost(total, s.policy, onSeconds: s.vms.reduce(0) { $0 + $1.onSeconds })
+        cost = Cost(traced: traced, total: total, s.policy, onSeconds: s.vms.reduce(0) { $0 + $1.tracedOnSeconds },
+                    totalOnSeconds: s.vms.reduce(0) { $0 + $1.onSeconds })
+        if let worst = vms.filter({ $0.cost.onSeconds > 0 }).max(by: { $0.cost.slowdown < $1.cost.slowdown || ($0.cost.slowdown == $1.cost.slowdown && $0.id > $1.id) }) {
+            cost.worstVMId = worst.id
+            cost.worstVMSlowdown = worst.cost.slowdown
+        }
         freePageReporting = fpr(total)
         if let peak = s.cachePeak {
             let states = s.vms.compactMap(\.cache)
@@ -439,7 +484,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
             settle = rate > 0 ? (remaining / rate).rounded(.up) : nil
         }
         return Scan(ratePerVMPagesPerSecond: round3(rate), cappedByTotal: capped, vmsBeforeFullPass: behind.map(\.config.id),
-                    settleSecondsForFullPass: settle)
+                    fullPassSettleSeconds: settle)
     }
 }
 

@@ -15,14 +15,15 @@ extension ReplayReport {
     }
 
     fileprivate func renderText() -> String {
-        let mib = Double(host.pageSize) / 1_048_576
+        let mib = Double(host.pageSizeBytes) / 1_048_576
         func m(_ pages: Double) -> String { String(format: "%.1f", pages * mib) }
         func pct(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.1f%%", 100 * a / b) : "-" }
         var s = "trace     \(trace)\n"
-        s += "host      \(host.machinePages) pages (\(String(format: "%.1f", host.machineMiB)) MiB, \(host.memorySource)), swap \(host.swapPages) pages, \(host.freePagesEnd) free at end\n"
-        s += "replayed  \(host.records) records, \(String(format: "%.1f", host.simulatedSeconds)) s simulated, \(host.scanTicks) scan ticks, seed \(seed)\n"
-        let shown = ["sharing"] + (policy.salting == .on ? ["salting"] : []) + ["shareScanVM", "shareScanTotal", "hashBits"]
-        s += "policy    " + shown.map { "\($0)=\(PolicyKnobs.knob($0)!.value(of: policy))" }.joined(separator: " ")
+        s += "host      \(host.machinePages) pages (\(String(format: "%.1f", host.machineMiB)) MiB, \(host.memorySource)), swap \(host.swapPages) pages, \(host.freeEndPages) free at end\n"
+        s += "replayed  \(host.records) records, \(String(format: "%.1f", host.simulatedSeconds)) s simulated"
+        if host.simulatedSeconds > host.tracedSeconds { s += String(format: " (traced %.1f s, then %.1f s of settle)", host.tracedSeconds, host.simulatedSeconds - host.tracedSeconds) }
+        s += ", \(host.scanTicks) scan ticks, seed \(seed)\n"
+        s += "policy    \(policyName)" + (policyChanges.isEmpty ? " (the esx preset: the paper's defaults)" : " (differs from esx: " + policyChanges.joined(separator: " ") + ")")
         if policy.salting == .on {
             s += " (salts: " + vms.map { "VM \($0.id) \($0.salt ?? $0.id)" }.joined(separator: ", ") + ")"
         }
@@ -34,45 +35,51 @@ extension ReplayReport {
             rows.append([String(v.id), v.name, m(Double(v.maxPages)), m(Double(v.residentPages)), m(Double(v.sharing.sharedPages)),
                          m(v.sharing.savedPages), pct(v.sharing.savedPages, Double(v.residentPages)),
                          pct(v.sharing.savedPages, Double(v.maxPages)), m(Double(v.sharing.zeroSharedPages)),
-                         String(v.sharing.hintFrames), String(v.sharing.cowBreaks), String(v.sharing.pagesScanned), passes(v.sharing.scanPasses)])
+                         String(v.sharing.hintFrames), String(v.sharing.cowBreaks), String(v.sharing.scannedPages), passes(v.sharing.scanPasses)])
         }
         let resident = vms.reduce(0.0) { $0 + Double($1.residentPages) }
         let configured = Double(vms.reduce(0) { $0 + $1.maxPages })
         rows.append(["all", "", m(configured), m(resident), m(Double(sharing.sharedPages)),
                      m(sharing.savedPages), pct(sharing.savedPages, resident), pct(sharing.savedPages, configured),
                      m(Double(sharing.zeroSharedPages)),
-                     String(sharing.hintFrames), String(sharing.cowBreaks), String(sharing.pagesScanned), passes(sharing.scanPasses)])
+                     String(sharing.hintFrames), String(sharing.cowBreaks), String(sharing.scannedPages), passes(sharing.scanPasses)])
         s += "Sharing (MiB at the end; scan passes = scanned pages / max pages)\n" + TextTable.render(rows, rightAligned: Set([0] + Array(2...12)))
         s += scanLines()
         s += "  shared frames \(Int(sharing.sharedFrames)), stale hints \(sharing.staleHints), volatile skips \(sharing.volatileSkipped), false matches \(sharing.falseMatches), overflow frames \(sharing.overflowFrames), table \(Int(sharing.tableBytes)) bytes\n"
-        s += "  KSM terms: pages_shared \(Int(sharing.ksm.pagesShared)), pages_sharing \(Int(sharing.ksm.pagesSharing)), pages_unshared \(sharing.ksm.pagesUnshared), pages_volatile \(sharing.ksm.pagesVolatile)\n\n"
+        s += "  KSM terms: pages_shared \(Int(sharing.ksm.sharedPages)), pages_sharing \(Int(sharing.ksm.sharingPages)), pages_unshared \(sharing.ksm.unsharedPages), pages_volatile \(sharing.ksm.volatilePages)\n\n"
         var f: [[String]] = [["vm", "page accesses", "shadow hits", "hidden faults", "demand-zero", "COW faults", "invalidations"]]
         for v in vms {
             f.append([String(v.id), String(v.pageAccesses), String(v.faults.shadowHits), String(v.faults.hiddenFaults),
-                      String(v.faults.demandZero), String(v.faults.cowFaults), String(v.faults.invalidations)])
+                      String(v.faults.demandZeroFaults), String(v.faults.cowFaults), String(v.faults.invalidations)])
         }
         f.append(["all", String(vms.reduce(0) { $0 + $1.pageAccesses }), String(faults.shadowHits), String(faults.hiddenFaults),
-                  String(faults.demandZero), String(faults.cowFaults), String(faults.invalidations)])
+                  String(faults.demandZeroFaults), String(faults.cowFaults), String(faults.invalidations)])
         s += "Faults (counts of events)\n" + TextTable.render(f, rightAligned: Set(0...6))
-        var a: [[String]] = [["vm", "min MiB", "target MiB", "alloc MiB", "mean alloc MiB", "balloon MiB", "balloon peak MiB",
+        var a: [[String]] = [["vm", "min MiB", "target MiB", "alloc MiB", "mean alloc MiB", "balloon MiB (freed)", "balloon peak MiB (freed)",
                               "swapped MiB", "swapped peak MiB", "guest refaults", "swap-ins", "double paging", "blocked s",
                               "est. active MiB", "true active MiB"]]
         for v in vms {
-            a.append([String(v.id) + (v.refused ? " (refused)" : ""), m(Double(v.allocation.minPages)), m(Double(v.allocation.targetEnd)),
-                      m(Double(v.allocation.allocatedEnd)), m(v.allocation.allocatedMean), m(Double(v.reclaim.balloonPagesEnd)),
-                      m(Double(v.reclaim.balloonPagesPeak)), m(Double(v.reclaim.swappedPagesEnd)), m(Double(v.reclaim.swapPeakPages)),
+            a.append([String(v.id) + (v.refused ? " (refused)" : ""), m(Double(v.allocation.minPages)), m(Double(v.allocation.targetEndPages)),
+                      m(Double(v.allocation.allocatedEndPages)), m(v.allocation.allocatedMeanPages),
+                      m(Double(v.reclaim.balloonEndPages)) + " (" + m(Double(v.reclaim.balloonFreedEndPages)) + ")",
+                      m(Double(v.reclaim.balloonPeakPages)) + " (" + m(Double(v.reclaim.balloonFreedPeakPages)) + ")",
+                      m(Double(v.reclaim.swappedEndPages)), m(Double(v.reclaim.swappedPeakPages)),
                       String(v.reclaim.guestRefaults), String(v.reclaim.swapIn),
-                      String(v.reclaim.doublePaging), String(format: "%.0f", Double(v.reclaim.blockedMicros) / 1e6),
-                      m(v.idle.estimateMean), m(v.idle.trueMean)])
+                      String(v.reclaim.doublePaging), String(format: "%.0f", v.reclaim.blockedSeconds),
+                      m(v.idle.estimateMeanPages), m(v.idle.trueMeanPages)])
         }
-        s += "\nAllocation and reclamation (MiB at the end unless named; counts are events)\n" + TextTable.render(a, rightAligned: Set(1...14))
+        s += "\nAllocation and reclamation (MiB at the end unless named; counts are events; (freed): balloon pages whose inflation released host memory)\n" + TextTable.render(a, rightAligned: Set(1...14))
         if readsRecorded == false {
             s += "  true active counts pages written only: the trace records no reads (capture.accesses interval-writes), so it is a lower bound\n"
         }
-        s += "  host-wide peaks (at one moment): balloon \(m(Double(reclaim.hostBalloonPeakPages))) MiB, swapped \(m(Double(reclaim.hostSwappedPeakPages))) MiB\n"
-        if vms.contains(where: { $0.idle.damonMeanAbsError != nil }) {
+        s += "  host-wide peaks (at one moment): balloon \(m(Double(reclaim.hostBalloonPeakPages))) MiB, of it \(m(Double(reclaim.hostBalloonFreedPeakPages))) MiB that freed host memory; swapped \(m(Double(reclaim.hostSwappedPeakPages))) MiB\n"
+        if reclaim.balloonInflated > 0 {
+            let none = reclaim.balloonInflated - reclaim.balloonInflatedFreeing
+            s += "  ballooning: \(reclaim.balloonInflated) pages inflated, \(reclaim.balloonInflatedFreeing) of them freed host memory; \(none) held none (never touched, given back untouched, or already swapped)\n"
+        }
+        if vms.contains(where: { $0.idle.damonMeanAbsErrorPages != nil }) {
             s += "  active-memory estimate, mean |error| per sample period against the pages really touched (MiB): "
-            s += vms.map { "VM \($0.id) DAMON \(m($0.idle.damonMeanAbsError ?? 0)), ESX sampling \(m($0.idle.meanAbsError))" }.joined(separator: "; ") + "\n"
+            s += vms.map { "VM \($0.id) DAMON \(m($0.idle.damonMeanAbsErrorPages ?? 0)), ESX sampling \(m($0.idle.meanAbsErrorPages))" }.joined(separator: "; ") + "\n"
             func lag(_ t: TrackingLag?) -> String {
                 guard let t else { return "-" }
                 func mean(_ sum: UInt64, _ n: UInt64) -> String { n == 0 ? "-" : String(format: "%.0f s", Double(sum) / Double(n) * policy.samplePeriod) }
@@ -90,23 +97,46 @@ extension ReplayReport {
                 s += "  compression cache: the trace gives no compressed sizes (format version 1, or captured without them): only zero pages compress; every other page counted as incompressible\n"
             }
             s += "  compression cache: \(z.compressedPages) pages compressed into it, \(z.decompressions) decompressed on access, \(z.evictedToSwap) written on to swap when full; "
-            s += "\(z.swappedIncompressible) swapped as incompressible, \(z.swappedSizeUnknown) with no known size; at the end \(z.pagesEnd) pages in \(z.cacheMachinePagesEnd) machine pages (\(m(Double(z.cacheMachinePagesEnd))) MiB), "
-            s += "at most \(z.cachePeakMachinePages) at once; per VM: "
+            s += "\(z.swappedIncompressible) swapped as incompressible, \(z.swappedSizeUnknown) with no known size; at the end \(z.endPages) pages in \(z.cacheEndPages) machine pages (\(m(Double(z.cacheEndPages))) MiB), "
+            s += "at most \(z.cachePeakPages) at once; per VM: "
             s += vms.map { "VM \($0.id) \($0.compression?.compressedPages ?? 0)/\($0.compression?.decompressions ?? 0)/\($0.compression?.evictedToSwap ?? 0)" }.joined(separator: ", ") + " (compressed/decompressed/evicted)\n"
         }
         if let lp = largePages {
             s += "  large pages: \(lp.formed) formed, \(lp.splits) split, \(lp.released) released; at most \(lp.peakPages) pages (\(m(Double(lp.peakPages))) MiB) inside them at once, "
-            s += "\(lp.pagesAtEnd) at the end (\(String(format: "%.1f", lp.coverageEnd * 100))% of resident pages); the scan skipped \(lp.scanSkips) offers inside large pages, "
+            s += "\(lp.endPages) at the end (\(String(format: "%.1f", lp.coverageEnd * 100))% of resident pages); the scan skipped \(lp.scanSkips) offers inside large pages, "
             s += "\(lp.lostShares) of which would have shared; per VM: "
             s += vms.map { "VM \($0.id) \($0.largePages?.formed ?? 0)/\($0.largePages?.splits ?? 0)/\($0.largePages?.lostShares ?? 0)" }.joined(separator: ", ") + " (formed/split/lost shares)\n"
         }
-        let st = states.timeMicros
-        let tot = Double(max(1, st.high + (st.clear ?? 0) + st.soft + st.hard + st.low))
-        let clear = st.clear.map { String(format: "clear %.1f%%, ", 100 * Double($0) / tot) } ?? ""
+        let st = states.timeSeconds
+        let tot = max(1e-9, st.high + (st.clear ?? 0) + st.soft + st.hard + st.low)
+        let clear = st.clear.map { String(format: "clear %.1f%%, ", 100 * $0 / tot) } ?? ""
         s += String(format: "  states: high %.1f%%, %@soft %.1f%%, hard %.1f%%, low %.1f%% of the time; %llu transitions; end in %@\n",
-                    100 * Double(st.high) / tot, clear, 100 * Double(st.soft) / tot, 100 * Double(st.hard) / tot, 100 * Double(st.low) / tot,
+                    100 * st.high / tot, clear, 100 * st.soft / tot, 100 * st.hard / tot, 100 * st.low / tot,
                     states.transitions.values.reduce(0, +), states.end)
-        for r in admission.refusals { s += "  " + r.sentence(pageSize: host.pageSize) + "\n" }
+        s += costText()
+        for r in admission.refusals { s += "  " + r.sentence(pageSize: host.pageSizeBytes) + "\n" }
+        return s
+    }
+
+    /// The cost model's estimate per VM and in all (docs/MODEL.md "Cost model"): stall and
+    /// slowdown over the traced span; stall after it (--settle) apart.
+    func costText() -> String {
+        var rows: [[String]] = [["vm", "name", "on s", "stall s", "slowdown %", "guest refaults s", "swap-ins s", "blocked s", "other s", "settle stall s"]]
+        func row(_ id: String, _ name: String, _ c: Cost) -> [String] {
+            let b = c.breakdownSeconds
+            let other = c.stallSeconds - b.guestRefaults - b.swapIn - b.blocked
+            return [id, name, String(c.onSeconds), String(format: "%.3f", c.stallSeconds), String(format: "%.3f", 100 * c.slowdown),
+                    String(format: "%.3f", b.guestRefaults), String(format: "%.3f", b.swapIn), String(format: "%.3f", b.blocked),
+                    String(format: "%.3f", max(0, other)), String(format: "%.3f", c.settleStallSeconds)]
+        }
+        for v in vms { rows.append(row(String(v.id), v.name, v.cost)) }
+        rows.append(row("all", "", cost))
+        var s = "\nCost model (estimated stall over the traced span; slowdown = stall / powered-on time; docs/MODEL.md \"Cost model\")\n"
+        s += TextTable.render(rows, rightAligned: Set([0] + Array(2...9)))
+        if let id = cost.worstVMId, let worst = vms.first(where: { $0.id == id }) {
+            s += String(format: "  worst VM: %u (%@), slowdown %.3f%%", id, worst.name, 100 * (cost.worstVMSlowdown ?? 0))
+            s += cost.settleOnSeconds > 0 ? String(format: "; the %llu VM-seconds of --settle are not in it (their stall: %.3f s)\n", cost.settleOnSeconds, cost.settleStallSeconds) : "\n"
+        }
         return s
     }
 
@@ -122,8 +152,8 @@ extension ReplayReport {
         }
         if !scan.vmsBeforeFullPass.isEmpty {
             let parts = vms.filter { scan.vmsBeforeFullPass.contains($0.id) }
-                .map { String(format: "VM %u %.1f%%", $0.id, 100 * Double($0.sharing.pagesScanned) / Double(max(1, $0.maxPages))) }
-            let settle = scan.settleSecondsForFullPass.map { "; about \(ReplayReport.roundUpDuration($0)) more of --settle would complete one pass" } ?? ""
+                .map { String(format: "VM %u %.1f%%", $0.id, 100 * Double($0.sharing.scannedPages) / Double(max(1, $0.maxPages))) }
+            let settle = scan.fullPassSettleSeconds.map { "; about \(ReplayReport.roundUpDuration($0)) more of --settle would complete one pass" } ?? ""
             s += "  scan incomplete: the run ended before the scanner visited every page once (\(parts.joined(separator: ", ")) of max)\(settle)\n"
         }
         return s

@@ -34,7 +34,8 @@ public enum RunGrid {
     public static func checkSweep(_ s: Sweep) throws(Problem) -> Sweep {
         guard !s.values.isEmpty, !s.values.contains(where: \.isEmpty) else { throw Problem("\(s.key): an empty value") }
         guard hostKeys.contains(s.key) || s.key == "seed" || PolicyKnobs.knob(s.key) != nil else {
-            throw Problem("\(s.key): not a knob, host-memory, overcommit or seed (`tracetool policy show` lists the knobs)")
+            let near = Suggest.nearest(s.key, among: hostKeys.sorted() + ["seed"] + PolicyKnobs.all.map(\.name)).map { "did you mean \($0)? " } ?? ""
+            throw Problem("\(s.key): not a knob, host-memory, overcommit or seed; \(near)(`tracetool policy show` lists the knobs)")
         }
         return s
     }
@@ -58,11 +59,17 @@ public enum RunGrid {
         for a in assignments { try PolicyKnobs.apply(assignments: a, to: &r.policy) }
         if let seed { r.policy.seed = seed }
         try r.policy.validate()
-        return (assignments.isEmpty ? r.name : r.name + " + " + assignments.joined(separator: ","), r.policy)
+        return (assignments.isEmpty ? r.name : r.name + (r.name.contains(" + ") ? "," : " + ") + assignments.joined(separator: ","), r.policy)
     }
 
-    /// `run` with swept `key` set to `v`, named after it.
+    /// `run` with swept `key` set to `v`, named after it. A knob that defines the run's preset
+    /// (one it sets otherwise than esx: idleTax for no-tax) is refused: the column would be named
+    /// after a preset it no longer is.
     public static func apply(_ key: String, _ v: String, to run: PolicyRun) throws(Problem) -> PolicyRun {
+        if let base = run.policyName.components(separatedBy: " + ").first, let preset = Presets.named(base),
+           let knob = Presets.definingKnobs(preset).first(where: { $0.name == key }) {
+            throw Problem("\(key): the preset \(preset.name) is defined by \(key)=\(knob.value(of: preset.policy)), so sweeping it would make \(preset.name) another policy; sweep \(key) on --policy esx (or give each variant as --policy \(preset.name),\(key)=…)")
+        }
         var r = run
         r.name = "\(run.name) \(key)=\(v)"
         r.cell.append(SweepSetting(key: key, value: v))

@@ -16,17 +16,17 @@ public struct TraceStats: Codable, Equatable, Sendable {
     public struct VM: Codable, Equatable, Sendable {
         public var id: UInt32
         public var name: String
-        public var pages: UInt64
-        public var pagesTouched: UInt64
-        public var pagesWithContent: UInt64
+        public var maxPages: UInt64
+        public var touchedPages: UInt64
+        public var contentPages: UInt64
         public var zeroPages: UInt64
         public var distinctContents: UInt64
-        public var duplicatesWithinVM: UInt64
+        public var duplicateWithinVMPages: UInt64
         /// This VM's share of the oracle bound at the end (pages, fractional; see above).
         public var oracleSavedPages: Double
         public var contentChanges: UInt64
-        public var workingSetMean: Double
-        public var workingSetMax: UInt64
+        public var workingSetMeanPages: Double
+        public var workingSetMaxPages: UInt64
     }
     public struct Interval: Codable, Equatable, Sendable {
         public var timeSeconds: Double
@@ -34,17 +34,17 @@ public struct TraceStats: Codable, Equatable, Sendable {
         public var zeroPages: UInt64
         public var contentChanges: UInt64
         /// Pages each VM touched in the interval, in header order.
-        public var workingSet: [UInt64]
+        public var workingSetPages: [UInt64]
     }
-    public var schemaVersion = 3
+    public var schemaVersion = 4
     public var trace: String
-    public var pageSize: UInt64
+    public var pageSizeBytes: UInt64
     public var intervalSeconds: Double
     public var records: UInt64
     public var vms: [VM]
     public var distinctContents: UInt64
     public var oracleSavedPages: UInt64
-    public var duplicatesAcrossVMs: UInt64
+    public var duplicateAcrossVMsPages: UInt64
     public var intervals: [Interval]
 
     public static func compute(path: String, interval: Micros) throws(TraceError) -> TraceStats {
@@ -106,7 +106,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
         func closeInterval(at t: UInt64) {
             let zeros = zero.reduce(0, +)
             intervals.append(Interval(timeSeconds: Double(t) / 1e6, oracleSavedPages: totalContent - UInt64(global.count),
-                                      zeroPages: zeros, contentChanges: intervalChanges, workingSet: Array(ws)))
+                                      zeroPages: zeros, contentChanges: intervalChanges, workingSetPages: Array(ws)))
             for i in 0..<n {
                 wsSum[i] += Double(ws[i])
                 wsMax[i] = max(wsMax[i], ws[i])
@@ -222,14 +222,14 @@ public struct TraceStats: Codable, Equatable, Sendable {
         let within = (0..<n).reduce(UInt64(0)) { $0 + withContent[$1] - distinct[$1] }
         let oracle = totalContent - UInt64(global.count)
         let vms = h.vms.enumerated().map { i, d in
-            VM(id: d.id, name: d.name, pages: d.pages, pagesTouched: touchedCount[i], pagesWithContent: withContent[i],
-               zeroPages: zero[i], distinctContents: distinct[i], duplicatesWithinVM: withContent[i] - distinct[i],
-               oracleSavedPages: share[i], contentChanges: changes[i], workingSetMean: (wsSum[i] / Double(max(1, intervals.count)) * 1000).rounded() / 1000,
-               workingSetMax: wsMax[i])
+            VM(id: d.id, name: d.name, maxPages: d.pages, touchedPages: touchedCount[i], contentPages: withContent[i],
+               zeroPages: zero[i], distinctContents: distinct[i], duplicateWithinVMPages: withContent[i] - distinct[i],
+               oracleSavedPages: share[i], contentChanges: changes[i], workingSetMeanPages: (wsSum[i] / Double(max(1, intervals.count)) * 1000).rounded() / 1000,
+               workingSetMaxPages: wsMax[i])
         }
-        return TraceStats(trace: URL(fileURLWithPath: path).lastPathComponent, pageSize: UInt64(h.pageSize), intervalSeconds: interval.seconds,
+        return TraceStats(trace: URL(fileURLWithPath: path).lastPathComponent, pageSizeBytes: UInt64(h.pageSize), intervalSeconds: interval.seconds,
                           records: reader.recordsRead, vms: vms, distinctContents: UInt64(global.count),
-                          oracleSavedPages: oracle, duplicatesAcrossVMs: oracle - within, intervals: intervals)
+                          oracleSavedPages: oracle, duplicateAcrossVMsPages: oracle - within, intervals: intervals)
     }
 }
 

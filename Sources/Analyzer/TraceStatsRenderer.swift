@@ -14,7 +14,7 @@ extension TraceStats {
     }
 
     fileprivate func renderText() -> String {
-        let mib = Double(pageSize) / 1_048_576
+        let mib = Double(pageSizeBytes) / 1_048_576
         /// "pages (MiB)".
         func pm(_ pages: UInt64) -> String { String(format: "%llu (%.1f)", pages, Double(pages) * mib) }
         func pmd(_ pages: Double) -> String { String(format: "%.1f (%.1f)", pages, pages * mib) }
@@ -22,15 +22,15 @@ extension TraceStats {
         var s = "trace \(trace): \(records) records; \(intervals.count) intervals of \(String(format: "%g", intervalSeconds)) s, "
         s += "ending at \(span) s (each holds the records stamped in (end − \(String(format: "%g", intervalSeconds)) s, end])\n"
         s += "distinct contents \(distinctContents) (a count); oracle sharing bound at the end \(pm(oracleSavedPages)) pages (MiB): "
-        s += "\(pm(oracleSavedPages - duplicatesAcrossVMs)) within VMs, \(pm(duplicatesAcrossVMs)) across VMs\n\n"
+        s += "\(pm(oracleSavedPages - duplicateAcrossVMsPages)) within VMs, \(pm(duplicateAcrossVMsPages)) across VMs\n\n"
         var rows: [[String]] = [["vm", "name", "max pages (MiB)", "touched pages (MiB)", "with content pages (MiB)", "zero pages (MiB)",
                                  "zero % of content", "oracle saved pages (MiB)", "distinct contents", "dup within pages",
                                  "content changes", "WS mean pages (MiB)", "WS max pages (MiB)"]]
         for v in vms {
-            let zeroShare = v.pagesWithContent == 0 ? "-" : String(format: "%.1f%%", 100 * Double(v.zeroPages) / Double(v.pagesWithContent))
-            rows.append([String(v.id), v.name, pm(v.pages), pm(v.pagesTouched), pm(v.pagesWithContent), pm(v.zeroPages),
-                         zeroShare, pmd(v.oracleSavedPages), String(v.distinctContents), String(v.duplicatesWithinVM), String(v.contentChanges),
-                         pmd(v.workingSetMean), pm(v.workingSetMax)])
+            let zeroShare = v.contentPages == 0 ? "-" : String(format: "%.1f%%", 100 * Double(v.zeroPages) / Double(v.contentPages))
+            rows.append([String(v.id), v.name, pm(v.maxPages), pm(v.touchedPages), pm(v.contentPages), pm(v.zeroPages),
+                         zeroShare, pmd(v.oracleSavedPages), String(v.distinctContents), String(v.duplicateWithinVMPages), String(v.contentChanges),
+                         pmd(v.workingSetMeanPages), pm(v.workingSetMaxPages)])
         }
         s += TextTable.render(rows, rightAligned: Set([0] + Array(2...12)))
         s += "  WS = working set: pages touched in an interval; content changes = content records that changed a page's content\n"
@@ -39,7 +39,7 @@ extension TraceStats {
                               + vms.map { "VM \($0.id) WS pages" }]
         for i in intervals {
             iv.append([String(format: "%.1f", i.timeSeconds), pm(i.oracleSavedPages), pm(i.zeroPages), String(i.contentChanges)]
-                      + i.workingSet.map(String.init))
+                      + i.workingSetPages.map(String.init))
         }
         s += "\n" + TextTable.render(iv, rightAligned: Set(0..<(4 + vms.count)))
         return s

@@ -79,7 +79,7 @@ struct GoldenTests {
         var rp = Replayer()
         rp.settle = c.settle
         try rp.run(reader, engine: engine)
-        let json = ReplayReportRenderer.json(ReplayReport(trace: c.trace, snapshot: engine.snapshot()))
+        let json = ReplayReportRenderer.json(ReplayReport(trace: c.trace, policyName: c.sets.isEmpty ? c.preset : c.preset + " + " + c.sets.joined(separator: ","), snapshot: engine.snapshot()))
         let file = GoldenTests.root + "/Tests/AnalyzerTests/Golden/" + c.golden
         if ProcessInfo.processInfo.environment["RECORD_GOLDEN"] == "1" {
             try AtomicOutput.write(json, to: file)
@@ -107,7 +107,7 @@ struct GoldenTests {
         for n in 1...5 {
             let file = GoldenTests.root + "/Tests/AnalyzerTests/Golden/\(trace)-first\(n)-esx.json"
             let r = try JSONDecoder().decode(ReplayReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
-            let mib = Double(r.host.pageSize) / 1_048_576
+            let mib = Double(r.host.pageSizeBytes) / 1_048_576
             let configured = Double(r.vms.reduce(0) { $0 + $1.maxPages }) * mib
             let touched = Double(r.vms.reduce(0) { $0 + $1.residentPages }) * mib
             let shared = Double(r.sharing.sharedPages) * mib, saved = r.sharing.savedPages * mib
@@ -125,7 +125,7 @@ struct GoldenTests {
         let readme = try String(contentsOfFile: GoldenTests.root + "/traces/README.md", encoding: .utf8)
         let file = GoldenTests.root + "/Tests/AnalyzerTests/Golden/server-mix-esx.json"
         let r = try JSONDecoder().decode(ReplayReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
-        let mib = Double(r.host.pageSize) / 1_048_576
+        let mib = Double(r.host.pageSizeBytes) / 1_048_576
         func row(_ name: String, configured: UInt64, touched: UInt64, shared: UInt64, saved: Double, zero: UInt64) -> String {
             let c = Double(configured) * mib
             return String(format: "| %@ | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |", name, c, Double(touched) * mib,

@@ -55,6 +55,24 @@ struct HTMLReportTests {
         #expect(page.charts.filter { $0.figure == "idle" && $0.id.hasPrefix("idle-") }.count == 3)
     }
 
+    @Test("The state band is the engine's exact transitions: spans by hand, and time per state adds up to the report's")
+    func stateBand() throws {
+        let spans = HTMLReport.stateSpans([(Micros.seconds(5), .soft), (Micros.seconds(8), .high), (Micros(8_500_000), .low)], end: 10)
+        #expect(spans.map { "\($0.0)-\($0.1) \($0.2)" } == ["0.0-5.0 high", "5.0-8.0 soft", "8.0-8.5 high", "8.5-10.0 low"])
+        #expect(HTMLReport.stateSpans([], end: 3).map { "\($0.0)-\($0.1) \($0.2)" } == ["0.0-3.0 high"])
+        let (engine, r) = try run("esx", overcommit: 3)
+        let changes = engine.stateChanges
+        let transitions = r.report.states.transitions.values.reduce(0, +)
+        #expect(transitions >= 2 && UInt64(changes.count) == transitions, "\(r.report.states.transitions)")
+        var total: [FreeState: Double] = [:]
+        for (a, b, st) in HTMLReport.stateSpans(changes, end: r.report.host.simulatedSeconds) { total[st, default: 0] += b - a }
+        let t = r.report.states.timeSeconds
+        #expect(t.soft + t.hard + t.low > 0)
+        for (st, want) in [(FreeState.high, t.high), (.soft, t.soft), (.hard, t.hard), (.low, t.low)] {
+            #expect(abs((total[st] ?? 0) - want) < 1e-3, "\(st): band \(total[st] ?? 0) s, report \(want) s")
+        }
+    }
+
     @Test("Several policies: one line per policy on shared axes, state strips, bars coloured per policy; with ten, colours stay distinct by dash and every one has a legend entry")
     func comparePage() throws {
         var noShare = Policy()

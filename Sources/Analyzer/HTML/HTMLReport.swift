@@ -1,18 +1,15 @@
 import Foundation
 import Replay
+import TraceFormat
 
 /// The self-contained HTML report of `replay --html` and `compare --html` (docs/REPORT.md
 /// "HTML report"): a summary that answers the question the run asks, a table, the policies
 /// compared on shared axes (curves over a swept value, or bars), and timelines: per-VM series as
 /// small multiples on shared scales.
 public enum HTMLReport {
-    /// The metrics drawn when policies are compared, by name in `CompareRenderer.metrics`.
-    /// (`CompareRenderer.longText` abbreviates them in this order.)
-    static let chartMetricNames = [
-        "estimated stall s (cost model)", "sharing saved MiB", "host balloon peak MiB", "host swapped peak MiB",
-        "swap-ins (count)", "guest refaults (count)", "blocked s (sum over VMs)", "estimator error MiB (mean over VMs)",
-    ]
-    static let chartMetrics: [Int] = chartMetricNames.map { n in CompareRenderer.metrics.firstIndex { $0.name == n }! }
+    /// The metrics drawn when policies are compared (and the long text table's columns).
+    static let chartMetrics: [Int] = ([.slowdown, .stall, .sharingSaved, .balloonPeak, .swappedPeak, .swapIns, .guestRefaults,
+                                       .blocked, .estimatorError] as [MetricID]).map(\.index)
 
     /// Most runs whose timelines one page overlays.
     static let maxTimelineRuns = 8
@@ -109,8 +106,7 @@ public enum HTMLReport {
         s += "<p>Cost is the cost model's estimated stall: the seconds the VMs lose to hidden faults, page copies, sharing scans, ballooning, guest refaults, host swapping and blocking, each event priced by a latency knob (docs/MODEL.md \"Cost model\"). An estimate to rank policies by, not a measurement.</p>\n"
         if c.groups.count == 1 {
             let r = first
-            let pct = r.cost.onSeconds > 0 ? 100 * r.cost.stallSeconds / Double(r.cost.onSeconds) : 0
-            s += "<p class=\"answer\">" + String(format: "Estimated stall <b>%.3f s</b> over %llu VM-seconds powered on (slowdown %.3f%%)", r.cost.stallSeconds, r.cost.onSeconds, pct)
+            s += "<p class=\"answer\">" + String(format: "Estimated stall <b>%.3f s</b> over %llu VM-seconds powered on in the traced span (slowdown %.3f%%)", r.cost.stallSeconds, r.cost.onSeconds, 100 * r.cost.slowdown)
             if let worst = r.vms.max(by: { $0.cost.stallSeconds < $1.cost.stallSeconds }), worst.cost.stallSeconds > 0 {
                 let b = worst.cost.breakdownSeconds
                 let kinds: [(String, Double)] = [("hidden faults", b.hiddenFaults), ("page copies", b.pageCopies), ("sharing scans", b.scan),
@@ -123,9 +119,9 @@ public enum HTMLReport {
                                r.sharing.savedMiB, CompareRenderer.mib(r, Double(r.reclaim.hostBalloonPeakPages)),
                                CompareRenderer.mib(r, Double(r.reclaim.hostSwappedPeakPages))) + "</p>\n"
         } else {
-            let answers = CompareRenderer.leastStallAnswers(c.groups, eligible: c.eligible)
+            let answers = CompareRenderer.leastStallAnswers(c.groups, eligible: c.eligible, results: c.results)
             s += "<table class=\"answer\"><tr>" + c.keys.map { "<th>\(esc($0))</th>" }.joined()
-                + "<th>least estimated stall</th><th>stall s\(c.seeds ? " (mean ± 95% CI)" : "")</th><th>ahead of the runner-up by</th></tr>\n"
+                + "<th>least estimated stall</th><th>stall s\(c.seeds ? " (mean ± 95% CI)" : "")</th><th>ahead of the runner-up by</th><th>memory pressure</th></tr>\n"
             func stall(_ g: Int) -> String {
                 String(format: "%.3f", c.groups[g].mean[m]) + (c.seeds ? String(format: " ± %.3f", c.groups[g].halfWidth[m]) : "")
             }
@@ -136,9 +132,9 @@ public enum HTMLReport {
                     let gap = c.groups[r].mean[m] - c.groups[b].mean[m]
                     let pct = c.groups[r].mean[m] > 0 ? String(format: " (%.0f%%)", 100 * gap / c.groups[r].mean[m]) : ""
                     s += "<td class=\"best\">\(esc(c.policyNames[c.policy[b]]))</td><td>\(stall(b))</td><td>"
-                        + String(format: "%.3f s", gap) + pct + " over \(esc(c.policyNames[c.policy[r]]))</td>"
+                        + (gap < 0.0005 ? "under 0.001 s" : String(format: "%.3f s", gap) + pct) + " over \(esc(c.policyNames[c.policy[r]]))</td>"
                 case .tie(let t):
-                    s += "<td>tie: \(esc(t.map { c.policyNames[c.policy[$0]] }.joined(separator: ", ")))</td><td>\(t.map(stall).joined(separator: " / "))</td><td>95% intervals overlap</td>"
+                    s += "<td>tie: \(esc(t.map { c.policyNames[c.policy[$0]] }.joined(separator: ", ")))</td><td>\(t.map(stall).joined(separator: " / "))</td><td>\(c.seeds ? "95% intervals overlap" : "equal")</td>"
                 case .only(let k):
                     s += "<td>\(esc(c.policyNames[c.policy[k]])) only</td><td>\(stall(k))</td><td>no other comparable policy</td>"
                 case .noComparable:
@@ -146,16 +142,19 @@ public enum HTMLReport {
                 case .allEqual:
                     s += "<td>all equal</td><td>\(stall(c.groups.indices.first { c.groups[$0].cell == a.cell }!))</td><td>0</td>"
                 }
-                s += "</tr>\n"
+                s += "<td>" + (a.noPressure ? "none: the host never left high; nothing ballooned or paged" : "yes") + "</td></tr>\n"
             }
             s += "</table>\n"
+            if !c.seeds, answers.contains(where: { if case .best = $0.outcome { return true } else { return false } }) {
+                s += "<p class=\"note\">One seed per policy: a difference can be the seed's. <code>--seeds 5</code> gives each policy a 95% interval and names a winner only when the intervals are apart.</p>\n"
+            }
         }
         // The trace's facts.
         let vms = first.vms
         let vmList = vms.prefix(12).map { "\(esc($0.name)) (\(mib1(CompareRenderer.mib(first, Double($0.maxPages)))) MiB)" }.joined(separator: ", ")
             + (vms.count > 12 ? ", and \(vms.count - 12) more" : "")
         s += "<ul class=\"facts\">\n"
-        s += "<li>Trace \(esc(trace)): \(first.host.records) records, \(mib1(first.host.simulatedSeconds)) s simulated (with any --settle), pages of \(first.host.pageSize / 1024) KiB.</li>\n"
+        s += "<li>Trace \(esc(trace)): \(first.host.records) records, \(mib1(first.host.simulatedSeconds)) s simulated (with any --settle), pages of \(first.host.pageSizeBytes / 1024) KiB.</li>\n"
         s += "<li>\(vms.count) VM\(vms.count == 1 ? "" : "s") (maximum memory): \(vmList).</li>\n"
         let hosts = Set(c.results.map { $0.report.host.machineMiB })
         s += "<li>Host machine memory: " + (hosts.count == 1 ? "\(mib1(first.host.machineMiB)) MiB" : "\(mib1(hosts.min()!))–\(mib1(hosts.max()!)) MiB across the sweep")
@@ -184,7 +183,7 @@ public enum HTMLReport {
         for (g, group) in c.groups.enumerated() {
             for i in group.runs {
                 let r = c.results[i].report
-                for f in r.admission.refusals { add(f.sentence(pageSize: r.host.pageSize), c.label(g), warning: true) }
+                for f in r.admission.refusals { add(f.sentence(pageSize: r.host.pageSizeBytes), c.label(g), warning: true) }
                 for line in r.scanLines().split(separator: "\n") { add(line.trimmingCharacters(in: .whitespaces), c.label(g), warning: false) }
             }
         }
@@ -206,21 +205,17 @@ public enum HTMLReport {
         return String(format: f, c.groups[g].mean[m]) + (c.seeds ? " ± " + String(format: f, c.groups[g].halfWidth[m]) : "")
     }
 
-    static func bestColumns(_ c: Columns, _ m: Int) -> Set<Int> {
-        switch CompareSummary.mark(c.groups, metric: m, lowerIsBetter: CompareRenderer.metrics[m].lowerIsBetter, eligible: c.eligible) {
-        case .best(let b)?: return [b]
-        default: return []
-        }
-    }
-
     /// Up to six columns: metrics down, columns across. More: a row per column, the charted
     /// metrics across (every metric is in `--format csv`).
     static func table(_ c: Columns) -> String {
         var s = "<h2>Results</h2>\n"
         if c.groups.count <= 6 {
             s += "<table class=\"metrics\"><tr><th>metric\(c.seeds ? " (mean ± 95% CI)" : "")</th>" + c.groups.indices.map { "<th>\(esc(c.label($0)))</th>" }.joined() + "</tr>\n"
-            for (m, metric) in CompareRenderer.metrics.enumerated() {
-                let best = bestColumns(c, m)
+            let sizes = c.groups.map { CompareRenderer.hostSize(c.results[$0.runs[0]].report) }
+            s += "<tr><td>host memory MiB</td>" + sizes.map { "<td>" + String(format: "%.1f", $0.mib) + "</td>" }.joined() + "</tr>\n"
+            s += "<tr><td>overcommit (Σ max / memory for VMs)</td>" + sizes.map { "<td>" + ($0.overcommit.map { String(format: "%.2f", $0) } ?? "-") + "</td>" }.joined() + "</tr>\n"
+            for (m, metric) in CompareRenderer.metrics.enumerated() where CompareRenderer.shownMetrics(c.results).contains(m) {
+                let best = bestByCell(c, m)
                 s += "<tr><td>\(esc(metric.name))</td>" + c.groups.indices.map { g in
                     "<td\(best.contains(g) ? " class=\"best\"" : "")>\(cellText(c, g, m))</td>"
                 }.joined() + "</tr>\n"
@@ -236,14 +231,14 @@ public enum HTMLReport {
             }
         }
         s += "</table>\n"
-        s += "<p class=\"note\">Bold: best in its row\(c.groups.count > 6 ? " among the policies of the same grid cell" : "")\(c.seeds ? ", its 95% interval apart from the runner-up's" : "") (lower is better, except sharing saved and time in high); a column whose run refused a VM another ran is never marked. Host peaks are host-wide at one moment; counts are events summed over VMs.</p>\n"
+        s += "<p class=\"note\">Bold: best among the columns of the same grid cell\(c.seeds ? ", its 95% interval apart from the runner-up's" : "") (lower is better, except sharing saved and time in high); columns of different cells are never compared, and a column whose run refused a VM another ran is never marked. Host peaks are host-wide at one moment; counts are events summed over VMs; slowdown and stall cover the traced span.</p>\n"
         return s
     }
 
     /// The best column of each grid cell for metric `m`.
     static func bestByCell(_ c: Columns, _ m: Int) -> Set<Int> {
         let marks = CompareSummary.marksByCell(c.groups, metric: m, lowerIsBetter: CompareRenderer.metrics[m].lowerIsBetter, eligible: c.eligible)
-        return Set(marks.compactMap { if case .best = $0.value { return $0.key } else { return nil } })
+        return Set(marks.compactMap { CompareSummary.starred($0.value, seeds: c.seeds) ? $0.key : nil })
     }
 
     // MARK: policies compared
@@ -365,16 +360,17 @@ public enum HTMLReport {
         return out
     }
 
-    static func stateSpans(_ times: [(Double, ArraySlice<TimelineRow>)]) -> [(Double, Double, FreeState)] {
+    /// The free-memory state's exact spans (seconds) from a run's state changes: high from 0 to
+    /// the first change, then each state until the next, the last until `end`.
+    static func stateSpans(_ changes: [(time: Micros, state: FreeState)], end: Double) -> [(Double, Double, FreeState)] {
         var out: [(Double, Double, FreeState)] = []
-        for k in times.indices.dropFirst() {
-            let state = times[k - 1].1.first!.state
-            if let last = out.last, last.2 == state, last.1 == times[k - 1].0 {
-                out[out.count - 1].1 = times[k].0
-            } else {
-                out.append((times[k - 1].0, times[k].0, state))
-            }
+        var from = 0.0, state = FreeState.high
+        for c in changes {
+            if c.time.seconds > from { out.append((from, c.time.seconds, state)) }
+            from = c.time.seconds
+            state = c.state
         }
+        if end > from { out.append((from, end, state)) }
         return out
     }
 
@@ -421,12 +417,12 @@ public enum HTMLReport {
     }
 
     static func singleRun(_ r: RunResult, stats: TraceStats?) -> String {
-        let mib = Double(r.report.host.pageSize) / 1_048_576
+        let mib = Double(r.report.host.pageSizeBytes) / 1_048_576
         let times = byTime(r.timeline)
         let end = times.last?.0 ?? 0
         var s = ""
         let free = SVG.Series(name: "free", color: "#000000", points: times.map { ($0.0, Double($0.1.first!.free) * mib) })
-        let spans = stateSpans(times)
+        let spans = stateSpans(r.stateChanges, end: r.report.host.simulatedSeconds)
         let bands = spans.map { SVG.Band(from: $0.0, to: $0.1, label: $0.2.rawValue, color: SVG.stateColors[$0.2]!) }
         s += freeCharts(id: "free", series: [free], bands: bands, thresholds: thresholds(r, mib: mib),
                         extraKeys: SVG.stateKeys(clear: r.thresholds.hasClear))
@@ -461,7 +457,7 @@ public enum HTMLReport {
 
     /// Several policies' timelines on shared axes: a line per policy in every chart.
     static func overlaid(_ c: Columns, _ picked: [Int], _ runs: [RunResult], stats: TraceStats?) -> String {
-        let mib = Double(runs[0].report.host.pageSize) / 1_048_576
+        let mib = Double(runs[0].report.host.pageSizeBytes) / 1_048_576
         let names = picked.map { c.policyNames[c.policy[$0]] }
         let styles = picked.map { c.style($0) }
         let times = runs.map { byTime($0.timeline) }
@@ -475,7 +471,7 @@ public enum HTMLReport {
         if !sameThresholds { s += "<p class=\"note\">The policies' thresholds differ; the lines drawn are \(esc(names[0]))'s.</p>\n" }
         s += freeCharts(id: "free", series: perPolicy { Double($0.first!.free) }, bands: [], thresholds: thresholds(runs[0], mib: mib), extraKeys: [])
         s += SVG.figure("states", caption: "Reclamation state over time",
-                        SVG.legendRow(SVG.stateKeys(clear: runs.contains { $0.thresholds.hasClear })) + SVG.stateStrips(id: "states", title: "Free-memory state per policy", rows: runs.indices.map { (names[$0], stateSpans(times[$0])) }, xMax: end))
+                        SVG.legendRow(SVG.stateKeys(clear: runs.contains { $0.thresholds.hasClear })) + SVG.stateStrips(id: "states", title: "Free-memory state per policy", rows: runs.indices.map { (names[$0], stateSpans(runs[$0].stateChanges, end: runs[$0].report.host.simulatedSeconds)) }, xMax: end))
         var sharing = SVG.LineChart(id: "sharing", title: "Memory saved by sharing (MiB), against an instant perfect scanner", xLabel: "simulated time (s)", yLabel: "MiB")
         sharing.series = perPolicy { $0.reduce(0) { $0 + $1.sharedSaved } }
         if let stats { sharing.series.append(SVG.Series(name: "oracle bound", color: "#555555", dash: "6 3", points: oracle(stats, mib: mib, end: end))) }

@@ -42,8 +42,11 @@ public struct Reproduction: Sendable {
         public var why: [Why]
         /// Relative difference within which the two agree.
         public var tolerance = 0.1
-        /// Shown in the summary at the top.
-        public var headline = false
+        /// Kept for the summary's choice: rows whose numbers hold by construction (the model's
+        /// defaults) never stand for their experiment there.
+        public var byConstruction = false
+        /// Replicated runs whose 95% intervals overlap: neither side of the claim is shown.
+        public var tie = false
         /// The paper claims no number but that ours exceeds this (a ratio above 1).
         public var above: Double?
         /// Which trace or scenario the row is about, when its table holds several (the summary
@@ -60,6 +63,7 @@ public struct Reproduction: Sendable {
         }
 
         public var agrees: Bool? {
+            if tie { return nil }
             if paper == nil, let a = above, let o = ours { return o > a }
             guard let p = paper, let o = ours else { return nil }
             return p == 0 ? o == 0 : abs(o - p) <= tolerance * abs(p)
@@ -71,6 +75,7 @@ public struct Reproduction: Sendable {
         /// The reason column: agreement, or the names of the reasons (explained under the
         /// experiment's tables and in docs/MODEL.md, "Reproducing the paper").
         public var reason: String {
+            if tie { return "tie: the 95% intervals over the seeds overlap" }
             switch agrees {
             case true?: return above != nil ? "agrees" : tolerance == 0 ? "same" : "agrees within \(Int(tolerance * 100))%"
             case false?: return why.isEmpty ? "differs" : "differs: " + why.map(\.rawValue).joined(separator: ", ")
@@ -145,9 +150,29 @@ public struct Reproduction: Sendable {
         experiments = [b.fig4(), b.fig5(), b.fig6(), b.fig7(), b.fig8(), b.balloonVsPaging(), Builder.defaults()]
     }
 
-    /// The rows of the summary at the top, with their experiment.
+    /// How far a row is from the paper: |ours / paper − 1| for a number; for a claim ("> 1"),
+    /// 0 when it holds, 1 + the shortfall when not, ½ on a tie; nil for a row with nothing to
+    /// compare.
+    static func disagreement(_ r: Row) -> Double? {
+        if r.byConstruction { return nil }
+        if r.tie { return 0.5 }
+        if r.paper == nil, let a = r.above, let o = r.ours { return o > a ? 0 : 1 + (a - o) / a }
+        guard let p = r.paper, let o = r.ours else { return nil }
+        return p == 0 ? (o == 0 ? 0 : 1) : abs(o - p) / abs(p)
+    }
+
+    /// The summary at the top: one row per experiment, its worst disagreement with the paper
+    /// (the first of equals), so a figure that mostly agrees cannot hide the row that does not.
+    /// Experiments with nothing to compare (only the model's defaults) are left out.
     public var headlines: [(Experiment, Row)] {
-        experiments.flatMap { e in e.tables.flatMap(\.rows).filter(\.headline).map { (e, $0) } }
+        experiments.compactMap { e in
+            var worst: (Row, Double)?
+            for r in e.tables.flatMap(\.rows) {
+                guard let d = Reproduction.disagreement(r) else { continue }
+                if worst == nil || d > worst!.1 { worst = (r, d) }
+            }
+            return worst.map { (e, $0.0) }
+        }
     }
 
     /// Every run that did not happen, over all experiments.
@@ -178,7 +203,7 @@ private struct Builder {
     func report(_ key: String) -> ReplayReport? { outcome(key).report }
     var scaleWhy: [Reproduction.Why] { s.quick ? [.scale] : [] }
 
-    static func mib(_ r: ReplayReport) -> Double { Double(r.host.pageSize) / 1_048_576 }
+    static func mib(_ r: ReplayReport) -> Double { Double(r.host.pageSizeBytes) / 1_048_576 }
     static func configuredMiB(_ r: ReplayReport) -> Double { Double(r.vms.reduce(0) { $0 + $1.maxPages }) * mib(r) }
     static func pct(_ v: Double) -> String { String(format: "%.1f", v) }
 
@@ -209,7 +234,6 @@ private struct Builder {
                 let sh = 100 * Double(r.sharing.sharedPages) * mib / configured, re = 100 * r.sharing.savedPages * mib / configured
                 shared.append(Builder.row("\(n) VM\(n == 1 ? "" : "s"): shared, % of configured", paper: PaperFigures.fig4Shared[n - 1], ours: sh, why: why))
                 reclaimed.append(Builder.row("\(n) VM\(n == 1 ? "" : "s"): reclaimed, % of configured", paper: PaperFigures.fig4Reclaimed[n - 1], ours: re, why: why))
-                reclaimed[reclaimed.count - 1].headline = n == 5
                 reclaimed[reclaimed.count - 1].source = title
                 sp.append((Double(n), sh)); rp.append((Double(n), re))
             }
@@ -247,7 +271,6 @@ private struct Builder {
             let why: [Reproduction.Why] = trace.hasPrefix("server") ? [.servers, .untouched] : [.busybox]
             rows.append(Builder.row("\(what): shared, % of configured", paper: c.2, ours: 100 * Double(r.sharing.sharedPages) * mib / configured, why: why))
             rows.append(Builder.row("\(what): reclaimed, % of configured", paper: c.3, ours: 100 * r.sharing.savedPages * mib / configured, why: why))
-            rows[rows.count - 1].headline = true
             let zeroSaved = max(0, Double(r.sharing.zeroSharedPages) - 1)
             rows.append(Builder.row("\(what): zero pages, % of reclaimed", paper: 25.0 / 120 * 100, ours: r.sharing.savedPages > 0 ? 100 * zeroSaved / r.sharing.savedPages : 0,
                                     why: why))
@@ -282,8 +305,8 @@ private struct Builder {
             row.tolerance = 0.1
             rows.append(row)
         }
-        let esxErr = r.vms[0].idle.meanAbsError * mib
-        let damonErr = (r.vms[0].idle.damonMeanAbsError ?? 0) * mib
+        let esxErr = r.vms[0].idle.meanAbsErrorPages * mib
+        let damonErr = (r.vms[0].idle.damonMeanAbsErrorPages ?? 0) * mib
         var other: [Reproduction.Row] = [
             Builder.row("mean |estimate − pages really touched| per 30 s period, ESX sampling, MiB", paper: nil, ours: esxErr, why: []),
             Builder.row("the same, DAMON-style regions (`estimator=damon`, not in the paper), MiB", paper: nil, ours: damonErr, why: []),
@@ -326,17 +349,16 @@ private struct Builder {
             return .init(id: "fig7", title: "Fig. 7", setting: "", commands: [], tables: [], charts: [], notRun: ["fig7"])
         }
         let mib0 = Builder.mib(r0) / s.fig7Scale
-        func alloc(_ r: ReplayReport, _ vm: Int) -> Double { Double(r.vms[vm].allocation.allocatedEnd) * mib0 }
+        func alloc(_ r: ReplayReport, _ vm: Int) -> Double { Double(r.vms[vm].allocation.allocatedEndPages) * mib0 }
         func gain(_ a: ReplayReport, _ b: ReplayReport) -> Double { 100 * ((1 + a.vms[1].cost.slowdown) / (1 + b.vms[1].cost.slowdown) - 1) }
         var rows: [Reproduction.Row] = [
             Builder.row("τ = 0: idle VM's allocation at the end, MB", paper: 179, "~179", ours: alloc(r0, 0), why: [.tauRun] + scaleWhy),
             Builder.row("τ = 0: busy VM's allocation at the end, MB", paper: 179, "~179", ours: alloc(r0, 1), why: [.tauRun] + scaleWhy),
             Builder.row("τ = 0.75: idle VM's allocation at the end, MB", paper: 101, "~101", ours: alloc(r75, 0), why: [.estimate] + scaleWhy),
             Builder.row("τ = 0.75: busy VM's allocation at the end, MB", paper: 243, "~243", ours: alloc(r75, 1), why: [.tauRun] + scaleWhy),
-            Builder.row("idle VM's pages really touched per period (mean), MB", paper: 9.5, "~9.5", ours: r0.vms[0].idle.trueMean * mib0, why: scaleWhy),
+            Builder.row("idle VM's pages really touched per period (mean), MB", paper: 9.5, "~9.5", ours: r0.vms[0].idle.trueMeanPages * mib0, why: scaleWhy),
             Builder.row("busy VM's throughput, τ = 0.75 against τ = 0 (from estimated stall), %", paper: 30, "+30 (dbench)", ours: gain(r0, r75), why: [.cost]),
         ]
-        for i in 0..<4 { rows[i].headline = true }
         func series(_ o: ReproOutcome, _ vm: UInt32, _ name: String) -> (name: String, points: [(Double, Double)]) {
             (name: name, points: o.timeline.filter { $0.vm == vm }.map { (Double($0.time.rawValue) / 6e7, Double($0.allocated) * mib0) })
         }
@@ -358,9 +380,9 @@ private struct Builder {
             return .init(id: "fig8", title: "Fig. 8", setting: "", commands: [], tables: [], charts: [], notRun: ["fig8"])
         }
         let mib = Builder.mib(r) / s.fig8Scale
-        let times = r.states.timeMicros
-        let total = Double(times.high + (times.clear ?? 0) + times.soft + times.hard + times.low)
-        let highSoft = total > 0 ? 100 * Double(times.high + times.soft) / total : 0
+        let times = r.states.timeSeconds
+        let total = times.high + (times.clear ?? 0) + times.soft + times.hard + times.low
+        let highSoft = total > 0 ? 100 * (times.high + times.soft) / total : 0
         // Host totals at each timeline moment (minutes).
         let moments = HTMLReport.byTime(o.timeline)
         var byTime: [(t: Double, alloc: Double, saved: Double, swapped: Double, balloon: Double)] = []
@@ -386,7 +408,6 @@ private struct Builder {
             Builder.row("SQL Server's allocation while idle (30–60% of the run), least, MB", paper: 160, "160 (its min)", ours: sqlIdle.map { Double($0.allocated) * mib }.min(), why: [.slack] + scaleWhy),
             Builder.row("SQL Server's allocation during its long query, most, MB", paper: 259, "~259", ours: sqlQuery.map { Double($0.allocated) * mib }.max(), why: [.slack] + scaleWhy),
         ]
-        rows[0].headline = true
         let names = r.vms.map(\.name)
         var series: [(name: String, points: [(Double, Double)])] = names.enumerated().map { i, n in
             (name: n, points: o.timeline.filter { $0.vm == UInt32(i) }.map { (Double($0.time.rawValue) / 6e7, Double($0.allocated) * mib) })
@@ -396,7 +417,7 @@ private struct Builder {
             (name: "in balloons (all VMs)", points: byTime.map { ($0.t, $0.balloon) }),
             (name: "host-swapped (all VMs)", points: byTime.map { ($0.t, $0.swapped) }),
         ]
-        let spans = HTMLReport.stateSpans(moments)
+        let spans = HTMLReport.stateSpans(o.stateChanges, end: r.host.simulatedSeconds)
         return .init(id: "fig8", title: "Fig. 8: five VMs under dynamic reallocation (§6)",
                      setting: "Paper: five Windows VMs (Exchange server and client, 256 MB each; Citrix server and client and SQL Server, 320 MB each), 1472 MB configured + 160 MB overhead on 1 GB, min = max / 2, shares ∝ max; at boot Windows zeroes its memory (325 MB of zero pages shared, 35 MB paged); the idle SQL Server falls to its 160 MB min and rises to ~259 MB on a long query. Ours: `gen fig8` (each VM zeroes its memory at power-on, 20 s apart, then works on 40% of it; the SQL Server queries 80% of its memory from 60% to 75% of the run) under `esx`.",
                      commands: [run("fig8").command], tables: [.init(title: "states, sharing and reallocation", rows: rows)],
@@ -415,27 +436,39 @@ private struct Builder {
         var commands: [String] = []
         var settings: [(String, String, String)] = s.pressureTraces.map { ($0.0 + " at overcommit \(SVG.num($0.1))", "pressure-\($0.0)-esx", "pressure-\($0.0)-swap-only") }
         settings.append(("gen fig7, τ = 0", "fig7-tau0", "fig7-tau0-swap-only"))
+        let seeds = s.comparisonSeeds
+        func keys(_ k: String) -> [String] { [k] + (2...max(2, seeds)).prefix(seeds - 1).map { "\(k)-seed\($0)" } }
         for (what, a, b) in settings {
-            guard let ra = report(a), let rb = report(b) else {
+            let ka = keys(a), kb = keys(b)
+            guard let ra = report(a), report(b) != nil, (ka + kb).allSatisfy({ report($0) != nil }) else {
                 notRun.append(outcome(a).missing ?? outcome(b).missing ?? what)
                 continue
             }
             commands.append(run(a).command); commands.append(run(b).command)
-            let sa = 100 * ra.cost.slowdown, sb = 100 * rb.cost.slowdown
-            rows.append(Builder.row("\(what): estimated slowdown, esx (balloon first), %", paper: nil, "1.4–4.4 (Fig. 2: ballooned vs configured)", ours: sa, decimals: 2, why: []))
-            rows.append(Builder.row("\(what): estimated slowdown, swap-only (host paging), %", paper: nil, "higher (§3.3)", ours: sb, decimals: 2, why: []))
-            let r = ra.cost.stallSeconds > 0 ? rb.cost.stallSeconds / ra.cost.stallSeconds : nil
-            var ratio = Builder.row("\(what): swap-only stall / esx stall", paper: nil, "> 1 (ballooning is cheaper)", ours: r, decimals: 2,
+            if seeds > 1 { commands.append("# both again with --seed 2" + (seeds > 2 ? " … --seed \(seeds)" : "")) }
+            // Each side over its seeds: mean and 95% interval.
+            let stallA = CompareSummary.interval(ka.map { report($0)!.cost.stallSeconds })
+            let stallB = CompareSummary.interval(kb.map { report($0)!.cost.stallSeconds })
+            let sa = CompareSummary.interval(ka.map { 100 * report($0)!.cost.slowdown }).mean
+            let sb = CompareSummary.interval(kb.map { 100 * report($0)!.cost.slowdown }).mean
+            rows.append(Builder.row("\(what): estimated slowdown, esx (balloon first), %, mean of \(seeds) seeds", paper: nil, "1.4–4.4 (Fig. 2: ballooned vs configured)", ours: sa, decimals: 2, why: []))
+            rows.append(Builder.row("\(what): estimated slowdown, swap-only (host paging), %, mean of \(seeds) seeds", paper: nil, "higher (§3.3)", ours: sb, decimals: 2, why: []))
+            let r = stallA.mean > 0 ? stallB.mean / stallA.mean : nil
+            var ratio = Builder.row("\(what): swap-only stall / esx stall (means of \(seeds) seeds)", paper: nil, "> 1 (ballooning is cheaper)", ours: r, decimals: 2,
                                     why: (r ?? 2) < 1 ? [.cost, .doublePaging] : [.cost])
-            if ratio.ours == nil { ratio.oursText = "esx stalled 0 s" }
+            if ratio.ours == nil { ratio.oursText = "esx stalled 0 s" } else {
+                ratio.oursText += String(format: " (esx %.1f ± %.1f s, swap-only %.1f ± %.1f s)", stallA.mean, stallA.halfWidth, stallB.mean, stallB.halfWidth)
+            }
             ratio.above = 1
-            ratio.headline = true
+            // The two intervals overlap: the seeds do not tell which is cheaper.
+            ratio.tie = seeds > 1 && stallA.mean - stallA.halfWidth <= stallB.mean + stallB.halfWidth
+                && stallB.mean - stallB.halfWidth <= stallA.mean + stallA.halfWidth
             rows.append(ratio)
             var dp = Builder.row("\(what): esx swap-ins from double paging, of all swap-ins", paper: nil, "—", ours: nil, why: [])
             dp.oursText = "\(ra.reclaim.doublePaging) of \(ra.reclaim.swapIn)"
             rows.append(dp)
-            bars.append((label: "\(what): esx", value: ra.cost.stallSeconds))
-            bars.append((label: "\(what): swap-only", value: rb.cost.stallSeconds))
+            bars.append((label: "\(what): esx", value: stallA.mean))
+            bars.append((label: "\(what): swap-only", value: stallB.mean))
         }
         return .init(id: "balloon-vs-paging", title: "Ballooning against host paging (§3.2, §3.3)",
                      setting: "Paper: a ballooned VM runs within 1.4–4.4% of one configured with that memory (Fig. 2, dbench), while host paging is the costly last resort (it picks victims blindly and can double-page). Ours: the same traces under `esx` (balloon first, then paging) and `swap-only` (host paging alone), compared by the cost model's estimated stall (docs/MODEL.md, \"Cost model\").",
@@ -450,7 +483,7 @@ private struct Builder {
         let p = Policy()
         func r(_ q: String, _ paper: Double, _ ours: Double, decimals: Int = 0, source: String = "") -> Reproduction.Row {
             var row = Builder.row(q, paper: paper, ours: ours, decimals: decimals, why: [], tolerance: 0)
-            row.headline = q.hasPrefix("high") || q.hasPrefix("idle")
+            row.byConstruction = true
             row.paperText += source
             return row
         }

@@ -54,7 +54,7 @@ struct GenKey: Sendable, Hashable {
         if reads.contains("vms") && o.vms != d.vms { a.append("--vms \(vms)") }
         if reads.contains("pages") && o.pagesPerVM != d.pagesPerVM { a.append("--pages \(pages)") }
         if reads.contains("records") && o.records != d.records { a.append("--records \(records)") }
-        if reads.contains("duration") && o.duration != d.duration { a.append("--duration \(Int(duration))") }
+        if reads.contains("duration") && o.duration != d.duration { a.append("--duration \(Units.formatDuration(Micros.seconds(duration)))") }
         if reads.contains("seed") && o.seed != d.seed { a.append("--seed \(seed)") }
         return a.joined(separator: " ")
     }
@@ -95,8 +95,10 @@ struct ReproductionSettings: Sendable {
     var fig7Duration: Double
     var fig8Pages: UInt64
     var fig8Duration: Double
-    /// Balloon vs paging: bundled traces under pressure (trace, overcommit).
+    /// Balloon vs paging: bundled traces under pressure (trace, overcommit), each replayed with
+    /// `comparisonSeeds` seeds (1, 2, …) under esx and swap-only, as is Fig. 7 at τ = 0.
     var pressureTraces: [(String, Double)]
+    var comparisonSeeds = 5
 
     static func make(quick: Bool) -> ReproductionSettings {
         if quick {
@@ -171,9 +173,18 @@ struct ReproductionPlan: Sendable {
             var spec = HostSpec()
             spec.memory = .pages(f7Host)
             let overhead = s.fig7Scale == 1 ? "" : ",overhead=\(SVG.num(32 * s.fig7Scale))"
-            add(name, ReproRun(source: .gen("fig7", f7), policyName: preset + ", idleTax=\(SVG.num(tau))", policy: p, spec: spec,
-                               timeline: .seconds(10),
-                               command: f7.command("fig7") + "; tracetool replay T --host-memory \"\(f7Host) pages\" --policy \(preset),sharing=off,idleTax=\(SVG.num(tau))\(overhead)"))
+            let command = f7.command("fig7") + "; tracetool replay T --host-memory \"\(f7Host) pages\" --policy \(preset),sharing=off,idleTax=\(SVG.num(tau))\(overhead)"
+            add(name, ReproRun(source: .gen("fig7", f7), policyName: preset + " + sharing=off,idleTax=\(SVG.num(tau))", policy: p, spec: spec,
+                               timeline: .seconds(10), command: command))
+            // More seeds for the comparison of ballooning against paging (τ = 0).
+            if tau == 0 {
+                for k in 2...s.comparisonSeeds {
+                    var q = p
+                    q.seed = UInt64(k)
+                    add(name + "-seed\(k)", ReproRun(source: .gen("fig7", f7), policyName: preset + " + sharing=off,idleTax=0", policy: q, spec: spec,
+                                                     command: command + " --seed \(k)"))
+                }
+            }
         }
         // Fig. 8: five VMs, 1 GB host.
         var p8 = esx
@@ -191,9 +202,13 @@ struct ReproductionPlan: Sendable {
             for preset in ["esx", "swap-only"] {
                 var spec = HostSpec()
                 spec.memory = .overcommit(oc)
-                add("pressure-\(trace)-\(preset)", ReproRun(source: .bundled(trace, firstVMs: nil), policyName: preset,
-                                                            policy: Presets.named(preset)!.policy, spec: spec,
-                                                            command: "tracetool replay traces/\(trace) --policy \(preset) --overcommit \(SVG.num(oc))"))
+                for k in 1...s.comparisonSeeds {
+                    var p = Presets.named(preset)!.policy
+                    p.seed = UInt64(k)
+                    add("pressure-\(trace)-\(preset)" + (k == 1 ? "" : "-seed\(k)"),
+                        ReproRun(source: .bundled(trace, firstVMs: nil), policyName: preset, policy: p, spec: spec,
+                                 command: "tracetool replay traces/\(trace) --policy \(preset) --overcommit \(SVG.num(oc))" + (k == 1 ? "" : " --seed \(k)")))
+                }
             }
         }
     }

@@ -10,6 +10,7 @@ struct ReproOutcome: Sendable {
     var timeline: [TimelineRow] = []
     var periods: [PeriodRow] = []
     var thresholds: FreeState.Thresholds?
+    var stateChanges: [(time: Micros, state: FreeState)] = []
     /// Set when the run could not be made (the trace is not there).
     var missing: String?
 }
@@ -115,8 +116,8 @@ enum ReproductionRunner {
         var rp = Replayer()
         rp.settle = r.settle
         try rp.run(reader, engine: e)
-        return ReproOutcome(report: ReplayReport(trace: r.source.label, snapshot: e.snapshot()), timeline: e.timeline,
-                            periods: e.periods, thresholds: e.thresholds)
+        return ReproOutcome(report: ReplayReport(trace: r.source.label, policyName: r.policyName, snapshot: e.snapshot()), timeline: e.timeline,
+                            periods: e.periods, thresholds: e.thresholds, stateChanges: e.stateChanges)
     }
 
     /// Runs `body(0..<count)` on `jobs` threads; the first failure (by index) is thrown after

@@ -122,7 +122,7 @@ public struct StudySpec: Sendable {
         return h
     }
 
-    func resolve(_ p: String) -> String {
+    public func resolve(_ p: String) -> String {
         URL(fileURLWithPath: p.hasPrefix("/") ? p : (dir as NSString).appendingPathComponent(p)).standardizedFileURL.path
     }
 
@@ -150,13 +150,20 @@ public struct StudyPlan: Sendable {
     /// and seeds, in that order (the seed varies fastest), and hashes each cell's inputs — only
     /// those of the cells `hashing` names when given (a cluster task running one cell reads
     /// only its own trace; the others' `inputHash` stays empty).
-    public static func make(_ spec: StudySpec, hashing: Set<Int>? = nil) throws(StudySpec.Failure) -> StudyPlan {
+    /// The study's traces as it names them, globs expanded (sorted by name; each must match
+    /// something), duplicates once.
+    public static func traces(_ spec: StudySpec) throws(StudySpec.Failure) -> [String] {
         var traces: [String] = []
         for t in spec.traces {
             let matches = t.contains(where: { "*?[".contains($0) }) ? globFiles(spec.resolve(t)).map { relative($0, to: spec.dir, pattern: t) } : [t]
             if matches.isEmpty { throw .init("\(spec.path): traces: \"\(t)\" matches no file") }
             for m in matches where !traces.contains(m) { traces.append(m) }
         }
+        return traces
+    }
+
+    public static func make(_ spec: StudySpec, hashing: Set<Int>? = nil) throws(StudySpec.Failure) -> StudyPlan {
+        let traces = try Self.traces(spec)
         var base: [PolicyRun] = []
         for (i, p) in spec.policies.enumerated() {
             do {

@@ -25,7 +25,7 @@ public struct StudyMerge: Sendable {
         var missing: [Missing] = []
         for c in plan.cells {
             if let r = StudyRunner.existing(c, out: out), let report = r.report {
-                var rr = RunResult(name: c.run.name, report: report, timeline: [], thresholds: FreeState.Thresholds(machinePages: report.host.machinePages, policy: report.policy, pageSize: report.host.pageSize),
+                var rr = RunResult(name: c.run.name, report: report, timeline: [], thresholds: FreeState.Thresholds(machinePages: report.host.machinePages, policy: report.policy, pageSize: report.host.pageSizeBytes),
                                    machinePages: report.host.machinePages)
                 rr.policyName = c.run.policyName
                 rr.cell = c.run.cell
