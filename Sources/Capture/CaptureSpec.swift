@@ -97,7 +97,8 @@ public struct CaptureVMSpec: Equatable, Sendable {
 
     public var pages: Int { mebibytes * 256 }
 
-    /// Parses `WORKLOAD[,mem=MIB][,seed=N][,name=S][,count=N][,start=SECONDS][,stop=SECONDS][,schedule=MIB:SECONDS;...]`.
+    /// Parses `WORKLOAD[,mem=MIB][,seed=N][,name=S][,count=N][,start=D][,stop=D][,schedule=MIB:D;...]`, D a
+    /// duration with its unit (`30s`, `2m`; DurationText).
     /// `index` is the number of VMs declared before this one (names and default seeds use it).
     /// The schedule's phases are separated by `;` or `/` here, since `,` separates keys.
     public static func parse(_ text: String, index: Int) throws(CaptureError) -> [CaptureVMSpec] {
@@ -134,10 +135,11 @@ public struct CaptureVMSpec: Equatable, Sendable {
                 guard let c = Int(v), (1...64).contains(c) else { throw CaptureError("--vm \(text): count is 1 to 64") }
                 count = c
             case "start":
-                guard let s = Double(v), s >= 0, s.isFinite else { throw CaptureError("--vm \(text): start is seconds >= 0") }
-                spec.start = s
+                do { spec.start = try DurationText.parse(v).seconds } catch { throw CaptureError("--vm \(text): start \(error.description)") }
             case "stop":
-                guard let s = Double(v), s > 0, s.isFinite else { throw CaptureError("--vm \(text): stop is seconds > 0") }
+                let s: Double
+                do { s = try DurationText.parse(v).seconds } catch { throw CaptureError("--vm \(text): stop \(error.description)") }
+                guard s > 0 else { throw CaptureError("--vm \(text): stop must be later than 0s") }
                 spec.stop = s
             case "run":
                 guard workload == .custom else { throw CaptureError("--vm \(text): only custom takes run=") }
@@ -161,9 +163,8 @@ public struct CaptureVMSpec: Equatable, Sendable {
                 }
                 spec.filesDirectory = v
             case "schedule":
-                let sched = v.replacingOccurrences(of: ";", with: ",").replacingOccurrences(of: "/", with: ",")
-                guard Self.validSchedule(sched) else {
-                    throw CaptureError("--vm \(text): schedule is MIB:SECONDS phases separated by ; or /")
+                guard let sched = Self.schedule(v) else {
+                    throw CaptureError("--vm \(text): schedule is MIB:D phases separated by ; or /, D a duration (\(DurationText.forms))")
                 }
                 spec.schedule = sched
             default:
@@ -190,14 +191,18 @@ public struct CaptureVMSpec: Equatable, Sendable {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
     }
 
-    static func validSchedule(_ s: String) -> Bool {
-        let phases = s.split(separator: ",", omittingEmptySubsequences: false)
-        guard !phases.isEmpty, phases.count <= 32 else { return false }
-        return phases.allSatisfy { ph in
+    /// A schedule as typed (`16:5s;32:1m`, phases separated by `;` or `/`) as the guest reads it:
+    /// `MIB:SECONDS` phases separated by `,` (`16:5,32:60`); nil when it is not one.
+    static func schedule(_ s: String) -> String? {
+        let phases = s.split(separator: ";", omittingEmptySubsequences: false).flatMap { $0.split(separator: "/", omittingEmptySubsequences: false) }
+        guard !phases.isEmpty, phases.count <= 32 else { return nil }
+        var out: [String] = []
+        for ph in phases {
             let f = ph.split(separator: ":", omittingEmptySubsequences: false)
-            guard f.count == 2, let m = Int(f[0]), m >= 1, let sec = Double(f[1]), sec > 0, sec.isFinite else { return false }
-            return true
+            guard f.count == 2, let m = Int(f[0]), m >= 1, let d = try? DurationText.parse(String(f[1])), d.rawValue > 0 else { return nil }
+            out.append("\(m):\(formatSeconds(d.seconds))")
         }
+        return out.joined(separator: ",")
     }
 
     /// The guest kernel's command line. The server image boots from the NVMe disk (its driver

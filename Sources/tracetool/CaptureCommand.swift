@@ -1,4 +1,5 @@
 import ArgumentParser
+import Replay
 import Capture
 import Foundation
 import TraceFormat
@@ -27,9 +28,9 @@ struct CaptureCommand: ParsableCommand {
         --warmup SECONDS lets every VM boot and run that long before the trace starts; the trace \
         then begins with the memory the warm-up left, not with the boot.
 
-        Example: tracetool capture --vm sort,mem=128 --duration 20 --interval 5 -o small.mtr.zst
-        Example: tracetool capture --vm postgres --vm web,mem=768 --warmup 60 --duration 300 --interval 10 -o servers.mtr.zst
-        Example: tracetool capture --vm custom,run=job.sh,files=data --duration 60 -o mine.mtr.zst
+        Example: tracetool capture --vm sort,mem=128 --duration 20s --interval 5s -o small.mtr.zst
+        Example: tracetool capture --vm postgres --vm web,mem=768 --warmup 1m --duration 5m --interval 10s -o servers.mtr.zst
+        Example: tracetool capture --vm custom,run=job.sh,files=data --duration 1m -o mine.mtr.zst
 
         Attach mode: --attach PID[,name=S][,qmp=SOCKET] (repeatable) or --attach-all captures \
         QEMU/KVM VMs that are already running, at full speed, without stopping them: every \
@@ -40,16 +41,27 @@ struct CaptureCommand: ParsableCommand {
         each VM while it is read (needs qmp=). Needs the QEMU processes' user, or root. \
         See docs/CAPTURE.md, "Attaching to running VMs".
 
-        Example: tracetool capture --attach $(pgrep -f 'qemu-system.*guest0') --duration 60 -o live.mtr.zst
+        Example: tracetool capture --attach $(pgrep -f 'qemu-system.*guest0') --duration 1m -o live.mtr.zst
         """)
 
     @Option(name: .customLong("vm"), help: "A VM to run (repeatable; see above).") var vms: [String] = []
     @Option(name: .customLong("attach"), help: "A running QEMU process to capture: PID[,name=S][,qmp=SOCKET] (repeatable).") var attach: [String] = []
     @Flag(help: "Attach to every QEMU process of this user (of every user for root) that has guest RAM.") var attachAll = false
     @Flag(help: "Attach mode: pause each VM (QMP stop/cont) while it is read, so each snapshot is exact.") var consistent = false
-    @Option(help: "Seconds of VM running time to capture.") var duration: Double = 60
-    @Option(help: "Seconds between snapshots.") var interval: Double = 5
-    @Option(help: "Seconds of running time every VM gets before the trace starts (not recorded).") var warmup: Double = 0
+    @Option(help: ArgumentHelp("VM running time to capture (\(DurationText.forms)).", valueName: "D")) var duration: String = "60s"
+    @Option(help: ArgumentHelp("Running time between snapshots.", valueName: "D")) var interval: String = "5s"
+    @Option(help: ArgumentHelp("Running time every VM gets before the trace starts (not recorded).", valueName: "D")) var warmup: String = "0s"
+
+    func validate() throws {
+        _ = try durationOption("--duration", duration)
+        _ = try durationOption("--interval", interval)
+        _ = try durationOption("--warmup", warmup)
+    }
+
+    /// The duration options in seconds (validated).
+    var seconds: (duration: Double, interval: Double, warmup: Double) {
+        (Units.parseDuration(duration)!.seconds, Units.parseDuration(interval)!.seconds, Units.parseDuration(warmup)!.seconds)
+    }
     @Option(help: "QEMU -icount shift: a guest instruction advances the guest clock by 2^N ns.") var icountShift: Int = 3
     @Option(help: "Directory scripts/capture-setup.sh filled (default: $TRACETOOL_CAPTURE_DIR, else .capture).") var assets: String?
     @Option(help: "Copy each VM's serial console to DIR/NAME.console.") var consoles: String?
@@ -87,7 +99,7 @@ struct CaptureCommand: ParsableCommand {
             printError("--vm boots new VMs and --attach captures running ones: give one or the other")
             throw ExitCode(ExitStatus.usage)
         }
-        guard warmup == 0 else {
+        guard seconds.warmup == 0 else {
             printError("--warmup is for VMs the capture boots; attached VMs are already running")
             throw ExitCode(ExitStatus.usage)
         }
@@ -102,7 +114,7 @@ struct CaptureCommand: ParsableCommand {
             for pid in QEMUProcess.all() where !specs.contains(where: { $0.pid == pid }) { specs.append(AttachSpec(pid: pid)) }
         }
         try checkOutputs([output], inputs: [])
-        let opts = AttachOptions(vms: specs, duration: duration, interval: interval, output: output, level: level, consistent: consistent)
+        let opts = AttachOptions(vms: specs, duration: seconds.duration, interval: seconds.interval, output: output, level: level, consistent: consistent)
         let quiet = self.quiet
         let footer: TraceFooter
         do {
@@ -120,9 +132,9 @@ struct CaptureCommand: ParsableCommand {
     private func capture(_ specs: [CaptureVMSpec]) throws(CaptureError) -> (footer: TraceFooter, vms: Int) {
         let dir = assets ?? ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? ".capture"
         if let c = consoles { try? FileManager.default.createDirectory(atPath: c, withIntermediateDirectories: true) }
-        let opts = CaptureOptions(vms: specs, duration: duration, interval: interval, icountShift: icountShift,
+        let opts = CaptureOptions(vms: specs, duration: seconds.duration, interval: seconds.interval, icountShift: icountShift,
                                   assets: dir, output: output, level: level, consoleDirectory: consoles,
-                                  warmup: warmup)
+                                  warmup: seconds.warmup)
         let quiet = self.quiet
         let session = try CaptureSession(options: opts) { line in
             if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }

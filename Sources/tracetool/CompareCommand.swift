@@ -18,7 +18,7 @@ struct CompareCommand: ParsableCommand {
         batches, on --jobs worker threads; the output is identical for any --jobs.
         """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, csv }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, csv, csvSummary = "csv-summary" }
 
     @Argument(help: "Trace file (binary or text).") var file: String
     @Option(name: .customLong("policy"), help: ArgumentHelp("A policy (repeatable; default esx).", valueName: "P")) var policies: [String] = []
@@ -30,7 +30,7 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .customLong("sweep"), help: ArgumentHelp("Expand every policy over the values of a knob, host-memory, overcommit or seed (repeatable: a grid).", valueName: "key=v1,v2,…"))
     var sweeps: [String] = []
     @Option(help: "Worker threads.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Output format.") var format: Format = .text
+    @Option(help: "Output format: text, json, csv (one row per run and VM, a seed column: docs/REPORT.md), csv-summary (one row per policy and grid cell, means and 95% intervals over the seeds).") var format: Format = .text
     @OptionGroup var hostOptions: HostOptions
     @Option(help: ArgumentHelp("Stop at this simulated time.", valueName: "T")) var until: String?
     @Option(help: ArgumentHelp("Keep the clock running this long after the last record.", valueName: "D")) var settle: String?
@@ -48,13 +48,11 @@ struct CompareCommand: ParsableCommand {
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         guard (1...1000).contains(seeds) else { throw ValidationError("--seeds must be in [1, 1000]") }
-        if let until, Units.parseDuration(until) == nil { throw ValidationError("--until: bad duration \"\(until)\"") }
-        if let settle, Units.parseDuration(settle) == nil { throw ValidationError("--settle: bad duration \"\(settle)\"") }
-        if let timelineInterval {
+        _ = try durationOption("--until", until)
+        _ = try durationOption("--settle", settle)
+        if timelineInterval != nil {
             guard timeline != nil || html != nil else { throw ValidationError("--timeline-interval needs --timeline or --html") }
-            guard let iv = Units.parseDuration(timelineInterval), iv.rawValue >= 1_000_000 else {
-                throw ValidationError("--timeline-interval: \"\(timelineInterval)\" is not a duration of at least 1s (the model moves once a simulated second)")
-            }
+            _ = try timelineIntervalOption(timelineInterval)
         }
     }
 
@@ -127,6 +125,7 @@ struct CompareCommand: ParsableCommand {
         case .text: text = CompareRenderer.text(results, trace: trace)
         case .json: text = CompareRenderer.json(results, trace: trace)
         case .csv: text = CompareRenderer.csv(results)
+        case .csvSummary: text = CompareRenderer.csvSummary(results)
         }
         try reportingErrors {
             if let timeline { try AtomicOutput.write(TimelineRenderer.csv(results), to: timeline) }

@@ -1,4 +1,5 @@
 import Analyzer
+import Replay
 import ArgumentParser
 import Foundation
 import Scenarios
@@ -11,13 +12,13 @@ struct GenCommand: ParsableCommand {
         discussion: "Scenarios:\n" + ScenarioRegistry.all.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n")
             + "\nThe same scenario, options and seed always give the same file.")
 
-    @Argument(help: "Scenario name.") var scenario: String
-    @Argument(help: "Output file (.txt/.csv for text, else binary).") var output: String
+    @Argument(help: "Scenario name (see above).") var scenario: String?
+    @Argument(help: "Output file (.txt/.csv for text, else binary).") var output: String?
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "Number of VMs.") var vms: Int = 4
     @Option(help: "Pages per VM.") var pages: UInt64 = 16_384
     @Option(help: "Records to generate (scenarios that are record-driven); at most what the output's file system can hold at 1 byte each.") var records: UInt64 = 1_000_000
-    @Option(help: "Simulated seconds the trace spans.") var duration: Double = 60
+    @Option(help: ArgumentHelp("Simulated time the trace spans (\(Units.durationForms)).", valueName: "D")) var duration: String = "60s"
     @Option(help: "Share of accesses that are writes.") var writeFraction: Double = 0.3
     @Option(help: "Share of records that are content records.") var contentFraction: Double = 0.05
     @Option(help: "Share of records (or pages) that are zero.") var zeroFraction: Double = 0.01
@@ -26,17 +27,24 @@ struct GenCommand: ParsableCommand {
     @Flag(help: "Emit accesses with address spaces and virtual pages.") var virtualAddresses = false
     @Option(help: "zstd compression level for binary output (1-19).") var level: Int32 = 3
 
+    static var scenarioNames: String { ScenarioRegistry.all.map { $0.name }.joined(separator: ", ") }
+
     func validate() throws {
-        guard ScenarioRegistry.named(scenario) != nil else {
-            throw ValidationError("unknown scenario \"\(scenario)\"; known: \(ScenarioRegistry.all.map { $0.name }.joined(separator: ", "))")
+        guard let scenario else {
+            throw ValidationError("gen needs a scenario and an output file: tracetool gen SCENARIO OUT (scenarios: \(Self.scenarioNames))")
         }
+        guard ScenarioRegistry.named(scenario) != nil else {
+            throw ValidationError("unknown scenario \"\(scenario)\"; tracetool gen SCENARIO OUT, where SCENARIO is one of \(Self.scenarioNames)")
+        }
+        guard output != nil else { throw ValidationError("gen \(scenario) needs an output file: tracetool gen \(scenario) OUT") }
         guard vms >= 1, vms <= TraceLimits.maxVMs else { throw ValidationError("--vms must be 1...\(TraceLimits.maxVMs)") }
         guard pages >= 1, pages <= TraceLimits.maxPagesPerVM else { throw ValidationError("--pages must be 1...\(TraceLimits.maxPagesPerVM)") }
         for (n, v) in [("write-fraction", writeFraction), ("content-fraction", contentFraction), ("zero-fraction", zeroFraction),
                        ("run-fraction", runFraction), ("common-content", commonContent)] where !(0...1).contains(v) {
             throw ValidationError("--\(n) must be between 0 and 1")
         }
-        guard duration >= 0, duration < 1e12 else { throw ValidationError("--duration must be non-negative") }
+        guard let d = try durationOption("--duration", duration), d.seconds < 1e12 else { throw ValidationError("--duration is too long") }
+        _ = d
         guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19") }
         let sc = ScenarioRegistry.named(scenario)!
         let shared: Set<String> = ["level", "help"]
@@ -49,6 +57,8 @@ struct GenCommand: ParsableCommand {
     }
 
     func run() throws {
+        let scenario = self.scenario!, output = self.output!
+        let duration = Units.parseDuration(self.duration)!.seconds
         try checkOutputs([output], inputs: [])
         // A record takes a few bytes compressed; refuse what cannot fit on the target's file
         // system before writing (at 1 byte per record, a lower bound).

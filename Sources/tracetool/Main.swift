@@ -14,7 +14,7 @@ struct TraceTool: ParsableCommand {
         command detects which by content. See docs/FORMAT.md for both formats.
         """,
         version: TraceFormatVersion.toolVersion,
-        subcommands: [ReplayCommand.self, CompareCommand.self, StatsCommand.self, PolicyCommand.self, InfoCommand.self, ValidateCommand.self, ConvertCommand.self, GenCommand.self, CaptureCommand.self, ReproduceCommand.self, StudyCommand.self, BenchCommand.self]
+        subcommands: [ReplayCommand.self, CompareCommand.self, PlanCommand.self, StatsCommand.self, PolicyCommand.self, InfoCommand.self, ValidateCommand.self, ConvertCommand.self, GenCommand.self, CaptureCommand.self, ReproduceCommand.self, StudyCommand.self, BenchCommand.self]
     )
 
     /// Parses and runs a command. Every error is one line on stderr ("tracetool: …") and an
@@ -68,7 +68,7 @@ extension ConfigError {
 enum CommandLineScan {
     /// Options that may be repeated, by command path.
     static let repeatable: [String: Set<String>] = [
-        "replay": ["--set", "--vm"], "compare": ["--policy", "--set", "--sweep", "--vm"], "capture": ["--vm"], "policy show": ["--set"],
+        "replay": ["--set", "--vm"], "compare": ["--policy", "--set", "--sweep", "--vm"], "plan": ["--policy", "--set"], "capture": ["--vm"], "policy show": ["--set"],
         "policy": ["--set"],
     ]
     static let shortNames = ["-o": "--output", "-q": "--quiet", "-h": "--help"]
@@ -148,8 +148,12 @@ func checkOutputs(_ outputs: [String?], inputs: [String]) throws {
     for case let o? in outputs where o != "-" {
         do { try OutputPath.check(o, inputs: inputs) } catch {
             printError(error.description)
+            // The command line named an existing file it may not write, or a folder that is
+            // not there: a usage error. Anything else (no permission to look) is a failure.
             var st = stat()
-            throw ExitCode(lstat(o, &st) == 0 ? ExitStatus.usage : ExitStatus.failure)
+            let dir = (o as NSString).deletingLastPathComponent
+            let folderMissing = lstat(o, &st) != 0 && errno == ENOENT && stat(dir.isEmpty ? "." : dir, &st) != 0
+            throw ExitCode(lstat(o, &st) == 0 || folderMissing ? ExitStatus.usage : ExitStatus.failure)
         }
         let key = URL(fileURLWithPath: o).standardizedFileURL.resolvingSymlinksInPath().path
         if let other = seen[key] {
@@ -179,8 +183,24 @@ func printWarning(_ s: String) {
 func warnRefusals(_ report: ReplayReport, file: String, policy: String? = nil) {
     let who = policy.map { "policy \($0): " } ?? ""
     for f in report.admission.refusals {
-        printWarning("\(file): \(who)\(f.sentence(pageSize: report.host.pageSize))")
+        printWarning("\(file): \(who)\(f.sentence(pageSize: report.host.pageSizeBytes))")
     }
+}
+
+/// A duration option's value (nil when not given), or a usage error that names the option and
+/// the forms a duration takes.
+func durationOption(_ flag: String, _ value: String?) throws -> Micros? {
+    guard let value else { return nil }
+    do { return try Units.duration(value) } catch { throw ValidationError("\(flag) \(error.description)") }
+}
+
+/// `--timeline-interval`: at least 1s (the model moves once a simulated second); nil when not given.
+func timelineIntervalOption(_ value: String?) throws -> Micros? {
+    guard let iv = try durationOption("--timeline-interval", value) else { return nil }
+    guard iv.rawValue >= 1_000_000 else {
+        throw ValidationError("--timeline-interval \"\(value!)\" is shorter than 1s (the model moves once a simulated second)")
+    }
+    return iv
 }
 
 func writeStdout(_ s: String) {

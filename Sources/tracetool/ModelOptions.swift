@@ -22,7 +22,7 @@ struct PolicyOptions: ParsableArguments {
             for a in assignments { try PolicyKnobs.apply(assignments: a, to: &p) }
             if let seed { p.seed = seed }
             try p.validate()
-            if !assignments.isEmpty { name += " + " + assignments.joined(separator: ",") }
+            if !assignments.isEmpty { name += (name.contains(" + ") ? "," : " + ") + assignments.joined(separator: ",") }
             return (name, p)
         } catch {
             throw ValidationError(error.description)

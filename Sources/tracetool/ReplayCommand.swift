@@ -30,20 +30,18 @@ struct ReplayCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress line on stderr.") var quiet = false
 
     func validate() throws {
-        if let until, Units.parseDuration(until) == nil { throw ValidationError("--until: bad duration \"\(until)\"") }
-        if let settle, Units.parseDuration(settle) == nil { throw ValidationError("--settle: bad duration \"\(settle)\"") }
-        if let timelineInterval {
+        _ = try durationOption("--until", until)
+        _ = try durationOption("--settle", settle)
+        if timelineInterval != nil {
             guard timeline != nil || html != nil else { throw ValidationError("--timeline-interval needs --timeline or --html") }
-            guard let iv = Units.parseDuration(timelineInterval), iv.rawValue >= 1_000_000 else {
-                throw ValidationError("--timeline-interval: \"\(timelineInterval)\" is not a duration of at least 1s (the model moves once a simulated second)")
-            }
+            _ = try timelineIntervalOption(timelineInterval)
         }
     }
 
     var interval: Micros { timelineInterval.flatMap(Units.parseDuration) ?? Micros.seconds(10) }
 
     func run() throws {
-        let (_, policy) = try model.resolve()
+        let (policyName, policy) = try model.resolve()
         let spec = try hostOptions.spec()
         try checkOutputs([output, timeline, html], inputs: [file] + model.files)
         let report: ReplayReport = try reportingErrors {
@@ -73,15 +71,17 @@ struct ReplayCommand: ParsableCommand {
             }
             progress.clear()
             if let timeline {
-                try AtomicOutput.write(TimelineRenderer.csv(engine.timeline, pageSize: host.pageSize), to: timeline)
+                try AtomicOutput.write(TimelineRenderer.csv(engine.timeline, pageSize: host.pageSize,
+                                                            names: Dictionary(uniqueKeysWithValues: host.vms.map { ($0.id, $0.name) })), to: timeline)
             }
-            var report = ReplayReport(trace: URL(fileURLWithPath: file).lastPathComponent, snapshot: engine.snapshot())
+            var report = ReplayReport(trace: URL(fileURLWithPath: file).lastPathComponent, policyName: policyName, snapshot: engine.snapshot())
             if reader.header.capture.accesses == "interval-writes" { report.readsRecorded = false }
             warnRefusals(report, file: file)
             if let html {
                 let stats = try TraceStats.compute(path: file, interval: interval)
-                let run = RunResult(name: model.policy, report: report, timeline: engine.timeline, thresholds: engine.thresholds,
+                var run = RunResult(name: policyName, report: report, timeline: engine.timeline, thresholds: engine.thresholds,
                                     machinePages: host.machinePages)
+                run.stateChanges = engine.stateChanges
                 try AtomicOutput.write(HTMLReport.page(results: [run], stats: stats, trace: report.trace), to: html)
             }
             return report

@@ -22,7 +22,7 @@ struct StatsCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Write the output to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?
 
     func validate() throws {
-        guard let d = Units.parseDuration(interval), d.rawValue > 0 else { throw ValidationError("--interval: bad duration \"\(interval)\"") }
+        guard let d = try durationOption("--interval", interval), d.rawValue > 0 else { throw ValidationError("--interval must be longer than 0") }
     }
 
     func run() throws {

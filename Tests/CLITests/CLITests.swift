@@ -165,7 +165,7 @@ struct ReplayCLITests {
                 #expect(r.stdout.contains(key), "\(f) lacks \(key)")
             }
             let text = try String(contentsOfFile: csv, encoding: .utf8)
-            #expect(text.hasPrefix("time_s,vm,allocated_pages,target_pages,balloon_pages,swapped_pages,shared_saved_pages,active_estimate_pages,active_true_pages,free_pages,state,guest_refaults,swap_ins\n"))
+            #expect(text.hasPrefix("time_seconds,vm_id,vm_name,allocated_mib,target_mib,balloon_mib,balloon_freed_mib,swapped_mib,shared_saved_mib,active_estimate_mib,active_true_mib,free_mib,state,guest_refaults,swap_ins\n"))
             #expect(text.split(separator: "\n").count > 2)
         }
         // Every preset runs under pressure; the text report names the reclamation results.
@@ -199,7 +199,7 @@ struct CompareCLITests {
         #expect(outputs[0] == outputs[3] && outputs[0] == outputs[6])
         #expect(outputs[1] == outputs[4] && outputs[2] == outputs[5] && outputs[2] == outputs[8])
         let json = try JSONSerialization.jsonObject(with: Data(outputs[0].utf8)) as! [String: Any]
-        let policies = json["policies"] as! [[String: Any]]
+        let policies = json["runs"] as! [[String: Any]]
         #expect(policies.count == 8)
         #expect((policies[0]["policyName"] as? String) == "esx overcommit=1.2")
         #expect(outputs[2].split(separator: "\n").count == 1 + 8 * 5)   // header + 8 runs × (host + 4 VMs)

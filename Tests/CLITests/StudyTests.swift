@@ -46,7 +46,7 @@ struct StudyTests {
         }
         // The CSV: cell and trace first, then compare's columns; per cell a host row and a row per VM.
         let rows = a.split(separator: "\n")
-        #expect(rows[0].hasPrefix("cell,trace,policy,host_mib,overcommit_ratio,seed,vm_id,vm,"))
+        #expect(rows[0].hasPrefix("cell,trace,policy,host_mib,overcommit_ratio,seed,vm_id,vm_name,"))
         #expect(rows.filter { $0.contains(",all,") }.count == 8)
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.file("local/merged.json")))) as! [String: Any]
         #expect((json["rows"] as! [[Any]]).count == rows.count - 1)
@@ -62,11 +62,11 @@ struct StudyTests {
         let s = Scratch()
         try FileManager.default.copyItem(atPath: CLI.packageRoot + "/traces/sample.mtr.zst", toPath: s.file("a.mtr.zst"))
         #expect(try CLI.run(["gen", "mix", s.file("b.mtr.zst"), "--vms", "2", "--pages", "512", "--records", "20000", "--seed", "4"]).status == 0)
-        let body = #"{"traces": ["*.mtr.zst"], "policies": ["esx", "no-tax"], "sweep": [{"key": "idleTax", "values": [0, 0.5]}], "host": {"overcommit": 1.5}, "output": "res", "settle": "SETTLE"}"#
+        let body = #"{"traces": ["*.mtr.zst"], "policies": ["esx", "swap-only"], "sweep": [{"key": "idleTax", "values": [0, 0.5]}], "host": {"overcommit": 1.5}, "output": "res", "settle": "SETTLE"}"#
         let study = StudyTests.write(s, "s.json", body.replacingOccurrences(of: "SETTLE", with: "10s"))
         let plan = try CLI.run(["study", "plan", study]).stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }
         #expect(plan.count == 8)
-        #expect(plan[0].contains(" a.mtr.zst esx idleTax=0") && plan[7].contains(" b.mtr.zst no-tax idleTax=0.5"), "\(plan)")
+        #expect(plan[0].contains(" a.mtr.zst esx idleTax=0") && plan[7].contains(" b.mtr.zst swap-only idleTax=0.5"), "\(plan)")
         var r = try CLI.run(["study", "run", study, "--cells", "0..3", "--quiet"])
         #expect(r.status == 0 && r.stderr.contains("ran 4 cells"))
         // `run` hashes only its cells' traces; the hash it records is the one `plan` prints.

@@ -181,7 +181,7 @@ struct SpecTests {
     func parse() throws {
         let a = try CaptureVMSpec.parse("sort", index: 2)
         #expect(a == [CaptureVMSpec(name: "sort2", workload: .sort, mebibytes: 256, seed: 3)])
-        let b = try CaptureVMSpec.parse("toucher,mem=128M,seed=9,name=t,count=3,start=10,stop=50,schedule=16:5;32:10", index: 0)
+        let b = try CaptureVMSpec.parse("toucher,mem=128M,seed=9,name=t,count=3,start=10s,stop=50s,schedule=16:5s;32:10s", index: 0)
         #expect(b.map(\.name) == ["t-1", "t-2", "t-3"])
         #expect(b.allSatisfy { $0.seed == 9 && $0.mebibytes == 128 && $0.start == 10 && $0.stop == 50 && $0.schedule == "16:5,32:10" })
         #expect(b[0].kernelCommandLine.hasSuffix("tt.workload=toucher tt.seed=9 tt.schedule=16:5,32:10"))
@@ -214,9 +214,9 @@ struct SpecTests {
         ("postgres,mem=256", "needs mem=384"), ("custom", "custom needs run="), ("sort,run=/bin/sh", "only custom takes run="),
         ("web,files=/tmp", "only custom takes files="), ("custom,run=/nonexistent-script", "is not a readable file"), ("custom,run=/dev/zero", "is not a readable file"), ("custom,run=/bin/sh,files=/dev", "which is not a regular file, folder or link"),
         ("", "starts with a workload"), ("dance", "starts with a workload"), ("sort,mem=64", "mem is MiB"), ("sort,mem=4096", "mem is MiB"),
-        ("sort,mem", "is not KEY=VALUE"), ("sort,color=red", "unknown key"), ("sort,schedule=16:5", "only toucher and mixed"),
-        ("toucher,schedule=16", "schedule is"), ("toucher,schedule=0:5", "schedule is"), ("idle,count=0", "count is"),
-        ("idle,name=a b", "a name has"), ("idle,seed=-1", "seed is"), ("idle,start=-2", "start is"),
+        ("sort,mem", "is not KEY=VALUE"), ("sort,color=red", "unknown key"), ("sort,schedule=16:5s", "only toucher and mixed"),
+        ("toucher,schedule=16", "schedule is"), ("toucher,schedule=0:5s", "schedule is"), ("toucher,schedule=16:5", "schedule is"), ("mixed,start=30", "has no unit"), ("idle,count=0", "count is"),
+        ("idle,name=a b", "a name has"), ("idle,seed=-1", "seed is"), ("idle,start=-2", "start \"-2\" is negative"),
     ])
     func refused(text: String, message: String) {
         #expect {
