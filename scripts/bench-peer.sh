@@ -21,7 +21,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tt=.build/release/tracetool
 # The benchmark trace of `tracetool bench` (32 VMs of 65,536 pages, 5% content records).
-$tt gen mix "$tmp/bench.mtr.zst" --vms 32 --pages 65536 --records "$records" --duration 600 --content-fraction 0.05 >/dev/null
+$tt gen mix "$tmp/bench.mtr.zst" --vms 32 --pages 65536 --records "$records" --duration 10m --content-fraction 0.05 >/dev/null
 $tt bench peer --trace "$tmp/bench.mtr.zst" --runs "$runs" --oracle-out "$tmp/accesses.oracleGeneral" | tee "$tmp/tt.txt"
 "$venv/bin/python" - "$tmp/accesses.oracleGeneral" "$tmp/tt.txt" "$runs" <<'PY'
 import re, statistics, sys, time

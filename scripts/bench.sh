@@ -9,7 +9,7 @@ swift build -c release --product tracetool >/dev/null
 tt=.build/release/tracetool
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-$tt gen mix "$tmp/bench.mtr.zst" --vms 32 --pages 65536 --records 50000000 --duration 600 --content-fraction 0.05 >/dev/null
+$tt gen mix "$tmp/bench.mtr.zst" --vms 32 --pages 65536 --records 50000000 --duration 10m --content-fraction 0.05 >/dev/null
 echo "== decode";  $tt bench decode --trace "$tmp/bench.mtr.zst" --runs "$runs"
 echo "== replay";  $tt bench replay --trace "$tmp/bench.mtr.zst" --runs "$runs" --overcommit 1.5
 echo "== stats";   $tt bench stats --trace "$tmp/bench.mtr.zst" --runs "$runs"

@@ -19,6 +19,6 @@ bash "$root/scripts/capture-setup.sh" "${setup[@]}"
 swift build -c release --package-path "$root" >&2
 bin="$(swift build -c release --package-path "$root" --show-bin-path)/tracetool"
 if [ $# -eq 0 ]; then
-    set -- --vm sort,mem=128 --duration 20 --interval 5 -o small.mtr.zst
+    set -- --vm sort,mem=128 --duration 20s --interval 5s -o small.mtr.zst
 fi
 "$bin" capture --assets "${TRACETOOL_CAPTURE_DIR:-$root/.capture}" "$@"

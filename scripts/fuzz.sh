@@ -33,7 +33,7 @@ case $target in
     done
     $tt gen mix "$seeds/mix.mtr.zst" --vms 3 --pages 64 --records 300 --seed 5 >/dev/null
     $tt gen mix "$seeds/virt.mtr.zst" --vms 2 --pages 32 --records 100 --virtual-addresses >/dev/null
-    $tt gen fig8 "$seeds/fig8.mtr.zst" --pages 64 --duration 20 >/dev/null
+    $tt gen fig8 "$seeds/fig8.mtr.zst" --pages 64 --duration 20s >/dev/null
     for f in "$seeds"/*.mtr.zst; do zstd -dcq "$f" > "$f.raw"; done
     ;;
   FuzzTraceText)
@@ -44,7 +44,7 @@ case $target in
     done
     $tt gen mix "$seeds/mix.mtr.txt" --vms 3 --pages 64 --records 300 --seed 5 >/dev/null
     $tt gen mix "$seeds/virt.mtr.txt" --vms 2 --pages 32 --records 100 --virtual-addresses >/dev/null
-    $tt gen fig8 "$seeds/fig8.mtr.txt" --pages 64 --duration 20 >/dev/null
+    $tt gen fig8 "$seeds/fig8.mtr.txt" --pages 64 --duration 20s >/dev/null
     ;;
   FuzzLackey)
     printf '==1== Lackey\nI  04000000,3\n L 7ff000398,8\n S 04000ff0,8\n M 04001ffc,8\nout\nI  7ff000000,2\n==1== Counted\n' > "$seeds/hand.out"

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Renders HTML reports of the bundled capture-4vm trace in headless Chromium (Debian's package)
 # and saves full-page screenshots in docs/: replay.png (esx at overcommit 2), compare.png (three
-# policies at overcommit 2) and sweep.png (three policies over an overcommit × idleTax grid with
-# three seeds), and compare-summary.png, the top of compare.png. ImageMagick trims the blank space below each page.
+# policies at overcommit 2), sweep.png (three policies over an overcommit × idleTax grid with
+# three seeds), plan.png (`plan` for three policies with three seeds), and compare-summary.png,
+# the top of compare.png. ImageMagick trims the blank space below each page.
 # Usage: bash scripts/screenshot.sh [OUTDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-docs}
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
-command -v convert >/dev/null 2>&1 || need+=(imagemagick)
+convert -version 2>/dev/null | grep -q ImageMagick || need+=(imagemagick)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
@@ -22,10 +23,11 @@ tt=.build/release/tracetool
 $tt replay $trace --overcommit 2 --settle 60s --quiet --html "$tmp/replay.html" >/dev/null
 $tt compare $trace --policy esx --policy swap-only --policy no-tax --overcommit 2 --settle 60s --quiet \
   --html "$tmp/compare.html" >/dev/null
-$tt compare $trace --policy esx --policy swap-only --policy no-tax --sweep overcommit=1,1.5,2,3 --sweep idleTax=0,0.75 \
+$tt compare $trace --policy esx --policy swap-only --policy lru-swap --sweep overcommit=1,1.5,2,3 --sweep idleTax=0,0.75 \
   --seeds 3 --jobs 2 --quiet --html "$tmp/sweep.html" >/dev/null
+$tt plan $trace --policy esx --policy swap-only --policy no-tax --seeds 3 --jobs 2 --quiet --html "$tmp/plan.html" >/dev/null
 mkdir -p "$out"
-for page in replay compare sweep; do
+for page in replay compare sweep plan; do
   chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,12000 \
     --screenshot="$tmp/$page.png" "file://$tmp/$page.html" >/dev/null 2>&1
   # Trim the blank space below the page, keep a 16-pixel white border; 256 colours keep it small.
