@@ -69,6 +69,6 @@ let package = Package(
         // The golden reports, the HTML report and the report renderers.
         .testTarget(name: "AnalyzerTests", dependencies: ["Analyzer", "Replay", "TraceFormat", "Scenarios"], exclude: ["Golden"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "TraceFormat"]),
-        .testTarget(name: "CLITests", dependencies: ["TraceFormat", "tracetool"]),
+        .testTarget(name: "CLITests", dependencies: ["TraceFormat", "Replay", "Analyzer", "tracetool"]),
     ]
 )

@@ -403,20 +403,23 @@ public enum CompareRenderer {
     /// cell and seed — first for the whole host (`vm_id` empty, `vm_name` all) then one per VM:
     /// the policy's name, one column per swept key, the host's memory and overcommit ratio, the
     /// seed, the VM, then every metric by its id (a host-wide metric is empty on a VM's row).
-    public static func csv(_ results: [RunResult]) -> String {
+    public static func csv(_ results: [RunResult]) -> String { table(results).csv }
+
+    /// The long table as typed cells (the CSV above; a study's merged JSON).
+    public static func table(_ results: [RunResult]) -> TypedTable {
         let keys = CompareSummary.sweptKeys(results)
-        var s = (csvLead(keys, seeds: false) + metrics.map(\.id.rawValue)).joined(separator: ",") + "\n"
+        var t = TypedTable(columns: csvLead(keys, seeds: false) + metrics.map(\.id.rawValue))
         for r in results {
             let rep = r.report
-            let lead = [csvField(r.policyName)] + keys.map { k in csvField(r.cell.first { $0.key == k }?.value ?? "") } + hostColumns(rep)
-                + [String(rep.policy.seed)]
-            s += (lead + ["", "all"] + metrics.map { String(format: $0.format, $0.value(rep)) }).joined(separator: ",") + "\n"
+            let size = hostSize(rep)
+            let lead: [TypedTable.Cell] = [.text(r.policyName)] + keys.map { k in .value(r.cell.first { $0.key == k }?.value ?? "") }
+                + [.number(size.mib, "%.1f"), .number(size.overcommit, "%.3f"), .number(String(rep.policy.seed))]
+            t.rows.append(lead + [.empty, .text("all")] + metrics.map { .number($0.value(rep), $0.format) })
             for vm in rep.vms {
-                s += (lead + [String(vm.id), csvField(vm.name)] + metrics.map { m in m.vmValue.map { String(format: m.format, $0(rep, vm)) } ?? "" })
-                    .joined(separator: ",") + "\n"
+                t.rows.append(lead + [.number(String(vm.id)), .text(vm.name)] + metrics.map { m in .number(m.vmValue.map { $0(rep, vm) }, m.format) })
             }
         }
-        return s
+        return t
     }
 
     /// Summary CSV (`--format csv-summary`): one row per policy and grid cell (seeds summarised:

@@ -17,6 +17,9 @@ public protocol TraceReader: AnyObject {
     /// The totals: a binary trace's stored footer (checked against the body when verifying), or
     /// those counted while reading a text trace. Nil until the end.
     var footer: TraceFooter? { get }
+    /// A binary trace's footer as stored, read through its seek table when the file was opened
+    /// (nil for text traces and files without one): the totals before any record is decoded.
+    var storedFooter: TraceFooter? { get }
 }
 
 /// How far a reader has got: a copy taken on the reading thread, for a progress line drawn on

@@ -75,40 +75,34 @@ struct CaptureCommand: ParsableCommand {
             return
         }
         if consistent {
-            printError("--consistent is for attach mode (--attach or --attach-all)")
-            throw ExitCode(ExitStatus.usage)
+            throw CommandFailure.usage("--consistent is for attach mode (--attach or --attach-all)")
         }
         var specs: [CaptureVMSpec] = []
         do {
             for v in vms { specs += try CaptureVMSpec.parse(v, index: specs.count) }
         } catch {
-            printError(error.description)
-            throw ExitCode(ExitStatus.usage)
+            throw CommandFailure.usage(error.description)
         }
         try checkOutputs([output], inputs: [])
         let result: (footer: TraceFooter, vms: Int)
         do { result = try capture(specs) } catch {
-            printError(error.description)
-            throw ExitCode(ExitStatus.failure)
+            throw CommandFailure.failed(error.description)
         }
         writeStdout("\(output): \(result.footer.records) records from \(result.vms) VMs\n")
     }
 
     private func runAttach() throws {
         guard vms.isEmpty else {
-            printError("--vm boots new VMs and --attach captures running ones: give one or the other")
-            throw ExitCode(ExitStatus.usage)
+            throw CommandFailure.usage("--vm boots new VMs and --attach captures running ones: give one or the other")
         }
         guard seconds.warmup == 0 else {
-            printError("--warmup is for VMs the capture boots; attached VMs are already running")
-            throw ExitCode(ExitStatus.usage)
+            throw CommandFailure.usage("--warmup is for VMs the capture boots; attached VMs are already running")
         }
         var specs: [AttachSpec] = []
         do {
             for a in attach { specs.append(try AttachSpec.parse(a)) }
         } catch {
-            printError(error.description)
-            throw ExitCode(ExitStatus.usage)
+            throw CommandFailure.usage(error.description)
         }
         if attachAll {
             for pid in QEMUProcess.all() where !specs.contains(where: { $0.pid == pid }) { specs.append(AttachSpec(pid: pid)) }
@@ -123,8 +117,7 @@ struct CaptureCommand: ParsableCommand {
             }
             footer = try session.run()
         } catch {
-            printError(error.description)
-            throw ExitCode(ExitStatus.failure)
+            throw CommandFailure.failed(error.description)
         }
         writeStdout("\(output): \(footer.records) records from \(specs.count) attached VMs\n")
     }

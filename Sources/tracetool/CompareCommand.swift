@@ -4,7 +4,7 @@ import Foundation
 import Replay
 import TraceFormat
 
-struct CompareCommand: ParsableCommand {
+struct CompareCommand: ParsableCommand, LimitedCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
         abstract: "Replay one trace under several policies, side by side.",
@@ -32,13 +32,11 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Worker threads.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Output format: text, json, csv (one row per run and VM, a seed column: docs/REPORT.md), csv-summary (one row per policy and grid cell, means and 95% intervals over the seeds).") var format: Format = .text
     @OptionGroup var hostOptions: HostOptions
-    @Option(help: ArgumentHelp("Stop at this simulated time.", valueName: "T")) var until: String?
-    @Option(help: ArgumentHelp("Keep the clock running this long after the last record.", valueName: "D")) var settle: String?
+    @OptionGroup var span: RunOptions
     @Option(name: .shortAndLong, help: "Write the output to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?
     @Option(help: ArgumentHelp("Also write a self-contained HTML report.", valueName: "FILE.html")) var html: String?
     @Option(help: ArgumentHelp("Write every run's timeline to one long CSV (a policy column, a column per swept key, then replay's timeline columns).", valueName: "FILE.csv"))
     var timeline: String?
-    @Option(help: ArgumentHelp("Timeline and HTML chart interval (with --timeline or --html; default 10s).", valueName: "D")) var timelineInterval: String?
     @Flag(name: .shortAndLong, help: "No progress line on stderr.") var quiet = false
     @OptionGroup var limits: LimitOptions
 
@@ -48,12 +46,7 @@ struct CompareCommand: ParsableCommand {
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         guard (1...1000).contains(seeds) else { throw ValidationError("--seeds must be in [1, 1000]") }
-        _ = try durationOption("--until", until)
-        _ = try durationOption("--settle", settle)
-        if timelineInterval != nil {
-            guard timeline != nil || html != nil else { throw ValidationError("--timeline-interval needs --timeline or --html") }
-            _ = try timelineIntervalOption(timelineInterval)
-        }
+        try span.check(timelineWanted: timeline != nil || html != nil)
     }
 
     /// The sweeps, checked: known keys, no key twice, no host size both swept and fixed.
@@ -103,20 +96,13 @@ struct CompareCommand: ParsableCommand {
     func run() throws {
         let policyFiles = policies.filter { FileManager.default.fileExists(atPath: $0) && !$0.contains("=") }
         try checkOutputs([output, html, timeline], inputs: [file] + policyFiles)
-        var runner = CompareRunner(path: file, runs: try expand())
+        var runner = ReplayRunner(path: file, runs: try expand())
         runner.jobs = jobs
-        runner.until = until.flatMap(Units.parseDuration)
-        runner.settle = settle.flatMap(Units.parseDuration) ?? .zero
-        if html != nil || timeline != nil { runner.timelineInterval = timelineInterval.flatMap(Units.parseDuration) ?? Micros.seconds(10) }
+        span.configure(&runner, timeline: html != nil || timeline != nil)
         let progress = Progress(path: file, enabled: !quiet)
-        runner.progress = { progress.update(ReadPosition($0)) }
-        let results: [RunResult]
-        do { results = try runner.run() } catch {
-            progress.clear()
-            printError("\(file): \(error.description)")
-            if case .config(_, usage: true) = error { throw ExitCode(ExitStatus.usage) }
-            throw ExitCode(ExitStatus.failure)
-        }
+        runner.progress = { progress.update($0) }
+        defer { progress.clear() }
+        let results = try runner.run()
         progress.clear()
         for r in results { warnRefusals(r.report, file: file, policy: r.name) }
         let trace = URL(fileURLWithPath: file).lastPathComponent
@@ -127,12 +113,10 @@ struct CompareCommand: ParsableCommand {
         case .csv: text = CompareRenderer.csv(results)
         case .csvSummary: text = CompareRenderer.csvSummary(results)
         }
-        try reportingErrors {
-            if let timeline { try AtomicOutput.write(TimelineRenderer.csv(results), to: timeline) }
-            if let html {
-                let stats = try TraceStats.compute(path: file, interval: Micros.seconds(10))
-                try AtomicOutput.write(HTMLReport.page(results: results, stats: stats, trace: trace), to: html)
-            }
+        if let timeline { try AtomicOutput.write(TimelineRenderer.csv(results), to: timeline) }
+        if let html {
+            let stats = try TraceStats.compute(path: file, interval: span.interval)
+            try AtomicOutput.write(HTMLReport.page(results: results, stats: stats, trace: trace), to: html)
         }
         try emit(text, to: output)
     }

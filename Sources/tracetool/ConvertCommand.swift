@@ -38,16 +38,14 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         try checkOutputs([output], inputs: [input])
-        let footer: TraceFooter = try reportingErrors {
-            switch from {
-            case .trace:
-                let reader = try TraceFile.open(input)
-                return try TraceSinks.copy(from: reader, to: output, level: level, onlyVMs: vms)
-            case .lackey:
-                var imp = LackeyImporter()
-                imp.microsPerAccess = microsPerAccess
-                return try imp.importFile(input, to: output, level: level)
-            }
+        let footer: TraceFooter
+        switch from {
+        case .trace:
+            footer = try TraceSinks.copy(from: try TraceFile.open(input), to: output, level: level, onlyVMs: vms)
+        case .lackey:
+            var imp = LackeyImporter()
+            imp.microsPerAccess = microsPerAccess
+            footer = try imp.importFile(input, to: output, level: level)
         }
         writeStdout("\(output): \(footer.records) records\n")
     }

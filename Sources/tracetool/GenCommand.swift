@@ -70,22 +70,20 @@ struct GenCommand: ParsableCommand {
         if statvfs(dir.isEmpty ? "." : dir, &fs) == 0 {
             let free = Double(fs.f_bavail) * Double(fs.f_frsize)
             guard n <= free else {
-                printError(String(format: "%@: about %.3g records need at least %.3g GiB and its file system has %.1f GiB free; ask for fewer --records, --pages, --vms or a shorter --duration",
+                throw CommandFailure.failed(String(format: "%@: about %.3g records need at least %.3g GiB and its file system has %.1f GiB free; ask for fewer --records, --pages, --vms or a shorter --duration",
                                   output, n, n / 1_073_741_824, free / 1_073_741_824))
-                throw ExitCode(ExitStatus.failure)
             }
         }
         // `identical` lays out one byte per page before writing.
         if scenario == IdenticalScenario.name, let problem = MemoryBudget.problem(Double(pages), for: "gen identical with \(pages) pages per VM") {
-            printError("\(output): \(problem)")
-            throw ExitCode(ExitStatus.failure)
+            throw CommandFailure.failed("\(output): \(problem)")
         }
         var o = GenOptions()
         o.seed = seed; o.vms = vms; o.pagesPerVM = pages; o.records = records; o.duration = duration
         o.writeFraction = writeFraction; o.contentFraction = contentFraction; o.zeroFraction = zeroFraction
         o.runFraction = runFraction; o.commonContent = commonContent; o.virtualAddresses = virtualAddresses
         let sc = ScenarioRegistry.named(scenario)!
-        let footer = try reportingErrors { try ScenarioRegistry.write(sc, options: o, to: output, level: level) }
+        let footer = try ScenarioRegistry.write(sc, options: o, to: output, level: level)
         writeStdout("\(output): \(footer.records) records\n")
     }
 }

@@ -14,7 +14,7 @@ struct InfoCommand: ParsableCommand {
     @Option(help: "Output format.") var format: OutputFormat = .text
 
     func run() throws {
-        let s = try reportingErrors { try TraceFile.summary(file) }
+        let s = try TraceFile.summary(file)
         switch format {
         case .text: writeStdout(TraceInfoRenderer.text(path: file, header: s.header, footer: s.footer, encoding: s.encoding))
         case .json: writeStdout(try TraceInfoRenderer.json(path: file, header: s.header, footer: s.footer, encoding: s.encoding))

@@ -27,15 +27,23 @@ struct TraceTool: ParsableCommand {
         CommandLineScan.given = CommandLineScan.optionsGiven(args)
         do {
             var command = try parseAsRoot(args)
+            if let limited = command as? LimitedCommand { try limited.limits.apply() }
             try command.run()
+        } catch let e as CommandFailure {
+            fail(e.message, status: e.status)
+        } catch let e as TraceError {
+            fail(e.description, status: ExitStatus.failure)
+        } catch let e as ReplayRunner.Failure {
+            fail(e.description, status: e.isUsage ? ExitStatus.usage : ExitStatus.failure)
+        } catch let e as ConfigError {
+            fail(e.description, status: e.exitStatus)
         } catch let e as ExitCode {
             Foundation.exit(e.rawValue)
         } catch {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }
             let text = message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
-            let status = (error as? ConfigError)?.exitStatus ?? code.rawValue
-            fail(text.split(separator: "\n").first.map(String.init) ?? text, status: status)
+            fail(text.split(separator: "\n").first.map(String.init) ?? text, status: code.rawValue)
         }
     }
 
@@ -45,6 +53,23 @@ struct TraceTool: ParsableCommand {
         printError(m)
         Foundation.exit(status)
     }
+}
+
+/// Why a command stopped: the one line stderr shows ("tracetool: …") and the exit status.
+/// Commands throw it (or a `TraceError`, `ConfigError` or `ReplayRunner.Failure`, which `main`
+/// maps the same way); `main` prints the line and exits.
+struct CommandFailure: Error {
+    var message: String
+    var status: Int32
+    /// The command line is wrong (exit status 64).
+    static func usage(_ message: String) -> CommandFailure { CommandFailure(message: message, status: ExitStatus.usage) }
+    /// The run failed (exit status 1).
+    static func failed(_ message: String) -> CommandFailure { CommandFailure(message: message, status: ExitStatus.failure) }
+}
+
+/// A command with `--max-memory`: `main` applies the limit after parsing, before running.
+protocol LimitedCommand {
+    var limits: LimitOptions { get }
 }
 
 /// The exit statuses of every command (README, "Exit status").
@@ -109,14 +134,9 @@ enum CommandLineScan {
     }
 }
 
-/// Runs `body`, turning a trace error into one line on stderr and exit status 1.
-func reportingErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let e as TraceError {
-        printError(e.description)
-        throw ExitCode(ExitStatus.failure)
-    }
+/// A line on stderr that is not an error: progress of a long command, where it wrote.
+func printNote(_ s: String) {
+    FileHandle.standardError.write(Data(("tracetool: " + s + "\n").utf8))
 }
 
 func printError(_ s: String) {
@@ -128,13 +148,22 @@ struct LimitOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Most memory this run may plan to use for what the trace declares (pages, intervals, timeline rows), e.g. 8GiB. Default: half the machine's physical memory.", valueName: "SIZE"))
     var maxMemory: String?
 
-    func validate() throws {
-        guard let maxMemory else { return }
+    /// The limit in bytes, nil when not given.
+    func bytes() throws -> UInt64? {
+        guard let maxMemory else { return nil }
         let size: Units.Size
         do { size = try Units.parseSize(maxMemory) } catch { throw ValidationError("--max-memory \(error.description)") }
         let bytes = size.pages(pageSize: 1)
         guard bytes >= 1 << 20 else { throw ValidationError("--max-memory must be at least 1MiB") }
-        MemoryBudget.limitBytes = bytes
+        return bytes
+    }
+
+    func validate() throws { _ = try bytes() }
+
+    /// Sets the process's memory budget (`main` calls it once the command line is parsed).
+    func apply() throws {
+        guard let b = try bytes() else { return }
+        MemoryBudget.limitBytes = b
         MemoryBudget.setByUser = true
     }
 }
@@ -147,18 +176,16 @@ func checkOutputs(_ outputs: [String?], inputs: [String]) throws {
     var seen: [String: String] = [:]
     for case let o? in outputs where o != "-" {
         do { try OutputPath.check(o, inputs: inputs) } catch {
-            printError(error.description)
             // The command line named an existing file it may not write, or a folder that is
             // not there: a usage error. Anything else (no permission to look) is a failure.
             var st = stat()
             let dir = (o as NSString).deletingLastPathComponent
             let folderMissing = lstat(o, &st) != 0 && errno == ENOENT && stat(dir.isEmpty ? "." : dir, &st) != 0
-            throw ExitCode(lstat(o, &st) == 0 || folderMissing ? ExitStatus.usage : ExitStatus.failure)
+            throw CommandFailure(message: error.description, status: lstat(o, &st) == 0 || folderMissing ? ExitStatus.usage : ExitStatus.failure)
         }
         let key = URL(fileURLWithPath: o).standardizedFileURL.resolvingSymlinksInPath().path
         if let other = seen[key] {
-            printError("\(o): the same file is given as two outputs (\(other) and \(o))")
-            throw ExitCode(ExitStatus.usage)
+            throw CommandFailure.usage("\(o): the same file is given as two outputs (\(other) and \(o))")
         }
         seen[key] = o
     }
@@ -167,7 +194,7 @@ func checkOutputs(_ outputs: [String?], inputs: [String]) throws {
 /// Writes `text` to `output` atomically, or to stdout when `output` is nil or `-`.
 func emit(_ text: String, to output: String?) throws {
     if let output, output != "-" {
-        try reportingErrors { try AtomicOutput.write(text, to: output) }
+        try AtomicOutput.write(text, to: output)
     } else {
         writeStdout(text)
     }
@@ -185,22 +212,6 @@ func warnRefusals(_ report: ReplayReport, file: String, policy: String? = nil) {
     for f in report.admission.refusals {
         printWarning("\(file): \(who)\(f.sentence(pageSize: report.host.pageSizeBytes))")
     }
-}
-
-/// A duration option's value (nil when not given), or a usage error that names the option and
-/// the forms a duration takes.
-func durationOption(_ flag: String, _ value: String?) throws -> Micros? {
-    guard let value else { return nil }
-    do { return try Units.duration(value) } catch { throw ValidationError("\(flag) \(error.description)") }
-}
-
-/// `--timeline-interval`: at least 1s (the model moves once a simulated second); nil when not given.
-func timelineIntervalOption(_ value: String?) throws -> Micros? {
-    guard let iv = try durationOption("--timeline-interval", value) else { return nil }
-    guard iv.rawValue >= 1_000_000 else {
-        throw ValidationError("--timeline-interval \"\(value!)\" is shorter than 1s (the model moves once a simulated second)")
-    }
-    return iv
 }
 
 func writeStdout(_ s: String) {

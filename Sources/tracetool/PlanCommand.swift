@@ -4,7 +4,7 @@ import Foundation
 import Replay
 import TraceFormat
 
-struct PlanCommand: ParsableCommand {
+struct PlanCommand: ParsableCommand, LimitedCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "How far can a host be overcommitted before the VMs suffer, and which policy gets furthest?",
@@ -77,8 +77,7 @@ struct PlanCommand: ParsableCommand {
                 spec = try StudySpec.load(study)
                 traces = try StudyPlan.traces(spec).map { ($0, spec.resolve($0)) }
             } catch {
-                printError(error.description)
-                throw ExitCode(ExitStatus.usage)
+                throw CommandFailure.usage(error.description)
             }
             policySpecs = spec.policies.map { $0.hasSuffix(".json") && !$0.hasPrefix("/") ? spec.resolve($0) : $0 }
             studyAssignments = spec.assignments
@@ -89,7 +88,7 @@ struct PlanCommand: ParsableCommand {
             if spec.overcommit != nil { unused.append("host.overcommit") }
             if !spec.sweeps.isEmpty { unused.append("sweep (" + spec.sweeps.map(\.key).joined(separator: ", ") + ")") }
             if !unused.isEmpty {
-                printError("note: \(study): plan searches the host's size, so the study's " + unused.joined(separator: " and ")
+                printNote("note: \(study): plan searches the host's size, so the study's " + unused.joined(separator: " and ")
                            + " \(unused.count == 1 ? "is" : "are") not used (its traces, policies, knobs, seeds, swap and until are)")
             }
         } else {
@@ -120,14 +119,9 @@ struct PlanCommand: ParsableCommand {
         var plans: [CapacityPlan.TracePlan] = []
         for t in traces {
             let quiet = self.quiet
-            do {
-                plans.append(try CapacityPlan.plan(path: t.path, trace: t.name, policies: choices, options: o) { line in
-                    if !quiet { FileHandle.standardError.write(Data("tracetool: plan \(t.name): \(line)\n".utf8)) }
-                })
-            } catch {
-                printError("\(t.path): \(error.description)")
-                throw ExitCode(ExitStatus.failure)
-            }
+            plans.append(try CapacityPlan.plan(path: t.path, trace: t.name, policies: choices, options: o) { line in
+                if !quiet { printNote("plan \(t.name): \(line)") }
+            })
         }
         let text: String
         switch format {
@@ -135,7 +129,7 @@ struct PlanCommand: ParsableCommand {
         case .json: text = PlanRenderer.json(plans, o)
         case .csv: text = PlanRenderer.csv(plans, o)
         }
-        if let html { try reportingErrors { try AtomicOutput.write(PlanRenderer.html(plans, o), to: html) } }
+        if let html { try AtomicOutput.write(PlanRenderer.html(plans, o), to: html) }
         try emit(text, to: output)
     }
 }

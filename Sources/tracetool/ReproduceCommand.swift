@@ -53,17 +53,16 @@ struct ReproduceCommand: ParsableCommand {
         do {
             rep = try Reproduction.run(o) { line in
                 guard !quiet else { return }
-                printError("reproduce: \(line)")
+                printNote("reproduce: \(line)")
             }
         } catch {
-            printError("reproduce: \(error)")
-            throw ExitCode(ExitStatus.failure)
+            throw CommandFailure.failed("reproduce: \(error)")
         }
         for m in rep.notRun { printWarning("not run: \(m)") }
         let text = resolvedFormat == .html ? ReproductionRenderer.html(rep) : ReproductionRenderer.markdown(rep)
         try emit(text, to: output)
         if let output, output != "-" {
-            printError("reproduce: wrote \(resolvedFormat == .html ? "the HTML report" : "the Markdown summary") to \(output)")
+            printNote("reproduce: wrote \(resolvedFormat == .html ? "the HTML report" : "the Markdown summary") to \(output)")
         }
     }
 }

@@ -3,7 +3,7 @@ import ArgumentParser
 import Replay
 import TraceFormat
 
-struct StatsCommand: ParsableCommand {
+struct StatsCommand: ParsableCommand, LimitedCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
         abstract: "What the trace itself says, without the model.",
@@ -27,7 +27,7 @@ struct StatsCommand: ParsableCommand {
 
     func run() throws {
         try checkOutputs([output], inputs: [file])
-        let s = try reportingErrors { try TraceStats.compute(path: file, interval: Units.parseDuration(interval)!) }
+        let s = try TraceStats.compute(path: file, interval: Units.parseDuration(interval)!)
         try emit(format == .json ? TraceStatsRenderer.json(s) : TraceStatsRenderer.text(s), to: output)
     }
 }

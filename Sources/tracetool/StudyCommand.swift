@@ -31,17 +31,14 @@ struct StudyCommand: ParsableCommand {
                 let dir = spec.outputDir(override: out)
                 var isDir: ObjCBool = false
                 if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), !isDir.boolValue {
-                    printError("\(dir): the output folder is not a folder")
-                    throw ExitCode(ExitStatus.usage)
+                    throw CommandFailure.usage("\(dir): the output folder is not a folder")
                 }
                 if let problem = plan.outputProblem(out: dir) {
-                    printError(problem)
-                    throw ExitCode(ExitStatus.usage)
+                    throw CommandFailure.usage(problem)
                 }
                 return (plan, dir)
             } catch let e as StudySpec.Failure {
-                printError(e.description)
-                throw ExitCode(ExitStatus.usage)
+                throw CommandFailure.usage(e.description)
             }
         }
     }
@@ -82,8 +79,7 @@ struct StudyCommand: ParsableCommand {
                 let r = try range(cells)
                 // No study has more cells than this: refuse before listing the range.
                 guard r.upperBound < StudySpec.maxCells else {
-                    printError("--cells \(cells): a study has at most \(StudySpec.maxCells) cells")
-                    throw ExitCode(ExitStatus.usage)
+                    throw CommandFailure.usage("--cells \(cells): a study has at most \(StudySpec.maxCells) cells")
                 }
                 ids += Array(r)
             }
@@ -91,15 +87,13 @@ struct StudyCommand: ParsableCommand {
                 switch StudyRunner.cellFromEnvironment(ProcessInfo.processInfo.environment) {
                 case .success(let i): ids.append(i)
                 case .failure(let e):
-                    printError(e.description)
-                    throw ExitCode(ExitStatus.usage)
+                    throw CommandFailure.usage(e.description)
                 }
             }
             // Only the traces of these cells are read to hash their inputs.
             let (plan, out) = try common.plan(hashing: Set(ids))
             if let bad = ids.first(where: { $0 >= plan.cells.count }) {
-                printError("no cell \(bad): the study has cells 0…\(plan.cells.count - 1)")
-                throw ExitCode(ExitStatus.usage)
+                throw CommandFailure.usage("no cell \(bad): the study has cells 0…\(plan.cells.count - 1)")
             }
             try StudyCommand.execute(plan, ids: ids, out: out, jobs: jobs, quiet: quiet)
         }
@@ -125,14 +119,11 @@ struct StudyCommand: ParsableCommand {
             let (plan, out) = try common.plan()
             let m = StudyMerge.merge(plan, out: out)
             do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
-                printError("\(out): cannot make the output folder: \(error.localizedDescription)")
-                throw ExitCode(ExitStatus.failure)
+                throw CommandFailure.failed("\(out): cannot make the output folder: \(error.localizedDescription)")
             }
-            try reportingErrors {
-                try AtomicOutput.write(m.csv, to: out + "/merged.csv")
-                try AtomicOutput.write(m.json, to: out + "/merged.json")
-                try AtomicOutput.write(m.html, to: out + "/report.html")
-            }
+            try AtomicOutput.write(m.csv, to: out + "/merged.csv")
+            try AtomicOutput.write(m.json, to: out + "/merged.json")
+            try AtomicOutput.write(m.html, to: out + "/report.html")
             var line = "study: merged \(m.merged) of \(plan.cells.count) cells into \(out)/merged.csv, merged.json, report.html"
             if !m.missing.isEmpty {
                 // One line: the first few missing cells; merged.json and the report list them all.
@@ -140,21 +131,21 @@ struct StudyCommand: ParsableCommand {
                 line += "; \(m.missing.count) missing (all listed in merged.json and report.html): " + shown.joined(separator: "; ")
                     + (m.missing.count > 3 ? "; and \(m.missing.count - 3) more" : "")
             }
-            printError(line)
-            if !m.missing.isEmpty { throw ExitCode(ExitStatus.failure) }
+            if !m.missing.isEmpty { throw CommandFailure.failed(line) }
+            printNote(line)
         }
     }
 
     static func execute(_ plan: StudyPlan, ids: [Int]?, out: String, jobs: Int, quiet: Bool) throws {
         let o: StudyRunner.Outcome
         do {
-            o = try StudyRunner.run(plan, ids: ids, out: out, jobs: jobs, log: quiet ? nil : { printError("study: \($0)") })
+            o = try StudyRunner.run(plan, ids: ids, out: out, jobs: jobs, log: quiet ? nil : { printNote("study: \($0)") })
         } catch {
-            printError(error.description)
-            throw ExitCode(ExitStatus.failure)
+            throw CommandFailure.failed(error.description)
         }
-        printError("study: ran \(o.ran) cells (\(o.failed.count) failed), skipped \(o.skipped) already done; results in \(out)/cells")
-        if !o.failed.isEmpty { throw ExitCode(ExitStatus.failure) }
+        let line = "study: ran \(o.ran) cells (\(o.failed.count) failed), skipped \(o.skipped) already done; results in \(out)/cells"
+        if !o.failed.isEmpty { throw CommandFailure.failed(line) }
+        printNote(line)
     }
 }
 

@@ -18,7 +18,7 @@ struct ValidateCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing when the trace is valid.") var quiet = false
 
     func run() throws {
-        let (_, footer) = try reportingErrors { try TraceFile.validate(file) }
+        let (_, footer) = try TraceFile.validate(file)
         if !quiet { writeStdout("\(file): valid, \(footer.records) records\n") }
     }
 }

@@ -72,14 +72,11 @@ struct GoldenTests {
         for s in c.sets { try PolicyKnobs.apply(assignments: s, to: &policy) }
         var spec = HostSpec()
         if let oc = c.overcommit { spec.memory = .overcommit(oc) }
-        let reader = try TraceFile.open(path)
-        let host = try HostConfig.resolve(header: reader.header, policy: policy, spec: spec,
-                                          startsOff: try Replayer.vmsStartingOff(path: path))
-        let engine = try ReplayEngine(host: host, policy: policy)
-        var rp = Replayer()
-        rp.settle = c.settle
-        try rp.run(reader, engine: engine)
-        let json = ReplayReportRenderer.json(ReplayReport(trace: c.trace, policyName: c.sets.isEmpty ? c.preset : c.preset + " + " + c.sets.joined(separator: ","), snapshot: engine.snapshot()))
+        var runner = ReplayRunner(path: path, runs: [PolicyRun(name: c.sets.isEmpty ? c.preset : c.preset + " + " + c.sets.joined(separator: ","),
+                                                             policy: policy, spec: spec)])
+        runner.settle = c.settle
+        runner.traceName = c.trace
+        let json = ReplayReportRenderer.json(try runner.run()[0].report)
         let file = GoldenTests.root + "/Tests/AnalyzerTests/Golden/" + c.golden
         if ProcessInfo.processInfo.environment["RECORD_GOLDEN"] == "1" {
             try AtomicOutput.write(json, to: file)

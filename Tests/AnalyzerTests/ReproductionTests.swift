@@ -157,15 +157,14 @@ struct ReproductionTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/t.mtr.zst"
         try ScenarioRegistry.write(Fig6Scenario.self, options: o, to: path)
-        func replay(_ log: Bool) throws -> (ReplayEngine, String) {
-            let reader = try TraceFile.open(path)
-            let host = try HostConfig.resolve(header: reader.header, policy: Policy(), spec: HostSpec(), startsOff: [])
-            let e = try ReplayEngine(host: host, policy: Policy())
-            e.recordPeriods = log
-            var rp = Replayer()
-            rp.settle = .seconds(300)
-            try rp.run(reader, engine: e)
-            return (e, ReplayReportRenderer.json(ReplayReport(trace: "t", policyName: "esx", snapshot: e.snapshot())))
+        func replay(_ log: Bool) throws -> (RunResult, String) {
+            var run = PolicyRun(name: "esx", policy: Policy(), spec: HostSpec())
+            run.recordPeriods = log
+            var runner = ReplayRunner(path: path, runs: [run])
+            runner.settle = .seconds(300)
+            runner.traceName = "t"
+            let r = try runner.run()[0]
+            return (r, ReplayReportRenderer.json(r.report))
         }
         let (plain, a) = try replay(false)
         let (logged, b) = try replay(true)

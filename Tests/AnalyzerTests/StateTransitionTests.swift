@@ -1,3 +1,4 @@
+import Analyzer
 import Foundation
 import Testing
 @testable import Replay
@@ -21,17 +22,17 @@ struct StateTransitionTests {
         let path = GoldenTests.root + "/traces/\(name).mtr.zst"
         var spec = HostSpec()
         spec.memory = .overcommit(2)
-        let reader = try TraceFile.open(path)
-        let host = try HostConfig.resolve(header: reader.header, policy: Policy(), spec: spec,
-                                          startsOff: try Replayer.vmsStartingOff(path: path))
-        let e = try ReplayEngine(host: host, policy: Policy())
-        var rp = Replayer()
-        try rp.run(reader, engine: e)
-        let atEnd = e.transitions.values.reduce(0, +)
-        let traced = e.now.seconds
-        try e.finish(settleUntil: Micros(e.now.rawValue + 3_600_000_000))
-        let after = e.transitions.values.reduce(0, +) - atEnd
-        #expect(Double(atEnd) <= max(1, traced / 3), "\(name): \(atEnd) transitions in \(traced) s: \(e.transitions)")
-        #expect(after <= 3, "\(name): \(after) transitions in the hour after the last record: \(e.transitions)")
+        func transitions(settle: Micros) throws -> (UInt64, ReplayReport) {
+            var runner = ReplayRunner(path: path, runs: [PolicyRun(name: "esx", policy: Policy(), spec: spec)])
+            runner.settle = settle
+            let r = try runner.run()[0].report
+            return (r.states.transitions.values.reduce(0, +), r)
+        }
+        let (atEnd, r) = try transitions(settle: .zero)
+        let traced = r.host.tracedSeconds
+        let (total, later) = try transitions(settle: Micros.seconds(3600))
+        let after = total - atEnd
+        #expect(Double(atEnd) <= max(1, traced / 3), "\(name): \(atEnd) transitions in \(traced) s: \(r.states.transitions)")
+        #expect(after <= 3, "\(name): \(after) transitions in the hour after the last record: \(later.states.transitions)")
     }
 }

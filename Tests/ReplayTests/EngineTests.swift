@@ -105,13 +105,9 @@ struct EngineTests {
         try ScenarioRegistry.write(MixScenario.self, options: o, to: path)
         func run(_ seed: UInt64) throws -> String {
             let p = fastScan(100, seed: seed)
-            let reader = try TraceFile.open(path)
-            let host = try HostConfig.resolve(header: reader.header, policy: p, spec: HostSpec())
-            let e = try ReplayEngine(host: host, policy: p)
-            var rp = Replayer()
-            rp.settle = Micros.seconds(10)
-            try rp.run(reader, engine: e)
-            return ReplayReportRenderer.json(ReplayReport(trace: "m.mtr.zst", policyName: "esx", snapshot: e.snapshot()))
+            var runner = ReplayRunner(path: path, runs: [PolicyRun(name: "esx", policy: p, spec: HostSpec())])
+            runner.settle = Micros.seconds(10)
+            return ReplayReportRenderer.json(try runner.run()[0].report)
         }
         let a = try run(1), b = try run(1), c = try run(2)
         #expect(a == b)

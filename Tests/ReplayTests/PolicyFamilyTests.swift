@@ -1,3 +1,4 @@
+import Analyzer
 import Foundation
 import Testing
 @testable import Replay
@@ -29,7 +30,7 @@ struct PolicyFamilyTests {
         var spec = HostSpec()
         spec.memory = .overcommit(1.5)
         let host = try HostConfig.resolve(header: reader.header, policy: policy, spec: spec,
-                                          startsOff: try Replayer.vmsStartingOff(path: Self.sample))
+                                          startsOff: try TraceInput.vmsStartingOff(path: Self.sample))
         let engine = try ReplayEngine(host: host, policy: policy)
         engine.checkEveryStep = true
         var batch: [TraceRecord] = []

@@ -1,3 +1,4 @@
+import Analyzer
 import Foundation
 import Testing
 @testable import Replay
@@ -236,12 +237,11 @@ struct SharingTests {
             }
         }
         let p = fastScan(400, seed: seed)
-        let host = try HostConfig.resolve(header: try TraceFile.open(path).header, policy: p, spec: HostSpec())
-        let e = try ReplayEngine(host: host, policy: p)
-        var rp = Replayer()
-        rp.settle = Micros.seconds(8)                    // 8 s × 400 pages/s ≥ one sweep of 3,000 pages
-        try rp.run(try TraceFile.open(path), engine: e)
-        let s = e.snapshot()
+        var run = PolicyRun(name: "esx", policy: p, spec: HostSpec())
+        run.keepEngine = true
+        var runner = ReplayRunner(path: path, runs: [run])
+        runner.settle = Micros.seconds(8)                // 8 s × 400 pages/s ≥ one sweep of 3,000 pages
+        let s = try runner.run()[0].engine!.snapshot()
         let shared = s.vms.reduce(0) { $0 + $1.sharedPages }
         #expect(Int(shared) - Int(s.sharedFrames) == backed - distinct.count)
         #expect(s.vms.allSatisfy { $0.counters.pagesScanned >= 3000 })

@@ -13,13 +13,12 @@ func runScenario(_ scenario: any TraceScenario.Type, _ o: GenOptions, policy: Po
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let path = dir + "/t.mtr.zst"
     try ScenarioRegistry.write(scenario, options: o, to: path)
-    let reader = try TraceFile.open(path)
-    let host = try HostConfig.resolve(header: reader.header, policy: policy, spec: spec,
-                                      startsOff: try Replayer.vmsStartingOff(path: path))
-    let e = try ReplayEngine(host: host, policy: policy)
-    e.timelineInterval = timeline
-    var rp = Replayer()
-    rp.settle = settle
-    try rp.run(reader, engine: e)
-    return (e, ReplayReport(trace: "t", policyName: "esx", snapshot: e.snapshot()))
+    var run = PolicyRun(name: "esx", policy: policy, spec: spec)
+    run.keepEngine = true
+    var runner = ReplayRunner(path: path, runs: [run])
+    runner.settle = settle
+    runner.timelineInterval = timeline
+    runner.traceName = "t"
+    let r = try runner.run()[0]
+    return (r.engine!, r.report)
 }

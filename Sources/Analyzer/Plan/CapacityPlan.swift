@@ -7,7 +7,7 @@ import TraceFormat
 /// host's size) for the largest one at which the slowdown stays within a budget: a coarse grid
 /// over the range first, then bisection between the last ratio within the budget and the first
 /// one over it, until they are `precision` apart. Every round is one decode of the trace feeding
-/// every replay it needs (`CompareRunner`), so the search replays only the cells it needs.
+/// every replay it needs (`ReplayRunner`), so the search replays only the cells it needs.
 public enum CapacityPlan {
     /// Whose slowdown the budget bounds.
     public enum Measure: String, Sendable, CaseIterable {
@@ -110,10 +110,6 @@ public enum CapacityPlan {
         }
     }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-    }
-
     /// The coarse grid: these ratios within [from, to], and both ends.
     static let gridRatios: [Double] = [1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 5, 6, 8, 10, 12, 16, 24, 32]
 
@@ -131,7 +127,7 @@ public enum CapacityPlan {
 
     /// Plans one trace for every policy.
     public static func plan(path: String, trace: String, policies: [PolicyChoice], options o: Options,
-                            progress: ((String) -> Void)? = nil) throws(Failure) -> TracePlan {
+                            progress: ((String) -> Void)? = nil) throws(ReplayRunner.Failure) -> TracePlan {
         var points: [[Point]] = Array(repeating: [], count: policies.count)
         var replays = 0
         var rounds = 0
@@ -139,7 +135,7 @@ public enum CapacityPlan {
 
         /// Replays `ratios[p]` for each policy p (every seed), one decode for all; appends the
         /// points. With `baseline`, also one run on the default host (room for every VM).
-        func round(_ ratios: [[Double]], onGrid: Bool, baseline: Bool) throws(Failure) {
+        func round(_ ratios: [[Double]], onGrid: Bool, baseline: Bool) throws(ReplayRunner.Failure) {
             var runs: [PolicyRun] = []
             var owner: [(policy: Int, ratio: Double)] = []
             for (p, choice) in policies.enumerated() {
@@ -169,11 +165,11 @@ public enum CapacityPlan {
             guard !runs.isEmpty else { return }
             rounds += 1
             progress?("round \(rounds): \(runs.count) replays")
-            var runner = CompareRunner(path: path, runs: runs)
+            var runner = ReplayRunner(path: path, runs: runs)
             runner.jobs = o.jobs
             runner.until = o.until
             let results: [RunResult]
-            do { results = try runner.run() } catch { throw Failure(description: error.description) }
+            results = try runner.run()
             replays += results.count
             if baseline, let b = results.last?.report {
                 let mib = Double(b.host.pageSizeBytes) / 1_048_576

@@ -107,17 +107,15 @@ enum ReproductionRunner {
     }
 
     static func replay(path: String, _ r: ReproRun) throws -> ReproOutcome {
-        let reader = try TraceFile.open(path)
-        let host = try HostConfig.resolve(header: reader.header, policy: r.policy, spec: r.spec,
-                                          startsOff: try Replayer.vmsStartingOff(path: path))
-        let e = try ReplayEngine(host: host, policy: r.policy)
-        e.timelineInterval = r.timeline
-        e.recordPeriods = r.periods
-        var rp = Replayer()
-        rp.settle = r.settle
-        try rp.run(reader, engine: e)
-        return ReproOutcome(report: ReplayReport(trace: r.source.label, policyName: r.policyName, snapshot: e.snapshot()), timeline: e.timeline,
-                            periods: e.periods, thresholds: e.thresholds, stateChanges: e.stateChanges)
+        var run = PolicyRun(name: r.policyName, policy: r.policy, spec: r.spec)
+        run.recordPeriods = r.periods
+        var runner = ReplayRunner(path: path, runs: [run])
+        runner.settle = r.settle
+        runner.timelineInterval = r.timeline
+        runner.traceName = r.source.label
+        let result = try runner.run()[0]
+        return ReproOutcome(report: result.report, timeline: result.timeline, periods: result.periods, thresholds: result.thresholds,
+                            stateChanges: result.stateChanges)
     }
 
     /// Runs `body(0..<count)` on `jobs` threads; the first failure (by index) is thrown after

@@ -19,19 +19,6 @@ public struct StudyCellResult: Codable, Sendable {
     public var error: String?
 }
 
-extension SweepSetting: Codable {
-    enum CodingKeys: String, CodingKey { case key, value }
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(key: try c.decode(String.self, forKey: .key), value: try c.decode(String.self, forKey: .value))
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(key, forKey: .key)
-        try c.encode(value, forKey: .value)
-    }
-}
-
 public enum StudyRunner {
     /// What a run did: cells run (and of them failed), cells skipped because their result with
     /// the same input hash was there.
@@ -110,8 +97,8 @@ public enum StudyRunner {
     /// One pass: all cells through one decode; if that fails, each alone, so that every cell
     /// gets its own result or its own error.
     static func replay(_ path: String, _ cells: [StudyCell], _ spec: StudySpec, jobs: Int) -> [Result<RunResult, StudySpec.Failure>] {
-        func runner(_ cs: [StudyCell]) -> CompareRunner {
-            var r = CompareRunner(path: path, runs: cs.map(\.run))
+        func runner(_ cs: [StudyCell]) -> ReplayRunner {
+            var r = ReplayRunner(path: path, runs: cs.map(\.run))
             r.jobs = jobs
             r.settle = spec.settle
             r.until = spec.until
@@ -119,7 +106,7 @@ public enum StudyRunner {
         }
         if let all = try? runner(cells).run() { return all.map { .success($0) } }
         return cells.map { c in
-            do throws(CompareRunner.Failure) { return .success(try runner([c]).run()[0]) } catch { return .failure(.init("\(c.trace): \(error.description)")) }
+            do throws(ReplayRunner.Failure) { return .success(try runner([c]).run()[0]) } catch { return .failure(.init("\(c.trace): \(error.description)")) }
         }
     }
 

@@ -325,3 +325,7 @@ public final class ReplayEngine {
         try checkInvariants()
     }
 }
+
+/// An engine is used by one thread at a time: a replay runner hands it to one worker at a
+/// time, and it is read only once its replay has finished.
+extension ReplayEngine: @unchecked Sendable {}

@@ -14,7 +14,7 @@ public final class BinaryTraceReader: TraceReader {
     /// The footer the seek table points at, read at open when there is one: each chunk header
     /// is checked against its totals before any of the chunk's records is handed out, so a
     /// corrupt chunk (a base time of 2^63, say) is refused before a replay simulates up to it.
-    private var storedFooter: TraceFooter?
+    public private(set) var storedFooter: TraceFooter?
     private var vmIndex = VMIndexMap([])
     private var pages: [UInt64]
     /// Each VM's page size in bytes (a compressed size is at most one page).

@@ -13,6 +13,7 @@ public final class TextTraceReader: TraceReader {
     public var encoding: TraceEncoding { .text }
     public private(set) var recordsRead: UInt64 = 0
     public private(set) var footer: TraceFooter?
+    public var storedFooter: TraceFooter? { nil }
     public var rawOffset: UInt64 { scanner.input.offset }
     public var fileOffset: UInt64 { scanner.input.compressedOffset ?? scanner.input.offset }
 

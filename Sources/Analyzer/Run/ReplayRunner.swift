@@ -2,75 +2,31 @@ import Foundation
 import Replay
 import TraceFormat
 
-/// One swept key's value in a comparison's grid cell (`compare --sweep key=…`).
-public struct SweepSetting: Sendable, Equatable {
-    public var key: String
-    public var value: String
-    public init(key: String, value: String) {
-        self.key = key
-        self.value = value
-    }
-}
-
-/// One run of a comparison: a display name, the policy it starts from, its grid cell, the
-/// knobs and the host settings.
-public struct PolicyRun: Sendable {
-    public var name: String
-    /// The policy's name before the sweep (the `--policy` argument, with any `--set`).
-    public var policyName: String
-    /// The swept keys' values, in `--sweep` order (empty without a sweep).
-    public var cell: [SweepSetting] = []
-    /// 0, or k for the k-th extra seed of `compare --seeds` (it follows the cell's seed 0 and
-    /// is summarised with it).
-    public var replicate = 0
-    public var policy: Policy
-    public var spec: HostSpec
-    public init(name: String, policy: Policy, spec: HostSpec) {
-        self.name = name
-        self.policyName = name
-        self.policy = policy
-        self.spec = spec
-    }
-}
-
-/// The result of replaying one trace under one policy.
-public struct RunResult: Sendable {
-    public var name: String
-    /// The policy's name before the sweep, and the run's grid cell (see `PolicyRun`).
-    public var policyName: String
-    public var cell: [SweepSetting] = []
-    public var replicate = 0
-    public var report: ReplayReport
-    public var timeline: [TimelineRow]
-    public var thresholds: FreeState.Thresholds
-    public var machinePages: UInt64
-    /// Every change of the free-memory state, in time order (recorded with a timeline): the
-    /// exact spans the HTML report's state band draws. The run starts in high.
-    public var stateChanges: [(time: Micros, state: FreeState)] = []
-    public init(name: String, report: ReplayReport, timeline: [TimelineRow], thresholds: FreeState.Thresholds, machinePages: UInt64) {
-        self.name = name
-        self.policyName = name
-        self.report = report
-        self.timeline = timeline
-        self.thresholds = thresholds
-        self.machinePages = machinePages
-    }
-}
-
-/// Replays one trace under several policies: one reader decodes each block of records once
-/// and every engine applies it, on `jobs` worker threads that take the next engine as they
-/// finish one (as Caffeine's simulator shares one trace among its policies). Each engine sees
-/// the same records in the same order whatever `jobs` is, so the results are identical for
-/// any thread count.
-public struct CompareRunner {
+/// The one way to run replays: every command (`replay`, `compare`, `plan`, `study`,
+/// `reproduce`, `bench`) and the tests describe their runs of one trace as `PolicyRun`s and
+/// get `RunResult`s from here. It opens the trace once, finds the VMs that start powered off,
+/// resolves each run's host, builds its engine, and replays them all off one decode: each block
+/// of records is decoded once and every engine applies it, on `jobs` worker threads that take
+/// the next engine as they finish one (as Caffeine's simulator shares one trace among its
+/// policies). Each engine sees the same records in the same order whatever `jobs` is, so the
+/// results are identical for any thread count, and one run gives the same report whichever
+/// command ran it.
+public struct ReplayRunner {
     public var path: String
     public var runs: [PolicyRun]
     public var jobs: Int = 1
     public var until: Micros?
     public var settle: Micros = .zero
     public var timelineInterval: Micros?
-    public var progress: ((any TraceReader) -> Void)?
-    /// Records per block handed to the engines (about 12 MB of decoded records).
+    /// The trace's name in the reports (default: the file's name).
+    public var traceName: String?
+    /// Called on the decoding thread after every batch, with how far the reader got.
+    public var progress: ((ReadPosition) -> Void)?
+    /// Called with the simulated time reached and the span's end during spans between records
+    /// (or after the last) that cannot be skipped in closed form (`ReplayEngine.spanProgress`).
+    public var spanProgress: (@Sendable (Micros, Micros) -> Void)?
+    /// Records per block handed to the engines (about 12 MB of decoded records); one engine
+    /// takes each batch as it is decoded.
     public static let blockRecords = 1 << 18
 
     public init(path: String, runs: [PolicyRun]) {
@@ -169,50 +125,67 @@ public struct CompareRunner {
         }
     }
 
+    /// Why the runs stopped, as one line that names the trace (and the run, when there are
+    /// several).
     public enum Failure: Error, CustomStringConvertible {
         case trace(TraceError)
         /// A setting that does not fit the trace or the machine; `usage` when the command line
         /// caused it (a --vm for a VM the trace lacks, a host too small), not the trace or a limit.
         case config(String, usage: Bool)
-        case model(policy: String, ReplayError)
+        case model(ReplayError)
         public var description: String {
             switch self {
             case .trace(let e): return e.description
             case .config(let s, _): return s
-            case .model(let p, let e): return "policy \(p): \(e.description)"
+            case .model(let e): return e.description
             }
+        }
+        /// A failure of the command line (exit status 64) rather than of the run.
+        public var isUsage: Bool {
+            if case .config(_, usage: true) = self { return true }
+            return false
         }
     }
 
+    /// "FILE: " or "FILE: policy NAME: ", the start of a failure's line.
+    func prefix(_ r: PolicyRun) -> String { path + ": " + (runs.count == 1 ? "" : "policy \(r.name): ") }
+
+    func modelFailure(_ r: PolicyRun, _ e: ReplayError) -> Failure {
+        var e = e
+        e.file = prefix(r).dropLast(2).description
+        return .model(e)
+    }
+
     public func run() throws(Failure) -> [RunResult] {
-        let startsOff: Set<UInt32>
-        let reader: any TraceReader
-        do {
-            startsOff = try Replayer.vmsStartingOff(path: path)
-            reader = try TraceFile.open(path)
-        } catch { throw .trace(error) }
+        let input: TraceInput
+        do { input = try TraceInput.open(path) } catch { throw .trace(error) }
+        let reader = input.reader
         var engines: [ReplayEngine] = []
         var planned = 0.0
         for r in runs {
-            if let host = try? HostConfig.resolve(header: reader.header, policy: r.policy, spec: r.spec, startsOff: startsOff) {
-                planned += ReplayEngine.plannedBytes(host)
-            }
+            if let host = try? input.host(policy: r.policy, spec: r.spec) { planned += ReplayEngine.plannedBytes(host) }
         }
-        if let problem = MemoryBudget.problem(planned, for: "replaying \(runs.count) policies at once (one model each)") {
-            throw .config(problem, usage: false)
+        let pages = reader.header.vms.reduce(UInt64(0)) { $0 + $1.pages }
+        let what = runs.count == 1 ? "the model's page state for \(pages) guest pages (about \(ReplayEngine.bytesPerGuestPage) bytes each)"
+            : "replaying \(runs.count) policies at once (one model each)"
+        if let problem = MemoryBudget.problem(planned, for: what) {
+            throw .config(path + ": " + problem, usage: false)
         }
         for r in runs {
             do {
-                let host = try HostConfig.resolve(header: reader.header, policy: r.policy, spec: r.spec, startsOff: startsOff)
-                let e = try ReplayEngine(host: host, policy: r.policy)
+                let e = try ReplayEngine(host: try input.host(policy: r.policy, spec: r.spec), policy: r.policy)
                 e.timelineInterval = timelineInterval
+                if r.recordPeriods { e.recordPeriods = true }
+                if !r.fastForward { e.fastForward = false }
+                if r.checkFullEveryStep { e.checkFullEveryStep = true }
+                if let spanProgress { e.spanProgress = spanProgress }
                 engines.append(e)
             } catch let e as ConfigError {
-                throw .config("policy \(r.name): \(e.description)", usage: !e.inTrace)
+                throw .config(prefix(r) + e.description, usage: !e.inTrace)
             } catch let e as ReplayError {
-                throw .model(policy: r.name, e)
+                throw modelFailure(r, e)
             } catch {
-                throw .config("policy \(r.name): \(error)", usage: false)
+                throw .config(prefix(r) + "\(error)", usage: false)
             }
         }
         let workers = max(1, min(jobs, engines.count))
@@ -221,10 +194,11 @@ public struct CompareRunner {
         for _ in 0..<workers {
             DispatchQueue.global().async(group: group) { pipe.work() }
         }
-        // The reader decodes blocks while the workers replay earlier ones.
+        // The reader decodes blocks while the workers replay earlier ones; with one engine each
+        // batch goes as it is decoded.
+        let blockRecords = engines.count == 1 ? 1 : ReplayRunner.blockRecords
         var batch: [TraceRecord] = []
         var block: [TraceRecord] = []
-        block.reserveCapacity(CompareRunner.blockRecords)
         var last = Micros.zero
         var stop = false
         var readError: TraceError?
@@ -238,13 +212,13 @@ public struct CompareRunner {
                 stop = true
             }
             block.append(contentsOf: batch[..<end])
-            if block.count >= CompareRunner.blockRecords {
+            if block.count >= blockRecords {
                 last = block[block.count - 1].time
                 pipe.produce(block)
                 block = []
-                block.reserveCapacity(CompareRunner.blockRecords)
+                if blockRecords > 1 { block.reserveCapacity(blockRecords) }
             }
-            progress?(reader)
+            progress?(ReadPosition(reader))
         }
         if !block.isEmpty {
             last = block[block.count - 1].time
@@ -255,22 +229,26 @@ public struct CompareRunner {
         if let readError { throw .trace(readError) }
         // The failure of the lowest-numbered policy, so the message never depends on timing.
         if let f = pipe.failures.min(by: { $0.index < $1.index }) {
-            throw .model(policy: runs[f.index].name, f.error)
+            throw modelFailure(runs[f.index], f.error)
         }
-        let finish = Micros((until ?? last).rawValue + settle.rawValue)
+        let traced = until ?? last
+        let finish = Micros(traced.rawValue + settle.rawValue)
+        let trace = traceName ?? URL(fileURLWithPath: path).lastPathComponent
         var results: [RunResult] = []
         for (i, e) in engines.enumerated() {
-            do { try e.finish(tracedUntil: until ?? last, settleUntil: finish) } catch { throw .model(policy: runs[i].name, error) }
-            var r = RunResult(name: runs[i].name,
-                              report: ReplayReport(trace: URL(fileURLWithPath: path).lastPathComponent, policyName: runs[i].name, snapshot: e.snapshot()),
-                              timeline: e.timeline, thresholds: e.thresholds, machinePages: e.host.machinePages)
+            do { try e.finish(tracedUntil: traced, settleUntil: finish) } catch { throw modelFailure(runs[i], error) }
+            var report = ReplayReport(trace: trace, policyName: runs[i].name, snapshot: e.snapshot())
+            // A capture that recorded writes only (attached VMs) says so in every report.
+            if reader.header.capture.accesses == "interval-writes" { report.readsRecorded = false }
+            var r = RunResult(name: runs[i].name, report: report, timeline: e.timeline, thresholds: e.thresholds, machinePages: e.host.machinePages)
             r.policyName = runs[i].policyName
             r.stateChanges = e.stateChanges
+            r.periods = e.periods
             r.cell = runs[i].cell
             r.replicate = runs[i].replicate
+            if runs[i].keepEngine { r.engine = e }
             results.append(r)
         }
         return results
     }
-
 }
