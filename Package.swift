@@ -1,21 +1,14 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-/// The decoder and the engine keep their state in final classes touched on every record; the
-/// dynamic exclusivity checks on those accesses cost ~10% of replay time (measured with perf),
-/// so release builds of these two modules turn them off. Debug builds and tests keep them.
-let hotLoops: [SwiftSetting] = [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-    // Debug builds (and so the tests) optimise these two modules too: the golden and
-    // documentation tests replay millions of records, ~5x faster optimised. Nothing is lost to
-    // it: the engine's checks are explicit code under `checkEveryStep` (on in DEBUG builds), not
-    // `assert`, and exclusivity stays checked.
-    .unsafeFlags(["-O"], .when(configuration: .debug)),
-]
-
+// Linux only: the capture reads guests through /proc and the engine maps memory with Glibc
+// (Swift 6.1 or later on Debian; scripts/deps.sh installs the C libraries). The hot classes
+// of the decoder and the engine mark their stored properties @exclusivity(unchecked) instead
+// of building with -enforce-exclusivity=unchecked, so these libraries take no unsafe flags and
+// another package can depend on them; the tests run an optimised build with the engine's
+// step-by-step checks (scripts/test.sh, `-Xswiftc -DTRACETOOL_CHECKS`).
 let package = Package(
     name: "tracetool",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "tracetool", targets: ["tracetool"]),
         .library(name: "TraceFormat", targets: ["TraceFormat"]),
@@ -42,8 +35,8 @@ let package = Package(
         ),
         // One inline function: a cache prefetch hint for the hot per-page loops.
         .target(name: "CPrefetch"),
-        .target(name: "TraceFormat", dependencies: ["CZstd"], swiftSettings: hotLoops),
-        .target(name: "Replay", dependencies: ["TraceFormat", "CPrefetch"], swiftSettings: hotLoops),
+        .target(name: "TraceFormat", dependencies: ["CZstd"]),
+        .target(name: "Replay", dependencies: ["TraceFormat", "CPrefetch"]),
         // Synthetic traces of the paper's scenarios (`tracetool gen`): they carry knowledge of
         // the model (sizes, schedules), so they live apart from the format.
         .target(name: "Scenarios", dependencies: ["TraceFormat"]),

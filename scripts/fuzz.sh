@@ -7,8 +7,7 @@
 # and text forms) and small generated traces, kept and grown in .fuzz/TARGET/corpus; a crash,
 # leak or timeout (10 s per input) ends the run with a non-zero status and leaves the input in
 # .fuzz/TARGET/ (replay it with `swift run TARGET FILE`).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 target=${1:?usage: scripts/fuzz.sh TARGET|all SECONDS}
 seconds=${2:?usage: scripts/fuzz.sh TARGET|all SECONDS}
 all=(FuzzTraceBinary FuzzTraceText FuzzLackey FuzzOptions)
@@ -20,8 +19,7 @@ case " ${all[*]} " in *" $target "*) ;; *) echo "unknown fuzz target $target (${
 bash scripts/deps.sh
 flags=(-c release -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld)
 swift build --scratch-path .build-fuzz "${flags[@]}" --product "$target" >/dev/null
-swift build --product tracetool >/dev/null
-tt=.build/debug/tracetool
+tt_build release
 dir=.fuzz/$target
 mkdir -p "$dir/corpus"
 seeds=$(mktemp -d)

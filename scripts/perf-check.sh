@@ -3,13 +3,12 @@
 # trace and compares the replay's time with a decode-only pass of the same trace in the same
 # run. Fails when the ratio is more than 2x the baseline below: a ratio, not a time, so a busy
 # machine does not fail it, but a replay that got twice as slow against decoding does.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 # replay / decode-only time on a 3 M-record `bench` trace, release build, this 2-core machine
 # (medians of 5; 4.3-6.2 seen across runs).
 baseline=5.0
-swift build -c release --product tracetool >/dev/null
-out=$(.build/release/tracetool bench replay --records 3000000 --runs 5)
+tt_build release
+out=$("$tt" bench replay --records 3000000 --runs 5)
 ratio=$(printf '%s\n' "$out" | awk '/^ratio/ {print $NF}')
 limit=$(awk -v b="$baseline" 'BEGIN {print 2 * b}')
 if awk -v r="$ratio" -v l="$limit" 'BEGIN {exit !(r > l)}'; then

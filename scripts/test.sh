@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite: install what is missing, build, run every test, check every bundled
+# The whole test suite: install what is missing, build the checked configuration (optimised,
+# with the engine's step-by-step checks; .build/checked), run every test, check every bundled
 # trace with zstd -t and tracetool validate, check replay speed against decoding, then fuzz each
 # parser briefly.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 bash scripts/deps.sh
-swift build --product tracetool
-swift test --parallel
+tt_build checked
+swift test "${tt_checked[@]}" --parallel
 for f in traces/*.mtr.zst traces/*.txt.zst; do
   [ -e "$f" ] || continue
   zstd -tq "$f"
-  .build/debug/tracetool validate "$f"
+  "$tt" validate "$f"
 done
 # Replay speed against decode-only in the same run (fails on a 2x regression).
 bash scripts/perf-check.sh

@@ -11,9 +11,9 @@ public struct Batch {
 /// before it.
 public final class ReadAhead: @unchecked Sendable {
     private let cond = NSCondition()
-    private var ready: [Result<Batch, TraceError>] = []
-    private var spares: [[TraceRecord]] = []
-    private var stopped = false
+    @exclusivity(unchecked) private var ready: [Result<Batch, TraceError>] = []
+    @exclusivity(unchecked) private var spares: [[TraceRecord]] = []
+    @exclusivity(unchecked) private var stopped = false
     private let depth: Int
     private let done = DispatchSemaphore(value: 0)
 

@@ -7,7 +7,7 @@ import Testing
 struct StudyTests {
     static func write(_ s: Scratch, _ name: String, _ json: String) -> String {
         let p = s.file(name)
-        FileManager.default.createFile(atPath: p, contents: Data(json.utf8))
+        #expect(FileManager.default.createFile(atPath: p, contents: Data(json.utf8)))
         return p
     }
 
@@ -87,7 +87,7 @@ struct StudyTests {
         #expect(r.stderr.contains("ran 1 cells (0 failed), skipped 7"), "\(r.stderr)")
         // Another settle changes every cell's input hash: all are run again.
         let before = try CLI.run(["study", "plan", study]).stdout
-        FileManager.default.createFile(atPath: study, contents: Data(body.replacingOccurrences(of: "SETTLE", with: "20s").utf8))
+        #expect(FileManager.default.createFile(atPath: study, contents: Data(body.replacingOccurrences(of: "SETTLE", with: "20s").utf8)))
         let after = try CLI.run(["study", "plan", study]).stdout
         #expect(zip(before.split(separator: "\n").dropFirst(), after.split(separator: "\n").dropFirst()).allSatisfy { $0.split(separator: " ")[1] != $1.split(separator: " ")[1] })
         r = try CLI.run(["study", "merge", study])
@@ -190,7 +190,7 @@ struct StudyTests {
         }
         #expect(FileManager.default.contents(atPath: s.file("out/report.html")) == FileManager.default.contents(atPath: s.file("a.mtr.zst")))
         // The output folder is a file: refused before any work.
-        FileManager.default.createFile(atPath: s.file("res"), contents: Data())
+        #expect(FileManager.default.createFile(atPath: s.file("res"), contents: Data()))
         let r = try CLI.run(["study", "local", ok])
         #expect(r.status == CLI.usage && r.stderr.contains("not a folder"), "\(r.stderr)")
     }

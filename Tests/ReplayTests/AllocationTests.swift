@@ -151,7 +151,6 @@ struct PaperScenarioTests {
         o.pagesPerVM = 8192          // a 512 MB VM scaled 1:16 (16 pages per MB)
         var p = Policy()
         p.sharing = .off
-        let (_, _) = try (0, 0)
         let result = try runScenario(Fig6Scenario.self, o, policy: p, timeline: Micros.seconds(30))
         let rows = result.0.timeline
         func row(_ minute: Double) -> TimelineRow { rows.last { $0.time.seconds <= minute * 60 + 0.5 }! }

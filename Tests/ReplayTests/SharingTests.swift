@@ -15,6 +15,7 @@ struct SharingTests {
         try e.apply(rec(0, 1, .content, 7, hash: h))
         let mpnA = e.mpn(0, 5)
         let mpnB = e.mpn(1, 7)
+        #expect(mpnA != mpnB)                           // two private copies of one content
         let freeBefore = e.memory.free
         #expect(e.share(0, 5) == false)                 // no match: A:5 becomes a hint
         #expect(e.table.hintFrames == 1 && e.table.sharedFrames == 0)

@@ -351,7 +351,7 @@ private struct Builder {
         let mib0 = Builder.mib(r0) / s.fig7Scale
         func alloc(_ r: ReplayReport, _ vm: Int) -> Double { Double(r.vms[vm].allocation.allocatedEndPages) * mib0 }
         func gain(_ a: ReplayReport, _ b: ReplayReport) -> Double { 100 * ((1 + a.vms[1].cost.slowdown) / (1 + b.vms[1].cost.slowdown) - 1) }
-        var rows: [Reproduction.Row] = [
+        let rows: [Reproduction.Row] = [
             Builder.row("τ = 0: idle VM's allocation at the end, MB", paper: 179, "~179", ours: alloc(r0, 0), why: [.tauRun] + scaleWhy),
             Builder.row("τ = 0: busy VM's allocation at the end, MB", paper: 179, "~179", ours: alloc(r0, 1), why: [.tauRun] + scaleWhy),
             Builder.row("τ = 0.75: idle VM's allocation at the end, MB", paper: 101, "~101", ours: alloc(r75, 0), why: [.estimate] + scaleWhy),
@@ -400,7 +400,7 @@ private struct Builder {
         let sql = o.timeline.filter { $0.vm == 4 }
         let sqlIdle = sql.filter { let m = Double($0.time.rawValue) / 6e7; return m >= 0.3 * dur && m < 0.6 * dur }
         let sqlQuery = sql.filter { let m = Double($0.time.rawValue) / 6e7; return m >= 0.6 * dur && m < 0.75 * dur }
-        var rows: [Reproduction.Row] = [
+        let rows: [Reproduction.Row] = [
             Builder.row("time in the high or soft state, % of the run", paper: 100, "nearly all", ours: highSoft, why: [.boot], tolerance: 0.05),
             Builder.row("memory saved by sharing, most at one moment, MB", paper: 200, "~200", ours: byTime.map(\.saved).max() ?? 0, why: [.boot] + scaleWhy),
             Builder.row("host-swapped memory, most at one moment, MB", paper: 35, "35", ours: Double(r.reclaim.hostSwappedPeakPages) * mib, why: [.slack] + scaleWhy),

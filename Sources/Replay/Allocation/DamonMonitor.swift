@@ -23,11 +23,11 @@ final class DamonMonitor {
     let minRegions: Int
     let maxRegions: Int
     let samplesPerAggregation: Int
-    private(set) var regions: [Region] = []
+    @exclusivity(unchecked) private(set) var regions: [Region] = []
     /// Per page: chosen as a region's sample and not accessed since.
-    private var armed: [UInt64]
+    @exclusivity(unchecked) private var armed: [UInt64]
     /// The working-set estimate of the last aggregation, pages (all pages before the first).
-    private(set) var estimate: Int
+    @exclusivity(unchecked) private(set) var estimate: Int
 
     init(pages: Int, minRegions: Int, maxRegions: Int, samplesPerAggregation: Int) {
         self.pages = pages

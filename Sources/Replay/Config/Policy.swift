@@ -1,17 +1,17 @@
 import Foundation
 import TraceFormat
 
-/// Every knob of the model, with the paper's defaults (docs/MODEL.md lists their sources).
-/// The names are the ones users type with `--set key=value` and in JSON policy files.
-public struct Policy: Codable, Equatable, Sendable {
+/// Every knob of the model, with the paper's defaults (docs/MODEL.md lists their sources). The
+/// names are the ones users type with `--set key=value` and in JSON policy files. The paper's
+/// core knobs are stored properties here; the knobs of the families and mechanisms added since
+/// (salting, DAMON, free page reporting, large pages, compression) are declared by their
+/// registrations (`PolicyKnob`) and kept by name in `extra`, each with a typed accessor beside
+/// its owner's code.
+public struct Policy: Equatable, Sendable {
     public enum Switch: String, Codable, Sendable, CaseIterable { case on, off }
 
     /// The sharing scanner, by registry name (SharingScanners: on, off, zero-only, ksm).
     public var sharing: SharingName = .on
-    /// Salting (docs/MODEL.md "Salting"): on, pages are shared only between VMs of the same
-    /// salt (a VM's own id unless `--vm ID:salt=N` gives it one), as ESX's
-    /// `Mem.ShareForceSalting` 2 does; off, across all VMs (the paper).
-    public var salting: Switch = .off
     public var shareScanVM: Double = 50
     public var shareScanTotal: Double = 200
     public var hashBits: Int = 64
@@ -21,11 +21,6 @@ public struct Policy: Codable, Equatable, Sendable {
     public var fastGain: Double = 0.75
     /// The activity estimator targets use, by registry name (ActivityEstimators).
     public var estimator: EstimatorName = .sampled
-    /// estimator=damon (docs/MODEL.md "DAMON estimator"): the aggregation interval (s; the
-    /// sampling interval is the model's one-second tick) and the region count bounds.
-    public var damonAggregate: Double = 20
-    public var damonMinRegions: Int = 10
-    public var damonMaxRegions: Int = 1000
     public var idleTax: Double = 0.75
     public var balancePeriod: Double = 15
     public var highFree: Double = 0.06
@@ -39,24 +34,6 @@ public struct Policy: Codable, Equatable, Sendable {
     public var balloon: Switch = .on
     public var maxBalloon: Double = 0.5
     public var balloonRate: Double = 4096
-    /// Free page reporting (docs/MODEL.md "Free page reporting"): whole aligned 2 MiB blocks
-    /// the guest freed go back to the host after `freePageDelay`, without a balloon.
-    public var freePageReporting: Switch = .off
-    public var freePageDelay: Double = 2
-    /// The block reported whole, KiB (Linux: the page-block order, 2 MiB on x86-64).
-    public var freePageBlock: Double = 2048
-    /// Large pages (docs/MODEL.md "Large pages"): aligned 2 MiB blocks wholly backed by
-    /// private pages are mapped by one large page, not shared, ballooned or swapped until the
-    /// host splits them, when free memory falls below `largePageBreakFree` of M.
-    public var largePages: PageBackingName = .off
-    /// vSphere 6 breaks large pages below 400% of minFree; with the paper's 6% as minFree, 24%.
-    public var largePageBreakFree: Double = 0.24
-    /// The compression cache (docs/MODEL.md "Compression cache"): a page compressing to at
-    /// most `compressionThreshold` of a page stays in a per-VM cache of at most
-    /// `compressionCache` of the VM's max instead of going to swap.
-    public var compression: SwapTierName = .off
-    public var compressionThreshold: Double = 0.5
-    public var compressionCache: Double = 0.1
     /// Host paging's victim chooser, by registry name (SwapVictims).
     public var swapVictim: SwapVictimName = .random
     /// Per-VM overhead in MiB.
@@ -72,66 +49,150 @@ public struct Policy: Codable, Equatable, Sendable {
     public var costGuestRefault: Double = 8000
     public var costSwapOut: Double = 100
     public var costSwapIn: Double = 8000
-    public var costCompress: Double = 5
-    public var costDecompress: Double = 20
+    /// The registered knobs' values by name, every one present (its default unless set).
+    public internal(set) var extra: [String: KnobValue]
 
-    public init() {}
+    public init() {
+        var e: [String: KnobValue] = [:]
+        for k in PolicyKnobs.registered { if let v = k.initial { e[k.name] = v } }
+        extra = e
+    }
 
     /// The largest scan or balloon rate accepted, pages/s (a sweep of a 2^32-page VM in ~4 s).
     public static let maxRate: Double = 1e9
     /// The longest sample or balance period accepted, s (about 115 days).
     public static let maxPeriod: Double = 1e7
 
-    /// Checks ranges; returns a message naming the knob and its range.
+    /// A registered knob's value (its registration's typed accessor reads through these).
+    public func number(_ key: String) -> Double {
+        switch extra[key] {
+        case .number(let v)?: return v
+        case .integer(let v)?: return Double(v)
+        default: preconditionFailure("knob \(key) is not a registered number")
+        }
+    }
+
+    public func integer(_ key: String) -> Int {
+        guard case .integer(let v)? = extra[key] else { preconditionFailure("knob \(key) is not a registered integer") }
+        return v
+    }
+
+    public func name(_ key: String) -> String {
+        guard case .name(let v)? = extra[key] else { preconditionFailure("knob \(key) is not a registered name") }
+        return v
+    }
+
+    /// Sets a registered knob (typed accessors use it; text goes through `PolicyKnobs.set`).
+    public mutating func setExtra(_ key: String, _ v: KnobValue) {
+        precondition(PolicyKnobs.knob(key)?.initial != nil, "knob \(key) is not registered")
+        extra[key] = v
+    }
+
+    /// Checks every knob's rule, then the rules across knobs; the error names the knob.
     public func validate() throws(PolicyError) {
-        func check(_ ok: Bool, _ key: String, _ rule: String) throws(PolicyError) {
-            if !ok { throw PolicyError.badValue(key: key, message: rule) }
+        for k in PolicyKnobs.all { try k.check(self) }
+        for r in PolicyKnobs.rules { try r.check(self) }
+    }
+}
+
+extension Policy: Codable {
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ s: String) { stringValue = s }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// One flat object of every knob (JSON sorts the keys): the core knobs as their types
+    /// encode, the registered ones as numbers, integers or names.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(sharing, forKey: Key("sharing"))
+        try c.encode(shareScanVM, forKey: Key("shareScanVM"))
+        try c.encode(shareScanTotal, forKey: Key("shareScanTotal"))
+        try c.encode(hashBits, forKey: Key("hashBits"))
+        try c.encode(sampleSize, forKey: Key("sampleSize"))
+        try c.encode(samplePeriod, forKey: Key("samplePeriod"))
+        try c.encode(slowGain, forKey: Key("slowGain"))
+        try c.encode(fastGain, forKey: Key("fastGain"))
+        try c.encode(estimator, forKey: Key("estimator"))
+        try c.encode(idleTax, forKey: Key("idleTax"))
+        try c.encode(balancePeriod, forKey: Key("balancePeriod"))
+        try c.encode(highFree, forKey: Key("highFree"))
+        try c.encode(softFree, forKey: Key("softFree"))
+        try c.encode(hardFree, forKey: Key("hardFree"))
+        try c.encode(lowFree, forKey: Key("lowFree"))
+        try c.encode(hysteresis, forKey: Key("hysteresis"))
+        try c.encode(memoryStates, forKey: Key("memoryStates"))
+        try c.encode(balloon, forKey: Key("balloon"))
+        try c.encode(maxBalloon, forKey: Key("maxBalloon"))
+        try c.encode(balloonRate, forKey: Key("balloonRate"))
+        try c.encode(swapVictim, forKey: Key("swapVictim"))
+        try c.encode(overhead, forKey: Key("overhead"))
+        try c.encode(sharesPerMiB, forKey: Key("sharesPerMiB"))
+        try c.encode(minFraction, forKey: Key("minFraction"))
+        try c.encode(seed, forKey: Key("seed"))
+        try c.encode(costHiddenFault, forKey: Key("costHiddenFault"))
+        try c.encode(costPageCopy, forKey: Key("costPageCopy"))
+        try c.encode(costScanPage, forKey: Key("costScanPage"))
+        try c.encode(costBalloonPage, forKey: Key("costBalloonPage"))
+        try c.encode(costGuestRefault, forKey: Key("costGuestRefault"))
+        try c.encode(costSwapOut, forKey: Key("costSwapOut"))
+        try c.encode(costSwapIn, forKey: Key("costSwapIn"))
+        for (k, v) in extra {
+            switch v {
+            case .number(let d): try c.encode(d, forKey: Key(k))
+            case .integer(let i): try c.encode(i, forKey: Key(k))
+            case .name(let s): try c.encode(s, forKey: Key(k))
+            }
         }
-        func range(_ v: Double, _ key: String, _ lo: Double, _ hi: Double, _ unit: String) throws(PolicyError) {
-            try check(v.isFinite && v >= lo && v <= hi, key, "must be in [\(PolicyKnobs.fmt(lo)), \(PolicyKnobs.fmt(hi))]\(unit.isEmpty ? "" : " " + unit)")
-        }
-        func registered<F: PolicyFamily>(_ name: ImplementationName<F>) throws(PolicyError) {
-            try check(F.isRegistered(name.rawValue), F.knob, "\"\(name)\" is not one of \(F.names.joined(separator: ", "))")
-        }
-        try registered(sharing)
-        try registered(estimator)
-        try registered(swapVictim)
-        try registered(largePages)
-        try registered(compression)
-        try registered(memoryStates)
-        try range(shareScanVM, "shareScanVM", 0, Policy.maxRate, "pages/s")
-        try range(shareScanTotal, "shareScanTotal", 0, Policy.maxRate, "pages/s")
-        try check((1...64).contains(hashBits), "hashBits", "must be in [1, 64]")
-        try check(sampleSize >= 1 && sampleSize <= 1 << 32, "sampleSize", "must be in [1, 4294967296] pages (more than a VM's pages samples all of them)")
-        try range(samplePeriod, "samplePeriod", 1, Policy.maxPeriod, "s")
-        try range(slowGain, "slowGain", 0, 1, "")
-        try range(fastGain, "fastGain", 0, 1, "")
-        try check(idleTax.isFinite && idleTax >= 0 && idleTax < 1, "idleTax", "must be in [0, 1)")
-        try range(balancePeriod, "balancePeriod", 1, Policy.maxPeriod, "s")
-        try range(freePageDelay, "freePageDelay", 0, Policy.maxPeriod, "s")
-        try range(damonAggregate, "damonAggregate", 1, Policy.maxPeriod, "s")
-        try check(damonMinRegions >= 1 && damonMinRegions <= 1 << 20, "damonMinRegions", "must be in [1, 1048576]")
-        try check(damonMaxRegions >= damonMinRegions && damonMaxRegions <= 1 << 20, "damonMaxRegions", "must be in [damonMinRegions, 1048576]")
-        try range(freePageBlock, "freePageBlock", 1, 1_073_741_824, "KiB")
-        try check(0 < lowFree && lowFree <= hardFree && hardFree <= softFree && softFree <= highFree && highFree < 1,
-                  "highFree", "thresholds must satisfy 0 < lowFree ≤ hardFree ≤ softFree ≤ highFree < 1")
-        try range(highFree, "highFree", 0, 0.5, "of M")
-        try check(hysteresis.isFinite && hysteresis >= 0 && hysteresis < 1, "hysteresis", "must be in [0, 1)")
-        if largePages == .on && memoryStates == .paper {
-            try check(largePageBreakFree.isFinite && largePageBreakFree >= highFree && largePageBreakFree < 1, "largePageBreakFree",
-                      "must be in [highFree, 1) of M (large pages are split before ballooning and paging start)")
-        }
-        try check(compressionThreshold.isFinite && compressionThreshold > 0 && compressionThreshold <= 1, "compressionThreshold", "must be in (0, 1] of a page")
-        try range(compressionCache, "compressionCache", 0, 1, "of max")
-        try range(maxBalloon, "maxBalloon", 0, 1, "")
-        try range(balloonRate, "balloonRate", 0, Policy.maxRate, "pages/s")
-        try range(overhead, "overhead", 0, 1_048_576, "MiB")
-        try range(sharesPerMiB, "sharesPerMiB", 0, 1_000_000, "")
-        try range(minFraction, "minFraction", 0, 1, "")
-        for (v, k) in [(costHiddenFault, "costHiddenFault"), (costPageCopy, "costPageCopy"), (costScanPage, "costScanPage"),
-                       (costBalloonPage, "costBalloonPage"), (costGuestRefault, "costGuestRefault"), (costSwapOut, "costSwapOut"),
-                       (costSwapIn, "costSwapIn"), (costCompress, "costCompress"), (costDecompress, "costDecompress")] {
-            try range(v, k, 0, 1e9, "µs")
+    }
+
+    /// Reads what `encode` writes; a knob that is missing keeps its default.
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: Key.self)
+        func get<T: Decodable>(_ k: String, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: Key(k)) { v = x } }
+        try get("sharing", &sharing)
+        try get("shareScanVM", &shareScanVM)
+        try get("shareScanTotal", &shareScanTotal)
+        try get("hashBits", &hashBits)
+        try get("sampleSize", &sampleSize)
+        try get("samplePeriod", &samplePeriod)
+        try get("slowGain", &slowGain)
+        try get("fastGain", &fastGain)
+        try get("estimator", &estimator)
+        try get("idleTax", &idleTax)
+        try get("balancePeriod", &balancePeriod)
+        try get("highFree", &highFree)
+        try get("softFree", &softFree)
+        try get("hardFree", &hardFree)
+        try get("lowFree", &lowFree)
+        try get("hysteresis", &hysteresis)
+        try get("memoryStates", &memoryStates)
+        try get("balloon", &balloon)
+        try get("maxBalloon", &maxBalloon)
+        try get("balloonRate", &balloonRate)
+        try get("swapVictim", &swapVictim)
+        try get("overhead", &overhead)
+        try get("sharesPerMiB", &sharesPerMiB)
+        try get("minFraction", &minFraction)
+        try get("seed", &seed)
+        try get("costHiddenFault", &costHiddenFault)
+        try get("costPageCopy", &costPageCopy)
+        try get("costScanPage", &costScanPage)
+        try get("costBalloonPage", &costBalloonPage)
+        try get("costGuestRefault", &costGuestRefault)
+        try get("costSwapOut", &costSwapOut)
+        try get("costSwapIn", &costSwapIn)
+        for k in PolicyKnobs.registered {
+            switch k.initial {
+            case .number?: if let d = try c.decodeIfPresent(Double.self, forKey: Key(k.name)) { extra[k.name] = .number(d) }
+            case .integer?: if let i = try c.decodeIfPresent(Int.self, forKey: Key(k.name)) { extra[k.name] = .integer(i) }
+            case .name?: if let s = try c.decodeIfPresent(String.self, forKey: Key(k.name)) { extra[k.name] = .name(s) }
+            case nil: break
+            }
         }
     }
 }
@@ -158,133 +219,99 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// One knob: its name, what it means, and how to read and set it as text.
-public struct PolicyKnob: Sendable {
-    public let name: String
-    public let unit: String
-    public let help: String
-    let get: @Sendable (Policy) -> String
-    let set: @Sendable (inout Policy, String) throws(PolicyError) -> Void
-}
-
 public enum PolicyKnobs {
-    static func number(_ k: String, _ s: String) throws(PolicyError) -> Double {
-        guard let v = Double(s), v.isFinite else { throw PolicyError.badValue(key: k, message: "\"\(s)\" is not a finite number") }
-        return v
-    }
+    typealias K = PolicyKnob
 
-    static func seconds(_ k: String, _ s: String) throws(PolicyError) -> Double {
-        do { return try Units.duration(s).seconds } catch { throw PolicyError.badValue(key: k, message: error.description) }
-    }
-
-    static func choice<E: RawRepresentable & CaseIterable>(_ k: String, _ s: String, _: E.Type) throws(PolicyError) -> E where E.RawValue == String {
-        guard let v = E(rawValue: s) else {
-            throw PolicyError.badValue(key: k, message: "\"\(s)\" is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return v
-    }
-
-    static func fmt(_ d: Double) -> String {
-        d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
-    }
-
-    static func num(_ name: String, _ unit: String, _ help: String,
-                    _ kp: WritableKeyPath<Policy, Double> & Sendable) -> PolicyKnob {
-        PolicyKnob(name: name, unit: unit, help: help,
-                   get: { fmt($0[keyPath: kp]) },
-                   set: { (p: inout Policy, s: String) throws(PolicyError) in p[keyPath: kp] = try number(name, s) })
-    }
-
-    static func dur(_ name: String, _ help: String,
-                    _ kp: WritableKeyPath<Policy, Double> & Sendable) -> PolicyKnob {
-        PolicyKnob(name: name, unit: "s", help: help,
-                   get: { fmt($0[keyPath: kp]) + "s" },
-                   set: { (p: inout Policy, s: String) throws(PolicyError) in p[keyPath: kp] = try seconds(name, s) })
-    }
-
-    static func int(_ name: String, _ help: String, _ kp: WritableKeyPath<Policy, Int> & Sendable) -> PolicyKnob {
-        PolicyKnob(name: name, unit: "", help: help,
-                   get: { String($0[keyPath: kp]) },
-                   set: { (p: inout Policy, s: String) throws(PolicyError) in
-                       guard let v = Int(s) else { throw PolicyError.badValue(key: name, message: "\"\(s)\" is not an integer") }
-                       p[keyPath: kp] = v
-                   })
-    }
-
-    static func pick<E: RawRepresentable & CaseIterable & Sendable>(_ name: String, _ help: String,
-                                                                   _ kp: WritableKeyPath<Policy, E> & Sendable) -> PolicyKnob where E.RawValue == String {
-        PolicyKnob(name: name, unit: E.allCases.map(\.rawValue).joined(separator: "|"), help: help,
-                   get: { $0[keyPath: kp].rawValue },
-                   set: { (p: inout Policy, s: String) throws(PolicyError) in p[keyPath: kp] = try choice(name, s, E.self) })
-    }
-
-    /// A knob that picks an implementation of a policy family by its registry name.
-    static func family<F: PolicyFamily>(_ name: String, _ help: String,
-                                        _ kp: WritableKeyPath<Policy, ImplementationName<F>> & Sendable) -> PolicyKnob {
-        PolicyKnob(name: name, unit: F.names.joined(separator: "|"), help: help,
-                   get: { $0[keyPath: kp].rawValue },
-                   set: { (p: inout Policy, s: String) throws(PolicyError) in
-                       guard F.isRegistered(s) else {
-                           throw PolicyError.badValue(key: name, message: "\"\(s)\" is not one of \(F.names.joined(separator: ", "))")
-                       }
-                       p[keyPath: kp] = ImplementationName(rawValue: s)
-                   })
-    }
-
-    /// Every knob, in the order `policy show` prints them.
-    public static let all: [PolicyKnob] = [
-        family("sharing", "content-based page sharing: on (ESX random scan), ksm (KSM-style ordered scan, checksum-stable pages), zero-only, off", \.sharing),
-        pick("salting", "share only between VMs of the same salt (--vm ID:salt=N; default each VM's own id: intra-VM only)", \.salting),
-        num("shareScanVM", "pages/s", "sharing scan rate per VM", \.shareScanVM),
-        num("shareScanTotal", "pages/s", "sharing scan rate cap for the whole host", \.shareScanTotal),
-        int("hashBits", "bits of the content hash the sharing table keys on (1-64)", \.hashBits),
-        int("sampleSize", "pages sampled per VM per sample period", \.sampleSize),
-        dur("samplePeriod", "idle sampling period", \.samplePeriod),
-        num("slowGain", "", "slow EWMA gain of the idle estimator", \.slowGain),
-        num("fastGain", "", "fast EWMA gain of the idle estimator", \.fastGain),
-        family("estimator", "active-memory estimator: sampled (ESX), damon (DAMON-style regions), or the trace's true working set", \.estimator),
-        dur("damonAggregate", "estimator=damon: aggregation interval (one sample per region per second)", \.damonAggregate),
-        int("damonMinRegions", "estimator=damon: fewest regions (the initial split)", \.damonMinRegions),
-        int("damonMaxRegions", "estimator=damon: most regions", \.damonMaxRegions),
-        num("idleTax", "", "idle memory tax rate tau, 0 <= tau < 1", \.idleTax),
-        dur("balancePeriod", "periodic target recomputation", \.balancePeriod),
-        num("highFree", "of M", "high free-memory threshold", \.highFree),
-        num("softFree", "of M", "soft free-memory threshold", \.softFree),
-        num("hardFree", "of M", "hard free-memory threshold", \.hardFree),
-        num("lowFree", "of M", "low free-memory threshold", \.lowFree),
-        num("hysteresis", "of M", "extra margin before going back up a state", \.hysteresis),
-        family("memoryStates", "free-memory states: paper (high/soft/hard/low at the four knobs above) or vsphere6 (high/clear/soft/hard/low at 400/100/64/32/16% of minFree; the knobs above unused)", \.memoryStates),
-        pick("balloon", "balloon driver present in every VM", \.balloon),
-        num("maxBalloon", "of max", "largest balloon as a fraction of the VM's max", \.maxBalloon),
-        num("balloonRate", "pages/s", "balloon inflation rate per driver", \.balloonRate),
-        pick("freePageReporting", "hand whole aligned 2 MiB blocks the guest freed back to the host (virtio-balloon free page reporting)", \.freePageReporting),
-        dur("freePageDelay", "how long a freed block stays free before it is reported", \.freePageDelay),
-        num("freePageBlock", "KiB", "the aligned block free page reporting hands back whole", \.freePageBlock),
-        family("largePages", "back wholly backed aligned 2 MiB blocks with large pages: not shared, ballooned or swapped until split", \.largePages),
-        num("largePageBreakFree", "of M", "largePages=on, memoryStates=paper: free memory below which the host splits every large page (vsphere6: below its high threshold)", \.largePageBreakFree),
-        family("compression", "compress pages on their way to swap; those that shrink enough stay in a per-VM cache", \.compression),
-        num("compressionThreshold", "of a page", "compression=on: the largest compressed size the cache takes", \.compressionThreshold),
-        num("compressionCache", "of max", "compression=on: the cache's size per VM", \.compressionCache),
-        family("swapVictim", "host paging victim choice", \.swapVictim),
-        num("overhead", "MiB", "per-VM overhead memory", \.overhead),
-        num("sharesPerMiB", "", "default shares per MiB of max", \.sharesPerMiB),
-        num("minFraction", "of max", "default min as a fraction of max", \.minFraction),
-        num("costHiddenFault", "µs", "cost model: a hidden fault (trap + shadow/pmap work)", \.costHiddenFault),
-        num("costPageCopy", "µs", "cost model: a copy-on-write page copy", \.costPageCopy),
-        num("costScanPage", "µs", "cost model: hashing one scanned page", \.costScanPage),
-        num("costBalloonPage", "µs", "cost model: one page into or out of a balloon", \.costBalloonPage),
-        num("costGuestRefault", "µs", "cost model: the guest reading back a page it gave its balloon (guest disk read)", \.costGuestRefault),
-        num("costSwapOut", "µs", "cost model: one host page-out (clustered write)", \.costSwapOut),
-        num("costSwapIn", "µs", "cost model: one host swap-in (disk read the VM waits for)", \.costSwapIn),
-        num("costCompress", "µs", "cost model: compressing one page into the compression cache", \.costCompress),
-        num("costDecompress", "µs", "cost model: decompressing one page the VM touched (tens of µs)", \.costDecompress),
-        PolicyKnob(name: "seed", unit: "", help: "the one seed every random choice derives from",
-                   get: { String($0.seed) },
-                   set: { (p: inout Policy, s: String) throws(PolicyError) in
-                       guard let v = UInt64(s) else { throw PolicyError.badValue(key: "seed", message: "\"\(s)\" is not an unsigned integer") }
-                       p.seed = v
-                   }),
+    /// The paper's core knobs, over `Policy`'s stored properties, in the order `policy show`
+    /// lists them (registered knobs go in after their anchors).
+    static let core: [PolicyKnob] = [
+        K.coreFamily("content-based page sharing: on (ESX random scan), ksm (KSM-style ordered scan, checksum-stable pages), zero-only, off", \.sharing),
+        K.core("shareScanVM", "pages/s", "sharing scan rate per VM", \.shareScanVM, range: 0...Policy.maxRate),
+        K.core("shareScanTotal", "pages/s", "sharing scan rate cap for the whole host", \.shareScanTotal, range: 0...Policy.maxRate),
+        K.coreInteger("hashBits", "bits of the content hash the sharing table keys on (1-64)", \.hashBits) { (1...64).contains($0) ? nil : "must be in [1, 64]" },
+        K.coreInteger("sampleSize", "pages sampled per VM per sample period", \.sampleSize) {
+            $0 >= 1 && $0 <= 1 << 32 ? nil : "must be in [1, 4294967296] pages (more than a VM's pages samples all of them)"
+        },
+        K.coreDuration("samplePeriod", "idle sampling period", \.samplePeriod, range: 1...Policy.maxPeriod),
+        K.core("slowGain", "", "slow EWMA gain of the idle estimator", \.slowGain, range: 0...1),
+        K.core("fastGain", "", "fast EWMA gain of the idle estimator", \.fastGain, range: 0...1),
+        K.coreFamily("active-memory estimator: sampled (ESX), damon (DAMON-style regions), or the trace's true working set", \.estimator),
+        K(name: "idleTax", unit: "", help: "idle memory tax rate tau, 0 <= tau < 1", after: nil, initial: nil,
+          get: { K.fmt($0.idleTax) },
+          set: { (p: inout Policy, s: String) throws(PolicyError) in p.idleTax = try K.number(s, "idleTax") },
+          check: { (p: Policy) throws(PolicyError) in
+              guard p.idleTax.isFinite && p.idleTax >= 0 && p.idleTax < 1 else { throw .badValue(key: "idleTax", message: "must be in [0, 1)") }
+          }),
+        K.coreDuration("balancePeriod", "periodic target recomputation", \.balancePeriod, range: 1...Policy.maxPeriod),
+        K.core("highFree", "of M", "high free-memory threshold", \.highFree, range: 0...0.5),
+        K.core("softFree", "of M", "soft free-memory threshold", \.softFree, range: 0...1),
+        K.core("hardFree", "of M", "hard free-memory threshold", \.hardFree, range: 0...1),
+        K.core("lowFree", "of M", "low free-memory threshold", \.lowFree, range: 0...1),
+        K(name: "hysteresis", unit: "of M", help: "extra margin before going back up a state", after: nil, initial: nil,
+          get: { K.fmt($0.hysteresis) },
+          set: { (p: inout Policy, s: String) throws(PolicyError) in p.hysteresis = try K.number(s, "hysteresis") },
+          check: { (p: Policy) throws(PolicyError) in
+              guard p.hysteresis.isFinite && p.hysteresis >= 0 && p.hysteresis < 1 else { throw .badValue(key: "hysteresis", message: "must be in [0, 1)") }
+          }),
+        K.coreFamily("free-memory states: paper (high/soft/hard/low at the four knobs above) or vsphere6 (high/clear/soft/hard/low at 400/100/64/32/16% of minFree; the knobs above unused)", \.memoryStates),
+        K.coreChoice("balloon", "balloon driver present in every VM", \.balloon),
+        K.core("maxBalloon", "of max", "largest balloon as a fraction of the VM's max", \.maxBalloon, range: 0...1, rangeUnit: ""),
+        K.core("balloonRate", "pages/s", "balloon inflation rate per driver", \.balloonRate, range: 0...Policy.maxRate),
+        K.coreFamily("host paging victim choice", \.swapVictim),
+        K.core("overhead", "MiB", "per-VM overhead memory", \.overhead, range: 0...1_048_576),
+        K.core("sharesPerMiB", "", "default shares per MiB of max", \.sharesPerMiB, range: 0...1_000_000),
+        K.core("minFraction", "of max", "default min as a fraction of max", \.minFraction, range: 0...1, rangeUnit: ""),
+        K.core("costHiddenFault", "µs", "cost model: a hidden fault (trap + shadow/pmap work)", \.costHiddenFault, range: 0...1e9),
+        K.core("costPageCopy", "µs", "cost model: a copy-on-write page copy", \.costPageCopy, range: 0...1e9),
+        K.core("costScanPage", "µs", "cost model: hashing one scanned page", \.costScanPage, range: 0...1e9),
+        K.core("costBalloonPage", "µs", "cost model: one page into or out of a balloon", \.costBalloonPage, range: 0...1e9),
+        K.core("costGuestRefault", "µs", "cost model: the guest reading back a page it gave its balloon (guest disk read)", \.costGuestRefault, range: 0...1e9),
+        K.core("costSwapOut", "µs", "cost model: one host page-out (clustered write)", \.costSwapOut, range: 0...1e9),
+        K.core("costSwapIn", "µs", "cost model: one host swap-in (disk read the VM waits for)", \.costSwapIn, range: 0...1e9),
+        K(name: "seed", unit: "", help: "the one seed every random choice derives from", after: nil, initial: nil,
+          get: { String($0.seed) },
+          set: { (p: inout Policy, s: String) throws(PolicyError) in
+              guard let v = UInt64(s) else { throw PolicyError.badValue(key: "seed", message: "\"\(s)\" is not an unsigned integer") }
+              p.seed = v
+          },
+          check: { _ throws(PolicyError) in }),
     ]
+
+    /// The rules across the core knobs.
+    static let coreRules: [PolicyKnob] = [
+        K.rule("highFree") { p in
+            0 < p.lowFree && p.lowFree <= p.hardFree && p.hardFree <= p.softFree && p.softFree <= p.highFree && p.highFree < 1
+                ? nil : "thresholds must satisfy 0 < lowFree ≤ hardFree ≤ softFree ≤ highFree < 1"
+        },
+    ]
+
+    /// The knobs and rules every registration declares (Registrations.knobs), in registry order.
+    static let declared: [PolicyKnob] = Registrations.knobs
+    static let registered: [PolicyKnob] = declared.filter { !$0.isRule }
+
+    /// Every knob, in the order `policy show` prints them: the core knobs, each registered knob
+    /// right after the knob it names as its anchor (a registration chains its own knobs, so no
+    /// two name the same anchor).
+    public static let all: [PolicyKnob] = {
+        var out = core
+        var pending = registered
+        precondition(Set(pending.compactMap(\.after)).count == pending.count, "two registered knobs name the same anchor")
+        while !pending.isEmpty {
+            let before = pending.count
+            pending.removeAll { k in
+                guard let i = out.firstIndex(where: { $0.name == k.after }) else { return false }
+                out.insert(k, at: i + 1)
+                return true
+            }
+            precondition(pending.count < before, "registered knobs whose anchor is no knob: \(pending.map(\.name))")
+        }
+        return out
+    }()
+
+    /// The rules across knobs: the core's, then every registration's.
+    static let rules: [PolicyKnob] = coreRules + declared.filter(\.isRule)
+
+    static func fmt(_ d: Double) -> String { K.fmt(d) }
 
     public static func knob(_ name: String) -> PolicyKnob? { all.first { $0.name == name } }
 
@@ -352,61 +379,4 @@ public enum PolicyKnobs {
         }
         return p
     }
-}
-
-/// Named policies for `--policy NAME`. A preset is one line here.
-public struct Preset: Sendable {
-    public let name: String
-    public let summary: String
-    public let policy: Policy
-}
-
-public enum Presets {
-    static func with(_ f: (inout Policy) -> Void) -> Policy {
-        var p = Policy()
-        f(&p)
-        return p
-    }
-
-    public static let all: [Preset] = [
-        Preset(name: "esx", summary: "every default: the paper's ESX Server", policy: Policy()),
-        Preset(name: "no-sharing", summary: "content-based sharing off", policy: with { $0.sharing = .off }),
-        Preset(name: "esx-salted", summary: "sharing only within a VM or a salt group (ESXi's default since 2015)", policy: with { $0.salting = .on }),
-        Preset(name: "zero-only", summary: "share zero pages only", policy: with { $0.sharing = .zeroOnly }),
-        Preset(name: "no-tax", summary: "idle memory tax 0 (pure shares)", policy: with { $0.idleTax = 0 }),
-        Preset(name: "swap-only", summary: "no balloon drivers: host paging only", policy: with { $0.balloon = .off }),
-        Preset(name: "lru-swap", summary: "host paging picks LRU victims", policy: with { $0.swapVictim = .lru }),
-        Preset(name: "oracle", summary: "allocation uses the trace's true working sets", policy: with { $0.estimator = .oracle }),
-        Preset(name: "ksm", summary: "KSM-style sharing: every page in order, checksum-stable pages only, 5,000 pages/s",
-               policy: with { $0.sharing = .ksm; $0.shareScanVM = 5000; $0.shareScanTotal = 5000 }),
-        Preset(name: "esx-modern", summary: "ESXi 6 and later: salting, large pages, vSphere 6 memory states, compression cache",
-               policy: with { $0.salting = .on; $0.largePages = .on; $0.memoryStates = .vsphere6; $0.compression = .on }),
-    ]
-
-    public static func named(_ n: String) -> Preset? { all.first { $0.name == n } }
-
-    /// The preset a `--policy` argument starts from: the preset itself, the one before the
-    /// first comma of `PRESET,k=v,…`, esx for `k=v,…`; nil for a policy file.
-    public static func base(of spec: String) -> Preset? {
-        if let p = named(spec) { return p }
-        guard spec.contains("=") else { return nil }
-        let first = String(spec.split(separator: ",", maxSplits: 1).first ?? "")
-        return first.contains("=") ? named("esx") : named(first)
-    }
-
-    /// The knobs that make `preset` what it is: those it sets otherwise than esx (the seed aside).
-    public static func definingKnobs(_ preset: Preset) -> [PolicyKnob] {
-        PolicyKnobs.all.filter { $0.name != "seed" && $0.value(of: preset.policy) != $0.value(of: Policy()) }
-    }
-
-    /// `p`'s knobs that differ from esx (the paper's defaults), as `k=v`, in `policy show`
-    /// order, the seed aside.
-    public static func changes(_ p: Policy) -> [String] {
-        PolicyKnobs.all.filter { $0.name != "seed" && $0.value(of: p) != $0.value(of: Policy()) }.map { "\($0.name)=\($0.value(of: p))" }
-    }
-}
-
-extension PolicyKnob {
-    /// The knob's value in `p`, as `policy show` prints it.
-    public func value(of p: Policy) -> String { get(p) }
 }

@@ -3,7 +3,7 @@
 /// whose doc comment states its contract and hook order, a registry listing its
 /// implementations, and one file per implementation. A knob names an implementation by its
 /// registry name; `policy show` lists the registry.
-public protocol PolicyFamily {
+public protocol PolicyFamily: SendableMetatype {
     /// The knob that picks an implementation (`sharing`, `estimator`, `swapVictim`).
     static var knob: String { get }
     /// Every implementation, in the order `policy show` lists them.

@@ -19,27 +19,28 @@ public final class ReplayEngine {
     let estimator: any ActivityEstimator
     let vms: [VMState]
     private let vmIndex: VMIndexMap
-    var memory: MachineMemory
-    var swap: SwapArea
-    var table: ShareTable
-    var vshadow = VirtualShadow()
-    public internal(set) var now: Micros = .zero
-    public internal(set) var recordsApplied: UInt64 = 0
-    /// Run the cheap conservation check after every record (on in debug builds).
-    public var checkEveryStep: Bool
+    @exclusivity(unchecked) var memory: MachineMemory
+    @exclusivity(unchecked) var swap: SwapArea
+    @exclusivity(unchecked) var table: ShareTable
+    @exclusivity(unchecked) var vshadow = VirtualShadow()
+    @exclusivity(unchecked) public internal(set) var now: Micros = .zero
+    @exclusivity(unchecked) public internal(set) var recordsApplied: UInt64 = 0
+    /// Run the cheap conservation check after every record (on in debug builds and in the
+    /// checked build the tests run, `-DTRACETOOL_CHECKS`).
+    @exclusivity(unchecked) public var checkEveryStep: Bool
     /// Run the full structural check after every record and periodic task (tests).
-    public var checkFullEveryStep = false
+    @exclusivity(unchecked) public var checkFullEveryStep = false
 
     // The clock.
     public static let tick = Micros(1_000_000)
-    var nextScan: Micros = ReplayEngine.tick
-    var nextReclaim: Micros = ReplayEngine.tick
-    var nextSample: Micros
-    var nextBalance: Micros
-    var nextTimeline: Micros?
+    @exclusivity(unchecked) var nextScan: Micros = ReplayEngine.tick
+    @exclusivity(unchecked) var nextReclaim: Micros = ReplayEngine.tick
+    @exclusivity(unchecked) var nextSample: Micros
+    @exclusivity(unchecked) var nextBalance: Micros
+    @exclusivity(unchecked) var nextTimeline: Micros?
     /// The earliest periodic task due (a cache of the minimum of the timers above).
-    var nextDue: Micros = .zero
-    public var timelineInterval: Micros? {
+    @exclusivity(unchecked) var nextDue: Micros = .zero
+    @exclusivity(unchecked) public var timelineInterval: Micros? {
         didSet {
             nextTimeline = timelineInterval.map { Micros(now.rawValue + $0.rawValue) }
             nextDue = .zero
@@ -47,77 +48,77 @@ public final class ReplayEngine {
             if timelineInterval != nil { recordStates = true }
         }
     }
-    public internal(set) var timeline: [TimelineRow] = []
+    @exclusivity(unchecked) public internal(set) var timeline: [TimelineRow] = []
     /// Keep a `PeriodRow` per powered-on VM at the end of every sample period (the three
     /// curves of the paper's Fig. 6). Turns fast-forward off, which folds periods together.
-    public var recordPeriods = false {
+    @exclusivity(unchecked) public var recordPeriods = false {
         didSet { if recordPeriods { fastForward = false } }
     }
-    public internal(set) var periods: [PeriodRow] = []
+    @exclusivity(unchecked) public internal(set) var periods: [PeriodRow] = []
     /// Pages in all balloons now, and the most at any one moment (host-wide, simultaneous);
     /// the same for the ballooned pages whose inflation released machine memory.
-    var balloonTotal: UInt64 = 0
-    public internal(set) var hostBalloonPeak: UInt64 = 0
-    var balloonFreedTotal: UInt64 = 0
-    public internal(set) var hostBalloonFreedPeak: UInt64 = 0
+    @exclusivity(unchecked) var balloonTotal: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var hostBalloonPeak: UInt64 = 0
+    @exclusivity(unchecked) var balloonFreedTotal: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var hostBalloonFreedPeak: UInt64 = 0
     /// Every change of the free-memory state, in time order (`recordStates`; the HTML report's
     /// state band is drawn from it).
-    public var recordStates = false
-    public internal(set) var stateChanges: [(time: Micros, state: FreeState)] = []
+    @exclusivity(unchecked) public var recordStates = false
+    @exclusivity(unchecked) public internal(set) var stateChanges: [(time: Micros, state: FreeState)] = []
     /// The memory budget stopped the state log before the end (its last entry is then not the
     /// last change).
-    public internal(set) var stateLogTruncated = false
+    @exclusivity(unchecked) public internal(set) var stateLogTruncated = false
     /// The end of the traced span (the last record, or --until), once `finish` has passed it.
-    public internal(set) var tracedEnd: Micros?
+    @exclusivity(unchecked) public internal(set) var tracedEnd: Micros?
     /// The most swap slots in use at any one moment (host-wide, simultaneous).
-    public internal(set) var hostSwappedPeak: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var hostSwappedPeak: UInt64 = 0
     /// Every power-on refused by admission control, in time order.
-    public internal(set) var refusals: [AdmissionRefusal] = []
-    var scanGlobalCredit: Double = 0
-    var scanRotation = 0
+    @exclusivity(unchecked) public internal(set) var refusals: [AdmissionRefusal] = []
+    @exclusivity(unchecked) var scanGlobalCredit: Double = 0
+    @exclusivity(unchecked) var scanRotation = 0
     /// Bumped by every change that can alter what the sharing scanner finds (records, shares,
     /// hints, balloon and swap moves): a sweep that ends with the epoch it began with changed
     /// nothing.
-    var changeEpoch: UInt64 = 0
+    @exclusivity(unchecked) var changeEpoch: UInt64 = 0
     /// DAMON-style monitoring runs (estimator=damon) and its ticks so far.
     let damonActive: Bool
-    var damonTicks: UInt64 = 0
-    var scanTicks: UInt64 = 0
+    @exclusivity(unchecked) var damonTicks: UInt64 = 0
+    @exclusivity(unchecked) var scanTicks: UInt64 = 0
 
     // Reclamation state.
     public let thresholds: FreeState.Thresholds
-    public internal(set) var state: FreeState = .high
+    @exclusivity(unchecked) public internal(set) var state: FreeState = .high
     /// Free pages when `updateState` last ran and left the state as it was (else `.max`): the
     /// next state depends only on the state and free memory, so a record that left both as
     /// they were cannot change it.
-    var stateCheckedFree: UInt64 = .max
+    @exclusivity(unchecked) var stateCheckedFree: UInt64 = .max
     /// Large pages (ReplayEngine+LargePages): on, the free pages below which every large page
     /// is split, the large pages of all VMs now, and the most guest pages in them at once.
-    var largePagesOn = false
-    var largeBreakPages: UInt64 = 0
-    var largeBlocks = 0
-    var largePeakPages: UInt64 = 0
+    @exclusivity(unchecked) var largePagesOn = false
+    @exclusivity(unchecked) var largeBreakPages: UInt64 = 0
+    @exclusivity(unchecked) var largeBlocks = 0
+    @exclusivity(unchecked) var largePeakPages: UInt64 = 0
     /// The compression caches (ReplayEngine+CompressionCache): machine pages they hold now,
     /// and the most at one moment.
-    var cachePages: UInt64 = 0
-    var hostCachePeak: UInt64 = 0
+    @exclusivity(unchecked) var cachePages: UInt64 = 0
+    @exclusivity(unchecked) var hostCachePeak: UInt64 = 0
     /// Time spent in each state, indexed by level (high, clear, soft, hard, low).
-    var stateTime: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+    @exclusivity(unchecked) var stateTime: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
     public var stateMicros: [FreeState: UInt64] {
         [.high: stateTime.0, .clear: stateTime.1, .soft: stateTime.2, .hard: stateTime.3, .low: stateTime.4]
     }
-    public internal(set) var transitions: [String: UInt64] = [:]
+    @exclusivity(unchecked) public internal(set) var transitions: [String: UInt64] = [:]
     /// Skip steady spans in closed form (docs/MODEL.md "Fast-forward"); off only to check that
     /// skipping changes nothing.
-    public var fastForward = true
+    @exclusivity(unchecked) public var fastForward = true
     /// Called every 65,536 periodic steps of one span between records (or after the last)
     /// with the simulated time reached and the span's end: a progress line for spans that
     /// cannot be skipped in closed form.
-    public var spanProgress: ((_ now: Micros, _ end: Micros) -> Void)?
-    var stepsInSpan = 0
-    var nextFastForwardTry: Micros = .zero
+    @exclusivity(unchecked) public var spanProgress: ((_ now: Micros, _ end: Micros) -> Void)?
+    @exclusivity(unchecked) var stepsInSpan = 0
+    @exclusivity(unchecked) var nextFastForwardTry: Micros = .zero
     /// Spans skipped so far (for tests).
-    var fastForwards = 0
+    @exclusivity(unchecked) var fastForwards = 0
     /// Spans shorter than this are simulated tick by tick.
     var fastForwardMinSpan: Micros {
         let p = max(samplePeriod.rawValue, balancePeriod.rawValue, timelineInterval?.rawValue ?? 0, ReplayEngine.tick.rawValue)
@@ -125,8 +126,8 @@ public final class ReplayEngine {
     }
     /// Whether memory can ever be short (Σ max + overheads + high threshold > M).
     public let overcommitted: Bool
-    var samplePeriod: Micros
-    var balancePeriod: Micros
+    @exclusivity(unchecked) var samplePeriod: Micros
+    @exclusivity(unchecked) var balancePeriod: Micros
 
     public init(host: HostConfig, policy: Policy) throws(ReplayError) {
         do { try policy.validate() } catch { throw ReplayError(time: 0, message: error.description) }
@@ -135,7 +136,7 @@ public final class ReplayEngine {
         }
         self.host = host
         self.policy = policy
-        #if DEBUG
+        #if DEBUG || TRACETOOL_CHECKS
         checkEveryStep = true
         #else
         checkEveryStep = false

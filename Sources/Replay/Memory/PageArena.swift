@@ -9,7 +9,7 @@ import Glibc
 final class PageArena: @unchecked Sendable {
     private let base: UnsafeMutableRawPointer
     private let size: Int
-    private var used = 0
+    @exclusivity(unchecked) private var used = 0
 
     static func bytes(for vms: [VMConfig]) -> Int {
         vms.reduce(0) { total, vm in

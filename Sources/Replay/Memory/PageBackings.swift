@@ -17,6 +17,19 @@
 public enum PageBackings: RegisteredFamily {
     public static let knob = "largePages"
 
+    /// The family's knob and large pages' threshold.
+    static let knobs: [PolicyKnob] = [
+        .family(PageBackings.self, default: "off", after: "freePageBlock",
+                help: "back wholly backed aligned 2 MiB blocks with large pages: not shared, ballooned or swapped until split"),
+        .number("largePageBreakFree", unit: "of M", default: 0.24, after: "largePages",
+                help: "largePages=on, memoryStates=paper: free memory below which the host splits every large page (vsphere6: below its high threshold)"),
+        .rule("largePageBreakFree") { p in
+            guard p.largePages == .on && p.memoryStates == .paper else { return nil }
+            let v = p.largePageBreakFree
+            return v.isFinite && v >= p.highFree && v < 1 ? nil : "must be in [highFree, 1) of M (large pages are split before ballooning and paging start)"
+        },
+    ]
+
     struct Registration: Sendable, ImplementationRegistration {
         let implementation: Implementation
         let make: @Sendable (_ pages: Int, _ pageSize: UInt64) -> LargePageMap?
@@ -35,4 +48,17 @@ public typealias PageBackingName = ImplementationName<PageBackings>
 extension ImplementationName where Family == PageBackings {
     public static let off: Self = "off"
     public static let on: Self = "on"
+}
+
+extension Policy {
+    /// `largePages` (PageBackings) and, vSphere 6's breaking point with the paper's 6% as
+    /// minFree, `largePageBreakFree` (24% of M).
+    public var largePages: PageBackingName {
+        get { PageBackingName(rawValue: name("largePages")) }
+        set { setExtra("largePages", .name(newValue.rawValue)) }
+    }
+    public var largePageBreakFree: Double {
+        get { number("largePageBreakFree") }
+        set { setExtra("largePageBreakFree", .number(newValue)) }
+    }
 }

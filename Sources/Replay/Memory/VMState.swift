@@ -16,44 +16,44 @@ final class VMState {
     let flags: UnsafeMutablePointer<UInt16>
     /// The guest-LRU sequence number of each page's last touch (0 = never touched); allocated
     /// by `enableLRU`, read and written only while `trackLRU`.
-    private(set) var seq: UnsafeMutablePointer<UInt32> = VMState.noSeq
+    @exclusivity(unchecked) private(set) var seq: UnsafeMutablePointer<UInt32> = VMState.noSeq
 
-    var on: Bool
+    @exclusivity(unchecked) var on: Bool
     /// The salt its pages share under (docs/MODEL.md "Salting"): with salting on, the `--vm`
     /// salt or else the VM's id; 0 for every VM with salting off.
     let salt: UInt32
     /// Refused at least once by admission control.
-    var refused = false
-    var counters = VMCounters()
-    var privatePages: UInt64 = 0
-    var sharedPages: UInt64 = 0
-    var swappedPages: UInt64 = 0
-    var swappedPeak: UInt64 = 0
-    var balloonedPages: UInt64 = 0
+    @exclusivity(unchecked) var refused = false
+    @exclusivity(unchecked) var counters = VMCounters()
+    @exclusivity(unchecked) var privatePages: UInt64 = 0
+    @exclusivity(unchecked) var sharedPages: UInt64 = 0
+    @exclusivity(unchecked) var swappedPages: UInt64 = 0
+    @exclusivity(unchecked) var swappedPeak: UInt64 = 0
+    @exclusivity(unchecked) var balloonedPages: UInt64 = 0
     /// Ballooned pages whose inflation released machine memory (PageState.balloonedFreedEntry),
     /// and the most at one moment.
-    var balloonFreedPages: UInt64 = 0
-    var balloonFreedPeak: UInt64 = 0
+    @exclusivity(unchecked) var balloonFreedPages: UInt64 = 0
+    @exclusivity(unchecked) var balloonFreedPeak: UInt64 = 0
     /// Pages deflated from the balloon and not touched since (PageState.returnedEntry).
-    var returnedPages: UInt64 = 0
-    var balloonPeak: UInt64 = 0
-    var zeroSharedPages: UInt64 = 0
-    var hints: UInt64 = 0
+    @exclusivity(unchecked) var returnedPages: UInt64 = 0
+    @exclusivity(unchecked) var balloonPeak: UInt64 = 0
+    @exclusivity(unchecked) var zeroSharedPages: UInt64 = 0
+    @exclusivity(unchecked) var hints: UInt64 = 0
 
     // Sharing scan.
-    var scanPermutation: Permutation
-    var scanPosition: UInt64 = 0
-    var scanSweep: UInt64 = 0
-    var scanCredit: Double = 0
+    @exclusivity(unchecked) var scanPermutation: Permutation
+    @exclusivity(unchecked) var scanPosition: UInt64 = 0
+    @exclusivity(unchecked) var scanSweep: UInt64 = 0
+    @exclusivity(unchecked) var scanCredit: Double = 0
     /// Steady scanning (for fast-forward): a sweep visited every page with no change while the
     /// engine's change epoch stayed `steadyEpoch`; its volatile skips and false matches.
-    var countingSweep: UInt64 = .max
-    var countingEpoch: UInt64 = .max
-    var countingVolatile: UInt64 = 0
-    var countingFalse: UInt64 = 0
-    var steadyEpoch: UInt64 = .max
-    var steadyVolatile: UInt64 = 0
-    var steadyFalse: UInt64 = 0
+    @exclusivity(unchecked) var countingSweep: UInt64 = .max
+    @exclusivity(unchecked) var countingEpoch: UInt64 = .max
+    @exclusivity(unchecked) var countingVolatile: UInt64 = 0
+    @exclusivity(unchecked) var countingFalse: UInt64 = 0
+    @exclusivity(unchecked) var steadyEpoch: UInt64 = .max
+    @exclusivity(unchecked) var steadyVolatile: UInt64 = 0
+    @exclusivity(unchecked) var steadyFalse: UInt64 = 0
 
     // Guest LRU order (GuestLRU.swift), exact, without a linked list: every touch stamps the page with the next
     // sequence number (from 2^31 up); a page handed back by the balloon is stamped from 2^31
@@ -63,67 +63,67 @@ final class VMState {
     // page has been touched since (its sequence changed) is stale and skipped. Pages outside
     // the queue were younger than all of it at the scan and only get younger, except pages
     // handed back by the balloon, which are inserted in order (or left to the next scan).
-    private(set) var trackLRU = false
-    var seqCounter: UInt32 = 1 << 31
-    var tailCounter: UInt32 = (1 << 31) - 1
-    var victimQueue: [UInt64] = []
-    var victimHead = 0
+    @exclusivity(unchecked) private(set) var trackLRU = false
+    @exclusivity(unchecked) var seqCounter: UInt32 = 1 << 31
+    @exclusivity(unchecked) var tailCounter: UInt32 = (1 << 31) - 1
+    @exclusivity(unchecked) var victimQueue: [UInt64] = []
+    @exclusivity(unchecked) var victimHead = 0
     /// Pages handed back by the balloon, newest (oldest in LRU terms) on top.
-    var tailStack: [UInt64] = []
+    @exclusivity(unchecked) var tailStack: [UInt64] = []
 
     /// Free page reporting's state, when it is on (Reclamation/ReplayEngine+FreePageReporting).
-    var freeReporting: FreePageReporter?
+    @exclusivity(unchecked) var freeReporting: FreePageReporter?
 
     /// Host paging's victim chooser for this VM (SwapVictims).
     let victim: any SwapVictimChooser
 
     // Balloon.
-    var balloonStack: [UInt32] = []
-    var balloonCredit: Double = 0
+    @exclusivity(unchecked) var balloonStack: [UInt32] = []
+    @exclusivity(unchecked) var balloonCredit: Double = 0
 
     // Idle sampling and targets.
-    var estimator: IdleEstimator
-    var sampledPPNs: [UInt32] = []
-    var traps = 0
-    var touchedThisPeriod: UInt64 = 0
+    @exclusivity(unchecked) var estimator: IdleEstimator
+    @exclusivity(unchecked) var sampledPPNs: [UInt32] = []
+    @exclusivity(unchecked) var traps = 0
+    @exclusivity(unchecked) var touchedThisPeriod: UInt64 = 0
     /// Guest faults on ballooned pages this sample period and in the last complete one: the VM's
     /// demand beyond what it holds (IdleTax.Claim.balloonFaults).
-    var balloonFaults: UInt64 = 0
-    var lastBalloonFaults: UInt64 = 0
-    var stamp: UInt16 = 1
-    var lastTruePages: UInt64?
-    var periods: UInt64 = 0
-    var estimateSum: Double = 0
-    var trueSum: Double = 0
-    var absErrorSum: Double = 0
+    @exclusivity(unchecked) var balloonFaults: UInt64 = 0
+    @exclusivity(unchecked) var lastBalloonFaults: UInt64 = 0
+    @exclusivity(unchecked) var stamp: UInt16 = 1
+    @exclusivity(unchecked) var lastTruePages: UInt64?
+    @exclusivity(unchecked) var periods: UInt64 = 0
+    @exclusivity(unchecked) var estimateSum: Double = 0
+    @exclusivity(unchecked) var trueSum: Double = 0
+    @exclusivity(unchecked) var absErrorSum: Double = 0
     /// DAMON-style monitoring (estimator=damon) and its estimate's sums per sample period.
-    var damon: DamonMonitor?
-    var damonEstimateSum: Double = 0
-    var damonAbsErrorSum: Double = 0
+    @exclusivity(unchecked) var damon: DamonMonitor?
+    @exclusivity(unchecked) var damonEstimateSum: Double = 0
+    @exclusivity(unchecked) var damonAbsErrorSum: Double = 0
     /// With DAMON: how fast each estimate follows rises and falls of the truth.
-    var esxLag = TrackingLag()
-    var damonLag = TrackingLag()
-    var previousTruth: Double?
-    var target: UInt64
+    @exclusivity(unchecked) var esxLag = TrackingLag()
+    @exclusivity(unchecked) var damonLag = TrackingLag()
+    @exclusivity(unchecked) var previousTruth: Double?
+    @exclusivity(unchecked) var target: UInt64
     /// What the VM claimed at the last target computation (IdleTax.Claim.claimPages): memory it
     /// holds plus as much of its balloon as it faults on. A transfer serves a VM below its target only up
     /// to it.
-    var claim: UInt64 = 0
+    @exclusivity(unchecked) var claim: UInt64 = 0
     /// Large pages over this VM's blocks (docs/MODEL.md "Large pages"); nil when off.
-    var largePages: LargePageMap?
+    @exclusivity(unchecked) var largePages: LargePageMap?
     /// The compression cache (docs/MODEL.md "Compression cache") and each page's last known
     /// compressed size in bytes (0 unknown); nil when off.
-    var cache: CompressionCache?
-    var compressedSize: UnsafeMutablePointer<UInt32>?
-    var allocatedSum: Double = 0
-    var allocatedSamples: UInt64 = 0
+    @exclusivity(unchecked) var cache: CompressionCache?
+    @exclusivity(unchecked) var compressedSize: UnsafeMutablePointer<UInt32>?
+    @exclusivity(unchecked) var allocatedSum: Double = 0
+    @exclusivity(unchecked) var allocatedSamples: UInt64 = 0
     /// The counters and powered-on seconds at the end of the traced span (`finish`), before any
     /// settle time; nil until then.
-    var tracedCounters: VMCounters?
-    var tracedOnSeconds: UInt64?
+    @exclusivity(unchecked) var tracedCounters: VMCounters?
+    @exclusivity(unchecked) var tracedOnSeconds: UInt64?
     /// Sample periods begun since the replay started (each draws from its own stream, so a
     /// skipped run of periods needs no draws but the last).
-    var sampleRound: UInt64 = 0
+    @exclusivity(unchecked) var sampleRound: UInt64 = 0
 
     /// The arena holding this VM's arrays (kept alive as long as the VM).
     private let arena: PageArena?

@@ -53,6 +53,35 @@ struct FreePageReporter {
     }
 }
 
+/// Free page reporting's knobs.
+enum FreePageReporting {
+    static let knobs: [PolicyKnob] = [
+        .choice("freePageReporting", ["on", "off"], default: "off", after: "balloonRate",
+                help: "hand whole aligned 2 MiB blocks the guest freed back to the host (virtio-balloon free page reporting)"),
+        .duration("freePageDelay", default: 2, range: 0...Policy.maxPeriod, after: "freePageReporting",
+                  help: "how long a freed block stays free before it is reported"),
+        .number("freePageBlock", unit: "KiB", default: 2048, range: 1...1_073_741_824, after: "freePageDelay",
+                help: "the aligned block free page reporting hands back whole"),
+    ]
+}
+
+extension Policy {
+    /// `freePageReporting`, `freePageDelay` (s) and `freePageBlock` (KiB; Linux: the page-block
+    /// order, 2 MiB on x86-64).
+    public var freePageReporting: Switch {
+        get { Switch(rawValue: name("freePageReporting"))! }
+        set { setExtra("freePageReporting", .name(newValue.rawValue)) }
+    }
+    public var freePageDelay: Double {
+        get { number("freePageDelay") }
+        set { setExtra("freePageDelay", .number(newValue)) }
+    }
+    public var freePageBlock: Double {
+        get { number("freePageBlock") }
+        set { setExtra("freePageBlock", .number(newValue)) }
+    }
+}
+
 extension ReplayEngine {
     // MARK: free page reporting
 

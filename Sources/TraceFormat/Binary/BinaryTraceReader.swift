@@ -5,26 +5,26 @@ public final class BinaryTraceReader: TraceReader {
     public let path: String
     public let header: TraceHeader
     public var encoding: TraceEncoding { .binary }
-    public private(set) var recordsRead: UInt64 = 0
-    public private(set) var footer: TraceFooter?
+    @exclusivity(unchecked) public private(set) var recordsRead: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var footer: TraceFooter?
     private let input: RawInput
     private let options: ReadOptions
-    private var done = false
-    private var lastTime: UInt64 = 0
+    @exclusivity(unchecked) private var done = false
+    @exclusivity(unchecked) private var lastTime: UInt64 = 0
     /// The footer the seek table points at, read at open when there is one: each chunk header
     /// is checked against its totals before any of the chunk's records is handed out, so a
     /// corrupt chunk (a base time of 2^63, say) is refused before a replay simulates up to it.
-    public private(set) var storedFooter: TraceFooter?
-    private var vmIndex = VMIndexMap([])
-    private var pages: [UInt64]
+    @exclusivity(unchecked) public private(set) var storedFooter: TraceFooter?
+    @exclusivity(unchecked) private var vmIndex = VMIndexMap([])
+    @exclusivity(unchecked) private var pages: [UInt64]
     /// Each VM's page size in bytes (a compressed size is at most one page).
-    private var pageBytes: [UInt64]
+    @exclusivity(unchecked) private var pageBytes: [UInt64]
     /// The file's format version (op 0x25 needs 2).
     private let version: UInt16
-    private var lastPPN: [UInt64]
-    private var lastGen: [UInt32]
-    private var gen: UInt32 = 0
-    private var counted: TraceFooter
+    @exclusivity(unchecked) private var lastPPN: [UInt64]
+    @exclusivity(unchecked) private var lastGen: [UInt32]
+    @exclusivity(unchecked) private var gen: UInt32 = 0
+    @exclusivity(unchecked) private var counted: TraceFooter
 
     public var rawOffset: UInt64 { input.offset }
     public var fileOffset: UInt64 { input.compressedOffset ?? input.offset }

@@ -9,25 +9,25 @@ public final class BinaryTraceWriter: TraceSink {
     public let path: String
     private let out: AtomicOutput
     private let cctx: OpaquePointer
-    private var checker: SinkChecker
+    @exclusivity(unchecked) private var checker: SinkChecker
     private let frameBytes: Int
     private let chunkBytes: Int
 
-    private var payload: [UInt8] = []
-    private var chunkRecords: UInt32 = 0
-    private var chunkBaseTime: UInt64 = 0
-    private var chunkOpen = false
-    private var time: UInt64 = 0
-    private var currentVM: Int = -1
-    private var lastPPN: [UInt64]
-    private var lastGen: [UInt32]
-    private var gen: UInt32 = 1
+    @exclusivity(unchecked) private var payload: [UInt8] = []
+    @exclusivity(unchecked) private var chunkRecords: UInt32 = 0
+    @exclusivity(unchecked) private var chunkBaseTime: UInt64 = 0
+    @exclusivity(unchecked) private var chunkOpen = false
+    @exclusivity(unchecked) private var time: UInt64 = 0
+    @exclusivity(unchecked) private var currentVM: Int = -1
+    @exclusivity(unchecked) private var lastPPN: [UInt64]
+    @exclusivity(unchecked) private var lastGen: [UInt32]
+    @exclusivity(unchecked) private var gen: UInt32 = 1
 
-    private var frameRaw = 0
-    private var frameCompressed = 0
-    private var seekEntries: [(compressed: UInt32, raw: UInt32)] = []
-    private var outBuf: UnsafeMutableRawBufferPointer
-    private var finished = false
+    @exclusivity(unchecked) private var frameRaw = 0
+    @exclusivity(unchecked) private var frameCompressed = 0
+    @exclusivity(unchecked) private var seekEntries: [(compressed: UInt32, raw: UInt32)] = []
+    @exclusivity(unchecked) private var outBuf: UnsafeMutableRawBufferPointer
+    @exclusivity(unchecked) private var finished = false
 
     /// - Parameters:
     ///   - level: zstd compression level (1…19; 3 by default).

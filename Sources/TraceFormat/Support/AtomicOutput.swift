@@ -9,12 +9,12 @@ import Glibc
 public final class AtomicOutput {
     public let path: String
     private let tempPath: String
-    private var fd: Int32
-    private var buffer: [UInt8] = []
+    @exclusivity(unchecked) private var fd: Int32
+    @exclusivity(unchecked) private var buffer: [UInt8] = []
     private let bufferLimit = 1 << 20
-    private var committed = false
+    @exclusivity(unchecked) private var committed = false
     /// Bytes written so far (buffered or not).
-    public private(set) var bytesWritten: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var bytesWritten: UInt64 = 0
 
     public init(path: String) throws(TraceError) {
         self.path = path

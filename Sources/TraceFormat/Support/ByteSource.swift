@@ -15,8 +15,8 @@ protocol ByteSource: AnyObject {
 /// Unbuffered reads from a file descriptor.
 final class FileSource: ByteSource {
     let path: String
-    private var fd: Int32
-    private(set) var consumed: UInt64 = 0
+    @exclusivity(unchecked) private var fd: Int32
+    @exclusivity(unchecked) private(set) var consumed: UInt64 = 0
 
     init(path: String) throws(TraceError) {
         self.path = path
@@ -53,13 +53,13 @@ final class FileSource: ByteSource {
 final class ZstdSource: ByteSource {
     private let file: FileSource
     private let dctx: OpaquePointer
-    private var input: UnsafeMutableRawBufferPointer
-    private var inPos = 0
-    private var inEnd = 0
-    private var inputStart: UInt64 = 0  // file offset of input[0]
-    private var lastResult: Int = 0
-    private var sawFrame = false
-    private var eof = false
+    @exclusivity(unchecked) private var input: UnsafeMutableRawBufferPointer
+    @exclusivity(unchecked) private var inPos = 0
+    @exclusivity(unchecked) private var inEnd = 0
+    @exclusivity(unchecked) private var inputStart: UInt64 = 0  // file offset of input[0]
+    @exclusivity(unchecked) private var lastResult: Int = 0
+    @exclusivity(unchecked) private var sawFrame = false
+    @exclusivity(unchecked) private var eof = false
     /// Window log limit: 2^27 = 128 MiB, zstd's default for streaming; a hostile frame asking
     /// for more is refused instead of allocated.
     static let windowLogMax: Int32 = 27
@@ -125,12 +125,12 @@ final class ZstdSource: ByteSource {
 final class RawInput {
     let path: String
     private let source: ByteSource
-    private(set) var storage: UnsafeMutableRawBufferPointer
-    private(set) var start = 0
-    private(set) var end = 0
+    @exclusivity(unchecked) private(set) var storage: UnsafeMutableRawBufferPointer
+    @exclusivity(unchecked) private(set) var start = 0
+    @exclusivity(unchecked) private(set) var end = 0
     /// Raw-stream offset of `storage[start]`.
-    private(set) var offset: UInt64 = 0
-    private(set) var atEOF = false
+    @exclusivity(unchecked) private(set) var offset: UInt64 = 0
+    @exclusivity(unchecked) private(set) var atEOF = false
 
     init(path: String, source: ByteSource, prefix: [UInt8] = [], capacity: Int = 1 << 20) {
         self.path = path

@@ -15,8 +15,8 @@ final class PrefetchSource: ByteSource, @unchecked Sendable {
     }
 
     private let shared = Shared()
-    private var current: [UInt8] = []
-    private var pos = 0
+    @exclusivity(unchecked) private var current: [UInt8] = []
+    @exclusivity(unchecked) private var pos = 0
     private let depth: Int
 
     init(source: ByteSource, blockSize: Int = 1 << 20, depth: Int = 4) {

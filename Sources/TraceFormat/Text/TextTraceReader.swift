@@ -9,23 +9,23 @@ import Glibc
 /// then stream in batches, each line checked as it comes.
 public final class TextTraceReader: TraceReader {
     public let path: String
-    public private(set) var header: TraceHeader
+    @exclusivity(unchecked) public private(set) var header: TraceHeader
     public var encoding: TraceEncoding { .text }
-    public private(set) var recordsRead: UInt64 = 0
-    public private(set) var footer: TraceFooter?
+    @exclusivity(unchecked) public private(set) var recordsRead: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var footer: TraceFooter?
     public var storedFooter: TraceFooter? { nil }
     public var rawOffset: UInt64 { scanner.input.offset }
     public var fileOffset: UInt64 { scanner.input.compressedOffset ?? scanner.input.offset }
 
-    private var scanner: LineScanner
-    private var vmIndex: [UInt32: Int] = [:]
-    private var pages: [UInt64] = []
+    @exclusivity(unchecked) private var scanner: LineScanner
+    @exclusivity(unchecked) private var vmIndex: [UInt32: Int] = [:]
+    @exclusivity(unchecked) private var pages: [UInt64] = []
     /// Each VM's page size in bytes (a compressed size is at most one page).
-    private var pageBytes: [UInt32] = []
-    private var declared: [Bool] = []
-    private var lastTime: UInt64 = 0
-    private var counted: TraceFooter
-    private var done = false
+    @exclusivity(unchecked) private var pageBytes: [UInt32] = []
+    @exclusivity(unchecked) private var declared: [Bool] = []
+    @exclusivity(unchecked) private var lastTime: UInt64 = 0
+    @exclusivity(unchecked) private var counted: TraceFooter
+    @exclusivity(unchecked) private var done = false
     public static let batchSize = 8192
     public static let maxLineBytes = 4096
 

@@ -5,9 +5,9 @@
 public final class TextTraceWriter: TraceSink {
     public let header: TraceHeader
     private let out: AtomicOutput
-    private var checker: SinkChecker
-    private var line: [UInt8] = []
-    private var finished = false
+    @exclusivity(unchecked) private var checker: SinkChecker
+    @exclusivity(unchecked) private var line: [UInt8] = []
+    @exclusivity(unchecked) private var finished = false
 
     public init(path: String, header: TraceHeader) throws(TraceError) {
         try header.validate(file: path)

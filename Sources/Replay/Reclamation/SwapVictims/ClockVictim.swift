@@ -11,7 +11,7 @@ final class ClockVictim: SwapVictimChooser {
 
     /// The LRU sequence each page carried when the hand last passed it.
     private let seen: UnsafeMutablePointer<UInt32>
-    private var hand = 0
+    @exclusivity(unchecked) private var hand = 0
 
     init(pages: UInt64) {
         seen = VMState.zeroed(UInt32.self, pages)

@@ -9,9 +9,9 @@ final class FIFOVictim: SwapVictimChooser {
     /// Residency sequence per page (nil when the host is not overcommitted).
     private let seq: UnsafeMutablePointer<UInt32>?
     /// (PPN << 32 | sequence), oldest first from `head`.
-    private var queue: [UInt64] = []
-    private var head = 0
-    private var counter: UInt32 = 0
+    @exclusivity(unchecked) private var queue: [UInt64] = []
+    @exclusivity(unchecked) private var head = 0
+    @exclusivity(unchecked) private var counter: UInt32 = 0
 
     init(pages: UInt64?) {
         seq = pages.map { VMState.zeroed(UInt32.self, $0) }

@@ -8,7 +8,7 @@ final class RandomVictim: SwapVictimChooser {
         usesGuestLRU: false,
         make: { vm, policy, _ in RandomVictim(vm: vm.id, seed: policy.seed) })
 
-    private var rng: SeededRandom
+    @exclusivity(unchecked) private var rng: SeededRandom
 
     init(vm id: UInt32, seed: UInt64) {
         rng = SeededRandom.stream(seed: seed, vm: id, .swapVictim)
