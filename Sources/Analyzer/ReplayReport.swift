@@ -167,11 +167,11 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         /// and every page was treated as incompressible).
         public var contentRecordsWithSize: UInt64
 
-        init(_ c: VMCounters, _ s: ReplaySnapshot.CacheState, peak: UInt64) {
-            compressedPages = c.compressedOut; decompressions = c.decompressions; evictedToSwap = c.compressionEvictions
-            swappedIncompressible = c.compressionIncompressible; swappedSizeUnknown = c.compressionUnknown
-            endPages = s.pages; endBytes = s.bytes; cacheEndPages = s.machinePages; cachePeakPages = peak
-            capacityBytes = s.capacityBytes; contentRecordsWithSize = c.contentWithSize
+        init(_ c: VMCounters, _ s: CompressionCacheState) {
+            compressedPages = c.tierOut; decompressions = c.tierIn; evictedToSwap = s.evictedToSwap
+            swappedIncompressible = s.swappedIncompressible; swappedSizeUnknown = s.swappedSizeUnknown
+            endPages = s.pages; endBytes = s.bytes; cacheEndPages = s.machinePages; cachePeakPages = s.peakMachinePages
+            capacityBytes = s.capacityBytes; contentRecordsWithSize = s.contentRecordsWithSize
         }
     }
 
@@ -354,8 +354,8 @@ public struct ReplayReport: Codable, Equatable, Sendable {
 
 
     public init(trace: String, policyName: String, snapshot s: ReplaySnapshot) {
-        func fpr(_ c: VMCounters) -> FreePageReporting? {
-            s.policy.freePageReporting == .on ? FreePageReporting(reportedPages: c.freePagesReported, reusedPages: c.freePagesReused) : nil
+        func fpr(_ c: FreePageReportingCounts?) -> FreePageReporting? {
+            c.map { FreePageReporting(reportedPages: $0.reportedPages, reusedPages: $0.reusedPages) }
         }
         let mib = Double(s.host.pageSize) / 1_048_576
         func makeSharing(_ c: VMCounters, pages: UInt64, shared: UInt64, frames: Double, zero: UInt64, hints: UInt64, overflow: UInt64, volatile: UInt64) -> Sharing {
@@ -393,6 +393,7 @@ public struct ReplayReport: Codable, Equatable, Sendable {
             volatile += v.volatilePages
             bEnd += v.balloonPages; bFreedEnd += v.balloonFreedPages; sEnd += v.swappedPages
             let periods = Double(max(v.samplePeriods, 1))
+            let damon = v.mechanisms[DamonReport.self]
             vms.append(VM(id: v.config.id, name: v.config.name, maxPages: v.config.maxPages, minPages: v.config.minPages,
                           shares: v.config.shares, overheadPages: v.config.overheadPages, balloon: v.config.balloon,
                           salt: s.policy.salting == .on ? (v.config.salt ?? v.config.id) : nil, poweredOn: v.on, records: v.counters.records, skippedRecords: v.counters.skippedRecords,
@@ -404,18 +405,18 @@ public struct ReplayReport: Codable, Equatable, Sendable {
                           faults: makeFaults(v.counters),
                           reclaim: makeReclaim(v.counters, v),
                           allocation: Allocation(minPages: v.config.minPages, maxPages: v.config.maxPages, shares: v.config.shares,
-                                                 targetEndPages: v.targetPages, allocatedEndPages: v.privatePages + v.sharedPages + (v.cache?.machinePages ?? 0),
+                                                 targetEndPages: v.targetPages, allocatedEndPages: v.privatePages + v.sharedPages + (v.mechanisms[CompressionCacheState.self]?.machinePages ?? 0),
                                                  allocatedMeanPages: round3(v.allocatedMean)),
                           idle: Idle(periods: v.samplePeriods, estimateMeanPages: round3(v.estimateSum / periods),
                                      trueMeanPages: round3(v.trueSum / periods), meanAbsErrorPages: round3(v.absErrorSum / periods),
                                      samplingTraps: v.counters.samplingTraps,
-                                     damonEstimateMeanPages: v.damonEstimateSum.map { round3($0 / periods) },
-                                     damonMeanAbsErrorPages: v.damonAbsErrorSum.map { round3($0 / periods) },
-                                     esxTracking: v.esxLag, damonTracking: v.damonLag),
+                                     damonEstimateMeanPages: damon.map { round3($0.estimateSum / periods) },
+                                     damonMeanAbsErrorPages: damon.map { round3($0.absErrorSum / periods) },
+                                     esxTracking: damon?.esxLag, damonTracking: damon?.damonLag),
                           cost: Cost(traced: v.tracedCounters, total: v.counters, s.policy, onSeconds: v.tracedOnSeconds, totalOnSeconds: v.onSeconds),
-                          freePageReporting: fpr(v.counters),
-                          largePages: v.largePages.map { LargePages($0, peak: $0.peakPages, resident: v.privatePages + v.sharedPages) },
-                          compression: v.cache.map { Compression(v.counters, $0, peak: $0.peakMachinePages) },
+                          freePageReporting: fpr(v.mechanisms[FreePageReportingCounts.self]),
+                          largePages: v.mechanisms[LargePageCounts.self].map { LargePages($0, peak: $0.peakPages, resident: v.privatePages + v.sharedPages) },
+                          compression: v.mechanisms[CompressionCacheState.self].map { Compression(v.counters, $0) },
                           refused: v.refused))
         }
         schemaVersion = ReplayReport.schemaVersion
@@ -457,16 +458,16 @@ public struct ReplayReport: Codable, Equatable, Sendable {
             cost.worstVMId = worst.id
             cost.worstVMSlowdown = worst.cost.slowdown
         }
-        freePageReporting = fpr(total)
-        if let peak = s.cachePeak {
-            let states = s.vms.compactMap(\.cache)
-            let sum = ReplaySnapshot.CacheState(pages: states.reduce(0) { $0 + $1.pages }, bytes: states.reduce(0) { $0 + $1.bytes },
-                                                machinePages: states.reduce(0) { $0 + $1.machinePages }, peakMachinePages: peak,
-                                                capacityBytes: states.reduce(0) { $0 + $1.capacityBytes })
-            compression = Compression(total, sum, peak: peak)
+        let fprCounts = s.vms.compactMap { $0.mechanisms[FreePageReportingCounts.self] }
+        if !fprCounts.isEmpty {
+            freePageReporting = FreePageReporting(reportedPages: fprCounts.reduce(0) { $0 + $1.reportedPages },
+                                                  reusedPages: fprCounts.reduce(0) { $0 + $1.reusedPages })
         }
-        if let peak = s.largePagePeak {
-            let sum = s.vms.compactMap(\.largePages).reduce(LargePageCounts(), +)
+        if let peak = s.tierPeakPages {
+            compression = Compression(total, .sum(s.vms.compactMap { $0.mechanisms[CompressionCacheState.self] }, peak: peak))
+        }
+        if let peak = s.mechanisms[LargePagePeak.self]?.pages {
+            let sum = s.vms.compactMap { $0.mechanisms[LargePageCounts.self] }.reduce(LargePageCounts(), +)
             largePages = LargePages(sum, peak: peak, resident: s.vms.reduce(0) { $0 + $1.privatePages + $1.sharedPages })
         }
     }

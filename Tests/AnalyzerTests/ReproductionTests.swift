@@ -174,7 +174,7 @@ struct ReproductionTests {
         #expect(UInt64(logged.periods.count) == r.vms[0].idle.periods)
         for p in logged.periods {
             #expect(p.estimate == min(8192, max(p.slow, p.fast)))
-            #expect(p.time.rawValue % 30_000_000 == 0 && p.damon == nil)
+            #expect(p.time.rawValue % 30_000_000 == 0 && p.monitor == nil)
         }
         // The truth column sums to the report's mean × periods.
         let truth = logged.periods.reduce(0.0) { $0 + Double($1.truth) } / Double(logged.periods.count)

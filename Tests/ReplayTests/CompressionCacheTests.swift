@@ -17,7 +17,7 @@ struct CompressionCacheTests {
         p.sharing = .off
         p.swapVictim = .fifo
         let e = try makeEngine(pages: [1024], policy: p)
-        #expect(e.vms[0].cache!.capacityBytes == 40_960 && e.vms[0].cache!.maxPageBytes == 2048)
+        #expect(e.cache(0)!.capacityBytes == 40_960 && e.cache(0)!.maxPageBytes == 2048)
         return e
     }
 
@@ -33,39 +33,39 @@ struct CompressionCacheTests {
         #expect(e.memory.free == free0 - 5)
         for _ in 0..<5 { #expect(try e.swapOutVictim(vm)) }
         try e.checkInvariants()
-        #expect(e.state(0, 0) == .compressed && e.state(0, 1) == .swapped && e.state(0, 2) == .swapped)
-        #expect(e.state(0, 3) == .compressed && e.state(0, 4) == .compressed)
+        #expect(e.state(0, 0) == .tiered && e.state(0, 1) == .swapped && e.state(0, 2) == .swapped)
+        #expect(e.state(0, 3) == .tiered && e.state(0, 4) == .tiered)
         let c = e.counters(0)
-        #expect(c.compressedOut == 3 && c.compressionIncompressible == 1 && c.compressionUnknown == 1 && c.swapOut == 2)
+        #expect(c.tierOut == 3 && e.cache(0)!.incompressible == 1 && e.cache(0)!.unknown == 1 && c.swapOut == 2)
         // 3,148 bytes in one machine page: five pages released, one taken by the cache.
-        #expect(vm.cache!.usedBytes == 3148 && vm.cache!.mpns.count == 1 && e.memory.free == free0 - 1)
+        #expect(e.cache(0)!.usedBytes == 3148 && e.cache(0)!.machinePages.count == 1 && e.memory.free == free0 - 1)
         // No private page is left (1 and 2 swapped, 0, 3 and 4 compressed); the cache's one
         // machine page is charged to the VM.
         #expect(vm.privatePages == 0 && vm.residentPages == 1)
         // The guest reads page 3: decompressed (2,048 bytes leave; still one machine page).
         try e.apply(rec(1, 0, .read, 3))
-        #expect(e.state(0, 3) == .privateMPN && e.counters(0).decompressions == 1 && vm.cache!.usedBytes == 1100)
+        #expect(e.state(0, 3) == .privateMPN && e.counters(0).tierIn == 1 && e.cache(0)!.usedBytes == 1100)
         // Pages 10…28 (2,048 bytes each) fill it to 40,012 bytes; page 29 needs 2,048 more: the
         // oldest, page 0 (1,000) then page 4 (100; page 3's entry is stale), go to swap.
         for q in UInt32(10)..<30 { try e.apply(sized(2, 0, q, hash: 0x1000 + UInt64(q), size: 2048)) }
-        for q in UInt32(10)..<29 { #expect(try e.compressOut(vm, q)) }
-        #expect(vm.cache!.usedBytes == 40_012 && e.counters(0).compressionEvictions == 0)
-        #expect(try e.compressOut(vm, 29))
-        #expect(e.counters(0).compressionEvictions == 2 && e.state(0, 0) == .swapped && e.state(0, 4) == .swapped)
-        #expect(vm.cache!.usedBytes == 40_960 && vm.cache!.mpns.count == 10 && vm.cache!.pages == 20)
+        for q in UInt32(10)..<29 { #expect(try e.cache(0)!.pageOut(e, vm, q)) }
+        #expect(e.cache(0)!.usedBytes == 40_012 && e.cache(0)!.evictions == 0)
+        #expect(try e.cache(0)!.pageOut(e, vm, 29))
+        #expect(e.cache(0)!.evictions == 2 && e.state(0, 0) == .swapped && e.state(0, 4) == .swapped)
+        #expect(e.cache(0)!.usedBytes == 40_960 && e.cache(0)!.machinePages.count == 10 && e.cache(0)!.pages == 20)
         try e.checkInvariants()
         // The guest gives page 10 to its balloon: decompressed first (double paging).
         let dp = e.counters(0).doublePaging
         try e.balloonPage(vm, 10)
-        #expect(e.state(0, 10) == .ballooned && e.counters(0).doublePaging == dp + 1 && e.counters(0).decompressions == 2)
-        #expect(vm.cache!.usedBytes == 38_912 && vm.cache!.mpns.count == 10)
+        #expect(e.state(0, 10) == .ballooned && e.counters(0).doublePaging == dp + 1 && e.counters(0).tierIn == 2)
+        #expect(e.cache(0)!.usedBytes == 38_912 && e.cache(0)!.machinePages.count == 10)
         try e.checkInvariants()
         // Power off releases the cache's machine pages with the rest.
         try e.apply(rec(3, 0, .powerOff))
-        #expect(vm.cache!.mpns.isEmpty && e.cachePages == 0 && e.memory.free == free0)
+        #expect(e.cache(0)!.machinePages.isEmpty && e.tierPages == 0 && e.memory.free == free0)
         try e.checkInvariants()
         let r = e.snapshot()
-        #expect(r.cachePeak == 10 && r.vms[0].cache?.peakMachinePages == 10)
+        #expect(r.tierPeakPages == 10 && r.vms[0].mechanisms[CompressionCacheState.self]?.peakMachinePages == 10)
     }
 
     @Test("Zero pages compress to 18 bytes; without sizes in the trace only they do; compression=off swaps them")
@@ -76,13 +76,13 @@ struct CompressionCacheTests {
         try e.apply(rec(0, 0, .read, 5))           // demand-zero
         try e.apply(rec(0, 0, .content, 6, hash: 0x77))   // no size
         for _ in 0..<4 { #expect(try e.swapOutVictim(vm)) }
-        #expect(vm.cache!.usedBytes == 3 * 18 && e.counters(0).compressionUnknown == 1 && e.state(0, 6) == .swapped)
+        #expect(e.cache(0)!.usedBytes == 3 * 18 && e.cache(0)!.unknown == 1 && e.state(0, 6) == .swapped)
         var p = Policy()
         p.sharing = .off
         p.swapVictim = .fifo
         let off = try makeEngine(pages: [1024], policy: p)
         try off.apply(rec(0, 0, .zero, 0, count: 2))
         #expect(try off.swapOutVictim(off.vms[0]))
-        #expect(off.state(0, 0) == .swapped && off.vms[0].cache == nil)
+        #expect(off.state(0, 0) == .swapped && off.cache(0) == nil)
     }
 }

@@ -67,12 +67,12 @@ struct DamonMonitorTests {
             for q in UInt32(0)..<64 { try e.apply(rec(UInt64(t) * 1_000_000, 0, .read, q)) }
         }
         try e.advance(to: Micros.seconds(121))
-        let d = try #require(e.vms[0].damon)
+        let d = try #require(e.damonMonitor(0))
         // The last aggregation (at 120 s) saw pages 0…63 touched every second.
         #expect(d.estimate >= 64 && d.estimate < 512, "\(d.estimate)")
-        #expect(e.vms[1].damon?.estimate == 0)
+        #expect(e.damonMonitor(1)?.estimate == 0)
         let snap = e.snapshot()
-        #expect(snap.vms[0].damonAbsErrorSum != nil && snap.vms[0].samplePeriods == 3)
+        #expect(snap.vms[0].mechanisms[DamonReport.self]?.absErrorSum != nil && snap.vms[0].samplePeriods == 3)
         try e.checkInvariants()
     }
 
@@ -95,8 +95,8 @@ struct DamonMonitorTests {
         try e.advance(to: Micros.seconds(91))
         let v = e.snapshot().vms[0]
         #expect(v.samplePeriods == 2)
-        #expect(v.damonEstimateSum == 500, "DAMON estimates summed over the scored periods: \(String(describing: v.damonEstimateSum))")
-        #expect(v.damonAbsErrorSum == 0, "\(String(describing: v.damonAbsErrorSum))")
+        #expect(v.mechanisms[DamonReport.self]?.estimateSum == 500, "DAMON estimates summed over the scored periods: \(String(describing: v.mechanisms[DamonReport.self]?.estimateSum))")
+        #expect(v.mechanisms[DamonReport.self]?.absErrorSum == 0, "\(String(describing: v.mechanisms[DamonReport.self]?.absErrorSum))")
         #expect(v.trueSum == 500)
     }
 }

@@ -50,7 +50,7 @@ struct FastForwardTests {
         e.checkFullEveryStep = fastForward && gapHours < 10   // every invariant after every record, tick and skip
         e.timelineInterval = Micros.seconds(600)
         for r in records(seed: seed, gapHours: gapHours, frees: frees) { try e.apply(r) }
-        if policy.largePages == .on { #expect(e.vms.contains { $0.largePages!.counts.formed > 0 }) }
+        if policy.largePages == .on { #expect((0..<e.vms.count).contains { e.largeMap($0)!.counts.formed > 0 }) }
         try e.finish(settleUntil: Micros(2 * gapHours * 3_600_000_000))
         return (ReplayReportRenderer.json(ReplayReport(trace: "t", policyName: "esx", snapshot: e.snapshot())), e.timeline, e.fastForwards)
     }

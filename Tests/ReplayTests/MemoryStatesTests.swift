@@ -94,7 +94,7 @@ struct MemoryStatesTests {
         for q in UInt32(0)..<2128 { try e.apply(rec(0, 1, .content, q, hash: 0x9000 + UInt64(q))) }
         #expect(e.memory.free == 1968 && e.largeBlocks == 12)
         try e.apply(rec(0, 1, .content, 2128, hash: 0x9000 + 2128))
-        #expect(e.memory.free == 1967 && e.largeBlocks == 0 && e.vms[0].largePages!.counts.splits == 8)
+        #expect(e.memory.free == 1967 && e.largeBlocks == 0 && e.largeMap(0)!.counts.splits == 8)
         try e.checkInvariants()
     }
 }

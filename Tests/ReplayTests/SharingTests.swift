@@ -112,7 +112,7 @@ struct SharingTests {
         try spec.addVMOverride("0:salt=9")
         try spec.addVMOverride("1:salt=9")
         let e = try makeEngine(pages: [8, 8, 8, 8], policy: p, spec: spec)
-        #expect(e.vms.map(\.salt) == [9, 9, 2, 3])
+        #expect(e.vms.map(\.shareGroup) == [9, 9, 2, 3])
         for vm in 0..<4 { try e.apply(rec(0, UInt32(vm), .content, 1, hash: 42)) }
         try e.apply(rec(0, 2, .content, 5, hash: 42))
         for vm: UInt32 in [0, 2] { try e.apply(rec(0, vm, .zero, 3, count: 2)) }
@@ -122,7 +122,7 @@ struct SharingTests {
         #expect(e.share(2, 5) == true)                  // within VM 2: a second shared frame
         #expect(e.share(3, 1) == false)                 // salt 3: neither frame, a hint
         #expect(e.frame(0, 1) == e.frame(1, 1) && e.frame(2, 1) == e.frame(2, 5) && e.frame(0, 1) != e.frame(2, 1))
-        #expect(e.table.salt(e.frame(0, 1)) == 9 && e.table.salt(e.frame(2, 5)) == 2)
+        #expect(e.table.group(e.frame(0, 1)) == 9 && e.table.group(e.frame(2, 5)) == 2)
         #expect(e.table.sharedFrames == 2 && e.table.hintFrames == 1)
         // Zero pages: one zero frame for salt 9 (VM 0), another for salt 2 (VM 2).
         for (vm, ppn) in [(0, 3), (0, 4), (2, 3), (2, 4)] { _ = e.share(vm, UInt32(ppn)) }

@@ -332,7 +332,7 @@ private struct Builder {
             (name: "slow EWMA", points: periods.map { (minutes($0), $0.slow * mib) }),
             (name: "fast EWMA", points: periods.map { (minutes($0), $0.fast * mib) }),
             (name: "ESX estimate (max)", points: periods.map { (minutes($0), $0.estimate * mib) }),
-            (name: "DAMON-style estimate", points: periods.compactMap { p in p.damon.map { (minutes(p), Double($0) * mib) } }),
+            (name: "DAMON-style estimate", points: periods.compactMap { p in p.monitor.map { (minutes(p), Double($0) * mib) } }),
         ]
         return .init(id: "fig6", title: "Fig. 6: the sampled estimate following a memory toucher (§5.3)",
                      setting: "Paper: a toucher in a 512 MB VM on the schedule below, with 10–20 MB of background activity; the estimate is the largest of a slow EWMA, a fast EWMA and the fast one updated with the current period (100 pages sampled per 30 s). Ours: `gen fig6` (15 MB of background), sampled the same way, the slow and fast curves logged at each period's end; DAMON-style regions beside it.",

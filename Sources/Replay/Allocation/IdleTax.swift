@@ -23,7 +23,7 @@ public enum IdleTax {
         /// The estimated active memory D in pages (≤ max), not limited by what the VM holds: ρ at
         /// an allocation of p pages counts min(D, p) of them as active.
         public var activePages: Double
-        /// Pages the VM holds now (P: private + shared PPNs, and its compression cache).
+        /// Pages the VM holds now (P: private + shared PPNs, and its swap tier's machine pages).
         public var heldPages: UInt64
         /// Pages in the VM's balloon.
         public var balloonPages: UInt64

@@ -18,19 +18,13 @@ extension ReplayEngine {
                 vm.estimateSum += est
                 vm.trueSum += truth
                 vm.absErrorSum += abs(est - truth)
-                if let d = vm.damon {
-                    vm.damonEstimateSum += Double(d.estimate)
-                    vm.damonAbsErrorSum += abs(Double(d.estimate) - truth)
-                    let max = Double(vm.config.maxPages)
-                    vm.esxLag.period(previousTruth: vm.previousTruth, truth: truth, estimate: est, max: max, index: vm.periods)
-                    vm.damonLag.period(previousTruth: vm.previousTruth, truth: truth, estimate: Double(d.estimate), max: max, index: vm.periods)
-                    vm.previousTruth = truth
-                }
+                for m in mechanisms { m.periodEnded(self, vm, truth: truth, estimate: est) }
                 vm.lastTruePages = vm.touchedThisPeriod
                 if recordPeriods {
                     let max = Double(vm.config.maxPages)
                     periods.append(PeriodRow(time: now, vm: vm.config.id, slow: vm.estimator.slow * max, fast: vm.estimator.fast * max,
-                                             estimate: est, truth: UInt64(vm.touchedThisPeriod), damon: vm.damon.map { UInt64($0.estimate) }))
+                                             estimate: est, truth: UInt64(vm.touchedThisPeriod),
+                                             monitor: mechanisms.lazy.compactMap { $0.periodEstimate(vm) }.first))
                 }
             }
             for p in vm.sampledPPNs { vm.flags[Int(p)] &= ~PageFlag.sampled }

@@ -3,7 +3,7 @@ import TraceFormat
 extension ReplayEngine {
     /// The active-memory estimate in pages (≤ max, not limited by what the VM holds), from the
     /// policy's activity estimator (ActivityEstimators: the sampler's estimate × max, the truth
-    /// of the last period, or DAMON's regions).
+    /// of the last period, or another registered estimator's).
     func activePages(_ vm: VMState) -> Double { estimator.activePages(vm) }
 
     /// Recomputes every VM's target (docs/MODEL.md "Targets"): memory

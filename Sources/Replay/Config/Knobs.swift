@@ -20,8 +20,10 @@ public struct PolicyKnob: Sendable {
     public let name: String
     public let unit: String
     public let help: String
-    /// A registered knob: the knob after which `policy show` lists it, and its default.
-    let after: String?
+    /// A registered knob: the knob after which `policy show` lists it (before which, with
+    /// `listedBefore`), and its default.
+    private(set) var after: String?
+    private(set) var listedBefore = false
     let initial: KnobValue?
     let get: @Sendable (Policy) -> String
     let set: @Sendable (inout Policy, String) throws(PolicyError) -> Void
@@ -30,6 +32,14 @@ public struct PolicyKnob: Sendable {
 
     /// The knob's value in `p`, as `policy show` prints it.
     public func value(of p: Policy) -> String { get(p) }
+
+    /// The same knob, listed just before `knob` instead.
+    func listed(before knob: String) -> PolicyKnob {
+        var k = self
+        k.after = knob
+        k.listedBefore = true
+        return k
+    }
 }
 
 extension PolicyKnob {

@@ -300,7 +300,7 @@ public enum PolicyKnobs {
             let before = pending.count
             pending.removeAll { k in
                 guard let i = out.firstIndex(where: { $0.name == k.after }) else { return false }
-                out.insert(k, at: i + 1)
+                out.insert(k, at: k.listedBefore ? i : i + 1)
                 return true
             }
             precondition(pending.count < before, "registered knobs whose anchor is no knob: \(pending.map(\.name))")

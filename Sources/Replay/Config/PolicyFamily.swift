@@ -46,18 +46,6 @@ public struct ImplementationName<Family: PolicyFamily>: RawRepresentable, Hashab
     }
 }
 
-/// Every policy family, in the order `policy show` lists them.
-public enum PolicyFamilies {
-    public static let all: [(knob: String, implementations: [Implementation])] = [
-        (SharingScanners.knob, SharingScanners.implementations),
-        (ActivityEstimators.knob, ActivityEstimators.implementations),
-        (SwapVictims.knob, SwapVictims.implementations),
-        (PageBackings.knob, PageBackings.implementations),
-        (SwapTiers.knob, SwapTiers.implementations),
-        (MemoryStateSchemes.knob, MemoryStateSchemes.implementations),
-    ]
-}
-
 /// A registry entry of any family: it declares its implementation's name and summary.
 protocol ImplementationRegistration {
     var implementation: Implementation { get }
@@ -75,6 +63,11 @@ extension RegisteredFamily {
     /// The registry entry `name` picks.
     static func registration(_ name: ImplementationName<Self>) -> Registration {
         registry.entry(named: name.rawValue, knob: knob)
+    }
+
+    /// The registry entry `policy` picks, for a family that declares its own knob.
+    static func registration(for policy: Policy) -> Registration {
+        registry.entry(named: policy.name(knob), knob: knob)
     }
 }
 

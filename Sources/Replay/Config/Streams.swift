@@ -8,7 +8,8 @@ enum StreamPurpose: UInt64 {
     case shareScan = 1
     case sampling = 2
     case swapVictim = 3
-    case damon = 4
+    /// An access monitor beside the sampler (estimator=…, one draw per tick).
+    case accessMonitor = 4
 }
 
 extension SeededRandom {

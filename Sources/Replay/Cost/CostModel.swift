@@ -12,8 +12,8 @@ public struct CostBreakdown: Codable, Equatable, Sendable {
     public var swapOut: Double
     public var swapIn: Double
     public var blocked: Double
-    /// Compressing pages into the compression cache and decompressing them on access
-    /// (`compression=on` only).
+    /// Pages into and out of the swap tier (`compression`, when not off): `costCompress` and
+    /// `costDecompress` each.
     public var compression: Double?
 
     public var total: Double { hiddenFaults + pageCopies + scan + balloon + guestRefaults + swapOut + swapIn + blocked + (compression ?? 0) }
@@ -29,7 +29,7 @@ public struct CostBreakdown: Codable, Equatable, Sendable {
         swapOut = s(c.swapOut, p.costSwapOut)
         swapIn = s(c.swapIn, p.costSwapIn)
         blocked = Double(c.blockedMicros) / 1e6
-        compression = p.compression == .on ? s(c.compressedOut, p.costCompress) + s(c.decompressions, p.costDecompress) : nil
+        compression = p.compression != .off ? s(c.tierOut, p.costCompress) + s(c.tierIn, p.costDecompress) : nil
     }
 
     /// Each kind rounded to the microsecond (reports).

@@ -52,13 +52,7 @@ extension ReplayEngine {
     }
 
     func powerOff(_ vm: VMState) {
-        vm.freeReporting?.reset()
-        if let lp = vm.largePages {
-            largeBlocks -= lp.largeCount
-            vm.largePages!.reset()
-        }
-        vm.damon?.reset()
-        vm.previousTruth = nil
+        for m in mechanisms { m.poweredOff(self, vm) }
         for p in 0..<UInt32(vm.pageCount) {
             let i = Int(p)
             let e = vm.entry[i]
@@ -71,18 +65,17 @@ extension ReplayEngine {
                 releaseRef(PageState.frame(e))
             case .swapped:
                 swap.release(PageState.slot(e))
-            case .compressed:
-                break  // the cache is dropped whole below
+            case .tiered:
+                break  // the tier is dropped whole below
             }
             if vm.flags[i] & PageFlag.virtualMapped != 0 { _ = vshadow.invalidate(vm: vm.index, ppn: p) }
             vm.entry[i] = 0
             vm.flags[i] = 0
             vm.hash[i] = 0
             if vm.trackLRU { vm.seq[i] = 0 }
-            if let cs = vm.compressedSize { cs[i] = 0 }
         }
         vm.privatePages = 0; vm.sharedPages = 0; vm.zeroSharedPages = 0; vm.swappedPages = 0
-        dropCache(vm)
+        vm.tier?.drop(self, vm)
         balloonTotal -= vm.balloonedPages
         balloonFreedTotal -= vm.balloonFreedPages
         vm.balloonedPages = 0; vm.balloonFreedPages = 0; vm.returnedPages = 0; vm.hints = 0

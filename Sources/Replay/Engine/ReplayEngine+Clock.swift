@@ -3,8 +3,9 @@ import TraceFormat
 extension ReplayEngine {
     // MARK: the clock
 
-    /// Runs every periodic task due at or before `t` in time order (at equal times: DAMON's
-    /// tick, sampling, balancing, reclamation, scanning, timeline) and moves the clock to `t`. A timeline row
+    /// Runs every periodic task due at or before `t` in time order (at equal times: the
+    /// mechanisms' `secondBegins`, sampling, balancing, the mechanisms' `beforeReclaim`,
+    /// reclamation, scanning, timeline) and moves the clock to `t`. A timeline row
     /// stamped T describes the state after every record stamped ≤ T (docs/REPORT.md
     /// "Intervals"), so a row due at `t` itself waits for the records at `t`, unless
     /// `finishing` (no record follows).
@@ -35,9 +36,9 @@ extension ReplayEngine {
             let timelineNow = nextTimeline == next && (next < t || finishing)
             if others != next && !timelineNow { break }   // only a timeline row at t: it waits
             accountTime(to: next)
-            // DAMON's sampling tick (and its aggregation) first: a sample period ending at the
-            // same instant scores the estimate of the aggregation that ends with it.
-            if nextReclaim == next && damonActive { damonTick() }
+            // Mechanisms' one-second work first: a sample period ending at the same instant
+            // sees what it did (an access monitor's aggregation, say).
+            if nextReclaim == next { for m in mechanisms { m.secondBegins(self) } }
             if nextSample == next {
                 samplePeriodEnd()
                 nextSample = Micros(next.rawValue + samplePeriod.rawValue)
@@ -47,7 +48,7 @@ extension ReplayEngine {
                 nextBalance = Micros(next.rawValue + balancePeriod.rawValue)
             }
             if nextReclaim == next {
-                if policy.freePageReporting == .on { reportFreePages() }
+                for m in mechanisms { m.beforeReclaim(self) }
                 try reclaimTick()
                 nextReclaim = Micros(next.rawValue + ReplayEngine.tick.rawValue)
             }

@@ -10,7 +10,6 @@ extension ReplayEngine {
         case .untouched:
             // The page existed before the trace started (or comes back from the balloon): back it.
             try backPrivate(vm, ppn: ppn)
-            noteReuse(vm, i)
             vm.counters.contentBacked += 1
             vm.lruTouch(ppn)
         case .privateMPN:
@@ -22,7 +21,7 @@ extension ReplayEngine {
             vm.counters.impliedWrites += 1
             try breakCOW(vm, ppn: ppn)
             invalidateShadow(vm, ppn: ppn)
-        case .swapped, .ballooned, .compressed:
+        case .swapped, .ballooned, .tiered:
             // New content means the guest touched the page: bring it back first.
             vm.counters.impliedWrites += 1
             _ = try resolveFault(vm, ppn: ppn, write: true)

@@ -25,10 +25,8 @@ extension ReplayEngine {
         // Every task due at or before `now` has run (we are at the top of the clock loop).
         guard nextScan > now, nextReclaim > now, nextSample > now, nextBalance > now else { return false }
         let on = vms.filter(\.on)
-        // DAMON draws a sample page per region every second: never steady in closed form.
-        if damonActive { return false }
-        // A freed block waiting out its delay will be reported: not steady.
-        if on.contains(where: { $0.freeReporting.map { !$0.candidates.isEmpty } ?? false }) { return false }
+        // A mechanism that would act at some tick of the span: not steady.
+        for m in mechanisms where !m.isSteady(self) { return false }
 
         // Steady checks, cheapest first.
         if overcommitted && state.next(free: memory.free, thresholds) != state { return false }

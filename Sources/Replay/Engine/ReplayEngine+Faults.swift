@@ -6,7 +6,7 @@ extension ReplayEngine {
     /// Notes a touch for the true working set and the guest's LRU order (one word written).
     @inline(__always)
     func touch(_ vm: VMState, _ i: Int) {
-        if damonActive, let d = vm.damon { d.accessed(i) }
+        if let o = vm.accessObserver { o.accessed(i) }
         let f = vm.flags[i]
         let stamp = vm.stamp
         if PageFlag.stamp(f) != stamp {
@@ -73,7 +73,6 @@ extension ReplayEngine {
         case .untouched:
             let hadContent = vm.flags[i] & PageFlag.everBacked != 0
             try backPrivate(vm, ppn: ppn)
-            noteReuse(vm, i)
             if hadContent {
                 // The guest gave this page to its balloon earlier: it reads the data back.
                 vm.counters.guestRefaults += 1
@@ -93,8 +92,14 @@ extension ReplayEngine {
         case .swapped:
             try swapIn(vm, ppn: ppn)
             return true
-        case .compressed:
-            try decompress(vm, ppn: ppn)
+        case .tiered:
+            // Out of the tier first (so a reclaim during the allocation cannot evict it), then
+            // a private page.
+            guard let tier = vm.tier else { throw fail("VM \(vm.config.id) PPN \(ppn) is tiered but the VM has no swap tier") }
+            tier.remove(self, vm, ppn)
+            let m = try allocate(for: vm)
+            vm.counters.tierIn += 1
+            makeResident(vm, ppn: ppn, mpn: m)
             return true
         case .ballooned:
             vm.balloonFaults += 1
@@ -109,15 +114,16 @@ extension ReplayEngine {
     }
 
     /// The one path by which a PPN gets a private machine page (demand-zero fill, content
-    /// backing, copy-on-write, swap-in, balloon refault): maps it and tells the VM's
-    /// swap-victim chooser. The caller has released whatever backed the PPN before.
+    /// backing, copy-on-write, swap-in, a return from the swap tier, balloon refault): maps it
+    /// and tells the VM's swap-victim chooser and the page watchers. The caller has released
+    /// whatever backed the PPN before.
     @inline(__always)
     func makeResident(_ vm: VMState, ppn: UInt32, mpn: MPN) {
         if vm.entry[Int(ppn)] == PageState.returnedEntry { vm.returnedPages -= 1 }
         vm.entry[Int(ppn)] = PageState.entry(mpn: mpn)
         vm.privatePages += 1
         vm.victim.pageBecameResident(ppn)
-        if largePagesOn { largeGained(vm, ppn) }
+        if watchesPages { for w in pageWatchers { w.becamePrivate(self, vm, ppn) } }
     }
 
     /// Copy-on-write: gives the PPN a private copy of its shared frame's content.
@@ -173,15 +179,15 @@ extension ReplayEngine {
             }
             m = memory.allocate()
         }
-        if largeBlocks > 0 && memory.free < largeBreakPages { splitLargePages() }
+        if memory.free < lowFreeFloor { for x in mechanisms { x.freeBelowFloor(self) } }
         return m!
     }
 
     /// A page the host just zero-filled (demand-zero, or the guest allocating a page it gave
-    /// its balloon): its content is known zero, and it compresses like one.
+    /// its balloon): its content is known zero, for the swap tier as well.
     func markZeroFilled(_ vm: VMState, _ i: Int) {
         vm.hash[i] = ContentHash.zero.rawValue
         vm.flags[i] |= PageFlag.known | PageFlag.everBacked
-        if let cs = vm.compressedSize { cs[i] = CompressionCache.zeroPageBytes }
+        vm.tier?.zeroFilled(i)
     }
 }

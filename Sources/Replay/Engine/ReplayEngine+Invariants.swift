@@ -16,10 +16,10 @@ extension ReplayEngine {
             if vm.on { overhead += vm.config.overheadPages }
         }
         let frames = UInt64(table.sharedFrames)
-        let cache = vms.reduce(UInt64(0)) { $0 + UInt64($1.cache?.mpns.count ?? 0) }
-        let total = memory.free + privatePages + frames + cache + overhead
-        guard total == memory.total, overhead == memory.reserved, memory.inUse == privatePages + frames + cache, cache == cachePages else {
-            throw fail("frame conservation broken: free \(memory.free) + private \(privatePages) + shared frames \(frames) + compression caches \(cache) (counted \(cachePages)) + overhead \(overhead) = \(total), not M = \(memory.total)")
+        let tiers = vms.reduce(UInt64(0)) { $0 + UInt64($1.tier?.machinePages.count ?? 0) }
+        let total = memory.free + privatePages + frames + tiers + overhead
+        guard total == memory.total, overhead == memory.reserved, memory.inUse == privatePages + frames + tiers, tiers == tierPages else {
+            throw fail("frame conservation broken: free \(memory.free) + private \(privatePages) + shared frames \(frames) + swap tiers \(tiers) (counted \(tierPages)) + overhead \(overhead) = \(total), not M = \(memory.total)")
         }
         guard swapped == swap.used else { throw fail("swap slots used (\(swap.used)) differ from swapped PPNs (\(swapped))") }
         guard ballooned == balloonTotal, balloonTotal <= hostBalloonPeak, swap.used <= hostSwappedPeak else {
@@ -34,7 +34,7 @@ extension ReplayEngine {
     /// entries only for resident pages, writable only for private ones. O(pages).
     public func checkInvariants() throws(ReplayError) {
         try checkConservation()
-        if largePagesOn { try checkLargePages() }
+        for m in mechanisms { try m.checkInvariants(self) }
         var refs = [UInt64](repeating: 0, count: table.frameCapacity)
         var mpnSeen = [Bool](repeating: false, count: Int(memory.highWater))
         var slotSeen = [Bool](repeating: false, count: Int(swap.highWater))
@@ -44,7 +44,7 @@ extension ReplayEngine {
         }
         for vm in vms {
             var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0, balloon: UInt64 = 0
-            var compressed: UInt64 = 0, compressedBytes: UInt64 = 0, returned: UInt64 = 0, balloonFreed: UInt64 = 0
+            var tiered: UInt64 = 0, returned: UInt64 = 0, balloonFreed: UInt64 = 0
             for i in 0..<vm.pageCount {
                 let e = vm.entry[i]
                 let f = vm.flags[i]
@@ -69,8 +69,8 @@ extension ReplayEngine {
                         throw fail("VM \(vm.config.id) PPN \(p) maps frame \(fr), which is not a shared frame")
                     }
                     refs[fr] += 1
-                    if table.salt(frame) != vm.salt {
-                        throw fail("VM \(vm.config.id) PPN \(p) (salt \(vm.salt)) maps frame \(fr) of salt \(table.salt(frame))")
+                    if table.group(frame) != vm.shareGroup {
+                        throw fail("VM \(vm.config.id) PPN \(p) (share group \(vm.shareGroup)) maps frame \(fr) of group \(table.group(frame))")
                     }
                     if table.hash(frame) == ContentHash.zero.rawValue { zero += 1 }
                     if f & PageFlag.shadowWritable != 0 || f & PageFlag.hinted != 0 {
@@ -84,12 +84,10 @@ extension ReplayEngine {
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0 {
                         throw fail("VM \(vm.config.id) PPN \(p) is swapped but mapped or hinted")
                     }
-                case .compressed:
-                    compressed += 1
-                    guard let sizes = vm.compressedSize, vm.cache != nil else { throw fail("VM \(vm.config.id) PPN \(p) is compressed with compression off") }
-                    compressedBytes += UInt64(sizes[i])
+                case .tiered:
+                    tiered += 1
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0 {
-                        throw fail("VM \(vm.config.id) PPN \(p) is compressed but mapped or hinted")
+                        throw fail("VM \(vm.config.id) PPN \(p) is in the swap tier but mapped or hinted")
                     }
                 case .ballooned:
                     balloon += 1
@@ -102,18 +100,12 @@ extension ReplayEngine {
                     }
                 }
                 if f & PageFlag.hinted != 0 { hints += 1 }
-                if let fr = vm.freeReporting, fr.isReported(i), PageState.of(e) != .untouched {
-                    throw fail("VM \(vm.config.id) PPN \(p) is marked reported but is \(PageState.of(e))")
-                }
             }
-            if let c = vm.cache {
-                guard compressed == c.pages, compressedBytes == c.usedBytes, c.usedBytes <= c.capacityBytes,
-                      c.mpns.count == c.pagesFor(c.usedBytes) else {
-                    throw fail("VM \(vm.config.id) compression cache drifted: \(compressed) pages of \(compressedBytes) bytes in the pmap, counted \(c.pages) pages, \(c.usedBytes) bytes (cap \(c.capacityBytes)) in \(c.mpns.count) machine pages")
-                }
-                for m in c.mpns { try claimMPN(m, "VM \(vm.config.id)'s compression cache") }
-            } else if compressed > 0 {
-                throw fail("VM \(vm.config.id) has compressed pages and no cache")
+            if let t = vm.tier {
+                try t.check(self, vm)
+                for m in t.machinePages { try claimMPN(m, "VM \(vm.config.id)'s swap tier") }
+            } else if tiered > 0 {
+                throw fail("VM \(vm.config.id) has pages in a swap tier and no tier")
             }
             guard priv == vm.privatePages, shared == vm.sharedPages, zero == vm.zeroSharedPages, hints == vm.hints,
                   swapped == vm.swappedPages, balloon == vm.balloonedPages, returned == vm.returnedPages,
@@ -160,8 +152,8 @@ extension ReplayEngine {
                       owner.flags[q] & PageFlag.hinted != 0, owner.hash[q] == table.hash(frame) else {
                     throw fail("hint frame \(f) does not point at a private hinted page holding its hash (VM \(owner.config.id) PPN \(q))")
                 }
-                guard table.salt(frame) == owner.salt else {
-                    throw fail("hint frame \(f) has salt \(table.salt(frame)), its VM \(owner.config.id) \(owner.salt)")
+                guard table.group(frame) == owner.shareGroup else {
+                    throw fail("hint frame \(f) has share group \(table.group(frame)), its VM \(owner.config.id) \(owner.shareGroup)")
                 }
             }
         }
@@ -184,35 +176,6 @@ extension ReplayEngine {
             guard st == .privateMPN || st == .shared, !(e.writable && st != .privateMPN) else {
                 throw fail("virtual shadow entry for VM \(vm.config.id) VPN \(k.vpn) reaches PPN \(e.ppn) in state \(st)")
             }
-        }
-    }
-
-    /// Large pages: each block's private count is what the pmap says; a large page covers a
-    /// block wholly privately backed; none exists while they may not form; the totals agree.
-    func checkLargePages() throws(ReplayError) {
-        var total = 0
-        for vm in vms {
-            guard let lp = vm.largePages else { throw fail("VM \(vm.config.id) has no large-page map with largePages on") }
-            var large = 0
-            for b in 0..<lp.blocks {
-                var priv = 0
-                for i in (b * lp.blockPages)..<((b + 1) * lp.blockPages) where PageState.of(vm.entry[i]) == .privateMPN { priv += 1 }
-                guard priv == Int(lp.privateCount[b]) else {
-                    throw fail("VM \(vm.config.id) block \(b): \(lp.privateCount[b]) private pages counted, the pmap has \(priv)")
-                }
-                if lp.isLargeBlock(b) {
-                    large += 1
-                    guard priv == lp.blockPages else {
-                        throw fail("VM \(vm.config.id) block \(b) is a large page with only \(priv) of \(lp.blockPages) pages privately backed")
-                    }
-                }
-            }
-            guard large == lp.largeCount else { throw fail("VM \(vm.config.id): \(lp.largeCount) large pages counted, \(large) found") }
-            total += large
-        }
-        guard total == largeBlocks else { throw fail("\(largeBlocks) large pages counted host-wide, \(total) found") }
-        if total > 0 && !mayFormLargePages {
-            throw fail("\(total) large pages remain while free memory is \(memory.free) pages (threshold \(largeBreakPages)) in state \(state.rawValue)")
         }
     }
 }

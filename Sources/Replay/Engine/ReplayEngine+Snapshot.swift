@@ -41,17 +41,9 @@ public struct ReplaySnapshot: Sendable {
         public var estimateSum: Double
         public var trueSum: Double
         public var absErrorSum: Double
-        /// The DAMON estimate's sums over the same periods (estimator=damon), else nil.
-        public var damonEstimateSum: Double? = nil
-        public var damonAbsErrorSum: Double? = nil
-        /// With DAMON: rise and fall tracking of ESX's estimate and DAMON's.
-        public var esxLag: TrackingLag? = nil
-        public var damonLag: TrackingLag? = nil
-        /// What large pages did (largePages=on), else nil.
-        public var largePages: LargePageCounts? = nil
-        /// The compression cache at the end (compression=on), else nil: pages compressed,
-        /// their bytes, the machine pages holding them, and the most it held at once.
-        public var cache: CacheState? = nil
+        /// What each mechanism beside the core reported for the VM (`MechanismReports`), and
+        /// its swap tier's state (a tier's report type), if any.
+        public var mechanisms = MechanismReports()
     }
     public var time: Micros
     public var records: UInt64
@@ -81,22 +73,10 @@ public struct ReplaySnapshot: Sendable {
     public var hostSwappedPeak: UInt64
     /// Power-ons refused by admission control, in time order.
     public var refusals: [AdmissionRefusal]
-    /// largePages=on: the most guest pages inside large pages at one moment, host-wide.
-    public var largePagePeak: UInt64? = nil
-    /// compression=on: the most machine pages all compression caches held at one moment.
-    public var cachePeak: UInt64? = nil
-
-    public struct CacheState: Sendable {
-        public var pages: UInt64
-        public var bytes: UInt64
-        public var machinePages: UInt64
-        public var peakMachinePages: UInt64
-        public var capacityBytes: UInt64
-        public init(pages: UInt64, bytes: UInt64, machinePages: UInt64, peakMachinePages: UInt64, capacityBytes: UInt64) {
-            self.pages = pages; self.bytes = bytes; self.machinePages = machinePages
-            self.peakMachinePages = peakMachinePages; self.capacityBytes = capacityBytes
-        }
-    }
+    /// What each mechanism beside the core reported host-wide (`MechanismReports`).
+    public var mechanisms = MechanismReports()
+    /// With swap tiers: the most machine pages all of them held at one moment.
+    public var tierPeakPages: UInt64? = nil
 }
 
 extension ReplayEngine {
@@ -137,20 +117,7 @@ extension ReplayEngine {
                                             tracedCounters: vm.tracedCounters ?? vm.counters,
                                             tracedOnSeconds: vm.tracedOnSeconds ?? vm.allocatedSamples,
                                             samplePeriods: vm.periods, estimateSum: vm.estimateSum, trueSum: vm.trueSum,
-                                            absErrorSum: vm.absErrorSum,
-                                            damonEstimateSum: vm.damon == nil ? nil : vm.damonEstimateSum,
-                                            damonAbsErrorSum: vm.damon == nil ? nil : vm.damonAbsErrorSum,
-                                            esxLag: vm.damon == nil ? nil : vm.esxLag,
-                                            damonLag: vm.damon == nil ? nil : vm.damonLag,
-                                            largePages: vm.largePages.map { lp in
-                                                var c = lp.counts
-                                                c.pagesAtEnd = UInt64(lp.largeCount * lp.blockPages)
-                                                return c
-                                            },
-                                            cache: vm.cache.map { c in
-                                                ReplaySnapshot.CacheState(pages: c.pages, bytes: c.usedBytes, machinePages: UInt64(c.mpns.count),
-                                                                          peakMachinePages: c.peakPages, capacityBytes: c.capacityBytes)
-                                            }))
+                                            absErrorSum: vm.absErrorSum, mechanisms: reports(vm)))
         }
         var zeroFrames: UInt64 = 0
         table.forEachMatch(ContentHash.zero.rawValue) { f in
@@ -165,7 +132,19 @@ extension ReplayEngine {
                               transitions: transitions, swapSlotsUsed: swap.used, thresholds: thresholds,
                               overcommitted: overcommitted, hostBalloonPeak: hostBalloonPeak,
                               hostBalloonFreedPeak: hostBalloonFreedPeak, tracedEnd: tracedEnd ?? now, hostSwappedPeak: hostSwappedPeak,
-                              refusals: refusals, largePagePeak: largePagesOn ? largePeakPages : nil,
-                              cachePeak: policy.compression == .on ? hostCachePeak : nil)
+                              refusals: refusals, mechanisms: hostReports(), tierPeakPages: tierOn ? tierPeak : nil)
+    }
+
+    private func reports(_ vm: VMState) -> MechanismReports {
+        var r = MechanismReports()
+        for m in mechanisms { if let x = m.report(self, vm) { r.add(x) } }
+        if let t = vm.tier { r.add(t.report()) }
+        return r
+    }
+
+    private func hostReports() -> MechanismReports {
+        var r = MechanismReports()
+        for m in mechanisms { if let x = m.hostReport(self) { r.add(x) } }
+        return r
     }
 }

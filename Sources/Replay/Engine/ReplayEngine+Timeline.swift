@@ -25,8 +25,8 @@ public struct TimelineRow: Equatable, Sendable {
 
 /// One VM's idle estimate at the end of a sample period (`ReplayEngine.recordPeriods`): the
 /// slow and fast EWMAs of the sampled fraction, the estimate the allocator used (the larger of
-/// the two, times max), the pages really touched in the period, and DAMON's estimate with
-/// `estimator=damon`. Pages.
+/// the two, times max), the pages really touched in the period, and the estimate of an access
+/// monitor when the estimator keeps one. Pages.
 public struct PeriodRow: Equatable, Sendable {
     public var time: Micros
     public var vm: UInt32
@@ -34,7 +34,8 @@ public struct PeriodRow: Equatable, Sendable {
     public var fast: Double
     public var estimate: Double
     public var truth: UInt64
-    public var damon: UInt64?
+    /// A mechanism's own estimate of the active pages (an access monitor's), if one keeps it.
+    public var monitor: UInt64?
 }
 
 extension ReplayEngine {

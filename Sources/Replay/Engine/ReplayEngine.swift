@@ -80,9 +80,15 @@ public final class ReplayEngine {
     /// hints, balloon and swap moves): a sweep that ends with the epoch it began with changed
     /// nothing.
     @exclusivity(unchecked) var changeEpoch: UInt64 = 0
-    /// DAMON-style monitoring runs (estimator=damon) and its ticks so far.
-    let damonActive: Bool
-    @exclusivity(unchecked) var damonTicks: UInt64 = 0
+    /// The mechanisms beside the core (Registrations; docs/ARCHITECTURE.md "Mechanisms"), the
+    /// ones that watch pages, and the one that may gate sharing.
+    let mechanisms: [any EngineMechanism]
+    let pageWatchers: [any PageWatcher]
+    let watchesPages: Bool
+    let sharingGate: (any SharingGate)?
+    /// An allocation that leaves free memory below this calls every mechanism's
+    /// `freeBelowFloor` (0: never); mechanisms set it.
+    @exclusivity(unchecked) var lowFreeFloor: UInt64 = 0
     @exclusivity(unchecked) var scanTicks: UInt64 = 0
 
     // Reclamation state.
@@ -92,16 +98,11 @@ public final class ReplayEngine {
     /// next state depends only on the state and free memory, so a record that left both as
     /// they were cannot change it.
     @exclusivity(unchecked) var stateCheckedFree: UInt64 = .max
-    /// Large pages (ReplayEngine+LargePages): on, the free pages below which every large page
-    /// is split, the large pages of all VMs now, and the most guest pages in them at once.
-    @exclusivity(unchecked) var largePagesOn = false
-    @exclusivity(unchecked) var largeBreakPages: UInt64 = 0
-    @exclusivity(unchecked) var largeBlocks = 0
-    @exclusivity(unchecked) var largePeakPages: UInt64 = 0
-    /// The compression caches (ReplayEngine+CompressionCache): machine pages they hold now,
+    /// The VMs' swap tiers (SwapTier): whether there are any, the machine pages they hold now,
     /// and the most at one moment.
-    @exclusivity(unchecked) var cachePages: UInt64 = 0
-    @exclusivity(unchecked) var hostCachePeak: UInt64 = 0
+    let tierOn: Bool
+    @exclusivity(unchecked) var tierPages: UInt64 = 0
+    @exclusivity(unchecked) var tierPeak: UInt64 = 0
     /// Time spent in each state, indexed by level (high, clear, soft, hard, low).
     @exclusivity(unchecked) var stateTime: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
     public var stateMicros: [FreeState: UInt64] {
@@ -155,25 +156,22 @@ public final class ReplayEngine {
         overcommitted = need > host.machinePages
         let tracking = overcommitted
         vms = host.vms.enumerated().map { VMState(config: $1, index: $0, policy: policy, arena: arena, tracking: tracking) }
-        damonActive = policy.estimator == .damon
         scanner = SharingScanners.make(policy.sharing, policy: policy)
         estimator = ActivityEstimators.make(policy.estimator, policy: policy)
+        mechanisms = Registrations.mechanisms(policy) + [estimator as? any EngineMechanism].compactMap { $0 }
+        pageWatchers = mechanisms.compactMap { $0 as? any PageWatcher }
+        watchesPages = !pageWatchers.isEmpty
+        sharingGate = mechanisms.lazy.compactMap { $0 as? any SharingGate }.first
         let victims = SwapVictims.registration(policy.swapVictim)
+        let tiers = SwapTiers.registration(for: policy)
         let anyBalloon = host.vms.contains { $0.balloon }
         for vm in vms {
             if overcommitted && (anyBalloon || victims.usesGuestLRU) { vm.enableLRU() }
-            if damonActive {
-                vm.damon = DamonMonitor(pages: vm.pageCount, minRegions: policy.damonMinRegions, maxRegions: policy.damonMaxRegions,
-                                        samplesPerAggregation: Int(policy.damonAggregate.rounded()))
-            }
-            if policy.freePageReporting == .on { vm.freeReporting = FreePageReporter(pages: vm.pageCount, pageSize: host.pageSize, blockKiB: policy.freePageBlock) }
-            vm.largePages = PageBackings.registration(policy.largePages).make(vm.pageCount, host.pageSize)
-            if let tier = SwapTiers.registration(policy.compression).make(vm.config, policy, host.pageSize) { vm.enableCompression(tier) }
-            scanner.beginSweep(vm, sweep: 0, seed: policy.seed)
+            vm.tier = tiers.make(vm.config, policy, host.pageSize)
         }
-        largePagesOn = vms.contains { $0.largePages != nil }
-        largeBreakPages = !largePagesOn ? 0 : thresholds.hasClear ? thresholds.high
-            : UInt64((Double(host.machinePages) * policy.largePageBreakFree).rounded(.up))
+        tierOn = vms.contains { $0.tier != nil }
+        for m in mechanisms { m.attach(self) }
+        for vm in vms { scanner.beginSweep(vm, sweep: 0, seed: policy.seed) }
         for vm in vms where !vm.config.startsOff {
             do { try powerOn(vm) } catch { throw error }
         }
@@ -278,14 +276,13 @@ public final class ReplayEngine {
             }
         case .content:
             try setContent(vm, ppn: r.ppn.rawValue, hash: r.hash.rawValue)
-            if r.compressedSize > 0 { vm.counters.contentWithSize += 1 }
-            if let cs = vm.compressedSize { cs[Int(r.ppn.rawValue)] = r.compressedSize }
+            vm.tier?.contentReported(vm, Int(r.ppn.rawValue), r)
         case .zero:
             var p = r.ppn.rawValue
             let end = p &+ r.count
             while p != end {
                 try setContent(vm, ppn: p, hash: ContentHash.zero.rawValue)
-                if let cs = vm.compressedSize { cs[Int(p)] = CompressionCache.zeroPageBytes }
+                vm.tier?.zeroFilled(Int(p))
                 p &+= 1
             }
         case .free:
@@ -293,7 +290,7 @@ public final class ReplayEngine {
                 vm.flags[Int(p)] |= PageFlag.guestFreed
             }
             vm.counters.guestFreed += UInt64(r.count)
-            vm.freeReporting?.freed(Int(r.ppn.rawValue), Int(r.count), at: now)
+            for m in mechanisms { m.guestFreed(self, vm, first: Int(r.ppn.rawValue), count: Int(r.count)) }
         }
         if overcommitted && memory.free != stateCheckedFree { updateState() }
         if checkEveryStep { try checkConservation() }

@@ -1,7 +1,7 @@
 /// The state of one PPN in the pmap (docs/MODEL.md "pmap"), packed in 32 bits: the
 /// state in the top 3 bits, its MPN, frame or swap slot in the low 29.
 enum PageState: UInt32 {
-    case untouched = 0, privateMPN = 1, shared = 2, swapped = 3, ballooned = 4, compressed = 5
+    case untouched = 0, privateMPN = 1, shared = 2, swapped = 3, ballooned = 4, tiered = 5
 
     static let shift: UInt32 = 29
     static let payloadMask: UInt32 = (1 << 29) - 1
@@ -27,9 +27,9 @@ enum PageState: UInt32 {
     /// A page the balloon gave back to the guest and the guest has not touched since: untouched
     /// (nothing backs it) but free memory the guest holds (ReplayEngine+Balloon counts them).
     static let returnedEntry: UInt32 = PageState.untouched.entry(1)
-    /// A page in the compression cache, with the sequence number of its compression.
-    @inline(__always) static func entry(compressed seq: UInt32) -> UInt32 { PageState.compressed.entry(seq & payloadMask) }
-    @inline(__always) static func isCompressed(_ e: UInt32, seq: UInt32) -> Bool { e == entry(compressed: seq) }
+    /// A page kept by the VM's swap tier (SwapTier), with the tier's sequence number for it.
+    @inline(__always) static func entry(tiered seq: UInt32) -> UInt32 { PageState.tiered.entry(seq & payloadMask) }
+    @inline(__always) static func isTiered(_ e: UInt32, seq: UInt32) -> Bool { e == entry(tiered: seq) }
 }
 
 /// Per-page metadata beside the pmap entry, 16 bits: bits 0…8 flags, 9…15 the sample period

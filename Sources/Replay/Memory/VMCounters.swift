@@ -22,7 +22,7 @@ public struct VMCounters: Codable, Equatable, Sendable {
     public var balloonInflated: UInt64 = 0
     /// Inflations that released machine memory (the guest's page was backed: private, or a
     /// shared reference); the rest took a page that held none (never touched, given back
-    /// untouched, or host-swapped or compressed already).
+    /// untouched, or host-swapped or in the swap tier already).
     public var balloonInflatedFreeing: UInt64 = 0
     public var balloonDeflated: UInt64 = 0
     public var guestRefaults: UInt64 = 0
@@ -34,18 +34,10 @@ public struct VMCounters: Codable, Equatable, Sendable {
     public var syncReclaims: UInt64 = 0
     public var blockedMicros: UInt64 = 0
     public var samplingTraps: UInt64 = 0
-    // Free page reporting.
-    public var freePagesReported: UInt64 = 0
-    public var freePagesReused: UInt64 = 0
-    // The compression cache: pages put in, brought back, written from it to swap, and swap-outs
-    // that went to disk because the page compressed too little or its size was unknown;
-    // content records that carried a compressed size.
-    public var compressedOut: UInt64 = 0
-    public var decompressions: UInt64 = 0
-    public var compressionEvictions: UInt64 = 0
-    public var compressionIncompressible: UInt64 = 0
-    public var compressionUnknown: UInt64 = 0
-    public var contentWithSize: UInt64 = 0
+    /// The swap tier (SwapTier): pages it kept, and pages brought back out of it (touched, or
+    /// handed to the balloon).
+    public var tierOut: UInt64 = 0
+    public var tierIn: UInt64 = 0
     public init() {}
 
     public static func + (a: VMCounters, b: VMCounters) -> VMCounters {
@@ -60,10 +52,7 @@ public struct VMCounters: Codable, Equatable, Sendable {
         r.guestRefaults += b.guestRefaults; r.guestAllocations += b.guestAllocations; r.doublePaging += b.doublePaging
         r.swapOut += b.swapOut; r.swapIn += b.swapIn; r.sharedBeforeSwap += b.sharedBeforeSwap
         r.syncReclaims += b.syncReclaims; r.blockedMicros += b.blockedMicros; r.samplingTraps += b.samplingTraps
-        r.freePagesReported += b.freePagesReported; r.freePagesReused += b.freePagesReused
-        r.compressedOut += b.compressedOut; r.decompressions += b.decompressions
-        r.compressionEvictions += b.compressionEvictions; r.compressionIncompressible += b.compressionIncompressible
-        r.compressionUnknown += b.compressionUnknown; r.contentWithSize += b.contentWithSize
+        r.tierOut += b.tierOut; r.tierIn += b.tierIn
         return r
     }
 }

@@ -19,9 +19,9 @@ final class VMState {
     @exclusivity(unchecked) private(set) var seq: UnsafeMutablePointer<UInt32> = VMState.noSeq
 
     @exclusivity(unchecked) var on: Bool
-    /// The salt its pages share under (docs/MODEL.md "Salting"): with salting on, the `--vm`
-    /// salt or else the VM's id; 0 for every VM with salting off.
-    let salt: UInt32
+    /// The share group its pages share within: 0 for every VM unless a mechanism splits them
+    /// (Registrations).
+    @exclusivity(unchecked) var shareGroup: UInt32 = 0
     /// Refused at least once by admission control.
     @exclusivity(unchecked) var refused = false
     @exclusivity(unchecked) var counters = VMCounters()
@@ -71,9 +71,6 @@ final class VMState {
     /// Pages handed back by the balloon, newest (oldest in LRU terms) on top.
     @exclusivity(unchecked) var tailStack: [UInt64] = []
 
-    /// Free page reporting's state, when it is on (Reclamation/ReplayEngine+FreePageReporting).
-    @exclusivity(unchecked) var freeReporting: FreePageReporter?
-
     /// Host paging's victim chooser for this VM (SwapVictims).
     let victim: any SwapVictimChooser
 
@@ -96,25 +93,15 @@ final class VMState {
     @exclusivity(unchecked) var estimateSum: Double = 0
     @exclusivity(unchecked) var trueSum: Double = 0
     @exclusivity(unchecked) var absErrorSum: Double = 0
-    /// DAMON-style monitoring (estimator=damon) and its estimate's sums per sample period.
-    @exclusivity(unchecked) var damon: DamonMonitor?
-    @exclusivity(unchecked) var damonEstimateSum: Double = 0
-    @exclusivity(unchecked) var damonAbsErrorSum: Double = 0
-    /// With DAMON: how fast each estimate follows rises and falls of the truth.
-    @exclusivity(unchecked) var esxLag = TrackingLag()
-    @exclusivity(unchecked) var damonLag = TrackingLag()
-    @exclusivity(unchecked) var previousTruth: Double?
+    /// Told of every touch, when a mechanism watches accesses (AccessObserver).
+    @exclusivity(unchecked) var accessObserver: (any AccessObserver)?
     @exclusivity(unchecked) var target: UInt64
     /// What the VM claimed at the last target computation (IdleTax.Claim.claimPages): memory it
     /// holds plus as much of its balloon as it faults on. A transfer serves a VM below its target only up
     /// to it.
     @exclusivity(unchecked) var claim: UInt64 = 0
-    /// Large pages over this VM's blocks (docs/MODEL.md "Large pages"); nil when off.
-    @exclusivity(unchecked) var largePages: LargePageMap?
-    /// The compression cache (docs/MODEL.md "Compression cache") and each page's last known
-    /// compressed size in bytes (0 unknown); nil when off.
-    @exclusivity(unchecked) var cache: CompressionCache?
-    @exclusivity(unchecked) var compressedSize: UnsafeMutablePointer<UInt32>?
+    /// The tier in front of host swap (SwapTier), when the policy has one.
+    @exclusivity(unchecked) var tier: (any SwapTier)?
     @exclusivity(unchecked) var allocatedSum: Double = 0
     @exclusivity(unchecked) var allocatedSamples: UInt64 = 0
     /// The counters and powered-on seconds at the end of the traced span (`finish`), before any
@@ -144,7 +131,6 @@ final class VMState {
             flags = VMState.zeroed(UInt16.self, config.maxPages)
         }
         on = false
-        salt = policy.salting == .on ? (config.salt ?? config.id) : 0
         var rng = SeededRandom.stream(seed: policy.seed, vm: config.id, .shareScan, 0)
         scanPermutation = Permutation(n: config.maxPages, rng: &rng)
         estimator = IdleEstimator(slowGain: policy.slowGain, fastGain: policy.fastGain)
@@ -187,18 +173,11 @@ final class VMState {
     deinit {
         if arena == nil { VMState.release(entry); VMState.release(hash); VMState.release(flags) }
         if trackLRU { VMState.release(seq) }
-        if let compressedSize { VMState.release(compressedSize) }
     }
 
-    /// Turns the compression cache on (docs/MODEL.md "Compression cache").
-    func enableCompression(_ tier: CompressionCache) {
-        cache = tier
-        compressedSize = VMState.zeroed(UInt32.self, config.maxPages)
-    }
-
-    /// The machine memory charged to the VM: its mapped pages and its compression cache's
-    /// machine pages (as ESX charges the cache to the VM it compresses for).
-    var residentPages: UInt64 { privatePages + sharedPages + UInt64(cache?.mpns.count ?? 0) }
+    /// The machine memory charged to the VM: its mapped pages and its swap tier's machine
+    /// pages (as ESX charges a tier to the VM it keeps pages for).
+    var residentPages: UInt64 { privatePages + sharedPages + UInt64(tier?.machinePages.count ?? 0) }
     func enableLRU() {
         guard !trackLRU else { return }
         seq = VMState.zeroed(UInt32.self, config.maxPages)

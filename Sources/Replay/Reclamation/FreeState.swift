@@ -97,7 +97,7 @@ extension ReplayEngine {
             transitions["\(state.rawValue)->\(s.rawValue)", default: 0] += 1
             if recordStates { noteStateChange(s) }
             state = s
-            if s != .high && largeBlocks > 0 { splitLargePages() }
+            for m in mechanisms { m.stateChanged(self) }
             recomputeTargets()
         }
     }

@@ -24,7 +24,7 @@ extension ReplayEngine {
         switch PageState.of(e) {
         case .untouched:
             if e == PageState.returnedEntry { vm.returnedPages -= 1 }
-            vm.freeReporting?.setReported(i, false)
+            if watchesPages { for w in pageWatchers { w.ballooned(self, vm, q) } }
         case .privateMPN, .shared:
             releaseResident(vm, ppn: q, e)
             freed = true
@@ -34,11 +34,11 @@ extension ReplayEngine {
             vm.counters.swapIn += 1
             swap.release(PageState.slot(e))
             vm.swappedPages -= 1
-        case .compressed:
-            // …or one it compressed: decompressed to be handed over.
+        case .tiered:
+            // …or one its swap tier keeps: brought back to be handed over.
             vm.counters.doublePaging += 1
-            vm.counters.decompressions += 1
-            leaveCache(vm, q)
+            vm.counters.tierIn += 1
+            vm.tier?.remove(self, vm, q)
         case .ballooned:
             preconditionFailure("page already in the balloon")
         }

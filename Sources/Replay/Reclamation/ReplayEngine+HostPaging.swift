@@ -41,7 +41,7 @@ extension ReplayEngine {
                 return true
             }
         }
-        if vm.cache != nil, try compressOut(vm, p) { return true }
+        if let tier = vm.tier, try tier.pageOut(self, vm, p) { return true }
         if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: p) }
         let slot = try takeSwapSlot(vm, "page out VM \(vm.config.id)")
         releaseResident(vm, ppn: p, vm.entry[i])

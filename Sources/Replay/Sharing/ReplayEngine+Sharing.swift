@@ -16,21 +16,17 @@ extension ReplayEngine {
         }
         let h = vm.hash[i]
         guard scanner.offersPages && scanner.mayShare(hash: h) else { return false }
-        // Inside a large page: hashed, not shared (docs/MODEL.md "Large pages").
-        if largePagesOn && vm.largePages!.isLarge(i) {
-            vm.largePages!.counts.scanSkips += 1
-            if wouldShare(vm, ppn: ppn, hash: h) { vm.largePages!.counts.lostShares += 1 }
-            return false
-        }
+        // A mechanism may keep the page private (SharingGate).
+        if let g = sharingGate, g.blocksOffer(self, vm, ppn, hash: h) { return false }
         enum Outcome { case shareWith(FrameIndex), promote(FrameIndex, VMState, UInt32), own, none }
         var outcome = Outcome.none
         var stale: [FrameIndex] = []
-        let salt = vm.salt
+        let group = vm.shareGroup
         table.forEachMatch(h) { f in
             switch table.kind(f) {
             case .shared:
-                // Another salt group's frame is not a candidate (docs/MODEL.md "Salting").
-                guard table.salt(f) == salt else { return true }
+                // Another share group's frame is not a candidate.
+                guard table.group(f) == group else { return true }
                 if table.hash(f) == h { outcome = .shareWith(f); return false }
                 vm.counters.falseMatches += 1
             case .hint:
@@ -41,10 +37,9 @@ extension ReplayEngine {
                     stale.append(f)
                     return true
                 }
-                guard table.salt(f) == salt else { return true }
-                // A hinted page inside a large page cannot be shared until the large page is
-                // split; its hint stays.
-                if owner.largePages?.isLarge(Int(q)) == true { return true }
+                guard table.group(f) == group else { return true }
+                // The gate may hold the hinted page back; its hint stays.
+                if let g = sharingGate, g.blocksHint(owner, q) { return true }
                 if !hintValid(f) { stale.append(f); return true }
                 if table.hash(f) == h { outcome = .promote(f, owner, q); return false }
                 vm.counters.falseMatches += 1
@@ -76,7 +71,7 @@ extension ReplayEngine {
             table.promote(f, mpn: m, refs: 1)
             owner.entry[qi] = PageState.entry(frame: f)
             owner.privatePages -= 1
-            if largePagesOn { largeLost(owner, q) }
+            if watchesPages { for w in pageWatchers { w.leftPrivate(self, owner, q) } }
             owner.sharedPages += 1
             if h == ContentHash.zero.rawValue { owner.zeroSharedPages += 1 }
             writeProtectShadow(owner, ppn: q)
@@ -85,7 +80,7 @@ extension ReplayEngine {
             return true
         case .none:
             if vm.flags[i] & PageFlag.hinted != 0 { return false }
-            _ = table.addHint(hash: h, vm: UInt32(vm.index), ppn: ppn, salt: salt)
+            _ = table.addHint(hash: h, vm: UInt32(vm.index), ppn: ppn, group: group)
             vm.flags[i] |= PageFlag.hinted
             vm.hints += 1
             return false
@@ -99,13 +94,13 @@ extension ReplayEngine {
         case .privateMPN:
             memory.release(PageState.mpn(e))
             vm.privatePages -= 1
-            if largePagesOn { largeLost(vm, ppn) }
+            if watchesPages { for w in pageWatchers { w.leftPrivate(self, vm, ppn) } }
         case .shared:
             let f = PageState.frame(e)
             if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
             vm.sharedPages -= 1
             releaseRef(f)
-        case .untouched, .swapped, .ballooned, .compressed:
+        case .untouched, .swapped, .ballooned, .tiered:
             preconditionFailure("releaseResident on a page that is not resident")
         }
     }
@@ -125,7 +120,7 @@ extension ReplayEngine {
         memory.release(PageState.mpn(vm.entry[i]))
         vm.entry[i] = PageState.entry(frame: f)
         vm.privatePages -= 1
-        if largePagesOn { largeLost(vm, ppn) }
+        if watchesPages { for w in pageWatchers { w.leftPrivate(self, vm, ppn) } }
         vm.sharedPages += 1
         if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages += 1 }
         writeProtectShadow(vm, ppn: ppn)

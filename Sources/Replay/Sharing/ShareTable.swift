@@ -6,8 +6,8 @@
 /// contents whose truncated hashes collide), and `forEachMatch` visits them in slot order, so
 /// every decision is a pure function of the insertion history. Frames are stored as parallel
 /// arrays: full 64-bit hash, MPN (shared) or PPN (hint), owner VM (hint), a 16-bit reference
-/// count with an overflow table above 65,535, the kind, and the salt (docs/MODEL.md
-/// "Salting": a page only ever joins a frame of its own VM's salt; 0 for every VM unsalted).
+/// count with an overflow table above 65,535, the kind, and the share group (a page only ever
+/// joins a frame of its own VM's group, `VMState.shareGroup`; 0 for every VM by default).
 struct ShareTable {
     enum Kind: UInt8 { case free = 0, shared = 1, hint = 2 }
 
@@ -19,7 +19,7 @@ struct ShareTable {
     private var hintVM: [UInt32] = []
     private var ref16: [UInt16] = []
     private var kinds: [Kind] = []
-    private var salts: [UInt32] = []
+    private var groups: [UInt32] = []
     private var freeFrames: [UInt32] = []
     /// References beyond 65,535, per frame.
     private(set) var overflow: [UInt32: UInt64] = [:]
@@ -51,8 +51,8 @@ struct ShareTable {
     // MARK: frames
 
     @inline(__always) func kind(_ f: FrameIndex) -> Kind { kinds[f.index] }
-    /// The salt of the pages the frame holds or points at.
-    @inline(__always) func salt(_ f: FrameIndex) -> UInt32 { salts[f.index] }
+    /// The share group of the pages the frame holds or points at.
+    @inline(__always) func group(_ f: FrameIndex) -> UInt32 { groups[f.index] }
     /// The full 64-bit content hash of the frame's page.
     @inline(__always) func hash(_ f: FrameIndex) -> UInt64 { fullHash[f.index] }
     /// The machine page holding a shared frame's content.
@@ -63,28 +63,23 @@ struct ShareTable {
     /// References counted in the frame itself (the rest are in `overflow`).
     func inlineRefs(_ f: FrameIndex) -> UInt16 { ref16[f.index] }
 
-    private mutating func newFrame(_ k: Kind, hash: UInt64, target t: UInt32, vm: UInt32, ref: UInt16, salt: UInt32) -> UInt32 {
+    private mutating func newFrame(_ k: Kind, hash: UInt64, target t: UInt32, vm: UInt32, ref: UInt16, group: UInt32) -> UInt32 {
         let f: UInt32
         if let r = freeFrames.popLast() {
             f = r
-            fullHash[Int(f)] = hash; target[Int(f)] = t; hintVM[Int(f)] = vm; ref16[Int(f)] = ref; kinds[Int(f)] = k; salts[Int(f)] = salt
+            fullHash[Int(f)] = hash; target[Int(f)] = t; hintVM[Int(f)] = vm; ref16[Int(f)] = ref; kinds[Int(f)] = k; groups[Int(f)] = group
         } else {
             f = UInt32(fullHash.count)
-            fullHash.append(hash); target.append(t); hintVM.append(vm); ref16.append(ref); kinds.append(k); salts.append(salt)
+            fullHash.append(hash); target.append(t); hintVM.append(vm); ref16.append(ref); kinds.append(k); groups.append(group)
         }
         if k == .shared { sharedFrames += 1 } else { hintFrames += 1 }
         insertIndex(key(hash), f)
         return f
     }
 
-    /// Adds a hint frame for (vm, ppn) whose content hashes to `hash`; `salt` is the VM's.
-    mutating func addHint(hash: UInt64, vm: UInt32, ppn: UInt32, salt: UInt32) -> FrameIndex {
-        FrameIndex(newFrame(.hint, hash: hash, target: ppn, vm: vm, ref: 0, salt: salt))
-    }
-
-    /// Adds a shared frame for machine page `mpn` with `refs` references.
-    mutating func addShared(hash: UInt64, mpn: MPN, refs: UInt16, salt: UInt32) -> FrameIndex {
-        FrameIndex(newFrame(.shared, hash: hash, target: mpn.raw, vm: 0, ref: refs, salt: salt))
+    /// Adds a hint frame for (vm, ppn) whose content hashes to `hash`; `group` is the VM's.
+    mutating func addHint(hash: UInt64, vm: UInt32, ppn: UInt32, group: UInt32) -> FrameIndex {
+        FrameIndex(newFrame(.hint, hash: hash, target: ppn, vm: vm, ref: 0, group: group))
     }
 
     /// Turns hint frame `f` into a shared frame on `mpn` with `refs` references, in place.

@@ -11,7 +11,7 @@ import TraceFormat
 ///
 /// Contract: `accessed(_:)` is called for every touch; `sample(rng:)` once per sampling
 /// interval; `aggregate(rng:)` once per aggregation interval. Deterministic given its streams.
-final class DamonMonitor {
+final class DamonMonitor: AccessObserver {
     struct Region: Equatable {
         var start: Int
         var end: Int
@@ -117,22 +117,5 @@ final class DamonMonitor {
             }
         }
         regions = split
-    }
-}
-
-extension ReplayEngine {
-    // MARK: DAMON-style monitoring (estimator=damon)
-
-    /// The one-second tick: a sampling interval for every powered-on monitored VM, and an
-    /// aggregation every `damonAggregate` seconds.
-    func damonTick() {
-        damonTicks &+= 1
-        let aggregate = damonTicks % UInt64(max(1, Int(policy.damonAggregate.rounded()))) == 0
-        for vm in vms where vm.on {
-            guard let d = vm.damon else { continue }
-            var rng = SeededRandom.stream(seed: policy.seed, vm: vm.config.id, .damon, damonTicks)
-            d.sample(rng: &rng)
-            if aggregate { d.aggregate(rng: &rng) }
-        }
     }
 }

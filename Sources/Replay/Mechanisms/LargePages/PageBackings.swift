@@ -1,19 +1,11 @@
 /// How guest memory is backed (the `largePages` knob; docs/MODEL.md "Large pages"): a policy
 /// family whose implementations give each VM a backing map, or none.
 ///
-/// Contract. The engine asks the registered implementation for one map per VM when it starts
-/// (`make`; nil: every page is a 4 KiB page and no hook below runs). With a map, the hooks run
-/// in this order over a page's life, all from the engine core:
-/// 1. `gained(_:mayForm:)` each time a PPN gets a private machine page (`makeResident` only),
-///    with whether large pages may form now (state high, free memory at or above the break
-///    threshold); it says whether a large page formed;
-/// 2. `isLarge(_:)` when the sharing scan offers the page (a page inside a large page is not
-///    shared) and when another page's hint points at it;
-/// 3. `lost(_:)` each time the PPN leaves private backing (shared, promoted from a hint,
-///    released, paged out, compressed);
-/// 4. `splitAll()` when free memory falls below the threshold after an allocation or the state
-///    leaves high; `reset()` at power-off.
-/// The engine checks the map against the pmap in its invariants (`checkLargePages`).
+/// Contract. The engine asks the registered implementation for a mechanism when it starts
+/// (`make`; nil: every page is a 4 KiB page). The mechanism follows EngineMechanism's hook
+/// order, watches pages (PageWatcher) and gates sharing (SharingGate); `on` is LargePages
+/// (its rules are LargePageMap's contract). A new implementation is one file with its
+/// registration and one line in `registry`.
 public enum PageBackings: RegisteredFamily {
     public static let knob = "largePages"
 
@@ -32,14 +24,14 @@ public enum PageBackings: RegisteredFamily {
 
     struct Registration: Sendable, ImplementationRegistration {
         let implementation: Implementation
-        let make: @Sendable (_ pages: Int, _ pageSize: UInt64) -> LargePageMap?
+        let make: @Sendable (Policy) -> (any EngineMechanism)?
     }
 
     static let registry: [Registration] = [
         Registration(implementation: Implementation(name: "off", summary: "4 KiB pages only (the paper)"),
-                     make: { _, _ in nil }),
+                     make: { _ in nil }),
         Registration(implementation: Implementation(name: "on", summary: "2 MiB large pages over wholly backed aligned blocks: not shared, ballooned or swapped until split under pressure"),
-                     make: { LargePageMap(pages: $0, pageSize: $1) }),
+                     make: { LargePages(policy: $0) }),
     ]
 }
 

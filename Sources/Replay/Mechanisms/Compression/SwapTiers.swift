@@ -3,22 +3,16 @@
 /// page in memory, or none.
 ///
 /// Contract. The engine asks the registered implementation for one tier per VM when it starts
-/// (`make`; nil: victims go straight to swap and no hook below runs). With a tier:
-/// 1. the engine records each content report's compressed size (and 18 bytes for zero pages)
-///    in the VM's size array;
-/// 2. host paging offers every victim the sharing table did not take (`compressOut`): the tier
-///    keeps it (the page becomes `compressed`, its machine page released, the tier's own
-///    machine pages charged to the VM) or declines (the page goes to swap);
-/// 3. the fault path brings a compressed page back (`decompress`); the balloon and free page
-///    reporting take pages out (`leaveCache`); power-off empties the tier (`dropCache`).
-/// The engine checks the tier against the pmap in its invariants.
+/// (`make`; nil: victims go straight to swap and no tier hook runs); each tier follows the
+/// SwapTier protocol's contract (Reclamation/SwapTier.swift). A new implementation is one file
+/// with its registration and one line in `registry`.
 public enum SwapTiers: RegisteredFamily {
     public static let knob = "compression"
 
     /// The family's knob, the cache's size and threshold, and their costs.
     static let knobs: [PolicyKnob] = [
-        .family(SwapTiers.self, default: "off", after: "largePageBreakFree",
-                help: "compress pages on their way to swap; those that shrink enough stay in a per-VM cache"),
+        .family(SwapTiers.self, default: "off", after: "swapVictim",
+                help: "compress pages on their way to swap; those that shrink enough stay in a per-VM cache").listed(before: "swapVictim"),
         .number("compressionThreshold", unit: "of a page", default: 0.5, after: "compression",
                 help: "compression=on: the largest compressed size the cache takes") { v, _ in
             v.isFinite && v > 0 && v <= 1 ? nil : "must be in (0, 1] of a page"
@@ -33,7 +27,7 @@ public enum SwapTiers: RegisteredFamily {
 
     struct Registration: Sendable, ImplementationRegistration {
         let implementation: Implementation
-        let make: @Sendable (_ vm: VMConfig, _ policy: Policy, _ pageBytes: UInt64) -> CompressionCache?
+        let make: @Sendable (_ vm: VMConfig, _ policy: Policy, _ pageBytes: UInt64) -> (any SwapTier)?
     }
 
     static let registry: [Registration] = [

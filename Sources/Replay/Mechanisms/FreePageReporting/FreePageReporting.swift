@@ -53,8 +53,21 @@ struct FreePageReporter {
     }
 }
 
-/// Free page reporting's knobs.
-enum FreePageReporting {
+/// Free page reporting as a mechanism: one reporter per VM, told of FREE records and of pages
+/// backed again; at each one-second tick, before reclamation, it reports the blocks that are
+/// ready. Not steady while a freed block waits out its delay.
+final class FreePageReporting: EngineMechanism, PageWatcher {
+    static func make(_ policy: Policy) -> (any EngineMechanism)? {
+        policy.freePageReporting == .on ? FreePageReporting(policy: policy) : nil
+    }
+
+    let policy: Policy
+    /// Per VM (by index): its reporter, and the pages reported and reused so far.
+    private var reporters: [FreePageReporter] = []
+    private(set) var counts: [FreePageReportingCounts] = []
+
+    init(policy: Policy) { self.policy = policy }
+
     static let knobs: [PolicyKnob] = [
         .choice("freePageReporting", ["on", "off"], default: "off", after: "balloonRate",
                 help: "hand whole aligned 2 MiB blocks the guest freed back to the host (virtio-balloon free page reporting)"),
@@ -63,6 +76,108 @@ enum FreePageReporting {
         .number("freePageBlock", unit: "KiB", default: 2048, range: 1...1_073_741_824, after: "freePageDelay",
                 help: "the aligned block free page reporting hands back whole"),
     ]
+
+    func attach(_ engine: ReplayEngine) {
+        for vm in engine.vms {
+            reporters.append(FreePageReporter(pages: vm.pageCount, pageSize: engine.host.pageSize, blockKiB: policy.freePageBlock))
+            counts.append(FreePageReportingCounts())
+        }
+    }
+
+    func guestFreed(_ engine: ReplayEngine, _ vm: VMState, first: Int, count: Int) {
+        reporters[vm.index].freed(first, count, at: engine.now)
+    }
+
+    /// Reports every candidate block that is wholly free and old enough (one-second tick).
+    func beforeReclaim(_ engine: ReplayEngine) {
+        let delay = UInt64((policy.freePageDelay * 1e6).rounded())
+        let now = engine.now
+        for vm in engine.vms where vm.on {
+            guard !reporters[vm.index].candidates.isEmpty else { continue }
+            var keep: [UInt32] = []
+            for b in reporters[vm.index].candidates {
+                let block = Int(b)
+                let freedAt = reporters[vm.index].lastFree[block] - 1
+                if now.rawValue < freedAt || now.rawValue - freedAt < delay { keep.append(b); continue }
+                let n = reporters[vm.index].blockPages
+                let range = (block * n)..<(block * n + n)
+                let free = range.allSatisfy { p in
+                    vm.flags[p] & PageFlag.guestFreed != 0 || PageState.of(vm.entry[p]) == .ballooned
+                }
+                reporters[vm.index].lastFree[block] = 0
+                guard free else { continue }
+                for p in range { report(engine, vm, UInt32(p)) }
+            }
+            reporters[vm.index].candidates = keep
+        }
+    }
+
+    /// Hands one free guest page back to the host: whatever backs it is released and the page
+    /// becomes untouched, holding nothing (its next use is a demand-zero fill).
+    private func report(_ engine: ReplayEngine, _ vm: VMState, _ q: UInt32) {
+        let i = Int(q)
+        let e = vm.entry[i]
+        if vm.flags[i] & PageFlag.hinted != 0 { engine.dropHint(vm, ppn: q) }
+        switch PageState.of(e) {
+        case .untouched, .ballooned:
+            return
+        case .privateMPN, .shared:
+            engine.releaseResident(vm, ppn: q, e)
+        case .swapped:
+            engine.swap.release(PageState.slot(e))
+            vm.swappedPages -= 1
+        case .tiered:
+            vm.tier?.remove(engine, vm, q)
+        }
+        engine.changeEpoch &+= 1
+        engine.invalidateShadow(vm, ppn: q)
+        vm.entry[i] = 0
+        vm.hash[i] = 0
+        vm.tier?.forget(i)
+        // Still free in the guest; nothing known, nothing to read back.
+        vm.flags[i] &= PageFlag.guestFreed | PageFlag.stampMask
+        reporters[vm.index].setReported(i, true)
+        counts[vm.index].reportedPages += 1
+    }
+
+    /// A reported page is backed again (a fault or a content record): a reuse.
+    func becamePrivate(_ engine: ReplayEngine, _ vm: VMState, _ ppn: UInt32) {
+        let i = Int(ppn)
+        if reporters[vm.index].isReported(i) {
+            reporters[vm.index].setReported(i, false)
+            counts[vm.index].reusedPages += 1
+        }
+    }
+
+    func ballooned(_ engine: ReplayEngine, _ vm: VMState, _ ppn: UInt32) {
+        reporters[vm.index].setReported(Int(ppn), false)
+    }
+
+    func poweredOff(_ engine: ReplayEngine, _ vm: VMState) { reporters[vm.index].reset() }
+
+    /// A freed block waiting out its delay will be reported: not steady.
+    func isSteady(_ engine: ReplayEngine) -> Bool {
+        !engine.vms.contains { $0.on && !reporters[$0.index].candidates.isEmpty }
+    }
+
+    /// A page marked reported is untouched.
+    func checkInvariants(_ engine: ReplayEngine) throws(ReplayError) {
+        for vm in engine.vms {
+            for i in 0..<vm.pageCount where reporters[vm.index].isReported(i) && PageState.of(vm.entry[i]) != .untouched {
+                throw engine.fail("VM \(vm.config.id) PPN \(i) is marked reported but is \(PageState.of(vm.entry[i]))")
+            }
+        }
+    }
+
+    func report(_ engine: ReplayEngine, _ vm: VMState) -> (any Sendable)? { counts[vm.index] }
+}
+
+/// What free page reporting did to one VM (`MechanismReports`): guest pages handed back to
+/// the host, and of those, pages the guest used again (each a demand-zero fill).
+public struct FreePageReportingCounts: Sendable, Equatable {
+    public var reportedPages: UInt64 = 0
+    public var reusedPages: UInt64 = 0
+    public init() {}
 }
 
 extension Policy {
@@ -79,69 +194,5 @@ extension Policy {
     public var freePageBlock: Double {
         get { number("freePageBlock") }
         set { setExtra("freePageBlock", .number(newValue)) }
-    }
-}
-
-extension ReplayEngine {
-    // MARK: free page reporting
-
-    /// Reports every candidate block that is wholly free and old enough (one-second tick).
-    func reportFreePages() {
-        let delay = UInt64((policy.freePageDelay * 1e6).rounded())
-        for vm in vms where vm.on && vm.freeReporting != nil {
-            guard !vm.freeReporting!.candidates.isEmpty else { continue }
-            var keep: [UInt32] = []
-            for b in vm.freeReporting!.candidates {
-                let block = Int(b)
-                let freedAt = vm.freeReporting!.lastFree[block] - 1
-                if now.rawValue < freedAt || now.rawValue - freedAt < delay { keep.append(b); continue }
-                let n = vm.freeReporting!.blockPages
-                let range = (block * n)..<(block * n + n)
-                let free = range.allSatisfy { p in
-                    vm.flags[p] & PageFlag.guestFreed != 0 || PageState.of(vm.entry[p]) == .ballooned
-                }
-                vm.freeReporting!.lastFree[block] = 0
-                guard free else { continue }
-                for p in range { reportFreePage(vm, UInt32(p)) }
-            }
-            vm.freeReporting!.candidates = keep
-        }
-    }
-
-    /// Hands one free guest page back to the host: whatever backs it is released and the page
-    /// becomes untouched, holding nothing (its next use is a demand-zero fill).
-    func reportFreePage(_ vm: VMState, _ q: UInt32) {
-        let i = Int(q)
-        let e = vm.entry[i]
-        if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: q) }
-        switch PageState.of(e) {
-        case .untouched, .ballooned:
-            return
-        case .privateMPN, .shared:
-            releaseResident(vm, ppn: q, e)
-        case .swapped:
-            swap.release(PageState.slot(e))
-            vm.swappedPages -= 1
-        case .compressed:
-            leaveCache(vm, q)
-        }
-        changeEpoch &+= 1
-        invalidateShadow(vm, ppn: q)
-        vm.entry[i] = 0
-        vm.hash[i] = 0
-        if let cs = vm.compressedSize { cs[i] = 0 }
-        // Still free in the guest; nothing known, nothing to read back.
-        vm.flags[i] &= PageFlag.guestFreed | PageFlag.stampMask
-        vm.freeReporting!.setReported(i, true)
-        vm.counters.freePagesReported += 1
-    }
-
-    /// A reported page is backed again (a fault or a content record): a reuse.
-    @inline(__always)
-    func noteReuse(_ vm: VMState, _ i: Int) {
-        if vm.freeReporting != nil && vm.freeReporting!.isReported(i) {
-            vm.freeReporting!.setReported(i, false)
-            vm.counters.freePagesReused += 1
-        }
     }
 }
