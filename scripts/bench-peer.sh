@@ -5,21 +5,16 @@
 # `tracetool replay` (esx, no pressure) on that trace, in one run. tracetool does far more per
 # access (pmap, shadow tables, sampling, sharing), so the ratio is a floor, not a like-for-like.
 # Usage: bash scripts/bench-peer.sh        (RECORDS=50000000 RUNS=3 by default)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 records=${RECORDS:-50000000}
 runs=${RUNS:-3}
 venv=.build/peer-venv
-if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
-fi
+python3 -c 'import venv, ensurepip' 2>/dev/null || tt_install python3-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check "libcachesim==0.3.5"
-swift build -c release --product tracetool >/dev/null
+tt_build
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-tt=.build/release/tracetool
 # The benchmark trace of `tracetool bench` (32 VMs of 65,536 pages, 5% content records).
 $tt gen mix "$tmp/bench.mtr.zst" --vms 32 --pages 65536 --records "$records" --duration 10m --content-fraction 0.05 >/dev/null
 $tt bench peer --trace "$tmp/bench.mtr.zst" --runs "$runs" --oracle-out "$tmp/accesses.oracleGeneral" | tee "$tmp/tt.txt"

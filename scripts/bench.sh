@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# Every performance figure of the README's "Performance" table, in one run (release build,
+# Every performance figure of the "Performance" table of docs/GUIDE.md, in one run (release build,
 # medians; ratios are measured within one run, so they hold on a busy machine).
 # Usage: bash scripts/bench.sh     (RUNS=5 by default; the peer row: scripts/bench-peer.sh)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 runs=${RUNS:-5}
-swift build -c release --product tracetool >/dev/null
-tt=.build/release/tracetool
+tt_build
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 $tt gen mix "$tmp/bench.mtr.zst" --vms 32 --pages 65536 --records 50000000 --duration 10m --content-fraction 0.05 >/dev/null

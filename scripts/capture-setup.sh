@@ -11,29 +11,17 @@
 # Inputs are rebuilt only when they change, and reproducibly (fixed timestamps, sorted
 # entries), so two captures boot byte-identical guests. It reads nothing from and writes
 # nothing to /sys/kernel/mm.
-set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+. "$(dirname "$0")/lib.sh"
+root=$PWD
 out="${TRACETOOL_CAPTURE_DIR:-$root/.capture}"
 mkdir -p "$out"
 # One setup at a time (tests may call it concurrently).
 exec 9>"$out/.setup.lock"
 flock 9
 
-need=()
-command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
-command -v cpio >/dev/null || need+=(cpio)
-command -v gcc >/dev/null || need+=(gcc)
-[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
-[ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
-command -v zstd >/dev/null || need+=(zstd)
+tt_install qemu-system-x86 busybox-static cpio gcc libc6-dev libxxhash-dev zstd
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-if [ ${#need[@]} -gt 0 ]; then
-    echo "capture-setup: installing ${need[*]}" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
 
 if ldd /bin/busybox >/dev/null 2>&1; then
     echo "capture-setup: /bin/busybox is dynamically linked; the initramfs needs busybox-static" >&2

@@ -5,11 +5,10 @@
 # Usage: bash scripts/hostile.sh            (prints one row per case; exits 1 if any fails)
 # The same cases' messages are pinned by the CLI tests (LimitTests, OutputSafetyTests); this
 # script adds wall time and peak memory, which tests do not time.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 bash scripts/deps.sh
-swift build -c release --product tracetool >/dev/null
-tt=$PWD/.build/release/tracetool
+tt_build
+tt=$PWD/$tt
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 max_seconds=10

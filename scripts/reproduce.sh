@@ -2,12 +2,10 @@
 # Regenerates docs/REPRODUCTION.md: the paper's experiments rerun in full (`tracetool
 # reproduce --format md`, a few seconds to minutes on two cores), and the HTML report beside it
 # in a temporary folder (printed). The tests check the file against the golden reports and the
-# README's summary rows against the file.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# summary rows of docs/GUIDE.md against the file.
+. "$(dirname "$0")/lib.sh"
 bash scripts/deps.sh
-swift build -c release --product tracetool >/dev/null
-tt=.build/release/tracetool
+tt_build
 out=$(mktemp -d)
 $tt reproduce --quiet --format md -o docs/REPRODUCTION.md
 $tt reproduce --quiet -o "$out/reproduce.html"

@@ -5,17 +5,10 @@
 # three seeds), plan.png (`plan` for three policies with three seeds), and compare-summary.png,
 # the top of compare.png. ImageMagick trims the blank space below each page.
 # Usage: bash scripts/screenshot.sh [OUTDIR]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 out=${1:-docs}
-need=()
-command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
-convert -version 2>/dev/null | grep -q ImageMagick || need+=(imagemagick)
-if [ ${#need[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-swift build -c release --product tracetool >/dev/null
+tt_install chromium fonts-dejavu-core imagemagick
+tt_build
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 trace=traces/capture-4vm.mtr.zst
@@ -35,7 +28,7 @@ for page in replay compare sweep plan; do
   mv "$tmp/$page.trimmed.png" "$out/$page.png"
   echo "wrote $out/$page.png"
 done
-# The top of the compare report (summary, table, first bars) for the README.
+# The top of the compare report (summary, table, first bars) for docs/GUIDE.md.
 convert "$out/compare.png" -crop 984x1500+0+0 +repage -strip -dither None -colors 256 PNG8:"$tmp/top.png"
 mv "$tmp/top.png" "$out/compare-summary.png"
 echo "wrote $out/compare-summary.png"

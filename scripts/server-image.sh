@@ -11,8 +11,8 @@
 # system's UUID and hash seed are constants; the image is still not byte-for-byte reproducible
 # (package scripts generate keys, initdb a random system identifier), hence image.sha256 in
 # every trace's header. Needs root (mmdebstrap --mode=root, chroot).
-set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+. "$(dirname "$0")/lib.sh"
+root=$PWD
 out="${TRACETOOL_CAPTURE_DIR:-$root/.capture}/server"
 recipe="$root/Sources/Capture/Server"
 epoch=1767225600   # 2026-01-01T00:00:00Z
@@ -28,14 +28,7 @@ fi
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-need=()
-command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
-command -v mke2fs >/dev/null || need+=(e2fsprogs)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "server-image: installing ${need[*]}" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+tt_install mmdebstrap e2fsprogs
 
 # The machine's own Debian sources (its mirror and security updates), else Debian's.
 mirror="http://deb.debian.org/debian"

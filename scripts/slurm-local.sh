@@ -11,26 +11,19 @@
 # merged.csv byte for byte. On exit, whatever happened, it shuts Slurm down, stops munged,
 # waits for them and removes the folder: nothing is left running. Needs root (slurmd starts
 # jobs); run it as root or with sudo.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 root=$PWD
 study=$(realpath "${1:-scripts/study-example.json}")
 if [ "$(id -u)" -ne 0 ]; then echo "slurm-local.sh: run as root (slurmd starts the jobs)" >&2; exit 2; fi
 bash scripts/deps.sh
-need=()
-for p in slurmctld slurmd slurm-client munge; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
-if ((${#need[@]})); then
-  echo "installing: ${need[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+tt_install slurmctld slurmd slurm-client munge
 # TRACETOOL names a built binary (the gated test passes its own: a build here would wait for
 # the running test's build lock).
 if [ -n "${TRACETOOL:-}" ]; then
   tt=$(realpath "$TRACETOOL")
 else
-  swift build -c release --product tracetool >/dev/null
-  tt=$root/.build/release/tracetool
+  tt_build
+  tt=$root/$tt
 fi
 
 w=$(mktemp -d /tmp/tracetool-slurm.XXXXXX)

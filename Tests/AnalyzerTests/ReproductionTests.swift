@@ -137,15 +137,15 @@ struct ReproductionTests {
         #expect(checked == 20 + 3 + 14)
     }
 
-    @Test("The README's reproduction rows are docs/REPRODUCTION.md's summary rows")
+    @Test("The guide's reproduction rows are docs/REPRODUCTION.md's summary rows")
     func readmeRows() throws {
-        let readme = try String(contentsOfFile: ReproductionTests.root + "/README.md", encoding: .utf8)
+        let readme = try String(contentsOfFile: ReproductionTests.root + "/docs/GUIDE.md", encoding: .utf8)
         let doc = try String(contentsOfFile: ReproductionTests.root + "/docs/REPRODUCTION.md", encoding: .utf8)
         let section = try #require(readme.components(separatedBy: "## Reproducing the paper").dropFirst().first?.components(separatedBy: "\n## ").first)
         let rows = section.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| experiment") }
         #expect(rows.count == 6)
         let summary = try #require(doc.components(separatedBy: "## Summary").dropFirst().first?.components(separatedBy: "\n## ").first)
-        for r in rows { #expect(summary.contains(r), "README row not in docs/REPRODUCTION.md's summary: \(r)") }
+        for r in rows { #expect(summary.contains(r), "docs/GUIDE.md row not in docs/REPRODUCTION.md's summary: \(r)") }
     }
 
     @Test("Period rows: one per VM per sample period, the estimate is the larger EWMA, and logging them changes no report")

@@ -77,9 +77,9 @@ struct DocFigureTests {
         return blocks
     }
 
-    static let all: [Block] = ["README.md", "traces/README.md"].flatMap { blocks(in: $0) }
+    static let all: [Block] = ["README.md", "docs/GUIDE.md", "traces/README.md"].flatMap { blocks(in: $0) }
 
-    @Test("Both READMEs quote their command output in console blocks; the decimals of the prose before a block are in it")
+    @Test("The READMEs and the guide quote their command output in console blocks; the decimals of the prose before a block are in it")
     func present() {
         #expect(DocFigureTests.all.count >= 5)
         #expect(DocFigureTests.all.allSatisfy { !$0.commands.isEmpty })

@@ -80,7 +80,11 @@ struct FastForwardTests {
         ]
     }()
 
-    @Test("Reports and timelines are identical with and without fast-forward", arguments: 0..<11)
+    /// Cases in which nothing is steady long enough to skip: the default gains need ~22 h to
+    /// reach their fixed point, longer than the 3 h gap.
+    static let neverSteady: Set<String> = ["oracle estimator, default gains, 3 h"]
+
+    @Test("Reports and timelines are identical with and without fast-forward", arguments: FastForwardTests.policies.indices)
     func identical(_ index: Int) throws {
         let (name, policy, overcommit, gap) = FastForwardTests.policies[index]
         let a = try FastForwardTests.run(policy, overcommit: overcommit, fastForward: true, seed: UInt64(index + 1), gapHours: gap)
@@ -92,7 +96,7 @@ struct FastForwardTests {
             let d = zip(x, y).enumerated().first { $0.element.0 != $0.element.1 }
             Issue.record("\(name): reports differ at line \(d.map { $0.offset + 1 } ?? 0): \(d.map { "\($0.element.0) vs \($0.element.1)" } ?? "length")")
         }
-        if index != 6 { #expect(a.2 > 0, "\(name): nothing was skipped") }
+        if !FastForwardTests.neverSteady.contains(name) { #expect(a.2 > 0, "\(name): nothing was skipped") }
         if policy.freePageReporting == .on {
             // The case is not vacuous: blocks were reported and some used again.
             let counts = a.0.split(separator: "\n").filter { $0.contains("\"reportedPages\"") || $0.contains("\"reusedPages\"") }

@@ -62,7 +62,7 @@ struct PolicyFamilyTests {
         }
         var p = Policy()
         p.swapVictim = "belady"
-        #expect(throws: PolicyError.badValue(key: "swapVictim", message: "\"belady\" is not one of random, lru, fifo, clock")) { try p.validate() }
+        #expect(throws: PolicyError.badValue(key: "swapVictim", message: "\"belady\" is not one of \(SwapVictims.names.joined(separator: ", "))")) { try p.validate() }
         #expect(throws: PolicyError.self) { try PolicyKnobs.set("sharing", "magic", on: &p) }
     }
 

@@ -49,6 +49,8 @@ public struct ReplayRunner {
         private var next: [Int]
         private var busy: [Bool]
         private var failed: [(index: Int, error: ReplayError)] = []
+        /// Blocks every engine is done with, for the reader to decode into again.
+        private var spare: [[TraceRecord]] = []
 
         init(_ e: [ReplayEngine], maxAhead: Int) {
             engines = e
@@ -81,6 +83,13 @@ public struct ReplayRunner {
             cond.unlock()
         }
 
+        /// A block every engine is done with (its storage reused), or an empty one.
+        func spareBlock() -> [TraceRecord] {
+            cond.lock()
+            defer { cond.unlock() }
+            return spare.popLast() ?? []
+        }
+
         func close() {
             cond.lock()
             closed = true
@@ -109,6 +118,7 @@ public struct ReplayRunner {
                     // Drop blocks every live engine is done with.
                     let s = slowest
                     if s > base {
+                        for b in blocks[..<(s - base)] where spare.count <= maxAhead { spare.append(b) }
                         blocks.removeFirst(s - base)
                         base = s
                     }
@@ -211,7 +221,13 @@ public struct ReplayRunner {
                 end = cut
                 stop = true
             }
-            block.append(contentsOf: batch[..<end])
+            if block.isEmpty && end == batch.endIndex {
+                // The whole batch becomes the block; the reader decodes into a spent block.
+                swap(&block, &batch)
+                batch = pipe.spareBlock()
+            } else {
+                block.append(contentsOf: batch[..<end])
+            }
             if block.count >= blockRecords {
                 last = block[block.count - 1].time
                 pipe.produce(block)

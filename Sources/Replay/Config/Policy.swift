@@ -4,9 +4,8 @@ import TraceFormat
 /// Every knob of the model, with the paper's defaults (docs/MODEL.md lists their sources). The
 /// names are the ones users type with `--set key=value` and in JSON policy files. The paper's
 /// core knobs are stored properties here; the knobs of the families and mechanisms added since
-/// (salting, DAMON, free page reporting, large pages, compression) are declared by their
-/// registrations (`PolicyKnob`) and kept by name in `extra`, each with a typed accessor beside
-/// its owner's code.
+/// (Registrations) are declared by their registrations (`PolicyKnob`) and kept by name in
+/// `extra`, each with a typed accessor beside its owner's code.
 public struct Policy: Equatable, Sendable {
     public enum Switch: String, Codable, Sendable, CaseIterable { case on, off }
 

@@ -37,6 +37,7 @@ public enum SwapTiers: RegisteredFamily {
                      make: { vm, p, bytes in
                          CompressionCache(pageBytes: bytes, maxPages: vm.maxPages, fraction: p.compressionCache, threshold: p.compressionThreshold)
                      }),
+        SlotCompressionCache.registration,
     ]
 }
 

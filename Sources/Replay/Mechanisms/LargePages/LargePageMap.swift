@@ -64,7 +64,7 @@ struct LargePageMap {
     }
 
     /// Page `p` lost its private backing. A large page around it can only be given up whole
-    /// (free page reporting hands back the block): it is dissolved, counted as released.
+    /// (the guest hands the whole block back to the host): it is dissolved, counted as released.
     mutating func lost(_ p: Int) {
         let b = p / blockPages
         guard b < blocks else { return }
@@ -100,7 +100,7 @@ public struct LargePageCounts: Codable, Equatable, Sendable {
     public var formed: UInt64 = 0
     /// Large pages split by the host (free memory below the break threshold, or not high).
     public var splits: UInt64 = 0
-    /// Large pages given up whole (free page reporting, or a page of it leaving otherwise).
+    /// Large pages given up whole (the block handed back, or a page of it leaving otherwise).
     public var released: UInt64 = 0
     /// Most guest pages inside large pages at once.
     public var peakPages: UInt64 = 0
@@ -108,7 +108,7 @@ public struct LargePageCounts: Codable, Equatable, Sendable {
     public var pagesAtEnd: UInt64 = 0
     /// Times the sharing scan offered a page inside a large page (skipped: not shared).
     public var scanSkips: UInt64 = 0
-    /// Of those, the pages whose content matched a shared page or a valid hint of their salt
+    /// Of those, the pages whose content matched a shared page or a valid hint of their share
     /// group at that moment: a share the large page prevented.
     public var lostShares: UInt64 = 0
     public init() {}
