@@ -18,7 +18,7 @@ let package = Package(
         .library(name: "Scenarios", targets: ["Scenarios"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         .systemLibrary(
@@ -42,7 +42,8 @@ let package = Package(
         .target(name: "Scenarios", dependencies: ["TraceFormat"]),
         // The capture driver; the TCG plugin and the guest program under it are C built by
         // scripts/capture-setup.sh with gcc (QEMU loads one, the guest runs the other).
-        .target(name: "Capture", dependencies: ["TraceFormat", "CXXHash", "CZstd"], exclude: ["Plugin", "Guest", "Server"]),
+        .target(
+            name: "Capture", dependencies: ["TraceFormat", "CXXHash", "CZstd"], exclude: ["Plugin", "Guest", "Server"]),
         .target(name: "Analyzer", dependencies: ["TraceFormat", "Replay", "Scenarios", "CXXHash", "CPrefetch"]),
         .executableTarget(
             name: "tracetool",
@@ -60,7 +61,9 @@ let package = Package(
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Scenarios"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analyzer", "TraceFormat", "Scenarios"]),
         // The golden reports, the HTML report and the report renderers.
-        .testTarget(name: "AnalyzerTests", dependencies: ["Analyzer", "Replay", "TraceFormat", "Scenarios"], exclude: ["Golden"]),
+        .testTarget(
+            name: "AnalyzerTests", dependencies: ["Analyzer", "Replay", "TraceFormat", "Scenarios"], exclude: ["Golden"]
+        ),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "TraceFormat"]),
         .testTarget(name: "CLITests", dependencies: ["TraceFormat", "Replay", "Analyzer", "tracetool"]),
     ]

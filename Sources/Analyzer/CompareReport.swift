@@ -57,39 +57,68 @@ public enum CompareRenderer {
     public static let metrics: [Metric] = MetricID.allCases.map(metric)
 
     static func metric(_ id: MetricID) -> Metric {
-        func m(_ name: String, _ short: String, _ lower: Bool?, _ format: String, _ value: @escaping @Sendable (ReplayReport) -> Double,
-               vm: (@Sendable (ReplayReport, ReplayReport.VM) -> Double)? = nil) -> Metric {
+        func m(
+            _ name: String, _ short: String, _ lower: Bool?, _ format: String,
+            _ value: @escaping @Sendable (ReplayReport) -> Double,
+            vm: (@Sendable (ReplayReport, ReplayReport.VM) -> Double)? = nil
+        ) -> Metric {
             Metric(id: id, name: name, short: short, lowerIsBetter: lower, value: value, format: format, vmValue: vm)
         }
         switch id {
         case .vmsRefused:
-            return m("VMs refused (count)", "refused", nil, "%.0f", { Double($0.admission.refused.count) }, vm: { $1.refused ? 1 : 0 })
+            return m(
+                "VMs refused (count)", "refused", nil, "%.0f", { Double($0.admission.refused.count) },
+                vm: { $1.refused ? 1 : 0 })
         case .slowdown:
-            return m("slowdown % (stall / VM time, traced span)", "slowdown %", true, "%.3f", { 100 * $0.cost.slowdown }, vm: { 100 * $1.cost.slowdown })
+            return m(
+                "slowdown % (stall / VM time, traced span)", "slowdown %", true, "%.3f", { 100 * $0.cost.slowdown },
+                vm: { 100 * $1.cost.slowdown })
         case .worstSlowdown:
             return m("worst VM slowdown %", "worst VM %", true, "%.3f", { 100 * ($0.cost.worstVMSlowdown ?? 0) })
         case .stall:
-            return m("estimated stall s (cost model)", "stall s", true, "%.3f", { $0.cost.stallSeconds }, vm: { $1.cost.stallSeconds })
+            return m(
+                "estimated stall s (cost model)", "stall s", true, "%.3f", { $0.cost.stallSeconds },
+                vm: { $1.cost.stallSeconds })
         case .sharingSaved:
-            return m("sharing saved MiB", "shared MiB", false, "%.1f", { mib($0, $0.sharing.savedPages) }, vm: { mib($0, $1.sharing.savedPages) })
+            return m(
+                "sharing saved MiB", "shared MiB", false, "%.1f", { mib($0, $0.sharing.savedPages) },
+                vm: { mib($0, $1.sharing.savedPages) })
         case .zeroShared:
-            return m("zero pages shared (pages)", "zero pages", nil, "%.0f", { Double($0.sharing.zeroSharedPages) }, vm: { Double($1.sharing.zeroSharedPages) })
+            return m(
+                "zero pages shared (pages)", "zero pages", nil, "%.0f", { Double($0.sharing.zeroSharedPages) },
+                vm: { Double($1.sharing.zeroSharedPages) })
         case .cowBreaks:
-            return m("COW breaks (count)", "COW", true, "%.0f", { Double($0.sharing.cowBreaks) }, vm: { Double($1.sharing.cowBreaks) })
+            return m(
+                "COW breaks (count)", "COW", true, "%.0f", { Double($0.sharing.cowBreaks) },
+                vm: { Double($1.sharing.cowBreaks) })
         case .balloonPeak:
-            return m("host balloon peak MiB", "balloon pk MiB", true, "%.1f", { mib($0, Double($0.reclaim.hostBalloonPeakPages)) })
+            return m(
+                "host balloon peak MiB", "balloon pk MiB", true, "%.1f",
+                { mib($0, Double($0.reclaim.hostBalloonPeakPages)) })
         case .balloonFreedPeak:
-            return m("host balloon peak that freed memory MiB", "freed pk MiB", nil, "%.1f", { mib($0, Double($0.reclaim.hostBalloonFreedPeakPages)) })
+            return m(
+                "host balloon peak that freed memory MiB", "freed pk MiB", nil, "%.1f",
+                { mib($0, Double($0.reclaim.hostBalloonFreedPeakPages)) })
         case .swappedPeak:
-            return m("host swapped peak MiB", "swap pk MiB", true, "%.1f", { mib($0, Double($0.reclaim.hostSwappedPeakPages)) })
+            return m(
+                "host swapped peak MiB", "swap pk MiB", true, "%.1f",
+                { mib($0, Double($0.reclaim.hostSwappedPeakPages)) })
         case .swapIns:
-            return m("swap-ins (count)", "swap-ins", true, "%.0f", { Double($0.reclaim.swapIn) }, vm: { Double($1.reclaim.swapIn) })
+            return m(
+                "swap-ins (count)", "swap-ins", true, "%.0f", { Double($0.reclaim.swapIn) },
+                vm: { Double($1.reclaim.swapIn) })
         case .guestRefaults:
-            return m("guest refaults (count)", "refaults", true, "%.0f", { Double($0.reclaim.guestRefaults) }, vm: { Double($1.reclaim.guestRefaults) })
+            return m(
+                "guest refaults (count)", "refaults", true, "%.0f", { Double($0.reclaim.guestRefaults) },
+                vm: { Double($1.reclaim.guestRefaults) })
         case .doublePaging:
-            return m("double paging (count)", "double pg", true, "%.0f", { Double($0.reclaim.doublePaging) }, vm: { Double($1.reclaim.doublePaging) })
+            return m(
+                "double paging (count)", "double pg", true, "%.0f", { Double($0.reclaim.doublePaging) },
+                vm: { Double($1.reclaim.doublePaging) })
         case .hiddenFaults:
-            return m("hidden faults (count)", "hidden", true, "%.0f", { Double($0.faults.hiddenFaults) }, vm: { Double($1.faults.hiddenFaults) })
+            return m(
+                "hidden faults (count)", "hidden", true, "%.0f", { Double($0.faults.hiddenFaults) },
+                vm: { Double($1.faults.hiddenFaults) })
         case .timeHigh:
             return m("time high s", "high s", false, "%.1f", { $0.states.timeSeconds.high })
         case .timeClear:
@@ -101,11 +130,16 @@ public enum CompareRenderer {
         case .timeLow:
             return m("time low s", "low s", true, "%.1f", { $0.states.timeSeconds.low })
         case .blocked:
-            return m("blocked s (sum over VMs)", "blocked s", true, "%.1f", { $0.reclaim.blockedSeconds }, vm: { $1.reclaim.blockedSeconds })
+            return m(
+                "blocked s (sum over VMs)", "blocked s", true, "%.1f", { $0.reclaim.blockedSeconds },
+                vm: { $1.reclaim.blockedSeconds })
         case .estimatorError:
-            return m("estimator error MiB (mean over VMs)", "est err MiB", true, "%.2f",
-                     { r in r.vms.isEmpty ? 0 : mib(r, r.vms.reduce(0) { $0 + $1.idle.meanAbsErrorPages } / Double(r.vms.count)) },
-                     vm: { mib($0, $1.idle.meanAbsErrorPages) })
+            return m(
+                "estimator error MiB (mean over VMs)", "est err MiB", true, "%.2f",
+                { r in
+                    r.vms.isEmpty ? 0 : mib(r, r.vms.reduce(0) { $0 + $1.idle.meanAbsErrorPages } / Double(r.vms.count))
+                },
+                vm: { mib($0, $1.idle.meanAbsErrorPages) })
         }
     }
 
@@ -125,12 +159,18 @@ public enum CompareRenderer {
     static func eligible(_ groups: [CompareSummary], _ results: [RunResult]) -> Set<Int> {
         func refused(_ g: Int) -> Set<UInt32> { Set(groups[g].runs.flatMap { results[$0].report.admission.refused }) }
         func admitted(_ g: Int) -> Set<UInt32> {
-            Set(groups[g].runs.flatMap { r in results[r].report.vms.map(\.id).filter { !results[r].report.admission.refused.contains($0) } })
+            Set(
+                groups[g].runs.flatMap { r in
+                    results[r].report.vms.map(\.id).filter { !results[r].report.admission.refused.contains($0) }
+                })
         }
-        return Set(groups.indices.filter { g in
-            let mine = refused(g)
-            return !groups.indices.contains { h in h != g && groups[h].cell == groups[g].cell && !mine.isDisjoint(with: admitted(h)) }
-        })
+        return Set(
+            groups.indices.filter { g in
+                let mine = refused(g)
+                return !groups.indices.contains { h in
+                    h != g && groups[h].cell == groups[g].cell && !mine.isDisjoint(with: admitted(h))
+                }
+            })
     }
 
     /// More columns than fit across a terminal: the table turns to one row per column.
@@ -168,24 +208,38 @@ public enum CompareRenderer {
         let seeds = groups.contains { $0.runs.count > 1 }
         let eligible = eligible(groups, results)
         let skip = Set(groups.indices).subtracting(eligible)
-        var rows: [[String]] = [["metric" + (seeds ? " (mean ± 95% CI)" : "")] + groups.indices.map { "[\($0 + 1)]" + (skip.contains($0) ? " !" : "") }]
+        var rows: [[String]] = [
+            ["metric" + (seeds ? " (mean ± 95% CI)" : "")]
+                + groups.indices.map { "[\($0 + 1)]" + (skip.contains($0) ? " !" : "") }
+        ]
         let sizes = groups.map { hostSize(results[$0.runs[0]].report) }
         rows.append(["host memory MiB"] + sizes.map { String(format: "%.1f", $0.mib) + "  " })
-        rows.append(["overcommit (Σ max / memory for VMs)"] + sizes.map { ($0.overcommit.map { String(format: "%.2f", $0) } ?? "-") + "  " })
+        rows.append(
+            ["overcommit (Σ max / memory for VMs)"]
+                + sizes.map { ($0.overcommit.map { String(format: "%.2f", $0) } ?? "-") + "  " })
         let shown = shownMetrics(results)
         for (m, metric) in metrics.enumerated() where shown.contains(m) {
-            let marks = CompareSummary.marksByCell(groups, metric: m, lowerIsBetter: metric.lowerIsBetter, eligible: eligible)
-            rows.append([metric.name] + groups.indices.map { g in
-                String(format: metric.format, groups[g].mean[m]) + (seeds ? " ± " + String(format: metric.format, groups[g].halfWidth[m]) : "")
-                    + markText(marks, g, seeds: seeds)
-            })
+            let marks = CompareSummary.marksByCell(
+                groups, metric: m, lowerIsBetter: metric.lowerIsBetter, eligible: eligible)
+            rows.append(
+                [metric.name]
+                    + groups.indices.map { g in
+                        String(format: metric.format, groups[g].mean[m])
+                            + (seeds ? " ± " + String(format: metric.format, groups[g].halfWidth[m]) : "")
+                            + markText(marks, g, seeds: seeds)
+                    })
         }
         var s = "trace \(trace), \(results.first.map { String($0.report.host.records) } ?? "0") records"
         let n = groups.map(\.runs.count)
-        s += seeds ? ", " + (Set(n).count == 1 ? "\(n[0]) seeds per column\n" : "\(n.min()!)–\(n.max()!) seeds per column\n") : "\n"
+        s +=
+            seeds
+            ? ", " + (Set(n).count == 1 ? "\(n[0]) seeds per column\n" : "\(n.min()!)–\(n.max()!) seeds per column\n")
+            : "\n"
         for (g, group) in groups.enumerated() {
             s += "  [\(g + 1)] \(group.name)"
-            if seeds { s += "  (seeds \(group.runs.map { String(results[$0].report.policy.seed) }.joined(separator: ", ")))" }
+            if seeds {
+                s += "  (seeds \(group.runs.map { String(results[$0].report.policy.seed) }.joined(separator: ", ")))"
+            }
             let refused = Set(group.runs.flatMap { results[$0].report.admission.refused }).sorted()
             if !refused.isEmpty {
                 s += "  (refused\(seeds ? " in some seed" : ""): VM \(refused.map(String.init).joined(separator: ", "))"
@@ -196,7 +250,8 @@ public enum CompareRenderer {
         s += "\n" + TextTable.render(rows, rightAligned: Set(1..<(groups.count + 1)))
         s += leastStall(groups, eligible: eligible, results: results)
         s += legend(groups, seeds: seeds, skip: !skip.isEmpty)
-        s += "host peaks are host-wide at one moment; counts are events summed over VMs; slowdown and stall cover the traced span (not --settle)\n"
+        s +=
+            "host peaks are host-wide at one moment; counts are events summed over VMs; slowdown and stall cover the traced span (not --settle)\n"
         return s
     }
 
@@ -205,9 +260,11 @@ public enum CompareRenderer {
         var cells: [[SweepSetting]] = []
         for g in groups where !cells.contains(g.cell) { cells.append(g.cell) }
         if cells.count == groups.count && groups.count > 1 {
-            return "no marks: each grid cell has one column, and columns of different cells are not compared (their hosts or knobs differ)\n"
+            return
+                "no marks: each grid cell has one column, and columns of different cells are not compared (their hosts or knobs differ)\n"
         }
-        var s = "* best among the columns of its grid cell\(seeds ? ", its 95% interval apart from the runner-up's; = a tie with the best (intervals overlap)" : "")"
+        var s =
+            "* best among the columns of its grid cell\(seeds ? ", its 95% interval apart from the runner-up's; = a tie with the best (intervals overlap)" : "")"
         s += " (lower is better, except sharing saved and time in high)"
         s += skip ? "; ! refused a VM another column of its cell ran: no mark\n" : "\n"
         return s
@@ -234,13 +291,17 @@ public enum CompareRenderer {
 
     /// Per grid cell (in order of first appearance), the column with the least estimated stall
     /// among `eligible` (indices into `columns`).
-    static func leastStallAnswers(_ columns: [CompareSummary], eligible: Set<Int>, results: [RunResult]) -> [StallAnswer] {
+    static func leastStallAnswers(
+        _ columns: [CompareSummary], eligible: Set<Int>, results: [RunResult]
+    ) -> [StallAnswer] {
         let m = stallMetric
         var cells: [[SweepSetting]] = []
         for c in columns where !cells.contains(c.cell) { cells.append(c.cell) }
         func answer(_ cell: [SweepSetting], _ all: [Int]) -> StallAnswer {
             let idx = all.filter { eligible.contains($0) }
-            guard idx.count > 1 else { return StallAnswer(cell: cell, outcome: idx.first.map { .only($0) } ?? .noComparable) }
+            guard idx.count > 1 else {
+                return StallAnswer(cell: cell, outcome: idx.first.map { .only($0) } ?? .noComparable)
+            }
             let sub = idx.map { columns[$0] }
             switch CompareSummary.mark(sub, metric: m, lowerIsBetter: true, eligible: Set(sub.indices)) {
             case .best(let b)?:
@@ -255,7 +316,8 @@ public enum CompareRenderer {
         return cells.map { cell in
             let all = columns.indices.filter { columns[$0].cell == cell }
             var a = answer(cell, all)
-            a.noPressure = all.count > 1 && all.allSatisfy { columns[$0].runs.allSatisfy { unpressured(results[$0].report) } }
+            a.noPressure =
+                all.count > 1 && all.allSatisfy { columns[$0].runs.allSatisfy { unpressured(results[$0].report) } }
             return a
         }
     }
@@ -270,13 +332,18 @@ public enum CompareRenderer {
         func name(_ k: Int) -> String { "[\(k + 1)] \(columns[k].policyName)" }
         var winners = 0
         for a in leastStallAnswers(columns, eligible: eligible, results: results) {
-            let label = a.cell.isEmpty ? "  " : "  " + a.cell.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + ": "
+            let label =
+                a.cell.isEmpty ? "  " : "  " + a.cell.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + ": "
             var line: String
             switch a.outcome {
             case .only(let k): line = name(k) + " only"
             case .noComparable: line = "no comparable column"
             case .allEqual: line = "all equal"
-            case .tie(let t): line = "tie: " + t.map(name).joined(separator: ", ") + (oneSeed ? String(format: " (equal: %.3f s)", columns[t[0]].mean[m]) : " (their 95% intervals overlap)")
+            case .tie(let t):
+                line =
+                    "tie: " + t.map(name).joined(separator: ", ")
+                    + (oneSeed
+                        ? String(format: " (equal: %.3f s)", columns[t[0]].mean[m]) : " (their 95% intervals overlap)")
             case .best(let b, let r):
                 winners += 1
                 let gap = columns[r].mean[m] - columns[b].mean[m]
@@ -295,7 +362,9 @@ public enum CompareRenderer {
     }
 
     /// The metrics across the long text table (the CSV and JSON have them all).
-    static let longTextMetrics: [Int] = ([.slowdown, .stall, .sharingSaved, .balloonPeak, .swappedPeak, .swapIns, .guestRefaults] as [MetricID]).map(\.index)
+    static let longTextMetrics: [Int] =
+        ([.slowdown, .stall, .sharingSaved, .balloonPeak, .swappedPeak, .swapIns, .guestRefaults] as [MetricID]).map(
+            \.index)
 
     /// Many columns (a grid): one row per policy and grid cell, the swept values, the host size
     /// and the charted metrics across (every metric is in `--format csv`). In each grid cell `*`
@@ -307,16 +376,24 @@ public enum CompareRenderer {
         let seeds = c.seeds
         // The ratio is its own column unless it is swept already.
         let ratio = !c.keys.contains("overcommit")
-        var rows: [[String]] = [["#", "policy"] + c.keys + ["host MiB"] + (ratio ? ["overcommit"] : []) + ms.map { metrics[$0].short }]
-        let marks = ms.map { m in CompareSummary.marksByCell(groups, metric: m, lowerIsBetter: metrics[m].lowerIsBetter, eligible: c.eligible) }
+        var rows: [[String]] = [
+            ["#", "policy"] + c.keys + ["host MiB"] + (ratio ? ["overcommit"] : []) + ms.map { metrics[$0].short }
+        ]
+        let marks = ms.map { m in
+            CompareSummary.marksByCell(groups, metric: m, lowerIsBetter: metrics[m].lowerIsBetter, eligible: c.eligible)
+        }
         for (g, group) in groups.enumerated() {
             var row = ["[\(g + 1)]" + (c.eligible.contains(g) ? "" : " !"), c.policyNames[c.policy[g]]]
             row += c.keys.map { k in group.cell.first { $0.key == k }?.value ?? "" }
             let size = hostSize(results[group.runs[0]].report)
-            row += [String(format: "%.1f", size.mib)] + (ratio ? [size.overcommit.map { String(format: "%.2f", $0) } ?? "-"] : [])
+            row +=
+                [String(format: "%.1f", size.mib)]
+                + (ratio ? [size.overcommit.map { String(format: "%.2f", $0) } ?? "-"] : [])
             for (k, m) in ms.enumerated() {
                 let f = metrics[m].format
-                row.append(String(format: f, group.mean[m]) + (seeds ? " ± " + String(format: f, group.halfWidth[m]) : "") + markText(marks[k], g, seeds: seeds))
+                row.append(
+                    String(format: f, group.mean[m]) + (seeds ? " ± " + String(format: f, group.halfWidth[m]) : "")
+                        + markText(marks[k], g, seeds: seeds))
             }
             rows.append(row)
         }
@@ -328,12 +405,15 @@ public enum CompareRenderer {
         s += leastStall(groups, eligible: c.eligible, results: results)
         s += legend(groups, seeds: seeds, skip: c.eligible.count < groups.count)
         s += "columns: " + ms.map { "\(metrics[$0].short) = \(metrics[$0].name)" }.joined(separator: "; ") + "\n"
-        s += "the other metrics: --format csv or json; host peaks are host-wide at one moment; counts are events summed over VMs\n"
+        s +=
+            "the other metrics: --format csv or json; host peaks are host-wide at one moment; counts are events summed over VMs\n"
         return s
     }
 
     public static func json(_ results: [RunResult], trace: String) -> String {
-        struct Metric: Encodable { var id: String; var label: String; var mean: Double; var ci95Low: Double; var ci95High: Double }
+        struct Metric: Encodable {
+            var id: String; var label: String; var mean: Double; var ci95Low: Double; var ci95High: Double
+        }
         struct VMSummary: Encodable { var vmId: UInt32; var vmName: String; var metrics: [Metric] }
         struct Summary: Encodable {
             var policy: String
@@ -355,25 +435,40 @@ public enum CompareRenderer {
         }
         let groups = CompareSummary.group(results)
         let summaries = groups.map { g in
-            Summary(policy: g.policyName, cell: Dictionary(uniqueKeysWithValues: g.cell.map { ($0.key, $0.value) }),
-                    seeds: g.runs.map { results[$0].report.policy.seed },
-                    metrics: metrics.indices.map { m in Metric(id: metrics[m].id.rawValue, label: metrics[m].name, mean: g.mean[m], ci95Low: g.low(m), ci95High: g.high(m)) },
-                    vms: results[g.runs[0]].report.vms.indices.map { v in
-                        let first = results[g.runs[0]].report.vms[v]
-                        return VMSummary(vmId: first.id, vmName: first.name, metrics: metrics.compactMap { m in
+            Summary(
+                policy: g.policyName, cell: Dictionary(uniqueKeysWithValues: g.cell.map { ($0.key, $0.value) }),
+                seeds: g.runs.map { results[$0].report.policy.seed },
+                metrics: metrics.indices.map { m in
+                    Metric(
+                        id: metrics[m].id.rawValue, label: metrics[m].name, mean: g.mean[m], ci95Low: g.low(m),
+                        ci95High: g.high(m))
+                },
+                vms: results[g.runs[0]].report.vms.indices.map { v in
+                    let first = results[g.runs[0]].report.vms[v]
+                    return VMSummary(
+                        vmId: first.id, vmName: first.name,
+                        metrics: metrics.compactMap { m in
                             m.vmValue.map { f in
-                                let (mean, hw) = CompareSummary.interval(g.runs.map { f(results[$0].report, results[$0].report.vms[v]) })
-                                return Metric(id: m.id.rawValue, label: m.name, mean: mean, ci95Low: mean - hw, ci95High: mean + hw)
+                                let (mean, hw) = CompareSummary.interval(
+                                    g.runs.map { f(results[$0].report, results[$0].report.vms[v]) })
+                                return Metric(
+                                    id: m.id.rawValue, label: m.name, mean: mean, ci95Low: mean - hw,
+                                    ci95High: mean + hw)
                             }
                         })
-                    })
+                })
         }
-        let out = Out(trace: trace, runs: results.map { var r = $0.report; r.policyName = $0.name; return r }, summaries: summaries)
+        let out = Out(
+            trace: trace,
+            runs: results.map {
+                var r = $0.report; r.policyName = $0.name; return r
+            }, summaries: summaries)
         return String(decoding: try! JSONEncoder.canonical(pretty: true).encode(out), as: UTF8.self) + "\n"
     }
 
     public static func csvField(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+            ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
     /// A knob or sweep key as a column name: camelCase and dashes to snake_case
@@ -391,7 +486,9 @@ public enum CompareRenderer {
 
     /// The columns before the metrics in both CSV shapes (docs/REPORT.md "compare --format csv").
     static func csvLead(_ keys: [String], seeds: Bool) -> [String] {
-        ["policy"] + keys.map(snakeCase) + ["host_mib", "overcommit_ratio", seeds ? "seeds" : "seed", "vm_id", "vm_name"]
+        ["policy"] + keys.map(snakeCase) + [
+            "host_mib", "overcommit_ratio", seeds ? "seeds" : "seed", "vm_id", "vm_name",
+        ]
     }
 
     static func hostColumns(_ r: ReplayReport) -> [String] {
@@ -412,11 +509,14 @@ public enum CompareRenderer {
         for r in results {
             let rep = r.report
             let size = hostSize(rep)
-            let lead: [TypedTable.Cell] = [.text(r.policyName)] + keys.map { k in .value(r.cell.first { $0.key == k }?.value ?? "") }
+            let lead: [TypedTable.Cell] =
+                [.text(r.policyName)] + keys.map { k in .value(r.cell.first { $0.key == k }?.value ?? "") }
                 + [.number(size.mib, "%.1f"), .number(size.overcommit, "%.3f"), .number(String(rep.policy.seed))]
             t.rows.append(lead + [.empty, .text("all")] + metrics.map { .number($0.value(rep), $0.format) })
             for vm in rep.vms {
-                t.rows.append(lead + [.number(String(vm.id)), .text(vm.name)] + metrics.map { m in .number(m.vmValue.map { $0(rep, vm) }, m.format) })
+                t.rows.append(
+                    lead + [.number(String(vm.id)), .text(vm.name)]
+                        + metrics.map { m in .number(m.vmValue.map { $0(rep, vm) }, m.format) })
             }
         }
         return t
@@ -429,23 +529,30 @@ public enum CompareRenderer {
         let keys = CompareSummary.sweptKeys(results)
         let groups = CompareSummary.group(results)
         var header = csvLead(keys, seeds: true)
-        for m in metrics { header += [m.id.rawValue + "_mean", m.id.rawValue + "_ci95_low", m.id.rawValue + "_ci95_high"] }
+        for m in metrics {
+            header += [m.id.rawValue + "_mean", m.id.rawValue + "_ci95_low", m.id.rawValue + "_ci95_high"]
+        }
         var s = header.joined(separator: ",") + "\n"
         // A mean of counts is not a count: three decimals.
         func fmt(_ m: Metric) -> String { m.format == "%.0f" ? "%.3f" : m.format }
         for g in groups {
             let first = results[g.runs[0]].report
-            let lead = [csvField(g.policyName)] + keys.map { k in csvField(g.cell.first { $0.key == k }?.value ?? "") } + hostColumns(first)
+            let lead =
+                [csvField(g.policyName)] + keys.map { k in csvField(g.cell.first { $0.key == k }?.value ?? "") }
+                + hostColumns(first)
                 + [String(g.runs.count)]
             var row = lead + ["", "all"]
-            for (m, metric) in metrics.enumerated() { row += [g.mean[m], g.low(m), g.high(m)].map { String(format: fmt(metric), $0) } }
+            for (m, metric) in metrics.enumerated() {
+                row += [g.mean[m], g.low(m), g.high(m)].map { String(format: fmt(metric), $0) }
+            }
             s += row.joined(separator: ",") + "\n"
             for (v, vm) in first.vms.enumerated() {
                 var row = lead + [String(vm.id), csvField(vm.name)]
                 for metric in metrics {
                     guard let f = metric.vmValue else { row += ["", "", ""]; continue }
                     // The same VM in every seed's run (one trace, so the same VMs in the same order).
-                    let (mean, hw) = CompareSummary.interval(g.runs.map { f(results[$0].report, results[$0].report.vms[v]) })
+                    let (mean, hw) = CompareSummary.interval(
+                        g.runs.map { f(results[$0].report, results[$0].report.vms[v]) })
                     row += [mean, mean - hw, mean + hw].map { String(format: fmt(metric), $0) }
                 }
                 s += row.joined(separator: ",") + "\n"

@@ -19,9 +19,11 @@ public struct CompareSummary: Sendable, Equatable {
     /// The two-sided 95% quantile of Student's t with `df` degrees of freedom: the table for
     /// 1…30, then 1.96 + 2.5/df (within 0.002 of the exact values at 40, 60 and 120).
     public static func t95(_ df: Int) -> Double {
-        let table: [Double] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-                               2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-                               2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+        let table: [Double] = [
+            12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+            2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+            2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        ]
         guard df >= 1 else { return 0 }
         return df <= 30 ? table[df - 1] : 1.96 + 2.5 / Double(df)
     }
@@ -70,14 +72,19 @@ public struct CompareSummary: Sendable, Equatable {
 
     /// `mark` within each grid cell: the best of each cell (`.best`) and the columns tied with
     /// it (`.tie`), keyed by index into `s`.
-    public static func marksByCell(_ s: [CompareSummary], metric m: Int, lowerIsBetter: Bool?, eligible: Set<Int>) -> [Int: Mark] {
+    public static func marksByCell(
+        _ s: [CompareSummary], metric m: Int, lowerIsBetter: Bool?, eligible: Set<Int>
+    ) -> [Int: Mark] {
         var cells: [[SweepSetting]] = []
         for x in s where !cells.contains(x.cell) { cells.append(x.cell) }
         var out: [Int: Mark] = [:]
         for cell in cells {
             let idx = s.indices.filter { s[$0].cell == cell }
             let sub = idx.map { s[$0] }
-            switch mark(sub, metric: m, lowerIsBetter: lowerIsBetter, eligible: Set(sub.indices.filter { eligible.contains(idx[$0]) })) {
+            switch mark(
+                sub, metric: m, lowerIsBetter: lowerIsBetter,
+                eligible: Set(sub.indices.filter { eligible.contains(idx[$0]) }))
+            {
             case .best(let b)?: out[idx[b]] = .best(idx[b])
             case .tie(let t)?: let tied = t.map { idx[$0] }; for i in tied { out[i] = .tie(tied) }
             case nil: break

@@ -33,17 +33,24 @@ public enum PolicyRenderer {
         if !k.unit.isEmpty { s += "unit: \(k.unit)\n" }
         s += "default: \(k.value(of: Policy())) (the esx preset)\n"
         let others = Presets.all.filter { k.value(of: $0.policy) != k.value(of: Policy()) }
-        s += others.isEmpty ? "no preset changes it\n"
-            : "presets that change it: " + others.map { "\($0.name) \(k.value(of: $0.policy))" }.joined(separator: ", ") + "\n"
+        s +=
+            others.isEmpty
+            ? "no preset changes it\n"
+            : "presets that change it: " + others.map { "\($0.name) \(k.value(of: $0.policy))" }.joined(separator: ", ")
+                + "\n"
         s += "set it with --set \(k.name)=VALUE, or sweep it in compare with --sweep \(k.name)=V1,V2,…\n"
         return s
     }
 
     public static func knobJSON(_ k: PolicyKnob) -> String {
-        struct Out: Encodable { var name: String; var unit: String; var help: String; var defaultValue: String; var presets: [String: String] }
+        struct Out: Encodable {
+            var name: String; var unit: String; var help: String; var defaultValue: String;
+            var presets: [String: String]
+        }
         let others = Presets.all.filter { k.value(of: $0.policy) != k.value(of: Policy()) }
-        let out = Out(name: k.name, unit: k.unit, help: k.help, defaultValue: k.value(of: Policy()),
-                      presets: Dictionary(uniqueKeysWithValues: others.map { ($0.name, k.value(of: $0.policy)) }))
+        let out = Out(
+            name: k.name, unit: k.unit, help: k.help, defaultValue: k.value(of: Policy()),
+            presets: Dictionary(uniqueKeysWithValues: others.map { ($0.name, k.value(of: $0.policy)) }))
         return String(decoding: try! JSONEncoder.canonical(pretty: true).encode(out), as: UTF8.self) + "\n"
     }
 

@@ -248,12 +248,17 @@ public struct ReplayReport: Codable, Equatable, Sendable {
             func m(_ p: UInt64) -> String { String(format: "%.1f MiB", Double(p) * mib) }
             var why: [String] = []
             if memoryShortPages > 0 {
-                why.append("unreserved memory \(m(memoryUnreservedPages)) < min + overhead \(m(memoryNeededPages)) (short \(m(memoryShortPages)))")
+                why.append(
+                    "unreserved memory \(m(memoryUnreservedPages)) < min + overhead \(m(memoryNeededPages)) (short \(m(memoryShortPages)))"
+                )
             }
             if swapShortPages > 0 {
-                why.append("unreserved swap \(m(swapUnreservedPages)) < max − min \(m(swapNeededPages)) (short \(m(swapShortPages)))")
+                why.append(
+                    "unreserved swap \(m(swapUnreservedPages)) < max − min \(m(swapNeededPages)) (short \(m(swapShortPages)))"
+                )
             }
-            return "VM \(vmId) (\(vmName)) refused at power-on at \(String(format: "%.1f", timeSeconds)) s: " + why.joined(separator: "; ")
+            return "VM \(vmId) (\(vmName)) refused at power-on at \(String(format: "%.1f", timeSeconds)) s: "
+                + why.joined(separator: "; ")
                 + "; its records are skipped"
         }
     }
@@ -351,35 +356,45 @@ public struct ReplayReport: Codable, Equatable, Sendable {
     /// capture): the idle estimate's truth then counts written pages only. Absent otherwise.
     public var readsRecorded: Bool?
 
-
-
     public init(trace: String, policyName: String, snapshot s: ReplaySnapshot) {
         func fpr(_ c: FreePageReportingCounts?) -> FreePageReporting? {
             c.map { FreePageReporting(reportedPages: $0.reportedPages, reusedPages: $0.reusedPages) }
         }
         let mib = Double(s.host.pageSize) / 1_048_576
-        func makeSharing(_ c: VMCounters, pages: UInt64, shared: UInt64, frames: Double, zero: UInt64, hints: UInt64, overflow: UInt64, volatile: UInt64) -> Sharing {
+        func makeSharing(
+            _ c: VMCounters, pages: UInt64, shared: UInt64, frames: Double, zero: UInt64, hints: UInt64,
+            overflow: UInt64, volatile: UInt64
+        ) -> Sharing {
             let saved = Double(shared) - frames
-            return Sharing(sharedPages: shared, sharedFrames: round3(frames), savedPages: round3(saved),
-                           savedMiB: round3(saved * mib), zeroSharedPages: zero, hintFrames: hints,
-                           staleHints: c.staleHints, cowBreaks: c.cowBreaks, impliedWrites: c.impliedWrites,
-                           scannedPages: c.pagesScanned, scanPasses: pages > 0 ? round3(Double(c.pagesScanned) / Double(pages)) : 0,
-                           volatileSkipped: c.volatileSkipped, falseMatches: c.falseMatches,
-                           overflowFrames: overflow,
-                           tableBytes: UInt64(((frames + Double(hints)) * Double(ReplayEngine.frameBytes)).rounded()),
-                           ksm: KSM(sharedPages: round3(frames), sharingPages: round3(saved), unsharedPages: hints, volatilePages: volatile))
+            return Sharing(
+                sharedPages: shared, sharedFrames: round3(frames), savedPages: round3(saved),
+                savedMiB: round3(saved * mib), zeroSharedPages: zero, hintFrames: hints,
+                staleHints: c.staleHints, cowBreaks: c.cowBreaks, impliedWrites: c.impliedWrites,
+                scannedPages: c.pagesScanned,
+                scanPasses: pages > 0 ? round3(Double(c.pagesScanned) / Double(pages)) : 0,
+                volatileSkipped: c.volatileSkipped, falseMatches: c.falseMatches,
+                overflowFrames: overflow,
+                tableBytes: UInt64(((frames + Double(hints)) * Double(ReplayEngine.frameBytes)).rounded()),
+                ksm: KSM(
+                    sharedPages: round3(frames), sharingPages: round3(saved), unsharedPages: hints,
+                    volatilePages: volatile))
         }
         func makeFaults(_ c: VMCounters) -> Faults {
-            Faults(shadowHits: c.shadowHits, hiddenFaults: c.hiddenFaults, demandZeroFaults: c.demandZero, cowFaults: c.cowFaults,
-                   invalidations: c.invalidations)
+            Faults(
+                shadowHits: c.shadowHits, hiddenFaults: c.hiddenFaults, demandZeroFaults: c.demandZero,
+                cowFaults: c.cowFaults,
+                invalidations: c.invalidations)
         }
         func makeReclaim(_ c: VMCounters, _ v: ReplaySnapshot.VM) -> Reclaim {
-            Reclaim(balloonPeakPages: v.balloonPeak, balloonEndPages: v.balloonPages, balloonFreedPeakPages: v.balloonFreedPeak,
-                    balloonFreedEndPages: v.balloonFreedPages, balloonInflated: c.balloonInflated,
-                    balloonInflatedFreeing: c.balloonInflatedFreeing, balloonDeflated: c.balloonDeflated,
-                    guestRefaults: c.guestRefaults, guestAllocations: c.guestAllocations, doublePaging: c.doublePaging,
-                    swapOut: c.swapOut, swapIn: c.swapIn, swappedPeakPages: v.swappedPeak, swappedEndPages: v.swappedPages,
-                    sharedBeforeSwap: c.sharedBeforeSwap, syncReclaims: c.syncReclaims, blockedSeconds: Double(c.blockedMicros) / 1e6)
+            Reclaim(
+                balloonPeakPages: v.balloonPeak, balloonEndPages: v.balloonPages,
+                balloonFreedPeakPages: v.balloonFreedPeak,
+                balloonFreedEndPages: v.balloonFreedPages, balloonInflated: c.balloonInflated,
+                balloonInflatedFreeing: c.balloonInflatedFreeing, balloonDeflated: c.balloonDeflated,
+                guestRefaults: c.guestRefaults, guestAllocations: c.guestAllocations, doublePaging: c.doublePaging,
+                swapOut: c.swapOut, swapIn: c.swapIn, swappedPeakPages: v.swappedPeak, swappedEndPages: v.swappedPages,
+                sharedBeforeSwap: c.sharedBeforeSwap, syncReclaims: c.syncReclaims,
+                blockedSeconds: Double(c.blockedMicros) / 1e6)
         }
         var total = VMCounters(), traced = VMCounters()
         var bEnd: UInt64 = 0, bFreedEnd: UInt64 = 0, sEnd: UInt64 = 0
@@ -394,30 +409,43 @@ public struct ReplayReport: Codable, Equatable, Sendable {
             bEnd += v.balloonPages; bFreedEnd += v.balloonFreedPages; sEnd += v.swappedPages
             let periods = Double(max(v.samplePeriods, 1))
             let damon = v.mechanisms[DamonReport.self]
-            vms.append(VM(id: v.config.id, name: v.config.name, maxPages: v.config.maxPages, minPages: v.config.minPages,
-                          shares: v.config.shares, overheadPages: v.config.overheadPages, balloon: v.config.balloon,
-                          salt: s.policy.salting == .on ? (v.config.salt ?? v.config.id) : nil, poweredOn: v.on, records: v.counters.records, skippedRecords: v.counters.skippedRecords,
-                          pageAccesses: v.counters.accessedPages, contentBackedPages: v.counters.contentBacked,
-                          guestFreedPages: v.counters.guestFreed, untouchedPages: v.untouchedPages,
-                          privatePages: v.privatePages, residentPages: v.privatePages + v.sharedPages,
-                          sharing: makeSharing(v.counters, pages: v.config.maxPages, shared: v.sharedPages, frames: v.sharedFramesShare, zero: v.zeroSharedPages,
-                                           hints: v.hintFrames, overflow: v.overflowFramesReached, volatile: v.volatilePages),
-                          faults: makeFaults(v.counters),
-                          reclaim: makeReclaim(v.counters, v),
-                          allocation: Allocation(minPages: v.config.minPages, maxPages: v.config.maxPages, shares: v.config.shares,
-                                                 targetEndPages: v.targetPages, allocatedEndPages: v.privatePages + v.sharedPages + (v.mechanisms[CompressionCacheState.self]?.machinePages ?? 0),
-                                                 allocatedMeanPages: round3(v.allocatedMean)),
-                          idle: Idle(periods: v.samplePeriods, estimateMeanPages: round3(v.estimateSum / periods),
-                                     trueMeanPages: round3(v.trueSum / periods), meanAbsErrorPages: round3(v.absErrorSum / periods),
-                                     samplingTraps: v.counters.samplingTraps,
-                                     damonEstimateMeanPages: damon.map { round3($0.estimateSum / periods) },
-                                     damonMeanAbsErrorPages: damon.map { round3($0.absErrorSum / periods) },
-                                     esxTracking: damon?.esxLag, damonTracking: damon?.damonLag),
-                          cost: Cost(traced: v.tracedCounters, total: v.counters, s.policy, onSeconds: v.tracedOnSeconds, totalOnSeconds: v.onSeconds),
-                          freePageReporting: fpr(v.mechanisms[FreePageReportingCounts.self]),
-                          largePages: v.mechanisms[LargePageCounts.self].map { LargePages($0, peak: $0.peakPages, resident: v.privatePages + v.sharedPages) },
-                          compression: v.mechanisms[CompressionCacheState.self].map { Compression(v.counters, $0) },
-                          refused: v.refused))
+            vms.append(
+                VM(
+                    id: v.config.id, name: v.config.name, maxPages: v.config.maxPages, minPages: v.config.minPages,
+                    shares: v.config.shares, overheadPages: v.config.overheadPages, balloon: v.config.balloon,
+                    salt: s.policy.salting == .on ? (v.config.salt ?? v.config.id) : nil, poweredOn: v.on,
+                    records: v.counters.records, skippedRecords: v.counters.skippedRecords,
+                    pageAccesses: v.counters.accessedPages, contentBackedPages: v.counters.contentBacked,
+                    guestFreedPages: v.counters.guestFreed, untouchedPages: v.untouchedPages,
+                    privatePages: v.privatePages, residentPages: v.privatePages + v.sharedPages,
+                    sharing: makeSharing(
+                        v.counters, pages: v.config.maxPages, shared: v.sharedPages, frames: v.sharedFramesShare,
+                        zero: v.zeroSharedPages,
+                        hints: v.hintFrames, overflow: v.overflowFramesReached, volatile: v.volatilePages),
+                    faults: makeFaults(v.counters),
+                    reclaim: makeReclaim(v.counters, v),
+                    allocation: Allocation(
+                        minPages: v.config.minPages, maxPages: v.config.maxPages, shares: v.config.shares,
+                        targetEndPages: v.targetPages,
+                        allocatedEndPages: v.privatePages + v.sharedPages
+                            + (v.mechanisms[CompressionCacheState.self]?.machinePages ?? 0),
+                        allocatedMeanPages: round3(v.allocatedMean)),
+                    idle: Idle(
+                        periods: v.samplePeriods, estimateMeanPages: round3(v.estimateSum / periods),
+                        trueMeanPages: round3(v.trueSum / periods), meanAbsErrorPages: round3(v.absErrorSum / periods),
+                        samplingTraps: v.counters.samplingTraps,
+                        damonEstimateMeanPages: damon.map { round3($0.estimateSum / periods) },
+                        damonMeanAbsErrorPages: damon.map { round3($0.absErrorSum / periods) },
+                        esxTracking: damon?.esxLag, damonTracking: damon?.damonLag),
+                    cost: Cost(
+                        traced: v.tracedCounters, total: v.counters, s.policy, onSeconds: v.tracedOnSeconds,
+                        totalOnSeconds: v.onSeconds),
+                    freePageReporting: fpr(v.mechanisms[FreePageReportingCounts.self]),
+                    largePages: v.mechanisms[LargePageCounts.self].map {
+                        LargePages($0, peak: $0.peakPages, resident: v.privatePages + v.sharedPages)
+                    },
+                    compression: v.mechanisms[CompressionCacheState.self].map { Compression(v.counters, $0) },
+                    refused: v.refused))
         }
         schemaVersion = ReplayReport.schemaVersion
         self.trace = trace
@@ -425,50 +453,65 @@ public struct ReplayReport: Codable, Equatable, Sendable {
         policyChanges = Presets.changes(s.policy)
         seed = s.policy.seed
         policy = s.policy
-        host = Host(pageSizeBytes: s.host.pageSize, machinePages: s.host.machinePages,
-                    machineMiB: round3(Double(s.host.machinePages) * mib), memorySource: s.host.memorySource,
-                    swapPages: s.host.swapPages, overheadPages: s.reservedOverheadPages, freeEndPages: s.freePages,
-                    simulatedSeconds: s.time.seconds, tracedSeconds: s.tracedEnd.seconds, records: s.records, scanTicks: s.scanTicks)
+        host = Host(
+            pageSizeBytes: s.host.pageSize, machinePages: s.host.machinePages,
+            machineMiB: round3(Double(s.host.machinePages) * mib), memorySource: s.host.memorySource,
+            swapPages: s.host.swapPages, overheadPages: s.reservedOverheadPages, freeEndPages: s.freePages,
+            simulatedSeconds: s.time.seconds, tracedSeconds: s.tracedEnd.seconds, records: s.records,
+            scanTicks: s.scanTicks)
         self.vms = vms
-        sharing = makeSharing(total, pages: s.vms.reduce(0) { $0 + $1.config.maxPages }, shared: shared, frames: Double(s.sharedFrames), zero: zero, hints: s.hintFrames,
-                          overflow: s.overflowFrames, volatile: volatile)
+        sharing = makeSharing(
+            total, pages: s.vms.reduce(0) { $0 + $1.config.maxPages }, shared: shared, frames: Double(s.sharedFrames),
+            zero: zero, hints: s.hintFrames,
+            overflow: s.overflowFrames, volatile: volatile)
         faults = makeFaults(total)
-        reclaim = HostReclaim(hostBalloonPeakPages: s.hostBalloonPeak, balloonEndPages: bEnd,
-                              hostBalloonFreedPeakPages: s.hostBalloonFreedPeak, balloonFreedEndPages: bFreedEnd,
-                              balloonInflated: total.balloonInflated, balloonInflatedFreeing: total.balloonInflatedFreeing,
-                              balloonDeflated: total.balloonDeflated, guestRefaults: total.guestRefaults,
-                              guestAllocations: total.guestAllocations, doublePaging: total.doublePaging, swapOut: total.swapOut,
-                              swapIn: total.swapIn, hostSwappedPeakPages: s.hostSwappedPeak, swappedEndPages: sEnd,
-                              sharedBeforeSwap: total.sharedBeforeSwap, syncReclaims: total.syncReclaims,
-                              blockedSeconds: Double(total.blockedMicros) / 1e6)
+        reclaim = HostReclaim(
+            hostBalloonPeakPages: s.hostBalloonPeak, balloonEndPages: bEnd,
+            hostBalloonFreedPeakPages: s.hostBalloonFreedPeak, balloonFreedEndPages: bFreedEnd,
+            balloonInflated: total.balloonInflated, balloonInflatedFreeing: total.balloonInflatedFreeing,
+            balloonDeflated: total.balloonDeflated, guestRefaults: total.guestRefaults,
+            guestAllocations: total.guestAllocations, doublePaging: total.doublePaging, swapOut: total.swapOut,
+            swapIn: total.swapIn, hostSwappedPeakPages: s.hostSwappedPeak, swappedEndPages: sEnd,
+            sharedBeforeSwap: total.sharedBeforeSwap, syncReclaims: total.syncReclaims,
+            blockedSeconds: Double(total.blockedMicros) / 1e6)
         let t = s.thresholds
         func secs(_ st: FreeState) -> Double { Double(s.stateMicros[st] ?? 0) / 1e6 }
-        states = States(overcommitted: s.overcommitted, end: s.state.rawValue,
-                        timeSeconds: PerState(high: secs(.high), clear: t.hasClear ? secs(.clear) : nil,
-                                              soft: secs(.soft), hard: secs(.hard), low: secs(.low)),
-                        transitions: s.transitions,
-                        thresholdPages: PerState(high: t.high, clear: t.hasClear ? t.clear : nil, soft: t.soft, hard: t.hard, low: t.low))
+        states = States(
+            overcommitted: s.overcommitted, end: s.state.rawValue,
+            timeSeconds: PerState(
+                high: secs(.high), clear: t.hasClear ? secs(.clear) : nil,
+                soft: secs(.soft), hard: secs(.hard), low: secs(.low)),
+            transitions: s.transitions,
+            thresholdPages: PerState(
+                high: t.high, clear: t.hasClear ? t.clear : nil, soft: t.soft, hard: t.hard, low: t.low))
         let names = Dictionary(uniqueKeysWithValues: s.vms.map { ($0.config.id, $0.config.name) })
-        admission = Admission(refused: s.vms.filter(\.refused).map(\.config.id),
-                              refusals: s.refusals.map { Refusal($0, name: names[$0.vm] ?? "") })
+        admission = Admission(
+            refused: s.vms.filter(\.refused).map(\.config.id),
+            refusals: s.refusals.map { Refusal($0, name: names[$0.vm] ?? "") })
         scan = ReplayReport.scanState(s)
-        cost = Cost(traced: traced, total: total, s.policy, onSeconds: s.vms.reduce(0) { $0 + $1.tracedOnSeconds },
-                    totalOnSeconds: s.vms.reduce(0) { $0 + $1.onSeconds })
-        if let worst = vms.filter({ $0.cost.onSeconds > 0 }).max(by: { $0.cost.slowdown < $1.cost.slowdown || ($0.cost.slowdown == $1.cost.slowdown && $0.id > $1.id) }) {
+        cost = Cost(
+            traced: traced, total: total, s.policy, onSeconds: s.vms.reduce(0) { $0 + $1.tracedOnSeconds },
+            totalOnSeconds: s.vms.reduce(0) { $0 + $1.onSeconds })
+        if let worst = vms.filter({ $0.cost.onSeconds > 0 }).max(by: {
+            $0.cost.slowdown < $1.cost.slowdown || ($0.cost.slowdown == $1.cost.slowdown && $0.id > $1.id)
+        }) {
             cost.worstVMId = worst.id
             cost.worstVMSlowdown = worst.cost.slowdown
         }
         let fprCounts = s.vms.compactMap { $0.mechanisms[FreePageReportingCounts.self] }
         if !fprCounts.isEmpty {
-            freePageReporting = FreePageReporting(reportedPages: fprCounts.reduce(0) { $0 + $1.reportedPages },
-                                                  reusedPages: fprCounts.reduce(0) { $0 + $1.reusedPages })
+            freePageReporting = FreePageReporting(
+                reportedPages: fprCounts.reduce(0) { $0 + $1.reportedPages },
+                reusedPages: fprCounts.reduce(0) { $0 + $1.reusedPages })
         }
         if let peak = s.tierPeakPages {
-            compression = Compression(total, .sum(s.vms.compactMap { $0.mechanisms[CompressionCacheState.self] }, peak: peak))
+            compression = Compression(
+                total, .sum(s.vms.compactMap { $0.mechanisms[CompressionCacheState.self] }, peak: peak))
         }
         if let peak = s.mechanisms[LargePagePeak.self]?.pages {
             let sum = s.vms.compactMap { $0.mechanisms[LargePageCounts.self] }.reduce(LargePageCounts(), +)
-            largePages = LargePages(sum, peak: peak, resident: s.vms.reduce(0) { $0 + $1.privatePages + $1.sharedPages })
+            largePages = LargePages(
+                sum, peak: peak, resident: s.vms.reduce(0) { $0 + $1.privatePages + $1.sharedPages })
         }
     }
 
@@ -484,8 +527,9 @@ public struct ReplayReport: Codable, Equatable, Sendable {
             let remaining = behind.map { Double($0.config.maxPages - $0.counters.pagesScanned) }.max() ?? 0
             settle = rate > 0 ? (remaining / rate).rounded(.up) : nil
         }
-        return Scan(ratePerVMPagesPerSecond: round3(rate), cappedByTotal: capped, vmsBeforeFullPass: behind.map(\.config.id),
-                    fullPassSettleSeconds: settle)
+        return Scan(
+            ratePerVMPagesPerSecond: round3(rate), cappedByTotal: capped, vmsBeforeFullPass: behind.map(\.config.id),
+            fullPassSettleSeconds: settle)
     }
 }
 

@@ -27,15 +27,22 @@ public enum RunGrid {
     public static func parseSweep(_ s: String) throws(Problem) -> Sweep {
         let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
         guard kv.count == 2, !kv[1].isEmpty else { throw Problem("\(s): expected key=v1,v2,…") }
-        let values = kv[1].split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+        let values = kv[1].split(separator: ",", omittingEmptySubsequences: false).map {
+            String($0).trimmingCharacters(in: .whitespaces)
+        }
         return try checkSweep(Sweep(key: kv[0].trimmingCharacters(in: .whitespaces), values: values))
     }
 
     public static func checkSweep(_ s: Sweep) throws(Problem) -> Sweep {
         guard !s.values.isEmpty, !s.values.contains(where: \.isEmpty) else { throw Problem("\(s.key): an empty value") }
         guard hostKeys.contains(s.key) || s.key == "seed" || PolicyKnobs.knob(s.key) != nil else {
-            let near = Suggest.nearest(s.key, among: hostKeys.sorted() + ["seed"] + PolicyKnobs.all.map(\.name)).map { "did you mean \($0)? " } ?? ""
-            throw Problem("\(s.key): not a knob, host-memory, overcommit or seed; \(near)(`tracetool policy show` lists the knobs)")
+            let near =
+                Suggest.nearest(s.key, among: hostKeys.sorted() + ["seed"] + PolicyKnobs.all.map(\.name)).map {
+                    "did you mean \($0)? "
+                } ?? ""
+            throw Problem(
+                "\(s.key): not a knob, host-memory, overcommit or seed; \(near)(`tracetool policy show` lists the knobs)"
+            )
         }
         return s
     }
@@ -54,12 +61,18 @@ public enum RunGrid {
 
     /// Resolves a policy as `--policy` takes it (a preset, a JSON file, or key=value,… on top of
     /// esx), then applies `assignments` (key=value,…) and a seed.
-    public static func policy(_ p: String, assignments: [String], seed: UInt64?) throws(PolicyError) -> (name: String, policy: Policy) {
+    public static func policy(
+        _ p: String, assignments: [String], seed: UInt64?
+    ) throws(PolicyError) -> (name: String, policy: Policy) {
         var r = try PolicyKnobs.resolve(p)
         for a in assignments { try PolicyKnobs.apply(assignments: a, to: &r.policy) }
         if let seed { r.policy.seed = seed }
         try r.policy.validate()
-        return (assignments.isEmpty ? r.name : r.name + (r.name.contains(" + ") ? "," : " + ") + assignments.joined(separator: ","), r.policy)
+        return (
+            assignments.isEmpty
+                ? r.name : r.name + (r.name.contains(" + ") ? "," : " + ") + assignments.joined(separator: ","),
+            r.policy
+        )
     }
 
     /// `run` with swept `key` set to `v`, named after it. A knob that defines the run's preset
@@ -67,8 +80,11 @@ public enum RunGrid {
     /// after a preset it no longer is.
     public static func apply(_ key: String, _ v: String, to run: PolicyRun) throws(Problem) -> PolicyRun {
         if let base = run.policyName.components(separatedBy: " + ").first, let preset = Presets.named(base),
-           let knob = Presets.definingKnobs(preset).first(where: { $0.name == key }) {
-            throw Problem("\(key): the preset \(preset.name) is defined by \(key)=\(knob.value(of: preset.policy)), so sweeping it would make \(preset.name) another policy; sweep \(key) on --policy esx (or give each variant as --policy \(preset.name),\(key)=…)")
+            let knob = Presets.definingKnobs(preset).first(where: { $0.name == key })
+        {
+            throw Problem(
+                "\(key): the preset \(preset.name) is defined by \(key)=\(knob.value(of: preset.policy)), so sweeping it would make \(preset.name) another policy; sweep \(key) on --policy esx (or give each variant as --policy \(preset.name),\(key)=…)"
+            )
         }
         var r = run
         r.name = "\(run.name) \(key)=\(v)"
@@ -78,7 +94,9 @@ public enum RunGrid {
             do { _ = try Units.parseSize(v) } catch { throw Problem("host-memory: \(error.description)") }
             r.spec.memory = .size(v)
         case "overcommit":
-            guard let x = Double(v), x > 0, x.isFinite else { throw Problem("overcommit: \"\(v)\" is not a positive number") }
+            guard let x = Double(v), x > 0, x.isFinite else {
+                throw Problem("overcommit: \"\(v)\" is not a positive number")
+            }
             r.spec.memory = .overcommit(x)
         case "seed":
             guard let s = UInt64(v) else { throw Problem("seed: \"\(v)\" is not an unsigned integer") }

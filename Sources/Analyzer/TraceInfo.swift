@@ -19,27 +19,33 @@ public enum TraceInfoRenderer {
         let last = footer.lastTime.map { formatSeconds($0) } ?? "-"
         s += "records     \(footer.records) in \(footer.chunks) chunks, time \(first) … \(last)\n"
         let k = footer.kinds
-        s += "  read \(k.read)  write \(k.write)  (virtual \(k.virtualAccesses))  content \(k.content)  zero \(k.zero)  free \(k.free)  on \(k.powerOn)  off \(k.powerOff)\n"
+        s +=
+            "  read \(k.read)  write \(k.write)  (virtual \(k.virtualAccesses))  content \(k.content)  zero \(k.zero)  free \(k.free)  on \(k.powerOn)  off \(k.powerOff)\n"
         var rows: [[String]] = [["vm", "name", "pages", "MiB", "min", "shares", "records", "pages named"]]
         for vm in header.vms {
             let per = footer.vms.first { $0.id == vm.id }
             let ps = UInt64(vm.pageSize ?? header.pageSize)
-            rows.append([String(vm.id), vm.name, String(vm.pages), formatMiB(vm.pages * ps),
-                         vm.minPages.map(String.init) ?? "-", vm.shares.map(String.init) ?? "-",
-                         String(per?.records ?? 0), String(per?.pages ?? 0)])
+            rows.append([
+                String(vm.id), vm.name, String(vm.pages), formatMiB(vm.pages * ps),
+                vm.minPages.map(String.init) ?? "-", vm.shares.map(String.init) ?? "-",
+                String(per?.records ?? 0), String(per?.pages ?? 0),
+            ])
         }
         s += "\n" + TextTable.render(rows, rightAligned: [0, 2, 3, 4, 5, 6, 7])
         return s
     }
 
-    public static func json(path: String, header: TraceHeader, footer: TraceFooter, encoding: TraceEncoding) throws -> String {
+    public static func json(
+        path: String, header: TraceHeader, footer: TraceFooter, encoding: TraceEncoding
+    ) throws -> String {
         struct Info: Encodable {
             var file: String
             var encoding: String
             var header: TraceHeader
             var footer: TraceFooter
         }
-        let data = try JSONEncoder.canonical(pretty: true).encode(Info(file: path, encoding: encoding.rawValue, header: header, footer: footer))
+        let data = try JSONEncoder.canonical(pretty: true).encode(
+            Info(file: path, encoding: encoding.rawValue, header: header, footer: footer))
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 

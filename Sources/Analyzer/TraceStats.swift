@@ -53,7 +53,9 @@ public struct TraceStats: Codable, Equatable, Sendable {
         let index = VMIndexMap(h.vms)
         let n = h.vms.count
         let declared = h.vms.reduce(0.0) { $0 + Double($1.pages) }
-        if let problem = MemoryBudget.problem(declared * 14 + Double(n) * 1024, for: "stats over \(Int(declared)) declared pages (14 bytes each)") {
+        if let problem = MemoryBudget.problem(
+            declared * 14 + Double(n) * 1024, for: "stats over \(Int(declared)) declared pages (14 bytes each)")
+        {
             throw TraceError(file: path, .limitExceeded(problem))
         }
         // An interval row costs its storage (64 + 8 per VM) and, above all, its rendering: a
@@ -62,7 +64,11 @@ public struct TraceStats: Codable, Equatable, Sendable {
         let rowBytes = Double(1024 + 96 * n)
         /// Refuses `rows` interval rows reaching `end` µs if they do not fit the memory budget.
         func checkRows(_ rows: Double, to end: UInt64, record: UInt64?) throws(TraceError) {
-            if let problem = MemoryBudget.problem(rows * rowBytes, for: "\(String(format: "%.0f", rows)) intervals of \(Units.formatDuration(interval)) (to \(String(format: "%.0f", Double(end) / 1e6)) s)") {
+            if let problem = MemoryBudget.problem(
+                rows * rowBytes,
+                for:
+                    "\(String(format: "%.0f", rows)) intervals of \(Units.formatDuration(interval)) (to \(String(format: "%.0f", Double(end) / 1e6)) s)"
+            ) {
                 throw TraceError(file: path, .limitExceeded(problem + ", or a longer --interval"), record: record)
             }
         }
@@ -105,8 +111,10 @@ public struct TraceStats: Codable, Equatable, Sendable {
 
         func closeInterval(at t: UInt64) {
             let zeros = zero.reduce(0, +)
-            intervals.append(Interval(timeSeconds: Double(t) / 1e6, oracleSavedPages: totalContent - UInt64(global.count),
-                                      zeroPages: zeros, contentChanges: intervalChanges, workingSetPages: Array(ws)))
+            intervals.append(
+                Interval(
+                    timeSeconds: Double(t) / 1e6, oracleSavedPages: totalContent - UInt64(global.count),
+                    zeroPages: zeros, contentChanges: intervalChanges, workingSetPages: Array(ws)))
             for i in 0..<n {
                 wsSum[i] += Double(ws[i])
                 wsMax[i] = max(wsMax[i], ws[i])
@@ -169,7 +177,9 @@ public struct TraceStats: Codable, Equatable, Sendable {
                 any = true
                 if interval.rawValue > 0 && r.time.rawValue > boundary {
                     // Every interval up to this record's gets a row: check they fit first.
-                    let rows = Double(intervals.count) + ((Double(r.time.rawValue) - Double(boundary)) / Double(interval.rawValue)).rounded(.up) + 1
+                    let rows =
+                        Double(intervals.count)
+                        + ((Double(r.time.rawValue) - Double(boundary)) / Double(interval.rawValue)).rounded(.up) + 1
                     try checkRows(rows, to: r.time.rawValue, record: item.position.recordsRead)
                 }
                 while interval.rawValue > 0 && r.time.rawValue > boundary {
@@ -222,14 +232,18 @@ public struct TraceStats: Codable, Equatable, Sendable {
         let within = (0..<n).reduce(UInt64(0)) { $0 + withContent[$1] - distinct[$1] }
         let oracle = totalContent - UInt64(global.count)
         let vms = h.vms.enumerated().map { i, d in
-            VM(id: d.id, name: d.name, maxPages: d.pages, touchedPages: touchedCount[i], contentPages: withContent[i],
-               zeroPages: zero[i], distinctContents: distinct[i], duplicateWithinVMPages: withContent[i] - distinct[i],
-               oracleSavedPages: share[i], contentChanges: changes[i], workingSetMeanPages: (wsSum[i] / Double(max(1, intervals.count)) * 1000).rounded() / 1000,
-               workingSetMaxPages: wsMax[i])
+            VM(
+                id: d.id, name: d.name, maxPages: d.pages, touchedPages: touchedCount[i], contentPages: withContent[i],
+                zeroPages: zero[i], distinctContents: distinct[i], duplicateWithinVMPages: withContent[i] - distinct[i],
+                oracleSavedPages: share[i], contentChanges: changes[i],
+                workingSetMeanPages: (wsSum[i] / Double(max(1, intervals.count)) * 1000).rounded() / 1000,
+                workingSetMaxPages: wsMax[i])
         }
-        return TraceStats(trace: URL(fileURLWithPath: path).lastPathComponent, pageSizeBytes: UInt64(h.pageSize), intervalSeconds: interval.seconds,
-                          records: reader.recordsRead, vms: vms, distinctContents: UInt64(global.count),
-                          oracleSavedPages: oracle, duplicateAcrossVMsPages: oracle - within, intervals: intervals)
+        return TraceStats(
+            trace: URL(fileURLWithPath: path).lastPathComponent, pageSizeBytes: UInt64(h.pageSize),
+            intervalSeconds: interval.seconds,
+            records: reader.recordsRead, vms: vms, distinctContents: UInt64(global.count),
+            oracleSavedPages: oracle, duplicateAcrossVMsPages: oracle - within, intervals: intervals)
     }
 }
 

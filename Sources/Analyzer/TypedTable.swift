@@ -52,7 +52,8 @@ public struct TypedTable: Sendable, Equatable {
 
     /// The header and one line per row.
     public var csv: String {
-        ([columns.joined(separator: ",")] + rows.map { $0.map(\.csv).joined(separator: ",") }).joined(separator: "\n") + "\n"
+        ([columns.joined(separator: ",")] + rows.map { $0.map(\.csv).joined(separator: ",") }).joined(separator: "\n")
+            + "\n"
     }
 
     /// `"columns": […]` and `"rows": [[…], …]` members, indented for a top-level object.

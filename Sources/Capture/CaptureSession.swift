@@ -53,15 +53,18 @@ public final class CaptureSession {
                 throw CaptureError("\(f) is missing: run scripts/capture-setup.sh first (or pass --assets)")
             }
             func firstLine(_ path: String) -> String {
-                ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").first.map(String.init) ?? "unknown"
+                ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").first.map(
+                    String.init) ?? "unknown"
             }
             kernelVersion = firstLine(directory + "/kernel.version")
             busyboxVersion = firstLine(directory + "/busybox.version")
             initramfsHash = firstLine(directory + "/initramfs.sha256")
             if server {
                 let img = directory + "/server/root.img"
-                for f in [img, directory + "/server/image.sha256", directory + "/server/versions.txt"] where access(f, R_OK) != 0 {
-                    throw CaptureError("\(f) is missing: run scripts/capture-setup.sh --server first (it builds the Debian image)")
+                for f in [img, directory + "/server/image.sha256", directory + "/server/versions.txt"]
+                where access(f, R_OK) != 0 {
+                    throw CaptureError(
+                        "\(f) is missing: run scripts/capture-setup.sh --server first (it builds the Debian image)")
                 }
                 serverImage = img
                 serverImageHash = firstLine(directory + "/server/image.sha256")
@@ -81,8 +84,10 @@ public final class CaptureSession {
         /// (`PACKAGE VERSION` per line), and how many packages the image holds.
         static func packageSummary(_ path: String) -> String {
             let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
-            let wanted = ["postgresql-15", "nginx-light", "wrk", "gcc-12", "binutils-source", "openjdk-17-jre-headless",
-                          "python3", "python3-numpy", "python3-pandas", "libopenblas0-pthread", "base-files"]
+            let wanted = [
+                "postgresql-15", "nginx-light", "wrk", "gcc-12", "binutils-source", "openjdk-17-jre-headless",
+                "python3", "python3-numpy", "python3-pandas", "libopenblas0-pthread", "base-files",
+            ]
             var found: [String: String] = [:]
             for l in lines {
                 let f = l.split(separator: " ", maxSplits: 1)
@@ -109,8 +114,10 @@ public final class CaptureSession {
         /// The guest powered itself off (QEMU exited with status 0 while running).
         var poweredOff = false
 
-        init(spec: CaptureVMSpec, id: VMID, memory: GuestMemory, process: Process, qmpPath: String,
-             consolePath: String, logPath: String) {
+        init(
+            spec: CaptureVMSpec, id: VMID, memory: GuestMemory, process: Process, qmpPath: String,
+            consolePath: String, logPath: String
+        ) {
             self.spec = spec
             self.id = id
             self.memory = memory
@@ -124,7 +131,8 @@ public final class CaptureSession {
     /// Captures and returns the written trace's footer. On any failure nothing is left behind
     /// but the error (and, if asked, the console logs).
     public func run() throws(CaptureError) -> TraceFooter {
-        let assets = try Assets(directory: options.assets, server: options.vms.contains { $0.workload.image == .server })
+        let assets = try Assets(
+            directory: options.assets, server: options.vms.contains { $0.workload.image == .server })
         removeStaleFiles()
         let work = try makeWorkDirectory()
         var guests: [Guest] = []
@@ -152,8 +160,9 @@ public final class CaptureSession {
         for g in guests { g.qmp = try connect(g) }
         if options.warmup > 0 { try warmUp(guests) }
 
-        let header = TraceHeader(vms: guests.map { VMDecl(id: $0.id.rawValue, name: $0.spec.name, pages: UInt64($0.spec.pages)) },
-                                 capture: facts(assets: assets))
+        let header = TraceHeader(
+            vms: guests.map { VMDecl(id: $0.id.rawValue, name: $0.spec.name, pages: UInt64($0.spec.pages)) },
+            capture: facts(assets: assets))
         let w: BinaryTraceWriter
         do { w = try BinaryTraceWriter(path: options.output, header: header, level: options.level) } catch {
             throw CaptureError(error.description)
@@ -169,7 +178,7 @@ public final class CaptureSession {
 
         let snapshots = Int((options.duration / options.interval).rounded(.up))
         var running = false
-        var runClock = 0.0          // seconds of running time before the current run span
+        var runClock = 0.0  // seconds of running time before the current run span
         var spanStart = 0.0
         var worstLateness = 0.0
         var totalRecords = 0
@@ -194,7 +203,9 @@ public final class CaptureSession {
                 if g.poweredOff {
                     records.append(TraceRecord(time: time, vm: g.id, kind: .powerOff))
                     g.off = true
-                    log("capture: VM \(g.spec.name) powered itself off before \(formatSeconds(target)) s (its workload ended; console: \"\(lastLine(of: g.consolePath) ?? "")\"); OFF recorded")
+                    log(
+                        "capture: VM \(g.spec.name) powered itself off before \(formatSeconds(target)) s (its workload ended; console: \"\(lastLine(of: g.consolePath) ?? "")\"); OFF recorded"
+                    )
                     shutDown(g)
                 }
             }
@@ -215,7 +226,9 @@ public final class CaptureSession {
             try flush()
             if last { break }
             if k % max(1, Int((10 / options.interval).rounded())) == 0 {
-                log("capture: \(formatSeconds(target)) of \(formatSeconds(options.duration)) s, \(guests.filter { $0.on }.count) VMs on, \(totalRecords) records")
+                log(
+                    "capture: \(formatSeconds(target)) of \(formatSeconds(options.duration)) s, \(guests.filter { $0.on }.count) VMs on, \(totalRecords) records"
+                )
             }
             for g in guests where g.on && !g.off { try command(g, "cont") }
             spanStart = now()
@@ -224,7 +237,10 @@ public final class CaptureSession {
         let footer: TraceFooter
         do { footer = try w.finish() } catch { throw CaptureError(error.description) }
         succeeded = true
-        log(String(format: "capture: done, %llu records; snapshots were at most %.0f ms late", footer.records, worstLateness * 1000))
+        log(
+            String(
+                format: "capture: done, %llu records; snapshots were at most %.0f ms late", footer.records,
+                worstLateness * 1000))
         let unseen = guests.map { "\($0.spec.name) \($0.memory.unseenWrites)" }.joined(separator: ", ")
         log("capture: pages whose content changed with no guest store (device DMA, MMU bits), recorded as W: \(unseen)")
         return footer
@@ -258,9 +274,12 @@ public final class CaptureSession {
             "interval": formatSeconds(options.interval) + " s",
             "duration": formatSeconds(options.duration) + " s",
             "icount": icount,
-            "accesses": "guest-physical pages loaded, stored (W) or executed (R) by the guest (QEMU TCG plugin tt-access); not page walks",
-            "dma": "pages whose content changed in an interval with no guest store (device DMA such as disk reads into the page cache, the MMU's accessed and dirty bits, firmware loading) are recorded as written (W) with their content",
-            "content": "every page hashed at each snapshot; pages changed or written since the last one: C (non-zero) or Z",
+            "accesses":
+                "guest-physical pages loaded, stored (W) or executed (R) by the guest (QEMU TCG plugin tt-access); not page walks",
+            "dma":
+                "pages whose content changed in an interval with no guest store (device DMA such as disk reads into the page cache, the MMU's accessed and dirty bits, firmware loading) are recorded as written (W) with their content",
+            "content":
+                "every page hashed at each snapshot; pages changed or written since the last one: C (non-zero) or Z",
             "clock": "VM running time; records are stamped at the nominal snapshot times",
             "machine": "pc, 1 vCPU, cpu qemu64, accel tcg, rtc \(Self.rtc.replacingOccurrences(of: ",", with: " "))",
         ]
@@ -274,16 +293,20 @@ public final class CaptureSession {
         if let h = assets.serverImageHash, let p = assets.serverPackages {
             d["image"] = "sha256 \(h) (Debian server image, ext4, Sources/Capture/Server, scripts/server-image.sh)"
             d["packages"] = p
-            d["disk"] = "server VMs boot the image from an emulated NVMe disk (QEMU snapshot=on: the image never changes)"
+            d["disk"] =
+                "server VMs boot the image from an emulated NVMe disk (QEMU snapshot=on: the image never changes)"
         }
         for (i, v) in options.vms.enumerated() {
             if let run = v.runScript { d["vm\(i).run"] = "xxh3 " + fileHash(run) }
             if let dir = v.filesDirectory { d["vm\(i).files"] = "xxh3 " + directoryHash(dir) }
         }
         if options.warmup > 0 {
-            d["warmup"] = formatSeconds(options.warmup) + " s of running time before the trace starts; the boot and the workload's start are not recorded: each VM's first snapshot (at its power-on) holds the memory the warm-up left"
+            d["warmup"] =
+                formatSeconds(options.warmup)
+                + " s of running time before the trace starts; the boot and the workload's start are not recorded: each VM's first snapshot (at its power-on) holds the memory the warm-up left"
         }
-        var facts = CaptureFacts(source: "qemu-tcg", hash: .init(algorithm: "xxh3-64", bits: 64), accesses: "interval", details: d)
+        var facts = CaptureFacts(
+            source: "qemu-tcg", hash: .init(algorithm: "xxh3-64", bits: 64), accesses: "interval", details: d)
         facts.compression = PageCompressor.name
         return facts
     }
@@ -292,7 +315,8 @@ public final class CaptureSession {
     /// (killed with SIGKILL, say): `tracetool-PID-TAG-N.ram` / `.acc`.
     private func removeStaleFiles() {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm") else { return }
-        for name in names.sorted() where name.hasPrefix("tracetool-") && (name.hasSuffix(".ram") || name.hasSuffix(".acc")) {
+        for name in names.sorted()
+        where name.hasPrefix("tracetool-") && (name.hasSuffix(".ram") || name.hasSuffix(".acc")) {
             let fields = name.dropFirst("tracetool-".count).split(separator: "-")
             guard fields.count >= 2, let pid = Int32(fields[0]), pid > 0, pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
@@ -305,7 +329,9 @@ public final class CaptureSession {
     private func makeWorkDirectory() throws(CaptureError) -> String {
         var template = Array("/tmp/tracetool-capture.XXXXXX".utf8CString)
         let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard p != nil else { throw CaptureError("cannot make a working directory in /tmp: \(String(cString: strerror(errno)))") }
+        guard p != nil else {
+            throw CaptureError("cannot make a working directory in /tmp: \(String(cString: strerror(errno)))")
+        }
         return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
@@ -334,12 +360,16 @@ public final class CaptureSession {
         if spec.workload.image == .server, let img = assets.serverImage {
             // snapshot=on: the guest's writes go to a temporary overlay QEMU makes in $TMPDIR
             // (the work folder), and the image stays as it was built.
-            disks += ["-drive", "file=\(img),if=none,id=root,format=raw,snapshot=on",
-                      "-device", "nvme,drive=root,serial=ttroot"]
+            disks += [
+                "-drive", "file=\(img),if=none,id=root,format=raw,snapshot=on",
+                "-device", "nvme,drive=root,serial=ttroot",
+            ]
             if spec.workload == .custom {
                 let custom = try makeCustomDisk(spec, path: "\(work)/vm\(id.rawValue)-custom.img")
-                disks += ["-drive", "file=\(custom),if=none,id=custom,format=raw,snapshot=on",
-                          "-device", "nvme,drive=custom,serial=ttcustom"]
+                disks += [
+                    "-drive", "file=\(custom),if=none,id=custom,format=raw,snapshot=on",
+                    "-device", "nvme,drive=custom,serial=ttcustom",
+                ]
             }
         } else {
             disks += ["-initrd", assets.initramfs]
@@ -359,7 +389,9 @@ public final class CaptureSession {
             memory.remove()
             throw CaptureError("cannot start qemu-system-x86_64: \(error)")
         }
-        return Guest(spec: spec, id: id, memory: memory, process: p, qmpPath: qmpPath, consolePath: consolePath, logPath: logPath)
+        return Guest(
+            spec: spec, id: id, memory: memory, process: p, qmpPath: qmpPath, consolePath: consolePath, logPath: logPath
+        )
     }
 
     /// The custom workload's second disk: an ext4 image (label ttcustom) holding the script as
@@ -380,7 +412,8 @@ public final class CaptureSession {
                 }
             }
         } catch {
-            throw CaptureError("VM \(spec.name): cannot stage run= and files= for the guest: \(error.localizedDescription)")
+            throw CaptureError(
+                "VM \(spec.name): cannot stage run= and files= for the guest: \(error.localizedDescription)")
         }
         let mib = max(64, Int(bytes * 2 >> 20) + 32)
         let p = Process()
@@ -392,11 +425,14 @@ public final class CaptureSession {
         p.standardOutput = FileHandle.nullDevice
         let err = Pipe()
         p.standardError = err
-        do { try p.run() } catch { throw CaptureError("VM \(spec.name): cannot run mke2fs (Debian package e2fsprogs): \(error)") }
+        do { try p.run() } catch {
+            throw CaptureError("VM \(spec.name): cannot run mke2fs (Debian package e2fsprogs): \(error)")
+        }
         let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw CaptureError("VM \(spec.name): mke2fs failed making the custom disk: \(msg.split(separator: "\n").last ?? "")")
+            throw CaptureError(
+                "VM \(spec.name): mke2fs failed making the custom disk: \(msg.split(separator: "\n").last ?? "")")
         }
         return path
     }
@@ -405,8 +441,13 @@ public final class CaptureSession {
         let deadline = now() + 30
         while true {
             if access(g.qmpPath, F_OK) == 0, let c = try? QMPClient(path: g.qmpPath) { return c }
-            if !g.process.isRunning { throw CaptureError("QEMU for VM \(g.spec.name) exited: \(lastLine(of: g.logPath) ?? "no message (see \(g.logPath))")") }
-            if now() > deadline { throw CaptureError("QEMU for VM \(g.spec.name) did not open its QMP socket within 30 s") }
+            if !g.process.isRunning {
+                throw CaptureError(
+                    "QEMU for VM \(g.spec.name) exited: \(lastLine(of: g.logPath) ?? "no message (see \(g.logPath))")")
+            }
+            if now() > deadline {
+                throw CaptureError("QEMU for VM \(g.spec.name) did not open its QMP socket within 30 s")
+            }
             usleep(20_000)
         }
     }
@@ -424,7 +465,9 @@ public final class CaptureSession {
                 g.poweredOff = true
                 return
             }
-            throw CaptureError("VM \(g.spec.name): QEMU exited (status \(g.process.terminationStatus)) before \(name); last console line: \"\(lastLine(of: g.consolePath) ?? "")\"")
+            throw CaptureError(
+                "VM \(g.spec.name): QEMU exited (status \(g.process.terminationStatus)) before \(name); last console line: \"\(lastLine(of: g.consolePath) ?? "")\""
+            )
         }
     }
 
@@ -449,7 +492,8 @@ public final class CaptureSession {
     private func lastLine(of path: String) -> String? {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         guard let line = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).last else { return nil }
-        return String(String(line.unicodeScalars.filter { $0.value >= 32 && $0.value < 127 }.map(Character.init)).suffix(120))
+        return String(
+            String(line.unicodeScalars.filter { $0.value >= 32 && $0.value < 127 }.map(Character.init)).suffix(120))
     }
 
     private func copyFile(_ from: String, to: String) {

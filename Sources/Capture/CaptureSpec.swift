@@ -53,7 +53,8 @@ public enum GuestWorkload: String, CaseIterable, Sendable {
         case .idle: "boots, then sleeps"
         case .fileio: "writes, copies, reads and deletes files in tmpfs"
         case .sort: "sorts arrays of random numbers, writes part of each out"
-        case .toucher: "fills a region and keeps touching it, following a schedule (schedule=MIB:SECONDS;MIB:SECONDS;...)"
+        case .toucher:
+            "fills a region and keeps touching it, following a schedule (schedule=MIB:SECONDS;MIB:SECONDS;...)"
         case .mixed: "cycles through a toucher phase, a sort, file operations and 2 s idle"
         case .postgres: "Debian: PostgreSQL 15 serving pgbench (TPC-B-like, 4 clients) on a 300 MiB database"
         case .web: "Debian: nginx serving a 3,000-page static site to wrk (Zipf popularity)"
@@ -84,8 +85,10 @@ public struct CaptureVMSpec: Equatable, Sendable {
     /// The custom workload's folder, copied into the guest as `files`.
     public var filesDirectory: String?
 
-    public init(name: String, workload: GuestWorkload, mebibytes: Int = 256, seed: UInt64 = 1,
-                schedule: String? = nil, start: Double = 0, stop: Double? = nil) {
+    public init(
+        name: String, workload: GuestWorkload, mebibytes: Int = 256, seed: UInt64 = 1,
+        schedule: String? = nil, start: Double = 0, stop: Double? = nil
+    ) {
         self.name = name
         self.workload = workload
         self.mebibytes = mebibytes
@@ -104,9 +107,12 @@ public struct CaptureVMSpec: Equatable, Sendable {
     public static func parse(_ text: String, index: Int) throws(CaptureError) -> [CaptureVMSpec] {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard let first = parts.first, let workload = GuestWorkload(rawValue: first) else {
-            throw CaptureError("--vm \(text): starts with a workload, one of \(GuestWorkload.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CaptureError(
+                "--vm \(text): starts with a workload, one of \(GuestWorkload.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
-        var spec = CaptureVMSpec(name: "", workload: workload, mebibytes: workload.defaultMebibytes, seed: UInt64(index + 1))
+        var spec = CaptureVMSpec(
+            name: "", workload: workload, mebibytes: workload.defaultMebibytes, seed: UInt64(index + 1))
         var count = 1
         var name: String?
         for p in parts.dropFirst() {
@@ -117,7 +123,9 @@ public struct CaptureVMSpec: Equatable, Sendable {
             case "mem":
                 let digits = v.hasSuffix("M") || v.hasSuffix("m") ? String(v.dropLast()) : v
                 guard let m = Int(digits), (80...2048).contains(m) else {
-                    throw CaptureError("--vm \(text): mem is MiB, 80 to 2048 (the kernel needs 80 MiB to boot; the pc machine keeps up to 2 GiB below 4 GiB, in one piece)")
+                    throw CaptureError(
+                        "--vm \(text): mem is MiB, 80 to 2048 (the kernel needs 80 MiB to boot; the pc machine keeps up to 2 GiB below 4 GiB, in one piece)"
+                    )
                 }
                 guard workload.image == .busybox || m >= 384 else {
                     throw CaptureError("--vm \(text): a Debian server guest needs mem=384 or more (MiB)")
@@ -135,10 +143,14 @@ public struct CaptureVMSpec: Equatable, Sendable {
                 guard let c = Int(v), (1...64).contains(c) else { throw CaptureError("--vm \(text): count is 1 to 64") }
                 count = c
             case "start":
-                do { spec.start = try DurationText.parse(v).seconds } catch { throw CaptureError("--vm \(text): start \(error.description)") }
+                do { spec.start = try DurationText.parse(v).seconds } catch {
+                    throw CaptureError("--vm \(text): start \(error.description)")
+                }
             case "stop":
                 let s: Double
-                do { s = try DurationText.parse(v).seconds } catch { throw CaptureError("--vm \(text): stop \(error.description)") }
+                do { s = try DurationText.parse(v).seconds } catch {
+                    throw CaptureError("--vm \(text): stop \(error.description)")
+                }
                 guard s > 0 else { throw CaptureError("--vm \(text): stop must be later than 0s") }
                 spec.stop = s
             case "run":
@@ -155,20 +167,28 @@ public struct CaptureVMSpec: Equatable, Sendable {
                 }
                 // Only files, folders and links go into the guest's disk: a device or a pipe
                 // would be read without end.
-                if let odd = (FileManager.default.enumerator(atPath: v)?.allObjects as? [String])?.sorted().first(where: {
-                    let type = (try? FileManager.default.attributesOfItem(atPath: v + "/" + $0)[.type]) as? FileAttributeType
-                    return type != .typeRegular && type != .typeDirectory && type != .typeSymbolicLink
-                }) {
-                    throw CaptureError("--vm \(text): files=\(v) holds \(odd), which is not a regular file, folder or link")
+                if let odd = (FileManager.default.enumerator(atPath: v)?.allObjects as? [String])?.sorted().first(
+                    where: {
+                        let type =
+                            (try? FileManager.default.attributesOfItem(atPath: v + "/" + $0)[.type])
+                            as? FileAttributeType
+                        return type != .typeRegular && type != .typeDirectory && type != .typeSymbolicLink
+                    })
+                {
+                    throw CaptureError(
+                        "--vm \(text): files=\(v) holds \(odd), which is not a regular file, folder or link")
                 }
                 spec.filesDirectory = v
             case "schedule":
                 guard let sched = Self.schedule(v) else {
-                    throw CaptureError("--vm \(text): schedule is MIB:D phases separated by ; or /, D a duration (\(DurationText.forms))")
+                    throw CaptureError(
+                        "--vm \(text): schedule is MIB:D phases separated by ; or /, D a duration (\(DurationText.forms))"
+                    )
                 }
                 spec.schedule = sched
             default:
-                throw CaptureError("--vm \(text): unknown key \"\(k)\" (mem, seed, name, count, start, stop, schedule, run, files)")
+                throw CaptureError(
+                    "--vm \(text): unknown key \"\(k)\" (mem, seed, name, count, start, stop, schedule, run, files)")
             }
         }
         if workload == .custom, spec.runScript == nil {
@@ -194,12 +214,15 @@ public struct CaptureVMSpec: Equatable, Sendable {
     /// A schedule as typed (`16:5s;32:1m`, phases separated by `;` or `/`) as the guest reads it:
     /// `MIB:SECONDS` phases separated by `,` (`16:5,32:60`); nil when it is not one.
     static func schedule(_ s: String) -> String? {
-        let phases = s.split(separator: ";", omittingEmptySubsequences: false).flatMap { $0.split(separator: "/", omittingEmptySubsequences: false) }
+        let phases = s.split(separator: ";", omittingEmptySubsequences: false).flatMap {
+            $0.split(separator: "/", omittingEmptySubsequences: false)
+        }
         guard !phases.isEmpty, phases.count <= 32 else { return nil }
         var out: [String] = []
         for ph in phases {
             let f = ph.split(separator: ":", omittingEmptySubsequences: false)
-            guard f.count == 2, let m = Int(f[0]), m >= 1, let d = try? DurationText.parse(String(f[1])), d.rawValue > 0 else { return nil }
+            guard f.count == 2, let m = Int(f[0]), m >= 1, let d = try? DurationText.parse(String(f[1])), d.rawValue > 0
+            else { return nil }
             out.append("\(m):\(formatSeconds(d.seconds))")
         }
         return out.joined(separator: ",")
@@ -250,9 +273,11 @@ public struct CaptureOptions: Sendable {
     /// it leaves, at the first snapshot).
     public var warmup: Double
 
-    public init(vms: [CaptureVMSpec], duration: Double, interval: Double, icountShift: Int = 3,
-                assets: String, output: String, level: Int32 = 19, consoleDirectory: String? = nil,
-                warmup: Double = 0) {
+    public init(
+        vms: [CaptureVMSpec], duration: Double, interval: Double, icountShift: Int = 3,
+        assets: String, output: String, level: Int32 = 19, consoleDirectory: String? = nil,
+        warmup: Double = 0
+    ) {
         self.vms = vms
         self.duration = duration
         self.interval = interval
@@ -273,10 +298,13 @@ public struct CaptureOptions: Sendable {
         var names = Set<String>()
         for v in vms {
             guard names.insert(v.name).inserted else { throw CaptureError("two VMs are named \(v.name)") }
-            guard v.start < duration else { throw CaptureError("VM \(v.name) starts at \(v.start) s, after the capture ends") }
+            guard v.start < duration else {
+                throw CaptureError("VM \(v.name) starts at \(v.start) s, after the capture ends")
+            }
             if let e = v.stop {
                 guard e > v.start, e <= duration else {
-                    throw CaptureError("VM \(v.name) stops at \(e) s; it must be after its start and no later than the end")
+                    throw CaptureError(
+                        "VM \(v.name) stops at \(e) s; it must be after its start and no later than the end")
                 }
             }
         }
@@ -286,7 +314,9 @@ public struct CaptureOptions: Sendable {
 /// The checks every capture makes of its clock and output options.
 func checkTiming(interval: Double, duration: Double, level: Int32) throws(CaptureError) {
     guard interval >= 0.1, interval.isFinite else { throw CaptureError("--interval must be at least 0.1 s") }
-    guard duration >= interval, duration <= 86_400 else { throw CaptureError("--duration must be between --interval and 86400 s") }
+    guard duration >= interval, duration <= 86_400 else {
+        throw CaptureError("--duration must be between --interval and 86400 s")
+    }
     guard (1...19).contains(level) else { throw CaptureError("--level must be between 1 and 19") }
 }
 

@@ -58,7 +58,9 @@ final class GuestMemory {
             unlink(ramPath); unlink(mapPath)
             throw CaptureError("\(ramPath): mmap: \(String(cString: strerror(errno)))")
         }
-        guard let m = mmap(nil, Self.mapBytes(pages: pages), PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0), m != MAP_FAILED else {
+        guard let m = mmap(nil, Self.mapBytes(pages: pages), PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0),
+            m != MAP_FAILED
+        else {
             munmap(r, ramBytes)
             unlink(ramPath); unlink(mapPath)
             throw CaptureError("\(mapPath): mmap: \(String(cString: strerror(errno)))")
@@ -124,12 +126,15 @@ final class GuestMemory {
             let write = b & 2 != 0
             var q = p + 1
             while q < pages, map[q] != 0, (map[q] & 2 != 0) == write { q += 1 }
-            out.append(TraceRecord(time: time, vm: vm, kind: write ? .write : .read, ppn: PPN(UInt32(p)), count: UInt32(q - p)))
+            out.append(
+                TraceRecord(time: time, vm: vm, kind: write ? .write : .read, ppn: PPN(UInt32(p)), count: UInt32(q - p))
+            )
             accessed += q - p
             p = q
         }
-        appendContent(time: time, vm: vm, pages: changedPages, hash: { hashes[Int($0)] },
-                      size: { compressor.size(ram + Int($0) * Self.pageSize, Self.pageSize) }, into: &out)
+        appendContent(
+            time: time, vm: vm, pages: changedPages, hash: { hashes[Int($0)] },
+            size: { compressor.size(ram + Int($0) * Self.pageSize, Self.pageSize) }, into: &out)
         memset(map, 0, Self.mapBytes(pages: pages))
         return (accessed, changedPages.count)
     }
@@ -138,8 +143,10 @@ final class GuestMemory {
 /// Appends a snapshot's content records: for each page of `pages` (in page order), `C` with its
 /// hash and compressed size, or `Z` in runs of consecutive pages that are zero. Both capture
 /// modes write their content this way.
-func appendContent(time: Micros, vm: VMID, pages: [UInt32], hash: (UInt32) -> UInt64, size: (UInt32) -> UInt32,
-                   into out: inout [TraceRecord]) {
+func appendContent(
+    time: Micros, vm: VMID, pages: [UInt32], hash: (UInt32) -> UInt64, size: (UInt32) -> UInt32,
+    into out: inout [TraceRecord]
+) {
     var zeroStart: UInt32 = 0, zeroEnd: UInt32 = 0
     func flushZeros() {
         if zeroEnd > zeroStart {
@@ -160,7 +167,9 @@ func appendContent(time: Micros, vm: VMID, pages: [UInt32], hash: (UInt32) -> UI
             }
         } else {
             flushZeros()
-            out.append(TraceRecord(time: time, vm: vm, kind: .content, ppn: PPN(p), hash: ContentHash(h), compressedSize: size(p)))
+            out.append(
+                TraceRecord(
+                    time: time, vm: vm, kind: .content, ppn: PPN(p), hash: ContentHash(h), compressedSize: size(p)))
         }
     }
     flushZeros()

@@ -12,7 +12,10 @@ import TraceFormat
 /// probability 1/32.
 public enum MixScenario: TraceScenario {
     public static let name = "mix"
-    public static let options: Set<String> = ["seed", "vms", "pages", "records", "duration", "write-fraction", "content-fraction", "zero-fraction", "run-fraction", "common-content", "virtual-addresses"]
+    public static let options: Set<String> = [
+        "seed", "vms", "pages", "records", "duration", "write-fraction", "content-fraction", "zero-fraction",
+        "run-fraction", "common-content", "virtual-addresses",
+    ]
     public static func plannedRecords(_ o: GenOptions) -> Double { Double(o.records) }
     public static let summary = "many VMs, random accesses (hot set + uniform), runs, content and zero records"
 

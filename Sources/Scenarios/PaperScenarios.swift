@@ -45,8 +45,13 @@ public enum Fig6Scenario: TraceScenario {
         while t < end {
             let time = Micros(UInt64(t * 1_000_000))
             let ws = min(scaled(touchedMB(atMinute: t / 60), fullMB: 512, pages: pages), pages - bg)
-            if ws > 0 { try sink.append(TraceRecord(time: time, vm: VMID(0), kind: .write, ppn: PPN(0), count: UInt32(ws))) }
-            if bg > 0 { try sink.append(TraceRecord(time: time, vm: VMID(0), kind: .read, ppn: PPN(UInt32(pages - bg)), count: UInt32(bg))) }
+            if ws > 0 {
+                try sink.append(TraceRecord(time: time, vm: VMID(0), kind: .write, ppn: PPN(0), count: UInt32(ws)))
+            }
+            if bg > 0 {
+                try sink.append(
+                    TraceRecord(time: time, vm: VMID(0), kind: .read, ppn: PPN(UInt32(pages - bg)), count: UInt32(bg)))
+            }
             t += 5
         }
     }
@@ -61,8 +66,11 @@ public enum Fig6Scenario: TraceScenario {
 public enum Fig7Scenario: TraceScenario {
     public static let name = "fig7"
     public static let options: Set<String> = ["seed", "pages", "duration"]
-    public static func plannedRecords(_ o: GenOptions) -> Double { 2 * Double(o.pagesPerVM) + o.duration * (Double(o.pagesPerVM) / 16 + 1) }
-    public static let summary = "two equal VMs: one idle, one busy arriving at minute 5 (Fig. 7; --pages 65536 --duration 2400)"
+    public static func plannedRecords(_ o: GenOptions) -> Double {
+        2 * Double(o.pagesPerVM) + o.duration * (Double(o.pagesPerVM) / 16 + 1)
+    }
+    public static let summary =
+        "two equal VMs: one idle, one busy arriving at minute 5 (Fig. 7; --pages 65536 --duration 2400)"
 
     public static func header(_ o: GenOptions) -> TraceHeader {
         var h = o.standardHeader(source: name)
@@ -81,12 +89,16 @@ public enum Fig7Scenario: TraceScenario {
         try sink.append(TraceRecord(time: .zero, vm: VMID(0), kind: .zero, ppn: PPN(0), count: UInt32(pages)))
         while second < o.duration {
             if second >= nextIdle {
-                try sink.append(TraceRecord(time: Micros(UInt64(second * 1e6)), vm: VMID(0), kind: .write, ppn: PPN(0), count: UInt32(idleSet)))
+                try sink.append(
+                    TraceRecord(
+                        time: Micros(UInt64(second * 1e6)), vm: VMID(0), kind: .write, ppn: PPN(0),
+                        count: UInt32(idleSet)))
                 nextIdle += 5
             }
             if second == 300 {
                 try sink.append(TraceRecord(time: Micros(300_000_000), vm: VMID(1), kind: .powerOn))
-                try sink.append(TraceRecord(time: Micros(300_000_000), vm: VMID(1), kind: .zero, ppn: PPN(0), count: UInt32(pages)))
+                try sink.append(
+                    TraceRecord(time: Micros(300_000_000), vm: VMID(1), kind: .zero, ppn: PPN(0), count: UInt32(pages)))
             }
             if second >= 300 {
                 for k in 0..<rate {
@@ -108,7 +120,9 @@ public enum Fig7Scenario: TraceScenario {
 public enum IdenticalScenario: TraceScenario {
     public static let name = "identical"
     public static let options: Set<String> = ["seed", "vms", "pages", "records", "duration"]
-    public static func plannedRecords(_ o: GenOptions) -> Double { Double(o.vms) * Double(o.pagesPerVM) + Double(o.records) }
+    public static func plannedRecords(_ o: GenOptions) -> Double {
+        Double(o.vms) * Double(o.pagesPerVM) + Double(o.records)
+    }
     public static let summary = "N identical VMs sharing an OS image (Fig. 4; 40 MB VMs = --pages 10240)"
 
     public static func header(_ o: GenOptions) -> TraceHeader { o.standardHeader(source: name) }
@@ -142,8 +156,10 @@ public enum IdenticalScenario: TraceScenario {
             let p = rng.below(pages)
             if kind[Int(p)] == 2 && rng.unit() < 0.1 {
                 version += 1
-                try sink.append(TraceRecord(time: Micros(t), vm: VMID(vm), kind: .content, ppn: PPN(UInt32(p)),
-                                            hash: ContentHash(0x0700_0000_0000_0000 | version)))
+                try sink.append(
+                    TraceRecord(
+                        time: Micros(t), vm: VMID(vm), kind: .content, ppn: PPN(UInt32(p)),
+                        hash: ContentHash(0x0700_0000_0000_0000 | version)))
             } else {
                 try sink.append(TraceRecord(time: Micros(t), vm: VMID(vm), kind: .read, ppn: PPN(UInt32(p))))
             }
@@ -161,9 +177,14 @@ public enum IdenticalScenario: TraceScenario {
 public enum Fig8Scenario: TraceScenario {
     public static let name = "fig8"
     public static let options: Set<String> = ["seed", "pages", "duration"]
-    public static func plannedRecords(_ o: GenOptions) -> Double { 5 * 1.25 * Double(o.pagesPerVM) + max(o.duration, 200) * (Double(o.pagesPerVM) / 128 + 1) * 5 }
-    public static let summary = "five Windows VMs that zero their memory at boot, 60% overcommitted (Fig. 8; --pages 65536)"
-    static let sizes: [(String, Double)] = [("exchange", 1), ("exchange-client", 1), ("citrix", 1.25), ("citrix-client", 1.25), ("sql", 1.25)]
+    public static func plannedRecords(_ o: GenOptions) -> Double {
+        5 * 1.25 * Double(o.pagesPerVM) + max(o.duration, 200) * (Double(o.pagesPerVM) / 128 + 1) * 5
+    }
+    public static let summary =
+        "five Windows VMs that zero their memory at boot, 60% overcommitted (Fig. 8; --pages 65536)"
+    static let sizes: [(String, Double)] = [
+        ("exchange", 1), ("exchange-client", 1), ("citrix", 1.25), ("citrix-client", 1.25), ("sql", 1.25),
+    ]
 
     public static func header(_ o: GenOptions) -> TraceHeader {
         var h = o.standardHeader(source: name)
@@ -198,7 +219,10 @@ public enum Fig8Scenario: TraceScenario {
                 let n = isSQL && !querying ? max(1, perSecond / 16) : perSecond
                 for _ in 0..<n {
                     let p = rng.below(set)
-                    try sink.append(TraceRecord(time: Micros(t), vm: VMID(vm.id), kind: rng.unit() < 0.5 ? .write : .read, ppn: PPN(UInt32(p))))
+                    try sink.append(
+                        TraceRecord(
+                            time: Micros(t), vm: VMID(vm.id), kind: rng.unit() < 0.5 ? .write : .read,
+                            ppn: PPN(UInt32(p))))
                 }
             }
             t += 1_000_000
@@ -218,13 +242,16 @@ public enum TaxScenario: TraceScenario {
     public static let name = "tax"
     public static let options: Set<String> = ["pages", "duration"]
     public static func plannedRecords(_ o: GenOptions) -> Double { 2 * max(1, o.duration) + 2 }
-    public static let summary = "two VMs, shares 2:1: the high-share one idle (a tenth active), the other busy from 1 min (the idle tax's case)"
+    public static let summary =
+        "two VMs, shares 2:1: the high-share one idle (a tenth active), the other busy from 1 min (the idle tax's case)"
 
     public static func header(_ o: GenOptions) -> TraceHeader {
         var h = o.standardHeader(source: name)
         let low = max(1, o.pagesPerVM * 10 / 256)
-        h.vms = [VMDecl(id: 0, name: "idle", pages: o.pagesPerVM, shares: 2 * low),
-                 VMDecl(id: 1, name: "busy", pages: o.pagesPerVM, shares: low)]
+        h.vms = [
+            VMDecl(id: 0, name: "idle", pages: o.pagesPerVM, shares: 2 * low),
+            VMDecl(id: 1, name: "busy", pages: o.pagesPerVM, shares: low),
+        ]
         return h
     }
 

@@ -51,8 +51,10 @@ public enum ScenarioRegistry {
 
     /// Writes the scenario to `path` (binary or text by extension) and returns the totals.
     @discardableResult
-    public static func write(_ scenario: any TraceScenario.Type, options: GenOptions, to path: String,
-                             level: Int32 = 3) throws(TraceError) -> TraceFooter {
+    public static func write(
+        _ scenario: any TraceScenario.Type, options: GenOptions, to path: String,
+        level: Int32 = 3
+    ) throws(TraceError) -> TraceFooter {
         var header = scenario.header(options)
         header.capture.compression = SyntheticCompression.name
         let sink = SyntheticCompression(try TraceSinks.open(path: path, header: header, level: level))
@@ -105,8 +107,9 @@ extension GenOptions {
         TraceHeader(
             pageSize: 4096,
             vms: (0..<vms).map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: pagesPerVM) },
-            capture: CaptureFacts(source: "generator", hash: .init(algorithm: "synthetic-64", bits: 64),
-                                  accesses: accesses,
-                                  details: ["scenario": scenario, "seed": String(seed), "records": String(records)]))
+            capture: CaptureFacts(
+                source: "generator", hash: .init(algorithm: "synthetic-64", bits: 64),
+                accesses: accesses,
+                details: ["scenario": scenario, "seed": String(seed), "records": String(records)]))
     }
 }

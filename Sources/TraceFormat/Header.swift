@@ -12,8 +12,10 @@ public struct VMDecl: Codable, Equatable, Sendable {
     public var minPages: UInt64?
     public var shares: UInt64?
 
-    public init(id: UInt32, name: String, pages: UInt64, pageSize: UInt32? = nil,
-                minPages: UInt64? = nil, shares: UInt64? = nil) {
+    public init(
+        id: UInt32, name: String, pages: UInt64, pageSize: UInt32? = nil,
+        minPages: UInt64? = nil, shares: UInt64? = nil
+    ) {
         self.id = id
         self.name = name
         self.pages = pages
@@ -49,9 +51,11 @@ public struct CaptureFacts: Codable, Equatable, Sendable {
     /// each page; `synthetic`: `gen`'s stand-in), or nil when the trace has none.
     public var compression: String?
 
-    public init(source: String, tool: String = "tracetool", toolVersion: String = TraceFormatVersion.toolVersion,
-                hash: Hash? = nil, timeUnit: String = "us", accesses: String = "exact",
-                details: [String: String]? = nil) {
+    public init(
+        source: String, tool: String = "tracetool", toolVersion: String = TraceFormatVersion.toolVersion,
+        hash: Hash? = nil, timeUnit: String = "us", accesses: String = "exact",
+        details: [String: String]? = nil
+    ) {
         self.source = source
         self.tool = tool
         self.toolVersion = toolVersion
@@ -201,7 +205,8 @@ extension JSONEncoder {
     /// The one JSON style tracetool writes: sorted keys, so output never depends on hashing.
     public static func canonical(pretty: Bool = false) -> JSONEncoder {
         let e = JSONEncoder()
-        e.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        e.outputFormatting =
+            pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         return e
     }
 }

@@ -35,8 +35,10 @@ public struct TraceError: Error, CustomStringConvertible, Equatable, Sendable {
     /// Byte offset in the file as stored, when it is zstd-compressed.
     public var compressedOffset: UInt64?
 
-    public init(file: String, _ problem: Problem, record: UInt64? = nil, line: UInt64? = nil,
-                offset: UInt64? = nil, compressedOffset: UInt64? = nil) {
+    public init(
+        file: String, _ problem: Problem, record: UInt64? = nil, line: UInt64? = nil,
+        offset: UInt64? = nil, compressedOffset: UInt64? = nil
+    ) {
         self.file = file
         self.problem = problem
         self.record = record

@@ -45,7 +45,8 @@ public struct ReadOptions: Sendable {
 
 /// Opens traces of either encoding, detected by content (zstd or not, binary magic or text).
 public enum TraceFile {
-    public static func open(_ path: String, options: ReadOptions = ReadOptions()) throws(TraceError) -> any TraceReader {
+    public static func open(_ path: String, options: ReadOptions = ReadOptions()) throws(TraceError) -> any TraceReader
+    {
         let input = try InputOpener.open(path)
         _ = try input.ensure(BinaryLayout.magic.count)
         if input.available == 0 { throw TraceError(file: path, .emptyFile) }
@@ -61,7 +62,9 @@ public enum TraceFile {
 
     /// Reads only what `info` needs: the header and the footer, using the seek table to jump to
     /// the footer frame when the file has one; otherwise decodes the whole trace.
-    public static func summary(_ path: String) throws(TraceError) -> (header: TraceHeader, footer: TraceFooter, encoding: TraceEncoding, usedSeekTable: Bool) {
+    public static func summary(
+        _ path: String
+    ) throws(TraceError) -> (header: TraceHeader, footer: TraceFooter, encoding: TraceEncoding, usedSeekTable: Bool) {
         let reader = try open(path)
         if reader.encoding == .binary, let footer = try storedFooter(path) {
             return (reader.header, footer, .binary, true)

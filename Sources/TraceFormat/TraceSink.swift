@@ -42,11 +42,15 @@ struct SinkChecker {
                 throw TraceError(file: path, .malformed("\(r.kind.textName) record with a count"), record: count)
             }
             if r.hasVirtual && !r.kind.isAccess {
-                throw TraceError(file: path, .malformed("virtual address on a \(r.kind.textName) record"), record: count)
+                throw TraceError(
+                    file: path, .malformed("virtual address on a \(r.kind.textName) record"), record: count)
             }
             if UInt64(r.ppn.rawValue) + UInt64(r.count) > pages[i] {
-                throw TraceError(file: path, .ppnOutOfRange(vm: r.vm.rawValue, ppn: UInt64(r.ppn.rawValue),
-                                                            count: UInt64(r.count), pages: pages[i]), record: count)
+                throw TraceError(
+                    file: path,
+                    .ppnOutOfRange(
+                        vm: r.vm.rawValue, ppn: UInt64(r.ppn.rawValue),
+                        count: UInt64(r.count), pages: pages[i]), record: count)
             }
         case .powerOn, .powerOff:
             break

@@ -130,8 +130,10 @@ public struct TraceRecord: Equatable, Sendable {
     public var compressedSize: UInt32
     public var vpn: VPN
 
-    public init(time: Micros, vm: VMID, kind: RecordKind, ppn: PPN = PPN(0), count: UInt32 = 1,
-                hash: ContentHash = ContentHash(0), virtual: (ASID, VPN)? = nil, compressedSize: UInt32 = 0) {
+    public init(
+        time: Micros, vm: VMID, kind: RecordKind, ppn: PPN = PPN(0), count: UInt32 = 1,
+        hash: ContentHash = ContentHash(0), virtual: (ASID, VPN)? = nil, compressedSize: UInt32 = 0
+    ) {
         self.time = time
         self.vm = vm
         self.kind = kind

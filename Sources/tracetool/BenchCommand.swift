@@ -14,11 +14,11 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure decode and replay speed on a generated trace (build with -c release).",
         discussion: """
-        Each measurement uses the benchmark trace: `mix` with 32 VMs of 65,536 pages, 5% content \
-        records, over 10 minutes (`bench trace FILE` writes it), generated with --records records \
-        unless --trace names one. Run as `swift run -c release tracetool bench decode|replay|…`; \
-        scripts/bench.sh runs them all.
-        """,
+            Each measurement uses the benchmark trace: `mix` with 32 VMs of 65,536 pages, 5% content \
+            records, over 10 minutes (`bench trace FILE` writes it), generated with --records records \
+            unless --trace names one. Run as `swift run -c release tracetool bench decode|replay|…`; \
+            scripts/bench.sh runs them all.
+            """,
         subcommands: [Decode.self, Replay.self, Compare.self, Stats.self, Peer.self, Trace.self],
         defaultSubcommand: Decode.self)
 
@@ -45,7 +45,9 @@ struct BenchCommand: ParsableCommand {
             if trace != nil && CommandLineScan.given.contains("--records") {
                 throw ValidationError("--records sizes a generated trace; with --trace nothing is generated")
             }
-            if trace != nil && keep != nil { throw ValidationError("--keep keeps a generated trace; with --trace nothing is generated") }
+            if trace != nil && keep != nil {
+                throw ValidationError("--keep keeps a generated trace; with --trace nothing is generated")
+            }
         }
 
         /// The trace to measure: --trace, or a generated one (kept with --keep).
@@ -121,9 +123,11 @@ struct BenchCommand: ParsableCommand {
                 zstd.append(try Decode.timeZstd(path))
             }
             let md = median(decode), mz = median(zstd)
-            var s = "trace       \(path) (\(size) bytes, \(count) records, \(String(format: "%.2f", Double(size) / Double(max(count, 1)))) B/record)\n"
+            var s =
+                "trace       \(path) (\(size) bytes, \(count) records, \(String(format: "%.2f", Double(size) / Double(max(count, 1)))) B/record)\n"
             s += BenchCommand.line("decode", decode, count: count)
-            s += "zstd -dc    median \(String(format: "%.3f", mz)) s  (runs: \(zstd.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
+            s +=
+                "zstd -dc    median \(String(format: "%.3f", mz)) s  (runs: \(zstd.map { String(format: "%.3f", $0) }.joined(separator: " ")))\n"
             s += "ratio       decode / zstd = \(String(format: "%.2f", md / mz))\n"
             writeStdout(s)
             t.done(path)
@@ -144,10 +148,13 @@ struct BenchCommand: ParsableCommand {
 
     struct Replay: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Alternate a decode-only pass and a full replay (esx, or --policy/--overcommit); medians and their ratio.")
+            abstract:
+                "Alternate a decode-only pass and a full replay (esx, or --policy/--overcommit); medians and their ratio."
+        )
         @OptionGroup var t: TraceOptions
         @Option(help: "The policy (preset, file or key=value,…).") var policy: String = "esx"
-        @Option(help: "Memory for VMs = sum of max / R; also times the replay without pressure.") var overcommit: Double?
+        @Option(help: "Memory for VMs = sum of max / R; also times the replay without pressure.") var overcommit:
+            Double?
 
         func run() throws {
             let path = try t.path()
@@ -160,10 +167,17 @@ struct BenchCommand: ParsableCommand {
             try t.each {
                 decode.append(try BenchCommand.time { count = try BenchCommand.decodeAll(path) })
                 var r: ReplayReport?
-                replay.append(try BenchCommand.time { r = try BenchCommand.replay(path, [PolicyRun(name: policy, policy: pol, spec: spec)])[0].report })
-                pressure = "host \(r!.host.machinePages) pages, \(r!.host.freeEndPages) free at end, swap-outs \(r!.reclaim.swapOut), balloon inflations \(r!.reclaim.balloonInflated), guest refaults \(r!.reclaim.guestRefaults)"
+                replay.append(
+                    try BenchCommand.time {
+                        r = try BenchCommand.replay(path, [PolicyRun(name: policy, policy: pol, spec: spec)])[0].report
+                    })
+                pressure =
+                    "host \(r!.host.machinePages) pages, \(r!.host.freeEndPages) free at end, swap-outs \(r!.reclaim.swapOut), balloon inflations \(r!.reclaim.balloonInflated), guest refaults \(r!.reclaim.guestRefaults)"
                 if overcommit != nil {
-                    baseline.append(try BenchCommand.time { _ = try BenchCommand.replay(path, [PolicyRun(name: policy, policy: pol, spec: HostSpec())]) })
+                    baseline.append(
+                        try BenchCommand.time {
+                            _ = try BenchCommand.replay(path, [PolicyRun(name: policy, policy: pol, spec: HostSpec())])
+                        })
                 }
             }
             let md = median(decode), mr = median(replay)
@@ -186,7 +200,9 @@ struct BenchCommand: ParsableCommand {
 
     struct Compare: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "8 policies (the 7 presets and idleTax=0.5): compare --jobs 2 against the same 8 replays one after another.")
+            abstract:
+                "8 policies (the 7 presets and idleTax=0.5): compare --jobs 2 against the same 8 replays one after another."
+        )
         @OptionGroup var t: TraceOptions
         @Option(help: "Memory for VMs = sum of max / R.") var overcommit: Double = 1.5
 
@@ -194,7 +210,9 @@ struct BenchCommand: ParsableCommand {
             let path = try t.path()
             var spec = HostSpec()
             spec.memory = .overcommit(overcommit)
-            var runs: [PolicyRun] = BenchCommand.comparePresets.map { PolicyRun(name: $0, policy: Presets.named($0)!.policy, spec: spec) }
+            var runs: [PolicyRun] = BenchCommand.comparePresets.map {
+                PolicyRun(name: $0, policy: Presets.named($0)!.policy, spec: spec)
+            }
             var half = Policy()
             half.idleTax = 0.5
             runs.append(PolicyRun(name: "idleTax=0.5", policy: half, spec: spec))
@@ -206,18 +224,23 @@ struct BenchCommand: ParsableCommand {
             }
             let par = parallel
             func f(_ xs: [Double]) -> String { xs.map { String(format: "%.2f", $0) }.joined(separator: " ") }
-            var s = "trace       \(path), \(runs.count) policies (\(runs.map(\.name).joined(separator: ", "))), --overcommit \(overcommit)\n"
-            s += "\(runs.count) replays one after another  median \(String(format: "%.2f", median(serial))) s  (runs: \(f(serial)))\n"
-            s += "compare --jobs 1             median \(String(format: "%.2f", median(oneJob))) s  (runs: \(f(oneJob)))\n"
+            var s =
+                "trace       \(path), \(runs.count) policies (\(runs.map(\.name).joined(separator: ", "))), --overcommit \(overcommit)\n"
+            s +=
+                "\(runs.count) replays one after another  median \(String(format: "%.2f", median(serial))) s  (runs: \(f(serial)))\n"
+            s +=
+                "compare --jobs 1             median \(String(format: "%.2f", median(oneJob))) s  (runs: \(f(oneJob)))\n"
             s += "compare --jobs 2             median \(String(format: "%.2f", median(par))) s  (runs: \(f(par)))\n"
-            s += "speed-up    --jobs 2 vs one after another = \(String(format: "%.2f", median(serial) / median(par)))x, vs --jobs 1 = \(String(format: "%.2f", median(oneJob) / median(par)))x\n"
+            s +=
+                "speed-up    --jobs 2 vs one after another = \(String(format: "%.2f", median(serial) / median(par)))x, vs --jobs 1 = \(String(format: "%.2f", median(oneJob) / median(par)))x\n"
             writeStdout(s)
             t.done(path)
         }
     }
 
     struct Stats: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Alternate a decode-only pass and `stats` (10 s intervals); medians and their ratio.")
+        static let configuration = CommandConfiguration(
+            abstract: "Alternate a decode-only pass and `stats` (10 s intervals); medians and their ratio.")
         @OptionGroup var t: TraceOptions
 
         func run() throws {
@@ -226,12 +249,14 @@ struct BenchCommand: ParsableCommand {
             var decode: [Double] = [], stats: [Double] = []
             try t.each {
                 decode.append(try BenchCommand.time { count = try BenchCommand.decodeAll(path) })
-                stats.append(try BenchCommand.time { _ = try TraceStats.compute(path: path, interval: Micros.seconds(10)) })
+                stats.append(
+                    try BenchCommand.time { _ = try TraceStats.compute(path: path, interval: Micros.seconds(10)) })
             }
             var s = "trace       \(path) (\(count) records)\n"
             s += BenchCommand.line("decode", decode, count: count)
             s += BenchCommand.line("stats", stats, count: count)
-            s += "ratio       stats throughput / decode-only = \(String(format: "%.2f", median(decode) / median(stats)))\n"
+            s +=
+                "ratio       stats throughput / decode-only = \(String(format: "%.2f", median(decode) / median(stats)))\n"
             writeStdout(s)
             t.done(path)
         }
@@ -239,10 +264,13 @@ struct BenchCommand: ParsableCommand {
 
     struct Peer: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Replay the trace (esx, no pressure) and print its page accesses per second; --oracle-out also writes them for libCacheSim (scripts/bench-peer.sh).")
+            abstract:
+                "Replay the trace (esx, no pressure) and print its page accesses per second; --oracle-out also writes them for libCacheSim (scripts/bench-peer.sh)."
+        )
         @OptionGroup var t: TraceOptions
         @Option(help: "The policy (preset, file or key=value,…).") var policy: String = "esx"
-        @Option(help: "Write every page access here in libCacheSim's oracleGeneral form (24 bytes each).") var oracleOut: String?
+        @Option(help: "Write every page access here in libCacheSim's oracleGeneral form (24 bytes each).")
+        var oracleOut: String?
 
         func run() throws {
             try checkOutputs([oracleOut], inputs: t.trace.map { [$0] } ?? [])
@@ -251,26 +279,37 @@ struct BenchCommand: ParsableCommand {
             var report: ReplayReport?
             var times: [Double] = []
             try t.each {
-                times.append(try BenchCommand.time { report = try BenchCommand.replay(path, [PolicyRun(name: policy, policy: pol, spec: HostSpec())])[0].report })
+                times.append(
+                    try BenchCommand.time {
+                        report = try BenchCommand.replay(
+                            path, [PolicyRun(name: policy, policy: pol, spec: HostSpec())])[0].report
+                    })
             }
             let accesses = report!.vms.reduce(0) { $0 + $1.pageAccesses }
             if let out = oracleOut { try OracleGeneral.write(from: try TraceFile.open(path), to: out) }
             var s = "trace       \(path), policy \(policy), host \(report!.host.machinePages) pages\n"
-            s += "tracetool   \(accesses) page accesses, " + BenchCommand.line("replay", times, count: accesses, unit: "page accesses").dropFirst(12)
-            if let out = oracleOut { s += "oracle      \(out): \(accesses) requests of \(OracleGeneral.recordBytes) bytes, object id = VM << 32 | PPN, size 4096\n" }
+            s +=
+                "tracetool   \(accesses) page accesses, "
+                + BenchCommand.line("replay", times, count: accesses, unit: "page accesses").dropFirst(12)
+            if let out = oracleOut {
+                s +=
+                    "oracle      \(out): \(accesses) requests of \(OracleGeneral.recordBytes) bytes, object id = VM << 32 | PPN, size 4096\n"
+            }
             writeStdout(s)
             t.done(path)
         }
     }
 
     struct Trace: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write the benchmark trace to FILE (what the other measurements generate).")
+        static let configuration = CommandConfiguration(
+            abstract: "Write the benchmark trace to FILE (what the other measurements generate).")
         @Argument(help: "Where to write it.") var file: String
         @Option(help: "Records in the trace.") var records: UInt64 = 50_000_000
 
         func run() throws {
             try checkOutputs([file], inputs: [])
-            let footer = try ScenarioRegistry.write(MixScenario.self, options: BenchCommand.benchOptions(records: records), to: file)
+            let footer = try ScenarioRegistry.write(
+                MixScenario.self, options: BenchCommand.benchOptions(records: records), to: file)
             writeStdout("\(file): \(footer.records) records\n")
         }
     }

@@ -7,50 +7,57 @@ import TraceFormat
 struct CaptureCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capture",
-        abstract: "Capture a trace from real Linux VMs: booted under QEMU's TCG emulator, or running QEMU/KVM VMs attached in place.",
+        abstract:
+            "Capture a trace from real Linux VMs: booted under QEMU's TCG emulator, or running QEMU/KVM VMs attached in place.",
         discussion: """
-        Needs QEMU, a Debian cloud kernel, the tt-access plugin and the guest initramfs: run \
-        scripts/capture-setup.sh once (it installs and builds them into .capture/; with --server \
-        it also builds the Debian server image the server workloads boot). Each VM boots a \
-        busybox initramfs, or the Debian image from an NVMe disk, and runs one workload; its RAM \
-        is a file in /dev/shm that is read while the VMs are stopped. Every --interval seconds of running time the capture stops all \
-        VMs, writes the interval's page accesses (from the plugin) and every page whose content \
-        changed or was written (XXH3-64 hashes; Z for zero pages), and lets them go on. \
-        See docs/CAPTURE.md.
+            Needs QEMU, a Debian cloud kernel, the tt-access plugin and the guest initramfs: run \
+            scripts/capture-setup.sh once (it installs and builds them into .capture/; with --server \
+            it also builds the Debian server image the server workloads boot). Each VM boots a \
+            busybox initramfs, or the Debian image from an NVMe disk, and runs one workload; its RAM \
+            is a file in /dev/shm that is read while the VMs are stopped. Every --interval seconds of running time the capture stops all \
+            VMs, writes the interval's page accesses (from the plugin) and every page whose content \
+            changed or was written (XXH3-64 hashes; Z for zero pages), and lets them go on. \
+            See docs/CAPTURE.md.
 
-        --vm WORKLOAD[,mem=MIB][,seed=N][,name=S][,count=N][,start=SECONDS][,stop=SECONDS][,schedule=MIB:SECONDS;...][,run=SCRIPT][,files=DIR]
+            --vm WORKLOAD[,mem=MIB][,seed=N][,name=S][,count=N][,start=SECONDS][,stop=SECONDS][,schedule=MIB:SECONDS;...][,run=SCRIPT][,files=DIR]
 
-        Workloads: \(GuestWorkload.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")).
+            Workloads: \(GuestWorkload.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")).
 
-        Defaults: mem=256 (busybox) or 1024 (Debian), seed = the VM's position + 1, count=1 (count=N makes N identical VMs, \
-        same seed), start=0, no stop (VMs still running at the end get no power-off record).
+            Defaults: mem=256 (busybox) or 1024 (Debian), seed = the VM's position + 1, count=1 (count=N makes N identical VMs, \
+            same seed), start=0, no stop (VMs still running at the end get no power-off record).
 
-        --warmup SECONDS lets every VM boot and run that long before the trace starts; the trace \
-        then begins with the memory the warm-up left, not with the boot.
+            --warmup SECONDS lets every VM boot and run that long before the trace starts; the trace \
+            then begins with the memory the warm-up left, not with the boot.
 
-        Example: tracetool capture --vm sort,mem=128 --duration 20s --interval 5s -o small.mtr.zst
-        Example: tracetool capture --vm postgres --vm web,mem=768 --warmup 1m --duration 5m --interval 10s -o servers.mtr.zst
-        Example: tracetool capture --vm custom,run=job.sh,files=data --duration 1m -o mine.mtr.zst
+            Example: tracetool capture --vm sort,mem=128 --duration 20s --interval 5s -o small.mtr.zst
+            Example: tracetool capture --vm postgres --vm web,mem=768 --warmup 1m --duration 5m --interval 10s -o servers.mtr.zst
+            Example: tracetool capture --vm custom,run=job.sh,files=data --duration 1m -o mine.mtr.zst
 
-        Attach mode: --attach PID[,name=S][,qmp=SOCKET] (repeatable) or --attach-all captures \
-        QEMU/KVM VMs that are already running, at full speed, without stopping them: every \
-        --interval it reads which pages each QEMU's host backs and which were written (soft-dirty \
-        bits in /proc/PID/pagemap, then cleared for that process only; where the host kernel has \
-        none, pages whose content changed), and hashes every backed page through /proc/PID/mem \
-        (read-only). Reads are not recorded. --consistent pauses \
-        each VM while it is read (needs qmp=). Needs the QEMU processes' user, or root. \
-        See docs/CAPTURE.md, "Attaching to running VMs".
+            Attach mode: --attach PID[,name=S][,qmp=SOCKET] (repeatable) or --attach-all captures \
+            QEMU/KVM VMs that are already running, at full speed, without stopping them: every \
+            --interval it reads which pages each QEMU's host backs and which were written (soft-dirty \
+            bits in /proc/PID/pagemap, then cleared for that process only; where the host kernel has \
+            none, pages whose content changed), and hashes every backed page through /proc/PID/mem \
+            (read-only). Reads are not recorded. --consistent pauses \
+            each VM while it is read (needs qmp=). Needs the QEMU processes' user, or root. \
+            See docs/CAPTURE.md, "Attaching to running VMs".
 
-        Example: tracetool capture --attach $(pgrep -f 'qemu-system.*guest0') --duration 1m -o live.mtr.zst
-        """)
+            Example: tracetool capture --attach $(pgrep -f 'qemu-system.*guest0') --duration 1m -o live.mtr.zst
+            """)
 
     @Option(name: .customLong("vm"), help: "A VM to run (repeatable; see above).") var vms: [String] = []
-    @Option(name: .customLong("attach"), help: "A running QEMU process to capture: PID[,name=S][,qmp=SOCKET] (repeatable).") var attach: [String] = []
-    @Flag(help: "Attach to every QEMU process of this user (of every user for root) that has guest RAM.") var attachAll = false
-    @Flag(help: "Attach mode: pause each VM (QMP stop/cont) while it is read, so each snapshot is exact.") var consistent = false
-    @Option(help: ArgumentHelp("VM running time to capture (\(DurationText.forms)).", valueName: "D")) var duration: String = "60s"
+    @Option(
+        name: .customLong("attach"), help: "A running QEMU process to capture: PID[,name=S][,qmp=SOCKET] (repeatable).")
+    var attach: [String] = []
+    @Flag(help: "Attach to every QEMU process of this user (of every user for root) that has guest RAM.")
+    var attachAll = false
+    @Flag(help: "Attach mode: pause each VM (QMP stop/cont) while it is read, so each snapshot is exact.")
+    var consistent = false
+    @Option(help: ArgumentHelp("VM running time to capture (\(DurationText.forms)).", valueName: "D")) var duration:
+        String = "60s"
     @Option(help: ArgumentHelp("Running time between snapshots.", valueName: "D")) var interval: String = "5s"
-    @Option(help: ArgumentHelp("Running time every VM gets before the trace starts (not recorded).", valueName: "D")) var warmup: String = "0s"
+    @Option(help: ArgumentHelp("Running time every VM gets before the trace starts (not recorded).", valueName: "D"))
+    var warmup: String = "0s"
 
     func validate() throws {
         _ = try durationOption("--duration", duration)
@@ -60,10 +67,15 @@ struct CaptureCommand: ParsableCommand {
 
     /// The duration options in seconds (validated).
     var seconds: (duration: Double, interval: Double, warmup: Double) {
-        (Units.parseDuration(duration)!.seconds, Units.parseDuration(interval)!.seconds, Units.parseDuration(warmup)!.seconds)
+        (
+            Units.parseDuration(duration)!.seconds, Units.parseDuration(interval)!.seconds,
+            Units.parseDuration(warmup)!.seconds
+        )
     }
-    @Option(help: "QEMU -icount shift: a guest instruction advances the guest clock by 2^N ns.") var icountShift: Int = 3
-    @Option(help: "Directory scripts/capture-setup.sh filled (default: $TRACETOOL_CAPTURE_DIR, else .capture).") var assets: String?
+    @Option(help: "QEMU -icount shift: a guest instruction advances the guest clock by 2^N ns.") var icountShift: Int =
+        3
+    @Option(help: "Directory scripts/capture-setup.sh filled (default: $TRACETOOL_CAPTURE_DIR, else .capture).")
+    var assets: String?
     @Option(help: "Copy each VM's serial console to DIR/NAME.console.") var consoles: String?
     @Option(help: "zstd compression level (1-19).") var level: Int32 = 19
     @Option(name: .shortAndLong, help: "Output trace (binary, written atomically).") var output: String
@@ -105,10 +117,14 @@ struct CaptureCommand: ParsableCommand {
             throw CommandFailure.usage(error.description)
         }
         if attachAll {
-            for pid in QEMUProcess.all() where !specs.contains(where: { $0.pid == pid }) { specs.append(AttachSpec(pid: pid)) }
+            for pid in QEMUProcess.all() where !specs.contains(where: { $0.pid == pid }) {
+                specs.append(AttachSpec(pid: pid))
+            }
         }
         try checkOutputs([output], inputs: [])
-        let opts = AttachOptions(vms: specs, duration: seconds.duration, interval: seconds.interval, output: output, level: level, consistent: consistent)
+        let opts = AttachOptions(
+            vms: specs, duration: seconds.duration, interval: seconds.interval, output: output, level: level,
+            consistent: consistent)
         let quiet = self.quiet
         let footer: TraceFooter
         do {
@@ -125,9 +141,10 @@ struct CaptureCommand: ParsableCommand {
     private func capture(_ specs: [CaptureVMSpec]) throws(CaptureError) -> (footer: TraceFooter, vms: Int) {
         let dir = assets ?? ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? ".capture"
         if let c = consoles { try? FileManager.default.createDirectory(atPath: c, withIntermediateDirectories: true) }
-        let opts = CaptureOptions(vms: specs, duration: seconds.duration, interval: seconds.interval, icountShift: icountShift,
-                                  assets: dir, output: output, level: level, consoleDirectory: consoles,
-                                  warmup: seconds.warmup)
+        let opts = CaptureOptions(
+            vms: specs, duration: seconds.duration, interval: seconds.interval, icountShift: icountShift,
+            assets: dir, output: output, level: level, consoleDirectory: consoles,
+            warmup: seconds.warmup)
         let quiet = self.quiet
         let session = try CaptureSession(options: opts) { line in
             if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }

@@ -9,33 +9,53 @@ struct CompareCommand: ParsableCommand, LimitedCommand {
         commandName: "compare",
         abstract: "Replay one trace under several policies, side by side.",
         discussion: """
-        Each --policy is a preset, a JSON file of knob values, or key=value,… on top of esx; \
-        --set and --seed apply to every policy. --sweep key=v1,v2,… (repeatable; key: any knob, \
-        host-memory, overcommit or seed) expands every policy over a grid, the cartesian product \
-        of the sweeps: runs are ordered by policy (command-line order), then by the first sweep's \
-        values, then the second's, and so on (the last sweep varies fastest), each named \
-        "POLICY k1=v1 k2=v2". The trace is decoded once and every run's engine replays the same \
-        batches, on --jobs worker threads; the output is identical for any --jobs.
-        """)
+            Each --policy is a preset, a JSON file of knob values, or key=value,… on top of esx; \
+            --set and --seed apply to every policy. --sweep key=v1,v2,… (repeatable; key: any knob, \
+            host-memory, overcommit or seed) expands every policy over a grid, the cartesian product \
+            of the sweeps: runs are ordered by policy (command-line order), then by the first sweep's \
+            values, then the second's, and so on (the last sweep varies fastest), each named \
+            "POLICY k1=v1 k2=v2". The trace is decoded once and every run's engine replays the same \
+            batches, on --jobs worker threads; the output is identical for any --jobs.
+            """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, csv, csvSummary = "csv-summary" }
 
     @Argument(help: "Trace file (binary or text).") var file: String
-    @Option(name: .customLong("policy"), help: ArgumentHelp("A policy (repeatable; default esx).", valueName: "P")) var policies: [String] = []
-    @Option(name: .customLong("set"), help: ArgumentHelp("Set one knob in every policy (repeatable); see `tracetool policy show`.", valueName: "key=value"))
+    @Option(name: .customLong("policy"), help: ArgumentHelp("A policy (repeatable; default esx).", valueName: "P"))
+    var policies: [String] = []
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp(
+            "Set one knob in every policy (repeatable); see `tracetool policy show`.", valueName: "key=value"))
     var assignments: [String] = []
     @Option(help: "Seed for every policy's random choices (overrides each policy's).") var seed: UInt64?
-    @Option(help: ArgumentHelp("Replay every policy and grid cell with N seeds (the policy's seed and the N − 1 after it); reports give each metric's mean and 95% interval.", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Replay every policy and grid cell with N seeds (the policy's seed and the N − 1 after it); reports give each metric's mean and 95% interval.",
+            valueName: "N"))
     var seeds: Int = 1
-    @Option(name: .customLong("sweep"), help: ArgumentHelp("Expand every policy over the values of a knob, host-memory, overcommit or seed (repeatable: a grid).", valueName: "key=v1,v2,…"))
+    @Option(
+        name: .customLong("sweep"),
+        help: ArgumentHelp(
+            "Expand every policy over the values of a knob, host-memory, overcommit or seed (repeatable: a grid).",
+            valueName: "key=v1,v2,…"))
     var sweeps: [String] = []
     @Option(help: "Worker threads.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Output format: text, json, csv (one row per run and VM, a seed column: docs/REPORT.md), csv-summary (one row per policy and grid cell, means and 95% intervals over the seeds).") var format: Format = .text
+    @Option(
+        help:
+            "Output format: text, json, csv (one row per run and VM, a seed column: docs/REPORT.md), csv-summary (one row per policy and grid cell, means and 95% intervals over the seeds)."
+    ) var format: Format = .text
     @OptionGroup var hostOptions: HostOptions
     @OptionGroup var span: RunOptions
-    @Option(name: .shortAndLong, help: "Write the output to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?
+    @Option(
+        name: .shortAndLong,
+        help: "Write the output to this file (atomically; a regular file, never an input) instead of stdout (-).")
+    var output: String?
     @Option(help: ArgumentHelp("Also write a self-contained HTML report.", valueName: "FILE.html")) var html: String?
-    @Option(help: ArgumentHelp("Write every run's timeline to one long CSV (a policy column, a column per swept key, then replay's timeline columns).", valueName: "FILE.csv"))
+    @Option(
+        help: ArgumentHelp(
+            "Write every run's timeline to one long CSV (a policy column, a column per swept key, then replay's timeline columns).",
+            valueName: "FILE.csv"))
     var timeline: String?
     @Flag(name: .shortAndLong, help: "No progress line on stderr.") var quiet = false
     @OptionGroup var limits: LimitOptions
@@ -61,13 +81,21 @@ struct CompareCommand: ParsableCommand, LimitedCommand {
         }
         let hostKeys = out.map(\.key).filter { RunGrid.hostKeys.contains($0) }
         if !hostKeys.isEmpty && (hostOptions.hostMemory != nil || hostOptions.overcommit != nil) {
-            throw ValidationError("--sweep \(hostKeys[0]) and --\(hostOptions.hostMemory != nil ? "host-memory" : "overcommit") both set the host's memory; give one")
+            throw ValidationError(
+                "--sweep \(hostKeys[0]) and --\(hostOptions.hostMemory != nil ? "host-memory" : "overcommit") both set the host's memory; give one"
+            )
         }
-        if out.contains(where: { $0.key == "seed" }) && seed != nil { throw ValidationError("--sweep seed and --seed both set the seed; give one") }
-        if out.contains(where: { $0.key == "seed" }) && seeds > 1 { throw ValidationError("--sweep seed and --seeds both choose seeds; give one") }
+        if out.contains(where: { $0.key == "seed" }) && seed != nil {
+            throw ValidationError("--sweep seed and --seed both set the seed; give one")
+        }
+        if out.contains(where: { $0.key == "seed" }) && seeds > 1 {
+            throw ValidationError("--sweep seed and --seeds both choose seeds; give one")
+        }
         let runs = out.reduce(max(1, policies.count) * seeds) { $0 * $1.values.count }
         guard runs <= Self.maxRuns else {
-            throw ValidationError("\(runs) runs (policies × sweep values × seeds) is more than \(Self.maxRuns); sweep fewer values or seeds")
+            throw ValidationError(
+                "\(runs) runs (policies × sweep values × seeds) is more than \(Self.maxRuns); sweep fewer values or seeds"
+            )
         }
         return out
     }

@@ -17,8 +17,12 @@ struct GenCommand: ParsableCommand {
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "Number of VMs.") var vms: Int = 4
     @Option(help: "Pages per VM.") var pages: UInt64 = 16_384
-    @Option(help: "Records to generate (scenarios that are record-driven); at most what the output's file system can hold at 1 byte each.") var records: UInt64 = 1_000_000
-    @Option(help: ArgumentHelp("Simulated time the trace spans (\(Units.durationForms)).", valueName: "D")) var duration: String = "60s"
+    @Option(
+        help:
+            "Records to generate (scenarios that are record-driven); at most what the output's file system can hold at 1 byte each."
+    ) var records: UInt64 = 1_000_000
+    @Option(help: ArgumentHelp("Simulated time the trace spans (\(Units.durationForms)).", valueName: "D"))
+    var duration: String = "60s"
     @Option(help: "Share of accesses that are writes.") var writeFraction: Double = 0.3
     @Option(help: "Share of records that are content records.") var contentFraction: Double = 0.05
     @Option(help: "Share of records (or pages) that are zero.") var zeroFraction: Double = 0.01
@@ -31,19 +35,33 @@ struct GenCommand: ParsableCommand {
 
     func validate() throws {
         guard let scenario else {
-            throw ValidationError("gen needs a scenario and an output file: tracetool gen SCENARIO OUT (scenarios: \(Self.scenarioNames))")
+            throw ValidationError(
+                "gen needs a scenario and an output file: tracetool gen SCENARIO OUT (scenarios: \(Self.scenarioNames))"
+            )
         }
         guard ScenarioRegistry.named(scenario) != nil else {
-            throw ValidationError("unknown scenario \"\(scenario)\"; tracetool gen SCENARIO OUT, where SCENARIO is one of \(Self.scenarioNames)")
+            throw ValidationError(
+                "unknown scenario \"\(scenario)\"; tracetool gen SCENARIO OUT, where SCENARIO is one of \(Self.scenarioNames)"
+            )
         }
-        guard output != nil else { throw ValidationError("gen \(scenario) needs an output file: tracetool gen \(scenario) OUT") }
-        guard vms >= 1, vms <= TraceLimits.maxVMs else { throw ValidationError("--vms must be 1...\(TraceLimits.maxVMs)") }
-        guard pages >= 1, pages <= TraceLimits.maxPagesPerVM else { throw ValidationError("--pages must be 1...\(TraceLimits.maxPagesPerVM)") }
-        for (n, v) in [("write-fraction", writeFraction), ("content-fraction", contentFraction), ("zero-fraction", zeroFraction),
-                       ("run-fraction", runFraction), ("common-content", commonContent)] where !(0...1).contains(v) {
+        guard output != nil else {
+            throw ValidationError("gen \(scenario) needs an output file: tracetool gen \(scenario) OUT")
+        }
+        guard vms >= 1, vms <= TraceLimits.maxVMs else {
+            throw ValidationError("--vms must be 1...\(TraceLimits.maxVMs)")
+        }
+        guard pages >= 1, pages <= TraceLimits.maxPagesPerVM else {
+            throw ValidationError("--pages must be 1...\(TraceLimits.maxPagesPerVM)")
+        }
+        for (n, v) in [
+            ("write-fraction", writeFraction), ("content-fraction", contentFraction), ("zero-fraction", zeroFraction),
+            ("run-fraction", runFraction), ("common-content", commonContent),
+        ] where !(0...1).contains(v) {
             throw ValidationError("--\(n) must be between 0 and 1")
         }
-        guard let d = try durationOption("--duration", duration), d.seconds < 1e12 else { throw ValidationError("--duration is too long") }
+        guard let d = try durationOption("--duration", duration), d.seconds < 1e12 else {
+            throw ValidationError("--duration is too long")
+        }
         _ = d
         guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19") }
         let sc = ScenarioRegistry.named(scenario)!
@@ -51,7 +69,9 @@ struct GenCommand: ParsableCommand {
         for given in CommandLineScan.given.sorted() {
             let name = String(given.dropFirst(2))
             guard shared.contains(name) || sc.options.contains(name) else {
-                throw ValidationError("gen \(scenario) does not use --\(name) (it reads: \(sc.options.sorted().map { "--" + $0 }.joined(separator: ", ")))")
+                throw ValidationError(
+                    "gen \(scenario) does not use --\(name) (it reads: \(sc.options.sorted().map { "--" + $0 }.joined(separator: ", ")))"
+                )
             }
         }
     }
@@ -70,12 +90,17 @@ struct GenCommand: ParsableCommand {
         if statvfs(dir.isEmpty ? "." : dir, &fs) == 0 {
             let free = Double(fs.f_bavail) * Double(fs.f_frsize)
             guard n <= free else {
-                throw CommandFailure.failed(String(format: "%@: about %.3g records need at least %.3g GiB and its file system has %.1f GiB free; ask for fewer --records, --pages, --vms or a shorter --duration",
-                                  output, n, n / 1_073_741_824, free / 1_073_741_824))
+                throw CommandFailure.failed(
+                    String(
+                        format:
+                            "%@: about %.3g records need at least %.3g GiB and its file system has %.1f GiB free; ask for fewer --records, --pages, --vms or a shorter --duration",
+                        output, n, n / 1_073_741_824, free / 1_073_741_824))
             }
         }
         // `identical` lays out one byte per page before writing.
-        if scenario == IdenticalScenario.name, let problem = MemoryBudget.problem(Double(pages), for: "gen identical with \(pages) pages per VM") {
+        if scenario == IdenticalScenario.name,
+            let problem = MemoryBudget.problem(Double(pages), for: "gen identical with \(pages) pages per VM")
+        {
             throw CommandFailure.failed("\(output): \(problem)")
         }
         var o = GenOptions()

@@ -16,8 +16,11 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         let s = try TraceFile.summary(file)
         switch format {
-        case .text: writeStdout(TraceInfoRenderer.text(path: file, header: s.header, footer: s.footer, encoding: s.encoding))
-        case .json: writeStdout(try TraceInfoRenderer.json(path: file, header: s.header, footer: s.footer, encoding: s.encoding))
+        case .text:
+            writeStdout(TraceInfoRenderer.text(path: file, header: s.header, footer: s.footer, encoding: s.encoding))
+        case .json:
+            writeStdout(
+                try TraceInfoRenderer.json(path: file, header: s.header, footer: s.footer, encoding: s.encoding))
         }
     }
 }

@@ -8,13 +8,18 @@ import TraceFormat
 struct TraceTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tracetool",
-        abstract: "Replay VM page-access and page-content traces through a model of VMware ESX Server's memory management.",
+        abstract:
+            "Replay VM page-access and page-content traces through a model of VMware ESX Server's memory management.",
         discussion: """
-        Traces are binary (*.mtr.zst) or text (*.mtr.txt, *.csv, optionally zstd-compressed); every \
-        command detects which by content. See docs/FORMAT.md for both formats.
-        """,
+            Traces are binary (*.mtr.zst) or text (*.mtr.txt, *.csv, optionally zstd-compressed); every \
+            command detects which by content. See docs/FORMAT.md for both formats.
+            """,
         version: TraceFormatVersion.toolVersion,
-        subcommands: [ReplayCommand.self, CompareCommand.self, PlanCommand.self, StatsCommand.self, PolicyCommand.self, InfoCommand.self, ValidateCommand.self, ConvertCommand.self, GenCommand.self, CaptureCommand.self, ReproduceCommand.self, StudyCommand.self, BenchCommand.self]
+        subcommands: [
+            ReplayCommand.self, CompareCommand.self, PlanCommand.self, StatsCommand.self, PolicyCommand.self,
+            InfoCommand.self, ValidateCommand.self, ConvertCommand.self, GenCommand.self, CaptureCommand.self,
+            ReproduceCommand.self, StudyCommand.self, BenchCommand.self,
+        ]
     )
 
     /// Parses and runs a command. Every error is one line on stderr ("tracetool: …") and an
@@ -62,9 +67,13 @@ struct CommandFailure: Error {
     var message: String
     var status: Int32
     /// The command line is wrong (exit status 64).
-    static func usage(_ message: String) -> CommandFailure { CommandFailure(message: message, status: ExitStatus.usage) }
+    static func usage(_ message: String) -> CommandFailure {
+        CommandFailure(message: message, status: ExitStatus.usage)
+    }
     /// The run failed (exit status 1).
-    static func failed(_ message: String) -> CommandFailure { CommandFailure(message: message, status: ExitStatus.failure) }
+    static func failed(_ message: String) -> CommandFailure {
+        CommandFailure(message: message, status: ExitStatus.failure)
+    }
 }
 
 /// A command with `--max-memory`: `main` applies the limit after parsing, before running.
@@ -93,7 +102,8 @@ extension ConfigError {
 enum CommandLineScan {
     /// Options that may be repeated, by command path.
     static let repeatable: [String: Set<String>] = [
-        "replay": ["--set", "--vm"], "compare": ["--policy", "--set", "--sweep", "--vm"], "plan": ["--policy", "--set"], "capture": ["--vm"], "policy show": ["--set"],
+        "replay": ["--set", "--vm"], "compare": ["--policy", "--set", "--sweep", "--vm"],
+        "plan": ["--policy", "--set"], "capture": ["--vm"], "policy show": ["--set"],
         "policy": ["--set"],
     ]
     static let shortNames = ["-o": "--output", "-q": "--quiet", "-h": "--help"]
@@ -145,14 +155,20 @@ func printError(_ s: String) {
 
 /// `--max-memory`: what a command may plan to allocate by sizes the input declares.
 struct LimitOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("Most memory this run may plan to use for what the trace declares (pages, intervals, timeline rows), e.g. 8GiB. Default: half the machine's physical memory.", valueName: "SIZE"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Most memory this run may plan to use for what the trace declares (pages, intervals, timeline rows), e.g. 8GiB. Default: half the machine's physical memory.",
+            valueName: "SIZE"))
     var maxMemory: String?
 
     /// The limit in bytes, nil when not given.
     func bytes() throws -> UInt64? {
         guard let maxMemory else { return nil }
         let size: Units.Size
-        do { size = try Units.parseSize(maxMemory) } catch { throw ValidationError("--max-memory \(error.description)") }
+        do { size = try Units.parseSize(maxMemory) } catch {
+            throw ValidationError("--max-memory \(error.description)")
+        }
         let bytes = size.pages(pageSize: 1)
         guard bytes >= 1 << 20 else { throw ValidationError("--max-memory must be at least 1MiB") }
         return bytes
@@ -181,7 +197,9 @@ func checkOutputs(_ outputs: [String?], inputs: [String]) throws {
             var st = stat()
             let dir = (o as NSString).deletingLastPathComponent
             let folderMissing = lstat(o, &st) != 0 && errno == ENOENT && stat(dir.isEmpty ? "." : dir, &st) != 0
-            throw CommandFailure(message: error.description, status: lstat(o, &st) == 0 || folderMissing ? ExitStatus.usage : ExitStatus.failure)
+            throw CommandFailure(
+                message: error.description,
+                status: lstat(o, &st) == 0 || folderMissing ? ExitStatus.usage : ExitStatus.failure)
         }
         let key = URL(fileURLWithPath: o).standardizedFileURL.resolvingSymlinksInPath().path
         if let other = seen[key] {

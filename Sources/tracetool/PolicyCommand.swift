@@ -15,11 +15,12 @@ struct PolicyCommand: ParsableCommand {
             commandName: "show",
             abstract: "Print every knob with its value (defaults, or those of a policy), or one knob.",
             discussion: """
-            tracetool policy show                 every knob at its default (the esx preset)
-            tracetool policy show no-tax          the knobs of a preset (also a JSON file or key=value,…)
-            tracetool policy show idleTax         one knob: its meaning, default and the presets that change it
-            """)
-        @Argument(help: ArgumentHelp("A preset, a policy file, key=value,…, or a knob's name.", valueName: "NAME")) var name: String?
+                tracetool policy show                 every knob at its default (the esx preset)
+                tracetool policy show no-tax          the knobs of a preset (also a JSON file or key=value,…)
+                tracetool policy show idleTax         one knob: its meaning, default and the presets that change it
+                """)
+        @Argument(help: ArgumentHelp("A preset, a policy file, key=value,…, or a knob's name.", valueName: "NAME"))
+        var name: String?
         @OptionGroup var model: PolicyOptions
         @Option(help: "Output format.") var format: OutputFormat = .text
 

@@ -37,16 +37,21 @@ final class Progress: @unchecked Sendable {
             let frac = size > 0 ? min(1, Double(r.fileOffset) / Double(size)) : 0
             let rate = Double(r.recordsRead) / max(secs, 1e-9)
             let eta = frac > 0 ? secs * (1 - frac) / frac : 0
-            return String(format: "\r%@: %llu records, %.0f%%, %.1f M records/s, ETA %.0f s ", (path as NSString).lastPathComponent,
-                          r.recordsRead, frac * 100, rate / 1e6, eta)
+            return String(
+                format: "\r%@: %llu records, %.0f%%, %.1f M records/s, ETA %.0f s ",
+                (path as NSString).lastPathComponent,
+                r.recordsRead, frac * 100, rate / 1e6, eta)
         }
     }
 
     /// A span of simulated time the model steps through second by second.
     func span(_ now: Micros, _ end: Micros) {
         show {
-            String(format: "\r%@: simulating %.0f s … %.0f s (%.0f%% of this span; --until or a shorter --settle bounds it) ",
-                   (path as NSString).lastPathComponent, now.seconds, end.seconds, 100 * now.seconds / max(end.seconds, 1e-9))
+            String(
+                format:
+                    "\r%@: simulating %.0f s … %.0f s (%.0f%% of this span; --until or a shorter --settle bounds it) ",
+                (path as NSString).lastPathComponent, now.seconds, end.seconds,
+                100 * now.seconds / max(end.seconds, 1e-9))
         }
     }
 

@@ -9,12 +9,12 @@ struct ReplayCommand: ParsableCommand, LimitedCommand {
         commandName: "replay",
         abstract: "Replay a trace through the model: sharing, faults, idle estimates, reclamation.",
         discussion: """
-        Models the pmap, shadow page tables, content-based page sharing, idle-memory sampling, \
-        the idle memory tax with min-funding revocation, admission control, the free-memory \
-        states, ballooning and host paging of VMware ESX Server (docs/MODEL.md). Output keys are \
-        documented in docs/REPORT.md. The same trace, policy and seed always give byte-identical \
-        output. Memory pressure comes from --host-memory or --overcommit.
-        """)
+            Models the pmap, shadow page tables, content-based page sharing, idle-memory sampling, \
+            the idle memory tax with min-funding revocation, admission control, the free-memory \
+            states, ballooning and host paging of VMware ESX Server (docs/MODEL.md). Output keys are \
+            documented in docs/REPORT.md. The same trace, policy and seed always give byte-identical \
+            output. Memory pressure comes from --host-memory or --overcommit.
+            """)
 
     @Argument(help: "Trace file (binary or text).") var file: String
     @OptionGroup var model: PolicyOptions
@@ -22,9 +22,15 @@ struct ReplayCommand: ParsableCommand, LimitedCommand {
     @OptionGroup var limits: LimitOptions
     @Option(help: "Output format.") var format: OutputFormat = .text
     @OptionGroup var span: RunOptions
-    @Option(name: .shortAndLong, help: "Write the report to this file (atomically; a regular file, never an input) instead of stdout (-).") var output: String?
-    @Option(help: ArgumentHelp("Write one CSV row per VM per interval to this file (atomically).", valueName: "FILE.csv")) var timeline: String?
-    @Option(help: ArgumentHelp("Also write a self-contained HTML report (charts over time).", valueName: "FILE.html")) var html: String?
+    @Option(
+        name: .shortAndLong,
+        help: "Write the report to this file (atomically; a regular file, never an input) instead of stdout (-).")
+    var output: String?
+    @Option(
+        help: ArgumentHelp("Write one CSV row per VM per interval to this file (atomically).", valueName: "FILE.csv"))
+    var timeline: String?
+    @Option(help: ArgumentHelp("Also write a self-contained HTML report (charts over time).", valueName: "FILE.html"))
+    var html: String?
     @Flag(name: .shortAndLong, help: "No progress line on stderr.") var quiet = false
 
     func validate() throws {
@@ -45,8 +51,10 @@ struct ReplayCommand: ParsableCommand, LimitedCommand {
         progress.clear()
         let report = run.report
         if let timeline {
-            try AtomicOutput.write(TimelineRenderer.csv(run.timeline, pageSize: report.host.pageSizeBytes,
-                                                        names: Dictionary(uniqueKeysWithValues: report.vms.map { ($0.id, $0.name) })), to: timeline)
+            try AtomicOutput.write(
+                TimelineRenderer.csv(
+                    run.timeline, pageSize: report.host.pageSizeBytes,
+                    names: Dictionary(uniqueKeysWithValues: report.vms.map { ($0.id, $0.name) })), to: timeline)
         }
         warnRefusals(report, file: file)
         if let html {

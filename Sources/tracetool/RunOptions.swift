@@ -8,9 +8,13 @@ import TraceFormat
 /// `replay` and `compare`: `--until`, `--settle`, `--timeline-interval`.
 struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Stop at this simulated time (30s, 15m, 2h).", valueName: "T")) var until: String?
-    @Option(help: ArgumentHelp("Keep the clock (the sharing scan, reclamation) running this long after the last record.", valueName: "D"))
+    @Option(
+        help: ArgumentHelp(
+            "Keep the clock (the sharing scan, reclamation) running this long after the last record.", valueName: "D"))
     var settle: String?
-    @Option(help: ArgumentHelp("Timeline and HTML chart interval (with --timeline or --html; default 10s).", valueName: "D"))
+    @Option(
+        help: ArgumentHelp("Timeline and HTML chart interval (with --timeline or --html; default 10s).", valueName: "D")
+    )
     var timelineInterval: String?
 
     func validate() throws {
@@ -21,7 +25,9 @@ struct RunOptions: ParsableArguments {
 
     /// Refuses `--timeline-interval` when nothing draws a timeline.
     func check(timelineWanted: Bool) throws {
-        if timelineInterval != nil && !timelineWanted { throw ValidationError("--timeline-interval needs --timeline or --html") }
+        if timelineInterval != nil && !timelineWanted {
+            throw ValidationError("--timeline-interval needs --timeline or --html")
+        }
     }
 
     var untilTime: Micros? { until.flatMap(Units.parseDuration) }
@@ -48,7 +54,8 @@ func durationOption(_ flag: String, _ value: String?) throws -> Micros? {
 func timelineIntervalOption(_ value: String?) throws -> Micros? {
     guard let iv = try durationOption("--timeline-interval", value) else { return nil }
     guard iv.rawValue >= 1_000_000 else {
-        throw ValidationError("--timeline-interval \"\(value!)\" is shorter than 1s (the model moves once a simulated second)")
+        throw ValidationError(
+            "--timeline-interval \"\(value!)\" is shorter than 1s (the model moves once a simulated second)")
     }
     return iv
 }

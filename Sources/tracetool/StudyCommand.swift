@@ -8,20 +8,23 @@ struct StudyCommand: ParsableCommand {
         commandName: "study",
         abstract: "Many traces × policies × grids × seeds: plan cells, run them here or on a cluster, merge.",
         discussion: """
-        A study file (JSON; docs/STUDY.md) names traces (paths or globs, relative to the file), \
-        policies, sweeps, seeds, host settings, settle/until and an output folder. Each cell (one \
-        trace × policy × grid cell × seed) has a stable id and a hash of its inputs. `run` writes \
-        each cell's result as OUT/cells/ID.json, atomically, and skips cells whose result is there \
-        with the same inputs, so a rerun does only what is missing; a Slurm array task runs \
-        `study run STUDY --cell-from-env` (SLURM_ARRAY_TASK_ID), a Kubernetes Indexed Job the same \
-        (JOB_COMPLETION_INDEX). `merge` writes OUT/merged.csv, OUT/merged.json and OUT/report.html \
-        and lists every cell without a result.
-        """,
+            A study file (JSON; docs/STUDY.md) names traces (paths or globs, relative to the file), \
+            policies, sweeps, seeds, host settings, settle/until and an output folder. Each cell (one \
+            trace × policy × grid cell × seed) has a stable id and a hash of its inputs. `run` writes \
+            each cell's result as OUT/cells/ID.json, atomically, and skips cells whose result is there \
+            with the same inputs, so a rerun does only what is missing; a Slurm array task runs \
+            `study run STUDY --cell-from-env` (SLURM_ARRAY_TASK_ID), a Kubernetes Indexed Job the same \
+            (JOB_COMPLETION_INDEX). `merge` writes OUT/merged.csv, OUT/merged.json and OUT/report.html \
+            and lists every cell without a result.
+            """,
         subcommands: [Plan.self, Run.self, Local.self, Merge.self])
 
     struct Common: ParsableArguments {
         @Argument(help: "The study file (JSON).") var study: String
-        @Option(help: ArgumentHelp("The output folder (default: the study's \"output\", relative to the study file).", valueName: "DIR")) var out: String?
+        @Option(
+            help: ArgumentHelp(
+                "The output folder (default: the study's \"output\", relative to the study file).", valueName: "DIR"))
+        var out: String?
 
         /// The plan; `hashing`: the cells whose inputs to hash (all when nil).
         func plan(hashing: Set<Int>? = nil) throws -> (StudyPlan, String) {
@@ -44,7 +47,8 @@ struct StudyCommand: ParsableCommand {
     }
 
     struct Plan: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the cells, one per line: id, input hash, trace, run.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the cells, one per line: id, input hash, trace, run.")
         @OptionGroup var common: Common
         func run() throws {
             let (plan, _) = try common.plan()
@@ -53,23 +57,30 @@ struct StudyCommand: ParsableCommand {
     }
 
     struct Run: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run some cells (--cell, --cells or --cell-from-env); skips those already done.")
+        static let configuration = CommandConfiguration(
+            abstract: "Run some cells (--cell, --cells or --cell-from-env); skips those already done.")
         @OptionGroup var common: Common
         @Option(help: "A cell id (repeatable).") var cell: [Int] = []
         @Option(help: ArgumentHelp("A range of cell ids, both ends included.", valueName: "I..J")) var cells: String?
-        @Flag(help: "The cell id from SLURM_ARRAY_TASK_ID (Slurm array) or JOB_COMPLETION_INDEX (Kubernetes Indexed Job).") var cellFromEnv = false
+        @Flag(
+            help: "The cell id from SLURM_ARRAY_TASK_ID (Slurm array) or JOB_COMPLETION_INDEX (Kubernetes Indexed Job)."
+        ) var cellFromEnv = false
         @Option(help: "Worker threads.") var jobs: Int = 1
         @Flag(name: .shortAndLong, help: "No line per finished cell on stderr.") var quiet = false
 
         func validate() throws {
             guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
-            guard !cell.isEmpty || cells != nil || cellFromEnv else { throw ValidationError("name the cells: --cell I, --cells I..J or --cell-from-env") }
+            guard !cell.isEmpty || cells != nil || cellFromEnv else {
+                throw ValidationError("name the cells: --cell I, --cells I..J or --cell-from-env")
+            }
             if let cells { _ = try range(cells) }
         }
 
         func range(_ s: String) throws -> ClosedRange<Int> {
             let p = s.components(separatedBy: "..")
-            guard p.count == 2, let a = Int(p[0]), let b = Int(p[1]), a >= 0, a <= b else { throw ValidationError("--cells \(s): expected I..J with 0 ≤ I ≤ J") }
+            guard p.count == 2, let a = Int(p[0]), let b = Int(p[1]), a >= 0, a <= b else {
+                throw ValidationError("--cells \(s): expected I..J with 0 ≤ I ≤ J")
+            }
             return a...b
         }
 
@@ -100,7 +111,8 @@ struct StudyCommand: ParsableCommand {
     }
 
     struct Local: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run every cell here (one decode serves the cells of a trace); skips those already done.")
+        static let configuration = CommandConfiguration(
+            abstract: "Run every cell here (one decode serves the cells of a trace); skips those already done.")
         @OptionGroup var common: Common
         @Option(help: "Worker threads.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
         @Flag(name: .shortAndLong, help: "No line per finished cell on stderr.") var quiet = false
@@ -112,8 +124,11 @@ struct StudyCommand: ParsableCommand {
     }
 
     struct Merge: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Gather the results into OUT/merged.csv, OUT/merged.json and OUT/report.html.",
-                                                        discussion: "Cells without a result are listed in merged.json and at the top of the report (the first few on stderr); the exit status is then 1.")
+        static let configuration = CommandConfiguration(
+            abstract: "Gather the results into OUT/merged.csv, OUT/merged.json and OUT/report.html.",
+            discussion:
+                "Cells without a result are listed in merged.json and at the top of the report (the first few on stderr); the exit status is then 1."
+        )
         @OptionGroup var common: Common
         func run() throws {
             let (plan, out) = try common.plan()
@@ -124,11 +139,14 @@ struct StudyCommand: ParsableCommand {
             try AtomicOutput.write(m.csv, to: out + "/merged.csv")
             try AtomicOutput.write(m.json, to: out + "/merged.json")
             try AtomicOutput.write(m.html, to: out + "/report.html")
-            var line = "study: merged \(m.merged) of \(plan.cells.count) cells into \(out)/merged.csv, merged.json, report.html"
+            var line =
+                "study: merged \(m.merged) of \(plan.cells.count) cells into \(out)/merged.csv, merged.json, report.html"
             if !m.missing.isEmpty {
                 // One line: the first few missing cells; merged.json and the report list them all.
                 let shown = m.missing.prefix(3).map { "cell \($0.cell) (\($0.trace), \($0.run)) missing: \($0.reason)" }
-                line += "; \(m.missing.count) missing (all listed in merged.json and report.html): " + shown.joined(separator: "; ")
+                line +=
+                    "; \(m.missing.count) missing (all listed in merged.json and report.html): "
+                    + shown.joined(separator: "; ")
                     + (m.missing.count > 3 ? "; and \(m.missing.count - 3) more" : "")
             }
             if !m.missing.isEmpty { throw CommandFailure.failed(line) }
@@ -139,13 +157,14 @@ struct StudyCommand: ParsableCommand {
     static func execute(_ plan: StudyPlan, ids: [Int]?, out: String, jobs: Int, quiet: Bool) throws {
         let o: StudyRunner.Outcome
         do {
-            o = try StudyRunner.run(plan, ids: ids, out: out, jobs: jobs, log: quiet ? nil : { printNote("study: \($0)") })
+            o = try StudyRunner.run(
+                plan, ids: ids, out: out, jobs: jobs, log: quiet ? nil : { printNote("study: \($0)") })
         } catch {
             throw CommandFailure.failed(error.description)
         }
-        let line = "study: ran \(o.ran) cells (\(o.failed.count) failed), skipped \(o.skipped) already done; results in \(out)/cells"
+        let line =
+            "study: ran \(o.ran) cells (\(o.failed.count) failed), skipped \(o.skipped) already done; results in \(out)/cells"
         if !o.failed.isEmpty { throw CommandFailure.failed(line) }
         printNote(line)
     }
 }
-

@@ -7,8 +7,10 @@ import Testing
 @Suite("Capacity plan: grid, bracket, knee")
 struct CapacityPlanTests {
     static func point(_ r: Double, _ s: Double) -> CapacityPlan.Point {
-        CapacityPlan.Point(overcommit: r, hostMiB: 0, memoryForVMsMiB: 0, slowdownPercent: s, ci95LowPercent: s, ci95HighPercent: s,
-                           seedSlowdownPercent: [s], worstVMId: nil, worstVMName: nil, unpressured: false, refusedVMs: [], onGrid: true)
+        CapacityPlan.Point(
+            overcommit: r, hostMiB: 0, memoryForVMsMiB: 0, slowdownPercent: s, ci95LowPercent: s, ci95HighPercent: s,
+            seedSlowdownPercent: [s], worstVMId: nil, worstVMName: nil, unpressured: false, refusedVMs: [], onGrid: true
+        )
     }
 
     @Test("The grid: --from, the fixed ratios strictly between, --to")
@@ -23,7 +25,9 @@ struct CapacityPlanTests {
         #expect(CapacityPlan.grid(o) == [0.5, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 5, 6, 8, 10, 12, 16, 24, 32, 40])
     }
 
-    @Test("The bracket is the last ratio within the budget and the first over it; none when all are within or the first is over")
+    @Test(
+        "The bracket is the last ratio within the budget and the first over it; none when all are within or the first is over"
+    )
     func bracket() {
         let pts = [Self.point(1, 0.5), Self.point(1.5, 1.0), Self.point(2, 3.0), Self.point(3, 1.0)]
         #expect(CapacityPlan.bracket(pts, budget: 2)! == (1.5, 2))
@@ -35,7 +39,9 @@ struct CapacityPlanTests {
         #expect(CapacityPlan.bracket(pts, budget: 1.0)! == (1.5, 2))
     }
 
-    @Test("The knee: flat, then a jump at 4× puts it at 3×; a curve straight in log scale, a flat one or two points have none")
+    @Test(
+        "The knee: flat, then a jump at 4× puts it at 3×; a curve straight in log scale, a flat one or two points have none"
+    )
     func knee() {
         // y = log10(s + 0.02): −1.523, −1.523, −1.523, 1.001 → scaled 0, 0, 0, 1; x scaled 0, 1/3, 2/3, 1;
         // x − y is largest (2/3) at 3×.
@@ -54,6 +60,8 @@ struct CapacityPlanTests {
 
     @Test("Ratios print with at most three decimals")
     func fmt() {
-        #expect(CapacityPlan.fmt(1) == "1" && CapacityPlan.fmt(1.5) == "1.5" && CapacityPlan.fmt(1.563) == "1.563" && CapacityPlan.fmt(1.0004) == "1" && CapacityPlan.fmt(3.25) == "3.25")
+        #expect(
+            CapacityPlan.fmt(1) == "1" && CapacityPlan.fmt(1.5) == "1.5" && CapacityPlan.fmt(1.563) == "1.563"
+                && CapacityPlan.fmt(1.0004) == "1" && CapacityPlan.fmt(3.25) == "3.25")
     }
 }

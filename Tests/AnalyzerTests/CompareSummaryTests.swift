@@ -22,21 +22,36 @@ struct CompareSummaryTests {
         CompareSummary(policyName: "p", cell: [], runs: [0], mean: [mean], halfWidth: [hw])
     }
 
-    @Test("Lower is better: 10 ± 1 vs 13 ± 1 is a best; 10 ± 2 vs 13 ± 2 overlap at 12…11: a tie of both; a third far off stays out")
+    @Test(
+        "Lower is better: 10 ± 1 vs 13 ± 1 is a best; 10 ± 2 vs 13 ± 2 overlap at 12…11: a tie of both; a third far off stays out"
+    )
     func marks() {
-        #expect(CompareSummary.mark([summary(13, 1), summary(10, 1)], metric: 0, lowerIsBetter: true, eligible: [0, 1]) == .best(1))
-        #expect(CompareSummary.mark([summary(13, 2), summary(10, 2), summary(30, 1)], metric: 0, lowerIsBetter: true, eligible: [0, 1, 2])
+        #expect(
+            CompareSummary.mark([summary(13, 1), summary(10, 1)], metric: 0, lowerIsBetter: true, eligible: [0, 1])
+                == .best(1))
+        #expect(
+            CompareSummary.mark(
+                [summary(13, 2), summary(10, 2), summary(30, 1)], metric: 0, lowerIsBetter: true, eligible: [0, 1, 2])
                 == .tie([0, 1]))
         // Higher is better, and an ineligible column (it refused a VM) is left out.
-        #expect(CompareSummary.mark([summary(13, 1), summary(10, 1), summary(50, 0)], metric: 0, lowerIsBetter: false, eligible: [0, 1])
+        #expect(
+            CompareSummary.mark(
+                [summary(13, 1), summary(10, 1), summary(50, 0)], metric: 0, lowerIsBetter: false, eligible: [0, 1])
                 == .best(0))
-        #expect(CompareSummary.mark([summary(5, 0), summary(5, 0)], metric: 0, lowerIsBetter: true, eligible: [0, 1]) == nil)
-        #expect(CompareSummary.mark([summary(5, 0), summary(6, 0)], metric: 0, lowerIsBetter: nil, eligible: [0, 1]) == nil)
+        #expect(
+            CompareSummary.mark([summary(5, 0), summary(5, 0)], metric: 0, lowerIsBetter: true, eligible: [0, 1]) == nil
+        )
+        #expect(
+            CompareSummary.mark([summary(5, 0), summary(6, 0)], metric: 0, lowerIsBetter: nil, eligible: [0, 1]) == nil)
     }
 
     @Test("Column names: knob keys in snake_case")
     func columns() {
-        #expect(CompareRenderer.snakeCase("idleTax") == "idle_tax" && CompareRenderer.snakeCase("host-memory") == "host_memory")
-        #expect(CompareRenderer.snakeCase("shareScanVM") == "share_scan_vm" && CompareRenderer.snakeCase("overcommit") == "overcommit")
+        #expect(
+            CompareRenderer.snakeCase("idleTax") == "idle_tax"
+                && CompareRenderer.snakeCase("host-memory") == "host_memory")
+        #expect(
+            CompareRenderer.snakeCase("shareScanVM") == "share_scan_vm"
+                && CompareRenderer.snakeCase("overcommit") == "overcommit")
     }
 }

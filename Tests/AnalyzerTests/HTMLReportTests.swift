@@ -19,11 +19,19 @@ struct HTMLReportTests {
         p.shareScanVM = 200
         var spec = HostSpec()
         spec.memory = .overcommit(overcommit)
-        let (engine, report) = try runScenario(MixScenario.self, o, policy: p, spec: spec, settle: Micros.seconds(30), timeline: Micros.seconds(10))
-        return (engine, RunResult(name: name, report: report, timeline: engine.timeline, thresholds: engine.thresholds, machinePages: engine.host.machinePages))
+        let (engine, report) = try runScenario(
+            MixScenario.self, o, policy: p, spec: spec, settle: Micros.seconds(30), timeline: Micros.seconds(10))
+        return (
+            engine,
+            RunResult(
+                name: name, report: report, timeline: engine.timeline, thresholds: engine.thresholds,
+                machinePages: engine.host.machinePages)
+        )
     }
 
-    @Test("One run: a summary that answers, free memory with its four thresholds (and a zoom), per-VM small multiples on shared scales; points inside, legends complete, labels apart")
+    @Test(
+        "One run: a summary that answers, free memory with its four thresholds (and a zoom), per-VM small multiples on shared scales; points inside, legends complete, labels apart"
+    )
     func replayPage() throws {
         let (engine, r) = try run("esx")
         let html = HTMLReport.page(results: [r], stats: nil, trace: "t")
@@ -57,15 +65,19 @@ struct HTMLReportTests {
 
     @Test("The state band is the engine's exact transitions: spans by hand, and time per state adds up to the report's")
     func stateBand() throws {
-        let spans = HTMLReport.stateSpans([(Micros.seconds(5), .soft), (Micros.seconds(8), .high), (Micros(8_500_000), .low)], end: 10)
-        #expect(spans.map { "\($0.0)-\($0.1) \($0.2)" } == ["0.0-5.0 high", "5.0-8.0 soft", "8.0-8.5 high", "8.5-10.0 low"])
+        let spans = HTMLReport.stateSpans(
+            [(Micros.seconds(5), .soft), (Micros.seconds(8), .high), (Micros(8_500_000), .low)], end: 10)
+        #expect(
+            spans.map { "\($0.0)-\($0.1) \($0.2)" } == ["0.0-5.0 high", "5.0-8.0 soft", "8.0-8.5 high", "8.5-10.0 low"])
         #expect(HTMLReport.stateSpans([], end: 3).map { "\($0.0)-\($0.1) \($0.2)" } == ["0.0-3.0 high"])
         let (engine, r) = try run("esx", overcommit: 3)
         let changes = engine.stateChanges
         let transitions = r.report.states.transitions.values.reduce(0, +)
         #expect(transitions >= 2 && UInt64(changes.count) == transitions, "\(r.report.states.transitions)")
         var total: [FreeState: Double] = [:]
-        for (a, b, st) in HTMLReport.stateSpans(changes, end: r.report.host.simulatedSeconds) { total[st, default: 0] += b - a }
+        for (a, b, st) in HTMLReport.stateSpans(changes, end: r.report.host.simulatedSeconds) {
+            total[st, default: 0] += b - a
+        }
         let t = r.report.states.timeSeconds
         #expect(t.soft + t.hard + t.low > 0)
         for (st, want) in [(FreeState.high, t.high), (.soft, t.soft), (.hard, t.hard), (.low, t.low)] {
@@ -73,26 +85,36 @@ struct HTMLReportTests {
         }
     }
 
-    @Test("Several policies: one line per policy on shared axes, state strips, bars coloured per policy; with ten, colours stay distinct by dash and every one has a legend entry")
+    @Test(
+        "Several policies: one line per policy on shared axes, state strips, bars coloured per policy; with ten, colours stay distinct by dash and every one has a legend entry"
+    )
     func comparePage() throws {
         var noShare = Policy()
         noShare.sharing = .off
         let runs = [try run("esx").1, try run("no-sharing", policy: noShare).1, try run("esx 1.8", overcommit: 1.8).1]
         let page = HTMLPage(HTMLReport.page(results: runs, stats: nil, trace: "t"))
         #expect(page.problems().isEmpty, "\(page.problems().prefix(5))")
-        #expect(page.html.contains("Which policy costs the VMs least on this trace?") && page.html.contains("least estimated stall"))
+        #expect(
+            page.html.contains("Which policy costs the VMs least on this trace?")
+                && page.html.contains("least estimated stall"))
         let names = ["esx", "no-sharing", "esx 1.8"]
         #expect(page.charts.first { $0.id == "free-full" }?.series.map(\.name) == names)
         #expect(page.charts.first { $0.id == "states" }?.bands.isEmpty == false)
-        for c in page.charts where c.figure == "allocated" && c.id.hasPrefix("allocated-") { #expect(c.series.map(\.name) == names) }
+        for c in page.charts where c.figure == "allocated" && c.id.hasPrefix("allocated-") {
+            #expect(c.series.map(\.name) == names)
+        }
         let stall = try #require(page.charts.first { $0.id == "bars-estimated stall s (cost model)" })
         #expect(stall.bars.map(\.name) == names)
         // Ten policies: ten bars, the first eight timelines, and no two lines alike.
-        let ten = try (0..<10).map { i -> RunResult in var r = try run("p\(i)").1; r.name = "p\(i)"; r.policyName = "p\(i)"; return r }
+        let ten = try (0..<10).map { i -> RunResult in
+            var r = try run("p\(i)").1; r.name = "p\(i)"; r.policyName = "p\(i)"; return r
+        }
         let big = HTMLPage(HTMLReport.page(results: ten, stats: nil, trace: "t"))
         #expect(big.problems().isEmpty, "\(big.problems().prefix(5))")
         #expect(big.charts.first { $0.id == "bars-sharing saved MiB" }?.bars.count == 10)
-        #expect(big.charts.first { $0.id == "free-full" }?.series.count == 8 && big.html.contains("The first 8 of 10 columns are drawn"))
+        #expect(
+            big.charts.first { $0.id == "free-full" }?.series.count == 8
+                && big.html.contains("The first 8 of 10 columns are drawn"))
     }
 
     @Test("Label placement: close thresholds are spread apart and kept in order; a long legend grows the chart")
@@ -102,20 +124,29 @@ struct HTMLReportTests {
         let atBottom = SVG.spread([395, 398, 399], gap: 12, lo: 10, hi: 400)
         #expect(atBottom == [376, 388, 400])
         var c = SVG.LineChart(id: "c", title: "t", xLabel: "x", yLabel: "y")
-        c.series = (0..<30).map { SVG.Series(name: "series \($0)", color: SVG.style($0).color, dash: SVG.style($0).dash, points: [(0, 1), (1, 2)]) }
+        c.series = (0..<30).map {
+            SVG.Series(
+                name: "series \($0)", color: SVG.style($0).color, dash: SVG.style($0).dash, points: [(0, 1), (1, 2)])
+        }
         let page = HTMLPage("<!doctype html>" + SVG.figure("f", caption: nil, c.render()))
         #expect(page.problems().isEmpty, "\(page.problems().prefix(5))")
         #expect(page.charts[0].legend.count == 30)
         // The checker itself finds each kind of fault.
-        let bad = HTMLPage("""
+        let bad = HTMLPage(
+            """
             <!doctype html><figure class="fig" data-fig="f"><svg class="chart" data-chart="c" data-plot="10 10 100 100">
             <text x="20" y="20" font-size="10" text-anchor="start">overlapping</text><text x="40" y="22" font-size="10" text-anchor="start">labels</text>
             <polyline class="series" data-series="a" stroke="#000" points="10,10 150,50"/>
             <polyline class="series" data-series="b" stroke="#000" points="10,10 50,50"/>
             <line class="legend" data-series="a"/></svg></figure>
-            """).problems()
-        #expect(bad.contains { $0.contains("overlap") } && bad.contains { $0.contains("outside the plot") }
-                && bad.contains { $0.contains("b has no legend entry") } && bad.contains { $0.contains("look the same") }, "\(bad)")
-        #expect(SVG.tick(0.25, step: 0.25) == "0.25" && SVG.tick(1.5, step: 0.5) == "1.5" && SVG.tick(200, step: 50) == "200")
+            """
+        ).problems()
+        #expect(
+            bad.contains { $0.contains("overlap") } && bad.contains { $0.contains("outside the plot") }
+                && bad.contains { $0.contains("b has no legend entry") }
+                && bad.contains { $0.contains("look the same") }, "\(bad)")
+        #expect(
+            SVG.tick(0.25, step: 0.25) == "0.25" && SVG.tick(1.5, step: 0.5) == "1.5"
+                && SVG.tick(200, step: 50) == "200")
     }
 }

@@ -24,19 +24,25 @@ struct ReproductionTests {
         let file = ReproductionTests.root + "/Tests/AnalyzerTests/Golden/reproduce-quick.md"
         if ProcessInfo.processInfo.environment["RECORD_GOLDEN"] == "1" {
             try AtomicOutput.write(md, to: file)
-            Issue.record("RECORD_GOLDEN=1: rewrote reproduce-quick.md; review the diff and run again without RECORD_GOLDEN")
+            Issue.record(
+                "RECORD_GOLDEN=1: rewrote reproduce-quick.md; review the diff and run again without RECORD_GOLDEN")
             return
         }
         let expected = try String(contentsOfFile: file, encoding: .utf8)
         if md != expected {
             let a = md.split(separator: "\n"), b = expected.split(separator: "\n")
             let first = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }
-            Issue.record("reproduce-quick.md differs at line \((first?.offset ?? min(a.count, b.count)) + 1): got \(first.map { String($0.element.0) } ?? "(length)"). If intended: RECORD_GOLDEN=1 swift test --filter ReproductionTests")
+            Issue.record(
+                "reproduce-quick.md differs at line \((first?.offset ?? min(a.count, b.count)) + 1): got \(first.map { String($0.element.0) } ?? "(length)"). If intended: RECORD_GOLDEN=1 swift test --filter ReproductionTests"
+            )
         }
         let html = ReproductionRenderer.html(rep)
         let page = HTMLPage(html)
         #expect(page.problems().isEmpty, "\(page.problems().prefix(5))")
-        for id in ["fig4-reclaimed", "fig4-shared", "fig5-reclaimed", "fig6-curves", "fig7-alloc", "fig8-alloc", "fig8-reclaim", "fig8-states", "balloon-vs-paging"] {
+        for id in [
+            "fig4-reclaimed", "fig4-shared", "fig5-reclaimed", "fig6-curves", "fig7-alloc", "fig8-alloc",
+            "fig8-reclaim", "fig8-states", "balloon-vs-paging",
+        ] {
             #expect(page.charts.contains { $0.id == id }, "no chart \(id)")
         }
         // Every experiment is there, each with rows, and the summary names the headline rows.
@@ -56,13 +62,15 @@ struct ReproductionTests {
 
     @Test("The summary's measure of disagreement, by hand: relative difference, a tie half, a missed claim above one")
     func disagreement() {
-        var r = Reproduction.Row(quantity: "q", paper: 50, paperText: "50", ours: 60, oursText: "60", decimals: 0, why: [])
+        var r = Reproduction.Row(
+            quantity: "q", paper: 50, paperText: "50", ours: 60, oursText: "60", decimals: 0, why: [])
         #expect(Reproduction.disagreement(r) == 0.2)
         r.ours = 25
         #expect(Reproduction.disagreement(r) == 0.5)
         r.byConstruction = true
         #expect(Reproduction.disagreement(r) == nil)
-        var claim = Reproduction.Row(quantity: "ratio", paper: nil, paperText: "> 1", ours: 0.8, oursText: "0.8", decimals: 1, why: [])
+        var claim = Reproduction.Row(
+            quantity: "ratio", paper: nil, paperText: "> 1", ours: 0.8, oursText: "0.8", decimals: 1, why: [])
         claim.above = 1
         #expect(abs(Reproduction.disagreement(claim)! - 1.2) < 1e-12)
         claim.ours = 1.5
@@ -73,7 +81,8 @@ struct ReproductionTests {
 
     @Test("A row's difference, ratio and verdict, by hand")
     func rows() {
-        var r = Reproduction.Row(quantity: "q", paper: 54.3, paperText: "54.3", ours: 59.2, oursText: "59.2", decimals: 1, why: [.synthetic])
+        var r = Reproduction.Row(
+            quantity: "q", paper: 54.3, paperText: "54.3", ours: 59.2, oursText: "59.2", decimals: 1, why: [.synthetic])
         #expect(r.difference == "+4.9 (1.09×)")
         #expect(r.agrees == true && r.reason == "agrees within 10%" && r.reasons.isEmpty)
         r.ours = 20.4
@@ -85,19 +94,24 @@ struct ReproductionTests {
         r.ours = 59.74
         #expect(r.agrees == false)
         // A claim without a number: ours must exceed it.
-        var c = Reproduction.Row(quantity: "ratio", paper: nil, paperText: "> 1", ours: 0.89, oursText: "0.89", decimals: 2, why: [.cost])
+        var c = Reproduction.Row(
+            quantity: "ratio", paper: nil, paperText: "> 1", ours: 0.89, oursText: "0.89", decimals: 2, why: [.cost])
         c.above = 1
         #expect(c.agrees == false && c.reason == "differs: cost" && c.difference == "—")
         c.ours = 1.03
         #expect(c.agrees == true && c.reason == "agrees")
-        let same = Reproduction.Row(quantity: "t", paper: 6, paperText: "6", ours: 6, oursText: "6", decimals: 0, why: [], tolerance: 0)
+        let same = Reproduction.Row(
+            quantity: "t", paper: 6, paperText: "6", ours: 6, oursText: "6", decimals: 0, why: [], tolerance: 0)
         #expect(same.reason == "same" && same.difference == "±0 (1.00×)")
     }
 
     @Test("Every reason a row can give is explained in docs/MODEL.md, \"Reproducing the paper\"")
     func reasonsDocumented() throws {
         let model = try String(contentsOfFile: ReproductionTests.root + "/docs/MODEL.md", encoding: .utf8)
-        let section = try #require(model.components(separatedBy: "## Reproducing the paper").dropFirst().first?.components(separatedBy: "\n## ").first)
+        let section = try #require(
+            model.components(separatedBy: "## Reproducing the paper").dropFirst().first?.components(
+                separatedBy: "\n## "
+            ).first)
         for w in Reproduction.Why.allCases {
             #expect(section.contains("| *\(w.rawValue)* |"), "MODEL.md lacks the reason \(w.rawValue)")
         }
@@ -119,7 +133,8 @@ struct ReproductionTests {
         }
         for trace in ["capture-identical5", "server-identical5"] {
             for n in 1...5 {
-                outcomes[plan.index["fig4-\(trace).mtr.zst-\(n)"]!] = ReproOutcome(report: try golden("\(trace)-first\(n)-esx.json"))
+                outcomes[plan.index["fig4-\(trace).mtr.zst-\(n)"]!] = ReproOutcome(
+                    report: try golden("\(trace)-first\(n)-esx.json"))
             }
         }
         outcomes[plan.index["fig5-server-mix.mtr.zst"]!] = ReproOutcome(report: try golden("server-mix-esx.json"))
@@ -141,14 +156,20 @@ struct ReproductionTests {
     func readmeRows() throws {
         let readme = try String(contentsOfFile: ReproductionTests.root + "/docs/GUIDE.md", encoding: .utf8)
         let doc = try String(contentsOfFile: ReproductionTests.root + "/docs/REPRODUCTION.md", encoding: .utf8)
-        let section = try #require(readme.components(separatedBy: "## Reproducing the paper").dropFirst().first?.components(separatedBy: "\n## ").first)
+        let section = try #require(
+            readme.components(separatedBy: "## Reproducing the paper").dropFirst().first?.components(
+                separatedBy: "\n## "
+            ).first)
         let rows = section.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| experiment") }
         #expect(rows.count == 6)
-        let summary = try #require(doc.components(separatedBy: "## Summary").dropFirst().first?.components(separatedBy: "\n## ").first)
+        let summary = try #require(
+            doc.components(separatedBy: "## Summary").dropFirst().first?.components(separatedBy: "\n## ").first)
         for r in rows { #expect(summary.contains(r), "docs/GUIDE.md row not in docs/REPRODUCTION.md's summary: \(r)") }
     }
 
-    @Test("Period rows: one per VM per sample period, the estimate is the larger EWMA, and logging them changes no report")
+    @Test(
+        "Period rows: one per VM per sample period, the estimate is the larger EWMA, and logging them changes no report"
+    )
     func periods() throws {
         var o = GenOptions()
         o.pagesPerVM = 8192

@@ -14,10 +14,14 @@ import TraceFormat
 /// the hour after the last record.
 @Suite("State transitions stay bounded on the bundled traces")
 struct StateTransitionTests {
-    static let traces = ["sample", "qemu4vm", "capture-4vm", "capture-4vm-sized", "capture-identical5",
-                         "capture-identical5-sized", "server-mix", "server-identical5"]
+    static let traces = [
+        "sample", "qemu4vm", "capture-4vm", "capture-4vm-sized", "capture-identical5",
+        "capture-identical5-sized", "server-mix", "server-identical5",
+    ]
 
-    @Test("At --overcommit 2: at most one transition per 3 s of trace, at most three in the hour after it", arguments: traces)
+    @Test(
+        "At --overcommit 2: at most one transition per 3 s of trace, at most three in the hour after it",
+        arguments: traces)
     func bounded(_ name: String) throws {
         let path = GoldenTests.root + "/traces/\(name).mtr.zst"
         var spec = HostSpec()
@@ -32,7 +36,10 @@ struct StateTransitionTests {
         let traced = r.host.tracedSeconds
         let (total, later) = try transitions(settle: Micros.seconds(3600))
         let after = total - atEnd
-        #expect(Double(atEnd) <= max(1, traced / 3), "\(name): \(atEnd) transitions in \(traced) s: \(r.states.transitions)")
-        #expect(after <= 3, "\(name): \(after) transitions in the hour after the last record: \(later.states.transitions)")
+        #expect(
+            Double(atEnd) <= max(1, traced / 3), "\(name): \(atEnd) transitions in \(traced) s: \(r.states.transitions)"
+        )
+        #expect(
+            after <= 3, "\(name): \(after) transitions in the hour after the last record: \(later.states.transitions)")
     }
 }

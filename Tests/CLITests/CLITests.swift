@@ -10,7 +10,8 @@ struct CLI {
     }
 
     static var packageRoot: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
     }
 
     /// Exit statuses (README, "Exit status"): a run that failed, and a wrong command line.
@@ -35,7 +36,9 @@ struct CLI {
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Result(
+            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+            stderr: String(decoding: e, as: UTF8.self))
     }
 }
 
@@ -96,7 +99,9 @@ struct CLITests {
             if f.hasPrefix("capture-") {
                 // Captured traces carry their capture facts.
                 #expect(i.stdout.contains("source      qemu-tcg") && i.stdout.contains("xxh3-64"), "\(f)")
-                for key in ["qemu = QEMU emulator version", "kernel = linux-image-", "busybox = ", "interval = ", "vm0 = "] {
+                for key in [
+                    "qemu = QEMU emulator version", "kernel = linux-image-", "busybox = ", "interval = ", "vm0 = ",
+                ] {
                     #expect(i.stdout.contains(key), "\(f): info lacks \(key)")
                 }
             }
@@ -115,9 +120,11 @@ struct CLITests {
         #expect(h.status == 0 && h.stdout.contains("validate"))
         #expect(try CLI.run(["capture", "--help"]).stdout.contains("toucher"))
         // capture: bad --vm, and missing setup, are one line each, nothing written.
-        for (args, message, status) in [(["--vm", "dance"], "starts with a workload", CLI.usage),
-                                        (["--vm", "sort,mem=9999"], "mem is MiB", CLI.usage),
-                                        (["--vm", "sort", "--assets", s.file("none")], "scripts/capture-setup.sh", CLI.failure)] {
+        for (args, message, status) in [
+            (["--vm", "dance"], "starts with a workload", CLI.usage),
+            (["--vm", "sort,mem=9999"], "mem is MiB", CLI.usage),
+            (["--vm", "sort", "--assets", s.file("none")], "scripts/capture-setup.sh", CLI.failure),
+        ] {
             let c = try CLI.run(["capture"] + args + ["-o", s.file("c.mtr.zst")])
             #expect(c.status == status && c.stderr.contains(message), "\(args): \(c.stderr)")
             #expect(c.stderr.split(separator: "\n").count == 1)
@@ -137,7 +144,9 @@ struct CLITests {
         var expected: UInt64 = 0
         let reader = try TraceFile.open(all)
         var batch: [TraceRecord] = []
-        while try reader.next(into: &batch) { expected += UInt64(batch.filter { $0.vm.rawValue == 1 || $0.vm.rawValue == 3 }.count) }
+        while try reader.next(into: &batch) {
+            expected += UInt64(batch.filter { $0.vm.rawValue == 1 || $0.vm.rawValue == 3 }.count)
+        }
         #expect(footer.records == expected && expected > 0)
         let bad = try CLI.run(["convert", all, s.file("bad.mtr.zst"), "--vms", "7"])
         #expect(bad.status == 1 && bad.stderr.contains("VM 7 is not declared"))
@@ -153,24 +162,35 @@ struct CLITests {
 
 @Suite("Replay from the command line")
 struct ReplayCLITests {
-    @Test("replay writes JSON with every section, and a timeline CSV with the documented header, on every bundled trace")
+    @Test(
+        "replay writes JSON with every section, and a timeline CSV with the documented header, on every bundled trace")
     func replayAndTimeline() throws {
         let s = Scratch()
         let dir = CLI.packageRoot + "/traces"
         for f in try FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".zst") }).sorted() {
             let csv = s.file(f + ".csv")
-            let r = try CLI.run(["replay", dir + "/" + f, "--format", "json", "--overcommit", "1.3", "--timeline", csv, "--quiet"])
+            let r = try CLI.run([
+                "replay", dir + "/" + f, "--format", "json", "--overcommit", "1.3", "--timeline", csv, "--quiet",
+            ])
             #expect(r.status == 0, "\(f): \(r.stderr)")
-            for key in ["\"schemaVersion\"", "\"sharing\"", "\"faults\"", "\"reclaim\"", "\"states\"", "\"allocation\"", "\"idle\"", "\"admission\"", "\"ksm\""] {
+            for key in [
+                "\"schemaVersion\"", "\"sharing\"", "\"faults\"", "\"reclaim\"", "\"states\"", "\"allocation\"",
+                "\"idle\"", "\"admission\"", "\"ksm\"",
+            ] {
                 #expect(r.stdout.contains(key), "\(f) lacks \(key)")
             }
             let text = try String(contentsOfFile: csv, encoding: .utf8)
-            #expect(text.hasPrefix("time_seconds,vm_id,vm_name,allocated_mib,target_mib,balloon_mib,balloon_freed_mib,swapped_mib,shared_saved_mib,active_estimate_mib,active_true_mib,free_mib,state,guest_refaults,swap_ins\n"))
+            #expect(
+                text.hasPrefix(
+                    "time_seconds,vm_id,vm_name,allocated_mib,target_mib,balloon_mib,balloon_freed_mib,swapped_mib,shared_saved_mib,active_estimate_mib,active_true_mib,free_mib,state,guest_refaults,swap_ins\n"
+                ))
             #expect(text.split(separator: "\n").count > 2)
         }
         // Every preset runs under pressure; the text report names the reclamation results.
         for preset in ["esx", "no-sharing", "zero-only", "no-tax", "swap-only", "lru-swap", "oracle", "ksm"] {
-            let r = try CLI.run(["replay", dir + "/sample.mtr.zst", "--policy", preset, "--overcommit", "1.5", "--quiet"])
+            let r = try CLI.run([
+                "replay", dir + "/sample.mtr.zst", "--policy", preset, "--overcommit", "1.5", "--quiet",
+            ])
             #expect(r.status == 0 && r.stdout.contains("Allocation and reclamation"), "\(preset): \(r.stderr)")
         }
         let bad = try CLI.run(["replay", dir + "/sample.mtr.zst", "--set", "idleTax=1.5"])
@@ -180,19 +200,22 @@ struct ReplayCLITests {
 
 @Suite("compare, stats and the HTML report")
 struct CompareCLITests {
-    @Test("compare works with presets, JSON files, overrides and sweeps, and is byte-identical for --jobs 1 and --jobs 2")
+    @Test(
+        "compare works with presets, JSON files, overrides and sweeps, and is byte-identical for --jobs 1 and --jobs 2")
     func compareJobs() throws {
         let s = Scratch()
         let trace = CLI.packageRoot + "/traces/sample.mtr.zst"
         try Data(#"{"idleTax": 0.5, "swapVictim": "lru"}"#.utf8).write(to: URL(fileURLWithPath: s.file("p.json")))
-        let args = ["compare", trace, "--policy", "esx", "--policy", "no-sharing", "--policy", s.file("p.json"),
-                    "--policy", "shareScanVM=100,idleTax=0.9", "--sweep", "overcommit=1.2,1.6", "--quiet"]
+        let args = [
+            "compare", trace, "--policy", "esx", "--policy", "no-sharing", "--policy", s.file("p.json"),
+            "--policy", "shareScanVM=100,idleTax=0.9", "--sweep", "overcommit=1.2,1.6", "--quiet",
+        ]
         var outputs: [String] = []
         for jobs in ["1", "2", "3"] {
             for fmt in ["json", "text", "csv"] {
                 let r = try CLI.run(args + ["--jobs", jobs, "--format", fmt])
                 #expect(r.status == 0, "\(r.stderr)")
-                #expect(r.stderr.isEmpty)   // no progress line when stderr is not a terminal
+                #expect(r.stderr.isEmpty)  // no progress line when stderr is not a terminal
                 outputs.append(r.stdout)
             }
         }
@@ -202,7 +225,7 @@ struct CompareCLITests {
         let policies = json["runs"] as! [[String: Any]]
         #expect(policies.count == 8)
         #expect((policies[0]["policyName"] as? String) == "esx overcommit=1.2")
-        #expect(outputs[2].split(separator: "\n").count == 1 + 8 * 5)   // header + 8 runs × (host + 4 VMs)
+        #expect(outputs[2].split(separator: "\n").count == 1 + 8 * 5)  // header + 8 runs × (host + 4 VMs)
         #expect(outputs[1].contains(" *"))
         // A bad sweep or policy is refused with a message.
         let bad = try CLI.run(["compare", trace, "--sweep", "hashBits=x", "--quiet"])

@@ -62,16 +62,26 @@ struct DocFigureTests {
             while i < lines.count && lines[i].trimmingCharacters(in: .whitespaces) != "```" {
                 let l = lines[i]
                 if l.hasPrefix("$ tracetool ") {
-                    cmds.append(Command(file: file, line: i + 1, args: words(String(l.dropFirst("$ tracetool ".count))), expected: [[]]))
+                    cmds.append(
+                        Command(
+                            file: file, line: i + 1, args: words(String(l.dropFirst("$ tracetool ".count))),
+                            expected: [[]]))
                 } else if !cmds.isEmpty {
                     let t = l.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
-                    if t == "…" { cmds[cmds.count - 1].expected.append([]) } else {
+                    if t == "…" {
+                        cmds[cmds.count - 1].expected.append([])
+                    } else {
                         cmds[cmds.count - 1].expected[cmds[cmds.count - 1].expected.count - 1].append(t)
                     }
                 }
                 i += 1
             }
-            blocks.append(Block(prose: prose.joined(separator: " "), commands: cmds.map { var c = $0; c.expected.removeAll { $0.isEmpty }; return c }))
+            blocks.append(
+                Block(
+                    prose: prose.joined(separator: " "),
+                    commands: cmds.map {
+                        var c = $0; c.expected.removeAll { $0.isEmpty }; return c
+                    }))
             i += 1
         }
         return blocks
@@ -79,18 +89,25 @@ struct DocFigureTests {
 
     static let all: [Block] = ["README.md", "docs/GUIDE.md", "traces/README.md"].flatMap { blocks(in: $0) }
 
-    @Test("The READMEs and the guide quote their command output in console blocks; the decimals of the prose before a block are in it")
+    @Test(
+        "The READMEs and the guide quote their command output in console blocks; the decimals of the prose before a block are in it"
+    )
     func present() {
         #expect(DocFigureTests.all.count >= 5)
         #expect(DocFigureTests.all.allSatisfy { !$0.commands.isEmpty })
         for b in DocFigureTests.all {
-            let shown = b.commands.flatMap { [$0.args.joined(separator: " ")] + $0.expected.flatMap { $0 } }.joined(separator: "\n")
+            let shown = b.commands.flatMap { [$0.args.joined(separator: " ")] + $0.expected.flatMap { $0 } }.joined(
+                separator: "\n")
             let re = try! NSRegularExpression(pattern: "[0-9]+\\.[0-9]+")
             let ns = b.prose as NSString
             for m in re.matches(in: b.prose, range: NSRange(location: 0, length: ns.length)) {
                 let number = ns.substring(with: m.range)
-                #expect(shown.range(of: "(^|[^0-9.])" + NSRegularExpression.escapedPattern(for: number) + "([^0-9]|$)", options: .regularExpression) != nil,
-                        "\(b.commands.first!.file): \(number) in the text before the block at line \(b.commands.first!.line) is not in its output")
+                #expect(
+                    shown.range(
+                        of: "(^|[^0-9.])" + NSRegularExpression.escapedPattern(for: number) + "([^0-9]|$)",
+                        options: .regularExpression) != nil,
+                    "\(b.commands.first!.file): \(number) in the text before the block at line \(b.commands.first!.line) is not in its output"
+                )
             }
         }
     }
@@ -98,11 +115,14 @@ struct DocFigureTests {
     @Test("Every console block's commands give the output shown", arguments: DocFigureTests.all.indices)
     func block(_ index: Int) throws {
         let s = Scratch()
-        try FileManager.default.createSymbolicLink(atPath: s.file("traces"), withDestinationPath: CLI.packageRoot + "/traces")
+        try FileManager.default.createSymbolicLink(
+            atPath: s.file("traces"), withDestinationPath: CLI.packageRoot + "/traces")
         for c in DocFigureTests.all[index].commands {
             let r = try CLI.run(c.args, in: s.path)
             #expect(r.status == 0, "\(c): \(r.stderr)")
-            let out = r.stdout.components(separatedBy: "\n").map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }
+            let out = r.stdout.components(separatedBy: "\n").map {
+                $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+            }
             var from = 0
             for run in c.expected {
                 var found: Int?
@@ -111,7 +131,10 @@ struct DocFigureTests {
                     if Array(out[k..<(k + run.count)]) == run { found = k; break }
                     k += 1
                 }
-                #expect(found != nil, "\(c): these lines are not in its output (in order):\n\(run.joined(separator: "\n"))\n--- output:\n\(r.stdout)")
+                #expect(
+                    found != nil,
+                    "\(c): these lines are not in its output (in order):\n\(run.joined(separator: "\n"))\n--- output:\n\(r.stdout)"
+                )
                 guard let f = found else { break }
                 from = f + run.count
             }
@@ -137,7 +160,9 @@ struct DocFigureTests {
             rows += 1
         }
         // Every bundled trace has its row.
-        let bundled = try FileManager.default.contentsOfDirectory(atPath: CLI.packageRoot + "/traces").filter { $0.contains(".mtr") }
+        let bundled = try FileManager.default.contentsOfDirectory(atPath: CLI.packageRoot + "/traces").filter {
+            $0.contains(".mtr")
+        }
         #expect(rows == bundled.count, "\(rows) rows for \(bundled.count) traces")
     }
 }

@@ -10,23 +10,34 @@ struct LimitTests {
     func expectOneLine(_ args: [String], _ message: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let r = try CLI.run(args)
         #expect(r.status >= 1 && r.status < 128, "\(args): status \(r.status)", sourceLocation: sourceLocation)
-        #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(message), "\(args): \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(
+            r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(message), "\(args): \(r.stderr)",
+            sourceLocation: sourceLocation)
     }
 
     @Test("Knobs and numeric options out of range name their range")
     func ranges() throws {
-        for (set, message) in [("shareScanVM=1e300", "shareScanVM: must be in [0, 1000000000] pages/s"),
-                               ("shareScanTotal=-1", "shareScanTotal: must be in"), ("overhead=1e300", "overhead: must be in [0, 1048576] MiB"),
-                               ("sharesPerMiB=1e300", "sharesPerMiB: must be in"), ("balloonRate=1e300", "balloonRate: must be in"),
-                               ("samplePeriod=1us", "samplePeriod: must be in [1, 10000000] s"), ("balancePeriod=1us", "balancePeriod: must be in"),
-                               ("sampleSize=0", "sampleSize: must be in"), ("idleTax=nan", "idleTax"), ("hashBits=65", "hashBits: must be in [1, 64]")] {
+        for (set, message) in [
+            ("shareScanVM=1e300", "shareScanVM: must be in [0, 1000000000] pages/s"),
+            ("shareScanTotal=-1", "shareScanTotal: must be in"),
+            ("overhead=1e300", "overhead: must be in [0, 1048576] MiB"),
+            ("sharesPerMiB=1e300", "sharesPerMiB: must be in"), ("balloonRate=1e300", "balloonRate: must be in"),
+            ("samplePeriod=1us", "samplePeriod: must be in [1, 10000000] s"),
+            ("balancePeriod=1us", "balancePeriod: must be in"),
+            ("sampleSize=0", "sampleSize: must be in"), ("idleTax=nan", "idleTax"),
+            ("hashBits=65", "hashBits: must be in [1, 64]"),
+        ] {
             try expectOneLine(["replay", Self.sample, "--set", set, "--quiet"], message)
         }
         try expectOneLine(["replay", Self.sample, "--overcommit", "1e-20", "--quiet"], "outside 1…536870912 pages")
-        try expectOneLine(["replay", Self.sample, "--timeline", "/nonexistent/t.csv", "--timeline-interval", "1us"], "shorter than 1s")
+        try expectOneLine(
+            ["replay", Self.sample, "--timeline", "/nonexistent/t.csv", "--timeline-interval", "1us"], "shorter than 1s"
+        )
         let s = Scratch()
         try Data(#"{"shareScanVM": 1e300}"#.utf8).write(to: URL(fileURLWithPath: s.file("p.json")))
-        try expectOneLine(["replay", Self.sample, "--policy", s.file("p.json"), "--quiet"], s.file("p.json") + ": shareScanVM: must be in")
+        try expectOneLine(
+            ["replay", Self.sample, "--policy", s.file("p.json"), "--quiet"],
+            s.file("p.json") + ": shareScanVM: must be in")
     }
 
     @Test("Declared sizes beyond --max-memory are refused before allocating, naming the option")
@@ -34,44 +45,58 @@ struct LimitTests {
         let s = Scratch()
         let big = s.file("big.mtr.txt")
         try "hash,xxh3-64\nvm,0,big,4294967295\n0,0,R,5\n".write(toFile: big, atomically: true, encoding: .utf8)
-        try expectOneLine(["stats", big, "--max-memory", "1GiB"], "needs about 56.0 GiB, more than --max-memory 1.0 GiB")
+        try expectOneLine(
+            ["stats", big, "--max-memory", "1GiB"], "needs about 56.0 GiB, more than --max-memory 1.0 GiB")
         try expectOneLine(["replay", big, "--max-memory", "1GiB", "--quiet"], "outside 1…536870912 pages")
         let mid = s.file("mid.mtr.txt")
         try "hash,xxh3-64\nvm,0,big,268435456\n0,0,R,5\n".write(toFile: mid, atomically: true, encoding: .utf8)
-        try expectOneLine(["replay", mid, "--max-memory", "1GiB", "--quiet"], "268435456 guest pages (about 48 bytes each) needs about 12.0 GiB, more than --max-memory 1.0 GiB")
-        try expectOneLine(["compare", Self.sample, "--policy", "esx", "--policy", "ksm", "--max-memory", "1MiB", "--quiet"], "replaying 2 policies at once")
+        try expectOneLine(
+            ["replay", mid, "--max-memory", "1GiB", "--quiet"],
+            "268435456 guest pages (about 48 bytes each) needs about 12.0 GiB, more than --max-memory 1.0 GiB")
+        try expectOneLine(
+            ["compare", Self.sample, "--policy", "esx", "--policy", "ksm", "--max-memory", "1MiB", "--quiet"],
+            "replaying 2 policies at once")
         // A trace spanning 2^64 µs with a small interval asks for more rows than there is memory.
         let far = s.file("far.mtr.txt")
-        try "hash,xxh3-64\nvm,0,a,16\n0,0,R,5\n18446744073709551000,0,R,5\n".write(toFile: far, atomically: true, encoding: .utf8)
+        try "hash,xxh3-64\nvm,0,a,16\n0,0,R,5\n18446744073709551000,0,R,5\n".write(
+            toFile: far, atomically: true, encoding: .utf8)
         try expectOneLine(["stats", far], "or a longer --interval")
         try expectOneLine(["stats", far, "--interval", "1us"], "intervals of 1us")
         // A binary trace's stored footer gives its end: the rows are priced before any record.
         try expectOneLine(["stats", Self.sample, "--interval", "1us"], "120036334 intervals of 1us (to 120 s)")
     }
 
-    @Test("A span too long to keep exact names the option that makes it: --settle after the last record, --until before")
+    @Test(
+        "A span too long to keep exact names the option that makes it: --settle after the last record, --until before")
     func longSpans() throws {
         try expectOneLine(["replay", Self.sample, "--settle", "1000000h", "--quiet"], "use a shorter --settle")
         let s = Scratch()
         let far = s.file("far.mtr.txt")
-        try "hash,xxh3-64\nvm,0,a,16\n0,0,R,5\n18446744073709551615,0,R,5\n".write(toFile: far, atomically: true, encoding: .utf8)
-        try expectOneLine(["replay", far, "--quiet"], "use --until to stop before the next record, at 18446744073709551615 µs")
+        try "hash,xxh3-64\nvm,0,a,16\n0,0,R,5\n18446744073709551615,0,R,5\n".write(
+            toFile: far, atomically: true, encoding: .utf8)
+        try expectOneLine(
+            ["replay", far, "--quiet"], "use --until to stop before the next record, at 18446744073709551615 µs")
         #expect(try CLI.run(["replay", far, "--until", "1h", "--quiet"]).status == 0)
     }
 
     @Test("Exit status: 64 for a wrong command line, 1 for a run that failed")
     func exitStatus() throws {
-        for args in [["replay", Self.sample, "--bogus"], ["replay", Self.sample, "--host-memory", "-1"],
-                     ["replay", Self.sample, "--set", "idleTax=2"], ["replay", Self.sample, "--vm", "9:min=1MiB"],
-                     ["replay", Self.sample, "-o", Self.sample], ["compare", Self.sample, "--policy", "nope"]] {
+        for args in [
+            ["replay", Self.sample, "--bogus"], ["replay", Self.sample, "--host-memory", "-1"],
+            ["replay", Self.sample, "--set", "idleTax=2"], ["replay", Self.sample, "--vm", "9:min=1MiB"],
+            ["replay", Self.sample, "-o", Self.sample], ["compare", Self.sample, "--policy", "nope"],
+        ] {
             let r = try CLI.run(args)
-            #expect(r.status == CLI.usage && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.status) \(r.stderr)")
+            #expect(
+                r.status == CLI.usage && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.status) \(r.stderr)")
         }
         let s = Scratch()
         try Data("vm,0,a,4\n9,0,R,0\n1,0,R,0\n".utf8).write(to: URL(fileURLWithPath: s.file("back.txt")))
         for args in [["replay", s.file("missing.mtr.zst")], ["replay", s.file("back.txt"), "--quiet"]] {
             let r = try CLI.run(args)
-            #expect(r.status == CLI.failure && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.status) \(r.stderr)")
+            #expect(
+                r.status == CLI.failure && r.stderr.split(separator: "\n").count == 1,
+                "\(args): \(r.status) \(r.stderr)")
         }
     }
 
@@ -80,9 +105,14 @@ struct LimitTests {
         let s = Scratch()
         let lackey = s.file("l.out")
         try "==1== x\n L  04000010,8\n S  05000000,4\n".write(toFile: lackey, atomically: true, encoding: .utf8)
-        try expectOneLine(["convert", lackey, s.file("l.mtr.zst"), "--from", "lackey", "--micros-per-access", "18446744073709551615"],
-                          "overflow the 64-bit clock")
-        try expectOneLine(["gen", "mix", s.file("g.mtr.zst"), "--records", "18446744073709551615"], "ask for fewer --records")
+        try expectOneLine(
+            [
+                "convert", lackey, s.file("l.mtr.zst"), "--from", "lackey", "--micros-per-access",
+                "18446744073709551615",
+            ],
+            "overflow the 64-bit clock")
+        try expectOneLine(
+            ["gen", "mix", s.file("g.mtr.zst"), "--records", "18446744073709551615"], "ask for fewer --records")
         #expect(!FileManager.default.fileExists(atPath: s.file("g.mtr.zst")))
     }
 
@@ -93,7 +123,9 @@ struct LimitTests {
         for (a, b) in [("f.mtr.zst", "f.mtr.txt"), ("f.mtr.txt", "g.mtr.zst"), ("g.mtr.zst", "g.mtr.txt")] {
             #expect(try CLI.run(["convert", s.file(a), s.file(b)]).status == 0)
         }
-        #expect(try String(contentsOfFile: s.file("f.mtr.txt"), encoding: .utf8) == String(contentsOfFile: s.file("g.mtr.txt"), encoding: .utf8))
+        #expect(
+            try String(contentsOfFile: s.file("f.mtr.txt"), encoding: .utf8)
+                == String(contentsOfFile: s.file("g.mtr.txt"), encoding: .utf8))
         func report(_ f: String) throws -> String {
             let r = try CLI.run(["replay", s.file(f), "--overcommit", "1.6", "--format", "json", "--quiet"])
             #expect(r.status == 0, "\(r.stderr)")
@@ -102,7 +134,9 @@ struct LimitTests {
         #expect(try report("f.mtr.zst") == report("g.mtr.txt"))
     }
 
-    @Test("reproduce: bad options exit 64; with no bundled traces the generated experiments run, the rest is reported as not run, and -o says where it wrote")
+    @Test(
+        "reproduce: bad options exit 64; with no bundled traces the generated experiments run, the rest is reported as not run, and -o says where it wrote"
+    )
     func reproduce() throws {
         let s = Scratch()
         for bad in [["--jobs", "0"], ["--traces", s.file("none")], ["--format", "pdf"]] {

@@ -9,7 +9,9 @@ import Glibc
 /// files of dead processes behind.
 @Suite("Outputs: regular files only, never an input")
 struct OutputSafetyTests {
-    @Test("FIFOs, symbolic links, an input (by any spelling or a hard link) and one file named twice are refused before any work")
+    @Test(
+        "FIFOs, symbolic links, an input (by any spelling or a hard link) and one file named twice are refused before any work"
+    )
     func refusals() throws {
         let s = Scratch()
         let trace = s.file("t.mtr.zst")
@@ -22,16 +24,24 @@ struct OutputSafetyTests {
             (["replay", trace, "-o", trace], "an input of this command"),
             (["replay", trace, "-o", s.path + "/./t.mtr.zst"], "an input of this command"),
             (["stats", trace, "-o", s.file("hard.mtr.zst")], "an input of this command"),
-            (["convert", trace, s.path + "/../" + URL(fileURLWithPath: s.path).lastPathComponent + "/t.mtr.zst"], "an input of this command"),
+            (
+                ["convert", trace, s.path + "/../" + URL(fileURLWithPath: s.path).lastPathComponent + "/t.mtr.zst"],
+                "an input of this command"
+            ),
             (["replay", trace, "-o", s.file("fifo")], "a FIFO"),
             (["replay", trace, "--timeline", s.file("link")], "a symbolic link"),
             (["gen", "mix", s.file("link"), "--records", "10"], "a symbolic link"),
             (["compare", trace, "--html", s.path], "a directory"),
-            (["replay", trace, "-o", s.file("a.txt"), "--html", s.path + "/./a.txt"], "the same file is given as two outputs"),
+            (
+                ["replay", trace, "-o", s.file("a.txt"), "--html", s.path + "/./a.txt"],
+                "the same file is given as two outputs"
+            ),
         ]
         for (args, message) in cases {
             let r = try CLI.run(args)
-            #expect(r.status == CLI.usage && r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+            #expect(
+                r.status == CLI.usage && r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1,
+                "\(args): \(r.stderr)")
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: trace)) == before)
         var st = stat()
@@ -43,16 +53,21 @@ struct OutputSafetyTests {
         #expect(dash.status == 0 && dash.stdout.contains("oracle sharing bound"))
     }
 
-    @Test("Temporary files of dead processes of this host are removed on the next write to their folder; another host's and others are kept")
+    @Test(
+        "Temporary files of dead processes of this host are removed on the next write to their folder; another host's and others are kept"
+    )
     func staleTemporaries() throws {
         let s = Scratch()
         // A PID above the kernel's maximum (4,194,304) belongs to no process.
         let host = OutputPath.hostTag
-        let stale = s.file(".report.txt.tmp-99999999-\(host)abc123"), live = s.file(".report.txt.tmp-\(getpid())-\(host)zz9")
+        let stale = s.file(".report.txt.tmp-99999999-\(host)abc123"),
+            live = s.file(".report.txt.tmp-\(getpid())-\(host)zz9")
         // The same dead PID written by another host (a cluster node sharing the folder): kept.
         let elsewhere = s.file(".report.txt.tmp-99999999-\(host == "ffffffff" ? "eeeeeeee" : "ffffffff")abc123")
         let other = s.file(".notes.tmp-1-x-y")
-        for f in [stale, live, elsewhere, other] { #expect(FileManager.default.createFile(atPath: f, contents: Data("x".utf8))) }
+        for f in [stale, live, elsewhere, other] {
+            #expect(FileManager.default.createFile(atPath: f, contents: Data("x".utf8)))
+        }
         let r = try CLI.run(["stats", CLI.packageRoot + "/traces/sample.mtr.zst", "-o", s.file("report.txt")])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: stale))

@@ -20,20 +20,28 @@ struct ReportTrustTests {
     func refusalsAreLoud() throws {
         // At overcommit 3, min = max/2 refuses VM 3 and esx (min 0) admits it: in that grid cell the
         // refusing column is not comparable.
-        let r = try CLI.run(["compare", Self.capture4, "--policy", "minFraction=0.5", "--policy", "esx",
-                             "--sweep", "overcommit=1.5,3", "--quiet"])
+        let r = try CLI.run([
+            "compare", Self.capture4, "--policy", "minFraction=0.5", "--policy", "esx",
+            "--sweep", "overcommit=1.5,3", "--quiet",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let warnings = r.stderr.split(separator: "\n")
         #expect(warnings.count == 1, "\(r.stderr)")
         for w in warnings {
-            #expect(w.hasPrefix("tracetool: warning: ") && w.contains("overcommit=3") && w.contains("VM 3 (mixed3) refused at power-on at 30.0 s")
+            #expect(
+                w.hasPrefix("tracetool: warning: ") && w.contains("overcommit=3")
+                    && w.contains("VM 3 (mixed3) refused at power-on at 30.0 s")
                     && w.contains("unreserved memory") && w.contains("short"), "\(w)")
         }
         // Column 2 (minFraction, overcommit 3) refused VM 3, which column 4 (esx, overcommit 3) ran: marked, never starred.
         let lines = r.stdout.split(separator: "\n").map(String.init)
         let header = try #require(lines.first { $0.hasPrefix("metric") })
         #expect(header.contains("[2] !") && !header.contains("[4] !") && !header.contains("[1] !"))
-        #expect(lines.contains { $0.contains("[2] esx + minFraction=0.5 overcommit=3  (refused: VM 3; another column of its cell admitted it") }, "\(r.stdout)")
+        #expect(
+            lines.contains {
+                $0.contains(
+                    "[2] esx + minFraction=0.5 overcommit=3  (refused: VM 3; another column of its cell admitted it")
+            }, "\(r.stdout)")
         let table = lines.drop { !$0.hasPrefix("metric") }.dropFirst().prefix { !$0.hasPrefix("*") }
         #expect(table.count > 10)
         for row in table {
@@ -44,11 +52,16 @@ struct ReportTrustTests {
         }
         // The HTML report says it where the reader looks.
         let s = Scratch()
-        let html = try CLI.run(["compare", Self.capture4, "--policy", "minFraction=0.5", "--sweep", "overcommit=1.5,3", "--quiet",
-                                "--html", s.file("r.html"), "-o", s.file("r.txt")])
+        let html = try CLI.run([
+            "compare", Self.capture4, "--policy", "minFraction=0.5", "--sweep", "overcommit=1.5,3", "--quiet",
+            "--html", s.file("r.html"), "-o", s.file("r.txt"),
+        ])
         #expect(html.status == 0)
         let page = try String(contentsOfFile: s.file("r.html"), encoding: .utf8)
-        #expect(page.contains("<p class=\"warning\"><b>esx + minFraction=0.5 overcommit=3:</b> VM 3 (mixed3) refused at power-on at 30.0 s"))
+        #expect(
+            page.contains(
+                "<p class=\"warning\"><b>esx + minFraction=0.5 overcommit=3:</b> VM 3 (mixed3) refused at power-on at 30.0 s"
+            ))
         // replay warns too.
         let one = try CLI.run(["replay", Self.capture4, "--policy", "minFraction=0.5", "--overcommit", "3", "--quiet"])
         #expect(one.status == 0)
@@ -70,7 +83,9 @@ struct ReportTrustTests {
                 if k + 1 < h.count && h[k] == " " && h[k + 1] == "!" { k += 2 }
                 ends.append(k)
                 i = k
-            } else { i += 1 }
+            } else {
+                i += 1
+            }
         }
         var out = Set<Int>()
         for (n, e) in ends.enumerated() where e - 1 < r.count && e >= 2 {
@@ -81,8 +96,10 @@ struct ReportTrustTests {
 
     @Test("The compare example of the acceptance runs every VM and stars only comparable columns")
     func overcommitSweep() throws {
-        let r = try CLI.run(["compare", Self.capture4, "--policy", "esx", "--policy", "swap-only",
-                             "--sweep", "overcommit=1,1.5,2,2.5,3", "--format", "json", "--quiet"])
+        let r = try CLI.run([
+            "compare", Self.capture4, "--policy", "esx", "--policy", "swap-only",
+            "--sweep", "overcommit=1,1.5,2,2.5,3", "--format", "json", "--quiet",
+        ])
         #expect(r.status == 0)
         let policies = try json(r.stdout)["runs"] as! [[String: Any]]
         var refusedAnywhere = 0
@@ -117,12 +134,17 @@ struct ReportTrustTests {
         let s = Scratch()
         for settle in ["0s", "45s"] {
             let csv = s.file("t\(settle).csv")
-            let r = try CLI.run(["replay", Self.capture4, "--overcommit", "2", "--timeline", csv, "--settle", settle, "--format", "json", "--quiet"])
+            let r = try CLI.run([
+                "replay", Self.capture4, "--overcommit", "2", "--timeline", csv, "--settle", settle, "--format", "json",
+                "--quiet",
+            ])
             #expect(r.status == 0, "\(r.stderr)")
             let j = try json(r.stdout)
             let end = (j["host"] as! [String: Any])["simulatedSeconds"] as! Double
             let stateEnd = (j["states"] as! [String: Any])["end"] as! String
-            let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",").map(String.init) }
+            let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").dropFirst().map {
+                $0.split(separator: ",").map(String.init)
+            }
             for v in j["vms"] as! [[String: Any]] {
                 let id = String(v["id"] as! Int)
                 let last = try #require(rows.last { $0[1] == id })
@@ -132,7 +154,9 @@ struct ReportTrustTests {
                 #expect(Double(last[0]) == end, "last row at \(last[0]) s, run ends at \(end) s")
                 #expect(last[2] == v["name"] as? String)
                 #expect(last[3] == mib(alloc["allocatedEndPages"]) && last[4] == mib(alloc["targetEndPages"]))
-                #expect(last[5] == mib(rec["balloonEndPages"]) && last[6] == mib(rec["balloonFreedEndPages"]) && last[7] == mib(rec["swappedEndPages"]))
+                #expect(
+                    last[5] == mib(rec["balloonEndPages"]) && last[6] == mib(rec["balloonFreedEndPages"])
+                        && last[7] == mib(rec["swappedEndPages"]))
                 #expect(last[12] == stateEnd)
                 #expect(Int(last[13]) == rec["guestRefaults"] as? Int && Int(last[14]) == rec["swapIn"] as? Int)
             }
@@ -149,7 +173,9 @@ struct ReportTrustTests {
         let bare = try CLI.run(["replay", Self.sample, "--host-memory", "114928", "--quiet"])
         #expect(bare.status == CLI.usage && bare.stderr.split(separator: "\n").count == 1)
         #expect(bare.stderr.contains("has no unit") && bare.stderr.contains("MiB") && bare.stderr.contains("pages"))
-        for (size, pages) in [("512MB", 131_072), ("1GB", 262_144), ("1G", 262_144), ("0.5GiB", 131_072), ("70000 pages", 70_000)] {
+        for (size, pages) in [
+            ("512MB", 131_072), ("1GB", 262_144), ("1G", 262_144), ("0.5GiB", 131_072), ("70000 pages", 70_000),
+        ] {
             let r = try CLI.run(["replay", Self.sample, "--host-memory", size, "--format", "json", "--quiet"])
             #expect(r.status == 0, "\(size): \(r.stderr)")
             #expect(((try json(r.stdout))["host"] as! [String: Any])["machinePages"] as? Int == pages, "\(size)")
@@ -166,16 +192,21 @@ struct ReportTrustTests {
         #expect(sweep.status == CLI.usage && sweep.stderr.contains("no unit"))
     }
 
-    @Test("No silent overrides: a repeated one-value option, a key given twice, an ignored option are refused; --vm settings merge")
+    @Test(
+        "No silent overrides: a repeated one-value option, a key given twice, an ignored option are refused; --vm settings merge"
+    )
     func noSilentOverrides() throws {
         let twice = try CLI.run(["replay", Self.sample, "--host-memory", "1G", "--host-memory", "2G"])
         #expect(twice.status == CLI.usage && twice.stderr.contains("--host-memory given 2 times"))
         let twiceShort = try CLI.run(["stats", Self.sample, "-o", "/nonexistent/a", "--output", "/nonexistent/b"])
         #expect(twiceShort.status == CLI.usage && twiceShort.stderr.contains("--output given 2 times"))
         // Repeatable ones still repeat.
-        #expect(try CLI.run(["replay", Self.sample, "--set", "idleTax=0.5", "--set", "hashBits=32", "--quiet"]).status == 0)
+        #expect(
+            try CLI.run(["replay", Self.sample, "--set", "idleTax=0.5", "--set", "hashBits=32", "--quiet"]).status == 0)
         // --vm settings for one VM merge: min from the first, shares from the second.
-        let merged = try CLI.run(["replay", Self.sample, "--vm", "0:min=8MiB", "--vm", "0:shares=5000", "--format", "json", "--quiet"])
+        let merged = try CLI.run([
+            "replay", Self.sample, "--vm", "0:min=8MiB", "--vm", "0:shares=5000", "--format", "json", "--quiet",
+        ])
         #expect(merged.status == 0, "\(merged.stderr)")
         let vm0 = (try json(merged.stdout)["vms"] as! [[String: Any]])[0]
         #expect(vm0["minPages"] as? Int == 2048 && vm0["shares"] as? Int == 5000)
@@ -192,18 +223,25 @@ struct ReportTrustTests {
     @Test("Replay says how far the sharing scan got and what --settle completes a pass; a capped rate is named")
     func scanProgress() throws {
         let plain = try CLI.run(["replay", CLI.packageRoot + "/traces/qemu4vm.mtr.zst", "--quiet"])
-        #expect(plain.stdout.contains("scan incomplete") && plain.stdout.contains("more of --settle would complete one pass"))
+        #expect(
+            plain.stdout.contains("scan incomplete")
+                && plain.stdout.contains("more of --settle would complete one pass"))
         // 4 VMs × 50 pages/s = the 200 total: not capped. 65,536 pages at 50 pages/s after 60 s
         // scanned (3,000 each): (65,536 − 3,000) / 50 = 1,250.72 → 1,251 s, 21 min.
-        let j = try json(try CLI.run(["replay", CLI.packageRoot + "/traces/qemu4vm.mtr.zst", "--format", "json", "--quiet"]).stdout)
+        let j = try json(
+            try CLI.run(["replay", CLI.packageRoot + "/traces/qemu4vm.mtr.zst", "--format", "json", "--quiet"]).stdout)
         let scan = j["scan"] as! [String: Any]
         #expect(scan["fullPassSettleSeconds"] as? Int == 1251 && scan["cappedByTotal"] as? Bool == false)
         #expect(plain.stdout.contains("about 21m more of --settle"))
         // With that settle the pass completes and the line goes away.
         let done = try CLI.run(["replay", CLI.packageRoot + "/traces/qemu4vm.mtr.zst", "--settle", "21m", "--quiet"])
         #expect(!done.stdout.contains("scan incomplete"))
-        let capped = try CLI.run(["replay", CLI.packageRoot + "/traces/qemu4vm.mtr.zst", "--set", "shareScanVM=100", "--quiet"])
-        #expect(capped.stdout.contains("scan rate capped: 4 VMs × shareScanVM 100 pages/s > shareScanTotal 200, so each VM gets 50 pages/s"))
+        let capped = try CLI.run([
+            "replay", CLI.packageRoot + "/traces/qemu4vm.mtr.zst", "--set", "shareScanVM=100", "--quiet",
+        ])
+        #expect(
+            capped.stdout.contains(
+                "scan rate capped: 4 VMs × shareScanVM 100 pages/s > shareScanTotal 200, so each VM gets 50 pages/s"))
     }
 
     @Test("stats follows the interval convention on a captured trace: records stamped at an interval's end are in it")
@@ -227,19 +265,26 @@ struct ReportTrustTests {
         let s = Scratch()
         for (records, duration, span) in [("7000", "60s", 60.0), ("700000", "500ms", 0.5)] {
             let f = s.file("m\(records).mtr.zst")
-            #expect(try CLI.run(["gen", "mix", f, "--records", records, "--duration", duration, "--vms", "2", "--pages", "64"]).status == 0)
+            #expect(
+                try CLI.run([
+                    "gen", "mix", f, "--records", records, "--duration", duration, "--vms", "2", "--pages", "64",
+                ]).status == 0)
             let reader = try TraceFile.open(f)
             var batch: [TraceRecord] = []
             var last = Micros.zero
             while try reader.next(into: &batch) { last = batch.last!.time }
-            #expect(abs(last.seconds - span) < span * 0.01, "\(records) records over \(duration) s end at \(last.seconds) s")
+            #expect(
+                abs(last.seconds - span) < span * 0.01, "\(records) records over \(duration) s end at \(last.seconds) s"
+            )
         }
     }
 }
 
 @Suite("stats: the oracle bound split over VMs")
 struct StatsShareTests {
-    @Test("Each page of a content n pages hold is credited (n − 1)/n; zero pages are a content like any other; the shares sum to the host's bound")
+    @Test(
+        "Each page of a content n pages hold is credited (n − 1)/n; zero pages are a content like any other; the shares sum to the host's bound"
+    )
     func shares() throws {
         let s = Scratch()
         let f = s.file("share.mtr.txt")

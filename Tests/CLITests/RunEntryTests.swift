@@ -13,16 +13,24 @@ struct RunEntryTests {
         ReplayReportRenderer.json(try JSONDecoder().decode(ReplayReport.self, from: json))
     }
 
-    @Test("The same run through replay, compare (beside another policy), a study and reproduce: byte-identical JSON reports")
+    @Test(
+        "The same run through replay, compare (beside another policy), a study and reproduce: byte-identical JSON reports"
+    )
     func sameReportEverywhere() throws {
         let s = Scratch()
         // reproduce's run: esx at overcommit 2, no settle, named after the trace's file.
-        let replay = try CLI.run(["replay", Self.trace, "--policy", "esx", "--overcommit", "2", "--format", "json", "--quiet"])
+        let replay = try CLI.run([
+            "replay", Self.trace, "--policy", "esx", "--overcommit", "2", "--format", "json", "--quiet",
+        ])
         #expect(replay.status == 0, "\(replay.stderr)")
 
-        let compare = try CLI.run(["compare", Self.trace, "--policy", "esx", "--policy", "swap-only", "--overcommit", "2", "--format", "json", "--quiet"])
+        let compare = try CLI.run([
+            "compare", Self.trace, "--policy", "esx", "--policy", "swap-only", "--overcommit", "2", "--format", "json",
+            "--quiet",
+        ])
         #expect(compare.status == 0, "\(compare.stderr)")
-        let runs = (try JSONSerialization.jsonObject(with: Data(compare.stdout.utf8)) as! [String: Any])["runs"] as! [Any]
+        let runs =
+            (try JSONSerialization.jsonObject(with: Data(compare.stdout.utf8)) as! [String: Any])["runs"] as! [Any]
         #expect(try Self.report(JSONSerialization.data(withJSONObject: runs[0])) == replay.stdout)
 
         let study = """
@@ -31,7 +39,8 @@ struct RunEntryTests {
         try Data(study.utf8).write(to: URL(fileURLWithPath: s.file("s.json")))
         let st = try CLI.run(["study", "local", s.file("s.json"), "--jobs", "2", "--quiet"])
         #expect(st.status == 0, "\(st.stderr)")
-        let cell = try JSONDecoder().decode(StudyCellResult.self, from: Data(contentsOf: URL(fileURLWithPath: s.file("out/cells/0.json"))))
+        let cell = try JSONDecoder().decode(
+            StudyCellResult.self, from: Data(contentsOf: URL(fileURLWithPath: s.file("out/cells/0.json"))))
         #expect(ReplayReportRenderer.json(cell.report!) == replay.stdout)
 
         let plan = ReproductionPlan(ReproductionSettings.make(quick: false))

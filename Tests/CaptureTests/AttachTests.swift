@@ -5,37 +5,50 @@ import TraceFormat
 
 /// A /proc/PID/maps recorded from a QEMU 7.2 process (`-m 256M`, TCG) on this machine kind.
 private let recordedMaps = """
-563c67564000-563c6796b000 r--p 00000000 fe:00 16238073                   /usr/bin/qemu-system-x86_64
-563c68348000-563c686f1000 rw-p 00de3000 fe:00 16238073                   /usr/bin/qemu-system-x86_64
-563c686f1000-563c68724000 rw-p 00000000 00:00 0 
-563c6a2e7000-563c6b190000 rw-p 00000000 00:00 0                          [heap]
-7f64cedff000-7f64cf000000 rw-p 00000000 00:00 0 
-7f64cf07c000-7f64cfe00000 rw-p 00000000 00:00 0 
-7f64cfe00000-7f64dfe00000 rw-p 00000000 00:00 0 
-7f64e4000000-7f64e4815000 rw-p 00000000 00:00 0 
-7ffd2a1b0000-7ffd2a1d1000 rw-p 00000000 00:00 0                          [stack]
-"""
+    563c67564000-563c6796b000 r--p 00000000 fe:00 16238073                   /usr/bin/qemu-system-x86_64
+    563c68348000-563c686f1000 rw-p 00de3000 fe:00 16238073                   /usr/bin/qemu-system-x86_64
+    563c686f1000-563c68724000 rw-p 00000000 00:00 0 
+    563c6a2e7000-563c6b190000 rw-p 00000000 00:00 0                          [heap]
+    7f64cedff000-7f64cf000000 rw-p 00000000 00:00 0 
+    7f64cf07c000-7f64cfe00000 rw-p 00000000 00:00 0 
+    7f64cfe00000-7f64dfe00000 rw-p 00000000 00:00 0 
+    7f64e4000000-7f64e4815000 rw-p 00000000 00:00 0 
+    7ffd2a1b0000-7ffd2a1d1000 rw-p 00000000 00:00 0                          [stack]
+    """
 
 @Suite("Capture: attaching to running QEMU processes")
 struct AttachParsingTests {
-    @Test("The guest's memory size comes from -m (MiB by default, suffixes, size=) or a memory backend's size= (bytes by default)")
+    @Test(
+        "The guest's memory size comes from -m (MiB by default, suffixes, size=) or a memory backend's size= (bytes by default)"
+    )
     func memorySize() {
         #expect(QEMUProcess.memoryBytes(commandLine: ["qemu-system-x86_64", "-m", "256M"]) == 256 << 20)
         #expect(QEMUProcess.memoryBytes(commandLine: ["qemu-system-x86_64", "-m", "1024"]) == 1 << 30)
         #expect(QEMUProcess.memoryBytes(commandLine: ["qemu-system-x86_64", "-m", "2G"]) == 2 << 30)
-        #expect(QEMUProcess.memoryBytes(commandLine: ["qemu-system-x86_64", "-m", "size=512M,slots=4,maxmem=4G"]) == 512 << 20)
-        #expect(QEMUProcess.memoryBytes(commandLine: ["qemu-system-x86_64", "-object", "memory-backend-file,id=r,size=134217728,mem-path=/dev/shm/x",
-                                                     "-M", "pc,memory-backend=r"]) == 128 << 20)
+        #expect(
+            QEMUProcess.memoryBytes(commandLine: ["qemu-system-x86_64", "-m", "size=512M,slots=4,maxmem=4G"]) == 512
+                << 20)
+        #expect(
+            QEMUProcess.memoryBytes(commandLine: [
+                "qemu-system-x86_64", "-object", "memory-backend-file,id=r,size=134217728,mem-path=/dev/shm/x",
+                "-M", "pc,memory-backend=r",
+            ]) == 128 << 20)
         #expect(QEMUProcess.memoryBytes(commandLine: ["qemu-system-x86_64", "-nographic"]) == nil)
         #expect(QEMUProcess.memoryBytes(commandLine: ["qemu-system-x86_64", "-m", "12Q"]) == nil)
         #expect(QEMUProcess.memoryBytes(commandLine: ["qemu-system-x86_64", "-m"]) == nil)
     }
 
-    @Test("maps lines parse with and without a path; the RAM is the writable mapping of exactly the guest's size, else the largest")
+    @Test(
+        "maps lines parse with and without a path; the RAM is the writable mapping of exactly the guest's size, else the largest"
+    )
     func maps() throws {
         let m = QEMUProcess.parseMaps(recordedMaps)
         #expect(m.count == 9)
-        #expect(m[0] == .init(start: 0x563c67564000, end: 0x563c6796b000, permissions: "r--p", path: "/usr/bin/qemu-system-x86_64"))
+        #expect(
+            m[0]
+                == .init(
+                    start: 0x563c67564000, end: 0x563c6796b000, permissions: "r--p", path: "/usr/bin/qemu-system-x86_64"
+                ))
         #expect(m[2].path == "" && m[3].path == "[heap]")
         let (ram, how) = try #require(QEMUProcess.findRAM(m, bytes: 256 << 20))
         #expect(ram.start == 0x7f64cfe00000 && ram.bytes == 256 << 20)
@@ -46,16 +59,24 @@ struct AttachParsingTests {
         let (guess, why) = try #require(QEMUProcess.findRAM(m, bytes: nil))
         #expect(guess.start == 0x7f64cfe00000 && why.contains("largest writable mapping"))
         // Read-only mappings never qualify; garbage lines are skipped.
-        #expect(QEMUProcess.findRAM(QEMUProcess.parseMaps("7f0000000000-7f0010000000 r--p 0 0:0 0\nnot a line\n"), bytes: 256 << 20) == nil)
+        #expect(
+            QEMUProcess.findRAM(
+                QEMUProcess.parseMaps("7f0000000000-7f0010000000 r--p 0 0:0 0\nnot a line\n"), bytes: 256 << 20) == nil)
     }
 
-    @Test("pagemap entries: present, swapped, soft-dirty, exclusive; entries of a transparent huge page are present one by one")
+    @Test(
+        "pagemap entries: present, swapped, soft-dirty, exclusive; entries of a transparent huge page are present one by one"
+    )
     func pagemap() {
         // Recorded: 16 consecutive entries of the guest RAM above, backed by one huge page
         // (consecutive frame numbers), present and exclusive, not soft-dirty (the host kernel
         // keeps no soft-dirty bits).
         let recorded: [UInt64] = (0..<16).map { 0x8100_0000_0062_3C00 + $0 }
-        #expect(recorded.allSatisfy { PagemapEntry($0).present && PagemapEntry($0).exclusive && !PagemapEntry($0).softDirty && PagemapEntry($0).backed })
+        #expect(
+            recorded.allSatisfy {
+                PagemapEntry($0).present && PagemapEntry($0).exclusive && !PagemapEntry($0).softDirty
+                    && PagemapEntry($0).backed
+            })
         #expect(recorded.map { $0 & ((1 << 55) - 1) } == (0..<16).map { 0x623C00 + $0 })
         // The documented layout: bit 55 soft-dirty; bit 62 swapped (type and offset below);
         // zero: never backed (a hole).
@@ -72,28 +93,45 @@ struct AttachParsingTests {
     @Test("--attach specifications and options are checked")
     func specs() throws {
         #expect(try AttachSpec.parse("123") == AttachSpec(pid: 123))
-        #expect(try AttachSpec.parse("123,name=db,qmp=/run/q.sock") == AttachSpec(pid: 123, name: "db", qmp: "/run/q.sock"))
-        for (bad, message) in [("x", "starts with a process id"), ("0", "starts with a process id"), ("5,color=red", "unknown key"),
-                               ("5,name", "not KEY=VALUE"), ("5,name=a b", "a name has")] {
-            #expect { _ = try AttachSpec.parse(bad) } throws: { ($0 as? CaptureError)?.description.contains(message) == true }
+        #expect(
+            try AttachSpec.parse("123,name=db,qmp=/run/q.sock") == AttachSpec(pid: 123, name: "db", qmp: "/run/q.sock"))
+        for (bad, message) in [
+            ("x", "starts with a process id"), ("0", "starts with a process id"), ("5,color=red", "unknown key"),
+            ("5,name", "not KEY=VALUE"), ("5,name=a b", "a name has"),
+        ] {
+            #expect { _ = try AttachSpec.parse(bad) } throws: {
+                ($0 as? CaptureError)?.description.contains(message) == true
+            }
         }
         func fails(_ o: AttachOptions, _ m: String) -> Bool {
             do { try o.check(); return false } catch { return error.description.contains(m) }
         }
         #expect(fails(AttachOptions(vms: [], duration: 10, interval: 1, output: "x"), "no VMs"))
-        #expect(fails(AttachOptions(vms: [.init(pid: 5), .init(pid: 5)], duration: 10, interval: 1, output: "x"), "attached twice"))
-        #expect(fails(AttachOptions(vms: [.init(pid: 5)], duration: 10, interval: 1, output: "x", consistent: true), "qmp=SOCKET"))
+        #expect(
+            fails(
+                AttachOptions(vms: [.init(pid: 5), .init(pid: 5)], duration: 10, interval: 1, output: "x"),
+                "attached twice"))
+        #expect(
+            fails(
+                AttachOptions(vms: [.init(pid: 5)], duration: 10, interval: 1, output: "x", consistent: true),
+                "qmp=SOCKET"))
         #expect(fails(AttachOptions(vms: [.init(pid: 5)], duration: 0.5, interval: 1, output: "x"), "--duration"))
-        #expect { _ = try QEMUProcess.inspect(pid: getpid()) } throws: { ($0 as? CaptureError)?.description.contains("is not QEMU") == true }
+        #expect { _ = try QEMUProcess.inspect(pid: getpid()) } throws: {
+            ($0 as? CaptureError)?.description.contains("is not QEMU") == true
+        }
     }
 }
 
 /// Attaches to a real QEMU: the capture's own TCG VM with the access plugin, read at the same
 /// time by the plugin capture and by an attach capture, so the two can be compared on the same
 /// guest. Runs only with TRACETOOL_CAPTURE_TESTS=1 (needs scripts/capture-setup.sh's assets).
-@Suite("Capture: attach compared with the plugin on the same VM", .enabled(if: ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_TESTS"] == "1"))
+@Suite(
+    "Capture: attach compared with the plugin on the same VM",
+    .enabled(if: ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_TESTS"] == "1"))
 struct AttachSmokeTests {
-    @Test("Attach and the plugin agree on content; attach's writes are pages the plugin saw written; the difference is reported")
+    @Test(
+        "Attach and the plugin agree on content; attach's writes are pages the plugin saw written; the difference is reported"
+    )
     func compare() throws {
         let root = CaptureSmokeTests.packageRoot
         let assets = ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? root + "/.capture"
@@ -101,8 +139,9 @@ struct AttachSmokeTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let plugin = dir + "/plugin.mtr.zst", attached = dir + "/attach.mtr.zst"
-        let opts = CaptureOptions(vms: [CaptureVMSpec(name: "g", workload: .mixed, mebibytes: 128, seed: 5)],
-                                  duration: 40, interval: 5, assets: assets, output: plugin, level: 3)
+        let opts = CaptureOptions(
+            vms: [CaptureVMSpec(name: "g", workload: .mixed, mebibytes: 128, seed: 5)],
+            duration: 40, interval: 5, assets: assets, output: plugin, level: 3)
         nonisolated(unsafe) let session = try CaptureSession(options: opts) { _ in }
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var pluginError: Error?
@@ -114,11 +153,17 @@ struct AttachSmokeTests {
         var pid: Int32?
         for _ in 0..<100 where pid == nil {
             usleep(100_000)
-            pid = QEMUProcess.all().first { QEMUProcess.memoryBytes(commandLine: (try? QEMUProcess.inspect(pid: $0))?.commandLine ?? []) == 128 << 20 }
+            pid = QEMUProcess.all().first {
+                QEMUProcess.memoryBytes(commandLine: (try? QEMUProcess.inspect(pid: $0))?.commandLine ?? []) == 128
+                    << 20
+            }
         }
         let p = try #require(pid)
         sleep(2)
-        _ = try AttachSession(options: AttachOptions(vms: [AttachSpec(pid: p, name: "g")], duration: 30, interval: 5, output: attached, level: 3)) { _ in }.run()
+        _ = try AttachSession(
+            options: AttachOptions(
+                vms: [AttachSpec(pid: p, name: "g")], duration: 30, interval: 5, output: attached, level: 3)
+        ) { _ in }.run()
         done.wait()
         #expect(pluginError == nil)
         func load(_ path: String) throws -> (hashes: [UInt32: Set<UInt64>], written: Set<UInt32>) {
@@ -129,7 +174,8 @@ struct AttachSmokeTests {
                 for x in batch {
                     switch x.kind {
                     case .content: hashes[x.ppn.rawValue, default: []].insert(x.hash.rawValue)
-                    case .zero: for q in x.ppn.rawValue..<(x.ppn.rawValue + x.count) { hashes[q, default: []].insert(0) }
+                    case .zero:
+                        for q in x.ppn.rawValue..<(x.ppn.rawValue + x.count) { hashes[q, default: []].insert(0) }
                     case .write: for q in x.ppn.rawValue..<(x.ppn.rawValue + x.count) { written.insert(q) }
                     default: break
                     }
@@ -142,7 +188,9 @@ struct AttachSmokeTests {
         let agree = both.filter { !a.hashes[$0]!.isDisjoint(with: t.hashes[$0]!) }
         let writesSeen = a.written.filter { t.written.contains($0) }
         let header = try TraceFile.open(attached).header
-        print("attach vs plugin on one VM: \(both.count) pages in both, content agrees on \(agree.count) (\(100 * agree.count / max(1, both.count))%); attach wrote \(a.written.count) pages, \(writesSeen.count) of them written in the plugin's trace; the plugin wrote \(t.written.count); soft-dirty: \(header.capture.details?["accesses"]?.contains("soft-dirty bit was set") == true)")
+        print(
+            "attach vs plugin on one VM: \(both.count) pages in both, content agrees on \(agree.count) (\(100 * agree.count / max(1, both.count))%); attach wrote \(a.written.count) pages, \(writesSeen.count) of them written in the plugin's trace; the plugin wrote \(t.written.count); soft-dirty: \(header.capture.details?["accesses"]?.contains("soft-dirty bit was set") == true)"
+        )
         #expect(both.count > 10_000)
         #expect(Double(agree.count) >= 0.95 * Double(both.count))
         #expect(Double(writesSeen.count) >= 0.95 * Double(a.written.count))

@@ -59,7 +59,9 @@ final class FakeGuest {
 
     /// The snapshot's records with compressed sizes left out (`sizedSnapshot` keeps them).
     func snapshot(at t: UInt64) -> [TraceRecord] {
-        sizedSnapshot(at: t).map { var r = $0; r.compressedSize = 0; return r }
+        sizedSnapshot(at: t).map {
+            var r = $0; r.compressedSize = 0; return r
+        }
     }
 
     func sizedSnapshot(at t: UInt64) -> [TraceRecord] {
@@ -75,7 +77,9 @@ private func rec(_ t: UInt64, _ k: RecordKind, _ p: UInt32, _ n: UInt32 = 1, _ h
 
 @Suite("Capture: snapshots of guest memory")
 struct SnapshotTests {
-    @Test("A fresh all-zero RAM file gives no records; content that appears with no store the plugin saw (DMA) is a write, then its C record with the XXH3 hash")
+    @Test(
+        "A fresh all-zero RAM file gives no records; content that appears with no store the plugin saw (DMA) is a write, then its C record with the XXH3 hash"
+    )
     func firstSnapshot() throws {
         let g = try FakeGuest(pages: 16)
         #expect(g.snapshot(at: 0).isEmpty)
@@ -87,8 +91,11 @@ struct SnapshotTests {
         #expect(h != 0)
         let one = [UInt8](repeating: 0x01, count: 4096)
         let h1 = one.withUnsafeBytes { GuestMemory.hash($0.baseAddress!) }
-        #expect(g.snapshot(at: 5) == [rec(5, .write, 3, 2), rec(5, .write, 9, 1),
-                                      rec(5, .content, 3, 1, h), rec(5, .content, 4, 1, h), rec(5, .content, 9, 1, h1)])
+        #expect(
+            g.snapshot(at: 5) == [
+                rec(5, .write, 3, 2), rec(5, .write, 9, 1),
+                rec(5, .content, 3, 1, h), rec(5, .content, 4, 1, h), rec(5, .content, 9, 1, h1),
+            ])
         #expect(g.memory.unseenWrites == 3)
         // Nothing changed: nothing recorded.
         #expect(g.snapshot(at: 10).isEmpty)
@@ -97,9 +104,9 @@ struct SnapshotTests {
     @Test("A page the guest wrote is not an unseen write; a page it only read whose content changed (DMA) is written")
     func unseenWrites() throws {
         let g = try FakeGuest(pages: 8)
-        try g.mark(1, 2); try g.fill(1, 5)   // the guest's store
-        try g.mark(2, 1); try g.fill(2, 6)   // read by the guest, written by a device
-        try g.mark(3, 1)                      // only read
+        try g.mark(1, 2); try g.fill(1, 5)  // the guest's store
+        try g.mark(2, 1); try g.fill(2, 6)  // read by the guest, written by a device
+        try g.mark(3, 1)  // only read
         let r = g.snapshot(at: 2)
         #expect(Array(r.prefix(2)) == [rec(2, .write, 1, 2), rec(2, .read, 3, 1)])
         #expect(r.dropFirst(2).map(\.kind) == [.content, .content] && r.dropFirst(2).map(\.ppn.rawValue) == [1, 2])
@@ -118,7 +125,8 @@ struct SnapshotTests {
         for p in [1, 2, 3, 5, 6] { try g.fill(p, 0) }
         // Page 4 was zero before and after: it splits the run.
         // The changes had no store the plugin saw: write runs, split the same way.
-        #expect(g.snapshot(at: 2) == [rec(2, .write, 1, 3), rec(2, .write, 5, 2), rec(2, .zero, 1, 3), rec(2, .zero, 5, 2)])
+        #expect(
+            g.snapshot(at: 2) == [rec(2, .write, 1, 3), rec(2, .write, 5, 2), rec(2, .zero, 1, 3), rec(2, .zero, 5, 2)])
     }
 
     @Test("The access map becomes R and W runs in page order, then is cleared")
@@ -127,8 +135,11 @@ struct SnapshotTests {
         try g.mark(0, 1); try g.mark(1, 1); try g.mark(2, 2); try g.mark(3, 3); try g.mark(4, 1)
         try g.mark(15, 2)
         // Written pages are reported with their content even when it did not change (all zero here).
-        #expect(g.snapshot(at: 7) == [rec(7, .read, 0, 2), rec(7, .write, 2, 2), rec(7, .read, 4, 1), rec(7, .write, 15, 1),
-                                      rec(7, .zero, 2, 2), rec(7, .zero, 15, 1)])
+        #expect(
+            g.snapshot(at: 7) == [
+                rec(7, .read, 0, 2), rec(7, .write, 2, 2), rec(7, .read, 4, 1), rec(7, .write, 15, 1),
+                rec(7, .zero, 2, 2), rec(7, .zero, 15, 1),
+            ])
         #expect(try g.mapBytes().allSatisfy { $0 == 0 })
         #expect(try g.mapBytes().count == 16 * 9)
         #expect(g.snapshot(at: 8).isEmpty)
@@ -181,20 +192,30 @@ struct SpecTests {
     func parse() throws {
         let a = try CaptureVMSpec.parse("sort", index: 2)
         #expect(a == [CaptureVMSpec(name: "sort2", workload: .sort, mebibytes: 256, seed: 3)])
-        let b = try CaptureVMSpec.parse("toucher,mem=128M,seed=9,name=t,count=3,start=10s,stop=50s,schedule=16:5s;32:10s", index: 0)
+        let b = try CaptureVMSpec.parse(
+            "toucher,mem=128M,seed=9,name=t,count=3,start=10s,stop=50s,schedule=16:5s;32:10s", index: 0)
         #expect(b.map(\.name) == ["t-1", "t-2", "t-3"])
-        #expect(b.allSatisfy { $0.seed == 9 && $0.mebibytes == 128 && $0.start == 10 && $0.stop == 50 && $0.schedule == "16:5,32:10" })
+        #expect(
+            b.allSatisfy {
+                $0.seed == 9 && $0.mebibytes == 128 && $0.start == 10 && $0.stop == 50 && $0.schedule == "16:5,32:10"
+            })
         #expect(b[0].kernelCommandLine.hasSuffix("tt.workload=toucher tt.seed=9 tt.schedule=16:5,32:10"))
     }
 
-    @Test("Server workloads boot the Debian image from NVMe with 1 GiB unless told; custom carries its script and folder")
+    @Test(
+        "Server workloads boot the Debian image from NVMe with 1 GiB unless told; custom carries its script and folder")
     func server() throws {
         let p = try CaptureVMSpec.parse("postgres,seed=4", index: 0)
         #expect(p == [CaptureVMSpec(name: "postgres0", workload: .postgres, mebibytes: 1024, seed: 4)])
         #expect(p[0].workload.image == .server)
-        #expect(p[0].kernelCommandLine == "console=ttyS0 quiet panic=-1 root=/dev/nvme0n1 rootfstype=ext4 rw init=/opt/tt/init OPENBLAS_CORETYPE=Prescott tt.workload=postgres tt.seed=4")
+        #expect(
+            p[0].kernelCommandLine
+                == "console=ttyS0 quiet panic=-1 root=/dev/nvme0n1 rootfstype=ext4 rw init=/opt/tt/init OPENBLAS_CORETYPE=Prescott tt.workload=postgres tt.seed=4"
+        )
         #expect(try CaptureVMSpec.parse("server-idle,mem=512", index: 1)[0].mebibytes == 512)
-        #expect(try CaptureVMSpec.parse("sort", index: 1)[0].kernelCommandLine == "console=ttyS0 quiet panic=-1 tt.workload=sort tt.seed=2")
+        #expect(
+            try CaptureVMSpec.parse("sort", index: 1)[0].kernelCommandLine
+                == "console=ttyS0 quiet panic=-1 tt.workload=sort tt.seed=2")
         let dir = NSTemporaryDirectory() + "tracetool-custom-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -210,14 +231,23 @@ struct SpecTests {
         }
     }
 
-    @Test("Bad specifications are refused with the reason", arguments: [
-        ("postgres,mem=256", "needs mem=384"), ("custom", "custom needs run="), ("sort,run=/bin/sh", "only custom takes run="),
-        ("web,files=/tmp", "only custom takes files="), ("custom,run=/nonexistent-script", "is not a readable file"), ("custom,run=/dev/zero", "is not a readable file"), ("custom,run=/bin/sh,files=/dev", "which is not a regular file, folder or link"),
-        ("", "starts with a workload"), ("dance", "starts with a workload"), ("sort,mem=64", "mem is MiB"), ("sort,mem=4096", "mem is MiB"),
-        ("sort,mem", "is not KEY=VALUE"), ("sort,color=red", "unknown key"), ("sort,schedule=16:5s", "only toucher and mixed"),
-        ("toucher,schedule=16", "schedule is"), ("toucher,schedule=0:5s", "schedule is"), ("toucher,schedule=16:5", "schedule is"), ("mixed,start=30", "has no unit"), ("idle,count=0", "count is"),
-        ("idle,name=a b", "a name has"), ("idle,seed=-1", "seed is"), ("idle,start=-2", "start \"-2\" is negative"),
-    ])
+    @Test(
+        "Bad specifications are refused with the reason",
+        arguments: [
+            ("postgres,mem=256", "needs mem=384"), ("custom", "custom needs run="),
+            ("sort,run=/bin/sh", "only custom takes run="),
+            ("web,files=/tmp", "only custom takes files="),
+            ("custom,run=/nonexistent-script", "is not a readable file"),
+            ("custom,run=/dev/zero", "is not a readable file"),
+            ("custom,run=/bin/sh,files=/dev", "which is not a regular file, folder or link"),
+            ("", "starts with a workload"), ("dance", "starts with a workload"), ("sort,mem=64", "mem is MiB"),
+            ("sort,mem=4096", "mem is MiB"),
+            ("sort,mem", "is not KEY=VALUE"), ("sort,color=red", "unknown key"),
+            ("sort,schedule=16:5s", "only toucher and mixed"),
+            ("toucher,schedule=16", "schedule is"), ("toucher,schedule=0:5s", "schedule is"),
+            ("toucher,schedule=16:5", "schedule is"), ("mixed,start=30", "has no unit"), ("idle,count=0", "count is"),
+            ("idle,name=a b", "a name has"), ("idle,seed=-1", "seed is"), ("idle,start=-2", "start \"-2\" is negative"),
+        ])
     func refused(text: String, message: String) {
         #expect {
             _ = try CaptureVMSpec.parse(text, index: 0)
@@ -237,18 +267,30 @@ struct SpecTests {
         #expect(fails(CaptureOptions(vms: [v], duration: 0.5, interval: 1, assets: ".", output: "x"), "--duration"))
         #expect(fails(CaptureOptions(vms: [v, v], duration: 10, interval: 1, assets: ".", output: "x"), "two VMs"))
         var late = v; late.start = 20
-        #expect(fails(CaptureOptions(vms: [late], duration: 10, interval: 1, assets: ".", output: "x"), "after the capture ends"))
+        #expect(
+            fails(
+                CaptureOptions(vms: [late], duration: 10, interval: 1, assets: ".", output: "x"),
+                "after the capture ends"))
         var early = v; early.start = 5; early.stop = 4
         #expect(fails(CaptureOptions(vms: [early], duration: 10, interval: 1, assets: ".", output: "x"), "stops at"))
-        #expect(fails(CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x", warmup: -1), "--warmup"))
-        #expect(fails(CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x", warmup: .infinity), "--warmup"))
-        #expect(throws: Never.self) { try CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x").check() }
+        #expect(
+            fails(CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x", warmup: -1), "--warmup")
+        )
+        #expect(
+            fails(
+                CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x", warmup: .infinity),
+                "--warmup"))
+        #expect(throws: Never.self) {
+            try CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x").check()
+        }
     }
 
     @Test("Missing assets name the setup script")
     func missingAssets() throws {
         let v = CaptureVMSpec(name: "a", workload: .idle)
-        let o = CaptureOptions(vms: [v], duration: 2, interval: 1, assets: "/nonexistent-assets", output: NSTemporaryDirectory() + "never.mtr.zst")
+        let o = CaptureOptions(
+            vms: [v], duration: 2, interval: 1, assets: "/nonexistent-assets",
+            output: NSTemporaryDirectory() + "never.mtr.zst")
         let s = try CaptureSession(options: o) { _ in }
         #expect { _ = try s.run() } throws: { e in
             (e as? CaptureError)?.description.contains("scripts/capture-setup.sh") == true
@@ -259,10 +301,13 @@ struct SpecTests {
 
 /// Boots a real VM. Needs QEMU and the assets of scripts/capture-setup.sh, and takes ~10 s, so
 /// it runs only with TRACETOOL_CAPTURE_TESTS=1 (the setup script is run first; it is idempotent).
-@Suite("Capture: smoke test with a real VM", .enabled(if: ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_TESTS"] == "1"))
+@Suite(
+    "Capture: smoke test with a real VM",
+    .enabled(if: ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_TESTS"] == "1"))
 struct CaptureSmokeTests {
     static var packageRoot: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
     }
 
     @Test("One small VM for a few seconds gives a valid trace with accesses, content and capture facts")
@@ -278,8 +323,9 @@ struct CaptureSmokeTests {
         let out = NSTemporaryDirectory() + "tracetool-smoke-\(UUID().uuidString).mtr.zst"
         defer { try? FileManager.default.removeItem(atPath: out) }
         let assets = ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? root + "/.capture"
-        let opts = CaptureOptions(vms: [CaptureVMSpec(name: "smoke", workload: .sort, mebibytes: 96, seed: 5)],
-                                  duration: 6, interval: 2, assets: assets, output: out, level: 3)
+        let opts = CaptureOptions(
+            vms: [CaptureVMSpec(name: "smoke", workload: .sort, mebibytes: 96, seed: 5)],
+            duration: 6, interval: 2, assets: assets, output: out, level: 3)
         let footer = try CaptureSession(options: opts) { _ in }.run()
         let (header, checked) = try TraceFile.validate(out)
         #expect(checked == footer)
@@ -295,11 +341,13 @@ struct CaptureSmokeTests {
         #expect(footer.kinds.content > 2_000)
         // No RAM or map files are left in /dev/shm.
         // (Files of other captures still running in this process have their work folder.)
-        let left = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter { $0.hasPrefix("tracetool-\(getpid())-") }
-            .filter { name in
-                let tag = name.split(separator: "-").dropFirst(2).first.map(String.init) ?? ""
-                return !FileManager.default.fileExists(atPath: "/tmp/tracetool-capture." + tag)
-            }
+        let left = try FileManager.default.contentsOfDirectory(atPath: "/dev/shm").filter {
+            $0.hasPrefix("tracetool-\(getpid())-")
+        }
+        .filter { name in
+            let tag = name.split(separator: "-").dropFirst(2).first.map(String.init) ?? ""
+            return !FileManager.default.fileExists(atPath: "/tmp/tracetool-capture." + tag)
+        }
         #expect(left.isEmpty)
     }
 }
@@ -307,9 +355,13 @@ struct CaptureSmokeTests {
 /// Boots the Debian server image. Needs the image (scripts/capture-setup.sh --server builds it:
 /// about 2.5 min the first time, nothing after) and takes ~2 min, so it runs only with
 /// TRACETOOL_CAPTURE_TESTS=1.
-@Suite("Capture: smoke test with Debian server guests", .enabled(if: ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_TESTS"] == "1"))
+@Suite(
+    "Capture: smoke test with Debian server guests",
+    .enabled(if: ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_TESTS"] == "1"))
 struct ServerSmokeTests {
-    @Test("PostgreSQL under pgbench and a custom script, after a warm-up: the trace starts with their memory, names the image and says what it did")
+    @Test(
+        "PostgreSQL under pgbench and a custom script, after a warm-up: the trace starts with their memory, names the image and says what it did"
+    )
     func server() throws {
         let root = CaptureSmokeTests.packageRoot
         let setup = Process()
@@ -327,10 +379,12 @@ struct ServerSmokeTests {
         try Data("hello\n".utf8).write(to: URL(fileURLWithPath: dir + "/files/word.txt"))
         let out = dir + "/server.mtr.zst"
         let assets = ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? root + "/.capture"
-        let vms = try CaptureVMSpec.parse("postgres,mem=512,seed=3", index: 0)
+        let vms =
+            try CaptureVMSpec.parse("postgres,mem=512,seed=3", index: 0)
             + CaptureVMSpec.parse("custom,mem=384,run=\(dir)/job.sh,files=\(dir)/files", index: 1)
-        let opts = CaptureOptions(vms: vms, duration: 20, interval: 10, assets: assets, output: out, level: 3,
-                                  consoleDirectory: dir + "/consoles", warmup: 45)
+        let opts = CaptureOptions(
+            vms: vms, duration: 20, interval: 10, assets: assets, output: out, level: 3,
+            consoleDirectory: dir + "/consoles", warmup: 45)
         let footer = try CaptureSession(options: opts) { _ in }.run()
         let (header, checked) = try TraceFile.validate(out)
         #expect(checked == footer)
@@ -338,7 +392,8 @@ struct ServerSmokeTests {
         #expect(d["image"]?.hasPrefix("sha256 ") == true)
         #expect(d["packages"]?.contains("postgresql-15 15.") == true)
         #expect(d["warmup"]?.hasPrefix("45 s") == true)
-        #expect(d["dma"] != nil && d["vm1.run"]?.hasPrefix("xxh3 ") == true && d["vm1.files"]?.hasPrefix("xxh3 ") == true)
+        #expect(
+            d["dma"] != nil && d["vm1.run"]?.hasPrefix("xxh3 ") == true && d["vm1.files"]?.hasPrefix("xxh3 ") == true)
         #expect(d["vm1"] == "custom1: custom seed=2 mem=384MiB run=job.sh files=files")
         #expect(footer.kinds.powerOn == 2)
         // The first snapshot holds what the warm-up left: a booted Debian with PostgreSQL up
@@ -357,7 +412,9 @@ struct ServerSmokeTests {
 
 @Suite("Capture: compressed sizes")
 struct CompressedSizeTests {
-    @Test("Content records carry the page's zstd level-1 size: a page of one repeated byte a few dozen bytes, a page of random bytes its full 4096 (it does not shrink), half random about half")
+    @Test(
+        "Content records carry the page's zstd level-1 size: a page of one repeated byte a few dozen bytes, a page of random bytes its full 4096 (it does not shrink), half random about half"
+    )
     func sizes() throws {
         let g = try FakeGuest(pages: 8)
         try g.fill(1, 0xAB)
@@ -375,4 +432,3 @@ struct CompressedSizeTests {
         #expect(r[2].compressedSize > 2048 && r[2].compressedSize < 2200)
     }
 }
-

@@ -22,7 +22,9 @@ struct AllocationTests {
 
     @Test("Min-funding revocation on small cases worked by hand (§5.1)")
     func mfrByHand() {
-        func c(_ s: Double, _ mn: UInt64, _ mx: UInt64, _ a: Double) -> IdleTax.Claim { .init(shares: s, minPages: mn, maxPages: mx, activePages: a) }
+        func c(_ s: Double, _ mn: UInt64, _ mx: UInt64, _ a: Double) -> IdleTax.Claim {
+            .init(shares: s, minPages: mn, maxPages: mx, activePages: a)
+        }
         // Equal shares, both fully active, 6 pages too many: taken alternately → 7 and 7.
         #expect(IdleTax.targetsPageByPage([c(100, 0, 10, 10), c(100, 0, 10, 10)], available: 14, tau: 0.75) == [7, 7])
         // VM 0 idle (2 active pages), τ = 0.75: its ρ(P) = 100/(2 + 4(P − 2)) stays below VM 1's
@@ -52,30 +54,44 @@ struct AllocationTests {
             let held = rng.below(3) == 0 ? mx : rng.below(mx + 1)
             let lost = rng.below(2) == 0 ? 0 : rng.below(mx - held + 1)
             let refaults = rng.below(2) == 0 ? 0 : rng.below(2 * mx + 1)
-            claims.append(.init(shares: shares, minPages: mn, maxPages: mx, activePages: active, heldPages: held, balloonPages: lost,
-                                balloonFaults: refaults))
+            claims.append(
+                .init(
+                    shares: shares, minPages: mn, maxPages: mx, activePages: active, heldPages: held,
+                    balloonPages: lost,
+                    balloonFaults: refaults))
         }
         let total = claims.reduce(0) { $0 + $1.maxPages }
         let tau = [0, 0.5, 0.75, 0.9][Int(rng.below(4))]
         for _ in 0..<5 {
             let avail = rng.below(total + 10)
             let start = claims.map { rng.below($0.maxPages + 1) }
-            #expect(IdleTax.revoke(claims, start: start, available: avail, tau: tau)
+            #expect(
+                IdleTax.revoke(claims, start: start, available: avail, tau: tau)
                     == IdleTax.revokePageByPage(claims, start: start, available: avail, tau: tau))
-            #expect(IdleTax.targets(claims, available: avail, tau: tau) == IdleTax.targetsPageByPage(claims, available: avail, tau: tau))
+            #expect(
+                IdleTax.targets(claims, available: avail, tau: tau)
+                    == IdleTax.targetsPageByPage(claims, available: avail, tau: tau))
         }
     }
 
-    @Test("Targets revoke over claims: only the deficit, from the lowest ρ; ballooned pages count as far as the VM faults on them (§5.1)")
+    @Test(
+        "Targets revoke over claims: only the deficit, from the lowest ρ; ballooned pages count as far as the VM faults on them (§5.1)"
+    )
     func targetsOverClaims() {
-        func c(_ s: Double, _ mx: UInt64, _ d: Double, held: UInt64, lost: UInt64 = 0, refaults: UInt64 = 0) -> IdleTax.Claim {
-            .init(shares: s, minPages: 0, maxPages: mx, activePages: d, heldPages: held, balloonPages: lost, balloonFaults: refaults)
+        func c(
+            _ s: Double, _ mx: UInt64, _ d: Double, held: UInt64, lost: UInt64 = 0, refaults: UInt64 = 0
+        ) -> IdleTax.Claim {
+            .init(
+                shares: s, minPages: 0, maxPages: mx, activePages: d, heldPages: held, balloonPages: lost,
+                balloonFaults: refaults)
         }
         // VM 0 holds 4 of 10 pages, VM 1 all 10; 12 available: the deficit is 14 − 12 = 2 and
         // VM 1 (ρ = 100/10 < 100/4) gives both. Starting from max would have taken 4 from VM 1.
-        #expect(IdleTax.targets([c(100, 10, 4, held: 4), c(100, 10, 10, held: 10)], available: 12, tau: 0.75) == [10, 8])
+        #expect(
+            IdleTax.targets([c(100, 10, 4, held: 4), c(100, 10, 10, held: 10)], available: 12, tau: 0.75) == [10, 8])
         // Everything held fits: every target is max.
-        #expect(IdleTax.targets([c(100, 10, 4, held: 4), c(100, 10, 8, held: 8)], available: 12, tau: 0.75) == [10, 10])
+        #expect(
+            IdleTax.targets([c(100, 10, 4, held: 4), c(100, 10, 8, held: 8)], available: 12, tau: 0.75) == [10, 10])
         // A VM's estimate alone (a new VM counts as fully active) claims nothing it does not hold.
         #expect(c(100, 10, 10, held: 4).claimPages == 4)
         // VM 1 is ballooned down to 6 of 10 and refaults (more than 4 guest faults on ballooned
@@ -87,7 +103,8 @@ struct AllocationTests {
         let busyBallooned = c(100, 10, 10, held: 6, lost: 4, refaults: 40)
         #expect(busyBallooned.claimPages == 10)
         #expect(IdleTax.targets([c(100, 10, 1, held: 6), busyBallooned], available: 12, tau: 0.75) == [3, 9])
-        #expect(IdleTax.targetsPageByPage([c(100, 10, 1, held: 6), busyBallooned], available: 12, tau: 0.75) == [3, 9])
+        #expect(
+            IdleTax.targetsPageByPage([c(100, 10, 1, held: 6), busyBallooned], available: 12, tau: 0.75) == [3, 9])
         // τ = 0: ρ = 100 / p; VM 1 gives from 10 down to 6 (100/7 < 100/6 = ρ₀), 4 pages: it
         // stays where it is and the idle VM keeps its memory.
         #expect(IdleTax.targets([c(100, 10, 1, held: 6), busyBallooned], available: 12, tau: 0) == [10, 6])
@@ -106,13 +123,13 @@ struct AllocationTests {
         #expect(FreeState.high.next(free: 60, t) == .high)
         #expect(FreeState.high.next(free: 39, t) == .soft)
         #expect(FreeState.high.next(free: 19, t) == .hard)
-        #expect(FreeState.high.next(free: 5, t) == .low)         // skips levels when free falls fast
-        #expect(FreeState.soft.next(free: 55, t) == .soft)       // above soft but below high: stays
+        #expect(FreeState.high.next(free: 5, t) == .low)  // skips levels when free falls fast
+        #expect(FreeState.soft.next(free: 55, t) == .soft)  // above soft but below high: stays
         #expect(FreeState.soft.next(free: 60, t) == .high)
         #expect(FreeState.soft.next(free: 15, t) == .hard)
         #expect(FreeState.hard.next(free: 39, t) == .hard)
         #expect(FreeState.hard.next(free: 40, t) == .soft)
-        #expect(FreeState.hard.next(free: 500, t) == .soft)      // up one level at a time
+        #expect(FreeState.hard.next(free: 500, t) == .soft)  // up one level at a time
         #expect(FreeState.low.next(free: 19, t) == .low)
         #expect(FreeState.low.next(free: 20, t) == .hard)
         #expect(FreeState.hard.next(free: 9, t) == .low)
@@ -148,7 +165,7 @@ struct PaperScenarioTests {
     @Test("Fig. 6 toucher: the sampled estimate rises within one period of an increase and falls gradually")
     func fig6() throws {
         var o = GenOptions()
-        o.pagesPerVM = 8192          // a 512 MB VM scaled 1:16 (16 pages per MB)
+        o.pagesPerVM = 8192  // a 512 MB VM scaled 1:16 (16 pages per MB)
         var p = Policy()
         p.sharing = .off
         let result = try runScenario(Fig6Scenario.self, o, policy: p, timeline: Micros.seconds(30))
@@ -160,7 +177,8 @@ struct PaperScenarioTests {
         #expect(Double(row(15.5).activeEstimate) > 0.7 * truth, "estimate \(row(15.5).activeEstimate), truth \(truth)")
         // Drop to 0 at 27.6 min: the estimate falls period by period, about a quarter of the gap
         // each time (slow gain 0.25), not at once.
-        let e1 = Double(row(28.5).activeEstimate), e2 = Double(row(29.0).activeEstimate), e3 = Double(row(29.5).activeEstimate)
+        let e1 = Double(row(28.5).activeEstimate), e2 = Double(row(29.0).activeEstimate),
+            e3 = Double(row(29.5).activeEstimate)
         #expect(e1 > 0.5 * truth * 150 / 265)
         #expect(e2 < e1 && e3 < e2)
         let bg = 15.0 / 512 * 8192
@@ -183,12 +201,16 @@ struct PaperScenarioTests {
         return try runScenario(Fig7Scenario.self, o, policy: p, spec: spec).1
     }
 
-    @Test("Fig. 7: τ = 0 gives both VMs ~179 MB; τ = 0.75 takes idle memory from the idle VM to the busy one, whose refaults fall")
+    @Test(
+        "Fig. 7: τ = 0 gives both VMs ~179 MB; τ = 0.75 takes idle memory from the idle VM to the busy one, whose refaults fall"
+    )
     func fig7() throws {
-        let scale = 8192.0 / 256      // pages per paper-MB at 1/8 scale
+        let scale = 8192.0 / 256  // pages per paper-MB at 1/8 scale
         let r0 = try fig7(tau: 0), r75 = try fig7(tau: 0.75)
-        let idle0 = Double(r0.vms[0].allocation.allocatedEndPages) / scale, busy0 = Double(r0.vms[1].allocation.allocatedEndPages) / scale
-        let idle75 = Double(r75.vms[0].allocation.allocatedEndPages) / scale, busy75 = Double(r75.vms[1].allocation.allocatedEndPages) / scale
+        let idle0 = Double(r0.vms[0].allocation.allocatedEndPages) / scale,
+            busy0 = Double(r0.vms[1].allocation.allocatedEndPages) / scale
+        let idle75 = Double(r75.vms[0].allocation.allocatedEndPages) / scale,
+            busy75 = Double(r75.vms[1].allocation.allocatedEndPages) / scale
         // Paper: 179 / 179. Tolerance ±8 MB (4.5%): sampling noise in 100-page samples.
         #expect(abs(idle0 - 179) <= 8 && abs(busy0 - 179) <= 8, "τ=0: \(idle0) / \(busy0)")
         // Paper: 101 / 243. Tolerance ±25 MB: our idle VM's estimated active memory (~20 MB
@@ -198,12 +220,15 @@ struct PaperScenarioTests {
         #expect(r75.vms[1].reclaim.guestRefaults * 4 < r0.vms[1].reclaim.guestRefaults)
     }
 
-    @Test("Fig. 7 with a hysteresis margin of 2%: the host leaves soft (targets aim at high + margin) and the split still holds")
+    @Test(
+        "Fig. 7 with a hysteresis margin of 2%: the host leaves soft (targets aim at high + margin) and the split still holds"
+    )
     func fig7Hysteresis() throws {
         let scale = 8192.0 / 256
         let r0 = try fig7(tau: 0), r2 = try fig7(tau: 0, hysteresis: 0.02)
         let soft0 = r0.states.timeSeconds.soft, soft2 = r2.states.timeSeconds.soft
-        let idle2 = Double(r2.vms[0].allocation.allocatedEndPages) / scale, busy2 = Double(r2.vms[1].allocation.allocatedEndPages) / scale
+        let idle2 = Double(r2.vms[0].allocation.allocatedEndPages) / scale,
+            busy2 = Double(r2.vms[1].allocation.allocatedEndPages) / scale
         #expect(soft2 < 60, "time in soft with hysteresis 0.02: \(soft2) s (0: \(soft0) s)")
         // Memory for VMs shrinks by the margin (2% of M ≈ 1.1 paper-MB at this scale per VM).
         #expect(abs(idle2 - 179) <= 10 && abs(busy2 - 179) <= 10, "τ=0, hysteresis 0.02: \(idle2) / \(busy2)")

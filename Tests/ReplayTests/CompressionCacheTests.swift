@@ -5,7 +5,8 @@ import TraceFormat
 @Suite("Compression cache (docs/MODEL.md \"Compression cache\")")
 struct CompressionCacheTests {
     func sized(_ t: UInt64, _ vm: UInt32, _ ppn: UInt32, hash: UInt64, size: UInt32) -> TraceRecord {
-        TraceRecord(time: Micros(t), vm: VMID(vm), kind: .content, ppn: PPN(ppn), hash: ContentHash(hash), compressedSize: size)
+        TraceRecord(
+            time: Micros(t), vm: VMID(vm), kind: .content, ppn: PPN(ppn), hash: ContentHash(hash), compressedSize: size)
     }
 
     /// One VM of 1,024 pages, no pressure, FIFO victims; a cache of 1% of max (10 pages =
@@ -21,7 +22,9 @@ struct CompressionCacheTests {
         return e
     }
 
-    @Test("Compressible pages go to the cache, others to swap; a touched page is decompressed; a full cache writes its oldest pages to swap; the balloon and power-off empty it")
+    @Test(
+        "Compressible pages go to the cache, others to swap; a touched page is decompressed; a full cache writes its oldest pages to swap; the balloon and power-off empty it"
+    )
     func handCase() throws {
         let e = try engine()
         let vm = e.vms[0]
@@ -73,8 +76,8 @@ struct CompressionCacheTests {
         let e = try engine()
         let vm = e.vms[0]
         try e.apply(rec(0, 0, .zero, 0, count: 2))
-        try e.apply(rec(0, 0, .read, 5))           // demand-zero
-        try e.apply(rec(0, 0, .content, 6, hash: 0x77))   // no size
+        try e.apply(rec(0, 0, .read, 5))  // demand-zero
+        try e.apply(rec(0, 0, .content, 6, hash: 0x77))  // no size
         for _ in 0..<4 { #expect(try e.swapOutVictim(vm)) }
         #expect(e.cache(0)!.usedBytes == 3 * 18 && e.cache(0)!.unknown == 1 && e.state(0, 6) == .swapped)
         var p = Policy()

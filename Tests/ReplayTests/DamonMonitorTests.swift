@@ -14,11 +14,13 @@ struct DamonMonitorTests {
         return at == d.pages && d.regions.count <= d.maxRegions
     }
 
-    @Test("Ten fixed regions of 100 pages, pages 0…99 touched every second: region 0 counts every check after its first draw, the others none; the estimate is exactly 100 pages")
+    @Test(
+        "Ten fixed regions of 100 pages, pages 0…99 touched every second: region 0 counts every check after its first draw, the others none; the estimate is exactly 100 pages"
+    )
     func hotRegion() {
         let d = DamonMonitor(pages: 1000, minRegions: 10, maxRegions: 10, samplesPerAggregation: 5)
         var rng = SeededRandom(seed: 3)
-        #expect(d.regions.count == 10 && d.estimate == 1000)     // all pages before the first aggregation
+        #expect(d.regions.count == 10 && d.estimate == 1000)  // all pages before the first aggregation
         for _ in 0..<5 {
             for p in 0..<100 { d.accessed(p) }
             d.sample(rng: &rng)
@@ -31,11 +33,12 @@ struct DamonMonitorTests {
         #expect(wellFormed(d))
     }
 
-    @Test("Idle regions merge up to pages / minRegions and split while below maxRegions; the regions always tile the VM")
+    @Test(
+        "Idle regions merge up to pages / minRegions and split while below maxRegions; the regions always tile the VM")
     func mergeAndSplit() {
         let d = DamonMonitor(pages: 1000, minRegions: 2, maxRegions: 8, samplesPerAggregation: 10)
         var rng = SeededRandom(seed: 11)
-        d.aggregate(rng: &rng)                 // 2 regions of 500: too big to merge; both split
+        d.aggregate(rng: &rng)  // 2 regions of 500: too big to merge; both split
         #expect(d.regions.count == 4 && wellFormed(d) && d.estimate == 0)
         for round in 0..<20 {
             for _ in 0..<10 { d.sample(rng: &rng) }
@@ -95,15 +98,22 @@ struct DamonMonitorTests {
         try e.advance(to: Micros.seconds(91))
         let v = e.snapshot().vms[0]
         #expect(v.samplePeriods == 2)
-        #expect(v.mechanisms[DamonReport.self]?.estimateSum == 500, "DAMON estimates summed over the scored periods: \(String(describing: v.mechanisms[DamonReport.self]?.estimateSum))")
-        #expect(v.mechanisms[DamonReport.self]?.absErrorSum == 0, "\(String(describing: v.mechanisms[DamonReport.self]?.absErrorSum))")
+        #expect(
+            v.mechanisms[DamonReport.self]?.estimateSum == 500,
+            "DAMON estimates summed over the scored periods: \(String(describing: v.mechanisms[DamonReport.self]?.estimateSum))"
+        )
+        #expect(
+            v.mechanisms[DamonReport.self]?.absErrorSum == 0,
+            "\(String(describing: v.mechanisms[DamonReport.self]?.absErrorSum))")
         #expect(v.trueSum == 500)
     }
 }
 
 @Suite("Tracking lag of an estimate")
 struct TrackingLagTests {
-    @Test("A rise caught one period later, a fall caught one period later; a second rise before the first is caught counts it missed")
+    @Test(
+        "A rise caught one period later, a fall caught one period later; a second rise before the first is caught counts it missed"
+    )
     func handCase() {
         var t = TrackingLag()
         // Max 100 pages: a change is more than 10 pages; caught within 10 pages.

@@ -7,7 +7,8 @@ import TraceFormat
 
 @Suite("Engine: shadow tables, power, invariants, determinism (docs/MODEL.md)")
 struct EngineTests {
-    @Test("Shadow entries keyed by PPN: first access is a hidden fault (demand-zero), then hits; sharing write-protects")
+    @Test(
+        "Shadow entries keyed by PPN: first access is a hidden fault (demand-zero), then hits; sharing write-protects")
     func shadowByPPN() throws {
         let e = try makeEngine(pages: [8])
         try e.apply(rec(0, 0, .read, 3))
@@ -15,27 +16,29 @@ struct EngineTests {
         try e.apply(rec(2, 0, .write, 3))
         let c = e.counters(0)
         #expect(c.hiddenFaults == 1 && c.demandZero == 1 && c.shadowHits == 2)
-        #expect(e.vms[0].flags[3] & PageFlag.known == 0)     // written: content unknown
+        #expect(e.vms[0].flags[3] & PageFlag.known == 0)  // written: content unknown
     }
 
-    @Test("Shadow entries keyed by (address space, VPN) with a PPN backmap: remaps invalidate every mapping of the page")
+    @Test(
+        "Shadow entries keyed by (address space, VPN) with a PPN backmap: remaps invalidate every mapping of the page")
     func shadowVirtual() throws {
         let e = try makeEngine(pages: [8, 8])
-        func v(_ t: UInt64, _ vm: UInt32, _ k: RecordKind, _ ppn: UInt32, _ asid: UInt32, _ vpn: UInt64) -> TraceRecord {
+        func v(_ t: UInt64, _ vm: UInt32, _ k: RecordKind, _ ppn: UInt32, _ asid: UInt32, _ vpn: UInt64) -> TraceRecord
+        {
             TraceRecord(time: Micros(t), vm: VMID(vm), kind: k, ppn: PPN(ppn), virtual: (ASID(asid), VPN(vpn)))
         }
         try e.apply(v(0, 0, .read, 2, 1, 100))
-        try e.apply(v(0, 0, .read, 2, 2, 200))      // a second address space maps the same page: a fault
-        try e.apply(v(0, 0, .read, 2, 1, 100))      // hit
+        try e.apply(v(0, 0, .read, 2, 2, 200))  // a second address space maps the same page: a fault
+        try e.apply(v(0, 0, .read, 2, 1, 100))  // hit
         #expect(e.counters(0).hiddenFaults == 2 && e.counters(0).shadowHits == 1)
         #expect(e.vshadow.reaching(vm: 0, ppn: 2).count == 2)
         try e.apply(rec(1, 0, .content, 2, hash: 5))
         try e.apply(rec(1, 1, .content, 2, hash: 5))
         _ = e.share(0, 2); _ = e.share(1, 2)
         #expect(e.vshadow.entries.values.allSatisfy { !$0.writable })
-        try e.apply(v(2, 0, .write, 2, 1, 100))     // write through a read-only entry: COW
+        try e.apply(v(2, 0, .write, 2, 1, 100))  // write through a read-only entry: COW
         #expect(e.counters(0).cowFaults == 1)
-        try e.apply(v(3, 0, .read, 3, 1, 100))      // the guest remapped VPN 100 to PPN 3
+        try e.apply(v(3, 0, .read, 3, 1, 100))  // the guest remapped VPN 100 to PPN 3
         #expect(e.vshadow.lookup(.init(vm: 0, asid: 1, vpn: 100))?.ppn == 3)
     }
 
@@ -59,8 +62,9 @@ struct EngineTests {
         #expect(e.memory.free == freeAtStart + 2 * 256 && e.table.sharedFrames == 0 && e.table.hintFrames == 0)
     }
 
-    @Test("Invariants hold after every record and scan tick over random multi-VM traces with writes, content changes, zeroing, power cycles and scanning",
-          arguments: [1, 2, 3, 4, 5, 6] as [UInt64])
+    @Test(
+        "Invariants hold after every record and scan tick over random multi-VM traces with writes, content changes, zeroing, power cycles and scanning",
+        arguments: [1, 2, 3, 4, 5, 6] as [UInt64])
     func randomInvariants(seed: UInt64) throws {
         var rng = SeededRandom(seed: seed)
         let pages: [UInt64] = [64, 128, 32, 100]
@@ -78,16 +82,23 @@ struct EngineTests {
             switch rng.below(100) {
             case 0..<30: r = rec(t, vm, .read, ppn, count: UInt32(1 + rng.below(min(4, n - UInt64(ppn)))))
             case 30..<50: r = rec(t, vm, .write, ppn)
-            case 50..<80: r = rec(t, vm, .content, ppn, hash: rng.below(4) == 0 ? rng.next() : pool[Int(rng.below(UInt64(pool.count)))])
+            case 50..<80:
+                r = rec(
+                    t, vm, .content, ppn,
+                    hash: rng.below(4) == 0 ? rng.next() : pool[Int(rng.below(UInt64(pool.count)))])
             case 80..<90: r = rec(t, vm, .zero, ppn, count: UInt32(1 + rng.below(min(3, n - UInt64(ppn)))))
             case 90..<95: r = rec(t, vm, .free, ppn)
-            case 95..<97: r = TraceRecord(time: Micros(t), vm: VMID(vm), kind: .read, ppn: PPN(ppn),
-                                          virtual: (ASID(UInt32(rng.below(3))), VPN(rng.below(50))))
-            case 97..<99: r = TraceRecord(time: Micros(t), vm: VMID(vm), kind: .write, ppn: PPN(ppn),
-                                          virtual: (ASID(UInt32(rng.below(3))), VPN(rng.below(50))))
+            case 95..<97:
+                r = TraceRecord(
+                    time: Micros(t), vm: VMID(vm), kind: .read, ppn: PPN(ppn),
+                    virtual: (ASID(UInt32(rng.below(3))), VPN(rng.below(50))))
+            case 97..<99:
+                r = TraceRecord(
+                    time: Micros(t), vm: VMID(vm), kind: .write, ppn: PPN(ppn),
+                    virtual: (ASID(UInt32(rng.below(3))), VPN(rng.below(50))))
             default: r = rec(t, vm, rng.below(2) == 0 ? .powerOff : .powerOn)
             }
-            try e.apply(r)     // checkFullEveryStep runs checkInvariants() after each record and tick
+            try e.apply(r)  // checkFullEveryStep runs checkInvariants() after each record and tick
         }
         try e.finish(settleUntil: Micros(t + 20_000_000))
         let s = e.snapshot()
@@ -143,8 +154,9 @@ struct EngineTests {
 
     @Test("Host sizing: default leaves the high threshold free; overcommit divides Σ max")
     func hostSizing() throws {
-        let header = TraceHeader(vms: [VMDecl(id: 0, name: "a", pages: 1000), VMDecl(id: 1, name: "b", pages: 3000)],
-                                 capture: CaptureFacts(source: "test"))
+        let header = TraceHeader(
+            vms: [VMDecl(id: 0, name: "a", pages: 1000), VMDecl(id: 1, name: "b", pages: 3000)],
+            capture: CaptureFacts(source: "test"))
         var p = Policy()
         p.overhead = 0
         let d = try HostConfig.resolve(header: header, policy: p, spec: HostSpec())

@@ -10,8 +10,9 @@ func sharesEngine(_ vms: [(UInt64, UInt64)], machine: UInt64, policy: Policy) th
     var p = policy
     p.overhead = 0
     p.sharing = .off
-    let header = TraceHeader(vms: vms.enumerated().map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: $1.0, shares: $1.1) },
-                             capture: CaptureFacts(source: "test"))
+    let header = TraceHeader(
+        vms: vms.enumerated().map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: $1.0, shares: $1.1) },
+        capture: CaptureFacts(source: "test"))
     var spec = HostSpec()
     spec.memory = .pages(machine)
     let host = try HostConfig.resolve(header: header, policy: p, spec: spec)
@@ -81,8 +82,9 @@ struct EquilibriumTests {
     /// ρ of VM `i` if it held `pages`, with its demand as the allocator sees it.
     func rho(_ e: ReplayEngine, _ i: Int, _ pages: UInt64) -> Double {
         let vm = e.vms[i]
-        return IdleTax.rho(shares: Double(vm.config.shares), pages: Double(pages), active: e.activePages(vm),
-                           k: IdleTax.k(tau: e.policy.idleTax))
+        return IdleTax.rho(
+            shares: Double(vm.config.shares), pages: Double(pages), active: e.activePages(vm),
+            k: IdleTax.k(tau: e.policy.idleTax))
     }
 
     /// Equal within one page's worth: giving one page from any competing VM to any other would
@@ -98,8 +100,9 @@ struct EquilibriumTests {
 
     /// The memory the VMs hold at the end, V = M − free, and that the run ended settled.
     func settled(_ e: ReplayEngine, late: UInt64) -> Double {
-        #expect(e.memory.free >= e.thresholds.soft && e.memory.free <= e.thresholds.high && e.state == .high,
-                "free \(e.memory.free), state \(e.state)")
+        #expect(
+            e.memory.free >= e.thresholds.soft && e.memory.free <= e.thresholds.high && e.state == .high,
+            "free \(e.memory.free), state \(e.state)")
         #expect(late == 0, "\(e.transitions)")
         return Double(e.host.machinePages - e.memory.free)
     }
@@ -118,11 +121,14 @@ struct EquilibriumTests {
     /// Equal when p₁ = 4p₀ − 1,200, with p₀ + p₁ = V: p₀ = (V + 1,200) / 5. At free memory at the
     /// high threshold (V = 4,700): p₀ = 1,180, p₁ = 3,520. VM 0 keeps far less than its 4,096.
     /// τ = 0 (k = 1): ρ = 1000 / p for both: p₀ = p₁ = V / 2 (2,350 at V = 4,700).
-    @Test("Equal shares, one idle VM, one busy: τ = 0.75 gives p₀ = (V + 1,200) / 5 (1,180 / 3,520 at V = 4,700), τ = 0 halves V", arguments: [0.75, 0])
+    @Test(
+        "Equal shares, one idle VM, one busy: τ = 0.75 gives p₀ = (V + 1,200) / 5 (1,180 / 3,520 at V = 4,700), τ = 0 halves V",
+        arguments: [0.75, 0])
     func equalShares(tau: Double) throws {
         let e = try sharesEngine([(4_096, 1_000), (4_096, 1_000)], machine: 5_000, policy: policy(tau: tau))
         #expect(e.thresholds.soft == 200 && e.thresholds.high == 300)
-        let late = try runBehaviours(e, [.idle(pages: 4_096, active: 400), .ramp(start: 10, pages: 4_096)], seconds: 1_200)
+        let late = try runBehaviours(
+            e, [.idle(pages: 4_096, active: 400), .ramp(start: 10, pages: 4_096)], seconds: 1_200)
         let v = settled(e, late: late)
         let p0 = tau == 0 ? v / 2 : (v + 1_200) / 5
         let held = e.vms.map(\.residentPages)
@@ -141,11 +147,14 @@ struct EquilibriumTests {
     /// and claims; so VM 0 gives nothing and keeps its 2,600 (ρ₀ = 2000/2600 = 0.77), and VM 1
     /// gets the rest, V − 2,600 (ρ₁ ≈ 1000/2,200 = 0.45: VM 1 alone is revoked). VM 1 stays
     /// above max − `maxBalloon` × max = 2,048 either way, so ballooning alone reaches it.
-    @Test("Shares 2:1, the high-share VM idle: τ = 0.75 moves its idle memory to the busy VM (p₀ = (2V + 1,200) / 6); τ = 0 leaves it its 2,600", arguments: [0.75, 0])
+    @Test(
+        "Shares 2:1, the high-share VM idle: τ = 0.75 moves its idle memory to the busy VM (p₀ = (2V + 1,200) / 6); τ = 0 leaves it its 2,600",
+        arguments: [0.75, 0])
     func twoToOne(tau: Double) throws {
         let e = try sharesEngine([(4_096, 2_000), (4_096, 1_000)], machine: 5_107, policy: policy(tau: tau))
         #expect(e.thresholds.soft == 205 && e.thresholds.high == 307)
-        let late = try runBehaviours(e, [.idle(pages: 2_600, active: 400), .ramp(start: 10, pages: 4_096)], seconds: 1_200)
+        let late = try runBehaviours(
+            e, [.idle(pages: 2_600, active: 400), .ramp(start: 10, pages: 4_096)], seconds: 1_200)
         let v = settled(e, late: late)
         let held = e.vms.map(\.residentPages)
         if tau == 0 {
@@ -173,11 +182,16 @@ struct EquilibriumTests {
     /// p₀ = (V − 1,400) / 5 (800 / 2,000 / 2,600 at V = 5,400), ρ* = 1000 / p₂ < ρ₁ = 1000 / 2,000
     /// while p₂ > 2,000 — so VM 1, whose ρ stays above ρ*, indeed gives nothing (it does not
     /// compete), and VMs 0 and 2 meet.
-    @Test("Three VMs, one thrashing: the idle VM and the thrashing one meet at p₀ = (V − 1,400) / 5 (800 / 2,600 at V = 5,400); the steady VM keeps its 2,000")
+    @Test(
+        "Three VMs, one thrashing: the idle VM and the thrashing one meet at p₀ = (V − 1,400) / 5 (800 / 2,600 at V = 5,400); the steady VM keeps its 2,000"
+    )
     func threeOneThrashing() throws {
-        let e = try sharesEngine([(4_096, 1_000), (4_096, 1_000), (4_096, 1_000)], machine: 5_745, policy: policy(tau: 0.75))
+        let e = try sharesEngine(
+            [(4_096, 1_000), (4_096, 1_000), (4_096, 1_000)], machine: 5_745, policy: policy(tau: 0.75))
         #expect(e.thresholds.soft == 230 && e.thresholds.high == 345)
-        let late = try runBehaviours(e, [.idle(pages: 3_000, active: 200), .steady(pages: 2_000), .ramp(start: 90, pages: 4_096)], seconds: 1_200)
+        let late = try runBehaviours(
+            e, [.idle(pages: 3_000, active: 200), .steady(pages: 2_000), .ramp(start: 90, pages: 4_096)], seconds: 1_200
+        )
         let v = settled(e, late: late)
         let p0 = (v - 1_400) / 5
         let held = e.vms.map(\.residentPages)
@@ -196,7 +210,9 @@ struct EquilibriumTests {
     /// VM hold the rest. With τ = 0 the idle VM keeps all of its memory. The timeline shows the
     /// busy VM's allocation rising to it and staying (it moves by less than 0.5% in the last ten
     /// minutes).
-    @Test("gen tax with the defaults: τ = 0.75 moves the idle VM's memory to the busy VM (within 2% of the equilibrium) and settles; τ = 0 leaves it", arguments: [0.75, 0])
+    @Test(
+        "gen tax with the defaults: τ = 0.75 moves the idle VM's memory to the busy VM (within 2% of the equilibrium) and settles; τ = 0 leaves it",
+        arguments: [0.75, 0])
     func taxScenario(tau: Double) throws {
         var o = GenOptions()
         o.pagesPerVM = 16_384
@@ -209,7 +225,9 @@ struct EquilibriumTests {
         let held = r.vms.map(\.allocation.allocatedEndPages)
         let v = Double(held[0] + held[1])
         if tau == 0 {
-            #expect(held[0] == 16_384 && e.vms[0].counters.balloonInflated == 0 && e.vms[0].counters.swapOut == 0, "held \(held)")
+            #expect(
+                held[0] == 16_384 && e.vms[0].counters.balloonInflated == 0 && e.vms[0].counters.swapOut == 0,
+                "held \(held)")
             return
         }
         let a = 1_638.0

@@ -7,8 +7,9 @@ import TraceFormat
 /// An engine over VMs of the given (max pages, min pages, starts off), an explicit M, default
 /// swap (Σ max − min) and the policy's overhead.
 func handEngine(_ vms: [(UInt64, UInt64, Bool)], machine: UInt64, policy: Policy) throws -> ReplayEngine {
-    let header = TraceHeader(vms: vms.enumerated().map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: $1.0, minPages: $1.1) },
-                             capture: CaptureFacts(source: "test"))
+    let header = TraceHeader(
+        vms: vms.enumerated().map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: $1.0, minPages: $1.1) },
+        capture: CaptureFacts(source: "test"))
     var spec = HostSpec()
     spec.memory = .pages(machine)
     let off = Set(vms.indices.filter { vms[$0].2 }.map { UInt32($0) })
@@ -16,7 +17,8 @@ func handEngine(_ vms: [(UInt64, UInt64, Bool)], machine: UInt64, policy: Policy
     return try ReplayEngine(host: host, policy: policy)
 }
 
-@Suite("Hand-derived cases: reclaim the deficit, admit on reservations, sample without replacement (docs/PAPER.md §5, §6)")
+@Suite(
+    "Hand-derived cases: reclaim the deficit, admit on reservations, sample without replacement (docs/PAPER.md §5, §6)")
 struct HandCaseTests {
     /// Two equal-share 256 MiB VMs (65,536 pages each), 32 MiB overhead each (8,192 pages),
     /// sharing off, τ = 0.75. M = 99,133 pages:
@@ -39,7 +41,10 @@ struct HandCaseTests {
         // The moment of revocation: VM 1's ρ is the lower one.
         let k = IdleTax.k(tau: p.idleTax)
         let held = e.vms.map { Double($0.residentPages) }
-        let rho = e.vms.indices.map { IdleTax.rho(shares: Double(e.vms[$0].config.shares), pages: held[$0], active: e.activePages(e.vms[$0]), k: k) }
+        let rho = e.vms.indices.map {
+            IdleTax.rho(
+                shares: Double(e.vms[$0].config.shares), pages: held[$0], active: e.activePages(e.vms[$0]), k: k)
+        }
         #expect(rho[1] < rho[0])
         try e.finish(settleUntil: Micros.seconds(120))
         let deficit: UInt64 = 25_600 + 65_536 - 76_801
@@ -85,9 +90,13 @@ struct HandCaseTests {
         let e = try handEngine([(1_000, 0, false), (1_000, 1_000, true)], machine: 1_500, policy: p)
         try e.apply(rec(10_000_000, 1, .powerOn))
         #expect(!e.vms[1].on && e.vms[1].refused)
-        #expect(e.refusals == [AdmissionRefusal(vm: 1, time: Micros.seconds(10), memoryShortPages: 12, swapShortPages: 0,
-                                                memoryNeededPages: 1_256, memoryUnreservedPages: 1_244,
-                                                swapNeededPages: 0, swapUnreservedPages: 0)])
+        #expect(
+            e.refusals == [
+                AdmissionRefusal(
+                    vm: 1, time: Micros.seconds(10), memoryShortPages: 12, swapShortPages: 0,
+                    memoryNeededPages: 1_256, memoryUnreservedPages: 1_244,
+                    swapNeededPages: 0, swapUnreservedPages: 0)
+            ])
     }
 
     /// 4,096 pages, 1,024 of them read every second; sampleSize = 4,096 and gains of 1, so the
@@ -95,7 +104,9 @@ struct HandCaseTests {
     /// once and each of the 1,024 touched pages traps once: f = 1,024 / 4,096, the estimate is
     /// 1,024 pages = the truth. (With replacement, 4,096 draws cover ~63% of the pages and the
     /// estimate would be ~647.)
-    @Test("Sampling without replacement: at n = pages the estimate equals the true active count", arguments: [4_096, 100_000])
+    @Test(
+        "Sampling without replacement: at n = pages the estimate equals the true active count",
+        arguments: [4_096, 100_000])
     func samplingAllPages(sampleSize: Int) throws {
         var p = Policy()
         p.sharing = .off
@@ -154,11 +165,13 @@ struct HandCaseTests {
         #expect(try Units.parseSize("64KiB").pages(pageSize: 4096) == 16)
         #expect(try Units.parseSize("10 pages") == .pages(10))
         #expect(try Units.parseSize("3page") == .pages(3))
-        #expect(try Units.parseSize("1k").pages(pageSize: 4096) == 1)       // rounded up to whole pages
+        #expect(try Units.parseSize("1k").pages(pageSize: 4096) == 1)  // rounded up to whole pages
         for bad in ["114928", "1.5", "", "G", "MiB", "1.5 pages", "-1G", "1e3M", "12 MiBs", "1GiBB", "inf G", "nanM"] {
             #expect(throws: ConfigError.self, "\(bad)") { try Units.parseSize(bad) }
         }
-        do { _ = try Units.parseSize("114928") } catch { #expect(error.description.contains("has no unit") && error.description.contains("pages")) }
+        do { _ = try Units.parseSize("114928") } catch {
+            #expect(error.description.contains("has no unit") && error.description.contains("pages"))
+        }
     }
 
     /// The refill pattern that made fixed-position pivots quadratic: a few large keys (pages

@@ -20,7 +20,9 @@ struct LargePageTests {
         for q in pages { try e.apply(rec(t, vm, .content, q, hash: 0x1000 + UInt64(q))) }
     }
 
-    @Test("A block wholly backed becomes a large page; its pages are not shared, a match counts as a lost share; below the threshold every large page splits, then the pages share")
+    @Test(
+        "A block wholly backed becomes a large page; its pages are not shared, a match counts as a lost share; below the threshold every large page splits, then the pages share"
+    )
     func formSkipSplitShare() throws {
         let e = try engine()
         // VM 0, pages 0…510: block 0 is one page short, no large page.
@@ -56,12 +58,15 @@ struct LargePageTests {
         #expect(e.state(0, 5) == .shared && e.state(1, 5) == .shared && e.frame(0, 5) == e.frame(1, 5))
         #expect(e.memory.free == 492)
         // A page leaving and coming back re-forms nothing while free memory is below the threshold.
-        try e.apply(rec(0, 0, .write, 5))   // copy-on-write: VM 0's page 5 private again
+        try e.apply(rec(0, 0, .write, 5))  // copy-on-write: VM 0's page 5 private again
         #expect(e.state(0, 5) == .privateMPN && e.largeBlocks == 0)
         try e.checkInvariants()
         let r = e.snapshot()
         #expect(r.mechanisms[LargePagePeak.self]?.pages == 1536)
-        #expect(r.vms[0].mechanisms[LargePageCounts.self]?.formed == 2 && r.vms[0].mechanisms[LargePageCounts.self]?.splits == 2 && r.vms[0].mechanisms[LargePageCounts.self]?.pagesAtEnd == 0)
+        #expect(
+            r.vms[0].mechanisms[LargePageCounts.self]?.formed == 2
+                && r.vms[0].mechanisms[LargePageCounts.self]?.splits == 2
+                && r.vms[0].mechanisms[LargePageCounts.self]?.pagesAtEnd == 0)
     }
 
     @Test("largePages=off forms none and shares as before; the same fills share VM 0's page 5 at once")
@@ -74,7 +79,9 @@ struct LargePageTests {
         #expect(e.largeMap(0) == nil && e.snapshot().mechanisms[LargePagePeak.self] == nil)
     }
 
-    @Test("Free page reporting hands a large page back whole (released, not split); the block re-forms when wholly backed again above the threshold")
+    @Test(
+        "Free page reporting hands a large page back whole (released, not split); the block re-forms when wholly backed again above the threshold"
+    )
     func releasedByReporting() throws {
         var p = Policy()
         p.largePages = .on
@@ -94,7 +101,9 @@ struct LargePageTests {
         try e.checkInvariants()
     }
 
-    @Test("Under overcommitment, leaving the high state splits every large page, so the balloon and host paging never meet one")
+    @Test(
+        "Under overcommitment, leaving the high state splits every large page, so the balloon and host paging never meet one"
+    )
     func splitOutsideHigh() throws {
         var p = Policy()
         p.largePages = .on
@@ -103,11 +112,16 @@ struct LargePageTests {
         spec.memory = .pages(1024)
         let e = try makeEngine(pages: [1024, 1024], policy: p, spec: spec)
         for t in 0..<2 {
-            for q in UInt32(0)..<1024 { try e.apply(rec(UInt64(t) * 1_000_000, UInt32(t), .content, q, hash: 0x9000 + UInt64(q) + UInt64(t) << 20)) }
+            for q in UInt32(0)..<1024 {
+                try e.apply(
+                    rec(UInt64(t) * 1_000_000, UInt32(t), .content, q, hash: 0x9000 + UInt64(q) + UInt64(t) << 20))
+            }
         }
         try e.advance(to: Micros.seconds(60))
         #expect(e.largeMap(0)!.counts.formed >= 1 && e.largeMap(0)!.counts.splits >= 1)
-        #expect(e.counters(0).swapOut + e.counters(0).balloonInflated + e.counters(1).swapOut + e.counters(1).balloonInflated > 0)
+        #expect(
+            e.counters(0).swapOut + e.counters(0).balloonInflated + e.counters(1).swapOut
+                + e.counters(1).balloonInflated > 0)
         #expect(e.largeBlocks == 0)
         #expect((0..<e.vms.count).allSatisfy { e.largeMap($0)!.largeCount == 0 })
         try e.checkInvariants()

@@ -6,7 +6,9 @@ extension ReplayEngine {
     var largeBlocks: Int { mechanism(LargePages.self)?.blocks ?? 0 }
     var largePeakPages: UInt64 { mechanism(LargePages.self)?.peakPages ?? 0 }
     func largeMap(_ vm: Int) -> LargePageMap? { mechanism(LargePages.self)?.maps[vm] }
-    func freeReported(_ vm: Int) -> FreePageReportingCounts { mechanism(FreePageReporting.self)?.counts[vm] ?? FreePageReportingCounts() }
+    func freeReported(_ vm: Int) -> FreePageReportingCounts {
+        mechanism(FreePageReporting.self)?.counts[vm] ?? FreePageReportingCounts()
+    }
     func damonMonitor(_ vm: Int) -> DamonMonitor? { mechanism(DamonEstimator.self)?.monitors[vm] }
     func cache(_ vm: Int) -> CompressionCache? { vms[vm].tier as? CompressionCache }
 }

@@ -15,7 +15,9 @@ struct MemoryStatesTests {
         #expect(FreeState.minFreePages(machinePages: 100 * gib / 4096, pageSize: 4096) == 419_431)
     }
 
-    @Test("Thresholds at 400/100/64/32/16% of minFree; down several levels at once, up one at a time past the next threshold")
+    @Test(
+        "Thresholds at 400/100/64/32/16% of minFree; down several levels at once, up one at a time past the next threshold"
+    )
     func transitions() {
         var p = Policy()
         p.memoryStates = .vsphere6
@@ -31,13 +33,15 @@ struct MemoryStatesTests {
         s = s.next(free: 15_729, t); #expect(s == .clear)
         s = s.next(free: 62_915, t); #expect(s == .clear)
         s = s.next(free: 62_916, t); #expect(s == .high)
-        s = s.next(free: 5_000, t); #expect(s == .hard)      // high → hard in one step
+        s = s.next(free: 5_000, t); #expect(s == .hard)  // high → hard in one step
         s = s.next(free: 10_066, t); #expect(s == .hard)
         s = s.next(free: 10_067, t); #expect(s == .soft)
         // The paper's scheme never enters clear.
         let paper = FreeState.Thresholds(machinePages: 262_144, policy: Policy())
         #expect(!paper.hasClear && paper.aim == paper.high)
-        #expect(FreeState.high.next(free: paper.soft, paper) == .high && FreeState.high.next(free: paper.soft - 1, paper) == .soft)
+        #expect(
+            FreeState.high.next(free: paper.soft, paper) == .high
+                && FreeState.high.next(free: paper.soft - 1, paper) == .soft)
         #expect(FreeState.soft.next(free: paper.high, paper) == .high)
     }
 
@@ -60,7 +64,9 @@ struct MemoryStatesTests {
         return (c.balloonInflated, c.swapOut)
     }
 
-    @Test("The balloon inflates in soft under both schemes; in hard the paper's balloon goes on while vSphere 6's stops and the host swaps; clear reclaims nothing (no VM waits for memory)")
+    @Test(
+        "The balloon inflates in soft under both schemes; in hard the paper's balloon goes on while vSphere 6's stops and the host swaps; clear reclaims nothing (no VM waits for memory)"
+    )
     func balloonByState() throws {
         // Free memory is 24 pages, below every threshold; in soft, hard and low the targets aim at
         // the aim (high, or vSphere 6's clear) and VM 0 (the lower ρ) is above its target.
@@ -80,7 +86,7 @@ struct MemoryStatesTests {
         var p = Policy()
         p.memoryStates = .vsphere6
         p.largePages = .on
-        p.largePageBreakFree = 0   // not used with vsphere6 (would be refused with the paper's states)
+        p.largePageBreakFree = 0  // not used with vsphere6 (would be refused with the paper's states)
         var spec = HostSpec()
         spec.memory = .pages(8192)
         let e = try makeEngine(pages: [4096, 4096], policy: p, spec: spec)

@@ -13,7 +13,8 @@ struct PolicyFamilyTests {
         .deletingLastPathComponent().appendingPathComponent("traces/sample.mtr.zst").path
 
     /// (family knob, implementation name) for every registered implementation.
-    static let every: [(String, String)] = PolicyFamilies.all.flatMap { f in f.implementations.map { (f.knob, $0.name) } }
+    static let every: [(String, String)] = PolicyFamilies.all.flatMap { f in f.implementations.map { (f.knob, $0.name) }
+    }
 
     /// Every invariant after every record and periodic task for the first `fullSteps` records
     /// (a full check walks every page, so all 200,000 records would take minutes per
@@ -21,7 +22,9 @@ struct PolicyFamilyTests {
     /// cheap conservation check runs after every record throughout.
     static let fullSteps = 5_000
 
-    @Test("Replays the sample trace under --overcommit 1.5 with every invariant checked", arguments: every.map { "\($0.0)=\($0.1)" })
+    @Test(
+        "Replays the sample trace under --overcommit 1.5 with every invariant checked",
+        arguments: every.map { "\($0.0)=\($0.1)" })
     func everyImplementation(_ assignment: String) throws {
         var policy = Policy()
         try PolicyKnobs.apply(assignments: assignment, to: &policy)
@@ -29,8 +32,9 @@ struct PolicyFamilyTests {
         let reader = try TraceFile.open(Self.sample)
         var spec = HostSpec()
         spec.memory = .overcommit(1.5)
-        let host = try HostConfig.resolve(header: reader.header, policy: policy, spec: spec,
-                                          startsOff: try TraceInput.vmsStartingOff(path: Self.sample))
+        let host = try HostConfig.resolve(
+            header: reader.header, policy: policy, spec: spec,
+            startsOff: try TraceInput.vmsStartingOff(path: Self.sample))
         let engine = try ReplayEngine(host: host, policy: policy)
         engine.checkEveryStep = true
         var batch: [TraceRecord] = []
@@ -62,7 +66,10 @@ struct PolicyFamilyTests {
         }
         var p = Policy()
         p.swapVictim = "belady"
-        #expect(throws: PolicyError.badValue(key: "swapVictim", message: "\"belady\" is not one of \(SwapVictims.names.joined(separator: ", "))")) { try p.validate() }
+        #expect(
+            throws: PolicyError.badValue(
+                key: "swapVictim", message: "\"belady\" is not one of \(SwapVictims.names.joined(separator: ", "))")
+        ) { try p.validate() }
         #expect(throws: PolicyError.self) { try PolicyKnobs.set("sharing", "magic", on: &p) }
     }
 
@@ -75,7 +82,8 @@ struct PolicyFamilyTests {
     func clockHandCase() throws {
         var policy = Policy()
         policy.swapVictim = .clock
-        let config = VMConfig(id: 0, name: "a", maxPages: 4, minPages: 0, shares: 1, overheadPages: 0, balloon: false, startsOff: false)
+        let config = VMConfig(
+            id: 0, name: "a", maxPages: 4, minPages: 0, shares: 1, overheadPages: 0, balloon: false, startsOff: false)
         let vm = VMState(config: config, index: 0, policy: policy, tracking: true)
         vm.enableLRU()
         for p: UInt32 in 0..<4 {
@@ -96,7 +104,8 @@ struct PolicyFamilyTests {
 /// The cost model's arithmetic on a hand-made count (docs/MODEL.md "Cost model").
 @Suite("Cost model: counts × latencies, by hand")
 struct CostModelTests {
-    @Test("1,000 hidden faults, 10 COW copies, 500 scanned, 30+20 balloon pages, 3 refaults, 40 outs, 5 ins, 2 s blocked")
+    @Test(
+        "1,000 hidden faults, 10 COW copies, 500 scanned, 30+20 balloon pages, 3 refaults, 40 outs, 5 ins, 2 s blocked")
     func byHand() {
         var c = VMCounters()
         c.hiddenFaults = 1_000; c.cowBreaks = 10; c.pagesScanned = 500

@@ -5,12 +5,15 @@ import Testing
 import TraceFormat
 
 /// An engine over VMs given as (max, min), with explicit M and swap, overhead 0.
-func pressuredEngine(_ vms: [(UInt64, UInt64)], machine: UInt64, swap: UInt64? = nil, policy: Policy = Policy(),
-                     balloon: Bool = true) throws -> ReplayEngine {
+func pressuredEngine(
+    _ vms: [(UInt64, UInt64)], machine: UInt64, swap: UInt64? = nil, policy: Policy = Policy(),
+    balloon: Bool = true
+) throws -> ReplayEngine {
     var p = policy
     p.overhead = 0
-    let header = TraceHeader(vms: vms.enumerated().map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: $1.0, minPages: $1.1) },
-                             capture: CaptureFacts(source: "test"))
+    let header = TraceHeader(
+        vms: vms.enumerated().map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: $1.0, minPages: $1.1) },
+        capture: CaptureFacts(source: "test"))
     var spec = HostSpec()
     spec.memory = .pages(machine)
     spec.swap = swap.map { "\($0) pages" }
@@ -23,8 +26,9 @@ func pressuredEngine(_ vms: [(UInt64, UInt64)], machine: UInt64, swap: UInt64? =
 
 @Suite("Ballooning, host paging, admission control (docs/PAPER.md §3, §6; docs/MODEL.md, Guest model)")
 struct ReclamationTests {
-    @Test("Ballooning: guest refaults + allocations equal an independent LRU simulation with capacity max − balloon",
-          arguments: [1, 2, 3] as [UInt64])
+    @Test(
+        "Ballooning: guest refaults + allocations equal an independent LRU simulation with capacity max − balloon",
+        arguments: [1, 2, 3] as [UInt64])
     func balloonIsLRU(seed: UInt64) throws {
         let pages: UInt64 = 200, balloon = 70
         var p = Policy()
@@ -35,7 +39,7 @@ struct ReclamationTests {
         for _ in 0..<balloon { #expect(try e.inflateOne(vm)) }
         // The reference: an LRU cache of the guest's non-ballooned pages, never-touched pages
         // oldest in PPN order (so the balloon took PPNs 0..<70 and the cache starts as the rest).
-        var cache: [UInt32] = Array(UInt32(balloon)..<UInt32(pages))   // index 0 = LRU end
+        var cache: [UInt32] = Array(UInt32(balloon)..<UInt32(pages))  // index 0 = LRU end
         var misses = 0
         var rng = SeededRandom(seed: seed)
         var t: UInt64 = 0
@@ -67,9 +71,9 @@ struct ReclamationTests {
         let vm = e.vms[0]
         vm.enableLRU()
         for ppn in 0..<UInt32(16) { try e.apply(rec(UInt64(ppn), 0, .write, ppn)) }
-        #expect(try e.swapOutVictim(vm))               // host LRU victim: PPN 0
+        #expect(try e.swapOutVictim(vm))  // host LRU victim: PPN 0
         #expect(e.state(0, 0) == .swapped)
-        #expect(try e.inflateOne(vm))                  // guest LRU victim: PPN 0 as well
+        #expect(try e.inflateOne(vm))  // guest LRU victim: PPN 0 as well
         #expect(e.counters(0).doublePaging == 1 && e.state(0, 0) == .ballooned)
         #expect(e.swap.used == 0)
         try e.checkInvariants()
@@ -107,8 +111,9 @@ struct ReclamationTests {
         let faultsBalloon = ballooned.guestRefaults + ballooned.swapIn
         let faultsSwap = swapped.swapIn + swapped.guestRefaults
         #expect(ballooned.balloonInflated > 0)
-        #expect(swapped.swapOut > 0 && swapped.balloonInflated == 0)   // balloon=off: host paging only
-        #expect(faultsSwap > 4 * max(1, faultsBalloon), "balloon faults \(faultsBalloon), random swap faults \(faultsSwap)")
+        #expect(swapped.swapOut > 0 && swapped.balloonInflated == 0)  // balloon=off: host paging only
+        #expect(
+            faultsSwap > 4 * max(1, faultsBalloon), "balloon faults \(faultsBalloon), random swap faults \(faultsSwap)")
     }
 
     @Test("Admission control refuses a VM for memory and one for swap; their records are skipped and reported")
@@ -154,9 +159,12 @@ struct ReclamationTests {
         #expect(f.transitions.keys.contains("high->soft"))
     }
 
-    @Test("Invariants hold after every record and periodic task under memory pressure, with balloons, paging, sharing and power cycles",
-          arguments: [(1, SwapVictimName.random, true), (2, .lru, true), (3, .fifo, false), (4, .random, false), (5, .lru, false),
-                      (6, .fifo, true), (7, .random, true), (8, .lru, true), (9, .random, false), (10, .fifo, true)] as [(UInt64, SwapVictimName, Bool)])
+    @Test(
+        "Invariants hold after every record and periodic task under memory pressure, with balloons, paging, sharing and power cycles",
+        arguments: [
+            (1, SwapVictimName.random, true), (2, .lru, true), (3, .fifo, false), (4, .random, false), (5, .lru, false),
+            (6, .fifo, true), (7, .random, true), (8, .lru, true), (9, .random, false), (10, .fifo, true),
+        ] as [(UInt64, SwapVictimName, Bool)])
     func invariantsUnderPressure(seed: UInt64, victim: SwapVictimName, balloon: Bool) throws {
         var rng = SeededRandom(seed: seed)
         var p = fastScan(20, seed: seed)
@@ -180,12 +188,16 @@ struct ReclamationTests {
             case 60..<85: r = rec(t, vm, .content, ppn, hash: rng.below(3) != 0 ? rng.next() : pool[Int(rng.below(8))])
             case 85..<95: r = rec(t, vm, .write, ppn, count: UInt32(1 + rng.below(min(8, n - UInt64(ppn)))))
             case 95..<99: r = rec(t, vm, .free, ppn)
-            default: r = rng.below(3) == 0 ? rec(t, vm, rng.below(3) == 0 ? .powerOff : .powerOn) : rec(t, vm, .read, ppn)
+            default:
+                r = rng.below(3) == 0 ? rec(t, vm, rng.below(3) == 0 ? .powerOff : .powerOn) : rec(t, vm, .read, ppn)
             }
             try e.apply(r)
         }
         try e.finish(settleUntil: Micros(t + 10_000_000))
         let c = (0..<3).map { e.counters($0) }.reduce(VMCounters(), +)
-        #expect(c.swapOut + c.balloonInflated > 0, "swapOut \(c.swapOut) inflated \(c.balloonInflated) skipped \(c.skippedRecords) resident \(e.vms.map { $0.residentPages }) targets \(e.vms.map { $0.target }) free \(e.memory.free) state \(e.state) overcommitted \(e.overcommitted)")
+        #expect(
+            c.swapOut + c.balloonInflated > 0,
+            "swapOut \(c.swapOut) inflated \(c.balloonInflated) skipped \(c.skippedRecords) resident \(e.vms.map { $0.residentPages }) targets \(e.vms.map { $0.target }) free \(e.memory.free) state \(e.state) overcommitted \(e.overcommitted)"
+        )
     }
 }

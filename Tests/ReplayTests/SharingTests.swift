@@ -7,7 +7,9 @@ import TraceFormat
 
 @Suite("Content-based page sharing (docs/PAPER.md §4; docs/MODEL.md, Sharing scan)")
 struct SharingTests {
-    @Test("Figure 3: a candidate matching another VM's hint → both map one MPN copy-on-write, the candidate's MPN is freed, a shared frame with refcount 2 replaces the hint")
+    @Test(
+        "Figure 3: a candidate matching another VM's hint → both map one MPN copy-on-write, the candidate's MPN is freed, a shared frame with refcount 2 replaces the hint"
+    )
     func figure3() throws {
         let e = try makeEngine(pages: [16, 16])
         let h: UInt64 = 0x0123_4567_89AB_CDEF
@@ -15,20 +17,20 @@ struct SharingTests {
         try e.apply(rec(0, 1, .content, 7, hash: h))
         let mpnA = e.mpn(0, 5)
         let mpnB = e.mpn(1, 7)
-        #expect(mpnA != mpnB)                           // two private copies of one content
+        #expect(mpnA != mpnB)  // two private copies of one content
         let freeBefore = e.memory.free
-        #expect(e.share(0, 5) == false)                 // no match: A:5 becomes a hint
+        #expect(e.share(0, 5) == false)  // no match: A:5 becomes a hint
         #expect(e.table.hintFrames == 1 && e.table.sharedFrames == 0)
         #expect(e.vms[0].flags[5] & PageFlag.hinted != 0)
-        #expect(e.share(1, 7) == true)                  // B:7 matches the hint
+        #expect(e.share(1, 7) == true)  // B:7 matches the hint
         #expect(e.state(0, 5) == .shared && e.state(1, 7) == .shared)
         let f = e.frame(0, 5)
         #expect(e.frame(1, 7) == f)
         #expect(e.table.kind(f) == .shared && e.table.sharedMPN(f) == mpnA)
         #expect(e.table.refcount(f) == 2)
         #expect(e.table.hintFrames == 0 && e.table.sharedFrames == 1)
-        #expect(e.memory.free == freeBefore + 1)          // B's MPN went back to the pool
-        #expect(e.memory.inUse == 1)                      // only the shared copy (A's MPN) remains
+        #expect(e.memory.free == freeBefore + 1)  // B's MPN went back to the pool
+        #expect(e.memory.inUse == 1)  // only the shared copy (A's MPN) remains
         try e.checkInvariants()
         let r = e.snapshot()
         #expect(r.vms[0].sharedPages + r.vms[1].sharedPages == 2)
@@ -42,13 +44,15 @@ struct SharingTests {
         #expect(e.table.refcount(e.frame(2, 1)) == 3 && e.table.sharedFrames == 1)
     }
 
-    @Test("Stale hint: the hinted page is written before the match → the hint is dropped and the candidate becomes the hint")
+    @Test(
+        "Stale hint: the hinted page is written before the match → the hint is dropped and the candidate becomes the hint"
+    )
     func staleHint() throws {
         let e = try makeEngine(pages: [8, 8])
         try e.apply(rec(0, 0, .content, 2, hash: 77))
         try e.apply(rec(0, 1, .content, 3, hash: 77))
         _ = e.share(0, 2)
-        try e.apply(rec(1, 0, .write, 2))                // the hinted page is not write-protected
+        try e.apply(rec(1, 0, .write, 2))  // the hinted page is not write-protected
         #expect(e.state(0, 2) == .privateMPN)
         #expect(e.share(1, 3) == false)
         #expect(e.counters(1).staleHints == 1)
@@ -65,13 +69,13 @@ struct SharingTests {
         try e.apply(rec(0, 1, .content, 1, hash: 9))
         _ = e.share(0, 1); _ = e.share(1, 1)
         let f = e.frame(0, 1)
-        try e.apply(rec(1, 1, .read, 1))                 // read of a shared page: read-only entry, no COW
+        try e.apply(rec(1, 1, .read, 1))  // read of a shared page: read-only entry, no COW
         #expect(e.counters(1).cowFaults == 0 && e.state(1, 1) == .shared)
-        try e.apply(rec(2, 1, .write, 1))                // write: hidden fault → COW break
+        try e.apply(rec(2, 1, .write, 1))  // write: hidden fault → COW break
         #expect(e.counters(1).cowFaults == 1 && e.counters(1).cowBreaks == 1)
         #expect(e.state(1, 1) == .privateMPN && e.table.refcount(f) == 1)
         #expect(e.vms[1].flags[1] & PageFlag.known == 0)
-        try e.apply(rec(3, 1, .write, 1))                // now a shadow hit
+        try e.apply(rec(3, 1, .write, 1))  // now a shadow hit
         #expect(e.counters(1).cowFaults == 1 && e.counters(1).shadowHits == 1)
         // The last reference going away frees the frame and its MPN.
         try e.apply(rec(4, 0, .write, 1))
@@ -95,7 +99,7 @@ struct SharingTests {
     func zeroPages() throws {
         let e = try makeEngine(pages: [64, 64], policy: fastScan(1000))
         try e.apply(rec(0, 0, .zero, 0, count: 40))
-        try e.apply(rec(0, 1, .read, 10, count: 20))     // demand-zero fills are zero pages too
+        try e.apply(rec(0, 1, .read, 10, count: 20))  // demand-zero fills are zero pages too
         try e.apply(rec(0, 1, .content, 50, hash: 5))
         try e.finish(settleUntil: Micros(2_000_000))
         let s = e.snapshot()
@@ -104,7 +108,9 @@ struct SharingTests {
         #expect(e.counters(1).demandZero == 20)
     }
 
-    @Test("Salting: VMs 0 and 1 given salt 9 share with each other; VMs 2 and 3 (salt = their id) only within themselves; one zero frame per salt; no false matches counted across salts")
+    @Test(
+        "Salting: VMs 0 and 1 given salt 9 share with each other; VMs 2 and 3 (salt = their id) only within themselves; one zero frame per salt; no false matches counted across salts"
+    )
     func salting() throws {
         var p = Policy()
         p.salting = .on
@@ -116,11 +122,11 @@ struct SharingTests {
         for vm in 0..<4 { try e.apply(rec(0, UInt32(vm), .content, 1, hash: 42)) }
         try e.apply(rec(0, 2, .content, 5, hash: 42))
         for vm: UInt32 in [0, 2] { try e.apply(rec(0, vm, .zero, 3, count: 2)) }
-        #expect(e.share(0, 1) == false)                 // a hint of salt 9
-        #expect(e.share(1, 1) == true)                  // joins it: a shared frame of salt 9
-        #expect(e.share(2, 1) == false)                 // salt 2 cannot see salt 9's frame: a hint of salt 2
-        #expect(e.share(2, 5) == true)                  // within VM 2: a second shared frame
-        #expect(e.share(3, 1) == false)                 // salt 3: neither frame, a hint
+        #expect(e.share(0, 1) == false)  // a hint of salt 9
+        #expect(e.share(1, 1) == true)  // joins it: a shared frame of salt 9
+        #expect(e.share(2, 1) == false)  // salt 2 cannot see salt 9's frame: a hint of salt 2
+        #expect(e.share(2, 5) == true)  // within VM 2: a second shared frame
+        #expect(e.share(3, 1) == false)  // salt 3: neither frame, a hint
         #expect(e.frame(0, 1) == e.frame(1, 1) && e.frame(2, 1) == e.frame(2, 5) && e.frame(0, 1) != e.frame(2, 1))
         #expect(e.table.group(e.frame(0, 1)) == 9 && e.table.group(e.frame(2, 5)) == 2)
         #expect(e.table.sharedFrames == 2 && e.table.hintFrames == 1)
@@ -143,7 +149,9 @@ struct SharingTests {
         for vm in 0..<4 { try u.apply(rec(0, UInt32(vm), .content, 1, hash: 42)) }
         try u.apply(rec(0, 2, .content, 5, hash: 42))
         for vm: UInt32 in [0, 2] { try u.apply(rec(0, vm, .zero, 3, count: 2)) }
-        for (vm, ppn) in [(0, 1), (1, 1), (2, 1), (2, 5), (3, 1), (0, 3), (0, 4), (2, 3), (2, 4)] { _ = u.share(vm, UInt32(ppn)) }
+        for (vm, ppn) in [(0, 1), (1, 1), (2, 1), (2, 5), (3, 1), (0, 3), (0, 4), (2, 3), (2, 4)] {
+            _ = u.share(vm, UInt32(ppn))
+        }
         #expect(saved(u) == 7)
     }
 
@@ -151,10 +159,12 @@ struct SharingTests {
     func saltOptions() throws {
         var spec = HostSpec()
         try spec.addVMOverride("1:salt=4")
-        let header = TraceHeader(vms: [VMDecl(id: 0, name: "a", pages: 8), VMDecl(id: 1, name: "b", pages: 8)], capture: CaptureFacts(source: "test"))
+        let header = TraceHeader(
+            vms: [VMDecl(id: 0, name: "a", pages: 8), VMDecl(id: 1, name: "b", pages: 8)],
+            capture: CaptureFacts(source: "test"))
         #expect(throws: ConfigError.self) { try HostConfig.resolve(header: header, policy: Policy(), spec: spec) }
         #expect(Presets.named("esx-salted")?.policy.salting == .on)
-        #expect(throws: ConfigError.self) { try spec.addVMOverride("1:salt=5") }   // given twice
+        #expect(throws: ConfigError.self) { try spec.addVMOverride("1:salt=5") }  // given twice
         var other = HostSpec()
         #expect(throws: ConfigError.self) { try other.addVMOverride("0:salt=-1") }
     }
@@ -171,7 +181,9 @@ struct SharingTests {
         }
     }
 
-    @Test("hashBits = 16: contents equal in their low 16 bits match in the table; the full compare rejects them (false matches)")
+    @Test(
+        "hashBits = 16: contents equal in their low 16 bits match in the table; the full compare rejects them (false matches)"
+    )
     func falseMatches() throws {
         var p = Policy()
         p.hashBits = 16
@@ -183,9 +195,9 @@ struct SharingTests {
         _ = e.share(0, 1)
         #expect(e.share(1, 1) == false)
         #expect(e.counters(1).falseMatches == 1)
-        #expect(e.table.hintFrames == 2)                  // both hints live under one key
-        #expect(e.share(2, 1) == true)                    // matches A's hint after rejecting B's
-        #expect(e.counters(2).falseMatches == 0)          // probing stops at the first full match (A, inserted first)
+        #expect(e.table.hintFrames == 2)  // both hints live under one key
+        #expect(e.share(2, 1) == true)  // matches A's hint after rejecting B's
+        #expect(e.counters(2).falseMatches == 0)  // probing stops at the first full match (A, inserted first)
         #expect(e.payload(2, 1) == e.payload(0, 1) && e.state(1, 1) == .privateMPN)
         // With 64 bits there is no false match at all.
         let e64 = try makeEngine(pages: [8, 8])
@@ -199,7 +211,7 @@ struct SharingTests {
     func overflow() throws {
         let n: UInt32 = 70_000
         let e = try makeEngine(pages: [UInt64(n)], policy: fastScan(100_000))
-        e.checkFullEveryStep = false                      // O(pages) per step would be slow here
+        e.checkFullEveryStep = false  // O(pages) per step would be slow here
         try e.apply(rec(0, 0, .zero, 0, count: n))
         try e.advance(to: Micros(1_000_000))
         try e.checkInvariants()
@@ -213,8 +225,9 @@ struct SharingTests {
         #expect(e.snapshot().overflowFrames == 0)
     }
 
-    @Test("A static content snapshot replayed for a full sweep shares exactly (backed pages − distinct contents), whatever the seed",
-          arguments: [1, 2, 3, 99] as [UInt64])
+    @Test(
+        "A static content snapshot replayed for a full sweep shares exactly (backed pages − distinct contents), whatever the seed",
+        arguments: [1, 2, 3, 99] as [UInt64])
     func staticSnapshot(seed: UInt64) throws {
         var o = GenOptions()
         o.vms = 3
@@ -241,7 +254,7 @@ struct SharingTests {
         var run = PolicyRun(name: "esx", policy: p, spec: HostSpec())
         run.keepEngine = true
         var runner = ReplayRunner(path: path, runs: [run])
-        runner.settle = Micros.seconds(8)                // 8 s × 400 pages/s ≥ one sweep of 3,000 pages
+        runner.settle = Micros.seconds(8)  // 8 s × 400 pages/s ≥ one sweep of 3,000 pages
         let s = try runner.run()[0].engine!.snapshot()
         let shared = s.vms.reduce(0) { $0 + $1.sharedPages }
         #expect(Int(shared) - Int(s.sharedFrames) == backed - distinct.count)
@@ -251,17 +264,19 @@ struct SharingTests {
 
 @Suite("KSM-style sharing (docs/MODEL.md, KSM-style sharing)")
 struct KSMTests {
-    @Test("Pages are merged only on the second visit with an unchanged checksum; a page rewritten between visits never is")
+    @Test(
+        "Pages are merged only on the second visit with an unchanged checksum; a page rewritten between visits never is"
+    )
     func stableChecksums() throws {
         var p = Policy()
         p.sharing = .ksm
-        p.shareScanVM = 10          // one sweep of 10 pages per second
+        p.shareScanVM = 10  // one sweep of 10 pages per second
         p.shareScanTotal = 100
         let e = try makeEngine(pages: [10, 10], policy: p)
         for vm in UInt32(0)..<2 {
             for ppn in UInt32(0)..<10 { try e.apply(rec(0, vm, .content, ppn, hash: UInt64(ppn % 5) + 1)) }
         }
-        try e.advance(to: Micros.seconds(1))      // first pass: checksums noted, nothing merged
+        try e.advance(to: Micros.seconds(1))  // first pass: checksums noted, nothing merged
         #expect(e.table.sharedFrames == 0 && e.table.hintFrames == 0)
         #expect(e.counters(0).volatileSkipped == 10)
         // Page 3 of VM 0 is rewritten before every visit: it never becomes stable.

@@ -5,7 +5,8 @@ import Testing
 /// The code's structure as docs/ARCHITECTURE.md describes it.
 @Suite("Structure: mechanisms as modules, the family table")
 struct StructureTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
     static let replay = root + "/Sources/Replay"
 
     /// Every Swift file under Sources/Replay, as (path relative to it, text).
@@ -28,7 +29,9 @@ struct StructureTests {
         ("Salting", "salt"),
     ]
 
-    @Test("Each later mechanism is mentioned (code, strings or comments) in at most 3 files of Sources/Replay outside its folder", arguments: mechanisms.map(\.0))
+    @Test(
+        "Each later mechanism is mentioned (code, strings or comments) in at most 3 files of Sources/Replay outside its folder",
+        arguments: mechanisms.map(\.0))
     func mentions(_ folder: String) throws {
         let pattern = try #require(StructureTests.mechanisms.first { $0.0 == folder }?.1)
         let re = try NSRegularExpression(pattern: pattern, options: .caseInsensitive)
@@ -57,11 +60,15 @@ struct StructureTests {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
             guard cells.count >= 3, cells[0].hasPrefix("`"), cells[0].hasSuffix("`") else { continue }
             let knob = String(cells[0].dropFirst().dropLast())
-            let names = cells[cells.count - 1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`")) }
+            let names = cells[cells.count - 1].split(separator: ",").map {
+                $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+            }
             rows[knob] = names
         }
         for family in PolicyFamilies.all {
-            #expect(rows[family.knob] == family.implementations.map(\.name), "the row for \(family.knob) in docs/ARCHITECTURE.md")
+            #expect(
+                rows[family.knob] == family.implementations.map(\.name),
+                "the row for \(family.knob) in docs/ARCHITECTURE.md")
         }
     }
 }

@@ -3,18 +3,23 @@ import Foundation
 import TraceFormat
 
 /// A host with `vms` VMs of the given page counts and no memory pressure.
-func makeEngine(pages: [UInt64], policy: Policy = Policy(), overheadMiB: Double = 0, spec: HostSpec = HostSpec()) throws -> ReplayEngine {
+func makeEngine(
+    pages: [UInt64], policy: Policy = Policy(), overheadMiB: Double = 0, spec: HostSpec = HostSpec()
+) throws -> ReplayEngine {
     var p = policy
     p.overhead = overheadMiB
-    let header = TraceHeader(vms: pages.enumerated().map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: $1) },
-                             capture: CaptureFacts(source: "test"))
+    let header = TraceHeader(
+        vms: pages.enumerated().map { VMDecl(id: UInt32($0), name: "vm\($0)", pages: $1) },
+        capture: CaptureFacts(source: "test"))
     let host = try HostConfig.resolve(header: header, policy: p, spec: spec)
     let e = try ReplayEngine(host: host, policy: p)
     e.checkFullEveryStep = true
     return e
 }
 
-func rec(_ t: UInt64, _ vm: UInt32, _ kind: RecordKind, _ ppn: UInt32 = 0, count: UInt32 = 1, hash: UInt64 = 0) -> TraceRecord {
+func rec(
+    _ t: UInt64, _ vm: UInt32, _ kind: RecordKind, _ ppn: UInt32 = 0, count: UInt32 = 1, hash: UInt64 = 0
+) -> TraceRecord {
     TraceRecord(time: Micros(t), vm: VMID(vm), kind: kind, ppn: PPN(ppn), count: count, hash: ContentHash(hash))
 }
 

@@ -91,15 +91,24 @@ struct HTMLPage {
                     let v = t.dropFirst("rotate(".count).dropLast().split(separator: " ").map { Double($0)! }
                     x = v[1]; y = v[2]
                 }
-                current!.texts.append(Text(x: x, y: y, size: Double(Self.attr(tag, "font-size")!)!,
-                                           anchor: Self.attr(tag, "text-anchor") ?? "start", content: content, rotated: transform != nil))
+                current!.texts.append(
+                    Text(
+                        x: x, y: y, size: Double(Self.attr(tag, "font-size")!)!,
+                        anchor: Self.attr(tag, "text-anchor") ?? "start", content: content, rotated: transform != nil))
             } else if cls == "series" {
-                current!.series.append(Series(name: Self.unescape(Self.attr(tag, "data-series")!), color: Self.attr(tag, "stroke")!,
-                                               dash: Self.attr(tag, "stroke-dasharray") ?? "", points: Self.points(Self.attr(tag, "points")!)))
+                current!.series.append(
+                    Series(
+                        name: Self.unescape(Self.attr(tag, "data-series")!), color: Self.attr(tag, "stroke")!,
+                        dash: Self.attr(tag, "stroke-dasharray") ?? "", points: Self.points(Self.attr(tag, "points")!)))
             } else if cls == "bar" {
-                current!.bars.append((Self.unescape(Self.attr(tag, "data-series")!), Double(Self.attr(tag, "x")!)!, Double(Self.attr(tag, "width")!)!))
+                current!.bars.append(
+                    (
+                        Self.unescape(Self.attr(tag, "data-series")!), Double(Self.attr(tag, "x")!)!,
+                        Double(Self.attr(tag, "width")!)!
+                    ))
             } else if cls == "interval" {
-                current!.intervals.append((Self.unescape(Self.attr(tag, "data-series")!), Self.points(Self.attr(tag, "points")!)))
+                current!.intervals.append(
+                    (Self.unescape(Self.attr(tag, "data-series")!), Self.points(Self.attr(tag, "points")!)))
             } else if cls == "legend" {
                 current!.legend.append(Self.unescape(Self.attr(tag, "data-series")!))
             } else if cls == "threshold" {
@@ -114,7 +123,9 @@ struct HTMLPage {
     func problems() -> [String] {
         var out: [String] = []
         if !html.hasPrefix("<!doctype html>") { out.append("not an HTML5 document") }
-        if html.contains("<script") || html.contains("src=") || html.contains("href=") { out.append("not self-contained") }
+        if html.contains("<script") || html.contains("src=") || html.contains("href=") {
+            out.append("not self-contained")
+        }
         for c in charts {
             let label = "\(c.figure)/\(c.id)"
             if let (x0, y0, x1, y1) = c.plot {
@@ -138,7 +149,9 @@ struct HTMLPage {
             var seen: [String: String] = [:]
             for se in c.series {
                 let k = se.color + "|" + se.dash
-                if let other = seen[k], other != se.name { out.append("\(label): \(se.name) and \(other) look the same") }
+                if let other = seen[k], other != se.name {
+                    out.append("\(label): \(se.name) and \(other) look the same")
+                }
                 seen[k] = se.name
             }
             // No two labels' boxes overlap.
@@ -150,7 +163,9 @@ struct HTMLPage {
                     }
                 }
                 let t = c.texts[i].box
-                if t.0 < -0.5 || t.1 < -0.5 { out.append("\(label): label \"\(c.texts[i].content)\" outside the picture") }
+                if t.0 < -0.5 || t.1 < -0.5 {
+                    out.append("\(label): label \"\(c.texts[i].content)\" outside the picture")
+                }
             }
         }
         // Every series and bar has a legend entry in its figure.

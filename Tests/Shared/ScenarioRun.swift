@@ -6,8 +6,10 @@ import TraceFormat
 
 // Shared by ReplayTests and AnalyzerTests (each folder links this file).
 
-func runScenario(_ scenario: any TraceScenario.Type, _ o: GenOptions, policy: Policy, spec: HostSpec = HostSpec(),
-                 settle: Micros = .zero, timeline: Micros? = nil) throws -> (ReplayEngine, ReplayReport) {
+func runScenario(
+    _ scenario: any TraceScenario.Type, _ o: GenOptions, policy: Policy, spec: HostSpec = HostSpec(),
+    settle: Micros = .zero, timeline: Micros? = nil
+) throws -> (ReplayEngine, ReplayReport) {
     let dir = NSTemporaryDirectory() + "tt-sc-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -8,11 +8,14 @@ import Testing
 struct BadInputTests {
     func validate(_ path: String) -> TraceError? { traceError { try TraceFile.validate(path) } }
 
-    func sampleBinary(_ dir: TempDir, records: Int = 3000, chunkBytes: Int = 2048, frameBytes: Int = 8192) throws -> String {
+    func sampleBinary(
+        _ dir: TempDir, records: Int = 3000, chunkBytes: Int = 2048, frameBytes: Int = 8192
+    ) throws -> String {
         var rng = SeededRandom(seed: 11)
         let header = randomHeader(&rng)
-        try write(randomRecords(&rng, header: header, count: records), header: header, to: dir.file("s.mtr.zst"),
-                  chunkBytes: chunkBytes, frameBytes: frameBytes)
+        try write(
+            randomRecords(&rng, header: header, count: records), header: header, to: dir.file("s.mtr.zst"),
+            chunkBytes: chunkBytes, frameBytes: frameBytes)
         return dir.file("s.mtr.zst")
     }
 
@@ -41,7 +44,9 @@ struct BadInputTests {
         let dir = TempDir()
         var s = RawStream.header(json: RawStream.oneVM)
         s.chunk([0x02, 0x00, 0x10, 0x02, 0x10, 0x02], records: 2)
-        s.footer(#"{"chunks":1,"kinds":{"content":0,"free":0,"powerOff":0,"powerOn":0,"read":2,"virtualAccesses":0,"write":0,"zero":0},"records":2,"vms":[{"id":0,"pages":2,"records":2}],"firstTime":0,"lastTime":0}"#)
+        s.footer(
+            #"{"chunks":1,"kinds":{"content":0,"free":0,"powerOff":0,"powerOn":0,"read":2,"virtualAccesses":0,"write":0,"zero":0},"records":2,"vms":[{"id":0,"pages":2,"records":2}],"firstTime":0,"lastTime":0}"#
+        )
         try s.write(to: dir.file("ok.bin"))
         #expect(validate(dir.file("ok.bin")) == nil)
         for cut in 1..<s.bytes.count {
@@ -71,13 +76,18 @@ struct BadInputTests {
     func newerVersion() throws {
         let dir = TempDir()
         try RawStream.header(json: RawStream.oneVM, version: 9).write(to: dir.file("v.bin"))
-        #expect(validate(dir.file("v.bin"))?.problem == .unsupportedVersion(found: 9, highestSupported: TraceFormatVersion.current))
+        #expect(
+            validate(dir.file("v.bin"))?.problem
+                == .unsupportedVersion(found: 9, highestSupported: TraceFormatVersion.current))
     }
 
-    @Test("Compressed sizes: op 0x25 needs format version 2; a size of 0 or over the page size is refused, in binary and text")
+    @Test(
+        "Compressed sizes: op 0x25 needs format version 2; a size of 0 or over the page size is refused, in binary and text"
+    )
     func compressedSizes() throws {
         let dir = TempDir()
-        let foot = #"{"chunks":1,"kinds":{"content":1,"free":0,"powerOff":0,"powerOn":0,"read":0,"virtualAccesses":0,"write":0,"zero":0},"records":1,"vms":[{"id":0,"pages":1,"records":1}],"firstTime":0,"lastTime":0}"#
+        let foot =
+            #"{"chunks":1,"kinds":{"content":1,"free":0,"powerOff":0,"powerOn":0,"read":0,"virtualAccesses":0,"write":0,"zero":0},"records":1,"vms":[{"id":0,"pages":1,"records":1}],"firstTime":0,"lastTime":0}"#
         func stream(version: UInt16, size: UInt8...) -> RawStream {
             var s = RawStream.header(json: RawStream.oneVM, version: version)
             // VM 0, contentSized at PPN 5: delta 10 (zigzag), hash 8 bytes, size varint.
@@ -85,28 +95,35 @@ struct BadInputTests {
             s.footer(foot)
             return s
         }
-        try stream(version: 2, size: 0xE8, 0x07).write(to: dir.file("ok.bin"))    // 1000 bytes
+        try stream(version: 2, size: 0xE8, 0x07).write(to: dir.file("ok.bin"))  // 1000 bytes
         #expect(validate(dir.file("ok.bin")) == nil)
         #expect(try readAll(dir.file("ok.bin")).map(\.compressedSize) == [1000])
         try stream(version: 1, size: 0xE8, 0x07).write(to: dir.file("v1.bin"))
         #expect(validate(dir.file("v1.bin"))?.problem == .unknownOpcode(0x25))
         try stream(version: 2, size: 0x00).write(to: dir.file("zero.bin"))
         #expect(validate(dir.file("zero.bin"))?.description.contains("compressed size 0 bytes") == true)
-        try stream(version: 2, size: 0x81, 0x20).write(to: dir.file("big.bin"))   // 4097 bytes
-        #expect(validate(dir.file("big.bin"))?.description.contains("compressed size 4097 bytes is not in 1…4096") == true)
+        try stream(version: 2, size: 0x81, 0x20).write(to: dir.file("big.bin"))  // 4097 bytes
+        #expect(
+            validate(dir.file("big.bin"))?.description.contains("compressed size 4097 bytes is not in 1…4096") == true)
         for (name, field) in [("t0.txt", "0"), ("t1.txt", "4097"), ("t2.txt", "x")] {
-            try "vm,0,a,100\n0,0,C,5,0102030405060708,\(field)\n".write(toFile: dir.file(name), atomically: true, encoding: .utf8)
+            try "vm,0,a,100\n0,0,C,5,0102030405060708,\(field)\n".write(
+                toFile: dir.file(name), atomically: true, encoding: .utf8)
             #expect(validate(dir.file(name))?.description.contains("compressed size") == true, "\(name)")
         }
-        try "vm,0,a,100\ncompression,zstd-1\n0,0,C,5,0102030405060708,4096\n".write(toFile: dir.file("t3.txt"), atomically: true, encoding: .utf8)
+        try "vm,0,a,100\ncompression,zstd-1\n0,0,C,5,0102030405060708,4096\n".write(
+            toFile: dir.file("t3.txt"), atomically: true, encoding: .utf8)
         #expect(validate(dir.file("t3.txt")) == nil)
         #expect(try readAll(dir.file("t3.txt")).map(\.compressedSize) == [4096])
         #expect(try TraceFile.open(dir.file("t3.txt")).header.capture.compression == "zstd-1")
-        for (name, text, message) in [("c1.txt", "vm,0,a,100\ncompression,a\ncompression,b\n", "a second compression line"),
-                                      ("c2.txt", "vm,0,a,100\n0,0,R,1\ncompression,a\n", "the compression line must come before every record"),
-                                      ("c3.txt", "vm,0,a,100\ncompression\n", "expected compression,<algorithm name>")] {
+        for (name, text, message) in [
+            ("c1.txt", "vm,0,a,100\ncompression,a\ncompression,b\n", "a second compression line"),
+            ("c2.txt", "vm,0,a,100\n0,0,R,1\ncompression,a\n", "the compression line must come before every record"),
+            ("c3.txt", "vm,0,a,100\ncompression\n", "expected compression,<algorithm name>"),
+        ] {
             try text.write(toFile: dir.file(name), atomically: true, encoding: .utf8)
-            #expect(validate(dir.file(name))?.description.contains(message) == true, "\(name): \(String(describing: validate(dir.file(name))))")
+            #expect(
+                validate(dir.file(name))?.description.contains(message) == true,
+                "\(name): \(String(describing: validate(dir.file(name))))")
         }
     }
 
@@ -136,7 +153,8 @@ struct BadInputTests {
         try Data().write(to: URL(fileURLWithPath: dir.file("e.mtr.zst")))
         #expect(validate(dir.file("e.mtr.zst"))?.problem == .emptyFile)
         // An empty zstd frame: magic, frame header for 0 bytes, empty last block.
-        try Data([0x28, 0xB5, 0x2F, 0xFD, 0x20, 0x00, 0x01, 0x00, 0x00]).write(to: URL(fileURLWithPath: dir.file("z.mtr.zst")))
+        try Data([0x28, 0xB5, 0x2F, 0xFD, 0x20, 0x00, 0x01, 0x00, 0x00]).write(
+            to: URL(fileURLWithPath: dir.file("z.mtr.zst")))
         #expect(validate(dir.file("z.mtr.zst"))?.problem == .emptyFile)
     }
 
@@ -201,10 +219,14 @@ struct BadInputTests {
     func invalidHeader() throws {
         let dir = TempDir()
         try RawStream.header(json: "{not json").write(to: dir.file("h.bin"))
-        guard case .invalidHeader(let m) = validate(dir.file("h.bin"))?.problem else { Issue.record("accepted"); return }
+        guard case .invalidHeader(let m) = validate(dir.file("h.bin"))?.problem else {
+            Issue.record("accepted"); return
+        }
         #expect(m.contains("JSON"))
         try RawStream.header(json: #"{"pageSize":4096}"#).write(to: dir.file("h2.bin"))
-        guard case .invalidHeader(let m2) = validate(dir.file("h2.bin"))?.problem else { Issue.record("accepted"); return }
+        guard case .invalidHeader(let m2) = validate(dir.file("h2.bin"))?.problem else {
+            Issue.record("accepted"); return
+        }
         #expect(m2.contains("missing key"))
     }
 
@@ -213,7 +235,9 @@ struct BadInputTests {
         let dir = TempDir()
         let json = RawStream.oneVM.replacingOccurrences(of: #""pages":100"#, with: #""pages":1099511627776"#)
         try RawStream.header(json: json).write(to: dir.file("big.bin"))
-        guard case .invalidHeader(let m) = validate(dir.file("big.bin"))?.problem else { Issue.record("accepted"); return }
+        guard case .invalidHeader(let m) = validate(dir.file("big.bin"))?.problem else {
+            Issue.record("accepted"); return
+        }
         #expect(m.contains("1099511627776"))
         try Data("vm,0,a,1099511627776\n".utf8).write(to: URL(fileURLWithPath: dir.file("big.txt")))
         guard case .limitExceeded = validate(dir.file("big.txt"))?.problem else { Issue.record("accepted"); return }
@@ -242,15 +266,22 @@ struct BadInputTests {
         // An extension record is skipped.
         var x = RawStream.header(json: RawStream.oneVM)
         x.chunk([0x3F, 0x09, 0x03, 0xAA, 0xBB, 0xCC, 0x02, 0x00, 0x10, 0x00], records: 1)
-        x.footer(#"{"chunks":1,"kinds":{"content":0,"free":0,"powerOff":0,"powerOn":0,"read":1,"virtualAccesses":0,"write":0,"zero":0},"records":1,"vms":[{"id":0,"pages":1,"records":1}],"firstTime":0,"lastTime":0}"#)
+        x.footer(
+            #"{"chunks":1,"kinds":{"content":0,"free":0,"powerOff":0,"powerOn":0,"read":1,"virtualAccesses":0,"write":0,"zero":0},"records":1,"vms":[{"id":0,"pages":1,"records":1}],"firstTime":0,"lastTime":0}"#
+        )
         try x.write(to: dir.file("x.bin"))
         #expect(validate(dir.file("x.bin")) == nil)
         var wrongFooter = x
-        wrongFooter.bytes = Array(String(decoding: x.bytes, as: Unicode.ASCII.self).replacingOccurrences(of: #""records":1,"vms""#, with: #""records":2,"vms""#).utf8)
+        wrongFooter.bytes = Array(
+            String(decoding: x.bytes, as: Unicode.ASCII.self).replacingOccurrences(
+                of: #""records":1,"vms""#, with: #""records":2,"vms""#
+            ).utf8)
         // Rebuild properly: replace only the footer.
         var f = RawStream.header(json: RawStream.oneVM)
         f.chunk([0x02, 0x00, 0x10, 0x00], records: 1)
-        f.footer(#"{"chunks":1,"kinds":{"content":0,"free":0,"powerOff":0,"powerOn":0,"read":1,"virtualAccesses":0,"write":0,"zero":0},"records":2,"vms":[{"id":0,"pages":1,"records":1}],"firstTime":0,"lastTime":0}"#)
+        f.footer(
+            #"{"chunks":1,"kinds":{"content":0,"free":0,"powerOff":0,"powerOn":0,"read":1,"virtualAccesses":0,"write":0,"zero":0},"records":2,"vms":[{"id":0,"pages":1,"records":1}],"firstTime":0,"lastTime":0}"#
+        )
         try f.write(to: dir.file("f.bin"))
         guard case .footerMismatch = validate(dir.file("f.bin"))?.problem else { Issue.record("accepted"); return }
         var g = x

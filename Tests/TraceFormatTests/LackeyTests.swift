@@ -7,16 +7,16 @@ struct LackeyTests {
     @Test("Lines map to pages in order of first use; loads read, stores and modifies write; spans name both pages")
     func handMade() throws {
         let text = """
-        ==123== Lackey, an example Valgrind tool
-        I  04000000,3
-         L 7ff000398,8
-         S 04000ff0,8
-         M 04001ffc,8
-        some program output, ignored
-        I  7ff000000,2
-        ==123== Counted 1 call to main()
+            ==123== Lackey, an example Valgrind tool
+            I  04000000,3
+             L 7ff000398,8
+             S 04000ff0,8
+             M 04001ffc,8
+            some program output, ignored
+            I  7ff000000,2
+            ==123== Counted 1 call to main()
 
-        """
+            """
         let dir = TempDir()
         try Data(text.utf8).write(to: URL(fileURLWithPath: dir.file("l.out")))
         let f = try LackeyImporter().importFile(dir.file("l.out"), to: dir.file("l.mtr.zst"))
@@ -24,13 +24,14 @@ struct LackeyTests {
         func rv(_ t: UInt64, _ k: RecordKind, _ ppn: UInt32, _ vpn: UInt64) -> TraceRecord {
             TraceRecord(time: Micros(t), vm: VMID(0), kind: k, ppn: PPN(ppn), virtual: (ASID(0), VPN(vpn)))
         }
-        #expect(recs == [
-            rv(0, .read, 0, 0x4000),
-            rv(1, .read, 1, 0x7ff000),
-            rv(2, .write, 0, 0x4000),
-            rv(3, .write, 2, 0x4001), rv(3, .write, 3, 0x4002),
-            rv(4, .read, 1, 0x7ff000),
-        ])
+        #expect(
+            recs == [
+                rv(0, .read, 0, 0x4000),
+                rv(1, .read, 1, 0x7ff000),
+                rv(2, .write, 0, 0x4000),
+                rv(3, .write, 2, 0x4001), rv(3, .write, 3, 0x4002),
+                rv(4, .read, 1, 0x7ff000),
+            ])
         #expect(f.records == 6)
         let h = try TraceFile.open(dir.file("l.mtr.zst")).header
         #expect(h.vms == [VMDecl(id: 0, name: "process", pages: 4)])
@@ -45,8 +46,9 @@ struct LackeyTests {
         #expect(!FileManager.default.fileExists(atPath: dir.file("x.mtr.zst")))
     }
 
-    @Test("A real valgrind --tool=lackey run imports and validates",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/valgrind")))
+    @Test(
+        "A real valgrind --tool=lackey run imports and validates",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/valgrind")))
     func realValgrind() throws {
         let dir = TempDir()
         let p = Process()
@@ -64,7 +66,9 @@ struct LackeyTests {
         #expect(f.kinds.write > 0 && f.kinds.read > f.kinds.write)
     }
 
-    @Test("Times up to 2^64 − 1 µs import; beyond, one error (found by the fuzzer: the clock wrapped after the last access)")
+    @Test(
+        "Times up to 2^64 − 1 µs import; beyond, one error (found by the fuzzer: the clock wrapped after the last access)"
+    )
     func clockLimits() throws {
         let dir = TempDir()
         try Data(" L 7ff000398,8\n S 04000ff0,8\n".utf8).write(to: URL(fileURLWithPath: dir.file("l.out")))

@@ -5,15 +5,18 @@ import Scenarios
 
 @Suite("Round trips (docs/FORMAT.md)")
 struct RoundTripTests {
-    @Test("Random record sequences survive binary → records, text → records, and binary → text → binary",
-          arguments: 0..<12)
+    @Test(
+        "Random record sequences survive binary → records, text → records, and binary → text → binary",
+        arguments: 0..<12)
     func randomRoundTrip(seed: UInt64) throws {
         var rng = SeededRandom(seed: seed)
         let header = randomHeader(&rng)
         let records = randomRecords(&rng, header: header, count: 1 + Int(rng.below(3000)))
         let dir = TempDir()
         // Small chunks and frames so that chunk resets and frame boundaries are exercised.
-        try write(records, header: header, to: dir.file("a.mtr.zst"), chunkBytes: 64 + Int(rng.below(4000)), frameBytes: 1 + Int(rng.below(20000)))
+        try write(
+            records, header: header, to: dir.file("a.mtr.zst"), chunkBytes: 64 + Int(rng.below(4000)),
+            frameBytes: 1 + Int(rng.below(20000)))
         #expect(try readAll(dir.file("a.mtr.zst")) == records)
         let (h, footer) = try TraceFile.validate(dir.file("a.mtr.zst"))
         #expect(h == header)
@@ -34,20 +37,20 @@ struct RoundTripTests {
     @Test("Canonical text is printed exactly as FORMAT.md shows it")
     func canonicalText() throws {
         let text = """
-        hash,blake2b-64
-        vm,0,web,100
-        vm,7,db,50,8192
-        0,0,ON
-        5,0,R,3
-        5,0,W,4,10
-        6,7,RV,1,2,4096
-        6,7,WV,2,3,18446744073709551615
-        7,0,C,9,00000000deadbeef
-        7,0,Z,10,3
-        8,0,FREE,11
-        9,7,OFF
+            hash,blake2b-64
+            vm,0,web,100
+            vm,7,db,50,8192
+            0,0,ON
+            5,0,R,3
+            5,0,W,4,10
+            6,7,RV,1,2,4096
+            6,7,WV,2,3,18446744073709551615
+            7,0,C,9,00000000deadbeef
+            7,0,Z,10,3
+            8,0,FREE,11
+            9,7,OFF
 
-        """
+            """
         let dir = TempDir()
         try Data(text.utf8).write(to: URL(fileURLWithPath: dir.file("in.txt")))
         try TraceSinks.copy(from: TraceFile.open(dir.file("in.txt")), to: dir.file("x.mtr.zst"))
@@ -66,7 +69,9 @@ struct RoundTripTests {
         let dir = TempDir()
         try Data(text.utf8).write(to: URL(fileURLWithPath: dir.file("in.csv")))
         try TraceSinks.copy(from: TraceFile.open(dir.file("in.csv")), to: dir.file("out.txt"))
-        #expect(try String(contentsOfFile: dir.file("out.txt"), encoding: .utf8) == "vm,1,a,10\n0,1,R,2\n1,1,C,3,00000000deadbeef\n")
+        #expect(
+            try String(contentsOfFile: dir.file("out.txt"), encoding: .utf8)
+                == "vm,1,a,10\n0,1,R,2\n1,1,C,3,00000000deadbeef\n")
     }
 
     @Test("zstd-compressed text is read like plain text")
@@ -80,7 +85,9 @@ struct RoundTripTests {
         #expect(try readAll(dir.file("a.txt.zst")) == records)
     }
 
-    @Test("The binary file is a multi-frame zstd stream with checksums and a seek table; info reads the footer through it")
+    @Test(
+        "The binary file is a multi-frame zstd stream with checksums and a seek table; info reads the footer through it"
+    )
     func framesAndSeekTable() throws {
         let dir = TempDir()
         var rng = SeededRandom(seed: 5)
@@ -108,7 +115,9 @@ struct RoundTripTests {
         Varint.append(UInt64.max, to: &out)
         #expect(out.count == 10 && out.last == 1)
         #expect(Varint.zigzag(0) == 0 && Varint.zigzag(-1) == 1 && Varint.zigzag(1) == 2 && Varint.zigzag(-2) == 3)
-        for v: Int64 in [0, 1, -1, .max, .min, 123456789, -987654321] { #expect(Varint.unzigzag(Varint.zigzag(v)) == v) }
+        for v: Int64 in [0, 1, -1, .max, .min, 123456789, -987654321] {
+            #expect(Varint.unzigzag(Varint.zigzag(v)) == v)
+        }
     }
 
     @Test("The same generator options and seed give a byte-identical file")
@@ -119,10 +128,14 @@ struct RoundTripTests {
         o.seed = 7
         try ScenarioRegistry.write(MixScenario.self, options: o, to: dir.file("a.mtr.zst"))
         try ScenarioRegistry.write(MixScenario.self, options: o, to: dir.file("b.mtr.zst"))
-        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.file("a.mtr.zst"))) == Data(contentsOf: URL(fileURLWithPath: dir.file("b.mtr.zst"))))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: dir.file("a.mtr.zst")))
+                == Data(contentsOf: URL(fileURLWithPath: dir.file("b.mtr.zst"))))
         o.seed = 8
         try ScenarioRegistry.write(MixScenario.self, options: o, to: dir.file("c.mtr.zst"))
-        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.file("a.mtr.zst"))) != Data(contentsOf: URL(fileURLWithPath: dir.file("c.mtr.zst"))))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: dir.file("a.mtr.zst")))
+                != Data(contentsOf: URL(fileURLWithPath: dir.file("c.mtr.zst"))))
         for sc in ScenarioRegistry.all {
             try ScenarioRegistry.write(sc, options: o, to: dir.file("\(sc.name).mtr.zst"))
             try TraceFile.validate(dir.file("\(sc.name).mtr.zst"))

@@ -20,9 +20,12 @@ func readAll(_ path: String) throws -> [TraceRecord] {
     return out
 }
 
-func write(_ records: [TraceRecord], header: TraceHeader, to path: String, chunkBytes: Int = 128 << 10,
-           frameBytes: Int = 4 << 20) throws {
-    let sink: any TraceSink = TraceSinks.isTextPath(path)
+func write(
+    _ records: [TraceRecord], header: TraceHeader, to path: String, chunkBytes: Int = 128 << 10,
+    frameBytes: Int = 4 << 20
+) throws {
+    let sink: any TraceSink =
+        TraceSinks.isTextPath(path)
         ? try TextTraceWriter(path: path, header: header)
         : try BinaryTraceWriter(path: path, header: header, frameBytes: frameBytes, chunkBytes: chunkBytes)
     for r in records { try sink.append(r) }
@@ -45,8 +48,10 @@ func randomRecords(_ rng: inout SeededRandom, header: TraceHeader, count: Int) -
         case 1: r.kind = .write
         case 2: r.kind = .read; r.count = UInt32(1 + rng.below(maxRun))
         case 3: r.kind = .write; r.count = UInt32(1 + rng.below(maxRun))
-        case 4: r.kind = rng.below(2) == 0 ? .read : .write
-            r.hasVirtual = true; r.asid = ASID(UInt32(truncatingIfNeeded: rng.next() >> rng.below(64))); r.vpn = VPN(rng.next() >> rng.below(64))
+        case 4:
+            r.kind = rng.below(2) == 0 ? .read : .write
+            r.hasVirtual = true; r.asid = ASID(UInt32(truncatingIfNeeded: rng.next() >> rng.below(64)));
+            r.vpn = VPN(rng.next() >> rng.below(64))
         case 5: r.kind = .content; r.hash = ContentHash(rng.next())
         case 6: r.kind = .content; r.hash = ContentHash(rng.next()); r.compressedSize = UInt32(1 + rng.below(4096))
         case 7: r.kind = .zero; r.count = UInt32(1 + rng.below(min(maxRun, 4)))
@@ -68,8 +73,9 @@ func randomHeader(_ rng: inout SeededRandom) -> TraceHeader {
         vms.append(VMDecl(id: id, name: "vm-\(i)", pages: pages))
         id += 1 + UInt32(rng.below(1000))
     }
-    return TraceHeader(pageSize: 4096, vms: vms,
-                       capture: CaptureFacts(source: "text", hash: .init(algorithm: "xxh3-64"), accesses: "exact"))
+    return TraceHeader(
+        pageSize: 4096, vms: vms,
+        capture: CaptureFacts(source: "text", hash: .init(algorithm: "xxh3-64"), accesses: "exact"))
 }
 
 /// Builds raw (uncompressed) binary streams byte by byte, for malformed-input tests.
@@ -86,7 +92,8 @@ struct RawStream {
         return s
     }
 
-    static let oneVM = #"{"capture":{"accesses":"exact","source":"test","timeUnit":"us","tool":"t","toolVersion":"1"},"pageSize":4096,"vms":[{"id":0,"name":"a","pages":100}]}"#
+    static let oneVM =
+        #"{"capture":{"accesses":"exact","source":"test","timeUnit":"us","tool":"t","toolVersion":"1"},"pageSize":4096,"vms":[{"id":0,"name":"a","pages":100}]}"#
 
     mutating func chunk(_ payload: [UInt8], records: UInt32, base: UInt64 = 0) {
         appendLE32(BinaryLayout.chunkTag, &bytes)

@@ -48,11 +48,14 @@ enum SVG {
         return String(s.prefix(n)) + "…"
     }
 
-    static func text(_ x: Double, _ y: Double, _ s: String, size: Double, anchor: String = "start", cls: String? = nil,
-                     bold: Bool = false, extra: String = "") -> String {
+    static func text(
+        _ x: Double, _ y: Double, _ s: String, size: Double, anchor: String = "start", cls: String? = nil,
+        bold: Bool = false, extra: String = ""
+    ) -> String {
         let c = cls.map { " class=\"\($0)\"" } ?? ""
         let b = bold ? " font-weight=\"bold\"" : ""
-        return "<text\(c) x=\"\(num(x))\" y=\"\(num(y))\" font-size=\"\(num(size))\" text-anchor=\"\(anchor)\"\(b)\(extra)>\(esc(s))</text>"
+        return
+            "<text\(c) x=\"\(num(x))\" y=\"\(num(y))\" font-size=\"\(num(size))\" text-anchor=\"\(anchor)\"\(b)\(extra)>\(esc(s))</text>"
     }
 
     /// Round tick values covering 0…max, and their step.
@@ -65,7 +68,11 @@ enum SVG {
         let mag = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw * (1 - 1e-12) } ?? 10 * mag
         let start = (lo / step).rounded(.down) * step
-        return (stride(from: start, through: max(hi, start + step) + step * 0.999, by: step).map { abs($0) < step * 1e-9 ? 0 : $0 }, step)
+        return (
+            stride(from: start, through: max(hi, start + step) + step * 0.999, by: step).map {
+                abs($0) < step * 1e-9 ? 0 : $0
+            }, step
+        )
     }
 
     /// Positions for labels wanted at `ys`, at least `gap` apart, inside `lo…hi`, in the same
@@ -104,20 +111,24 @@ enum SVG {
             body += swatch(k, x: x, y: y - 4) + text(x + 24, y, label, size: size) + "\n"
             x += w
         }
-        return "<svg class=\"legend-row\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(num(width)) \(num(y + 6))\" width=\"\(num(width))\" height=\"\(num(y + 6))\">\n\(body)</svg>\n"
+        return
+            "<svg class=\"legend-row\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(num(width)) \(num(y + 6))\" width=\"\(num(width))\" height=\"\(num(y + 6))\">\n\(body)</svg>\n"
     }
 
     static func swatch(_ k: Key, x: Double, y: Double) -> String {
         let name = esc(k.name)
         if k.box {
-            return "<rect class=\"legend\" data-series=\"\(name)\" x=\"\(num(x))\" y=\"\(num(y - 5))\" width=\"18\" height=\"10\" fill=\"\(k.color)\" stroke=\"#555\" stroke-width=\"0.5\"/>"
+            return
+                "<rect class=\"legend\" data-series=\"\(name)\" x=\"\(num(x))\" y=\"\(num(y - 5))\" width=\"18\" height=\"10\" fill=\"\(k.color)\" stroke=\"#555\" stroke-width=\"0.5\"/>"
         }
         let dash = k.dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
-        return "<line class=\"legend\" data-series=\"\(name)\" x1=\"\(num(x))\" x2=\"\(num(x + 18))\" y1=\"\(num(y))\" y2=\"\(num(y))\" stroke=\"\(k.color)\" stroke-width=\"2.2\"\(dash)/>"
+        return
+            "<line class=\"legend\" data-series=\"\(name)\" x1=\"\(num(x))\" x2=\"\(num(x + 18))\" y1=\"\(num(y))\" y2=\"\(num(y))\" stroke=\"\(k.color)\" stroke-width=\"2.2\"\(dash)/>"
     }
 
     /// A figure: a caption (none when its one chart has the same title), then its charts.
     static func figure(_ id: String, caption: String?, _ body: String) -> String {
-        "<figure class=\"fig\" data-fig=\"\(esc(id))\">" + (caption.map { "<figcaption>\(esc($0))</figcaption>" } ?? "") + "\n\(body)</figure>\n"
+        "<figure class=\"fig\" data-fig=\"\(esc(id))\">" + (caption.map { "<figcaption>\(esc($0))</figcaption>" } ?? "")
+            + "\n\(body)</figure>\n"
     }
 }

@@ -126,8 +126,10 @@ public enum CapacityPlan {
     }
 
     /// Plans one trace for every policy.
-    public static func plan(path: String, trace: String, policies: [PolicyChoice], options o: Options,
-                            progress: ((String) -> Void)? = nil) throws(ReplayRunner.Failure) -> TracePlan {
+    public static func plan(
+        path: String, trace: String, policies: [PolicyChoice], options o: Options,
+        progress: ((String) -> Void)? = nil
+    ) throws(ReplayRunner.Failure) -> TracePlan {
         var points: [[Point]] = Array(repeating: [], count: policies.count)
         var replays = 0
         var rounds = 0
@@ -146,7 +148,8 @@ public enum CapacityPlan {
                     for k in 0..<o.seeds {
                         var policy = choice.policy
                         policy.seed = o.seedList?[k] ?? choice.policy.seed &+ UInt64(k)
-                        var run = PolicyRun(name: "\(choice.name) overcommit=\(fmt(r)) seed=\(policy.seed)", policy: policy, spec: spec)
+                        var run = PolicyRun(
+                            name: "\(choice.name) overcommit=\(fmt(r)) seed=\(policy.seed)", policy: policy, spec: spec)
                         run.policyName = choice.name
                         run.cell = [SweepSetting(key: "overcommit", value: fmt(r))]
                         run.replicate = k
@@ -158,7 +161,8 @@ public enum CapacityPlan {
             if baseline {
                 var roomy = HostSpec()
                 roomy.swap = o.swap
-                var run = PolicyRun(name: "\(policies[0].name) (room for every VM)", policy: policies[0].policy, spec: roomy)
+                var run = PolicyRun(
+                    name: "\(policies[0].name) (room for every VM)", policy: policies[0].policy, spec: roomy)
                 run.policyName = run.name
                 runs.append(run)
             }
@@ -193,12 +197,16 @@ public enum CapacityPlan {
                     if worst == nil || s > worst!.s { worst = (vm.id, vm.name, s) }
                 }
                 let size = CompareRenderer.hostSize(first)
-                points[p].append(Point(overcommit: r, hostMiB: first.host.machineMiB,
-                                       memoryForVMsMiB: size.overcommit.map { Double(first.vms.reduce(0) { $0 + $1.maxPages }) * mib / $0 } ?? 0,
-                                       slowdownPercent: mean, ci95LowPercent: mean - hw, ci95HighPercent: mean + hw,
-                                       seedSlowdownPercent: values, worstVMId: worst?.id, worstVMName: worst?.name,
-                                       unpressured: reports.allSatisfy(CompareRenderer.unpressured),
-                                       refusedVMs: Array(Set(reports.flatMap(\.admission.refused))).sorted(), onGrid: onGrid))
+                points[p].append(
+                    Point(
+                        overcommit: r, hostMiB: first.host.machineMiB,
+                        memoryForVMsMiB: size.overcommit.map {
+                            Double(first.vms.reduce(0) { $0 + $1.maxPages }) * mib / $0
+                        } ?? 0,
+                        slowdownPercent: mean, ci95LowPercent: mean - hw, ci95HighPercent: mean + hw,
+                        seedSlowdownPercent: values, worstVMId: worst?.id, worstVMName: worst?.name,
+                        unpressured: reports.allSatisfy(CompareRenderer.unpressured),
+                        refusedVMs: Array(Set(reports.flatMap(\.admission.refused))).sorted(), onGrid: onGrid))
                 i += o.seeds
             }
             for p in points.indices { points[p].sort { $0.overcommit < $1.overcommit } }
@@ -210,7 +218,9 @@ public enum CapacityPlan {
         while true {
             var next: [[Double]] = Array(repeating: [], count: policies.count)
             for p in policies.indices {
-                guard let (lo, hi) = bracket(points[p], budget: o.budgetPercent), hi - lo > o.precision else { continue }
+                guard let (lo, hi) = bracket(points[p], budget: o.budgetPercent), hi - lo > o.precision else {
+                    continue
+                }
                 let mid = ((lo + hi) / 2 * 1000).rounded() / 1000
                 if mid > lo && mid < hi { next[p] = [mid] }
             }
@@ -223,11 +233,14 @@ public enum CapacityPlan {
             let firstOver = pts.first { $0.slowdownPercent > o.budgetPercent }
             let within = pts.last { $0.overcommit < (firstOver?.overcommit ?? .infinity) }
             let outcome: Outcome = firstOver == nil ? .aboveRange : within == nil ? .belowRange : .found
-            answers.append(Answer(policy: choice.name, outcome: outcome, within: within, over: firstOver,
-                                  kneeOvercommit: knee(pts, budget: o.budgetPercent)))
+            answers.append(
+                Answer(
+                    policy: choice.name, outcome: outcome, within: within, over: firstOver,
+                    kneeOvercommit: knee(pts, budget: o.budgetPercent)))
         }
-        return TracePlan(trace: trace, vms: vmCount, configuredMiB: configured, touchedMiB: touched, answers: answers,
-                         curves: points, replays: replays, rounds: rounds)
+        return TracePlan(
+            trace: trace, vms: vmCount, configuredMiB: configured, touchedMiB: touched, answers: answers,
+            curves: points, replays: replays, rounds: rounds)
     }
 
     /// The last ratio within the budget below the first over it, and that first one; nil when

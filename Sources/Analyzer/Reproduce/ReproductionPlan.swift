@@ -54,7 +54,9 @@ struct GenKey: Sendable, Hashable {
         if reads.contains("vms") && o.vms != d.vms { a.append("--vms \(vms)") }
         if reads.contains("pages") && o.pagesPerVM != d.pagesPerVM { a.append("--pages \(pages)") }
         if reads.contains("records") && o.records != d.records { a.append("--records \(records)") }
-        if reads.contains("duration") && o.duration != d.duration { a.append("--duration \(Units.formatDuration(Micros.seconds(duration)))") }
+        if reads.contains("duration") && o.duration != d.duration {
+            a.append("--duration \(Units.formatDuration(Micros.seconds(duration)))")
+        }
         if reads.contains("seed") && o.seed != d.seed { a.append("--seed \(seed)") }
         return a.joined(separator: " ")
     }
@@ -103,14 +105,16 @@ struct ReproductionSettings: Sendable {
     static func make(quick: Bool) -> ReproductionSettings {
         if quick {
             return ReproductionSettings(
-                quick: true, identicalCounts: 1...5, identicalPages: 2560, identicalRecords: 20_000, identicalDuration: 600,
+                quick: true, identicalCounts: 1...5, identicalPages: 2560, identicalRecords: 20_000,
+                identicalDuration: 600,
                 identicalCaptures: [("capture-identical5.mtr.zst", 1800)],
                 realCaptures: [("capture-4vm.mtr.zst", 1800), ("qemu4vm.mtr.zst", 1800)],
                 fig6Pages: 32768, fig7Pages: 8192, fig7Duration: 2400, fig8Pages: 8192, fig8Duration: 600,
                 pressureTraces: [("capture-4vm.mtr.zst", 2)])
         }
         return ReproductionSettings(
-            quick: false, identicalCounts: 1...10, identicalPages: 10240, identicalRecords: 200_000, identicalDuration: 1800,
+            quick: false, identicalCounts: 1...10, identicalPages: 10240, identicalRecords: 200_000,
+            identicalDuration: 1800,
             identicalCaptures: [("capture-identical5.mtr.zst", 1800), ("server-identical5.mtr.zst", 7200)],
             realCaptures: [("server-mix.mtr.zst", 7200), ("capture-4vm.mtr.zst", 1800), ("qemu4vm.mtr.zst", 1800)],
             fig6Pages: 131_072, fig7Pages: 65536, fig7Duration: 2400, fig8Pages: 65536, fig8Duration: 1800,
@@ -139,33 +143,53 @@ struct ReproductionPlan: Sendable {
         }
         // Fig. 4: N identical VMs.
         for n in s.identicalCounts {
-            let k = GenKey(vms: n, pages: s.identicalPages, records: s.identicalRecords * UInt64(n) / UInt64(s.identicalCounts.upperBound),
-                           duration: s.identicalDuration)
-            add("fig4-gen-\(n)", ReproRun(source: .gen("identical", k), policyName: "esx", policy: esx, spec: HostSpec(),
-                                          command: k.command("identical") + "; tracetool replay T"))
+            let k = GenKey(
+                vms: n, pages: s.identicalPages,
+                records: s.identicalRecords * UInt64(n) / UInt64(s.identicalCounts.upperBound),
+                duration: s.identicalDuration)
+            add(
+                "fig4-gen-\(n)",
+                ReproRun(
+                    source: .gen("identical", k), policyName: "esx", policy: esx, spec: HostSpec(),
+                    command: k.command("identical") + "; tracetool replay T"))
         }
         for (trace, settle) in s.identicalCaptures {
             for n in 1...5 {
-                add("fig4-\(trace)-\(n)", ReproRun(source: .bundled(trace, firstVMs: n), policyName: "esx", policy: esx, spec: HostSpec(),
-                                                  settle: .seconds(settle),
-                                                  command: "tracetool convert traces/\(trace) T --vms \((0..<n).map(String.init).joined(separator: ",")); tracetool replay T --settle \(Units.formatDuration(.seconds(settle)))"))
+                add(
+                    "fig4-\(trace)-\(n)",
+                    ReproRun(
+                        source: .bundled(trace, firstVMs: n), policyName: "esx", policy: esx, spec: HostSpec(),
+                        settle: .seconds(settle),
+                        command:
+                            "tracetool convert traces/\(trace) T --vms \((0..<n).map(String.init).joined(separator: ",")); tracetool replay T --settle \(Units.formatDuration(.seconds(settle)))"
+                    ))
             }
         }
         // Fig. 5: real workloads.
         for (trace, settle) in s.realCaptures {
-            add("fig5-\(trace)", ReproRun(source: .bundled(trace, firstVMs: nil), policyName: "esx", policy: esx, spec: HostSpec(),
-                                          settle: .seconds(settle), command: "tracetool replay traces/\(trace) --settle \(Units.formatDuration(.seconds(settle)))"))
+            add(
+                "fig5-\(trace)",
+                ReproRun(
+                    source: .bundled(trace, firstVMs: nil), policyName: "esx", policy: esx, spec: HostSpec(),
+                    settle: .seconds(settle),
+                    command: "tracetool replay traces/\(trace) --settle \(Units.formatDuration(.seconds(settle)))"))
         }
         // Fig. 6: the sampled estimate following a toucher, ESX's and DAMON's.
         var damon = esx
         damon.estimator = .damon
         let f6 = GenKey(pages: s.fig6Pages)
-        add("fig6", ReproRun(source: .gen("fig6", f6), policyName: "esx, estimator=damon", policy: damon,
-                             spec: HostSpec(), periods: true, command: f6.command("fig6") + "; tracetool replay T --set estimator=damon"))
+        add(
+            "fig6",
+            ReproRun(
+                source: .gen("fig6", f6), policyName: "esx, estimator=damon", policy: damon,
+                spec: HostSpec(), periods: true,
+                command: f6.command("fig6") + "; tracetool replay T --set estimator=damon"))
         // Fig. 7: idle tax 0 and 0.75 (and swap-only for balloon vs paging).
         let f7 = GenKey(pages: s.fig7Pages, duration: s.fig7Duration)
         let f7Host = UInt64(((358.0 + 64) * s.fig7Scale / 0.94 * 256).rounded())
-        for (name, tau, preset) in [("fig7-tau0", 0.0, "esx"), ("fig7-tau75", 0.75, "esx"), ("fig7-tau0-swap-only", 0.0, "swap-only")] {
+        for (name, tau, preset) in [
+            ("fig7-tau0", 0.0, "esx"), ("fig7-tau75", 0.75, "esx"), ("fig7-tau0-swap-only", 0.0, "swap-only"),
+        ] {
             var p = Presets.named(preset)!.policy
             p.sharing = .off
             p.idleTax = tau
@@ -173,16 +197,26 @@ struct ReproductionPlan: Sendable {
             var spec = HostSpec()
             spec.memory = .pages(f7Host)
             let overhead = s.fig7Scale == 1 ? "" : ",overhead=\(SVG.num(32 * s.fig7Scale))"
-            let command = f7.command("fig7") + "; tracetool replay T --host-memory \"\(f7Host) pages\" --policy \(preset),sharing=off,idleTax=\(SVG.num(tau))\(overhead)"
-            add(name, ReproRun(source: .gen("fig7", f7), policyName: preset + " + sharing=off,idleTax=\(SVG.num(tau))", policy: p, spec: spec,
-                               timeline: .seconds(10), command: command))
+            let command =
+                f7.command("fig7")
+                + "; tracetool replay T --host-memory \"\(f7Host) pages\" --policy \(preset),sharing=off,idleTax=\(SVG.num(tau))\(overhead)"
+            add(
+                name,
+                ReproRun(
+                    source: .gen("fig7", f7), policyName: preset + " + sharing=off,idleTax=\(SVG.num(tau))", policy: p,
+                    spec: spec,
+                    timeline: .seconds(10), command: command))
             // More seeds for the comparison of ballooning against paging (τ = 0).
             if tau == 0 {
                 for k in 2...s.comparisonSeeds {
                     var q = p
                     q.seed = UInt64(k)
-                    add(name + "-seed\(k)", ReproRun(source: .gen("fig7", f7), policyName: preset + " + sharing=off,idleTax=0", policy: q, spec: spec,
-                                                     command: command + " --seed \(k)"))
+                    add(
+                        name + "-seed\(k)",
+                        ReproRun(
+                            source: .gen("fig7", f7), policyName: preset + " + sharing=off,idleTax=0", policy: q,
+                            spec: spec,
+                            command: command + " --seed \(k)"))
                 }
             }
         }
@@ -194,9 +228,12 @@ struct ReproductionPlan: Sendable {
         spec8.memory = .pages(f8Host)
         let overhead8 = s.fig8Scale == 1 ? "" : " --set overhead=\(SVG.num(32 * s.fig8Scale))"
         let f8 = GenKey(pages: s.fig8Pages, duration: s.fig8Duration)
-        add("fig8", ReproRun(source: .gen("fig8", f8), policyName: "esx", policy: p8,
-                             spec: spec8, timeline: .seconds(5),
-                             command: f8.command("fig8") + "; tracetool replay T --host-memory \"\(f8Host) pages\"\(overhead8)"))
+        add(
+            "fig8",
+            ReproRun(
+                source: .gen("fig8", f8), policyName: "esx", policy: p8,
+                spec: spec8, timeline: .seconds(5),
+                command: f8.command("fig8") + "; tracetool replay T --host-memory \"\(f8Host) pages\"\(overhead8)"))
         // Ballooning against paging on captures under pressure.
         for (trace, oc) in s.pressureTraces {
             for preset in ["esx", "swap-only"] {
@@ -205,9 +242,12 @@ struct ReproductionPlan: Sendable {
                 for k in 1...s.comparisonSeeds {
                     var p = Presets.named(preset)!.policy
                     p.seed = UInt64(k)
-                    add("pressure-\(trace)-\(preset)" + (k == 1 ? "" : "-seed\(k)"),
-                        ReproRun(source: .bundled(trace, firstVMs: nil), policyName: preset, policy: p, spec: spec,
-                                 command: "tracetool replay traces/\(trace) --policy \(preset) --overcommit \(SVG.num(oc))" + (k == 1 ? "" : " --seed \(k)")))
+                    add(
+                        "pressure-\(trace)-\(preset)" + (k == 1 ? "" : "-seed\(k)"),
+                        ReproRun(
+                            source: .bundled(trace, firstVMs: nil), policyName: preset, policy: p, spec: spec,
+                            command: "tracetool replay traces/\(trace) --policy \(preset) --overcommit \(SVG.num(oc))"
+                                + (k == 1 ? "" : " --seed \(k)")))
                 }
             }
         }

@@ -14,7 +14,8 @@ public enum ReproductionRenderer {
 
     public static func markdown(_ rep: Reproduction) -> String {
         var s = "# The paper's experiments, rerun\n\n"
-        s += rep.quick
+        s +=
+            rep.quick
             ? "`tracetool reproduce --quick --format md`: scaled-down settings (smaller generated guests, the two largest bundled traces left out); MiB of scaled guests are scaled back up to the paper's sizes.\n\n"
             : "`tracetool reproduce --format md` (`bash scripts/reproduce.sh` regenerates this file). Each experiment of Waldspurger, \"Memory Resource Management in VMware ESX Server\" (OSDI 2002), rerun on the bundled traces (traces/README.md) and on `tracetool gen` scenarios, with the paper's numbers (docs/PAPER.md) beside ours. \"ours − paper\" is followed by ours / paper; a reason is given when they differ by more than the tolerance, pointing at docs/MODEL.md, \"Reproducing the paper\".\n\n"
         let notRun = rep.notRun
@@ -48,33 +49,38 @@ public enum ReproductionRenderer {
 
     public static func html(_ rep: Reproduction) -> String {
         var s = """
-        <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><title>tracetool: the paper's experiments, rerun</title>
-        <style>body{font-family:"DejaVu Sans",Arial,sans-serif;margin:24px;color:#222;max-width:960px}
-        h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ccc}h3{font-size:15px}
-        p.warning{background:#fff1ee;border-left:4px solid #D55E00;padding:4px 8px}p.note{color:#444}
-        table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-        th:first-child,td:first-child,th:last-child,td:last-child{text-align:left}td.agree{background:#e6f2ea}td.differ{background:#fdf0e0}
-        pre{background:#f6f6f6;padding:6px 10px;font-size:12px;white-space:pre-wrap}
-        figure{margin:18px 0}figcaption{font-weight:bold;font-size:14px;margin-bottom:4px}
-        svg{display:block;margin:6px 0}</style></head><body>
-        <h1>The paper's experiments, rerun</h1>
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8"><title>tracetool: the paper's experiments, rerun</title>
+            <style>body{font-family:"DejaVu Sans",Arial,sans-serif;margin:24px;color:#222;max-width:960px}
+            h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ccc}h3{font-size:15px}
+            p.warning{background:#fff1ee;border-left:4px solid #D55E00;padding:4px 8px}p.note{color:#444}
+            table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+            th:first-child,td:first-child,th:last-child,td:last-child{text-align:left}td.agree{background:#e6f2ea}td.differ{background:#fdf0e0}
+            pre{background:#f6f6f6;padding:6px 10px;font-size:12px;white-space:pre-wrap}
+            figure{margin:18px 0}figcaption{font-weight:bold;font-size:14px;margin-bottom:4px}
+            svg{display:block;margin:6px 0}</style></head><body>
+            <h1>The paper's experiments, rerun</h1>
 
-        """
-        s += rep.quick
+            """
+        s +=
+            rep.quick
             ? "<p class=\"note\">Quick run (<code>--quick</code>): scaled-down settings; MiB of scaled guests are scaled back up to the paper's sizes.</p>\n"
             : "<p class=\"note\">Each experiment of Waldspurger, “Memory Resource Management in VMware ESX Server” (OSDI 2002), rerun by tracetool on the bundled traces and on generated scenarios, with the paper's numbers beside ours. Reasons for differences point at docs/MODEL.md, “Reproducing the paper”.</p>\n"
         if !rep.notRun.isEmpty {
             s += "<p class=\"warning\">Not run: \(SVG.esc(rep.notRun.joined(separator: "; "))).</p>\n"
         }
-        s += "<h2>Summary</h2>\n<table><tr><th>experiment</th><th>quantity</th><th>paper</th><th>ours</th><th>ours − paper</th><th>why</th></tr>\n"
+        s +=
+            "<h2>Summary</h2>\n<table><tr><th>experiment</th><th>quantity</th><th>paper</th><th>ours</th><th>ours − paper</th><th>why</th></tr>\n"
         for (e, r) in rep.headlines { s += "<tr><td>\(SVG.esc(e.short))</td>" + htmlCells(summaryRow(r)) + "</tr>\n" }
         s += "</table>\n"
         for e in rep.experiments {
             s += "<h2 id=\"\(SVG.esc(e.id))\">\(SVG.esc(e.title))</h2>\n<p>\(SVG.esc(e.setting))</p>\n"
-            if !e.notRun.isEmpty { s += "<p class=\"warning\">Not run: \(SVG.esc(e.notRun.joined(separator: "; "))).</p>\n" }
+            if !e.notRun.isEmpty {
+                s += "<p class=\"warning\">Not run: \(SVG.esc(e.notRun.joined(separator: "; "))).</p>\n"
+            }
             for t in e.tables where !t.rows.isEmpty {
-                s += "<h3>\(SVG.esc(t.title))</h3>\n<table><tr><th>quantity</th><th>paper</th><th>ours</th><th>ours − paper</th><th>why</th></tr>\n"
+                s +=
+                    "<h3>\(SVG.esc(t.title))</h3>\n<table><tr><th>quantity</th><th>paper</th><th>ours</th><th>ours − paper</th><th>why</th></tr>\n"
                 for r in t.rows { s += "<tr>" + htmlCells(r) + "</tr>\n" }
                 s += "</table>\n"
             }
@@ -85,7 +91,8 @@ public enum ReproductionRenderer {
             }
             for c in e.charts { s += chart(c) }
             if !e.commands.isEmpty {
-                s += "<p class=\"note\">Commands (T: a temporary trace):</p><pre>\(SVG.esc(e.commands.joined(separator: "\n")))</pre>\n"
+                s +=
+                    "<p class=\"note\">Commands (T: a temporary trace):</p><pre>\(SVG.esc(e.commands.joined(separator: "\n")))</pre>\n"
             }
         }
         s += "</body></html>\n"
@@ -101,7 +108,8 @@ public enum ReproductionRenderer {
 
     static func htmlCells(_ r: Reproduction.Row) -> String {
         let cls = r.agrees.map { $0 ? " class=\"agree\"" : " class=\"differ\"" } ?? ""
-        return "<td>\(SVG.esc(r.quantity))</td><td>\(SVG.esc(r.paperText))</td><td\(cls)>\(SVG.esc(r.oursText))</td><td>\(SVG.esc(r.difference))</td><td>\(SVG.esc(r.reason))</td>"
+        return
+            "<td>\(SVG.esc(r.quantity))</td><td>\(SVG.esc(r.paperText))</td><td\(cls)>\(SVG.esc(r.oursText))</td><td>\(SVG.esc(r.difference))</td><td>\(SVG.esc(r.reason))</td>"
     }
 
     static func chart(_ c: Reproduction.Chart) -> String {
@@ -116,13 +124,18 @@ public enum ReproductionRenderer {
             return SVG.figure(c.id, caption: nil, ch.render())
         case .bars:
             let colors = c.bars.indices.map { SVG.style($0).color }
-            return SVG.figure(c.id, caption: nil, SVG.barChart(id: c.id, title: c.title, labels: c.bars.map(\.label), colors: colors,
-                                                                values: c.bars.map(\.value), format: c.barFormat))
+            return SVG.figure(
+                c.id, caption: nil,
+                SVG.barChart(
+                    id: c.id, title: c.title, labels: c.bars.map(\.label), colors: colors,
+                    values: c.bars.map(\.value), format: c.barFormat))
         case .states:
             let xMax = c.strips.flatMap { $0.spans.map(\.1) }.max() ?? 1
             let clear = c.strips.contains { $0.spans.contains { $0.2 == .clear } }
-            return SVG.figure(c.id, caption: nil, SVG.legendRow(SVG.stateKeys(clear: clear))
-                              + SVG.stateStrips(id: c.id, title: c.title, rows: c.strips, xMax: xMax))
+            return SVG.figure(
+                c.id, caption: nil,
+                SVG.legendRow(SVG.stateKeys(clear: clear))
+                    + SVG.stateStrips(id: c.id, title: c.title, rows: c.strips, xMax: xMax))
         }
     }
 }

@@ -23,8 +23,10 @@ enum ReproductionRunner {
         var description: String
     }
 
-    static func run(_ plan: ReproductionPlan, options: ReproductionOptions,
-                    progress: (@Sendable (String) -> Void)? = nil) throws(Failure) -> [ReproOutcome] {
+    static func run(
+        _ plan: ReproductionPlan, options: ReproductionOptions,
+        progress: (@Sendable (String) -> Void)? = nil
+    ) throws(Failure) -> [ReproOutcome] {
         let done = Locked(0)
         let steps = Set(plan.runs.map(\.source)).count + plan.runs.count
         let report: @Sendable (String) -> Void = { line in
@@ -36,7 +38,9 @@ enum ReproductionRunner {
             progress("[\(n)/\(steps)] \(line)")
         }
         removeAbandoned()
-        let dir = NSTemporaryDirectory() + "tracetool-reproduce-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
+        let dir =
+            NSTemporaryDirectory()
+            + "tracetool-reproduce-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw Failure(description: "cannot make a temporary folder \(dir): \(error.localizedDescription)")
         }
@@ -63,11 +67,14 @@ enum ReproductionRunner {
                     return
                 }
                 do {
-                    _ = try TraceSinks.copy(from: try TraceFile.open(path), to: out, level: 1, onlyVMs: (0..<UInt32(n)).map { $0 })
+                    _ = try TraceSinks.copy(
+                        from: try TraceFile.open(path), to: out, level: 1, onlyVMs: (0..<UInt32(n)).map { $0 })
                 } catch { throw Failure(description: "\(path): \(error)") }
                 paths.update { $0[src] = out }
             case .gen(let name, let key):
-                guard let scenario = ScenarioRegistry.named(name) else { throw Failure(description: "no scenario \(name)") }
+                guard let scenario = ScenarioRegistry.named(name) else {
+                    throw Failure(description: "no scenario \(name)")
+                }
                 do { _ = try ScenarioRegistry.write(scenario, options: key.options, to: out, level: 1) } catch {
                     throw Failure(description: "gen \(name): \(error)")
                 }
@@ -86,7 +93,9 @@ enum ReproductionRunner {
             }
             guard let path = paths.value[r.source] else { throw Failure(description: "no input for \(r.source.label)") }
             let o: ReproOutcome
-            do { o = try replay(path: path, r) } catch { throw Failure(description: "\(r.source.label), \(r.policyName): \(error)") }
+            do { o = try replay(path: path, r) } catch {
+                throw Failure(description: "\(r.source.label), \(r.policyName): \(error)")
+            }
             outcomes.update { $0[i] = o }
             report("replayed \(r.source.label) under \(r.policyName)")
         }
@@ -101,8 +110,12 @@ enum ReproductionRunner {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: tmp) else { return }
         for n in names where n.hasPrefix("tracetool-reproduce-") {
             let parts = n.dropFirst("tracetool-reproduce-".count).split(separator: "-", maxSplits: 1)
-            guard parts.count == 2, let pid = Int32(parts[0]), pid > 0, pid != getpid(), UUID(uuidString: String(parts[1])) != nil else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: (tmp as NSString).appendingPathComponent(n)) }
+            guard parts.count == 2, let pid = Int32(parts[0]), pid > 0, pid != getpid(),
+                UUID(uuidString: String(parts[1])) != nil
+            else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: (tmp as NSString).appendingPathComponent(n))
+            }
         }
     }
 
@@ -114,8 +127,9 @@ enum ReproductionRunner {
         runner.timelineInterval = r.timeline
         runner.traceName = r.source.label
         let result = try runner.run()[0]
-        return ReproOutcome(report: result.report, timeline: result.timeline, periods: result.periods, thresholds: result.thresholds,
-                            stateChanges: result.stateChanges)
+        return ReproOutcome(
+            report: result.report, timeline: result.timeline, periods: result.periods, thresholds: result.thresholds,
+            stateChanges: result.stateChanges)
     }
 
     /// Runs `body(0..<count)` on `jobs` threads; the first failure (by index) is thrown after
@@ -127,7 +141,9 @@ enum ReproductionRunner {
         for _ in 0..<max(1, min(jobs, count)) {
             DispatchQueue.global().async(group: group) {
                 while true {
-                    let i = next.update { n -> Int in defer { n += 1 }; return n }
+                    let i = next.update { n -> Int in
+                        defer { n += 1 }; return n
+                    }
                     if i >= count || !failures.value.isEmpty { return }
                     do { try body(i) } catch {
                         let f = error as? Failure ?? Failure(description: "\(error)")

@@ -43,7 +43,7 @@ public struct ReplayRunner {
         let maxAhead: Int
         private let cond = NSCondition()
         private var blocks: [[TraceRecord]] = []
-        private var base = 0                 // index of blocks[0]
+        private var base = 0  // index of blocks[0]
         private var produced = 0
         private var closed = false
         private var next: [Int]
@@ -176,7 +176,9 @@ public struct ReplayRunner {
             if let host = try? input.host(policy: r.policy, spec: r.spec) { planned += ReplayEngine.plannedBytes(host) }
         }
         let pages = reader.header.vms.reduce(UInt64(0)) { $0 + $1.pages }
-        let what = runs.count == 1 ? "the model's page state for \(pages) guest pages (about \(ReplayEngine.bytesPerGuestPage) bytes each)"
+        let what =
+            runs.count == 1
+            ? "the model's page state for \(pages) guest pages (about \(ReplayEngine.bytesPerGuestPage) bytes each)"
             : "replaying \(runs.count) policies at once (one model each)"
         if let problem = MemoryBudget.problem(planned, for: what) {
             throw .config(path + ": " + problem, usage: false)
@@ -256,7 +258,9 @@ public struct ReplayRunner {
             var report = ReplayReport(trace: trace, policyName: runs[i].name, snapshot: e.snapshot())
             // A capture that recorded writes only (attached VMs) says so in every report.
             if reader.header.capture.accesses == "interval-writes" { report.readsRecorded = false }
-            var r = RunResult(name: runs[i].name, report: report, timeline: e.timeline, thresholds: e.thresholds, machinePages: e.host.machinePages)
+            var r = RunResult(
+                name: runs[i].name, report: report, timeline: e.timeline, thresholds: e.thresholds,
+                machinePages: e.host.machinePages)
             r.policyName = runs[i].policyName
             r.stateChanges = e.stateChanges
             r.periods = e.periods

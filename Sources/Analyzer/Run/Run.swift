@@ -62,7 +62,10 @@ public struct RunResult: Sendable {
     public var periods: [PeriodRow] = []
     /// The engine, with `PolicyRun.keepEngine`.
     public var engine: ReplayEngine?
-    public init(name: String, report: ReplayReport, timeline: [TimelineRow], thresholds: FreeState.Thresholds, machinePages: UInt64) {
+    public init(
+        name: String, report: ReplayReport, timeline: [TimelineRow], thresholds: FreeState.Thresholds,
+        machinePages: UInt64
+    ) {
         self.name = name
         self.policyName = name
         self.report = report

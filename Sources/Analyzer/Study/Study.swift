@@ -35,68 +35,102 @@ public struct StudySpec: Sendable {
     /// Reads and checks a study file: unknown keys, wrong types, bad policies, sweeps and
     /// durations are errors naming the key.
     public static func load(_ path: String) throws(Failure) -> StudySpec {
-        guard let data = FileManager.default.contents(atPath: path) else { throw Failure("\(path): cannot read the study file") }
-        guard data.count <= 1 << 20 else { throw Failure("\(path): \(data.count) bytes; a study file is at most 1 MiB") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Failure("\(path): cannot read the study file")
+        }
+        guard data.count <= 1 << 20 else {
+            throw Failure("\(path): \(data.count) bytes; a study file is at most 1 MiB")
+        }
         let any: Any
         do { any = try JSONSerialization.jsonObject(with: data) } catch {
-            throw Failure("\(path): not JSON (\((error as NSError).userInfo["NSDebugDescription"] as? String ?? "\(error)"))")
+            throw Failure(
+                "\(path): not JSON (\((error as NSError).userInfo["NSDebugDescription"] as? String ?? "\(error)"))")
         }
         guard let o = any as? [String: Any] else { throw Failure("\(path): the study must be a JSON object") }
         func fail(_ m: String) -> Failure { Failure("\(path): \(m)") }
-        if let k = o.keys.sorted().first(where: { !keys.contains($0) }) { throw fail("unknown key \"\(k)\" (known: \(keys.sorted().joined(separator: ", ")))") }
+        if let k = o.keys.sorted().first(where: { !keys.contains($0) }) {
+            throw fail("unknown key \"\(k)\" (known: \(keys.sorted().joined(separator: ", ")))")
+        }
         func strings(_ key: String, required: Bool) throws(Failure) -> [String] {
             guard let v = o[key] else {
                 if required { throw fail("\"\(key)\" is missing") }
                 return []
             }
-            guard let a = v as? [String], !(required && a.isEmpty) else { throw fail("\"\(key)\" must be a\(required ? " non-empty" : "n") array of strings") }
+            guard let a = v as? [String], !(required && a.isEmpty) else {
+                throw fail("\"\(key)\" must be a\(required ? " non-empty" : "n") array of strings")
+            }
             return a
         }
         func duration(_ key: String) throws(Failure) -> Micros? {
             guard let v = o[key] else { return nil }
-            guard let s = v as? String, let d = Units.parseDuration(s) else { throw fail("\"\(key)\" must be a duration such as \"30m\"") }
+            guard let s = v as? String, let d = Units.parseDuration(s) else {
+                throw fail("\"\(key)\" must be a duration such as \"30m\"")
+            }
             return d
         }
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        var spec = StudySpec(path: path, dir: dir, traces: try strings("traces", required: true), policies: try strings("policies", required: false),
-                             assignments: try strings("set", required: false), sweeps: [], seeds: nil, settle: try duration("settle") ?? .zero,
-                             until: try duration("until"), output: "study-results")
+        var spec = StudySpec(
+            path: path, dir: dir, traces: try strings("traces", required: true),
+            policies: try strings("policies", required: false),
+            assignments: try strings("set", required: false), sweeps: [], seeds: nil,
+            settle: try duration("settle") ?? .zero,
+            until: try duration("until"), output: "study-results")
         if spec.policies.isEmpty { spec.policies = ["esx"] }
         if let out = o["output"] {
             guard let s = out as? String, !s.isEmpty else { throw fail("\"output\" must be a folder name") }
             spec.output = s
         }
         if let sw = o["sweep"] {
-            guard let a = sw as? [[String: Any]] else { throw fail("\"sweep\" must be an array of {\"key\": …, \"values\": […]}") }
+            guard let a = sw as? [[String: Any]] else {
+                throw fail("\"sweep\" must be an array of {\"key\": …, \"values\": […]}")
+            }
             for (i, e) in a.enumerated() {
-                guard Set(e.keys) == ["key", "values"], let key = e["key"] as? String else { throw fail("sweep[\(i)] must be {\"key\": …, \"values\": […]}") }
+                guard Set(e.keys) == ["key", "values"], let key = e["key"] as? String else {
+                    throw fail("sweep[\(i)] must be {\"key\": …, \"values\": […]}")
+                }
                 let values: [String]
-                if let v = e["values"] as? [String] { values = v } else if let v = e["values"] as? [NSNumber] { values = v.map { $0.stringValue } } else {
+                if let v = e["values"] as? [String] {
+                    values = v
+                } else if let v = e["values"] as? [NSNumber] {
+                    values = v.map { $0.stringValue }
+                } else {
                     throw fail("sweep[\(i)].values must be an array of strings or numbers")
                 }
-                do { spec.sweeps.append(try RunGrid.checkSweep(.init(key: key, values: values))) } catch { throw fail("sweep[\(i)]: \(error.description)") }
+                do { spec.sweeps.append(try RunGrid.checkSweep(.init(key: key, values: values))) } catch {
+                    throw fail("sweep[\(i)]: \(error.description)")
+                }
             }
             do { try RunGrid.checkTogether(spec.sweeps) } catch { throw fail("sweep: \(error.description)") }
         }
         if let s = o["seeds"] {
-            guard let a = s as? [NSNumber], !a.isEmpty, a.allSatisfy({ $0.doubleValue >= 0 && $0.doubleValue == $0.doubleValue.rounded() && $0.doubleValue < 1.8e19 }) else {
+            guard let a = s as? [NSNumber], !a.isEmpty,
+                a.allSatisfy({
+                    $0.doubleValue >= 0 && $0.doubleValue == $0.doubleValue.rounded() && $0.doubleValue < 1.8e19
+                })
+            else {
                 throw fail("\"seeds\" must be a non-empty array of unsigned integers")
             }
             let seeds = a.map(\.uint64Value)
             guard Set(seeds).count == seeds.count else { throw fail("\"seeds\" lists a seed twice") }
-            if spec.sweeps.contains(where: { $0.key == "seed" }) { throw fail("\"seeds\" and a sweep of seed both choose seeds; give one") }
+            if spec.sweeps.contains(where: { $0.key == "seed" }) {
+                throw fail("\"seeds\" and a sweep of seed both choose seeds; give one")
+            }
             spec.seeds = seeds
         }
         if let h = o["host"] {
             guard let hd = h as? [String: Any] else { throw fail("\"host\" must be an object") }
-            if let k = hd.keys.sorted().first(where: { !["memory", "overcommit", "swap"].contains($0) }) { throw fail("host: unknown key \"\(k)\" (memory, overcommit, swap)") }
+            if let k = hd.keys.sorted().first(where: { !["memory", "overcommit", "swap"].contains($0) }) {
+                throw fail("host: unknown key \"\(k)\" (memory, overcommit, swap)")
+            }
             if let m = hd["memory"] {
                 guard let s = m as? String else { throw fail("host.memory must be a size such as \"4GiB\"") }
                 do { _ = try Units.parseSize(s) } catch { throw fail("host.memory: \(error.description)") }
                 spec.hostMemory = s
             }
             if let r = hd["overcommit"] {
-                guard let n = r as? NSNumber, n.doubleValue > 0, n.doubleValue.isFinite else { throw fail("host.overcommit must be a positive number") }
+                guard let n = r as? NSNumber, n.doubleValue > 0, n.doubleValue.isFinite else {
+                    throw fail("host.overcommit must be a positive number")
+                }
                 spec.overcommit = n.doubleValue
             }
             if let s = hd["swap"] {
@@ -104,9 +138,15 @@ public struct StudySpec: Sendable {
                 do { _ = try Units.parseSize(sz) } catch { throw fail("host.swap: \(error.description)") }
                 spec.swap = sz
             }
-            if spec.hostMemory != nil && spec.overcommit != nil { throw fail("host: give memory or overcommit, not both") }
-            if (spec.hostMemory != nil || spec.overcommit != nil) && spec.sweeps.contains(where: { RunGrid.hostKeys.contains($0.key) }) {
-                throw fail("host sets the memory and a sweep of \(spec.sweeps.first { RunGrid.hostKeys.contains($0.key) }!.key) does too; give one")
+            if spec.hostMemory != nil && spec.overcommit != nil {
+                throw fail("host: give memory or overcommit, not both")
+            }
+            if (spec.hostMemory != nil || spec.overcommit != nil)
+                && spec.sweeps.contains(where: { RunGrid.hostKeys.contains($0.key) })
+            {
+                throw fail(
+                    "host sets the memory and a sweep of \(spec.sweeps.first { RunGrid.hostKeys.contains($0.key) }!.key) does too; give one"
+                )
             }
         }
         let cells = spec.sweeps.reduce(spec.policies.count * (spec.seeds?.count ?? 1)) { $0 * $1.values.count }
@@ -123,7 +163,8 @@ public struct StudySpec: Sendable {
     }
 
     public func resolve(_ p: String) -> String {
-        URL(fileURLWithPath: p.hasPrefix("/") ? p : (dir as NSString).appendingPathComponent(p)).standardizedFileURL.path
+        URL(fileURLWithPath: p.hasPrefix("/") ? p : (dir as NSString).appendingPathComponent(p)).standardizedFileURL
+            .path
     }
 
     /// The folder of results (cells/, merged.csv, merged.json, report.html).
@@ -155,7 +196,9 @@ public struct StudyPlan: Sendable {
     public static func traces(_ spec: StudySpec) throws(StudySpec.Failure) -> [String] {
         var traces: [String] = []
         for t in spec.traces {
-            let matches = t.contains(where: { "*?[".contains($0) }) ? globFiles(spec.resolve(t)).map { relative($0, to: spec.dir, pattern: t) } : [t]
+            let matches =
+                t.contains(where: { "*?[".contains($0) })
+                ? globFiles(spec.resolve(t)).map { relative($0, to: spec.dir, pattern: t) } : [t]
             if matches.isEmpty { throw .init("\(spec.path): traces: \"\(t)\" matches no file") }
             for m in matches where !traces.contains(m) { traces.append(m) }
         }
@@ -167,24 +210,31 @@ public struct StudyPlan: Sendable {
         var base: [PolicyRun] = []
         for (i, p) in spec.policies.enumerated() {
             do {
-                let r = try RunGrid.policy(p.hasPrefix("/") || !p.hasSuffix(".json") ? p : spec.resolve(p), assignments: spec.assignments, seed: nil)
+                let r = try RunGrid.policy(
+                    p.hasPrefix("/") || !p.hasSuffix(".json") ? p : spec.resolve(p), assignments: spec.assignments,
+                    seed: nil)
                 var run = PolicyRun(name: p.hasSuffix(".json") ? p : r.name, policy: r.policy, spec: spec.hostSpec)
                 run.policyName = run.name
                 base.append(run)
             } catch { throw .init("\(spec.path): policies[\(i)] \(p): \(error.description)") }
         }
         var runs: [PolicyRun]
-        do { runs = try RunGrid.expand(base, sweeps: spec.sweeps) } catch { throw .init("\(spec.path): sweep \(error.description)") }
+        do { runs = try RunGrid.expand(base, sweeps: spec.sweeps) } catch {
+            throw .init("\(spec.path): sweep \(error.description)")
+        }
         if let seeds = spec.seeds { runs = RunGrid.replicate(runs) { _ in seeds } }
         let perTrace = runs.count
         guard traces.count * perTrace <= StudySpec.maxCells else {
-            throw .init("\(spec.path): \(traces.count) traces × \(perTrace) cells is more than \(StudySpec.maxCells) cells")
+            throw .init(
+                "\(spec.path): \(traces.count) traces × \(perTrace) cells is more than \(StudySpec.maxCells) cells")
         }
         let settleUntil = "settle=\(spec.settle.rawValue) until=\(spec.until.map { String($0.rawValue) } ?? "-")"
         var cells: [StudyCell] = []
         for t in traces {
             var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: spec.resolve(t), isDirectory: &isDir) else { throw .init("\(spec.path): trace \(t): no such file") }
+            guard FileManager.default.fileExists(atPath: spec.resolve(t), isDirectory: &isDir) else {
+                throw .init("\(spec.path): trace \(t): no such file")
+            }
             if isDir.boolValue { throw .init("\(spec.path): trace \(t): a directory, not a trace file") }
         }
         for (ti, t) in traces.enumerated() {
@@ -192,13 +242,19 @@ public struct StudyPlan: Sendable {
             let ids = (ti * perTrace)..<((ti + 1) * perTrace)
             var digest: String?
             if hashing.map({ h in ids.contains { h.contains($0) } }) ?? true {
-                do { digest = try FileDigest.xxh3(path: path) } catch { throw .init("\(spec.path): trace \(t): \(error.description)") }
+                do { digest = try FileDigest.xxh3(path: path) } catch {
+                    throw .init("\(spec.path): trace \(t): \(error.description)")
+                }
             }
             for r in runs {
                 var hash = ""
                 if let digest, hashing?.contains(cells.count) ?? true {
-                    let policy = String(decoding: (try? JSONEncoder.canonical().encode(r.policy)) ?? Data(), as: UTF8.self)
-                    let text = [TraceFormatVersion.toolVersion, digest, policy, "\(r.spec.memory)", r.spec.swap ?? "-", settleUntil].joined(separator: "\n")
+                    let policy = String(
+                        decoding: (try? JSONEncoder.canonical().encode(r.policy)) ?? Data(), as: UTF8.self)
+                    let text = [
+                        TraceFormatVersion.toolVersion, digest, policy, "\(r.spec.memory)", r.spec.swap ?? "-",
+                        settleUntil,
+                    ].joined(separator: "\n")
                     hash = FileDigest.xxh3(Array(text.utf8))
                 }
                 cells.append(StudyCell(id: cells.count, trace: t, tracePath: path, run: r, inputHash: hash))
@@ -222,7 +278,8 @@ public struct StudyPlan: Sendable {
             guard let t = identity(c.tracePath) else { continue }
             let parent = identity(URL(fileURLWithPath: c.tracePath).deletingLastPathComponent().path)
             if let resultsDir, let parent, parent == resultsDir {
-                return "trace \(c.trace) lies in \(StudyRunner.cellsDir(out)), where the study writes its results; give another output folder"
+                return
+                    "trace \(c.trace) lies in \(StudyRunner.cellsDir(out)), where the study writes its results; give another output folder"
             }
             if written.contains(where: { $0 == t }) {
                 return "trace \(c.trace) is one of the files the merge writes in \(out); give another output folder"
@@ -279,7 +336,9 @@ public enum FileDigest {
         XXH3_64bits_reset(state)
         while true {
             let chunk: Data
-            do { chunk = try fh.read(upToCount: 1 << 20) ?? Data() } catch { throw .init("cannot read \(path): \(error.localizedDescription)") }
+            do { chunk = try fh.read(upToCount: 1 << 20) ?? Data() } catch {
+                throw .init("cannot read \(path): \(error.localizedDescription)")
+            }
             if chunk.isEmpty { break }
             chunk.withUnsafeBytes { _ = XXH3_64bits_update(state, $0.baseAddress, $0.count) }
         }

@@ -25,8 +25,12 @@ public struct StudyMerge: Sendable {
         var missing: [Missing] = []
         for c in plan.cells {
             if let r = StudyRunner.existing(c, out: out), let report = r.report {
-                var rr = RunResult(name: c.run.name, report: report, timeline: [], thresholds: FreeState.Thresholds(machinePages: report.host.machinePages, policy: report.policy, pageSize: report.host.pageSizeBytes),
-                                   machinePages: report.host.machinePages)
+                var rr = RunResult(
+                    name: c.run.name, report: report, timeline: [],
+                    thresholds: FreeState.Thresholds(
+                        machinePages: report.host.machinePages, policy: report.policy,
+                        pageSize: report.host.pageSizeBytes),
+                    machinePages: report.host.machinePages)
                 rr.policyName = c.run.policyName
                 rr.cell = c.run.cell
                 results.append((c, rr))
@@ -34,7 +38,8 @@ public struct StudyMerge: Sendable {
             }
             var reason = "not run"
             if let d = FileManager.default.contents(atPath: StudyRunner.errorPath(out, c.id)),
-               let e = try? JSONDecoder().decode(StudyCellResult.self, from: d), e.inputHash == c.inputHash {
+                let e = try? JSONDecoder().decode(StudyCellResult.self, from: d), e.inputHash == c.inputHash
+            {
                 reason = "failed: " + (e.error ?? "unknown error")
             } else if FileManager.default.fileExists(atPath: StudyRunner.resultPath(out, c.id)) {
                 reason = "stale: its inputs changed since it ran (or the file is unreadable); run it again"
@@ -48,8 +53,10 @@ public struct StudyMerge: Sendable {
             if table.rows.isEmpty { table.columns += t.columns }
             for row in t.rows { table.rows.append([.number(String(c.id)), .text(c.trace)] + row) }
         }
-        return StudyMerge(csv: table.csv, json: json(table, missing: missing, cells: plan.cells.count),
-                          html: HTMLReport.studyPage(results, missing: missing, cells: plan.cells.count), missing: missing, merged: results.count)
+        return StudyMerge(
+            csv: table.csv, json: json(table, missing: missing, cells: plan.cells.count),
+            html: HTMLReport.studyPage(results, missing: missing, cells: plan.cells.count), missing: missing,
+            merged: results.count)
     }
 
     /// The same table as JSON: the column names, then one array per row (numbers as numbers,
@@ -57,7 +64,9 @@ public struct StudyMerge: Sendable {
     static func json(_ table: TypedTable, missing: [Missing], cells: Int) -> String {
         let str = TypedTable.jsonString
         var s = "{\n  \"schemaVersion\": 1,\n  \"cells\": \(cells),\n" + table.jsonMembers() + ",\n  \"missing\": [\n"
-        s += missing.map { "    {\"cell\": \($0.cell), \"trace\": \(str($0.trace)), \"run\": \(str($0.run)), \"reason\": \(str($0.reason))}" }.joined(separator: ",\n")
+        s += missing.map {
+            "    {\"cell\": \($0.cell), \"trace\": \(str($0.trace)), \"run\": \(str($0.run)), \"reason\": \(str($0.reason))}"
+        }.joined(separator: ",\n")
         s += "\n  ]\n}\n"
         return s
     }

@@ -39,8 +39,9 @@ public enum StudyRunner {
     /// The result on disk for `cell`, if it is there, readable and of the same inputs.
     static func existing(_ cell: StudyCell, out: String) -> StudyCellResult? {
         guard let d = FileManager.default.contents(atPath: resultPath(out, cell.id)),
-              let r = try? JSONDecoder().decode(StudyCellResult.self, from: d),
-              r.cell == cell.id, r.inputHash == cell.inputHash, r.report != nil else { return nil }
+            let r = try? JSONDecoder().decode(StudyCellResult.self, from: d),
+            r.cell == cell.id, r.inputHash == cell.inputHash, r.report != nil
+        else { return nil }
         return r
     }
 
@@ -48,22 +49,30 @@ public enum StudyRunner {
     /// trace so that one decode serves up to `cellsPerPass` of them on `jobs` threads. Each
     /// result is written atomically as soon as its pass ends, so an interrupted run loses at
     /// most the pass under way.
-    public static func run(_ plan: StudyPlan, ids: [Int]?, out: String, jobs: Int,
-                           log: ((String) -> Void)? = nil) throws(StudySpec.Failure) -> Outcome {
+    public static func run(
+        _ plan: StudyPlan, ids: [Int]?, out: String, jobs: Int,
+        log: ((String) -> Void)? = nil
+    ) throws(StudySpec.Failure) -> Outcome {
         do { try FileManager.default.createDirectory(atPath: cellsDir(out), withIntermediateDirectories: true) } catch {
             throw .init("cannot make \(cellsDir(out)): \(error.localizedDescription)")
         }
         var o = Outcome()
         var todo: [StudyCell] = []
         for id in ids ?? Array(plan.cells.indices) {
-            guard plan.cells.indices.contains(id) else { throw .init("no cell \(id): the study has cells 0…\(plan.cells.count - 1)") }
+            guard plan.cells.indices.contains(id) else {
+                throw .init("no cell \(id): the study has cells 0…\(plan.cells.count - 1)")
+            }
             let c = plan.cells[id]
             if existing(c, out: out) != nil { o.skipped += 1 } else { todo.append(c) }
         }
         // By trace, in plan order, at most cellsPerPass at a time.
         var byTrace: [(String, [StudyCell])] = []
         for c in todo {
-            if let i = byTrace.firstIndex(where: { $0.0 == c.tracePath }) { byTrace[i].1.append(c) } else { byTrace.append((c.tracePath, [c])) }
+            if let i = byTrace.firstIndex(where: { $0.0 == c.tracePath }) {
+                byTrace[i].1.append(c)
+            } else {
+                byTrace.append((c.tracePath, [c]))
+            }
         }
         for (path, cells) in byTrace {
             var start = 0
@@ -73,9 +82,11 @@ public enum StudyRunner {
                 let results = replay(path, pass, plan.spec, jobs: jobs)
                 for (c, r) in zip(pass, results) {
                     o.ran += 1
-                    var file = StudyCellResult(schemaVersion: StudyCellResult.schemaVersion, cell: c.id, inputHash: c.inputHash, trace: c.trace,
-                                               run: c.run.name, policy: c.run.policyName, settings: c.run.cell, seed: c.run.policy.seed,
-                                               report: nil, error: nil)
+                    var file = StudyCellResult(
+                        schemaVersion: StudyCellResult.schemaVersion, cell: c.id, inputHash: c.inputHash,
+                        trace: c.trace,
+                        run: c.run.name, policy: c.run.policyName, settings: c.run.cell, seed: c.run.policy.seed,
+                        report: nil, error: nil)
                     switch r {
                     case .success(let rr):
                         file.report = rr.report
@@ -96,7 +107,9 @@ public enum StudyRunner {
 
     /// One pass: all cells through one decode; if that fails, each alone, so that every cell
     /// gets its own result or its own error.
-    static func replay(_ path: String, _ cells: [StudyCell], _ spec: StudySpec, jobs: Int) -> [Result<RunResult, StudySpec.Failure>] {
+    static func replay(
+        _ path: String, _ cells: [StudyCell], _ spec: StudySpec, jobs: Int
+    ) -> [Result<RunResult, StudySpec.Failure>] {
         func runner(_ cs: [StudyCell]) -> ReplayRunner {
             var r = ReplayRunner(path: path, runs: cs.map(\.run))
             r.jobs = jobs
@@ -106,13 +119,17 @@ public enum StudyRunner {
         }
         if let all = try? runner(cells).run() { return all.map { .success($0) } }
         return cells.map { c in
-            do throws(ReplayRunner.Failure) { return .success(try runner([c]).run()[0]) } catch { return .failure(.init("\(c.trace): \(error.description)")) }
+            do throws(ReplayRunner.Failure) { return .success(try runner([c]).run()[0]) } catch {
+                return .failure(.init("\(c.trace): \(error.description)"))
+            }
         }
     }
 
     static func write(_ r: StudyCellResult, to path: String) throws(StudySpec.Failure) {
         let data: Data
-        do { data = try JSONEncoder.canonical(pretty: true).encode(r) } catch { throw .init("cannot encode cell \(r.cell): \(error)") }
+        do { data = try JSONEncoder.canonical(pretty: true).encode(r) } catch {
+            throw .init("cannot encode cell \(r.cell): \(error)")
+        }
         do { try AtomicOutput.write(Array(data) + [10], to: path) } catch { throw .init(error.description) }
     }
 

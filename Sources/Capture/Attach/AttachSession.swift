@@ -15,7 +15,10 @@ public struct AttachOptions: Sendable {
     /// Pause each VM (QMP `stop`/`cont`) while it is read, so each snapshot is exact.
     public var consistent: Bool
 
-    public init(vms: [AttachSpec], duration: Double, interval: Double, output: String, level: Int32 = 19, consistent: Bool = false) {
+    public init(
+        vms: [AttachSpec], duration: Double, interval: Double, output: String, level: Int32 = 19,
+        consistent: Bool = false
+    ) {
         self.vms = vms
         self.duration = duration
         self.interval = interval
@@ -25,14 +28,18 @@ public struct AttachOptions: Sendable {
     }
 
     public func check() throws(CaptureError) {
-        guard !vms.isEmpty else { throw CaptureError("no VMs: give --attach PID (or --attach-all with QEMU processes running)") }
+        guard !vms.isEmpty else {
+            throw CaptureError("no VMs: give --attach PID (or --attach-all with QEMU processes running)")
+        }
         guard vms.count <= 64 else { throw CaptureError("\(vms.count) VMs; a capture attaches to at most 64") }
         try checkTiming(interval: interval, duration: duration, level: level)
         var pids = Set<Int32>()
         for v in vms {
             guard pids.insert(v.pid).inserted else { throw CaptureError("process \(v.pid) is attached twice") }
             if consistent, v.qmp == nil {
-                throw CaptureError("--consistent pauses each VM through QMP: give --attach \(v.pid),qmp=SOCKET (QEMU's -qmp unix:SOCKET,server=on,wait=off)")
+                throw CaptureError(
+                    "--consistent pauses each VM through QMP: give --attach \(v.pid),qmp=SOCKET (QEMU's -qmp unix:SOCKET,server=on,wait=off)"
+                )
             }
         }
     }
@@ -80,12 +87,15 @@ final class AttachedVM {
         name = spec.name ?? "qemu-\(spec.pid)"
         memFD = open("/proc/\(spec.pid)/mem", O_RDONLY)
         guard memFD >= 0 else {
-            throw CaptureError("process \(spec.pid): cannot open /proc/\(spec.pid)/mem: \(String(cString: strerror(errno))) (attach needs the same user as the QEMU process, or root)")
+            throw CaptureError(
+                "process \(spec.pid): cannot open /proc/\(spec.pid)/mem: \(String(cString: strerror(errno))) (attach needs the same user as the QEMU process, or root)"
+            )
         }
         pagemapFD = open("/proc/\(spec.pid)/pagemap", O_RDONLY)
         guard pagemapFD >= 0 else {
             close(memFD)
-            throw CaptureError("process \(spec.pid): cannot open /proc/\(spec.pid)/pagemap: \(String(cString: strerror(errno)))")
+            throw CaptureError(
+                "process \(spec.pid): cannot open /proc/\(spec.pid)/pagemap: \(String(cString: strerror(errno)))")
         }
         hashes = Array(repeating: 0, count: process.pages)
         seen = Array(repeating: false, count: process.pages)
@@ -109,11 +119,16 @@ final class AttachedVM {
         guard softDirty == true else { return }
         let fd = open("/proc/\(spec.pid)/clear_refs", O_WRONLY)
         guard fd >= 0 else {
-            throw CaptureError("process \(spec.pid): cannot open /proc/\(spec.pid)/clear_refs for writing: \(String(cString: strerror(errno)))")
+            throw CaptureError(
+                "process \(spec.pid): cannot open /proc/\(spec.pid)/clear_refs for writing: \(String(cString: strerror(errno)))"
+            )
         }
         defer { close(fd) }
         let ok = "4".withCString { write(fd, $0, 1) } == 1
-        guard ok else { throw CaptureError("process \(spec.pid): writing 4 to clear_refs failed: \(String(cString: strerror(errno)))") }
+        guard ok else {
+            throw CaptureError(
+                "process \(spec.pid): writing 4 to clear_refs failed: \(String(cString: strerror(errno)))")
+        }
     }
 
     private func readPagemap() throws(CaptureError) {
@@ -175,7 +190,9 @@ final class AttachedVM {
                 let n = pread(memFD, buffer, want, off_t(Int64(bitPattern: process.ramStart + UInt64(p) * 4096)))
                 guard n == want else {
                     if !alive { gone = true; return }
-                    throw CaptureError("process \(spec.pid): reading guest page \(p) through /proc/\(spec.pid)/mem failed: \(n < 0 ? String(cString: strerror(errno)) : "short read")")
+                    throw CaptureError(
+                        "process \(spec.pid): reading guest page \(p) through /proc/\(spec.pid)/mem failed: \(n < 0 ? String(cString: strerror(errno)) : "short read")"
+                    )
                 }
                 for i in p..<q {
                     let h = GuestMemory.hash(UnsafeRawPointer(buffer + (i - p) * 4096))
@@ -210,7 +227,8 @@ final class AttachedVM {
             out.append(TraceRecord(time: time, vm: id, kind: .write, ppn: PPN(UInt32(i)), count: UInt32(j - i)))
             i = j
         }
-        appendContent(time: time, vm: id, pages: changed, hash: { hashes[Int($0)] }, size: { sizes[Int($0)] }, into: &out)
+        appendContent(
+            time: time, vm: id, pages: changed, hash: { hashes[Int($0)] }, size: { sizes[Int($0)] }, into: &out)
     }
 
     private func now() -> Double { monotonicSeconds() }
@@ -244,7 +262,10 @@ public final class AttachSession {
         defer { unlink(temp) }
         let decls = vms.map { VMDecl(id: $0.id.rawValue, name: $0.name, pages: UInt64($0.process.pages)) }
         let w: BinaryTraceWriter
-        do { w = try BinaryTraceWriter(path: temp, header: TraceHeader(vms: decls, capture: CaptureFacts(source: "qemu-attach")), level: 1) } catch {
+        do {
+            w = try BinaryTraceWriter(
+                path: temp, header: TraceHeader(vms: decls, capture: CaptureFacts(source: "qemu-attach")), level: 1)
+        } catch {
             throw CaptureError(error.description)
         }
         var finished = false
@@ -277,12 +298,16 @@ public final class AttachSession {
                 }
                 if v.gone {
                     records.append(TraceRecord(time: time, vm: v.id, kind: .powerOff))
-                    log("capture: QEMU \(v.spec.pid) (\(v.name)) exited before \(formatSeconds(target)) s; OFF recorded")
+                    log(
+                        "capture: QEMU \(v.spec.pid) (\(v.name)) exited before \(formatSeconds(target)) s; OFF recorded"
+                    )
                 }
             }
             try flush()
             if k % max(1, Int((10 / options.interval).rounded())) == 0 {
-                log("capture: \(formatSeconds(target)) of \(formatSeconds(options.duration)) s, \(vms.filter { !$0.gone }.count) VMs attached")
+                log(
+                    "capture: \(formatSeconds(target)) of \(formatSeconds(options.duration)) s, \(vms.filter { !$0.gone }.count) VMs attached"
+                )
             }
         }
         do { _ = try w.finish() } catch { throw CaptureError(error.description) }
@@ -290,54 +315,76 @@ public final class AttachSession {
 
         let header = TraceHeader(vms: decls, capture: facts(vms, lateness: worstLateness))
         let footer: TraceFooter
-        do { footer = try TraceSinks.copy(from: try TraceFile.open(temp), to: options.output, header: header, level: options.level) } catch {
+        do {
+            footer = try TraceSinks.copy(
+                from: try TraceFile.open(temp), to: options.output, header: header, level: options.level)
+        } catch {
             throw CaptureError(error.description)
         }
         for v in vms {
-            log(String(format: "capture: %@: snapshots took %.0f ms on average (at most %.0f)%@; %@; %d swapped out at the end",
-                       v.name, mean(v.snapshotSeconds) * 1000, (v.snapshotSeconds.max() ?? 0) * 1000,
-                       v.pauseSeconds.isEmpty ? "" : String(format: ", paused %.0f ms on average", mean(v.pauseSeconds) * 1000),
-                       v.softDirty == false ? "no soft-dirty bits on this host: writes are content changes" : "\(v.unseenWrites) pages changed with no soft-dirty bit",
-                       v.swappedPages))
+            log(
+                String(
+                    format:
+                        "capture: %@: snapshots took %.0f ms on average (at most %.0f)%@; %@; %d swapped out at the end",
+                    v.name, mean(v.snapshotSeconds) * 1000, (v.snapshotSeconds.max() ?? 0) * 1000,
+                    v.pauseSeconds.isEmpty
+                        ? "" : String(format: ", paused %.0f ms on average", mean(v.pauseSeconds) * 1000),
+                    v.softDirty == false
+                        ? "no soft-dirty bits on this host: writes are content changes"
+                        : "\(v.unseenWrites) pages changed with no soft-dirty bit",
+                    v.swappedPages))
         }
         return footer
     }
 
     private func facts(_ vms: [AttachedVM], lateness: Double) -> CaptureFacts {
         var d: [String: String] = [
-            "mode": "attach: running QEMU processes read through /proc/PID/mem and /proc/PID/pagemap while they run" + (options.consistent ? " (each paused by QMP stop/cont while read)" : " (never paused: a snapshot is read while the guest runs)"),
+            "mode": "attach: running QEMU processes read through /proc/PID/mem and /proc/PID/pagemap while they run"
+                + (options.consistent
+                    ? " (each paused by QMP stop/cont while read)"
+                    : " (never paused: a snapshot is read while the guest runs)"),
             "interval": formatSeconds(options.interval) + " s",
             "duration": formatSeconds(options.duration) + " s",
-            "clock": "host wall-clock time since the capture started; records are stamped at the nominal snapshot times",
+            "clock":
+                "host wall-clock time since the capture started; records are stamped at the nominal snapshot times",
             "accesses": writesFact(vms),
             "reads": "not recorded: idle page tracking was not used; the trace's accesses are writes only",
-            "content": "every page the host backs hashed at each snapshot; pages written or changed: C (non-zero) or Z; the first snapshot lists every backed page; never-backed pages are untouched and not in the trace; pages the host swapped out are not read (their last content stands); a page the host stops backing becomes Z",
+            "content":
+                "every page the host backs hashed at each snapshot; pages written or changed: C (non-zero) or Z; the first snapshot lists every backed page; never-backed pages are untouched and not in the trace; pages the host swapped out are not read (their last content stands); a page the host stops backing becomes Z",
             "host kernel": Self.uname(),
-            "snapshot": String(format: "mean %.0f ms, max %.0f ms per VM; snapshots at most %.0f ms late", mean(vms.flatMap(\.snapshotSeconds)) * 1000,
-                               (vms.flatMap(\.snapshotSeconds).max() ?? 0) * 1000, lateness * 1000),
+            "snapshot": String(
+                format: "mean %.0f ms, max %.0f ms per VM; snapshots at most %.0f ms late",
+                mean(vms.flatMap(\.snapshotSeconds)) * 1000,
+                (vms.flatMap(\.snapshotSeconds).max() ?? 0) * 1000, lateness * 1000),
         ]
         if options.consistent {
-            d["pause"] = String(format: "mean %.0f ms, max %.0f ms per VM and snapshot", mean(vms.flatMap(\.pauseSeconds)) * 1000,
-                                (vms.flatMap(\.pauseSeconds).max() ?? 0) * 1000)
+            d["pause"] = String(
+                format: "mean %.0f ms, max %.0f ms per VM and snapshot", mean(vms.flatMap(\.pauseSeconds)) * 1000,
+                (vms.flatMap(\.pauseSeconds).max() ?? 0) * 1000)
         }
         for (i, v) in vms.enumerated() {
             d["vm\(i)"] = "\(v.name): pid \(v.spec.pid), \(v.process.pages / 256) MiB, RAM \(v.process.how)"
             d["vm\(i).cmdline"] = v.process.commandLine.joined(separator: " ")
             d["vm\(i).qemu"] = Self.version(of: v.spec.pid)
         }
-        var f = CaptureFacts(source: "qemu-attach", hash: .init(algorithm: "xxh3-64", bits: 64), accesses: "interval-writes", details: d)
+        var f = CaptureFacts(
+            source: "qemu-attach", hash: .init(algorithm: "xxh3-64", bits: 64), accesses: "interval-writes", details: d)
         f.compression = PageCompressor.name
         return f
     }
 
     /// What the W records mean, by whether the host kernel keeps soft-dirty bits.
     private func writesFact(_ vms: [AttachedVM]) -> String {
-        let with = "W for every page whose soft-dirty bit was set in the interval (per host page: a write anywhere in a host huge page marks all of its 4 KiB pages), by the guest, by QEMU or by the kernel for QEMU (DMA)"
-        let without = "W for every page whose content changed in the interval: the host kernel keeps no soft-dirty bits (built without CONFIG_MEM_SOFT_DIRTY), so a write that leaves a page as it was is not seen, and clear_refs was never written"
+        let with =
+            "W for every page whose soft-dirty bit was set in the interval (per host page: a write anywhere in a host huge page marks all of its 4 KiB pages), by the guest, by QEMU or by the kernel for QEMU (DMA)"
+        let without =
+            "W for every page whose content changed in the interval: the host kernel keeps no soft-dirty bits (built without CONFIG_MEM_SOFT_DIRTY), so a write that leaves a page as it was is not seen, and clear_refs was never written"
         let modes = Set(vms.map { $0.softDirty != false })
         if modes == [true] { return "writes only: " + with }
         if modes == [false] { return "writes only: " + without }
-        return "writes only: " + vms.enumerated().map { "vm\($0.offset): " + ($0.element.softDirty != false ? with : without) }.joined(separator: "; ")
+        return "writes only: "
+            + vms.enumerated().map { "vm\($0.offset): " + ($0.element.softDirty != false ? with : without) }.joined(
+                separator: "; ")
     }
 
     private func mean(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.reduce(0, +) / Double(xs.count) }
@@ -353,7 +400,9 @@ public final class AttachSession {
 
     /// The first line of `EXE --version` for the process's executable.
     static func version(of pid: Int32) -> String {
-        guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe") else { return "unknown" }
+        guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe") else {
+            return "unknown"
+        }
         let path = exe.hasSuffix(" (deleted)") ? String(exe.dropLast(10)) : exe
         return CaptureSession.run([path, "--version"])?.split(separator: "\n").first.map(String.init) ?? "unknown"
     }

@@ -24,7 +24,9 @@ public struct AttachSpec: Equatable, Sendable {
         var spec = AttachSpec(pid: pid)
         for p in parts.dropFirst() {
             let kv = p.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2, !kv[1].isEmpty else { throw CaptureError("--attach \(text): \"\(p)\" is not KEY=VALUE") }
+            guard kv.count == 2, !kv[1].isEmpty else {
+                throw CaptureError("--attach \(text): \"\(p)\" is not KEY=VALUE")
+            }
             switch kv[0] {
             case "name":
                 guard kv[1].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
@@ -111,7 +113,8 @@ public struct QEMUProcess: Sendable {
             let f = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
             guard f.count >= 5 else { return nil }
             let range = f[0].split(separator: "-")
-            guard range.count == 2, let s = UInt64(range[0], radix: 16), let e = UInt64(range[1], radix: 16), e > s else { return nil }
+            guard range.count == 2, let s = UInt64(range[0], radix: 16), let e = UInt64(range[1], radix: 16), e > s
+            else { return nil }
             let path = f.count == 6 ? String(f[5]).trimmingCharacters(in: .whitespaces) : ""
             return Mapping(start: s, end: e, permissions: String(f[1]), path: path)
         }
@@ -124,14 +127,24 @@ public struct QEMUProcess: Sendable {
         let rw = maps.filter { $0.permissions.hasPrefix("rw") }
         if let b = bytes {
             if let m = rw.filter({ $0.bytes == b }).min(by: { $0.start < $1.start }) {
-                return (m, "the \(b >> 20) MiB mapping at 0x\(String(m.start, radix: 16))\(m.path.isEmpty ? "" : " (\(m.path))")")
+                return (
+                    m,
+                    "the \(b >> 20) MiB mapping at 0x\(String(m.start, radix: 16))\(m.path.isEmpty ? "" : " (\(m.path))")"
+                )
             }
             return nil
         }
-        guard let m = rw.filter({ $0.bytes >= 16 << 20 }).max(by: { $0.bytes < $1.bytes || ($0.bytes == $1.bytes && $0.start > $1.start) }) else {
+        guard
+            let m = rw.filter({ $0.bytes >= 16 << 20 }).max(by: {
+                $0.bytes < $1.bytes || ($0.bytes == $1.bytes && $0.start > $1.start)
+            })
+        else {
             return nil
         }
-        return (m, "the largest writable mapping, \(m.bytes >> 20) MiB at 0x\(String(m.start, radix: 16)) (the command line gives no memory size)")
+        return (
+            m,
+            "the largest writable mapping, \(m.bytes >> 20) MiB at 0x\(String(m.start, radix: 16)) (the command line gives no memory size)"
+        )
     }
 
     /// Reads a running QEMU's command line and finds its guest RAM.
@@ -145,14 +158,20 @@ public struct QEMUProcess: Sendable {
             throw CaptureError("process \(pid) is not QEMU (its command is \((argv.first ?? "?").prefix(80)))")
         }
         guard let mapsText = try? String(contentsOfFile: base + "/maps", encoding: .utf8), !mapsText.isEmpty else {
-            throw CaptureError("process \(pid): cannot read /proc/\(pid)/maps (attach needs the same user as the QEMU process, or root)")
+            throw CaptureError(
+                "process \(pid): cannot read /proc/\(pid)/maps (attach needs the same user as the QEMU process, or root)"
+            )
         }
         let bytes = memoryBytes(commandLine: argv)
         guard let (ram, how) = findRAM(parseMaps(mapsText), bytes: bytes) else {
-            throw CaptureError("process \(pid): no writable mapping of the guest's \(bytes.map { "\($0 >> 20) MiB" } ?? "memory") in /proc/\(pid)/maps")
+            throw CaptureError(
+                "process \(pid): no writable mapping of the guest's \(bytes.map { "\($0 >> 20) MiB" } ?? "memory") in /proc/\(pid)/maps"
+            )
         }
         guard ram.bytes % 4096 == 0, ram.bytes / 4096 <= UInt64(UInt32.max) else {
-            throw CaptureError("process \(pid): the guest RAM mapping (\(ram.bytes) bytes) is not a whole number of 4 KiB pages below 2^32 pages")
+            throw CaptureError(
+                "process \(pid): the guest RAM mapping (\(ram.bytes) bytes) is not a whole number of 4 KiB pages below 2^32 pages"
+            )
         }
         return QEMUProcess(pid: pid, commandLine: argv, ramStart: ram.start, ramBytes: ram.bytes, how: how)
     }
@@ -164,9 +183,10 @@ public struct QEMUProcess: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return names.compactMap { Int32($0) }.sorted().filter { pid in
             guard pid != getpid(),
-                  let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-                  let exe = raw.split(separator: 0).first,
-                  (String(decoding: exe, as: UTF8.self) as NSString).lastPathComponent.hasPrefix("qemu-system") else { return false }
+                let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                let exe = raw.split(separator: 0).first,
+                (String(decoding: exe, as: UTF8.self) as NSString).lastPathComponent.hasPrefix("qemu-system")
+            else { return false }
             var st = stat()
             guard stat("/proc/\(pid)", &st) == 0, me == 0 || st.st_uid == me else { return false }
             return (try? inspect(pid: pid)) != nil

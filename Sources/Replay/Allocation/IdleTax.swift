@@ -32,8 +32,10 @@ public enum IdleTax {
         /// (the balloon keeps its size; the guest gives up another page) — its demand beyond its
         /// allocation, as the host sees it.
         public var balloonFaults: UInt64
-        public init(shares: Double, minPages: UInt64, maxPages: UInt64, activePages: Double,
-                    heldPages: UInt64? = nil, balloonPages: UInt64 = 0, balloonFaults: UInt64 = 0) {
+        public init(
+            shares: Double, minPages: UInt64, maxPages: UInt64, activePages: Double,
+            heldPages: UInt64? = nil, balloonPages: UInt64 = 0, balloonFaults: UInt64 = 0
+        ) {
             self.shares = shares
             self.minPages = minPages
             self.maxPages = maxPages
@@ -52,7 +54,8 @@ public enum IdleTax {
     /// take memory page by page from the VM with the lowest ρ (ties: the lowest index) that is
     /// above its min, until the total fits in `available` pages or every VM is at its min (or
     /// at its start, if that is below its min).
-    public static func revokePageByPage(_ claims: [Claim], start: [UInt64], available: UInt64, tau: Double) -> [UInt64] {
+    public static func revokePageByPage(_ claims: [Claim], start: [UInt64], available: UInt64, tau: Double) -> [UInt64]
+    {
         let k = k(tau: tau)
         var t = start
         var total = t.reduce(0, +)
@@ -86,7 +89,9 @@ public enum IdleTax {
         let need = total - available
         let givable = claims.indices.reduce(0) { $0 + (start[$1] - min(claims[$1].minPages, start[$1])) }
         if need >= givable { return claims.indices.map { min(claims[$0].minPages, start[$0]) } }
-        func r(_ i: Int, _ p: UInt64) -> Double { rho(shares: claims[i].shares, pages: Double(p), active: claims[i].activePages, k: k) }
+        func r(_ i: Int, _ p: UInt64) -> Double {
+            rho(shares: claims[i].shares, pages: Double(p), active: claims[i].activePages, k: k)
+        }
         /// Events of VM i with ρ before giving < x (strict) or ≤ x: pages p in [min+1, start]
         /// with ρ(p) below x; ρ is non-increasing in p, so they are p ≥ some p0.
         func count(_ i: Int, _ x: Double, strict: Bool) -> UInt64 {
@@ -135,10 +140,13 @@ public enum IdleTax {
     /// so the host reclaims the deficit and no more, and memory a VM lost comes back to it when
     /// its ρ is higher than that of the VMs holding memory. A VM that gives nothing gets target
     /// max (it may grow; when it does, free memory falls and the next balance revokes again).
-    public static func targets(_ claims: [Claim], available: UInt64, tau: Double, pageByPage: Bool = false) -> [UInt64] {
+    public static func targets(_ claims: [Claim], available: UInt64, tau: Double, pageByPage: Bool = false) -> [UInt64]
+    {
         let start = claims.map(\.claimPages)
-        let t = pageByPage ? revokePageByPage(claims, start: start, available: available, tau: tau)
-                           : revoke(claims, start: start, available: available, tau: tau)
+        let t =
+            pageByPage
+            ? revokePageByPage(claims, start: start, available: available, tau: tau)
+            : revoke(claims, start: start, available: available, tau: tau)
         return claims.indices.map { t[$0] < start[$0] ? t[$0] : claims[$0].maxPages }
     }
 

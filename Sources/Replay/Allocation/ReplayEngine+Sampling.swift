@@ -22,9 +22,11 @@ extension ReplayEngine {
                 vm.lastTruePages = vm.touchedThisPeriod
                 if recordPeriods {
                     let max = Double(vm.config.maxPages)
-                    periods.append(PeriodRow(time: now, vm: vm.config.id, slow: vm.estimator.slow * max, fast: vm.estimator.fast * max,
-                                             estimate: est, truth: UInt64(vm.touchedThisPeriod),
-                                             monitor: mechanisms.lazy.compactMap { $0.periodEstimate(vm) }.first))
+                    periods.append(
+                        PeriodRow(
+                            time: now, vm: vm.config.id, slow: vm.estimator.slow * max, fast: vm.estimator.fast * max,
+                            estimate: est, truth: UInt64(vm.touchedThisPeriod),
+                            monitor: mechanisms.lazy.compactMap { $0.periodEstimate(vm) }.first))
                 }
             }
             for p in vm.sampledPPNs { vm.flags[Int(p)] &= ~PageFlag.sampled }

@@ -35,9 +35,10 @@ extension ReplayEngine {
 
     func targetClaims(_ running: [VMState]) -> [IdleTax.Claim] {
         running.map {
-            IdleTax.Claim(shares: Double($0.config.shares), minPages: $0.config.minPages, maxPages: $0.config.maxPages,
-                          activePages: activePages($0), heldPages: $0.residentPages, balloonPages: $0.balloonedPages,
-                          balloonFaults: max($0.lastBalloonFaults, $0.balloonFaults))
+            IdleTax.Claim(
+                shares: Double($0.config.shares), minPages: $0.config.minPages, maxPages: $0.config.maxPages,
+                activePages: activePages($0), heldPages: $0.residentPages, balloonPages: $0.balloonedPages,
+                balloonFaults: max($0.lastBalloonFaults, $0.balloonFaults))
         }
     }
 }

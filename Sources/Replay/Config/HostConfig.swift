@@ -79,7 +79,9 @@ public struct HostSpec: Sendable {
                 guard o.balloon == nil else { throw ConfigError("--vm \(s): balloon given twice") }
                 o.balloon = p[1] == "on"
             case "salt":
-                guard let v = UInt32(p[1]) else { throw ConfigError("--vm \(s): salt must be an integer in [0, 4294967295]") }
+                guard let v = UInt32(p[1]) else {
+                    throw ConfigError("--vm \(s): salt must be an integer in [0, 4294967295]")
+                }
                 guard o.salt == nil else { throw ConfigError("--vm \(s): salt given twice") }
                 o.salt = v
             default: throw ConfigError("--vm \(s): unknown key \"\(p[0])\" (min, shares, balloon, salt)")
@@ -98,7 +100,9 @@ public struct HostSpec: Sendable {
             cur.min = m
         }
         if let v = o.shares {
-            guard cur.shares == nil else { throw ConfigError("--vm \(id): shares given twice (\(cur.shares!) and \(v))") }
+            guard cur.shares == nil else {
+                throw ConfigError("--vm \(id): shares given twice (\(cur.shares!) and \(v))")
+            }
             cur.shares = v
         }
         if let b = o.balloon {
@@ -141,15 +145,20 @@ extension HostConfig {
 
     /// Resolves the host and VM settings for `header` under `policy` and `spec`.
     /// `startsOff` lists the VMs whose first record is a power-on.
-    public static func resolve(header: TraceHeader, policy: Policy, spec: HostSpec,
-                               startsOff: Set<UInt32> = []) throws(ConfigError) -> HostConfig {
+    public static func resolve(
+        header: TraceHeader, policy: Policy, spec: HostSpec,
+        startsOff: Set<UInt32> = []
+    ) throws(ConfigError) -> HostConfig {
         let pageSize = UInt64(header.pageSize)
         for vm in header.vms where (vm.pageSize.map(UInt64.init) ?? pageSize) != pageSize {
-            throw ConfigError("VM \(vm.id) has \(vm.pageSize!)-byte pages and the trace \(pageSize): replay needs one page size", inTrace: true)
+            throw ConfigError(
+                "VM \(vm.id) has \(vm.pageSize!)-byte pages and the trace \(pageSize): replay needs one page size",
+                inTrace: true)
         }
         guard !header.vms.isEmpty else { throw ConfigError("the trace declares no VMs", inTrace: true) }
         for id in spec.vms.keys.sorted() where header.vm(VMID(id)) == nil {
-            throw ConfigError("--vm \(id): the trace has no VM \(id) (its VMs: \(HostConfig.idRanges(header.vms.map(\.id))))")
+            throw ConfigError(
+                "--vm \(id): the trace has no VM \(id) (its VMs: \(HostConfig.idRanges(header.vms.map(\.id))))")
         }
         let overheadPages = UInt64((policy.overhead * 1_048_576 / Double(pageSize)).rounded(.up))
         var vms: [VMConfig] = []
@@ -161,15 +170,19 @@ extension HostConfig {
                     throw ConfigError("--vm \(vm.id): min \(error.description)")
                 }
             }
-            guard minPages <= vm.pages else { throw ConfigError("VM \(vm.id): min \(minPages) pages exceeds its max \(vm.pages)") }
+            guard minPages <= vm.pages else {
+                throw ConfigError("VM \(vm.id): min \(minPages) pages exceeds its max \(vm.pages)")
+            }
             let mib = Double(vm.pages * pageSize) / 1_048_576
             let shares = o.shares ?? vm.shares ?? UInt64((mib * policy.sharesPerMiB).rounded())
             if o.salt != nil && policy.salting == .off {
                 throw ConfigError("--vm \(vm.id): salt needs salting=on (--set salting=on, or --policy esx-salted)")
             }
-            vms.append(VMConfig(id: vm.id, name: vm.name, maxPages: vm.pages, minPages: minPages, shares: shares,
-                                overheadPages: overheadPages, balloon: o.balloon ?? (policy.balloon == .on),
-                                salt: o.salt, startsOff: startsOff.contains(vm.id)))
+            vms.append(
+                VMConfig(
+                    id: vm.id, name: vm.name, maxPages: vm.pages, minPages: minPages, shares: shares,
+                    overheadPages: overheadPages, balloon: o.balloon ?? (policy.balloon == .on),
+                    salt: o.salt, startsOff: startsOff.contains(vm.id)))
         }
         let sumMax = vms.reduce(0) { $0 + $1.maxPages }
         let sumOverhead = vms.reduce(0) { $0 + $1.overheadPages }
@@ -178,7 +191,9 @@ extension HostConfig {
         /// Pages from a computed size, range-checked before any integer conversion.
         func pages(_ d: Double, _ what: String) throws(ConfigError) -> UInt64 {
             guard d.isFinite, d >= 1, d <= Double(maxMachinePages) else {
-                throw ConfigError("\(what) gives host memory of \(String(format: "%.4g", d)) pages, outside 1…\(maxMachinePages) pages (2 TiB of 4 KiB pages)")
+                throw ConfigError(
+                    "\(what) gives host memory of \(String(format: "%.4g", d)) pages, outside 1…\(maxMachinePages) pages (2 TiB of 4 KiB pages)"
+                )
             }
             return UInt64(d.rounded(.up))
         }

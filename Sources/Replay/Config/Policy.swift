@@ -152,7 +152,9 @@ extension Policy: Codable {
     public init(from decoder: any Decoder) throws {
         self.init()
         let c = try decoder.container(keyedBy: Key.self)
-        func get<T: Decodable>(_ k: String, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: Key(k)) { v = x } }
+        func get<T: Decodable>(_ k: String, _ v: inout T) throws {
+            if let x = try c.decodeIfPresent(T.self, forKey: Key(k)) { v = x }
+        }
         try get("sharing", &sharing)
         try get("shareScanVM", &shareScanVM)
         try get("shareScanTotal", &shareScanTotal)
@@ -187,8 +189,10 @@ extension Policy: Codable {
         try get("costSwapIn", &costSwapIn)
         for k in PolicyKnobs.registered {
             switch k.initial {
-            case .number?: if let d = try c.decodeIfPresent(Double.self, forKey: Key(k.name)) { extra[k.name] = .number(d) }
-            case .integer?: if let i = try c.decodeIfPresent(Int.self, forKey: Key(k.name)) { extra[k.name] = .integer(i) }
+            case .number?:
+                if let d = try c.decodeIfPresent(Double.self, forKey: Key(k.name)) { extra[k.name] = .number(d) }
+            case .integer?:
+                if let i = try c.decodeIfPresent(Int.self, forKey: Key(k.name)) { extra[k.name] = .integer(i) }
             case .name?: if let s = try c.decodeIfPresent(String.self, forKey: Key(k.name)) { extra[k.name] = .name(s) }
             case nil: break
             }
@@ -208,11 +212,13 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
             if let near = Suggest.nearest(k, among: PolicyKnobs.all.map(\.name)) {
                 return "unknown knob \"\(k)\"; did you mean \(near)? (`tracetool policy show` lists every knob)"
             }
-            return "unknown knob \"\(k)\"; `tracetool policy show` lists them (\(PolicyKnobs.all.map(\.name).joined(separator: ", ")))"
+            return
+                "unknown knob \"\(k)\"; `tracetool policy show` lists them (\(PolicyKnobs.all.map(\.name).joined(separator: ", ")))"
         case .badValue(let k, let m): return "\(k): \(m)"
         case .unknownPreset(let p):
             let near = Suggest.nearest(p, among: Presets.all.map(\.name)).map { "; did you mean \($0)? A" } ?? "; a"
-            return "unknown policy \"\(p)\"\(near) policy is a preset (\(Presets.all.map(\.name).joined(separator: ", "))), PRESET,key=value,…, a JSON file or key=value,…"
+            return
+                "unknown policy \"\(p)\"\(near) policy is a preset (\(Presets.all.map(\.name).joined(separator: ", "))), PRESET,key=value,…, a JSON file or key=value,…"
         case .badFile(let p, let m): return "\(p): \(m)"
         }
     }
@@ -224,64 +230,95 @@ public enum PolicyKnobs {
     /// The paper's core knobs, over `Policy`'s stored properties, in the order `policy show`
     /// lists them (registered knobs go in after their anchors).
     static let core: [PolicyKnob] = [
-        K.coreFamily("content-based page sharing: on (ESX random scan), ksm (KSM-style ordered scan, checksum-stable pages), zero-only, off", \.sharing),
+        K.coreFamily(
+            "content-based page sharing: on (ESX random scan), ksm (KSM-style ordered scan, checksum-stable pages), zero-only, off",
+            \.sharing),
         K.core("shareScanVM", "pages/s", "sharing scan rate per VM", \.shareScanVM, range: 0...Policy.maxRate),
-        K.core("shareScanTotal", "pages/s", "sharing scan rate cap for the whole host", \.shareScanTotal, range: 0...Policy.maxRate),
-        K.coreInteger("hashBits", "bits of the content hash the sharing table keys on (1-64)", \.hashBits) { (1...64).contains($0) ? nil : "must be in [1, 64]" },
+        K.core(
+            "shareScanTotal", "pages/s", "sharing scan rate cap for the whole host", \.shareScanTotal,
+            range: 0...Policy.maxRate),
+        K.coreInteger("hashBits", "bits of the content hash the sharing table keys on (1-64)", \.hashBits) {
+            (1...64).contains($0) ? nil : "must be in [1, 64]"
+        },
         K.coreInteger("sampleSize", "pages sampled per VM per sample period", \.sampleSize) {
-            $0 >= 1 && $0 <= 1 << 32 ? nil : "must be in [1, 4294967296] pages (more than a VM's pages samples all of them)"
+            $0 >= 1 && $0 <= 1 << 32
+                ? nil : "must be in [1, 4294967296] pages (more than a VM's pages samples all of them)"
         },
         K.coreDuration("samplePeriod", "idle sampling period", \.samplePeriod, range: 1...Policy.maxPeriod),
         K.core("slowGain", "", "slow EWMA gain of the idle estimator", \.slowGain, range: 0...1),
         K.core("fastGain", "", "fast EWMA gain of the idle estimator", \.fastGain, range: 0...1),
-        K.coreFamily("active-memory estimator: sampled (ESX), damon (DAMON-style regions), or the trace's true working set", \.estimator),
-        K(name: "idleTax", unit: "", help: "idle memory tax rate tau, 0 <= tau < 1", after: nil, initial: nil,
-          get: { K.fmt($0.idleTax) },
-          set: { (p: inout Policy, s: String) throws(PolicyError) in p.idleTax = try K.number(s, "idleTax") },
-          check: { (p: Policy) throws(PolicyError) in
-              guard p.idleTax.isFinite && p.idleTax >= 0 && p.idleTax < 1 else { throw .badValue(key: "idleTax", message: "must be in [0, 1)") }
-          }),
+        K.coreFamily(
+            "active-memory estimator: sampled (ESX), damon (DAMON-style regions), or the trace's true working set",
+            \.estimator),
+        K(
+            name: "idleTax", unit: "", help: "idle memory tax rate tau, 0 <= tau < 1", after: nil, initial: nil,
+            get: { K.fmt($0.idleTax) },
+            set: { (p: inout Policy, s: String) throws(PolicyError) in p.idleTax = try K.number(s, "idleTax") },
+            check: { (p: Policy) throws(PolicyError) in
+                guard p.idleTax.isFinite && p.idleTax >= 0 && p.idleTax < 1 else {
+                    throw .badValue(key: "idleTax", message: "must be in [0, 1)")
+                }
+            }),
         K.coreDuration("balancePeriod", "periodic target recomputation", \.balancePeriod, range: 1...Policy.maxPeriod),
         K.core("highFree", "of M", "high free-memory threshold", \.highFree, range: 0...0.5),
         K.core("softFree", "of M", "soft free-memory threshold", \.softFree, range: 0...1),
         K.core("hardFree", "of M", "hard free-memory threshold", \.hardFree, range: 0...1),
         K.core("lowFree", "of M", "low free-memory threshold", \.lowFree, range: 0...1),
-        K(name: "hysteresis", unit: "of M", help: "extra margin before going back up a state", after: nil, initial: nil,
-          get: { K.fmt($0.hysteresis) },
-          set: { (p: inout Policy, s: String) throws(PolicyError) in p.hysteresis = try K.number(s, "hysteresis") },
-          check: { (p: Policy) throws(PolicyError) in
-              guard p.hysteresis.isFinite && p.hysteresis >= 0 && p.hysteresis < 1 else { throw .badValue(key: "hysteresis", message: "must be in [0, 1)") }
-          }),
-        K.coreFamily("free-memory states: paper (high/soft/hard/low at the four knobs above) or vsphere6 (high/clear/soft/hard/low at 400/100/64/32/16% of minFree; the knobs above unused)", \.memoryStates),
+        K(
+            name: "hysteresis", unit: "of M", help: "extra margin before going back up a state", after: nil,
+            initial: nil,
+            get: { K.fmt($0.hysteresis) },
+            set: { (p: inout Policy, s: String) throws(PolicyError) in p.hysteresis = try K.number(s, "hysteresis") },
+            check: { (p: Policy) throws(PolicyError) in
+                guard p.hysteresis.isFinite && p.hysteresis >= 0 && p.hysteresis < 1 else {
+                    throw .badValue(key: "hysteresis", message: "must be in [0, 1)")
+                }
+            }),
+        K.coreFamily(
+            "free-memory states: paper (high/soft/hard/low at the four knobs above) or vsphere6 (high/clear/soft/hard/low at 400/100/64/32/16% of minFree; the knobs above unused)",
+            \.memoryStates),
         K.coreChoice("balloon", "balloon driver present in every VM", \.balloon),
-        K.core("maxBalloon", "of max", "largest balloon as a fraction of the VM's max", \.maxBalloon, range: 0...1, rangeUnit: ""),
+        K.core(
+            "maxBalloon", "of max", "largest balloon as a fraction of the VM's max", \.maxBalloon, range: 0...1,
+            rangeUnit: ""),
         K.core("balloonRate", "pages/s", "balloon inflation rate per driver", \.balloonRate, range: 0...Policy.maxRate),
         K.coreFamily("host paging victim choice", \.swapVictim),
         K.core("overhead", "MiB", "per-VM overhead memory", \.overhead, range: 0...1_048_576),
         K.core("sharesPerMiB", "", "default shares per MiB of max", \.sharesPerMiB, range: 0...1_000_000),
         K.core("minFraction", "of max", "default min as a fraction of max", \.minFraction, range: 0...1, rangeUnit: ""),
-        K.core("costHiddenFault", "µs", "cost model: a hidden fault (trap + shadow/pmap work)", \.costHiddenFault, range: 0...1e9),
+        K.core(
+            "costHiddenFault", "µs", "cost model: a hidden fault (trap + shadow/pmap work)", \.costHiddenFault,
+            range: 0...1e9),
         K.core("costPageCopy", "µs", "cost model: a copy-on-write page copy", \.costPageCopy, range: 0...1e9),
         K.core("costScanPage", "µs", "cost model: hashing one scanned page", \.costScanPage, range: 0...1e9),
-        K.core("costBalloonPage", "µs", "cost model: one page into or out of a balloon", \.costBalloonPage, range: 0...1e9),
-        K.core("costGuestRefault", "µs", "cost model: the guest reading back a page it gave its balloon (guest disk read)", \.costGuestRefault, range: 0...1e9),
+        K.core(
+            "costBalloonPage", "µs", "cost model: one page into or out of a balloon", \.costBalloonPage, range: 0...1e9),
+        K.core(
+            "costGuestRefault", "µs", "cost model: the guest reading back a page it gave its balloon (guest disk read)",
+            \.costGuestRefault, range: 0...1e9),
         K.core("costSwapOut", "µs", "cost model: one host page-out (clustered write)", \.costSwapOut, range: 0...1e9),
-        K.core("costSwapIn", "µs", "cost model: one host swap-in (disk read the VM waits for)", \.costSwapIn, range: 0...1e9),
-        K(name: "seed", unit: "", help: "the one seed every random choice derives from", after: nil, initial: nil,
-          get: { String($0.seed) },
-          set: { (p: inout Policy, s: String) throws(PolicyError) in
-              guard let v = UInt64(s) else { throw PolicyError.badValue(key: "seed", message: "\"\(s)\" is not an unsigned integer") }
-              p.seed = v
-          },
-          check: { _ throws(PolicyError) in }),
+        K.core(
+            "costSwapIn", "µs", "cost model: one host swap-in (disk read the VM waits for)", \.costSwapIn,
+            range: 0...1e9),
+        K(
+            name: "seed", unit: "", help: "the one seed every random choice derives from", after: nil, initial: nil,
+            get: { String($0.seed) },
+            set: { (p: inout Policy, s: String) throws(PolicyError) in
+                guard let v = UInt64(s) else {
+                    throw PolicyError.badValue(key: "seed", message: "\"\(s)\" is not an unsigned integer")
+                }
+                p.seed = v
+            },
+            check: { _ throws(PolicyError) in }),
     ]
 
     /// The rules across the core knobs.
     static let coreRules: [PolicyKnob] = [
         K.rule("highFree") { p in
-            0 < p.lowFree && p.lowFree <= p.hardFree && p.hardFree <= p.softFree && p.softFree <= p.highFree && p.highFree < 1
+            0 < p.lowFree && p.lowFree <= p.hardFree && p.hardFree <= p.softFree && p.softFree <= p.highFree
+                && p.highFree < 1
                 ? nil : "thresholds must satisfy 0 < lowFree ≤ hardFree ≤ softFree ≤ highFree < 1"
-        },
+        }
     ]
 
     /// The knobs and rules every registration declares (Registrations.knobs), in registry order.
@@ -294,7 +331,8 @@ public enum PolicyKnobs {
     public static let all: [PolicyKnob] = {
         var out = core
         var pending = registered
-        precondition(Set(pending.compactMap(\.after)).count == pending.count, "two registered knobs name the same anchor")
+        precondition(
+            Set(pending.compactMap(\.after)).count == pending.count, "two registered knobs name the same anchor")
         while !pending.isEmpty {
             let before = pending.count
             pending.removeAll { k in
@@ -349,7 +387,9 @@ public enum PolicyKnobs {
         }
         if FileManager.default.fileExists(atPath: spec) {
             let size = (try? FileManager.default.attributesOfItem(atPath: spec)[.size] as? UInt64) ?? 0
-            guard size <= 1 << 20 else { throw PolicyError.badFile(path: spec, message: "\(size) bytes; a policy file is at most 1 MiB") }
+            guard size <= 1 << 20 else {
+                throw PolicyError.badFile(path: spec, message: "\(size) bytes; a policy file is at most 1 MiB")
+            }
             guard let data = FileManager.default.contents(atPath: spec) else {
                 throw PolicyError.badFile(path: spec, message: "cannot read")
             }
@@ -366,12 +406,18 @@ public enum PolicyKnobs {
         do { obj = try JSONSerialization.jsonObject(with: data) } catch {
             throw PolicyError.badFile(path: path, message: "not valid JSON")
         }
-        guard let dict = obj as? [String: Any] else { throw PolicyError.badFile(path: path, message: "expected a JSON object of knob values") }
+        guard let dict = obj as? [String: Any] else {
+            throw PolicyError.badFile(path: path, message: "expected a JSON object of knob values")
+        }
         var p = Policy()
         for key in dict.keys.sorted() {
             let v = dict[key]!
             let s: String
-            if let n = v as? NSNumber, !(v is Bool) { s = n.stringValue } else if let t = v as? String { s = t } else {
+            if let n = v as? NSNumber, !(v is Bool) {
+                s = n.stringValue
+            } else if let t = v as? String {
+                s = t
+            } else {
                 throw PolicyError.badFile(path: path, message: "\(key): expected a number or a string")
             }
             do { try set(key, s, on: &p) } catch { throw PolicyError.badFile(path: path, message: error.description) }

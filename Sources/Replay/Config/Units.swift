@@ -3,7 +3,8 @@ import TraceFormat
 /// Parsing of the sizes and durations users type.
 public enum Units {
     /// The forms a memory size takes, for help texts and error messages.
-    public static let sizeForms = "N followed by K, M, G or T (optionally with B or iB; all binary: 1M = 1MB = 1MiB = 1,048,576 bytes), or N pages; e.g. 512MiB, 1.5G, 4096 pages"
+    public static let sizeForms =
+        "N followed by K, M, G or T (optionally with B or iB; all binary: 1M = 1MB = 1MiB = 1,048,576 bytes), or N pages; e.g. 512MiB, 1.5G, 4096 pages"
 
     /// A size as typed: bytes (from a K/M/G/T unit) or pages.
     public enum Size: Equatable, Sendable {
@@ -36,7 +37,8 @@ public enum Units {
         if body.hasSuffix("ib") { body = body.dropLast(2) } else if body.hasSuffix("b") { body = body.dropLast(1) }
         for (u, mult) in units where body.hasSuffix(u) {
             let num = body.dropLast(u.count).trimmingCharacters(in: .whitespaces)
-            guard let v = Double(num), v >= 0, v.isFinite, !num.isEmpty, num.allSatisfy({ $0.isNumber || $0 == "." }) else {
+            guard let v = Double(num), v >= 0, v.isFinite, !num.isEmpty, num.allSatisfy({ $0.isNumber || $0 == "." })
+            else {
                 throw bad("is not a number followed by a unit")
             }
             let bytes = v * mult

@@ -16,7 +16,9 @@ public struct CostBreakdown: Codable, Equatable, Sendable {
     /// `costDecompress` each.
     public var compression: Double?
 
-    public var total: Double { hiddenFaults + pageCopies + scan + balloon + guestRefaults + swapOut + swapIn + blocked + (compression ?? 0) }
+    public var total: Double {
+        hiddenFaults + pageCopies + scan + balloon + guestRefaults + swapOut + swapIn + blocked + (compression ?? 0)
+    }
 
     /// The estimated stall of the events counted in `c` under the latencies of `p`.
     public init(_ c: VMCounters, _ p: Policy) {

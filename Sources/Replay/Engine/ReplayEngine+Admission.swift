@@ -33,11 +33,12 @@ extension ReplayEngine {
         let needMem = c.minPages + c.overheadPages, needSwap = c.maxPages - c.minPages
         guard unreservedMem >= needMem, unreservedSwap >= needSwap else {
             vm.refused = true
-            refusals.append(AdmissionRefusal(
-                vm: c.id, time: now, memoryShortPages: needMem > unreservedMem ? needMem - unreservedMem : 0,
-                swapShortPages: needSwap > unreservedSwap ? needSwap - unreservedSwap : 0,
-                memoryNeededPages: needMem, memoryUnreservedPages: unreservedMem,
-                swapNeededPages: needSwap, swapUnreservedPages: unreservedSwap))
+            refusals.append(
+                AdmissionRefusal(
+                    vm: c.id, time: now, memoryShortPages: needMem > unreservedMem ? needMem - unreservedMem : 0,
+                    swapShortPages: needSwap > unreservedSwap ? needSwap - unreservedSwap : 0,
+                    memoryNeededPages: needMem, memoryUnreservedPages: unreservedMem,
+                    swapNeededPages: needSwap, swapUnreservedPages: unreservedSwap))
             return
         }
         var reclaimed: UInt64 = 0

@@ -23,7 +23,9 @@ extension ReplayEngine {
             stepsInSpan &+= 1
             if stepsInSpan & 0xFFFF == 0, let spanProgress { spanProgress(now, t) }
             if fastForward, t.rawValue > now.rawValue + fastForwardMinSpan.rawValue, now >= nextFastForwardTry {
-                if try !fastForwardSteady(before: t, finishing: finishing) { nextFastForwardTry = Micros(now.rawValue + samplePeriod.rawValue) }
+                if try !fastForwardSteady(before: t, finishing: finishing) {
+                    nextFastForwardTry = Micros(now.rawValue + samplePeriod.rawValue)
+                }
             }
             var next = nextSample
             if nextBalance < next { next = nextBalance }
@@ -34,7 +36,7 @@ extension ReplayEngine {
             nextDue = next
             if next > t { break }
             let timelineNow = nextTimeline == next && (next < t || finishing)
-            if others != next && !timelineNow { break }   // only a timeline row at t: it waits
+            if others != next && !timelineNow { break }  // only a timeline row at t: it waits
             accountTime(to: next)
             // Mechanisms' one-second work first: a sample period ending at the same instant
             // sees what it did (an access monitor's aggregation, say).
@@ -58,7 +60,11 @@ extension ReplayEngine {
             }
             if timelineNow, let iv = timelineInterval {
                 let rows = Double(timeline.count + vms.count) * TimelineRow.plannedBytes
-                if let problem = MemoryBudget.problem(rows, for: "the timeline (\(timeline.count + vms.count) rows so far at one per VM per \(Units.formatDuration(iv)))") {
+                if let problem = MemoryBudget.problem(
+                    rows,
+                    for:
+                        "the timeline (\(timeline.count + vms.count) rows so far at one per VM per \(Units.formatDuration(iv)))"
+                ) {
                     throw fail(problem + ", or a longer --timeline-interval")
                 }
                 recordTimeline()

@@ -35,15 +35,24 @@ extension ReplayEngine {
         let transferring = overcommitted && state < .soft && transferNeed(floor: floor) > 0
         for vm in on {
             guard !vm.sampledPPNs.isEmpty, vm.traps == 0, vm.touchedThisPeriod == 0, vm.lastTruePages == 0,
-                  vm.balloonFaults == 0, vm.lastBalloonFaults == 0 else { return false }
+                vm.balloonFaults == 0, vm.lastBalloonFaults == 0
+            else { return false }
             var e = vm.estimator
             e.endPeriod(touched: 0, sampled: vm.sampledPPNs.count)
             guard e == vm.estimator else { return false }
-            if scanner.offersPages && policy.shareScanVM > 0 && policy.shareScanTotal > 0 && vm.steadyEpoch != changeEpoch { return false }
+            if scanner.offersPages && policy.shareScanVM > 0 && policy.shareScanTotal > 0
+                && vm.steadyEpoch != changeEpoch
+            {
+                return false
+            }
             if overcommitted {
                 let resident = vm.residentPages
                 if resident > vm.target && (state != .high || transferring) { return false }
-                if vm.config.balloon && vm.balloonedPages > 0 && headroom > 0 && vm.target > resident && policy.balloonRate >= 1 { return false }
+                if vm.config.balloon && vm.balloonedPages > 0 && headroom > 0 && vm.target > resident
+                    && policy.balloonRate >= 1
+                {
+                    return false
+                }
             }
         }
         let claims = targetClaims(on)
@@ -52,7 +61,9 @@ extension ReplayEngine {
         // No mapping left for a sample to invalidate (the invalidation count would depend on
         // the skipped draws).
         for vm in on {
-            for i in 0..<vm.pageCount where vm.flags[i] & (PageFlag.shadowValid | PageFlag.virtualMapped) != 0 { return false }
+            for i in 0..<vm.pageCount where vm.flags[i] & (PageFlag.shadowValid | PageFlag.virtualMapped) != 0 {
+                return false
+            }
         }
 
         // How often each task would have run in (now, end].
@@ -71,18 +82,26 @@ extension ReplayEngine {
         // Per-period floating-point sums are added one by one (to stay identical to the tick by
         // tick run), and allocatedSum adds an integer per tick (exact as one product while below
         // 2^53): both bound how much simulated time one replay can cover.
-        let tooLong = samples > ReplayEngine.maxSkippedPeriods
+        let tooLong =
+            samples > ReplayEngine.maxSkippedPeriods
             || on.contains { Double($0.residentPages) * Double(reclaims) + $0.allocatedSum >= 0x1p53 }
         if tooLong {
-            let remedy = finishing ? "use a shorter --settle (the run goes on that long after the last record), or a longer samplePeriod"
-                                   : "use --until to stop before the next record, at \(t.rawValue) µs, or a longer samplePeriod"
-            throw fail(String(format: "the run would go on for %.3g more seconds of simulated time (%.3g years); the model keeps its per-period statistics exactly for at most %llu sample periods at a time: %@",
-                              Double(t.rawValue - now.rawValue) / 1e6, Double(t.rawValue - now.rawValue) / 1e6 / 31_557_600,
-                              ReplayEngine.maxSkippedPeriods, remedy))
+            let remedy =
+                finishing
+                ? "use a shorter --settle (the run goes on that long after the last record), or a longer samplePeriod"
+                : "use --until to stop before the next record, at \(t.rawValue) µs, or a longer samplePeriod"
+            throw fail(
+                String(
+                    format:
+                        "the run would go on for %.3g more seconds of simulated time (%.3g years); the model keeps its per-period statistics exactly for at most %llu sample periods at a time: %@",
+                    Double(t.rawValue - now.rawValue) / 1e6, Double(t.rawValue - now.rawValue) / 1e6 / 31_557_600,
+                    ReplayEngine.maxSkippedPeriods, remedy))
         }
         if timelineInterval != nil {
             let bytes = Double(timeline.count) + Double(rows) * Double(vms.count)
-            if let problem = MemoryBudget.problem(bytes * TimelineRow.plannedBytes, for: "the timeline (\(Int(bytes)) rows)") {
+            if let problem = MemoryBudget.problem(
+                bytes * TimelineRow.plannedBytes, for: "the timeline (\(Int(bytes)) rows)")
+            {
                 throw fail(problem + ", or a longer --timeline-interval")
             }
         }
@@ -114,7 +133,7 @@ extension ReplayEngine {
                 for _ in 0..<samples {
                     vm.periods += 1
                     vm.estimateSum += est
-                    vm.absErrorSum += abs(est - 0)   // the truth is 0: nothing touched
+                    vm.absErrorSum += abs(est - 0)  // the truth is 0: nothing touched
                 }
                 skipStamps(vm, periods: samples)
                 for p in vm.sampledPPNs { vm.flags[Int(p)] &= ~PageFlag.sampled }
@@ -157,7 +176,7 @@ extension ReplayEngine {
         let total = policy.shareScanTotal, rate = policy.shareScanVM
         func key() -> [UInt64] { [g.bitPattern, UInt64(rotation % n)] + credit.map(\.bitPattern) }
         var seen: [[UInt64]: UInt64] = [:]  // looked up only, never iterated
-        var history: [[UInt64]] = []       // visits per VM after each tick, cumulative
+        var history: [[UInt64]] = []  // visits per VM after each tick, cumulative
         var tick: UInt64 = 0
         while tick < ticks {
             let k = key()

@@ -95,7 +95,9 @@ extension ReplayEngine {
         case .tiered:
             // Out of the tier first (so a reclaim during the allocation cannot evict it), then
             // a private page.
-            guard let tier = vm.tier else { throw fail("VM \(vm.config.id) PPN \(ppn) is tiered but the VM has no swap tier") }
+            guard let tier = vm.tier else {
+                throw fail("VM \(vm.config.id) PPN \(ppn) is tiered but the VM has no swap tier")
+            }
             tier.remove(self, vm, ppn)
             let m = try allocate(for: vm)
             vm.counters.tierIn += 1
@@ -141,7 +143,6 @@ extension ReplayEngine {
         vm.hash[i] = table.hash(frame)
         vm.flags[i] |= PageFlag.known
     }
-
 
     /// Invalidates every shadow entry reaching the PPN (a remap).
     func invalidateShadow(_ vm: VMState, ppn: UInt32) {

@@ -18,12 +18,20 @@ extension ReplayEngine {
         let frames = UInt64(table.sharedFrames)
         let tiers = vms.reduce(UInt64(0)) { $0 + UInt64($1.tier?.machinePages.count ?? 0) }
         let total = memory.free + privatePages + frames + tiers + overhead
-        guard total == memory.total, overhead == memory.reserved, memory.inUse == privatePages + frames + tiers, tiers == tierPages else {
-            throw fail("frame conservation broken: free \(memory.free) + private \(privatePages) + shared frames \(frames) + swap tiers \(tiers) (counted \(tierPages)) + overhead \(overhead) = \(total), not M = \(memory.total)")
+        guard total == memory.total, overhead == memory.reserved, memory.inUse == privatePages + frames + tiers,
+            tiers == tierPages
+        else {
+            throw fail(
+                "frame conservation broken: free \(memory.free) + private \(privatePages) + shared frames \(frames) + swap tiers \(tiers) (counted \(tierPages)) + overhead \(overhead) = \(total), not M = \(memory.total)"
+            )
         }
-        guard swapped == swap.used else { throw fail("swap slots used (\(swap.used)) differ from swapped PPNs (\(swapped))") }
+        guard swapped == swap.used else {
+            throw fail("swap slots used (\(swap.used)) differ from swapped PPNs (\(swapped))")
+        }
         guard ballooned == balloonTotal, balloonTotal <= hostBalloonPeak, swap.used <= hostSwappedPeak else {
-            throw fail("balloon total \(balloonTotal) (pages in balloons \(ballooned), host peak \(hostBalloonPeak)) or swap peak \(hostSwappedPeak) (in use \(swap.used)) drifted")
+            throw fail(
+                "balloon total \(balloonTotal) (pages in balloons \(ballooned), host peak \(hostBalloonPeak)) or swap peak \(hostSwappedPeak) (in use \(swap.used)) drifted"
+            )
         }
     }
 
@@ -39,11 +47,14 @@ extension ReplayEngine {
         var mpnSeen = [Bool](repeating: false, count: Int(memory.highWater))
         var slotSeen = [Bool](repeating: false, count: Int(swap.highWater))
         func claimMPN(_ m: MPN, _ what: @autoclosure () -> String) throws(ReplayError) {
-            guard m.index < mpnSeen.count, !mpnSeen[m.index] else { throw fail("\(m) (\(what())) is mapped twice or was never handed out") }
+            guard m.index < mpnSeen.count, !mpnSeen[m.index] else {
+                throw fail("\(m) (\(what())) is mapped twice or was never handed out")
+            }
             mpnSeen[m.index] = true
         }
         for vm in vms {
-            var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0, balloon: UInt64 = 0
+            var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0,
+                balloon: UInt64 = 0
             var tiered: UInt64 = 0, returned: UInt64 = 0, balloonFreed: UInt64 = 0
             for i in 0..<vm.pageCount {
                 let e = vm.entry[i]
@@ -55,7 +66,9 @@ extension ReplayEngine {
                 switch PageState.of(e) {
                 case .untouched:
                     if e == PageState.returnedEntry { returned += 1 }
-                    if e != 0 && e != PageState.returnedEntry { throw fail("VM \(vm.config.id) PPN \(p) is untouched with payload \(PageState.payload(e))") }
+                    if e != 0 && e != PageState.returnedEntry {
+                        throw fail("VM \(vm.config.id) PPN \(p) is untouched with payload \(PageState.payload(e))")
+                    }
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 {
                         throw fail("VM \(vm.config.id) PPN \(p) is untouched but has flags \(f)")
                     }
@@ -70,7 +83,9 @@ extension ReplayEngine {
                     }
                     refs[fr] += 1
                     if table.group(frame) != vm.shareGroup {
-                        throw fail("VM \(vm.config.id) PPN \(p) (share group \(vm.shareGroup)) maps frame \(fr) of group \(table.group(frame))")
+                        throw fail(
+                            "VM \(vm.config.id) PPN \(p) (share group \(vm.shareGroup)) maps frame \(fr) of group \(table.group(frame))"
+                        )
                     }
                     if table.hash(frame) == ContentHash.zero.rawValue { zero += 1 }
                     if f & PageFlag.shadowWritable != 0 || f & PageFlag.hinted != 0 {
@@ -91,11 +106,14 @@ extension ReplayEngine {
                     }
                 case .ballooned:
                     balloon += 1
-                    if e == PageState.balloonedFreedEntry { balloonFreed += 1 } else if e != PageState.balloonedEntry {
+                    if e == PageState.balloonedFreedEntry {
+                        balloonFreed += 1
+                    } else if e != PageState.balloonedEntry {
                         throw fail("VM \(vm.config.id) PPN \(p) is ballooned with payload \(PageState.payload(e))")
                     }
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0
-                        || (vm.trackLRU && vm.seq[i] != UInt32.max) {
+                        || (vm.trackLRU && vm.seq[i] != UInt32.max)
+                    {
                         throw fail("VM \(vm.config.id) PPN \(p) is ballooned but mapped, hinted or in the guest LRU")
                     }
                 }
@@ -108,9 +126,12 @@ extension ReplayEngine {
                 throw fail("VM \(vm.config.id) has pages in a swap tier and no tier")
             }
             guard priv == vm.privatePages, shared == vm.sharedPages, zero == vm.zeroSharedPages, hints == vm.hints,
-                  swapped == vm.swappedPages, balloon == vm.balloonedPages, returned == vm.returnedPages,
-                  balloonFreed == vm.balloonFreedPages else {
-                throw fail("VM \(vm.config.id) page counts drifted: private \(priv)/\(vm.privatePages), shared \(shared)/\(vm.sharedPages), zero \(zero)/\(vm.zeroSharedPages), hints \(hints)/\(vm.hints), swapped \(swapped)/\(vm.swappedPages), ballooned \(balloon)/\(vm.balloonedPages), returned \(returned)/\(vm.returnedPages), balloon freed \(balloonFreed)/\(vm.balloonFreedPages)")
+                swapped == vm.swappedPages, balloon == vm.balloonedPages, returned == vm.returnedPages,
+                balloonFreed == vm.balloonFreedPages
+            else {
+                throw fail(
+                    "VM \(vm.config.id) page counts drifted: private \(priv)/\(vm.privatePages), shared \(shared)/\(vm.sharedPages), zero \(zero)/\(vm.zeroSharedPages), hints \(hints)/\(vm.hints), swapped \(swapped)/\(vm.swappedPages), ballooned \(balloon)/\(vm.balloonedPages), returned \(returned)/\(vm.returnedPages), balloon freed \(balloonFreed)/\(vm.balloonFreedPages)"
+                )
             }
             // The guest's victim is its true LRU page: the smallest (sequence, PPN) among the
             // pages not in the balloon.
@@ -149,16 +170,23 @@ extension ReplayEngine {
                 let owner = vms[vi]
                 let q = Int(table.hintPPN(frame))
                 guard q < owner.pageCount, PageState.of(owner.entry[q]) == .privateMPN,
-                      owner.flags[q] & PageFlag.hinted != 0, owner.hash[q] == table.hash(frame) else {
-                    throw fail("hint frame \(f) does not point at a private hinted page holding its hash (VM \(owner.config.id) PPN \(q))")
+                    owner.flags[q] & PageFlag.hinted != 0, owner.hash[q] == table.hash(frame)
+                else {
+                    throw fail(
+                        "hint frame \(f) does not point at a private hinted page holding its hash (VM \(owner.config.id) PPN \(q))"
+                    )
                 }
                 guard table.group(frame) == owner.shareGroup else {
-                    throw fail("hint frame \(f) has share group \(table.group(frame)), its VM \(owner.config.id) \(owner.shareGroup)")
+                    throw fail(
+                        "hint frame \(f) has share group \(table.group(frame)), its VM \(owner.config.id) \(owner.shareGroup)"
+                    )
                 }
             }
         }
         guard sharedFrames == table.sharedFrames, hintFrames == table.hintFrames else {
-            throw fail("frame counts drifted: shared \(sharedFrames)/\(table.sharedFrames), hints \(hintFrames)/\(table.hintFrames)")
+            throw fail(
+                "frame counts drifted: shared \(sharedFrames)/\(table.sharedFrames), hints \(hintFrames)/\(table.hintFrames)"
+            )
         }
         let indexed = table.indexedFrames()
         guard indexed.count == sharedFrames + hintFrames else {
@@ -166,15 +194,20 @@ extension ReplayEngine {
         }
         var seenFrames = Set<UInt32>()
         for (k, f) in indexed {
-            guard table.kind(FrameIndex(f)) != .free, table.key(table.hash(FrameIndex(f))) == k, seenFrames.insert(f).inserted else {
+            guard table.kind(FrameIndex(f)) != .free, table.key(table.hash(FrameIndex(f))) == k,
+                seenFrames.insert(f).inserted
+            else {
                 throw fail("frame \(f) is indexed wrongly")
             }
         }
-        for (k, e) in vshadow.entries.sorted(by: { ($0.key.vm, $0.key.asid, $0.key.vpn) < ($1.key.vm, $1.key.asid, $1.key.vpn) }) {
+        for (k, e) in vshadow.entries.sorted(by: {
+            ($0.key.vm, $0.key.asid, $0.key.vpn) < ($1.key.vm, $1.key.asid, $1.key.vpn)
+        }) {
             let vm = vms[Int(k.vm)]
             let st = PageState.of(vm.entry[Int(e.ppn)])
             guard st == .privateMPN || st == .shared, !(e.writable && st != .privateMPN) else {
-                throw fail("virtual shadow entry for VM \(vm.config.id) VPN \(k.vpn) reaches PPN \(e.ppn) in state \(st)")
+                throw fail(
+                    "virtual shadow entry for VM \(vm.config.id) VPN \(k.vpn) reaches PPN \(e.ppn) in state \(st)")
             }
         }
     }

@@ -105,34 +105,38 @@ extension ReplayEngine {
                     break
                 }
             }
-            vmsOut.append(ReplaySnapshot.VM(config: vm.config, on: vm.on, counters: vm.counters, privatePages: vm.privatePages,
-                                            sharedPages: vm.sharedPages, zeroSharedPages: vm.zeroSharedPages, hintFrames: vm.hints,
-                                            sharedFramesShare: share, overflowFramesReached: UInt64(overflowSeen.count),
-                                            volatilePages: volatile, untouchedPages: untouched, refused: vm.refused,
-                                            targetPages: vm.on ? vm.target : 0, balloonPages: vm.balloonedPages,
-                                            balloonPeak: vm.balloonPeak, balloonFreedPages: vm.balloonFreedPages,
-                                            balloonFreedPeak: vm.balloonFreedPeak, swappedPages: vm.swappedPages, swappedPeak: vm.swappedPeak,
-                                            allocatedMean: vm.allocatedSamples > 0 ? vm.allocatedSum / Double(vm.allocatedSamples) : Double(vm.residentPages),
-                                            onSeconds: vm.allocatedSamples,
-                                            tracedCounters: vm.tracedCounters ?? vm.counters,
-                                            tracedOnSeconds: vm.tracedOnSeconds ?? vm.allocatedSamples,
-                                            samplePeriods: vm.periods, estimateSum: vm.estimateSum, trueSum: vm.trueSum,
-                                            absErrorSum: vm.absErrorSum, mechanisms: reports(vm)))
+            vmsOut.append(
+                ReplaySnapshot.VM(
+                    config: vm.config, on: vm.on, counters: vm.counters, privatePages: vm.privatePages,
+                    sharedPages: vm.sharedPages, zeroSharedPages: vm.zeroSharedPages, hintFrames: vm.hints,
+                    sharedFramesShare: share, overflowFramesReached: UInt64(overflowSeen.count),
+                    volatilePages: volatile, untouchedPages: untouched, refused: vm.refused,
+                    targetPages: vm.on ? vm.target : 0, balloonPages: vm.balloonedPages,
+                    balloonPeak: vm.balloonPeak, balloonFreedPages: vm.balloonFreedPages,
+                    balloonFreedPeak: vm.balloonFreedPeak, swappedPages: vm.swappedPages, swappedPeak: vm.swappedPeak,
+                    allocatedMean: vm.allocatedSamples > 0
+                        ? vm.allocatedSum / Double(vm.allocatedSamples) : Double(vm.residentPages),
+                    onSeconds: vm.allocatedSamples,
+                    tracedCounters: vm.tracedCounters ?? vm.counters,
+                    tracedOnSeconds: vm.tracedOnSeconds ?? vm.allocatedSamples,
+                    samplePeriods: vm.periods, estimateSum: vm.estimateSum, trueSum: vm.trueSum,
+                    absErrorSum: vm.absErrorSum, mechanisms: reports(vm)))
         }
         var zeroFrames: UInt64 = 0
         table.forEachMatch(ContentHash.zero.rawValue) { f in
             if table.kind(f) == .shared && table.hash(f) == ContentHash.zero.rawValue { zeroFrames += 1 }
             return true
         }
-        return ReplaySnapshot(time: now, records: recordsApplied, scanTicks: scanTicks, host: host, policy: policy,
-                              freePages: memory.free, reservedOverheadPages: memory.reserved,
-                              sharedFrames: UInt64(table.sharedFrames), hintFrames: UInt64(table.hintFrames),
-                              overflowFrames: UInt64(table.overflow.count), zeroFrames: zeroFrames,
-                              vms: vmsOut, state: state, stateMicros: stateMicros,
-                              transitions: transitions, swapSlotsUsed: swap.used, thresholds: thresholds,
-                              overcommitted: overcommitted, hostBalloonPeak: hostBalloonPeak,
-                              hostBalloonFreedPeak: hostBalloonFreedPeak, tracedEnd: tracedEnd ?? now, hostSwappedPeak: hostSwappedPeak,
-                              refusals: refusals, mechanisms: hostReports(), tierPeakPages: tierOn ? tierPeak : nil)
+        return ReplaySnapshot(
+            time: now, records: recordsApplied, scanTicks: scanTicks, host: host, policy: policy,
+            freePages: memory.free, reservedOverheadPages: memory.reserved,
+            sharedFrames: UInt64(table.sharedFrames), hintFrames: UInt64(table.hintFrames),
+            overflowFrames: UInt64(table.overflow.count), zeroFrames: zeroFrames,
+            vms: vmsOut, state: state, stateMicros: stateMicros,
+            transitions: transitions, swapSlotsUsed: swap.used, thresholds: thresholds,
+            overcommitted: overcommitted, hostBalloonPeak: hostBalloonPeak,
+            hostBalloonFreedPeak: hostBalloonFreedPeak, tracedEnd: tracedEnd ?? now, hostSwappedPeak: hostSwappedPeak,
+            refusals: refusals, mechanisms: hostReports(), tierPeakPages: tierOn ? tierPeak : nil)
     }
 
     private func reports(_ vm: VMState) -> MechanismReports {

@@ -49,11 +49,14 @@ extension ReplayEngine {
                     saved += 1 - 1 / Double(table.refcount(PageState.frame(vm.entry[i])))
                 }
             }
-            timeline.append(TimelineRow(
-                time: now, vm: vm.config.id, allocated: vm.residentPages, target: vm.on ? vm.target : 0,
-                balloon: vm.balloonedPages, balloonFreed: vm.balloonFreedPages, swapped: vm.swappedPages, sharedSaved: saved,
-                activeEstimate: vm.on ? UInt64(activePages(vm).rounded()) : 0, activeTrue: vm.lastTruePages ?? 0,
-                free: memory.free, state: state, guestRefaults: vm.counters.guestRefaults, swapIns: vm.counters.swapIn))
+            timeline.append(
+                TimelineRow(
+                    time: now, vm: vm.config.id, allocated: vm.residentPages, target: vm.on ? vm.target : 0,
+                    balloon: vm.balloonedPages, balloonFreed: vm.balloonFreedPages, swapped: vm.swappedPages,
+                    sharedSaved: saved,
+                    activeEstimate: vm.on ? UInt64(activePages(vm).rounded()) : 0, activeTrue: vm.lastTruePages ?? 0,
+                    free: memory.free, state: state, guestRefaults: vm.counters.guestRefaults,
+                    swapIns: vm.counters.swapIn))
         }
     }
 }

@@ -122,7 +122,8 @@ public final class ReplayEngine {
     @exclusivity(unchecked) var fastForwards = 0
     /// Spans shorter than this are simulated tick by tick.
     var fastForwardMinSpan: Micros {
-        let p = max(samplePeriod.rawValue, balancePeriod.rawValue, timelineInterval?.rawValue ?? 0, ReplayEngine.tick.rawValue)
+        let p = max(
+            samplePeriod.rawValue, balancePeriod.rawValue, timelineInterval?.rawValue ?? 0, ReplayEngine.tick.rawValue)
         return Micros(4 * p + 10 * ReplayEngine.tick.rawValue)
     }
     /// Whether memory can ever be short (Σ max + overheads + high threshold > M).
@@ -132,7 +133,11 @@ public final class ReplayEngine {
 
     public init(host: HostConfig, policy: Policy) throws(ReplayError) {
         do { try policy.validate() } catch { throw ReplayError(time: 0, message: error.description) }
-        if let problem = MemoryBudget.problem(ReplayEngine.plannedBytes(host), for: "the model's page state for \(host.vms.reduce(0) { $0 + $1.maxPages }) guest pages (about \(ReplayEngine.bytesPerGuestPage) bytes each)") {
+        if let problem = MemoryBudget.problem(
+            ReplayEngine.plannedBytes(host),
+            for:
+                "the model's page state for \(host.vms.reduce(0) { $0 + $1.maxPages }) guest pages (about \(ReplayEngine.bytesPerGuestPage) bytes each)"
+        ) {
             throw ReplayError(time: 0, message: problem)
         }
         self.host = host
@@ -155,7 +160,9 @@ public final class ReplayEngine {
         let need = host.vms.reduce(UInt64(0)) { $0 + $1.maxPages + $1.overheadPages } + thresholds.aim
         overcommitted = need > host.machinePages
         let tracking = overcommitted
-        vms = host.vms.enumerated().map { VMState(config: $1, index: $0, policy: policy, arena: arena, tracking: tracking) }
+        vms = host.vms.enumerated().map {
+            VMState(config: $1, index: $0, policy: policy, arena: arena, tracking: tracking)
+        }
         scanner = SharingScanners.make(policy.sharing, policy: policy)
         estimator = ActivityEstimators.make(policy.estimator, policy: policy)
         mechanisms = Registrations.mechanisms(policy) + [estimator as? any EngineMechanism].compactMap { $0 }

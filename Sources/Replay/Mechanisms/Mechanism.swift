@@ -87,7 +87,7 @@ protocol AccessObserver: AnyObject {
 
 /// What each mechanism reported at a snapshot, by the report's type.
 public struct MechanismReports: Sendable {
-    private var values: [ObjectIdentifier: any Sendable] = [:]   // looked up by type, never iterated
+    private var values: [ObjectIdentifier: any Sendable] = [:]  // looked up by type, never iterated
     public init() {}
 
     mutating func add(_ value: any Sendable) {

@@ -14,14 +14,17 @@ final class PageArena: @unchecked Sendable {
     static func bytes(for vms: [VMConfig]) -> Int {
         vms.reduce(0) { total, vm in
             let n = Int(max(1, vm.maxPages))
-            return total + align(n * MemoryLayout<UInt32>.stride) + align(n * MemoryLayout<UInt64>.stride) + align(n * MemoryLayout<UInt16>.stride)
+            return total + align(n * MemoryLayout<UInt32>.stride) + align(n * MemoryLayout<UInt64>.stride)
+                + align(n * MemoryLayout<UInt16>.stride)
         }
     }
 
     static func align(_ n: Int) -> Int { (n + 4095) & ~4095 }
 
     init?(bytes: Int) {
-        guard bytes > 0, let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+        guard bytes > 0, let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+            p != MAP_FAILED
+        else {
             return nil
         }
         _ = madvise(p, bytes, 14)  // MADV_HUGEPAGE

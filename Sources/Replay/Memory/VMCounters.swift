@@ -48,7 +48,8 @@ public struct VMCounters: Codable, Equatable, Sendable {
         r.invalidations += b.invalidations; r.contentBacked += b.contentBacked; r.guestFreed += b.guestFreed
         r.pagesScanned += b.pagesScanned; r.volatileSkipped += b.volatileSkipped; r.falseMatches += b.falseMatches
         r.staleHints += b.staleHints; r.powerOns += b.powerOns; r.powerOffs += b.powerOffs
-        r.balloonInflated += b.balloonInflated; r.balloonInflatedFreeing += b.balloonInflatedFreeing; r.balloonDeflated += b.balloonDeflated
+        r.balloonInflated += b.balloonInflated; r.balloonInflatedFreeing += b.balloonInflatedFreeing;
+        r.balloonDeflated += b.balloonDeflated
         r.guestRefaults += b.guestRefaults; r.guestAllocations += b.guestAllocations; r.doublePaging += b.doublePaging
         r.swapOut += b.swapOut; r.swapIn += b.swapIn; r.sharedBeforeSwap += b.sharedBeforeSwap
         r.syncReclaims += b.syncReclaims; r.blockedMicros += b.blockedMicros; r.samplingTraps += b.samplingTraps

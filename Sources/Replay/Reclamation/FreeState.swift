@@ -26,7 +26,8 @@ public enum FreeState: String, Codable, Sendable, CaseIterable, Comparable {
         /// Extra pages needed above a threshold before going back up.
         public var margin: UInt64
         public init(high: UInt64, soft: UInt64, hard: UInt64, low: UInt64, margin: UInt64 = 0, clear: UInt64 = 0) {
-            self.high = high; self.soft = soft; self.hard = hard; self.low = low; self.margin = margin; self.clear = clear
+            self.high = high; self.soft = soft; self.hard = hard; self.low = low; self.margin = margin;
+            self.clear = clear
         }
         /// The thresholds of the policy's state scheme (MemoryStateSchemes).
         public init(machinePages m: UInt64, policy p: Policy, pageSize: UInt64 = 4096) {
@@ -45,7 +46,9 @@ public enum FreeState: String, Codable, Sendable, CaseIterable, Comparable {
     public static func minFreePages(machinePages m: UInt64, pageSize: UInt64) -> UInt64 {
         let gib = Double(1 << 30)
         let bytes = Double(m) * Double(pageSize)
-        let bands: [(upTo: Double, rate: Double)] = [(4 * gib, 0.06), (12 * gib, 0.04), (28 * gib, 0.02), (.infinity, 0.01)]
+        let bands: [(upTo: Double, rate: Double)] = [
+            (4 * gib, 0.06), (12 * gib, 0.04), (28 * gib, 0.02), (.infinity, 0.01),
+        ]
         var from = 0.0, total = 0.0
         for b in bands where bytes > from {
             total += (min(bytes, b.upTo) - from) * b.rate
@@ -59,7 +62,8 @@ public enum FreeState: String, Codable, Sendable, CaseIterable, Comparable {
     /// at least the threshold above the one that made it enter (plus the margin).
     public func next(free: UInt64, _ t: Thresholds) -> FreeState {
         // Going down.
-        let down: FreeState = free < t.low ? .low : free < t.hard ? .hard : free < t.soft ? .soft : free < t.clear ? .clear : .high
+        let down: FreeState =
+            free < t.low ? .low : free < t.hard ? .hard : free < t.soft ? .soft : free < t.clear ? .clear : .high
         if down > self { return down }
         // Going up, one level, with hysteresis.
         switch self {
@@ -79,7 +83,8 @@ extension ReplayEngine {
     /// work drive; a log the memory budget cannot hold stops growing and says so at its end.
     func noteStateChange(_ s: FreeState) {
         if stateChanges.count >= 4096 && stateChanges.count.nonzeroBitCount == 1,
-           MemoryBudget.problem(Double(stateChanges.count * 2 * 16), for: "the state log") != nil {
+            MemoryBudget.problem(Double(stateChanges.count * 2 * 16), for: "the state log") != nil
+        {
             recordStates = false
             stateLogTruncated = true
             return

@@ -146,7 +146,9 @@ extension VMState {
     /// (never-touched pages first, in PPN order).
     func guestVictim() -> UInt32? {
         var v: UInt32?
-        lruWalk { p in v = p; return false }
+        lruWalk { p in
+            v = p; return false
+        }
         return v
     }
 
@@ -157,7 +159,11 @@ extension VMState {
         for i in 0..<pageCount {
             let s = seq[i]
             if s == 0 || s == UInt32.max { continue }
-            if s >= 1 << 31 { young.append(UInt64(s) << 32 | UInt64(i)) } else { old.append(UInt64(s) << 32 | UInt64(i)) }
+            if s >= 1 << 31 {
+                young.append(UInt64(s) << 32 | UInt64(i))
+            } else {
+                old.append(UInt64(s) << 32 | UInt64(i))
+            }
         }
         old.sort()
         young.sort()

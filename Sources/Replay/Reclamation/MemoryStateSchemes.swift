@@ -15,19 +15,25 @@ public enum MemoryStateSchemes: RegisteredFamily {
     }
 
     static let registry: [Registration] = [
-        Registration(implementation: Implementation(name: "paper", summary: "high/soft/hard/low at highFree/softFree/hardFree/lowFree of M"),
-                     thresholds: { m, p, _ in
-                         func pages(_ f: Double) -> UInt64 { UInt64((Double(m) * f).rounded(.up)) }
-                         return FreeState.Thresholds(high: pages(p.highFree), soft: pages(p.softFree), hard: pages(p.hardFree),
-                                                     low: pages(p.lowFree), margin: pages(p.hysteresis))
-                     }),
-        Registration(implementation: Implementation(name: "vsphere6", summary: "high/clear/soft/hard/low at 400/100/64/32/16% of vSphere's minFree"),
-                     thresholds: { m, p, pageSize in
-                         let minFree = FreeState.minFreePages(machinePages: m, pageSize: pageSize)
-                         func of(_ f: Double) -> UInt64 { UInt64((Double(minFree) * f).rounded(.up)) }
-                         return FreeState.Thresholds(high: of(4), soft: of(0.64), hard: of(0.32), low: of(0.16),
-                                                     margin: UInt64((Double(m) * p.hysteresis).rounded(.up)), clear: minFree)
-                     }),
+        Registration(
+            implementation: Implementation(
+                name: "paper", summary: "high/soft/hard/low at highFree/softFree/hardFree/lowFree of M"),
+            thresholds: { m, p, _ in
+                func pages(_ f: Double) -> UInt64 { UInt64((Double(m) * f).rounded(.up)) }
+                return FreeState.Thresholds(
+                    high: pages(p.highFree), soft: pages(p.softFree), hard: pages(p.hardFree),
+                    low: pages(p.lowFree), margin: pages(p.hysteresis))
+            }),
+        Registration(
+            implementation: Implementation(
+                name: "vsphere6", summary: "high/clear/soft/hard/low at 400/100/64/32/16% of vSphere's minFree"),
+            thresholds: { m, p, pageSize in
+                let minFree = FreeState.minFreePages(machinePages: m, pageSize: pageSize)
+                func of(_ f: Double) -> UInt64 { UInt64((Double(minFree) * f).rounded(.up)) }
+                return FreeState.Thresholds(
+                    high: of(4), soft: of(0.64), hard: of(0.32), low: of(0.16),
+                    margin: UInt64((Double(m) * p.hysteresis).rounded(.up)), clear: minFree)
+            }),
     ]
 }
 

@@ -25,7 +25,9 @@ extension ReplayEngine {
             if best == nil || key > bestKey { best = vm; bestKey = key }
         }
         guard let vm = best, try swapOutVictim(vm) else {
-            throw fail("out of machine memory and no page can be paged out (\(memory.total) pages, \(memory.reserved) reserved)")
+            throw fail(
+                "out of machine memory and no page can be paged out (\(memory.total) pages, \(memory.reserved) reserved)"
+            )
         }
     }
 
@@ -53,7 +55,9 @@ extension ReplayEngine {
     /// A swap slot for a page of `vm`; errors, naming what could not be done, when swap is full.
     func takeSwapSlot(_ vm: VMState, _ what: @autoclosure () -> String) throws(ReplayError) -> SwapSlot {
         guard let slot = swap.allocate() else {
-            throw fail("swap exhausted (\(swap.total) slots): cannot \(what()); admission control reserves max − min per VM, so a smaller --swap or min is the cause")
+            throw fail(
+                "swap exhausted (\(swap.total) slots): cannot \(what()); admission control reserves max − min per VM, so a smaller --swap or min is the cause"
+            )
         }
         return slot
     }

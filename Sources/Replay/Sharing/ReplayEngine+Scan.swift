@@ -59,7 +59,9 @@ extension ReplayEngine {
         }
         vm.countingVolatile += vm.counters.volatileSkipped - volatile0
         vm.countingFalse += vm.counters.falseMatches - false0
-        if vm.scanPosition == UInt64(vm.pageCount) && vm.countingSweep == vm.scanSweep && vm.countingEpoch == changeEpoch {
+        if vm.scanPosition == UInt64(vm.pageCount) && vm.countingSweep == vm.scanSweep
+            && vm.countingEpoch == changeEpoch
+        {
             vm.steadyEpoch = changeEpoch
             vm.steadyVolatile = vm.countingVolatile
             vm.steadyFalse = vm.countingFalse

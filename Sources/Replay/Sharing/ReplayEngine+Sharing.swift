@@ -148,6 +148,7 @@ extension ReplayEngine {
     func hintValid(_ f: FrameIndex) -> Bool {
         let owner = vms[table.hintOwner(f)]
         let q = Int(table.hintPPN(f))
-        return PageState.of(owner.entry[q]) == .privateMPN && owner.flags[q] & PageFlag.known != 0 && owner.hash[q] == table.hash(f)
+        return PageState.of(owner.entry[q]) == .privateMPN && owner.flags[q] & PageFlag.known != 0
+            && owner.hash[q] == table.hash(f)
     }
 }

@@ -45,8 +45,12 @@ struct ShareTable {
 
     @inline(__always) func key(_ hash: UInt64) -> UInt64 { hash & keyMask }
 
-    @inline(__always) private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
-    @inline(__always) private static func tag(_ key: UInt64) -> UInt8 { 0x80 | UInt8(truncatingIfNeeded: (key &* 0xC2B2_AE3D_27D4_EB4F) >> 57) }
+    @inline(__always) private func home(_ key: UInt64) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
+    }
+    @inline(__always) private static func tag(_ key: UInt64) -> UInt8 {
+        0x80 | UInt8(truncatingIfNeeded: (key &* 0xC2B2_AE3D_27D4_EB4F) >> 57)
+    }
 
     // MARK: frames
 
@@ -63,14 +67,18 @@ struct ShareTable {
     /// References counted in the frame itself (the rest are in `overflow`).
     func inlineRefs(_ f: FrameIndex) -> UInt16 { ref16[f.index] }
 
-    private mutating func newFrame(_ k: Kind, hash: UInt64, target t: UInt32, vm: UInt32, ref: UInt16, group: UInt32) -> UInt32 {
+    private mutating func newFrame(
+        _ k: Kind, hash: UInt64, target t: UInt32, vm: UInt32, ref: UInt16, group: UInt32
+    ) -> UInt32 {
         let f: UInt32
         if let r = freeFrames.popLast() {
             f = r
-            fullHash[Int(f)] = hash; target[Int(f)] = t; hintVM[Int(f)] = vm; ref16[Int(f)] = ref; kinds[Int(f)] = k; groups[Int(f)] = group
+            fullHash[Int(f)] = hash; target[Int(f)] = t; hintVM[Int(f)] = vm; ref16[Int(f)] = ref; kinds[Int(f)] = k;
+            groups[Int(f)] = group
         } else {
             f = UInt32(fullHash.count)
-            fullHash.append(hash); target.append(t); hintVM.append(vm); ref16.append(ref); kinds.append(k); groups.append(group)
+            fullHash.append(hash); target.append(t); hintVM.append(vm); ref16.append(ref); kinds.append(k);
+            groups.append(group)
         }
         if k == .shared { sharedFrames += 1 } else { hintFrames += 1 }
         insertIndex(key(hash), f)

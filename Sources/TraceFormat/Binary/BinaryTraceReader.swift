@@ -36,8 +36,9 @@ public final class BinaryTraceReader: TraceReader {
         let fixed = BinaryLayout.fixedHeaderSize
         guard try input.ensure(fixed) else {
             if input.available >= BinaryLayout.magic.count, Array(input.bytes.prefix(8)) == BinaryLayout.magic {
-                throw TraceError(file: input.path, .truncated("the header is cut short"), offset: UInt64(input.available),
-                                 compressedOffset: input.compressedOffset)
+                throw TraceError(
+                    file: input.path, .truncated("the header is cut short"), offset: UInt64(input.available),
+                    compressedOffset: input.compressedOffset)
             }
             throw TraceError(file: input.path, .badMagic(found: TraceFile.hex(Array(input.bytes.prefix(8)))), offset: 0)
         }
@@ -49,18 +50,25 @@ public final class BinaryTraceReader: TraceReader {
         let flags = UInt16(b[10]) | UInt16(b[11]) << 8
         guard version >= 1 else { throw TraceError(file: input.path, .invalidHeader("format version 0"), offset: 8) }
         guard version <= TraceFormatVersion.current else {
-            throw TraceError(file: input.path, .unsupportedVersion(found: version, highestSupported: TraceFormatVersion.current), offset: 8)
+            throw TraceError(
+                file: input.path, .unsupportedVersion(found: version, highestSupported: TraceFormatVersion.current),
+                offset: 8)
         }
         guard flags == 0 else {
-            throw TraceError(file: input.path, .invalidHeader("unknown header flags 0x\(String(flags, radix: 16))"), offset: 10)
+            throw TraceError(
+                file: input.path, .invalidHeader("unknown header flags 0x\(String(flags, radix: 16))"), offset: 10)
         }
         let len = Int(loadLE32(b.baseAddress! + 12))
         guard len <= TraceLimits.maxHeaderBytes else {
-            throw TraceError(file: input.path, .limitExceeded("header of \(len) bytes exceeds the \(TraceLimits.maxHeaderBytes)-byte limit"), offset: 12)
+            throw TraceError(
+                file: input.path,
+                .limitExceeded("header of \(len) bytes exceeds the \(TraceLimits.maxHeaderBytes)-byte limit"),
+                offset: 12)
         }
         guard try input.ensure(fixed + len) else {
-            throw TraceError(file: input.path, .truncated("the header JSON is cut short (\(len) bytes announced)"),
-                             offset: UInt64(fixed), compressedOffset: input.compressedOffset)
+            throw TraceError(
+                file: input.path, .truncated("the header JSON is cut short (\(len) bytes announced)"),
+                offset: UInt64(fixed), compressedOffset: input.compressedOffset)
         }
         let json = Data(UnsafeRawBufferPointer(rebasing: input.bytes[fixed..<(fixed + len)]))
         let h: TraceHeader
@@ -98,8 +106,9 @@ public final class BinaryTraceReader: TraceReader {
     }
 
     private func fail(_ p: TraceError.Problem, at offset: UInt64? = nil, record: UInt64? = nil) -> TraceError {
-        TraceError(file: path, p, record: record ?? recordsRead, offset: offset ?? input.offset,
-                   compressedOffset: input.compressedOffset)
+        TraceError(
+            file: path, p, record: record ?? recordsRead, offset: offset ?? input.offset,
+            compressedOffset: input.compressedOffset)
     }
 
     public func next(into batch: inout [TraceRecord]) throws(TraceError) -> Bool {
@@ -115,7 +124,9 @@ public final class BinaryTraceReader: TraceReader {
             return false
         }
         guard tag == BinaryLayout.chunkTag else {
-            throw fail(.malformed("expected a chunk or the footer, found bytes \(TraceFile.hex(Array(input.bytes.prefix(4))))"))
+            throw fail(
+                .malformed("expected a chunk or the footer, found bytes \(TraceFile.hex(Array(input.bytes.prefix(4))))")
+            )
         }
         guard try input.ensure(BinaryLayout.chunkHeaderSize) else {
             throw fail(.truncated("the stream ends inside a chunk header"))
@@ -133,18 +144,23 @@ public final class BinaryTraceReader: TraceReader {
         guard base >= lastTime else { throw fail(.timeBackwards(previous: lastTime, found: base)) }
         if let f = storedFooter, count > 0 {
             guard base <= f.lastTime ?? 0 else {
-                throw fail(.footerMismatch("a chunk starts at \(base) µs, after the footer's last time \(f.lastTime ?? 0) µs"))
+                throw fail(
+                    .footerMismatch("a chunk starts at \(base) µs, after the footer's last time \(f.lastTime ?? 0) µs"))
             }
             guard recordsRead + UInt64(count) <= f.records else {
                 throw fail(.footerMismatch("the chunks hold more than the footer's \(f.records) records"))
             }
         }
         guard try input.ensure(BinaryLayout.chunkHeaderSize + len) else {
-            throw fail(.truncated("a chunk of \(len) bytes is cut short after \(input.available - BinaryLayout.chunkHeaderSize)"))
+            throw fail(
+                .truncated(
+                    "a chunk of \(len) bytes is cut short after \(input.available - BinaryLayout.chunkHeaderSize)"))
         }
         let payloadOffset = input.offset + UInt64(BinaryLayout.chunkHeaderSize)
-        try decodeChunk(UnsafeRawBufferPointer(rebasing: input.bytes[BinaryLayout.chunkHeaderSize..<(BinaryLayout.chunkHeaderSize + len)]),
-                        count: count, base: base, payloadOffset: payloadOffset, into: &batch)
+        try decodeChunk(
+            UnsafeRawBufferPointer(
+                rebasing: input.bytes[BinaryLayout.chunkHeaderSize..<(BinaryLayout.chunkHeaderSize + len)]),
+            count: count, base: base, payloadOffset: payloadOffset, into: &batch)
         input.consume(BinaryLayout.chunkHeaderSize + len)
         if options.verifyFooter {
             counted.chunks += 1
@@ -154,8 +170,10 @@ public final class BinaryTraceReader: TraceReader {
         return true
     }
 
-    private func decodeChunk(_ payload: UnsafeRawBufferPointer, count: Int, base: UInt64,
-                             payloadOffset: UInt64, into batch: inout [TraceRecord]) throws(TraceError) {
+    private func decodeChunk(
+        _ payload: UnsafeRawBufferPointer, count: Int, base: UInt64,
+        payloadOffset: UInt64, into batch: inout [TraceRecord]
+    ) throws(TraceError) {
         gen &+= 1
         if gen == 0 {
             for i in lastGen.indices { lastGen[i] = 0 }
@@ -173,16 +191,18 @@ public final class BinaryTraceReader: TraceReader {
                 lastGen.withUnsafeMutableBufferPointer { lgen in
                     pages.withUnsafeBufferPointer { pages in
                         pageBytes.withUnsafeBufferPointer { pageBytes in
-                            ChunkDecoder.decode(payload, count: count, gen: gen, vmIndex: vmIndex, pages: pages, pageBytes: pageBytes,
-                                                version: version, last: last, lastGen: lgen, out: out, state: &state)
+                            ChunkDecoder.decode(
+                                payload, count: count, gen: gen, vmIndex: vmIndex, pages: pages, pageBytes: pageBytes,
+                                version: version, last: last, lastGen: lgen, out: out, state: &state)
                         }
                     }
                 }
             }
         }
         if let f = failure {
-            throw TraceError(file: path, f.problem, record: recordsRead + UInt64(f.decoded),
-                             offset: payloadOffset + UInt64(f.at), compressedOffset: input.compressedOffset)
+            throw TraceError(
+                file: path, f.problem, record: recordsRead + UInt64(f.decoded),
+                offset: payloadOffset + UInt64(f.at), compressedOffset: input.compressedOffset)
         }
         lastTime = state.time
     }
@@ -196,7 +216,8 @@ public final class BinaryTraceReader: TraceReader {
         guard try input.ensure(8 + len) else { throw fail(.truncated("the footer is cut short")) }
         let f: TraceFooter
         do {
-            f = try JSONDecoder().decode(TraceFooter.self, from: Data(UnsafeRawBufferPointer(rebasing: input.bytes[8..<(8 + len)])))
+            f = try JSONDecoder().decode(
+                TraceFooter.self, from: Data(UnsafeRawBufferPointer(rebasing: input.bytes[8..<(8 + len)])))
         } catch {
             throw fail(.malformed("invalid footer: \(BinaryTraceReader.describe(error))"))
         }
@@ -231,7 +252,8 @@ public final class BinaryTraceReader: TraceReader {
             throw mismatch("VM \(a.id) pages", "\(a.pages)", "\(b.pages)")
         }
         if f.firstTime != c.firstTime || f.lastTime != c.lastTime {
-            throw mismatch("time span", "\(f.firstTime ?? 0)…\(f.lastTime ?? 0)", "\(c.firstTime ?? 0)…\(c.lastTime ?? 0)")
+            throw mismatch(
+                "time span", "\(f.firstTime ?? 0)…\(f.lastTime ?? 0)", "\(c.firstTime ?? 0)…\(c.lastTime ?? 0)")
         }
     }
 }
@@ -302,13 +324,19 @@ enum ChunkDecoder {
         return .chunkMismatch("a record runs past the chunk's end")
     }
 
-    static func decode(_ payload: UnsafeRawBufferPointer, count: Int, gen: UInt32, vmIndex: VMIndexMap,
-                       pages: UnsafeBufferPointer<UInt64>, pageBytes: UnsafeBufferPointer<UInt64>, version: UInt16,
-                       last: UnsafeMutableBufferPointer<UInt64>,
-                       lastGen: UnsafeMutableBufferPointer<UInt32>, out: UnsafeMutableBufferPointer<TraceRecord>,
-                       state: inout State) -> Failure? {
+    static func decode(
+        _ payload: UnsafeRawBufferPointer, count: Int, gen: UInt32, vmIndex: VMIndexMap,
+        pages: UnsafeBufferPointer<UInt64>, pageBytes: UnsafeBufferPointer<UInt64>, version: UInt16,
+        last: UnsafeMutableBufferPointer<UInt64>,
+        lastGen: UnsafeMutableBufferPointer<UInt32>, out: UnsafeMutableBufferPointer<TraceRecord>,
+        state: inout State
+    ) -> Failure? {
         guard let raw = payload.baseAddress else {
-            return count == 0 ? nil : Failure(problem: .chunkMismatch("0 records decoded, the chunk header announces \(count)"), at: 0, decoded: 0)
+            return count == 0
+                ? nil
+                : Failure(
+                    problem: .chunkMismatch("0 records decoded, the chunk header announces \(count)"), at: 0, decoded: 0
+                )
         }
         let start = raw.assumingMemoryBound(to: UInt8.self)
         let end = start + payload.count
@@ -327,14 +355,19 @@ enum ChunkDecoder {
             // The common case first, with as few branches as the checks allow: one page read
             // or written, its page number a delta from the VM's last page in this chunk.
             if op & 0xFE == BinaryLayout.Op.read && vi >= 0 && decoded < count {
-                guard let d = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                guard let d = varint(&p, end) else {
+                    return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                }
                 let base = lastGen[vi] == gen ? last[vi] : 0
                 let ppn = base &+ UInt64(bitPattern: Varint.unzigzag(d))
                 guard ppn < limit else {
-                    return Failure(problem: .ppnOutOfRange(vm: vmID, ppn: ppn, count: 1, pages: limit), at: at - start, decoded: decoded)
+                    return Failure(
+                        problem: .ppnOutOfRange(vm: vmID, ppn: ppn, count: 1, pages: limit), at: at - start,
+                        decoded: decoded)
                 }
-                outBase[decoded] = TraceRecord(time: Micros(time), vm: VMID(vmID), kind: op == BinaryLayout.Op.read ? .read : .write,
-                                               ppn: PPN(UInt32(truncatingIfNeeded: ppn)))
+                outBase[decoded] = TraceRecord(
+                    time: Micros(time), vm: VMID(vmID), kind: op == BinaryLayout.Op.read ? .read : .write,
+                    ppn: PPN(UInt32(truncatingIfNeeded: ppn)))
                 last[vi] = ppn &+ 1
                 lastGen[vi] = gen
                 decoded += 1
@@ -343,22 +376,35 @@ enum ChunkDecoder {
             if op < 0x10 || op == BinaryLayout.Op.ext {
                 switch op {
                 case BinaryLayout.Op.time:
-                    guard let dt = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard let dt = varint(&p, end) else {
+                        return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                    }
                     let (t, o) = time.addingReportingOverflow(dt)
                     if o { return Failure(problem: .timeOverflow, at: at - start, decoded: decoded) }
                     time = t
                 case BinaryLayout.Op.vm:
-                    guard let id = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard let id = varint(&p, end) else {
+                        return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                    }
                     guard id <= UInt64(UInt32.max), let i = vmIndex[UInt32(id)] else {
-                        return Failure(problem: .undeclaredVM(UInt32(truncatingIfNeeded: id)), at: at - start, decoded: decoded)
+                        return Failure(
+                            problem: .undeclaredVM(UInt32(truncatingIfNeeded: id)), at: at - start, decoded: decoded)
                     }
                     vi = i
                     vmID = UInt32(id)
                     limit = pages[i]
                 case BinaryLayout.Op.ext:
-                    guard varint(&p, end) != nil else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
-                    guard let n = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
-                    guard n <= UInt64(end - p) else { return Failure(problem: .chunkMismatch("an extension record runs past the chunk's end"), at: at - start, decoded: decoded) }
+                    guard varint(&p, end) != nil else {
+                        return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                    }
+                    guard let n = varint(&p, end) else {
+                        return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                    }
+                    guard n <= UInt64(end - p) else {
+                        return Failure(
+                            problem: .chunkMismatch("an extension record runs past the chunk's end"), at: at - start,
+                            decoded: decoded)
+                    }
                     p += Int(n)
                 default:
                     return Failure(problem: .unknownOpcode(op), at: at - start, decoded: decoded)
@@ -366,7 +412,11 @@ enum ChunkDecoder {
                 continue
             }
             guard vi >= 0 else { return Failure(problem: .noVMSelected, at: at - start, decoded: decoded) }
-            guard decoded < count else { return Failure(problem: .chunkMismatch("more records than the \(count) the chunk header announces"), at: at - start, decoded: decoded) }
+            guard decoded < count else {
+                return Failure(
+                    problem: .chunkMismatch("more records than the \(count) the chunk header announces"),
+                    at: at - start, decoded: decoded)
+            }
             let rec = outBase + decoded
             rec.pointee = TraceRecord(time: Micros(time), vm: VMID(vmID), kind: .read)
             switch op {
@@ -374,11 +424,13 @@ enum ChunkDecoder {
                 rec.pointee.kind = .powerOn
             case BinaryLayout.Op.powerOff:
                 rec.pointee.kind = .powerOff
-            case BinaryLayout.Op.read ... BinaryLayout.Op.writeVirtual,
-                 BinaryLayout.Op.content ... BinaryLayout.Op.freeRun,
-                 BinaryLayout.Op.contentSized where version >= 2:
+            case BinaryLayout.Op.read...BinaryLayout.Op.writeVirtual,
+                BinaryLayout.Op.content...BinaryLayout.Op.freeRun,
+                BinaryLayout.Op.contentSized where version >= 2:
                 let base = lastGen[vi] == gen ? last[vi] : 0
-                guard let d = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                guard let d = varint(&p, end) else {
+                    return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                }
                 let ppn = base &+ UInt64(bitPattern: Varint.unzigzag(d))
                 var n: UInt64 = 1
                 switch op {
@@ -386,47 +438,84 @@ enum ChunkDecoder {
                 case BinaryLayout.Op.write: rec.pointee.kind = .write
                 case BinaryLayout.Op.readRun, BinaryLayout.Op.writeRun:
                     rec.pointee.kind = op == BinaryLayout.Op.readRun ? .read : .write
-                    guard let c = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard let c = varint(&p, end) else {
+                        return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                    }
                     n = c
                 case BinaryLayout.Op.readVirtual, BinaryLayout.Op.writeVirtual:
                     rec.pointee.kind = op == BinaryLayout.Op.readVirtual ? .read : .write
-                    guard let asid = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
-                    guard asid <= UInt64(UInt32.max) else { return Failure(problem: .malformed("address space id \(asid) exceeds 32 bits"), at: at - start, decoded: decoded) }
-                    guard let vpn = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard let asid = varint(&p, end) else {
+                        return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                    }
+                    guard asid <= UInt64(UInt32.max) else {
+                        return Failure(
+                            problem: .malformed("address space id \(asid) exceeds 32 bits"), at: at - start,
+                            decoded: decoded)
+                    }
+                    guard let vpn = varint(&p, end) else {
+                        return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                    }
                     rec.pointee.hasVirtual = true
                     rec.pointee.asid = ASID(UInt32(asid))
                     rec.pointee.vpn = VPN(vpn)
                 case BinaryLayout.Op.content:
                     rec.pointee.kind = .content
-                    guard end - p >= 8 else { return Failure(problem: .chunkMismatch("a content record runs past the chunk's end"), at: at - start, decoded: decoded) }
-                    rec.pointee.hash = ContentHash(UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
+                    guard end - p >= 8 else {
+                        return Failure(
+                            problem: .chunkMismatch("a content record runs past the chunk's end"), at: at - start,
+                            decoded: decoded)
+                    }
+                    rec.pointee.hash = ContentHash(
+                        UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
                     p += 8
                 case BinaryLayout.Op.contentSized:
                     rec.pointee.kind = .content
-                    guard end - p >= 8 else { return Failure(problem: .chunkMismatch("a content record runs past the chunk's end"), at: at - start, decoded: decoded) }
-                    rec.pointee.hash = ContentHash(UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
+                    guard end - p >= 8 else {
+                        return Failure(
+                            problem: .chunkMismatch("a content record runs past the chunk's end"), at: at - start,
+                            decoded: decoded)
+                    }
+                    rec.pointee.hash = ContentHash(
+                        UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
                     p += 8
-                    guard let z = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard let z = varint(&p, end) else {
+                        return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                    }
                     guard z >= 1, z <= pageBytes[vi] else {
-                        return Failure(problem: .malformed("compressed size \(z) bytes is not in 1…\(pageBytes[vi]) (the page size)"), at: at - start, decoded: decoded)
+                        return Failure(
+                            problem: .malformed(
+                                "compressed size \(z) bytes is not in 1…\(pageBytes[vi]) (the page size)"),
+                            at: at - start, decoded: decoded)
                     }
                     rec.pointee.compressedSize = UInt32(z)
                 case BinaryLayout.Op.zero: rec.pointee.kind = .zero
                 case BinaryLayout.Op.zeroRun:
                     rec.pointee.kind = .zero
-                    guard let c = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard let c = varint(&p, end) else {
+                        return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                    }
                     n = c
                 case BinaryLayout.Op.free: rec.pointee.kind = .free
                 case BinaryLayout.Op.freeRun:
                     rec.pointee.kind = .free
-                    guard let c = varint(&p, end) else { return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded) }
+                    guard let c = varint(&p, end) else {
+                        return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
+                    }
                     n = c
                 default: return Failure(problem: .unknownOpcode(op), at: at - start, decoded: decoded)
                 }
                 guard n >= 1, n <= UInt64(UInt32.max), ppn < limit, n <= limit - ppn else {
-                    if n == 0 { return Failure(problem: .malformed("run of 0 pages"), at: at - start, decoded: decoded) }
-                    if n > UInt64(UInt32.max) { return Failure(problem: .malformed("run of \(n) pages; a run is at most 2^32 − 1 pages"), at: at - start, decoded: decoded) }
-                    return Failure(problem: .ppnOutOfRange(vm: vmID, ppn: ppn, count: n, pages: limit), at: at - start, decoded: decoded)
+                    if n == 0 {
+                        return Failure(problem: .malformed("run of 0 pages"), at: at - start, decoded: decoded)
+                    }
+                    if n > UInt64(UInt32.max) {
+                        return Failure(
+                            problem: .malformed("run of \(n) pages; a run is at most 2^32 − 1 pages"), at: at - start,
+                            decoded: decoded)
+                    }
+                    return Failure(
+                        problem: .ppnOutOfRange(vm: vmID, ppn: ppn, count: n, pages: limit), at: at - start,
+                        decoded: decoded)
                 }
                 rec.pointee.ppn = PPN(UInt32(truncatingIfNeeded: ppn))
                 rec.pointee.count = UInt32(truncatingIfNeeded: n)
@@ -438,8 +527,9 @@ enum ChunkDecoder {
             decoded += 1
         }
         guard decoded == count else {
-            return Failure(problem: .chunkMismatch("\(decoded) records decoded, the chunk header announces \(count)"),
-                           at: payload.count, decoded: decoded)
+            return Failure(
+                problem: .chunkMismatch("\(decoded) records decoded, the chunk header announces \(count)"),
+                at: payload.count, decoded: decoded)
         }
         state.time = time
         return nil

@@ -33,8 +33,10 @@ public final class BinaryTraceWriter: TraceSink {
     ///   - level: zstd compression level (1…19; 3 by default).
     ///   - frameBytes: raw bytes after which the current zstd frame is ended.
     ///   - chunkBytes: payload bytes after which the current chunk is closed.
-    public init(path: String, header: TraceHeader, level: Int32 = 3,
-                frameBytes: Int = 4 << 20, chunkBytes: Int = 128 << 10) throws(TraceError) {
+    public init(
+        path: String, header: TraceHeader, level: Int32 = 3,
+        frameBytes: Int = 4 << 20, chunkBytes: Int = 128 << 10
+    ) throws(TraceError) {
         try header.validate(file: path)
         self.header = header
         self.path = path
@@ -155,22 +157,22 @@ public final class BinaryTraceWriter: TraceSink {
         frameRaw += bytes.count
         var failure: TraceError?
         bytes.withUnsafeBytes { p in
-          do throws(TraceError) {
-            var input = ZSTD_inBuffer(src: p.baseAddress, size: p.count, pos: 0)
-            let mode = end ? ZSTD_e_end : ZSTD_e_continue
-            while true {
-                var o = ZSTD_outBuffer(dst: outBuf.baseAddress, size: outBuf.count, pos: 0)
-                let r = ZSTD_compressStream2(cctx, &o, &input, mode)
-                if ZSTD_isError(r) != 0 {
-                    throw TraceError(file: path, .io("zstd: \(String(cString: ZSTD_getErrorName(r)))"))
+            do throws(TraceError) {
+                var input = ZSTD_inBuffer(src: p.baseAddress, size: p.count, pos: 0)
+                let mode = end ? ZSTD_e_end : ZSTD_e_continue
+                while true {
+                    var o = ZSTD_outBuffer(dst: outBuf.baseAddress, size: outBuf.count, pos: 0)
+                    let r = ZSTD_compressStream2(cctx, &o, &input, mode)
+                    if ZSTD_isError(r) != 0 {
+                        throw TraceError(file: path, .io("zstd: \(String(cString: ZSTD_getErrorName(r)))"))
+                    }
+                    if o.pos > 0 {
+                        try out.write(UnsafeRawBufferPointer(rebasing: outBuf[0..<o.pos]))
+                        frameCompressed += o.pos
+                    }
+                    if end ? r == 0 : input.pos == input.size { break }
                 }
-                if o.pos > 0 {
-                    try out.write(UnsafeRawBufferPointer(rebasing: outBuf[0..<o.pos]))
-                    frameCompressed += o.pos
-                }
-                if end ? r == 0 : input.pos == input.size { break }
-            }
-          } catch { failure = error }
+            } catch { failure = error }
         }
         if let failure { throw failure }
     }

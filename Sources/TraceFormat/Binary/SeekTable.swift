@@ -10,14 +10,18 @@ enum SeekTable {
         defer { try? fh.close() }
         guard let size = try? fh.seekToEnd(), size >= 17 else { return nil }
         func read(at offset: UInt64, _ n: Int) -> [UInt8]? {
-            guard (try? fh.seek(toOffset: offset)) != nil, let d = try? fh.read(upToCount: n), d.count == n else { return nil }
+            guard (try? fh.seek(toOffset: offset)) != nil, let d = try? fh.read(upToCount: n), d.count == n else {
+                return nil
+            }
             return Array(d)
         }
         guard let tail = read(at: size - 9, 9) else { return nil }
         let frames = tail.withUnsafeBytes { loadLE32($0.baseAddress!) }
         let descriptor = tail[4]
         let magic = tail.withUnsafeBytes { loadLE32($0.baseAddress! + 5) }
-        guard magic == BinaryLayout.seekableMagic, descriptor & 0x7C == 0, frames >= 1, frames < 1 << 24 else { return nil }
+        guard magic == BinaryLayout.seekableMagic, descriptor & 0x7C == 0, frames >= 1, frames < 1 << 24 else {
+            return nil
+        }
         let entrySize: UInt64 = descriptor & 0x80 != 0 ? 12 : 8
         let tableBytes = UInt64(frames) * entrySize + 9
         guard size >= tableBytes + 8 else { return nil }
@@ -35,7 +39,9 @@ enum SeekTable {
             if i + 1 < Int(frames) { offset += c }
             last = (c, d)
         }
-        guard offset + last.c == tableStart, last.d >= 8, last.d <= UInt64(TraceLimits.maxFooterBytes + 8) else { return nil }
+        guard offset + last.c == tableStart, last.d >= 8, last.d <= UInt64(TraceLimits.maxFooterBytes + 8) else {
+            return nil
+        }
         guard let frame = read(at: offset, Int(last.c)) else { return nil }
         var raw = [UInt8](repeating: 0, count: Int(last.d))
         let got = raw.withUnsafeMutableBytes { r in

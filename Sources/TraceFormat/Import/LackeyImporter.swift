@@ -29,14 +29,17 @@ public struct LackeyImporter {
         var i = 0
         var kind: UInt8 = 0
         // Either "I  addr" or " X addr".
-        if a[i] == 0x49 { kind = 0x49; i += 1 }
-        else if a[i] == 0x20 {
+        if a[i] == 0x49 {
+            kind = 0x49; i += 1
+        } else if a[i] == 0x20 {
             i += 1
             let k = a[i]
             guard k == 0x4C || k == 0x53 || k == 0x4D else { return nil }
             kind = k
             i += 1
-        } else { return nil }
+        } else {
+            return nil
+        }
         while i < a.count && a[i] == 0x20 { i += 1 }
         guard i < a.count else { return nil }
         var addr: UInt64 = 0
@@ -55,7 +58,9 @@ public struct LackeyImporter {
             digits += 1
             i += 1
         }
-        guard digits > 0, let size = TextTraceReader.parseUInt(line.fields[1]), size >= 1, size <= 4096 else { return nil }
+        guard digits > 0, let size = TextTraceReader.parseUInt(line.fields[1]), size >= 1, size <= 4096 else {
+            return nil
+        }
         let (last, o) = addr.addingReportingOverflow(size - 1)
         if o { return nil }
         return Access(write: kind == 0x53 || kind == 0x4D, firstPage: addr >> pageShift, lastPage: last >> pageShift)
@@ -77,7 +82,8 @@ public struct LackeyImporter {
             while true {
                 if pages[p] == nil {
                     guard pages.count < Int(UInt32.max) else {
-                        throw TraceError(file: input, .limitExceeded("more than 2^32 distinct pages"), line: s.lineNumber)
+                        throw TraceError(
+                            file: input, .limitExceeded("more than 2^32 distinct pages"), line: s.lineNumber)
                     }
                     pages[p] = UInt32(pages.count)
                 }
@@ -86,16 +92,22 @@ public struct LackeyImporter {
             }
         }
         guard accesses > 0 else {
-            throw TraceError(file: input, .malformed("no lackey access lines (run valgrind --tool=lackey --trace-mem=yes)"))
+            throw TraceError(
+                file: input, .malformed("no lackey access lines (run valgrind --tool=lackey --trace-mem=yes)"))
         }
         let header = TraceHeader(
             pageSize: UInt32(1) << UInt32(pageShift),
             vms: [VMDecl(id: 0, name: vmName, pages: UInt64(pages.count))],
-            capture: CaptureFacts(source: "valgrind-lackey", accesses: "exact",
-                                  details: ["input": input, "microsPerAccess": String(microsPerAccess)]))
+            capture: CaptureFacts(
+                source: "valgrind-lackey", accesses: "exact",
+                details: ["input": input, "microsPerAccess": String(microsPerAccess)]))
         let (span, overflow) = (accesses > 0 ? accesses - 1 : 0).multipliedReportingOverflow(by: microsPerAccess)
         guard !overflow, span < UInt64.max else {
-            throw TraceError(file: input, .limitExceeded("\(accesses) accesses at \(microsPerAccess) µs each overflow the 64-bit clock; use a smaller --micros-per-access"))
+            throw TraceError(
+                file: input,
+                .limitExceeded(
+                    "\(accesses) accesses at \(microsPerAccess) µs each overflow the 64-bit clock; use a smaller --micros-per-access"
+                ))
         }
         let sink = try TraceSinks.open(path: output, header: header, level: level)
         // Pass 2: the records.
@@ -105,13 +117,14 @@ public struct LackeyImporter {
             guard let a = LackeyImporter.parse(line, pageShift: pageShift) else { continue }
             var p = a.firstPage
             while true {
-                let r = TraceRecord(time: Micros(time), vm: VMID(0), kind: a.write ? .write : .read,
-                                    ppn: PPN(pages[p]!), virtual: (ASID(0), VPN(p)))
+                let r = TraceRecord(
+                    time: Micros(time), vm: VMID(0), kind: a.write ? .write : .read,
+                    ppn: PPN(pages[p]!), virtual: (ASID(0), VPN(p)))
                 try sink.append(r)
                 if p == a.lastPage { break }
                 p += 1
             }
-            time &+= microsPerAccess   // wraps only after the last access (checked above)
+            time &+= microsPerAccess  // wraps only after the last access (checked above)
         }
         return try sink.finish()
     }

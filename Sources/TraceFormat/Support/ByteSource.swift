@@ -109,8 +109,9 @@ final class ZstdSource: ByteSource {
             sawFrame = true
         }
         if out.pos == 0 && eof && lastResult != 0 {
-            throw TraceError(file: file.path, .truncated("the zstd stream ends inside a frame"),
-                             compressedOffset: inputStart + UInt64(inPos))
+            throw TraceError(
+                file: file.path, .truncated("the zstd stream ends inside a frame"),
+                compressedOffset: inputStart + UInt64(inPos))
         }
         return out.pos
     }

@@ -17,7 +17,9 @@ public enum DurationText {
         let t = s.trimmingCharacters(in: .whitespaces).lowercased()
         func bad(_ why: String) -> Problem { Problem(description: "\"\(s)\" \(why); a duration is \(forms)") }
         if t.hasPrefix("-") { throw bad("is negative") }
-        let units: [(String, Double)] = [("ms", 1e3), ("us", 1), ("µs", 1), ("s", 1e6), ("m", 60e6), ("h", 3600e6), ("d", 86400e6)]
+        let units: [(String, Double)] = [
+            ("ms", 1e3), ("us", 1), ("µs", 1), ("s", 1e6), ("m", 60e6), ("h", 3600e6), ("d", 86400e6),
+        ]
         for (suffix, mult) in units where t.hasSuffix(suffix) {
             let num = t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
             guard !num.isEmpty, num.allSatisfy({ $0.isNumber || $0 == "." }), let v = Double(num), v.isFinite else {

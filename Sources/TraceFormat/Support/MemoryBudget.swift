@@ -24,8 +24,11 @@ public enum MemoryBudget {
     /// nil if `bytes` fits, else one sentence: what needs how much, the limit, how to lift it.
     public static func problem(_ bytes: Double, for what: String) -> String? {
         guard bytes > Double(limitBytes) else { return nil }
-        let limit = setByUser ? "--max-memory \(gib(Double(limitBytes)))"
-                              : "\(gib(Double(limitBytes))), half this machine's memory (the default --max-memory)"
-        return "\(what) needs about \(gib(bytes)), more than \(limit); give a larger --max-memory if the machine can hold it, or a smaller input"
+        let limit =
+            setByUser
+            ? "--max-memory \(gib(Double(limitBytes)))"
+            : "\(gib(Double(limitBytes))), half this machine's memory (the default --max-memory)"
+        return
+            "\(what) needs about \(gib(bytes)), more than \(limit); give a larger --max-memory if the machine can hold it, or a smaller input"
     }
 }

@@ -23,7 +23,8 @@ public enum OutputPath {
             let folder = dir.isEmpty ? "." : dir
             var dst = stat()
             if stat(folder, &dst) != 0 {
-                throw TraceError(file: path, .io("the folder \(folder) does not exist (create it first, or write elsewhere)"))
+                throw TraceError(
+                    file: path, .io("the folder \(folder) does not exist (create it first, or write elsewhere)"))
             }
             guard dst.st_mode & S_IFMT == S_IFDIR else {
                 throw TraceError(file: path, .io("\(folder) is not a folder"))
@@ -32,12 +33,18 @@ public enum OutputPath {
         }
         let kind = lst.st_mode & S_IFMT
         guard kind == S_IFREG else {
-            throw TraceError(file: path, .io("refusing to write: it is \(describe(kind)), not a regular file (write to a regular file, or leave out -o for stdout)"))
+            throw TraceError(
+                file: path,
+                .io(
+                    "refusing to write: it is \(describe(kind)), not a regular file (write to a regular file, or leave out -o for stdout)"
+                ))
         }
         for input in inputs {
             var st = stat()
             if stat(input, &st) == 0 && st.st_dev == lst.st_dev && st.st_ino == lst.st_ino {
-                throw TraceError(file: path, .io("refusing to write: it is an input of this command (\(input)); choose another output"))
+                throw TraceError(
+                    file: path,
+                    .io("refusing to write: it is an input of this command (\(input)); choose another output"))
             }
         }
     }
@@ -77,8 +84,9 @@ public enum OutputPath {
             guard let r = name.range(of: ".tmp-", options: .backwards) else { continue }
             let rest = name[r.upperBound...].split(separator: "-")
             guard rest.count == 2, let pid = Int32(rest[0]), pid > 0, pid != getpid(),
-                  rest[1].allSatisfy({ $0.isASCII && ($0.isNumber || $0.isLowercase) }),
-                  rest[1].count > hostTag.count, rest[1].hasPrefix(hostTag) else { continue }
+                rest[1].allSatisfy({ $0.isASCII && ($0.isNumber || $0.isLowercase) }),
+                rest[1].count > hostTag.count, rest[1].hasPrefix(hostTag)
+            else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
                 var st = stat()
                 let full = dir + "/" + name

@@ -52,13 +52,18 @@ public final class TextTraceReader: TraceReader {
         /// The value of a `name,<value>` line: once, before every record, one non-empty field.
         func headerValue(_ name: String, _ line: LineScanner.Line, seen: Bool) throws(TraceError) -> String {
             guard !seen else {
-                throw TraceError(file: path, .malformed("a second \(name) line"), line: s.lineNumber, offset: s.lineOffset)
+                throw TraceError(
+                    file: path, .malformed("a second \(name) line"), line: s.lineNumber, offset: s.lineOffset)
             }
             guard !sawRecord else {
-                throw TraceError(file: path, .malformed("the \(name) line must come before every record"), line: s.lineNumber, offset: s.lineOffset)
+                throw TraceError(
+                    file: path, .malformed("the \(name) line must come before every record"), line: s.lineNumber,
+                    offset: s.lineOffset)
             }
             guard line.fields.count == 2, !line.fields[1].isEmpty else {
-                throw TraceError(file: path, .malformed("expected \(name),<algorithm name>"), line: s.lineNumber, offset: s.lineOffset)
+                throw TraceError(
+                    file: path, .malformed("expected \(name),<algorithm name>"), line: s.lineNumber,
+                    offset: s.lineOffset)
             }
             return String(decoding: line.fields[1], as: UTF8.self)
         }
@@ -67,10 +72,13 @@ public final class TextTraceReader: TraceReader {
             if first.elementsEqual("vm".utf8) {
                 let vm = try parseVM(line, path: path, lineNo: s.lineNumber, offset: s.lineOffset)
                 guard ids.insert(vm.id).inserted else {
-                    throw TraceError(file: path, .malformed("VM \(vm.id) declared twice"), line: s.lineNumber, offset: s.lineOffset)
+                    throw TraceError(
+                        file: path, .malformed("VM \(vm.id) declared twice"), line: s.lineNumber, offset: s.lineOffset)
                 }
                 guard vms.count < TraceLimits.maxVMs else {
-                    throw TraceError(file: path, .limitExceeded("more than \(TraceLimits.maxVMs) VMs"), line: s.lineNumber, offset: s.lineOffset)
+                    throw TraceError(
+                        file: path, .limitExceeded("more than \(TraceLimits.maxVMs) VMs"), line: s.lineNumber,
+                        offset: s.lineOffset)
                 }
                 vms.append(vm)
             } else if first.elementsEqual("hash".utf8) {
@@ -97,7 +105,9 @@ public final class TextTraceReader: TraceReader {
     }
 
     /// `vm,<id>,<name>,<pages>[,<page size>][,min=<pages>][,shares=<n>]`.
-    static func parseVM(_ line: LineScanner.Line, path: String, lineNo: UInt64, offset: UInt64) throws(TraceError) -> VMDecl {
+    static func parseVM(
+        _ line: LineScanner.Line, path: String, lineNo: UInt64, offset: UInt64
+    ) throws(TraceError) -> VMDecl {
         let f = line.fields
         func bad(_ s: String) -> TraceError { TraceError(file: path, .malformed(s), line: lineNo, offset: offset) }
         let usage = "expected vm,<id>,<name>,<pages>[,<page size>][,min=<pages>][,shares=<n>]"
@@ -105,8 +115,10 @@ public final class TextTraceReader: TraceReader {
         guard let id = parseUInt(f[1]), id <= UInt64(UInt32.max) else { throw bad("bad VM id \"\(str(f[1]))\"") }
         guard let pages = parseUInt(f[3]) else { throw bad("bad page count \"\(str(f[3]))\"") }
         guard pages >= 1, pages <= TraceLimits.maxPagesPerVM else {
-            throw TraceError(file: path, .limitExceeded("VM \(id) declares \(pages) pages; a VM has 1 to \(TraceLimits.maxPagesPerVM)"),
-                             line: lineNo, offset: offset)
+            throw TraceError(
+                file: path,
+                .limitExceeded("VM \(id) declares \(pages) pages; a VM has 1 to \(TraceLimits.maxPagesPerVM)"),
+                line: lineNo, offset: offset)
         }
         var pageSize: UInt32?, minPages: UInt64?, shares: UInt64?
         // Optional fields, in this order: a bare page size, then min=, then shares=.
@@ -120,11 +132,15 @@ public final class TextTraceReader: TraceReader {
                 pageSize = ps == 4096 ? nil : UInt32(ps)
                 stage = 1
             } else if stage <= 1, text.hasPrefix("min=") {
-                guard let m = UInt64(text.dropFirst(4)), m <= pages else { throw bad("bad min \"\(text)\" (pages, at most the VM's \(pages))") }
+                guard let m = UInt64(text.dropFirst(4)), m <= pages else {
+                    throw bad("bad min \"\(text)\" (pages, at most the VM's \(pages))")
+                }
                 minPages = m
                 stage = 2
             } else if stage <= 2, text.hasPrefix("shares=") {
-                guard let v = UInt64(text.dropFirst(7)) else { throw bad("bad shares \"\(text)\" (an unsigned integer)") }
+                guard let v = UInt64(text.dropFirst(7)) else {
+                    throw bad("bad shares \"\(text)\" (an unsigned integer)")
+                }
                 shares = v
                 stage = 3
             } else {
@@ -179,7 +195,8 @@ public final class TextTraceReader: TraceReader {
             }
             guard let first = line.fields.first else { continue }
             if first.elementsEqual("vm".utf8) {
-                let vm = try TextTraceReader.parseVM(line, path: path, lineNo: scanner.lineNumber, offset: scanner.lineOffset)
+                let vm = try TextTraceReader.parseVM(
+                    line, path: path, lineNo: scanner.lineNumber, offset: scanner.lineOffset)
                 declared[vmIndex[vm.id]!] = true
                 continue
             }
@@ -203,7 +220,9 @@ public final class TextTraceReader: TraceReader {
         guard f.count >= 3 else { throw bad(.malformed("expected <time_us>,<vm>,<op>,…")) }
         guard let time = TextTraceReader.parseUInt(f[0]) else { throw badField("time", f[0]) }
         guard let id = TextTraceReader.parseUInt(f[1]), id <= UInt64(UInt32.max) else { throw badField("VM id", f[1]) }
-        guard let vi = vmIndex[UInt32(id)], declared[vi] else { throw bad(.undeclaredVM(UInt32(truncatingIfNeeded: id))) }
+        guard let vi = vmIndex[UInt32(id)], declared[vi] else {
+            throw bad(.undeclaredVM(UInt32(truncatingIfNeeded: id)))
+        }
         guard time >= lastTime else { throw bad(.timeBackwards(previous: lastTime, found: time)) }
         let op = f[2]
         var r = TraceRecord(time: Micros(time), vm: VMID(UInt32(id)), kind: .read)
@@ -215,7 +234,9 @@ public final class TextTraceReader: TraceReader {
             guard let p = TextTraceReader.parseUInt(f[3]) else { throw badField("PPN", f[3]) }
             var n: UInt64 = 1
             if f.count == 5 {
-                guard let c = TextTraceReader.parseUInt(f[4]), c >= 1, c <= UInt64(UInt32.max) else { throw badField("count", f[4]) }
+                guard let c = TextTraceReader.parseUInt(f[4]), c >= 1, c <= UInt64(UInt32.max) else {
+                    throw badField("count", f[4])
+                }
                 n = c
             }
             try setPages(p, n)
@@ -227,13 +248,19 @@ public final class TextTraceReader: TraceReader {
             r.ppn = PPN(UInt32(p))
             r.count = UInt32(n)
         }
-        if op.elementsEqual("R".utf8) { try ppnAndCount(.read) }
-        else if op.elementsEqual("W".utf8) { try ppnAndCount(.write) }
-        else if op.elementsEqual("Z".utf8) { try ppnAndCount(.zero) }
-        else if op.elementsEqual("FREE".utf8) { try ppnAndCount(.free) }
-        else if op.elementsEqual("C".utf8) {
+        if op.elementsEqual("R".utf8) {
+            try ppnAndCount(.read)
+        } else if op.elementsEqual("W".utf8) {
+            try ppnAndCount(.write)
+        } else if op.elementsEqual("Z".utf8) {
+            try ppnAndCount(.zero)
+        } else if op.elementsEqual("FREE".utf8) {
+            try ppnAndCount(.free)
+        } else if op.elementsEqual("C".utf8) {
             r.kind = .content
-            guard f.count == 5 || f.count == 6 else { throw bad(.malformed("expected <time_us>,<vm>,C,<ppn>,<16 hex digits>[,<compressed bytes>]")) }
+            guard f.count == 5 || f.count == 6 else {
+                throw bad(.malformed("expected <time_us>,<vm>,C,<ppn>,<16 hex digits>[,<compressed bytes>]"))
+            }
             guard let p = TextTraceReader.parseUInt(f[3]) else { throw badField("PPN", f[3]) }
             guard let h = TextTraceReader.parseHex(f[4]) else { throw badField("hash (16 hex digits)", f[4]) }
             try setPages(p, 1)
@@ -247,9 +274,13 @@ public final class TextTraceReader: TraceReader {
             }
         } else if op.elementsEqual("RV".utf8) || op.elementsEqual("WV".utf8) {
             r.kind = op.first == 0x52 ? .read : .write
-            guard f.count == 6 else { throw bad(.malformed("expected <time_us>,<vm>,\(TextTraceReader.str(op)),<ppn>,<asid>,<vpn>")) }
+            guard f.count == 6 else {
+                throw bad(.malformed("expected <time_us>,<vm>,\(TextTraceReader.str(op)),<ppn>,<asid>,<vpn>"))
+            }
             guard let p = TextTraceReader.parseUInt(f[3]) else { throw badField("PPN", f[3]) }
-            guard let a = TextTraceReader.parseUInt(f[4]), a <= UInt64(UInt32.max) else { throw badField("address space id", f[4]) }
+            guard let a = TextTraceReader.parseUInt(f[4]), a <= UInt64(UInt32.max) else {
+                throw badField("address space id", f[4])
+            }
             guard let v = TextTraceReader.parseUInt(f[5]) else { throw badField("VPN", f[5]) }
             try setPages(p, 1)
             r.hasVirtual = true
@@ -293,8 +324,9 @@ struct LineScanner {
             var nlPtr = memchr(bytes.baseAddress!, 0x0A, bytes.count)
             while nlPtr == nil {
                 if bytes.count > TextTraceReader.maxLineBytes {
-                    throw TraceError(file: path, .limitExceeded("line longer than \(TextTraceReader.maxLineBytes) bytes"),
-                                     line: lineNumber + 1, offset: input.offset)
+                    throw TraceError(
+                        file: path, .limitExceeded("line longer than \(TextTraceReader.maxLineBytes) bytes"),
+                        line: lineNumber + 1, offset: input.offset)
                 }
                 if !(try input.fillMore()) { break }
                 bytes = input.bytes
@@ -306,8 +338,9 @@ struct LineScanner {
             let lineEnd = nlPtr.map { UnsafeRawPointer($0) - base } ?? bytes.count
             pendingConsume = nlPtr == nil ? bytes.count : lineEnd + 1
             if lineEnd > TextTraceReader.maxLineBytes {
-                throw TraceError(file: path, .limitExceeded("line longer than \(TextTraceReader.maxLineBytes) bytes"),
-                                 line: lineNumber, offset: lineOffset)
+                throw TraceError(
+                    file: path, .limitExceeded("line longer than \(TextTraceReader.maxLineBytes) bytes"),
+                    line: lineNumber, offset: lineOffset)
             }
             let p = base.assumingMemoryBound(to: UInt8.self)
             var n = lineEnd
@@ -317,7 +350,8 @@ struct LineScanner {
             for i in 0..<n where p[i] != 0x20 && p[i] != 0x09 {
                 blank = false
                 if p[i] == 0 {
-                    throw TraceError(file: path, .malformed("NUL byte in a text trace"), line: lineNumber, offset: lineOffset)
+                    throw TraceError(
+                        file: path, .malformed("NUL byte in a text trace"), line: lineNumber, offset: lineOffset)
                 }
             }
             if blank { continue }

@@ -32,9 +32,12 @@ public final class TextTraceWriter: TraceSink {
     @inline(__always)
     private func put(_ v: UInt64) {
         if v < 10 { line.append(0x30 + UInt8(v)); return }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var n = 0
         var v = v
         withUnsafeMutableBytes(of: &digits) { d in
@@ -112,8 +115,10 @@ public enum TraceSinks {
     /// only once complete. With `onlyVMs`, the output declares and keeps only those VMs (by id,
     /// ids unchanged); every id must be declared in the input.
     @discardableResult
-    public static func copy(from reader: any TraceReader, to path: String, header: TraceHeader? = nil,
-                            level: Int32 = 3, onlyVMs: [UInt32]? = nil) throws(TraceError) -> TraceFooter {
+    public static func copy(
+        from reader: any TraceReader, to path: String, header: TraceHeader? = nil,
+        level: Int32 = 3, onlyVMs: [UInt32]? = nil
+    ) throws(TraceError) -> TraceFooter {
         var outHeader = header ?? reader.header
         // Kept VMs by their position in the input header, found through the header's own index.
         var keep: (index: VMIndexMap, byPosition: [Bool])? = nil
@@ -122,7 +127,11 @@ public enum TraceSinks {
             var byPosition = [Bool](repeating: false, count: outHeader.vms.count)
             for id in ids {
                 guard let i = index[id] else {
-                    throw TraceError(file: path, .invalidHeader("VM \(id) is not declared in the input (VMs: \(outHeader.vms.map { String($0.id) }.joined(separator: ", ")))"))
+                    throw TraceError(
+                        file: path,
+                        .invalidHeader(
+                            "VM \(id) is not declared in the input (VMs: \(outHeader.vms.map { String($0.id) }.joined(separator: ", ")))"
+                        ))
                 }
                 byPosition[i] = true
             }

@@ -2,7 +2,8 @@
 /// before the first period ends).
 struct OracleEstimator: ActivityEstimator {
     static let registration = ActivityEstimatorRegistration(
-        implementation: Implementation(name: EstimatorName.oracle.rawValue, summary: "the trace's true working set of the last complete period"),
+        implementation: Implementation(
+            name: EstimatorName.oracle.rawValue, summary: "the trace's true working set of the last complete period"),
         make: { _ in OracleEstimator() })
 
     func activePages(_ vm: VMState) -> Double {

@@ -2,7 +2,9 @@
 /// fraction and the fast one folded with the current period's partial count, times max.
 struct SampledEstimator: ActivityEstimator {
     static let registration = ActivityEstimatorRegistration(
-        implementation: Implementation(name: EstimatorName.sampled.rawValue, summary: "the idle sampler's estimate (slow/fast EWMAs, partial period)"),
+        implementation: Implementation(
+            name: EstimatorName.sampled.rawValue,
+            summary: "the idle sampler's estimate (slow/fast EWMAs, partial period)"),
         make: { _ in SampledEstimator() })
 
     func activePages(_ vm: VMState) -> Double {

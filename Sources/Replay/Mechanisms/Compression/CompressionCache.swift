@@ -142,7 +142,9 @@ class CompressionCache: SwapTier {
         let want = pagesFor(usedBytes)
         while machinePages.count < want {
             guard let m = engine.memory.allocate() else {
-                throw engine.fail("no machine page for VM \(vm.config.id)'s compression cache (the compressed page's own page was released first; this is a model bug)")
+                throw engine.fail(
+                    "no machine page for VM \(vm.config.id)'s compression cache (the compressed page's own page was released first; this is a model bug)"
+                )
             }
             machinePages.append(m)
             engine.tierPages += 1
@@ -170,15 +172,19 @@ class CompressionCache: SwapTier {
             n += 1
             bytes += charge(UInt64(sizes[i]))
         }
-        guard n == pages, bytes == usedBytes, usedBytes <= capacityBytes, machinePages.count == pagesFor(usedBytes) else {
-            throw engine.fail("VM \(vm.config.id) compression cache drifted: \(n) pages of \(bytes) bytes in the pmap, counted \(pages) pages, \(usedBytes) bytes (cap \(capacityBytes)) in \(machinePages.count) machine pages")
+        guard n == pages, bytes == usedBytes, usedBytes <= capacityBytes, machinePages.count == pagesFor(usedBytes)
+        else {
+            throw engine.fail(
+                "VM \(vm.config.id) compression cache drifted: \(n) pages of \(bytes) bytes in the pmap, counted \(pages) pages, \(usedBytes) bytes (cap \(capacityBytes)) in \(machinePages.count) machine pages"
+            )
         }
     }
 
     func report() -> any Sendable {
-        CompressionCacheState(pages: pages, bytes: usedBytes, machinePages: UInt64(machinePages.count), peakMachinePages: peakPages,
-                              capacityBytes: capacityBytes, evictedToSwap: evictions, swappedIncompressible: incompressible,
-                              swappedSizeUnknown: unknown, contentRecordsWithSize: contentWithSize)
+        CompressionCacheState(
+            pages: pages, bytes: usedBytes, machinePages: UInt64(machinePages.count), peakMachinePages: peakPages,
+            capacityBytes: capacityBytes, evictedToSwap: evictions, swappedIncompressible: incompressible,
+            swappedSizeUnknown: unknown, contentRecordsWithSize: contentWithSize)
     }
 }
 
@@ -199,9 +205,10 @@ public struct CompressionCacheState: Sendable, Equatable {
     /// The sum of several VMs' caches, with `peak` as the host-wide peak.
     public static func sum(_ states: [CompressionCacheState], peak: UInt64) -> CompressionCacheState {
         func total(_ k: KeyPath<CompressionCacheState, UInt64>) -> UInt64 { states.reduce(0) { $0 + $1[keyPath: k] } }
-        return CompressionCacheState(pages: total(\.pages), bytes: total(\.bytes), machinePages: total(\.machinePages),
-                                     peakMachinePages: peak, capacityBytes: total(\.capacityBytes),
-                                     evictedToSwap: total(\.evictedToSwap), swappedIncompressible: total(\.swappedIncompressible),
-                                     swappedSizeUnknown: total(\.swappedSizeUnknown), contentRecordsWithSize: total(\.contentRecordsWithSize))
+        return CompressionCacheState(
+            pages: total(\.pages), bytes: total(\.bytes), machinePages: total(\.machinePages),
+            peakMachinePages: peak, capacityBytes: total(\.capacityBytes),
+            evictedToSwap: total(\.evictedToSwap), swappedIncompressible: total(\.swappedIncompressible),
+            swappedSizeUnknown: total(\.swappedSizeUnknown), contentRecordsWithSize: total(\.contentRecordsWithSize))
     }
 }

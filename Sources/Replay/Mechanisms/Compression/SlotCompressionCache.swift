@@ -5,9 +5,15 @@
 /// acts as 0.5). Everything else is `compression=on`'s contract with `charge` = half a page.
 final class SlotCompressionCache: CompressionCache {
     static let registration = SwapTiers.Registration(
-        implementation: Implementation(name: "slots", summary: "the compression cache in half-page slots (ESX): a page that compresses to half a page or less takes one slot"),
+        implementation: Implementation(
+            name: "slots",
+            summary:
+                "the compression cache in half-page slots (ESX): a page that compresses to half a page or less takes one slot"
+        ),
         make: { vm, p, bytes in
-            SlotCompressionCache(pageBytes: bytes, maxPages: vm.maxPages, fraction: p.compressionCache, threshold: min(p.compressionThreshold, 0.5))
+            SlotCompressionCache(
+                pageBytes: bytes, maxPages: vm.maxPages, fraction: p.compressionCache,
+                threshold: min(p.compressionThreshold, 0.5))
         })
 
     override func charge(_ size: UInt64) -> UInt64 { pageBytes / 2 }

@@ -11,18 +11,25 @@ public enum SwapTiers: RegisteredFamily {
 
     /// The family's knob, the cache's size and threshold, and their costs.
     static let knobs: [PolicyKnob] = [
-        .family(SwapTiers.self, default: "off", after: "swapVictim",
-                help: "compress pages on their way to swap; those that shrink enough stay in a per-VM cache").listed(before: "swapVictim"),
-        .number("compressionThreshold", unit: "of a page", default: 0.5, after: "compression",
-                help: "compression=on: the largest compressed size the cache takes") { v, _ in
+        .family(
+            SwapTiers.self, default: "off", after: "swapVictim",
+            help: "compress pages on their way to swap; those that shrink enough stay in a per-VM cache"
+        ).listed(before: "swapVictim"),
+        .number(
+            "compressionThreshold", unit: "of a page", default: 0.5, after: "compression",
+            help: "compression=on: the largest compressed size the cache takes"
+        ) { v, _ in
             v.isFinite && v > 0 && v <= 1 ? nil : "must be in (0, 1] of a page"
         },
-        .number("compressionCache", unit: "of max", default: 0.1, range: 0...1, after: "compressionThreshold",
-                help: "compression=on: the cache's size per VM"),
-        .number("costCompress", unit: "µs", default: 5, range: 0...1e9, after: "costSwapIn",
-                help: "cost model: compressing one page into the compression cache"),
-        .number("costDecompress", unit: "µs", default: 20, range: 0...1e9, after: "costCompress",
-                help: "cost model: decompressing one page the VM touched (tens of µs)"),
+        .number(
+            "compressionCache", unit: "of max", default: 0.1, range: 0...1, after: "compressionThreshold",
+            help: "compression=on: the cache's size per VM"),
+        .number(
+            "costCompress", unit: "µs", default: 5, range: 0...1e9, after: "costSwapIn",
+            help: "cost model: compressing one page into the compression cache"),
+        .number(
+            "costDecompress", unit: "µs", default: 20, range: 0...1e9, after: "costCompress",
+            help: "cost model: decompressing one page the VM touched (tens of µs)"),
     ]
 
     struct Registration: Sendable, ImplementationRegistration {
@@ -31,12 +38,18 @@ public enum SwapTiers: RegisteredFamily {
     }
 
     static let registry: [Registration] = [
-        Registration(implementation: Implementation(name: "off", summary: "victims go straight to swap (the paper)"),
-                     make: { _, _, _ in nil }),
-        Registration(implementation: Implementation(name: "on", summary: "a per-VM compression cache: victims that compress to compressionThreshold stay in memory"),
-                     make: { vm, p, bytes in
-                         CompressionCache(pageBytes: bytes, maxPages: vm.maxPages, fraction: p.compressionCache, threshold: p.compressionThreshold)
-                     }),
+        Registration(
+            implementation: Implementation(name: "off", summary: "victims go straight to swap (the paper)"),
+            make: { _, _, _ in nil }),
+        Registration(
+            implementation: Implementation(
+                name: "on",
+                summary: "a per-VM compression cache: victims that compress to compressionThreshold stay in memory"),
+            make: { vm, p, bytes in
+                CompressionCache(
+                    pageBytes: bytes, maxPages: vm.maxPages, fraction: p.compressionCache,
+                    threshold: p.compressionThreshold)
+            }),
         SlotCompressionCache.registration,
     ]
 }

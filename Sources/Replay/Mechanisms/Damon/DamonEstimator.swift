@@ -8,7 +8,9 @@ import TraceFormat
 /// second), so fast-forward stays off while it runs.
 final class DamonEstimator: ActivityEstimator, EngineMechanism, @unchecked Sendable {
     static let registration = ActivityEstimatorRegistration(
-        implementation: Implementation(name: EstimatorName.damon.rawValue, summary: "DAMON-style adaptive regions, one sampled page per region per second"),
+        implementation: Implementation(
+            name: EstimatorName.damon.rawValue,
+            summary: "DAMON-style adaptive regions, one sampled page per region per second"),
         make: { DamonEstimator(policy: $0) })
 
     let policy: Policy
@@ -31,12 +33,17 @@ final class DamonEstimator: ActivityEstimator, EngineMechanism, @unchecked Senda
     /// The knobs of estimator=damon: the aggregation interval (the sampling interval is the
     /// model's one-second tick) and the bounds on the number of regions.
     static let knobs: [PolicyKnob] = [
-        .duration("damonAggregate", default: 20, range: 1...Policy.maxPeriod, after: "estimator",
-                  help: "estimator=damon: aggregation interval (one sample per region per second)"),
-        .integer("damonMinRegions", default: 10, after: "damonAggregate", help: "estimator=damon: fewest regions (the initial split)") { v, _ in
+        .duration(
+            "damonAggregate", default: 20, range: 1...Policy.maxPeriod, after: "estimator",
+            help: "estimator=damon: aggregation interval (one sample per region per second)"),
+        .integer(
+            "damonMinRegions", default: 10, after: "damonAggregate",
+            help: "estimator=damon: fewest regions (the initial split)"
+        ) { v, _ in
             (1...(1 << 20)).contains(v) ? nil : "must be in [1, 1048576]"
         },
-        .integer("damonMaxRegions", default: 1000, after: "damonMinRegions", help: "estimator=damon: most regions") { v, p in
+        .integer("damonMaxRegions", default: 1000, after: "damonMinRegions", help: "estimator=damon: most regions") {
+            v, p in
             v >= p.damonMinRegions && v <= 1 << 20 ? nil : "must be in [damonMinRegions, 1048576]"
         },
     ]
@@ -47,8 +54,9 @@ final class DamonEstimator: ActivityEstimator, EngineMechanism, @unchecked Senda
 
     func attach(_ engine: ReplayEngine) {
         for vm in engine.vms {
-            let m = DamonMonitor(pages: vm.pageCount, minRegions: policy.damonMinRegions, maxRegions: policy.damonMaxRegions,
-                                 samplesPerAggregation: Int(policy.damonAggregate.rounded()))
+            let m = DamonMonitor(
+                pages: vm.pageCount, minRegions: policy.damonMinRegions, maxRegions: policy.damonMaxRegions,
+                samplesPerAggregation: Int(policy.damonAggregate.rounded()))
             monitors.append(m)
             vms.append(PerVM())
             vm.accessObserver = m
@@ -74,8 +82,10 @@ final class DamonEstimator: ActivityEstimator, EngineMechanism, @unchecked Senda
         let max = Double(vm.config.maxPages)
         vms[vm.index].estimateSum += d
         vms[vm.index].absErrorSum += abs(d - truth)
-        vms[vm.index].esxLag.period(previousTruth: vms[vm.index].previousTruth, truth: truth, estimate: estimate, max: max, index: vm.periods)
-        vms[vm.index].damonLag.period(previousTruth: vms[vm.index].previousTruth, truth: truth, estimate: d, max: max, index: vm.periods)
+        vms[vm.index].esxLag.period(
+            previousTruth: vms[vm.index].previousTruth, truth: truth, estimate: estimate, max: max, index: vm.periods)
+        vms[vm.index].damonLag.period(
+            previousTruth: vms[vm.index].previousTruth, truth: truth, estimate: d, max: max, index: vm.periods)
         vms[vm.index].previousTruth = truth
     }
 
@@ -90,7 +100,8 @@ final class DamonEstimator: ActivityEstimator, EngineMechanism, @unchecked Senda
 
     func report(_ engine: ReplayEngine, _ vm: VMState) -> (any Sendable)? {
         let v = vms[vm.index]
-        return DamonReport(estimateSum: v.estimateSum, absErrorSum: v.absErrorSum, esxLag: v.esxLag, damonLag: v.damonLag)
+        return DamonReport(
+            estimateSum: v.estimateSum, absErrorSum: v.absErrorSum, esxLag: v.esxLag, damonLag: v.damonLag)
     }
 }
 

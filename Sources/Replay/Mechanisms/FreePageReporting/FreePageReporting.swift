@@ -69,17 +69,22 @@ final class FreePageReporting: EngineMechanism, PageWatcher {
     init(policy: Policy) { self.policy = policy }
 
     static let knobs: [PolicyKnob] = [
-        .choice("freePageReporting", ["on", "off"], default: "off", after: "balloonRate",
-                help: "hand whole aligned 2 MiB blocks the guest freed back to the host (virtio-balloon free page reporting)"),
-        .duration("freePageDelay", default: 2, range: 0...Policy.maxPeriod, after: "freePageReporting",
-                  help: "how long a freed block stays free before it is reported"),
-        .number("freePageBlock", unit: "KiB", default: 2048, range: 1...1_073_741_824, after: "freePageDelay",
-                help: "the aligned block free page reporting hands back whole"),
+        .choice(
+            "freePageReporting", ["on", "off"], default: "off", after: "balloonRate",
+            help:
+                "hand whole aligned 2 MiB blocks the guest freed back to the host (virtio-balloon free page reporting)"),
+        .duration(
+            "freePageDelay", default: 2, range: 0...Policy.maxPeriod, after: "freePageReporting",
+            help: "how long a freed block stays free before it is reported"),
+        .number(
+            "freePageBlock", unit: "KiB", default: 2048, range: 1...1_073_741_824, after: "freePageDelay",
+            help: "the aligned block free page reporting hands back whole"),
     ]
 
     func attach(_ engine: ReplayEngine) {
         for vm in engine.vms {
-            reporters.append(FreePageReporter(pages: vm.pageCount, pageSize: engine.host.pageSize, blockKiB: policy.freePageBlock))
+            reporters.append(
+                FreePageReporter(pages: vm.pageCount, pageSize: engine.host.pageSize, blockKiB: policy.freePageBlock))
             counts.append(FreePageReportingCounts())
         }
     }
@@ -163,7 +168,8 @@ final class FreePageReporting: EngineMechanism, PageWatcher {
     /// A page marked reported is untouched.
     func checkInvariants(_ engine: ReplayEngine) throws(ReplayError) {
         for vm in engine.vms {
-            for i in 0..<vm.pageCount where reporters[vm.index].isReported(i) && PageState.of(vm.entry[i]) != .untouched {
+            for i in 0..<vm.pageCount where reporters[vm.index].isReported(i) && PageState.of(vm.entry[i]) != .untouched
+            {
                 throw engine.fail("VM \(vm.config.id) PPN \(i) is marked reported but is \(PageState.of(vm.entry[i]))")
             }
         }

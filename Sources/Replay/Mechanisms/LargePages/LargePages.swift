@@ -104,23 +104,32 @@ final class LargePages: EngineMechanism, PageWatcher, SharingGate {
             var large = 0
             for b in 0..<lp.blocks {
                 var priv = 0
-                for p in (b * lp.blockPages)..<((b + 1) * lp.blockPages) where PageState.of(vm.entry[p]) == .privateMPN { priv += 1 }
+                for p in (b * lp.blockPages)..<((b + 1) * lp.blockPages) where PageState.of(vm.entry[p]) == .privateMPN
+                { priv += 1 }
                 guard priv == Int(lp.privateCount[b]) else {
-                    throw engine.fail("VM \(vm.config.id) block \(b): \(lp.privateCount[b]) private pages counted, \(priv) in the pmap")
+                    throw engine.fail(
+                        "VM \(vm.config.id) block \(b): \(lp.privateCount[b]) private pages counted, \(priv) in the pmap"
+                    )
                 }
                 if lp.isLargeBlock(b) {
                     large += 1
                     if priv != lp.blockPages {
-                        throw engine.fail("VM \(vm.config.id) block \(b) is a large page with only \(priv) of \(lp.blockPages) pages privately backed")
+                        throw engine.fail(
+                            "VM \(vm.config.id) block \(b) is a large page with only \(priv) of \(lp.blockPages) pages privately backed"
+                        )
                     }
                 }
             }
-            guard large == lp.largeCount else { throw engine.fail("VM \(vm.config.id): \(lp.largeCount) large pages counted, \(large) found") }
+            guard large == lp.largeCount else {
+                throw engine.fail("VM \(vm.config.id): \(lp.largeCount) large pages counted, \(large) found")
+            }
             total += large
         }
         guard total == blocks else { throw engine.fail("\(blocks) large pages counted host-wide, \(total) found") }
         if total > 0 && !mayForm(engine) {
-            throw engine.fail("\(total) large pages remain while free memory is \(engine.memory.free) pages (threshold \(breakPages)) in state \(engine.state.rawValue)")
+            throw engine.fail(
+                "\(total) large pages remain while free memory is \(engine.memory.free) pages (threshold \(breakPages)) in state \(engine.state.rawValue)"
+            )
         }
     }
 

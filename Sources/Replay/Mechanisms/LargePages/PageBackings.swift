@@ -11,14 +11,21 @@ public enum PageBackings: RegisteredFamily {
 
     /// The family's knob and large pages' threshold.
     static let knobs: [PolicyKnob] = [
-        .family(PageBackings.self, default: "off", after: "freePageBlock",
-                help: "back wholly backed aligned 2 MiB blocks with large pages: not shared, ballooned or swapped until split"),
-        .number("largePageBreakFree", unit: "of M", default: 0.24, after: "largePages",
-                help: "largePages=on, memoryStates=paper: free memory below which the host splits every large page (vsphere6: below its high threshold)"),
+        .family(
+            PageBackings.self, default: "off", after: "freePageBlock",
+            help:
+                "back wholly backed aligned 2 MiB blocks with large pages: not shared, ballooned or swapped until split"
+        ),
+        .number(
+            "largePageBreakFree", unit: "of M", default: 0.24, after: "largePages",
+            help:
+                "largePages=on, memoryStates=paper: free memory below which the host splits every large page (vsphere6: below its high threshold)"
+        ),
         .rule("largePageBreakFree") { p in
             guard p.largePages == .on && p.memoryStates == .paper else { return nil }
             let v = p.largePageBreakFree
-            return v.isFinite && v >= p.highFree && v < 1 ? nil : "must be in [highFree, 1) of M (large pages are split before ballooning and paging start)"
+            return v.isFinite && v >= p.highFree && v < 1
+                ? nil : "must be in [highFree, 1) of M (large pages are split before ballooning and paging start)"
         },
     ]
 
@@ -28,10 +35,16 @@ public enum PageBackings: RegisteredFamily {
     }
 
     static let registry: [Registration] = [
-        Registration(implementation: Implementation(name: "off", summary: "4 KiB pages only (the paper)"),
-                     make: { _ in nil }),
-        Registration(implementation: Implementation(name: "on", summary: "2 MiB large pages over wholly backed aligned blocks: not shared, ballooned or swapped until split under pressure"),
-                     make: { LargePages(policy: $0) }),
+        Registration(
+            implementation: Implementation(name: "off", summary: "4 KiB pages only (the paper)"),
+            make: { _ in nil }),
+        Registration(
+            implementation: Implementation(
+                name: "on",
+                summary:
+                    "2 MiB large pages over wholly backed aligned blocks: not shared, ballooned or swapped until split under pressure"
+            ),
+            make: { LargePages(policy: $0) }),
     ]
 }
 

@@ -10,8 +10,9 @@ final class Salting: EngineMechanism {
     }
 
     static let knobs: [PolicyKnob] = [
-        .choice("salting", ["on", "off"], default: "off", after: "sharing",
-                help: "share only between VMs of the same salt (--vm ID:salt=N; default each VM's own id: intra-VM only)"),
+        .choice(
+            "salting", ["on", "off"], default: "off", after: "sharing",
+            help: "share only between VMs of the same salt (--vm ID:salt=N; default each VM's own id: intra-VM only)")
     ]
 }
 

@@ -5,7 +5,9 @@
 /// renumbering of the LRU order counts as a reference, which only delays a victim).
 final class ClockVictim: SwapVictimChooser {
     static let registration = SwapVictimRegistration(
-        implementation: Implementation(name: SwapVictimName.clock.rawValue, summary: "second chance: a clock hand skips pages touched since its last pass"),
+        implementation: Implementation(
+            name: SwapVictimName.clock.rawValue,
+            summary: "second chance: a clock hand skips pages touched since its last pass"),
         usesGuestLRU: true,
         make: { vm, _, _ in ClockVictim(pages: vm.maxPages) })
 

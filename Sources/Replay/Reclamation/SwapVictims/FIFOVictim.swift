@@ -2,7 +2,8 @@
 /// is stale once its page left and came back (its residency sequence changed).
 final class FIFOVictim: SwapVictimChooser {
     static let registration = SwapVictimRegistration(
-        implementation: Implementation(name: SwapVictimName.fifo.rawValue, summary: "the private page resident longest"),
+        implementation: Implementation(
+            name: SwapVictimName.fifo.rawValue, summary: "the private page resident longest"),
         usesGuestLRU: false,
         make: { vm, _, tracking in FIFOVictim(pages: tracking ? vm.maxPages : nil) })
 

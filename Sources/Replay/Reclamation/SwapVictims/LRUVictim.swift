@@ -1,7 +1,9 @@
 /// The guest's least recently used private page (GuestLRU.swift keeps that order exact).
 final class LRUVictim: SwapVictimChooser {
     static let registration = SwapVictimRegistration(
-        implementation: Implementation(name: SwapVictimName.lru.rawValue, summary: "least recently used private page, by the guest's exact LRU order"),
+        implementation: Implementation(
+            name: SwapVictimName.lru.rawValue,
+            summary: "least recently used private page, by the guest's exact LRU order"),
         usesGuestLRU: true,
         make: { _, _, _ in LRUVictim() })
 

@@ -4,7 +4,8 @@ import TraceFormat
 /// comes up; after 64 misses, a scan from a random start guarantees termination.
 final class RandomVictim: SwapVictimChooser {
     static let registration = SwapVictimRegistration(
-        implementation: Implementation(name: SwapVictimName.random.rawValue, summary: "uniformly random private page (the paper's choice)"),
+        implementation: Implementation(
+            name: SwapVictimName.random.rawValue, summary: "uniformly random private page (the paper's choice)"),
         usesGuestLRU: false,
         make: { vm, policy, _ in RandomVictim(vm: vm.id, seed: policy.seed) })
 

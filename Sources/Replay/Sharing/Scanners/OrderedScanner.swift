@@ -3,8 +3,9 @@
 /// test); a page seen for the first time, or written since, is marked stable and skipped.
 struct OrderedScanner: SharingScanner {
     static let registration = SharingScannerRegistration(
-        implementation: Implementation(name: SharingName.ksm.rawValue,
-                                       summary: "KSM-style: pages in order, merged only when their checksum is unchanged since the last visit"),
+        implementation: Implementation(
+            name: SharingName.ksm.rawValue,
+            summary: "KSM-style: pages in order, merged only when their checksum is unchanged since the last visit"),
         make: { _ in OrderedScanner() })
 
     func beginSweep(_ vm: VMState, sweep: UInt64, seed: UInt64) {}

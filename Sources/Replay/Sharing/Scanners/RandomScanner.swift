@@ -4,7 +4,8 @@ import TraceFormat
 /// pseudo-random order drawn from the sweep's own stream (seed, VM, sweep).
 struct RandomScanner: SharingScanner {
     static let registration = SharingScannerRegistration(
-        implementation: Implementation(name: SharingName.on.rawValue, summary: "ESX's scan: every page once per sweep, in a random order"),
+        implementation: Implementation(
+            name: SharingName.on.rawValue, summary: "ESX's scan: every page once per sweep, in a random order"),
         make: { _ in RandomScanner() })
 
     func beginSweep(_ vm: VMState, sweep: UInt64, seed: UInt64) {

@@ -3,7 +3,8 @@ import TraceFormat
 /// ESX's random scan, sharing only pages whose content is all zeros.
 struct ZeroOnlyScanner: SharingScanner {
     static let registration = SharingScannerRegistration(
-        implementation: Implementation(name: SharingName.zeroOnly.rawValue, summary: "ESX's random scan, sharing zero pages only"),
+        implementation: Implementation(
+            name: SharingName.zeroOnly.rawValue, summary: "ESX's random scan, sharing zero pages only"),
         make: { _ in ZeroOnlyScanner() })
 
     private let order = RandomScanner()
