@@ -100,12 +100,33 @@ extension ConfigError {
 /// silently keep the last), and which options the user actually typed (for commands that must
 /// refuse options they would ignore).
 enum CommandLineScan {
-    /// Options that may be repeated, by command path.
-    static let repeatable: [String: Set<String>] = [
-        "replay": ["--set", "--vm"], "compare": ["--policy", "--set", "--sweep", "--vm"],
-        "plan": ["--policy", "--set"], "capture": ["--vm"], "policy show": ["--set"],
-        "policy": ["--set"],
-    ]
+    /// Every command path ("replay", "policy show") with its long options and those that may
+    /// repeat, derived from the commands' declarations (an array-valued `@Option` repeats): the
+    /// argument parser's own description of the tool, read once and only when an option was
+    /// given twice.
+    static let declared: [String: (options: Set<String>, repeating: Set<String>)] = {
+        guard let data = TraceTool._dumpHelp().data(using: .utf8),
+            let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+            let command = root["command"] as? [String: Any]
+        else { return [:] }
+        var out: [String: (options: Set<String>, repeating: Set<String>)] = [:]
+        func walk(_ c: [String: Any], path: [String]) {
+            var all: Set<String> = [], repeating: Set<String> = []
+            for a in c["arguments"] as? [[String: Any]] ?? [] {
+                for n in a["names"] as? [[String: Any]] ?? [] where n["kind"] as? String == "long" {
+                    guard let name = n["name"] as? String else { continue }
+                    all.insert("--" + name)
+                    if a["isRepeating"] as? Bool == true { repeating.insert("--" + name) }
+                }
+            }
+            if !path.isEmpty { out[path.joined(separator: " ")] = (all, repeating) }
+            for sub in c["subcommands"] as? [[String: Any]] ?? [] {
+                if let name = sub["commandName"] as? String { walk(sub, path: path + [name]) }
+            }
+        }
+        walk(command, path: [])
+        return out
+    }()
     static let shortNames = ["-o": "--output", "-q": "--quiet", "-h": "--help"]
     nonisolated(unsafe) static var given: Set<String> = []
 
@@ -123,20 +144,25 @@ enum CommandLineScan {
                 words.append(a)
             }
         }
-        // "policy show" is two words; every other command is one (its positionals follow).
-        let command = words.first == "policy" ? words.prefix(2).joined(separator: " ") : (words.first ?? "")
-        return (command, names)
+        return (words.joined(separator: " "), names)
     }
 
     static func optionsGiven(_ args: [String]) -> Set<String> { Set(options(args).names) }
 
     /// "--x given 2 times; it takes one value" for the first such option, or nil.
     static func repeatedOption(_ args: [String]) -> String? {
-        let (command, names) = options(args)
-        let ok = repeatable[command] ?? []
+        let (words, names) = options(args)
         var count: [String: Int] = [:]
         for n in names { count[n, default: 0] += 1 }
-        for n in names where count[n]! > 1 && !ok.contains(n) {
+        guard count.values.contains(where: { $0 > 1 }) else { return nil }
+        // The command is the longest declared path the leading words spell ("policy show",
+        // "study run"); the words after it are positionals.
+        let w = words.split(separator: " ").map(String.init)
+        let command =
+            (0...w.count).reversed().map { w.prefix($0).joined(separator: " ") }.first { declared[$0] != nil } ?? ""
+        let options = declared[command]?.options ?? []
+        let ok = declared[command]?.repeating ?? []
+        for n in names where count[n]! > 1 && options.contains(n) && !ok.contains(n) {
             let may = ok.isEmpty ? "" : " (options that repeat here: \(ok.sorted().joined(separator: ", ")))"
             return "\(n) given \(count[n]!) times; it takes one value\(may)"
         }

@@ -19,18 +19,38 @@ public enum HTMLReport {
 
     static func esc(_ s: String) -> String { SVG.esc(s) }
 
+    /// The rules every page shares (the reports here and the reproduction's page), in the order
+    /// the pages use them: page, headings, warnings and notes, tables, figures, charts.
+    enum Style {
+        static let page = #"body{font-family:"DejaVu Sans",Arial,sans-serif;margin:24px;color:#222;max-width:960px}"#
+        static let headings = "h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ccc}"
+        static let notes =
+            "p.warning{background:#fff1ee;border-left:4px solid #D55E00;padding:4px 8px}p.note{color:#444}"
+        static let tables =
+            "table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+        static let figures = "figure{margin:18px 0}figcaption{font-weight:bold;font-size:14px;margin-bottom:4px}"
+        static let charts = "svg{display:block;margin:6px 0}"
+
+        /// A `<style>` element: the shared rules with a page's own after each group.
+        static func sheet(
+            headings extraHeadings: String = "", afterHeadings: [String] = [], cells: String,
+            afterTables: [String] = [],
+            charts extraCharts: String = ""
+        ) -> String {
+            (["<style>" + page, headings + extraHeadings] + afterHeadings + [notes, tables, cells] + afterTables
+                + [figures, charts + extraCharts + "</style>"]).joined(separator: "\n")
+        }
+    }
+
     /// The pages' style sheet (replay, compare and study reports).
-    static let style = """
-        <style>body{font-family:"DejaVu Sans",Arial,sans-serif;margin:24px;color:#222;max-width:960px}
-        h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ccc}
-        .summary{background:#f4f7fb;border:1px solid #c9d6e6;padding:4px 16px 10px}
-        .question{font-size:16px;font-weight:bold}.answer{font-size:15px}
-        p.warning{background:#fff1ee;border-left:4px solid #D55E00;padding:4px 8px}p.note{color:#444}
-        table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-        th:first-child,td:first-child{text-align:left;white-space:nowrap}table.answer td,table.answer th{text-align:left}td.best{font-weight:bold;background:#e6f2ea}
-        figure{margin:18px 0}figcaption{font-weight:bold;font-size:14px;margin-bottom:4px}
-        svg{display:block;margin:6px 0}.multiples svg{display:inline-block;margin:2px 4px 2px 0;vertical-align:top}</style>
-        """
+    static let style = Style.sheet(
+        afterHeadings: [
+            ".summary{background:#f4f7fb;border:1px solid #c9d6e6;padding:4px 16px 10px}",
+            ".question{font-size:16px;font-weight:bold}.answer{font-size:15px}",
+        ],
+        cells:
+            "th:first-child,td:first-child{text-align:left;white-space:nowrap}table.answer td,table.answer th{text-align:left}td.best{font-weight:bold;background:#e6f2ea}",
+        charts: ".multiples svg{display:inline-block;margin:2px 4px 2px 0;vertical-align:top}")
     static func mib1(_ v: Double) -> String { String(format: "%.1f", v) }
 
     /// The page's columns: one per policy and grid cell (the seeds of one are summarised).

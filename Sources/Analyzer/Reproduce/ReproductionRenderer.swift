@@ -51,14 +51,10 @@ public enum ReproductionRenderer {
         var s = """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><title>tracetool: the paper's experiments, rerun</title>
-            <style>body{font-family:"DejaVu Sans",Arial,sans-serif;margin:24px;color:#222;max-width:960px}
-            h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ccc}h3{font-size:15px}
-            p.warning{background:#fff1ee;border-left:4px solid #D55E00;padding:4px 8px}p.note{color:#444}
-            table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-            th:first-child,td:first-child,th:last-child,td:last-child{text-align:left}td.agree{background:#e6f2ea}td.differ{background:#fdf0e0}
-            pre{background:#f6f6f6;padding:6px 10px;font-size:12px;white-space:pre-wrap}
-            figure{margin:18px 0}figcaption{font-weight:bold;font-size:14px;margin-bottom:4px}
-            svg{display:block;margin:6px 0}</style></head><body>
+            \(HTMLReport.Style.sheet(
+                headings: "h3{font-size:15px}",
+                cells: "th:first-child,td:first-child,th:last-child,td:last-child{text-align:left}td.agree{background:#e6f2ea}td.differ{background:#fdf0e0}",
+                afterTables: ["pre{background:#f6f6f6;padding:6px 10px;font-size:12px;white-space:pre-wrap}"]))</head><body>
             <h1>The paper's experiments, rerun</h1>
 
             """
