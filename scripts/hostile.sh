@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs tracetool (release build) on hostile inputs, options and outputs, and checks that each
 # ends in under 10 s and 2 GiB with exit 0, or with exactly one line on stderr and an exit
-# status in 1…127; outputs that must be refused must leave the target as it was.
+# status in 1…127; outputs that must be refused must leave the target as it was. Every case
+# runs twice: as it is, and under `ulimit -v 2097152` (2 GiB of address space), where the
+# memory budget comes from the limit (docs/GUIDE.md "Every command").
 # Usage: bash scripts/hostile.sh            (prints one row per case; exits 1 if any fails)
 # The same cases' messages are pinned by the CLI tests (LimitTests, OutputSafetyTests); this
 # script adds wall time and peak memory, which tests do not time.
@@ -16,11 +18,22 @@ max_kib=$((2 * 1024 * 1024))
 failed=0
 printf '%-58s %5s %6s %9s  %s\n' case exit sec "peak MiB" "stderr (first line)"
 
-# check NAME ARGS...: runs tracetool ARGS, judges it.
+# check NAME ARGS...: runs tracetool ARGS as it is and under a 2 GiB address-space limit.
 check() {
-  local name=$1; shift
+  judge "$1" "" "${@:2}"
+  judge "$1 [ulimit -v 2GiB]" 2097152 "${@:2}"
+}
+
+# judge NAME LIMIT ARGS...: runs tracetool ARGS (under ulimit -v LIMIT KiB unless empty),
+# judges it.
+judge() {
+  local name=$1 limit=$2; shift 2
   local status=0
-  /usr/bin/time -f '%e %M' -o "$dir/time" "$tt" "$@" >"$dir/out" 2>"$dir/err" || status=$?
+  if [ -n "$limit" ]; then
+    (ulimit -v "$limit"; exec /usr/bin/time -f '%e %M' -o "$dir/time" "$tt" "$@") >"$dir/out" 2>"$dir/err" || status=$?
+  else
+    /usr/bin/time -f '%e %M' -o "$dir/time" "$tt" "$@" >"$dir/out" 2>"$dir/err" || status=$?
+  fi
   read -r secs kib < <(tail -1 "$dir/time")
   local lines
   lines=$(grep -c '' "$dir/err" || true)
@@ -86,6 +99,12 @@ check "replay, VM of 2^28 pages" replay "$t/p28.mtr.txt" --quiet
 check "stats, VM of 2^32-1 pages" stats "$t/p32.mtr.txt"
 { echo 'hash,xxh3-64'; awk 'BEGIN { for (i = 0; i < 65536; i++) printf "vm,%d,v%d,16\n", i, i }'; echo '0,0,R,5'; } > "$t/many.mtr.txt"
 check "stats, 65,536 declared VMs" stats "$t/many.mtr.txt"
+printf 'vm,0,big,134217728\n0,0,R,0\n' > "$t/p27.mtr.txt"
+check "replay --host-memory 1GiB, VM of 2^27 pages" replay -q --host-memory 1GiB "$t/p27.mtr.txt"
+{ echo 'hash,xxh3-64'; awk 'BEGIN { for (i = 0; i < 65536; i++) printf "vm,%d,v%d,4096\n", i, i }'; echo '0,0,R,5'; } > "$t/many4k.mtr.txt"
+check "stats, 65,536 declared VMs of 4,096 pages" stats "$t/many4k.mtr.txt"
+printf 'vm,0,a,16\n94608000000000,0,R,0\n' > "$t/one-late.mtr.txt"
+check "stats of one record three years in" stats "$t/one-late.mtr.txt"
 check "replay, 65,536 declared VMs" replay "$t/many.mtr.txt" --quiet
 check "--set shareScanVM=1e300" replay "$sample" --set shareScanVM=1e300 --quiet
 check "--set overhead=1e300" replay "$sample" --set overhead=1e300 --quiet

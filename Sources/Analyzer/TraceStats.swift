@@ -35,8 +35,12 @@ public struct TraceStats: Codable, Equatable, Sendable {
         public var contentChanges: UInt64
         /// Pages each VM touched in the interval, in header order.
         public var workingSetPages: [UInt64]
+        /// Intervals without a record just before this one (absent when none): they are not
+        /// listed; each touched nothing, changed no content, and had this row's predecessor's
+        /// oracle bound and zero pages (docs/REPORT.md "stats").
+        public var emptyIntervalsBefore: UInt64? = nil
     }
-    public var schemaVersion = 4
+    public var schemaVersion = 5
     public var trace: String
     public var pageSizeBytes: UInt64
     public var intervalSeconds: Double
@@ -72,10 +76,6 @@ public struct TraceStats: Codable, Equatable, Sendable {
                 throw TraceError(file: path, .limitExceeded(problem + ", or a longer --interval"), record: record)
             }
         }
-        // A binary trace with a stored footer says where it ends: check every row up front.
-        if reader.encoding == .binary, let last = try TraceFile.storedFooter(path)?.lastTime, interval.rawValue > 0 {
-            try checkRows((Double(last) / Double(interval.rawValue)).rounded(.up) + 1, to: last, record: nil)
-        }
         // Per page, in flat arrays (VM v's pages from base[v]): the content hash, and one word
         // holding the interval of the last touch (low 30 bits) and two bits (content known,
         // ever touched), so that an access touches one cache line.
@@ -88,8 +88,18 @@ public struct TraceStats: Codable, Equatable, Sendable {
             b.initialize(repeating: value)
             return b
         }
-        let hash = buffer(base[n], UInt64(0))
-        let word = buffer(base[n], UInt32(0))
+        // The per-page arrays start zero and are obtained already zeroed (large ones are
+        // mapped, not written), so memory follows the pages the trace touches, not the
+        // declared ones.
+        func zeroed<T>(_ count: Int, _: T.Type) throws(TraceError) -> UnsafeMutableBufferPointer<T> {
+            guard let p = calloc(max(count, 1), MemoryLayout<T>.stride) else {
+                throw TraceError(file: path, .limitExceeded("no memory for stats over \(count) declared pages"))
+            }
+            return UnsafeMutableBufferPointer(
+                start: p.bindMemory(to: T.self, capacity: max(count, 1)), count: max(count, 1))
+        }
+        let hash = try zeroed(base[n], UInt64.self)
+        let word = try zeroed(base[n], UInt32.self)
         let knownBit: UInt32 = 1 << 31, touchedBit: UInt32 = 1 << 30, stampMask: UInt32 = touchedBit - 1
         var global = CountMap()
         let withContent = buffer(n, UInt64(0))
@@ -100,11 +110,16 @@ public struct TraceStats: Codable, Equatable, Sendable {
         let wsSum = buffer(n, 0.0)
         let wsMax = buffer(n, UInt64(0))
         defer {
-            hash.deallocate(); word.deallocate(); withContent.deallocate(); zero.deallocate(); changes.deallocate()
+            free(hash.baseAddress); free(word.baseAddress); withContent.deallocate(); zero.deallocate();
+            changes.deallocate()
             touchedCount.deallocate(); ws.deallocate(); wsSum.deallocate(); wsMax.deallocate()
         }
         var intervalChanges: UInt64 = 0
         var intervals: [Interval] = []
+        // Intervals so far, listed or not, and those without records not yet listed (they are
+        // counted into the next row, never walked: time and memory follow the records).
+        var intervalsTotal: UInt64 = 0
+        var pendingEmpty: UInt64 = 0
         var period: UInt32 = 1
         var boundary = interval.rawValue
         var totalContent: UInt64 = 0
@@ -114,7 +129,10 @@ public struct TraceStats: Codable, Equatable, Sendable {
             intervals.append(
                 Interval(
                     timeSeconds: Double(t) / 1e6, oracleSavedPages: totalContent - UInt64(global.count),
-                    zeroPages: zeros, contentChanges: intervalChanges, workingSetPages: Array(ws)))
+                    zeroPages: zeros, contentChanges: intervalChanges, workingSetPages: Array(ws),
+                    emptyIntervalsBefore: pendingEmpty > 0 ? pendingEmpty : nil))
+            intervalsTotal += 1
+            pendingEmpty = 0
             for i in 0..<n {
                 wsSum[i] += Double(ws[i])
                 wsMax[i] = max(wsMax[i], ws[i])
@@ -176,15 +194,17 @@ public struct TraceStats: Codable, Equatable, Sendable {
                 let r = batch[i]
                 any = true
                 if interval.rawValue > 0 && r.time.rawValue > boundary {
-                    // Every interval up to this record's gets a row: check they fit first.
-                    let rows =
-                        Double(intervals.count)
-                        + ((Double(r.time.rawValue) - Double(boundary)) / Double(interval.rawValue)).rounded(.up) + 1
-                    try checkRows(rows, to: r.time.rawValue, record: item.position.recordsRead)
-                }
-                while interval.rawValue > 0 && r.time.rawValue > boundary {
+                    // The open interval gets a row now and this record's one at most later.
+                    try checkRows(Double(intervals.count) + 2, to: r.time.rawValue, record: item.position.recordsRead)
                     closeInterval(at: boundary)
-                    boundary += interval.rawValue
+                    // The intervals wholly between hold no record: counted, not listed.
+                    let iv = interval.rawValue
+                    let skipped = (r.time.rawValue - boundary - 1) / iv
+                    pendingEmpty = skipped
+                    intervalsTotal += skipped
+                    let (end, overflow) = boundary.addingReportingOverflow(
+                        (skipped + 1).multipliedReportingOverflow(by: iv).partialValue)
+                    boundary = overflow || (skipped + 1).multipliedReportingOverflow(by: iv).overflow ? UInt64.max : end
                 }
                 if r.vm.rawValue != lastVM {
                     lastVM = r.vm.rawValue
@@ -236,7 +256,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
                 id: d.id, name: d.name, maxPages: d.pages, touchedPages: touchedCount[i], contentPages: withContent[i],
                 zeroPages: zero[i], distinctContents: distinct[i], duplicateWithinVMPages: withContent[i] - distinct[i],
                 oracleSavedPages: share[i], contentChanges: changes[i],
-                workingSetMeanPages: (wsSum[i] / Double(max(1, intervals.count)) * 1000).rounded() / 1000,
+                workingSetMeanPages: (wsSum[i] / Double(max(1, intervalsTotal)) * 1000).rounded() / 1000,
                 workingSetMaxPages: wsMax[i])
         }
         return TraceStats(

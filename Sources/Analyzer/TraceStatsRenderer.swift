@@ -19,8 +19,10 @@ extension TraceStats {
         func pm(_ pages: UInt64) -> String { String(format: "%llu (%.1f)", pages, Double(pages) * mib) }
         func pmd(_ pages: Double) -> String { String(format: "%.1f (%.1f)", pages, pages * mib) }
         let span = intervals.last.map { String(format: "%g", $0.timeSeconds) } ?? "0"
+        let empty = intervals.reduce(UInt64(0)) { $0 + ($1.emptyIntervalsBefore ?? 0) }
+        let total = UInt64(intervals.count) + empty
         var s =
-            "trace \(trace): \(records) records; \(intervals.count) intervals of \(String(format: "%g", intervalSeconds)) s, "
+            "trace \(trace): \(records) records; \(total) intervals of \(String(format: "%g", intervalSeconds)) s, "
         s +=
             "ending at \(span) s (each holds the records stamped in (end − \(String(format: "%g", intervalSeconds)) s, end])\n"
         s +=
@@ -49,9 +51,11 @@ extension TraceStats {
             "  WS = working set: pages touched in an interval; content changes = content records that changed a page's content\n"
         s +=
             "  oracle saved = the VM's share of the bound at the end: each page whose content n pages hold in all counts (n − 1)/n\n"
+        // Intervals without records are not listed; a column counts those before each row.
+        let gaps = empty > 0
         var iv: [[String]] = [
             ["interval end s", "oracle saved pages (MiB)", "zero pages (MiB)", "content changes"]
-                + vms.map { "VM \($0.id) WS pages" }
+                + vms.map { "VM \($0.id) WS pages" } + (gaps ? ["empty intervals before"] : [])
         ]
         for i in intervals {
             iv.append(
@@ -59,9 +63,12 @@ extension TraceStats {
                     String(format: "%.1f", i.timeSeconds), pm(i.oracleSavedPages), pm(i.zeroPages),
                     String(i.contentChanges),
                 ]
-                    + i.workingSetPages.map(String.init))
+                    + i.workingSetPages.map(String.init) + (gaps ? [String(i.emptyIntervalsBefore ?? 0)] : []))
         }
-        s += "\n" + TextTable.render(iv, rightAligned: Set(0..<(4 + vms.count)))
+        s += "\n" + TextTable.render(iv, rightAligned: Set(0..<(4 + vms.count + (gaps ? 1 : 0))))
+        if gaps {
+            s += "  \(empty) intervals without records are not listed: each touched nothing and changed no content\n"
+        }
         return s
     }
 }

@@ -18,6 +18,11 @@ struct InfoCommand: ParsableCommand {
         switch format {
         case .text:
             writeStdout(TraceInfoRenderer.text(path: file, header: s.header, footer: s.footer, encoding: s.encoding))
+            // What the commands that plan by declared sizes may use here, and why.
+            let b = MemoryBudget.limit
+            writeStdout(
+                "memory budget here: \(MemoryBudget.gib(Double(b.bytes))), \(b.source) (the default --max-memory of replay, compare, plan and stats)\n"
+            )
         case .json:
             writeStdout(
                 try TraceInfoRenderer.json(path: file, header: s.header, footer: s.footer, encoding: s.encoding))

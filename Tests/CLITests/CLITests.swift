@@ -24,10 +24,16 @@ struct CLI {
         var stderr: String
     }
 
-    static func run(_ args: [String], in directory: String? = nil) throws -> Result {
+    /// Runs the binary with `args`; under `ulimit -v addressSpaceKiB` (through /bin/sh) when given.
+    static func run(_ args: [String], in directory: String? = nil, addressSpaceKiB: Int? = nil) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
+        if let kib = addressSpaceKiB {
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "ulimit -v \(kib) && exec \"$0\" \"$@\"", binary] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = args
+        }
         if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out

@@ -60,10 +60,36 @@ struct LimitTests {
         let far = s.file("far.mtr.txt")
         try "hash,xxh3-64\nvm,0,a,16\n0,0,R,5\n18446744073709551000,0,R,5\n".write(
             toFile: far, atomically: true, encoding: .utf8)
-        try expectOneLine(["stats", far], "or a longer --interval")
-        try expectOneLine(["stats", far, "--interval", "1us"], "intervals of 1us")
-        // A binary trace's stored footer gives its end: the rows are priced before any record.
-        try expectOneLine(["stats", Self.sample, "--interval", "1us"], "120036334 intervals of 1us (to 120 s)")
+        // Intervals without records are counted, not listed: a 2^64 µs span costs two rows (the
+        // first interval, (0, 1 µs], and the last record's; 2^64 − 1,618 empty ones between).
+        let r = try CLI.run(["stats", far, "--interval", "1us", "--format", "json"])
+        #expect(r.status == 0 && r.stdout.contains("\"emptyIntervalsBefore\" : 18446744073709550998"), "\(r.stderr)")
+        // The rows that hold records are priced against the budget as they come.
+        try expectOneLine(["stats", Self.sample, "--interval", "1us", "--max-memory", "1MiB"], "intervals of 1us")
+    }
+
+    @Test("Under a small RLIMIT_AS the default budget comes from the limit: the refusal names it")
+    func addressSpaceLimit() throws {
+        let s = Scratch()
+        let big = s.file("big.mtr.txt")
+        try "vm,0,big,134217728\n0,0,R,0\n".write(toFile: big, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["replay", "-q", "--host-memory", "1GiB", big], addressSpaceKiB: 2_097_152)
+        #expect(r.status == CLI.failure, "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(
+            r.stderr.contains("needs about 6.0 GiB, more than") && r.stderr.contains("RLIMIT_AS leaves (ulimit -v: 2.0 GiB")
+                && r.stderr.contains("raise ulimit -v"), "\(r.stderr)")
+        // Stats over 268,435,456 declared pages is refused the same way; a one-record trace
+        // stamped three years in lists two rows and counts 9,460,798 empty intervals.
+        let many = s.file("many.mtr.txt")
+        try ("hash,xxh3-64\n" + (0..<65_536).map { "vm,\($0),v\($0),4096\n" }.joined() + "0,0,R,5\n")
+            .write(toFile: many, atomically: true, encoding: .utf8)
+        let st = try CLI.run(["stats", many], addressSpaceKiB: 2_097_152)
+        #expect(st.status == CLI.failure && st.stderr.contains("RLIMIT_AS"), "\(st.stderr)")
+        let late = s.file("late.mtr.txt")
+        try "vm,0,a,16\n94608000000000,0,R,0\n".write(toFile: late, atomically: true, encoding: .utf8)
+        let lr = try CLI.run(["stats", late], addressSpaceKiB: 2_097_152)
+        #expect(lr.status == 0 && lr.stdout.contains("9460800 intervals of 10 s"), "\(lr.stderr)")
     }
 
     @Test(

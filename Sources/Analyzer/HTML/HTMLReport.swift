@@ -485,7 +485,14 @@ public enum HTMLReport {
     /// The oracle bound of sharing over time, held at its last value to the run's end (after
     /// the last record no content changes, so the bound stays).
     static func oracle(_ stats: TraceStats, mib: Double, end: Double) -> [(Double, Double)] {
-        var pts = stats.intervals.map { ($0.timeSeconds, Double($0.oracleSavedPages) * mib) }
+        var pts: [(Double, Double)] = []
+        for i in stats.intervals {
+            // Intervals without records before this row kept the previous row's bound.
+            if i.emptyIntervalsBefore != nil, let last = pts.last {
+                pts.append((i.timeSeconds - stats.intervalSeconds, last.1))
+            }
+            pts.append((i.timeSeconds, Double(i.oracleSavedPages) * mib))
+        }
         if let last = pts.last, end > last.0 { pts.append((end, last.1)) }
         return pts
     }
