@@ -58,6 +58,8 @@ let package = Package(
         .executableTarget(name: "FuzzTraceText", dependencies: ["TraceFormat"], path: "Fuzz/FuzzTraceText"),
         .executableTarget(name: "FuzzLackey", dependencies: ["TraceFormat"], path: "Fuzz/FuzzLackey"),
         .executableTarget(name: "FuzzOptions", dependencies: ["TraceFormat", "Replay"], path: "Fuzz/FuzzOptions"),
+        .executableTarget(name: "FuzzStudy", dependencies: ["Analyzer"], path: "Fuzz/FuzzStudy"),
+        .executableTarget(name: "FuzzCapture", dependencies: ["Capture"], path: "Fuzz/FuzzCapture"),
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Scenarios"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analyzer", "TraceFormat", "Scenarios"]),
         // The golden reports, the HTML report and the report renderers.

@@ -2,7 +2,9 @@
 # Fuzzes tracetool's input parsers with libFuzzer (address sanitizer and leak checks on).
 # Usage: bash scripts/fuzz.sh TARGET|all SECONDS
 #   TARGET: FuzzTraceBinary (binary reader), FuzzTraceText (text reader), FuzzLackey (valgrind
-#   lackey importer), FuzzOptions (sizes, durations, knobs, policy JSON, --vm settings, host).
+#   lackey importer), FuzzOptions (sizes, durations, knobs, policy JSON, --vm settings, host),
+#   FuzzStudy (the study file, and planning its cells), FuzzCapture (capture --vm and --attach
+#   specifications, /proc/PID/maps and cmdline, pagemap words, QMP replies).
 # Each target starts from a seed corpus made from the bundled traces (prefixes of their raw
 # and text forms) and small generated traces, kept and grown in .fuzz/TARGET/corpus; a crash,
 # leak or timeout (10 s per input) ends the run with a non-zero status and leaves the input in
@@ -10,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 target=${1:?usage: scripts/fuzz.sh TARGET|all SECONDS}
 seconds=${2:?usage: scripts/fuzz.sh TARGET|all SECONDS}
-all=(FuzzTraceBinary FuzzTraceText FuzzLackey FuzzOptions)
+all=(FuzzTraceBinary FuzzTraceText FuzzLackey FuzzOptions FuzzStudy FuzzCapture)
 if [ "$target" = all ]; then
   for t in "${all[@]}"; do bash "$0" "$t" "$seconds"; done
   exit 0
@@ -56,6 +58,22 @@ case $target in
     for s in 512MiB 1.5G "4096 pages" 30s 15m 500ms "idleTax=0.5,sharing=ksm" "shareScanVM=100,hashBits=32" \
              '{"idleTax": 0.5, "swapVictim": "lru"}' "0:min=64MiB,shares=5000,balloon=off" 2.5; do
       printf '%s' "$s" > "$seeds/$(printf '%s' "$s" | md5sum | cut -c1-12)"
+    done
+    ;;
+  FuzzStudy)
+    cp scripts/study-example.json "$seeds/example.json"
+    printf '{"traces": ["*.mtr.zst"], "policies": ["esx", "swap-only"], "seeds": [1, 2], "host": {"overcommit": 2}, "settle": "60s", "output": "out"}' > "$seeds/small.json"
+    printf '{"traces": ["a.mtr.zst"], "sweep": [{"key": "idleTax", "values": [0, 0.75]}, {"key": "overcommit", "values": [1, 2]}], "until": "10m"}' > "$seeds/sweep.json"
+    ;;
+  FuzzCapture)
+    # Recorded samples: this process's maps, a QEMU command line, pagemap words, QMP replies.
+    head -c 16384 /proc/self/maps > "$seeds/maps"
+    printf 'qemu-system-x86_64\0-machine\0q35\0-m\0size=256M,slots=2\0-smp\0001\0-qmp\0unix:/tmp/q,server\0' > "$seeds/cmdline"
+    head -c 512 /proc/self/pagemap > "$seeds/pagemap" 2>/dev/null || true
+    printf '{"QMP": {"version": {"qemu": {"major": 8}}, "capabilities": []}}\n{"return": {}}\n{"event": "STOP", "timestamp": {"seconds": 1}}\n{"error": {"class": "GenericError", "desc": "no"}}\n' > "$seeds/qmp"
+    for s in "idle,mem=128" "mixed,start=30s,stop=2m,seed=7,name=m" "toucher,schedule=64:30s;16:1m" "sort,count=3" \
+             "1234,name=a,qmp=/tmp/q.sock" "99"; do
+      printf '%s' "$s" > "$seeds/spec-$(printf '%s' "$s" | md5sum | cut -c1-12)"
     done
     ;;
 esac

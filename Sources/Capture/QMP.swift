@@ -40,8 +40,7 @@ final class QMPClient {
             fd = -1
             throw CaptureError("QMP \(path): connect: \(e)")
         }
-        let greeting = try readMessage()
-        guard greeting["QMP"] != nil else { throw CaptureError("QMP \(path): unexpected greeting") }
+        guard case .greeting = try readMessage() else { throw CaptureError("QMP \(path): unexpected greeting") }
         _ = try execute("qmp_capabilities")
     }
 
@@ -70,11 +69,10 @@ final class QMPClient {
             sent += n
         }
         while true {
-            let reply = try readMessage()
-            if reply["event"] != nil { continue }
-            if let r = reply["return"] { return r }
-            if let e = reply["error"] as? [String: Any] {
-                throw CaptureError("QMP \(command) failed: \(e["desc"] as? String ?? "unknown error")")
+            switch try readMessage() {
+            case .reply(let r): return r
+            case .failure(let desc): throw CaptureError("QMP \(command) failed: \(desc)")
+            case .greeting, .event, .other: continue
             }
         }
     }
@@ -84,16 +82,14 @@ final class QMPClient {
         _ = try? execute("quit")
     }
 
-    private func readMessage() throws(CaptureError) -> [String: Any] {
+    private func readMessage() throws(CaptureError) -> QMPMessage {
         while true {
             if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = Array(buffer[..<nl])
                 buffer.removeSubrange(...nl)
                 if line.allSatisfy({ $0 == 32 || $0 == 13 }) { continue }
-                guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
-                    throw CaptureError("QMP \(path): unreadable reply")
-                }
-                return obj
+                guard let m = QMPMessage.parse(line) else { throw CaptureError("QMP \(path): unreadable reply") }
+                return m
             }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let r = poll(&p, 1, timeoutMillis)
@@ -111,6 +107,26 @@ final class QMPClient {
             if n == 0 { throw CaptureError("QMP \(path): QEMU closed the connection") }
             buffer.append(contentsOf: chunk[..<n])
         }
+    }
+}
+
+/// One message QEMU sends on its QMP socket (a line of JSON): the greeting, an event, the
+/// reply to a command (its `return` value, or its `error`'s description), or something else.
+public enum QMPMessage {
+    case greeting
+    case event
+    case reply(Any)
+    case failure(String)
+    case other
+
+    /// The message one line holds; nil when it is not a JSON object.
+    public static func parse(_ line: [UInt8]) -> QMPMessage? {
+        guard let o = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else { return nil }
+        if o["QMP"] != nil { return .greeting }
+        if o["event"] != nil { return .event }
+        if let r = o["return"] { return .reply(r) }
+        if let e = o["error"] as? [String: Any] { return .failure(e["desc"] as? String ?? "unknown error") }
+        return .other
     }
 }
 

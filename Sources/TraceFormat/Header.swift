@@ -27,6 +27,10 @@ public struct VMDecl: Codable, Equatable, Sendable {
 
 /// How the trace was made.
 public struct CaptureFacts: Codable, Equatable, Sendable {
+    /// The values of `accesses` (docs/FORMAT.md): every access in order; each page at most
+    /// once per capture interval; as that, writes only.
+    public static let accessModes = ["exact", "interval", "interval-writes"]
+
     public struct Hash: Codable, Equatable, Sendable {
         public var algorithm: String
         public var bits: Int
@@ -102,6 +106,14 @@ public struct TraceHeader: Codable, Equatable, Sendable {
             guard !vm.name.contains(where: { $0 == "," || $0 == "\n" || $0 == "\r" }) else {
                 throw bad("VM \(vm.id) name contains a comma or a line break")
             }
+            guard !vm.name.isEmpty else { throw bad("VM \(vm.id) has an empty name") }
+        }
+        // What the model reads from `accesses` decides what a report says of active memory: a
+        // value this version does not know is refused rather than guessed.
+        guard CaptureFacts.accessModes.contains(capture.accesses) else {
+            throw bad(
+                "capture.accesses \"\(capture.accesses)\" is not one of \(CaptureFacts.accessModes.joined(separator: ", "))"
+            )
         }
         if let h = capture.hash, h.bits < 1 || h.bits > 64 {
             throw bad("hash width \(h.bits) bits is not between 1 and 64")

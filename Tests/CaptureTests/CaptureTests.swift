@@ -432,3 +432,26 @@ struct CompressedSizeTests {
         #expect(r[2].compressedSize > 2048 && r[2].compressedSize < 2200)
     }
 }
+
+@Suite("QMP messages")
+struct QMPMessageTests {
+    @Test("Greeting, event, reply and error lines; a line that is not a JSON object is unreadable")
+    func messages() {
+        func kind(_ s: String) -> String {
+            switch QMPMessage.parse(Array(s.utf8)) {
+            case .greeting?: return "greeting"
+            case .event?: return "event"
+            case .reply(let r)?: return "reply \((r as? [String: Any])?.count ?? -1)"
+            case .failure(let d)?: return "failure \(d)"
+            case .other?: return "other"
+            case nil: return "unreadable"
+            }
+        }
+        #expect(kind(#"{"QMP": {"version": {}, "capabilities": []}}"#) == "greeting")
+        #expect(kind(#"{"event": "STOP", "timestamp": {"seconds": 1}}"#) == "event")
+        #expect(kind(#"{"return": {}}"#) == "reply 0")
+        #expect(kind(#"{"error": {"class": "GenericError", "desc": "no such device"}}"#) == "failure no such device")
+        #expect(kind(#"{"error": 3}"#) == "other")
+        #expect(kind("[1, 2]") == "unreadable" && kind("{\"return\"") == "unreadable")
+    }
+}

@@ -126,4 +126,79 @@ struct SpecTests {
             e?.description.contains("a chunk starts at 9223372036854775808 µs, after the footer's last time 0 µs")
                 == true, "\(String(describing: e))")
     }
+
+    @Test(
+        "A content record with hash 0 is accepted (read as a zero page); leading zeros and a last line without LF are read"
+    )
+    func acceptedText() throws {
+        let dir = TempDir()
+        try "vm,0,a,16\n0,0,C,0,0000000000000000\n00,00,R,007\n5,0,W,1".write(
+            toFile: dir.file("t.txt"), atomically: true, encoding: .utf8)
+        #expect(validate(dir.file("t.txt")) == nil)
+        let r = try TraceFile.open(dir.file("t.txt"))
+        var batch: [TraceRecord] = [], all: [TraceRecord] = []
+        while try r.next(into: &batch) { all += batch }
+        #expect(all.map(\.ppn.rawValue) == [0, 7, 1] && all.last?.time.rawValue == 5 && all.first?.hash.rawValue == 0)
+    }
+
+    @Test("VM names: invalid UTF-8 and empty names are refused, in text and in binary; min is at most the VM's pages")
+    func names() throws {
+        let dir = TempDir()
+        try Data("vm,0,a\u{1}".utf8.dropLast() + [0xFF, 0xFE] + Array(",16\n0,0,R,0\n".utf8)).write(
+            to: URL(fileURLWithPath: dir.file("utf.txt")))
+        #expect(validate(dir.file("utf.txt"))?.description.contains("VM 0 name is not valid UTF-8") == true)
+        try "vm,0,,16\n0,0,R,0\n".write(toFile: dir.file("empty.txt"), atomically: true, encoding: .utf8)
+        #expect(validate(dir.file("empty.txt"))?.description.contains("VM 0 has an empty name") == true)
+        var b = RawStream.header(json: RawStream.oneVM.replacingOccurrences(of: #""name":"a""#, with: #""name":"""#))
+        b.footer(RawStream.emptyFooter)
+        try b.write(to: dir.file("empty.bin"))
+        #expect(validate(dir.file("empty.bin"))?.description.contains("VM 0 has an empty name") == true)
+        try "vm,0,a,16,min=17\n".write(toFile: dir.file("min.txt"), atomically: true, encoding: .utf8)
+        #expect(validate(dir.file("min.txt"))?.description.contains("at most the VM's 16") == true)
+        var m = RawStream.header(
+            json: RawStream.oneVM.replacingOccurrences(of: #""pages":100"#, with: #""pages":100,"minPages":101"#))
+        m.footer(RawStream.emptyFooter)
+        try m.write(to: dir.file("min.bin"))
+        #expect(validate(dir.file("min.bin"))?.description.contains("VM 0 min 101 pages exceeds its 100 pages") == true)
+    }
+
+    @Test("Header values: an unknown accesses mode is refused, any compression name accepted, a negative count named")
+    func headerValues() throws {
+        let dir = TempDir()
+        func header(_ json: String, _ name: String) throws -> TraceError? {
+            var h = RawStream.header(json: json)
+            h.footer(RawStream.emptyFooter)
+            try h.write(to: dir.file(name))
+            return validate(dir.file(name))
+        }
+        let modes = try header(
+            RawStream.oneVM.replacingOccurrences(of: #""accesses":"exact""#, with: #""accesses":"sometimes""#), "a.bin")
+        #expect(
+            modes?.description.contains(#"capture.accesses "sometimes" is not one of exact, interval, interval-writes"#)
+                == true)
+        #expect(
+            try header(
+                RawStream.oneVM.replacingOccurrences(
+                    of: #""accesses":"exact""#, with: #""accesses":"exact","compression":"lz4-9""#), "c.bin") == nil)
+        let negative = try header(
+            RawStream.oneVM.replacingOccurrences(of: #""pages":100"#, with: #""pages":100,"shares":-5"#), "n.bin")
+        #expect(
+            negative?.description.contains("vms[0].shares: -5 is not an unsigned integer") == true,
+            "\(String(describing: negative))")
+    }
+
+    @Test(
+        "Canonical text keeps the compression line and min/shares; text → binary copies the compression name and sets 64 hash bits"
+    )
+    func canonicalText() throws {
+        let dir = TempDir()
+        let text = "hash,blake2b-64\ncompression,zstd-1\nvm,0,a,16,min=4,shares=7\n0,0,C,1,00000000000000ab,100\n"
+        try text.write(toFile: dir.file("in.txt"), atomically: true, encoding: .utf8)
+        _ = try TraceSinks.copy(from: try TraceFile.open(dir.file("in.txt")), to: dir.file("t.mtr.zst"))
+        let h = try TraceFile.open(dir.file("t.mtr.zst")).header
+        #expect(
+            h.capture.compression == "zstd-1" && h.capture.hash == CaptureFacts.Hash(algorithm: "blake2b-64", bits: 64))
+        _ = try TraceSinks.copy(from: try TraceFile.open(dir.file("t.mtr.zst")), to: dir.file("out.txt"))
+        #expect(try String(contentsOfFile: dir.file("out.txt"), encoding: .utf8) == text)
+    }
 }

@@ -103,6 +103,10 @@ struct RawStream {
         bytes += payload
     }
 
+    /// The footer of a trace with no records and the one VM of `oneVM`.
+    static let emptyFooter =
+        #"{"chunks":0,"kinds":{"content":0,"free":0,"powerOff":0,"powerOn":0,"read":0,"virtualAccesses":0,"write":0,"zero":0},"records":0,"vms":[{"id":0,"pages":0,"records":0}]}"#
+
     mutating func footer(_ json: String) {
         appendLE32(BinaryLayout.footerTag, &bytes)
         let j = Array(json.utf8)

@@ -35,12 +35,22 @@ public struct StudySpec: Sendable {
     /// Reads and checks a study file: unknown keys, wrong types, bad policies, sweeps and
     /// durations are errors naming the key.
     public static func load(_ path: String) throws(Failure) -> StudySpec {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Failure("\(path): cannot read the study file")
+        // Read with read(2), at most 1 MiB + 1 byte: no more is ever needed, and Foundation's
+        // whole-file read leaks its buffer on an empty file.
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw Failure("\(path): cannot read the study file") }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: (1 << 20) + 1)
+        var count = 0
+        while count < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw Failure("\(path): cannot read the study file") }
+            if n == 0 { break }
+            count += n
         }
-        guard data.count <= 1 << 20 else {
-            throw Failure("\(path): \(data.count) bytes; a study file is at most 1 MiB")
-        }
+        guard count <= 1 << 20 else { throw Failure("\(path): more than 1 MiB; a study file is at most 1 MiB") }
+        let data = Data(bytes[..<count])
         let any: Any
         do { any = try JSONSerialization.jsonObject(with: data) } catch {
             throw Failure(

@@ -75,7 +75,8 @@ public final class BinaryTraceReader: TraceReader {
         do {
             h = try JSONDecoder().decode(TraceHeader.self, from: json)
         } catch {
-            throw TraceError(file: input.path, .invalidHeader(BinaryTraceReader.describe(error)), offset: UInt64(fixed))
+            throw TraceError(
+                file: input.path, .invalidHeader(BinaryTraceReader.describe(error, json: json)), offset: UInt64(fixed))
         }
         do { try h.validate(file: input.path) } catch {
             var e = error
@@ -94,8 +95,18 @@ public final class BinaryTraceReader: TraceReader {
         storedFooter = try? SeekTable.readFooter(path: input.path)
     }
 
-    static func describe(_ error: Error) -> String {
+    static func describe(_ error: Error, json: Data? = nil) -> String {
+        // Foundation reports a number out of its type's range (a negative count) as "not valid
+        // JSON" with no path: when the text parses, find the number and name its key.
+        if case DecodingError.dataCorrupted(let c) = error, c.codingPath.isEmpty, let json,
+            let any = try? JSONSerialization.jsonObject(with: json)
+        {
+            return outOfRange(any, path: "") ?? "a value out of its range"
+        }
         switch error {
+        case DecodingError.dataCorrupted(let c) where !c.codingPath.isEmpty:
+            // Valid JSON with a value out of its type's range (a negative count, say).
+            return "bad value at \(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
         case DecodingError.dataCorrupted(let c): return "not valid JSON (\(c.debugDescription))"
         case DecodingError.keyNotFound(let k, _): return "missing key \"\(k.stringValue)\""
         case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
@@ -103,6 +114,27 @@ public final class BinaryTraceReader: TraceReader {
             return "wrong type at \(path.isEmpty ? "top level" : path): \(c.debugDescription)"
         default: return "\(error)"
         }
+    }
+
+    /// The first number under a key that holds an unsigned integer (ids, counts, sizes, bits)
+    /// that is negative, fractional or beyond 2^64 − 1, as "KEY: VALUE is not …".
+    static func outOfRange(_ v: Any, path: String) -> String? {
+        let unsigned: Set<String> = ["pageSize", "id", "pages", "minPages", "shares", "bits"]
+        if let d = v as? [String: Any] {
+            for k in d.keys.sorted() {
+                let p = path.isEmpty ? k : path + "." + k
+                if unsigned.contains(k), let n = d[k] as? NSNumber, !(d[k] is Bool) {
+                    let x = n.doubleValue
+                    if x < 0 || x != x.rounded() || x >= 18_446_744_073_709_551_616 {
+                        return "\(p): \(n) is not an unsigned integer"
+                    }
+                }
+                if let r = outOfRange(d[k] as Any, path: p) { return r }
+            }
+        } else if let a = v as? [Any] {
+            for (i, x) in a.enumerated() { if let r = outOfRange(x, path: "\(path)[\(i)]") { return r } }
+        }
+        return nil
     }
 
     private func fail(_ p: TraceError.Problem, at offset: UInt64? = nil, record: UInt64? = nil) -> TraceError {

@@ -147,7 +147,12 @@ public final class TextTraceReader: TraceReader {
                 throw bad("unexpected field \"\(text)\"; \(usage)")
             }
         }
-        let name = str(f[2])
+        // A name is valid UTF-8 (refused, not rewritten: a name is how reports and --vm find
+        // the VM) and not empty.
+        guard let name = String(validating: f[2], as: UTF8.self) else {
+            throw bad("VM \(id) name is not valid UTF-8")
+        }
+        guard !name.isEmpty else { throw bad("VM \(id) has an empty name") }
         return VMDecl(id: UInt32(id), name: name, pages: pages, pageSize: pageSize, minPages: minPages, shares: shares)
     }
 
