@@ -1,4 +1,5 @@
 import Foundation
+import Scenarios
 import Testing
 @testable import TraceFormat
 
@@ -200,5 +201,85 @@ struct SpecTests {
             h.capture.compression == "zstd-1" && h.capture.hash == CaptureFacts.Hash(algorithm: "blake2b-64", bits: 64))
         _ = try TraceSinks.copy(from: try TraceFile.open(dir.file("t.mtr.zst")), to: dir.file("out.txt"))
         #expect(try String(contentsOfFile: dir.file("out.txt"), encoding: .utf8) == text)
+    }
+
+    /// A footer for one VM of `oneVM` with `n` reads (one chunk), and the given span.
+    static func readsFooter(_ n: Int, span: String?) -> String {
+        #"{"chunks":1,"kinds":{"content":0,"free":0,"powerOff":0,"powerOn":0,"read":\#(n),"virtualAccesses":0,"write":0,"zero":0},"records":\#(n),"vms":[{"id":0,"pages":\#(n),"records":\#(n)}]\#(span.map { "," + $0 } ?? "")}"#
+    }
+
+    @Test("An unknown opcode is named as such; the footer's time span is present exactly when there are records")
+    func opcodesAndSpan() throws {
+        let dir = TempDir()
+        // One read, then 0x77 where the chunk announced one record.
+        var u = RawStream.header(json: RawStream.oneVM)
+        u.chunk([0x02, 0x00, 0x10, 0x00, 0x77], records: 1)
+        u.footer(SpecTests.readsFooter(1, span: #""firstTime":0,"lastTime":0"#))
+        try u.write(to: dir.file("u.bin"))
+        #expect(validate(dir.file("u.bin"))?.description.contains("unknown record opcode 0x77") == true)
+        var n = RawStream.header(json: RawStream.oneVM)
+        n.chunk([0x02, 0x00, 0x10, 0x00], records: 1)
+        n.footer(SpecTests.readsFooter(1, span: nil))
+        try n.write(to: dir.file("n.bin"))
+        #expect(
+            validate(dir.file("n.bin"))?.description.contains(
+                "time span (firstTime…lastTime): footer says none, body has 0…0") == true)
+        var e = RawStream.header(json: RawStream.oneVM)
+        e.footer(
+            RawStream.emptyFooter.replacingOccurrences(
+                of: #""records":0,"vms""#, with: #""records":0,"firstTime":0,"lastTime":0,"vms""#))
+        try e.write(to: dir.file("e.bin"))
+        #expect(
+            validate(dir.file("e.bin"))?.description.contains("footer says 0…0, body has none (no event records)")
+                == true)
+    }
+
+    @Test("A chunk's baseTime may not fall below the previous chunk's final time, a trailing time advance included")
+    func trailingAdvance() throws {
+        let dir = TempDir()
+        var t = RawStream.header(json: RawStream.oneVM)
+        t.chunk([0x02, 0x00, 0x10, 0x00, 0x01, 100], records: 1, base: 0)
+        t.chunk([0x02, 0x00, 0x10, 0x00], records: 1, base: 50)
+        t.footer(
+            SpecTests.readsFooter(2, span: #""firstTime":0,"lastTime":50"#).replacingOccurrences(
+                of: #""chunks":1"#, with: #""chunks":2"#))
+        try t.write(to: dir.file("t.bin"))
+        #expect(validate(dir.file("t.bin"))?.description.contains("time goes backwards (50 after 100)") == true)
+    }
+
+    @Test(
+        "Readers take frames without checksums and skippable frames anywhere; a hash wider than the header's bits is taken as given"
+    )
+    func frames() throws {
+        let dir = TempDir()
+        var w = RawStream.header(
+            json: RawStream.oneVM.replacingOccurrences(
+                of: #""accesses":"exact""#, with: #""accesses":"exact","hash":{"algorithm":"x","bits":8}"#))
+        w.chunk([0x02, 0x00, 0x20, 0x00, 0xFF, 0xFF, 0, 0, 0, 0, 0, 0], records: 1)
+        w.footer(
+            SpecTests.readsFooter(1, span: #""firstTime":0,"lastTime":0"#).replacingOccurrences(
+                of: #""content":0"#, with: #""content":1"#
+            ).replacingOccurrences(of: #""read":1"#, with: #""read":0"#))
+        try w.write(to: dir.file("w.bin"))
+        #expect(validate(dir.file("w.bin")) == nil)
+        // The same raw stream in a zstd frame without a checksum, between two skippable frames.
+        let raw = try Data(contentsOf: URL(fileURLWithPath: dir.file("w.bin")))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/zstd")
+        p.arguments = ["-q", "-f", "--no-check", dir.file("w.bin"), "-o", dir.file("w.zst")]
+        try p.run()
+        p.waitUntilExit()
+        let skip = Data([0x50, 0x2A, 0x4D, 0x18, 4, 0, 0, 0, 1, 2, 3, 4])
+        try (skip + Data(contentsOf: URL(fileURLWithPath: dir.file("w.zst"))) + skip).write(
+            to: URL(fileURLWithPath: dir.file("f.mtr.zst")))
+        #expect(raw.count > 0 && validate(dir.file("f.mtr.zst")) == nil)
+    }
+
+    @Test("Synthetic compressed sizes: f + (u mod (P − f + 1)), u the top half of hash × 0x9E3779B97F4A7C15")
+    func syntheticSizes() {
+        // Hash 1: u = 2,654,435,769, 64 + u mod 4,033 = 3,959. Hash 2: u = 1,013,904,242 → 4,073.
+        #expect(SyntheticCompression.size(hash: 1, pageSize: 4096) == 3959)
+        #expect(SyntheticCompression.size(hash: 2, pageSize: 4096) == 4073)
+        #expect(SyntheticCompression.size(hash: 7, pageSize: 32) == 32)
     }
 }

@@ -26,6 +26,13 @@ public enum BinaryLayout {
         public static let powerOn: UInt8 = 0x30
         public static let powerOff: UInt8 = 0x31
         public static let ext: UInt8 = 0x3F
+
+        /// Whether `op` is an event record's opcode (every listed opcode but the control
+        /// records 0x01, 0x02 and 0x3F).
+        public static func isEvent(_ op: UInt8) -> Bool {
+            (read...writeVirtual).contains(op) || (content...contentSized).contains(op) || op == powerOn
+                || op == powerOff
+        }
     }
 
     /// zstd seekable format: skippable-frame magic and the seek table's own footer magic.

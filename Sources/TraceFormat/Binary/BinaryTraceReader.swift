@@ -284,8 +284,13 @@ public final class BinaryTraceReader: TraceReader {
             throw mismatch("VM \(a.id) pages", "\(a.pages)", "\(b.pages)")
         }
         if f.firstTime != c.firstTime || f.lastTime != c.lastTime {
+            // firstTime and lastTime are present exactly when there are event records.
+            func span(_ a: UInt64?, _ b: UInt64?, _ none: String) -> String {
+                a == nil && b == nil ? none : "\(a.map(String.init) ?? "?")…\(b.map(String.init) ?? "?")"
+            }
             throw mismatch(
-                "time span", "\(f.firstTime ?? 0)…\(f.lastTime ?? 0)", "\(c.firstTime ?? 0)…\(c.lastTime ?? 0)")
+                "time span (firstTime…lastTime)", span(f.firstTime, f.lastTime, "none"),
+                span(c.firstTime, c.lastTime, "none (no event records)"))
         }
     }
 }
@@ -443,11 +448,16 @@ enum ChunkDecoder {
                 }
                 continue
             }
-            guard vi >= 0 else { return Failure(problem: .noVMSelected, at: at - start, decoded: decoded) }
+            guard vi >= 0 else {
+                let problem: TraceError.Problem = BinaryLayout.Op.isEvent(op) ? .noVMSelected : .unknownOpcode(op)
+                return Failure(problem: problem, at: at - start, decoded: decoded)
+            }
             guard decoded < count else {
-                return Failure(
-                    problem: .chunkMismatch("more records than the \(count) the chunk header announces"),
-                    at: at - start, decoded: decoded)
+                // An unknown opcode is named as such, not counted as one record too many.
+                let problem: TraceError.Problem =
+                    BinaryLayout.Op.isEvent(op)
+                    ? .chunkMismatch("more records than the \(count) the chunk header announces") : .unknownOpcode(op)
+                return Failure(problem: problem, at: at - start, decoded: decoded)
             }
             let rec = outBase + decoded
             rec.pointee = TraceRecord(time: Micros(time), vm: VMID(vmID), kind: .read)
