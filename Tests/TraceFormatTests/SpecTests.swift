@@ -234,6 +234,22 @@ struct SpecTests {
                 == true)
     }
 
+    @Test("A chunk length that overstates its payload is named as such when it runs into the footer")
+    func overstatedLength() throws {
+        let dir = TempDir()
+        var o = RawStream.header(json: RawStream.oneVM)
+        o.chunk([0x02, 0x00, 0x10, 0x00], records: 1)
+        // Say 8 bytes where there are 4: the chunk swallows the footer's "FOOT".
+        let lengthAt = o.bytes.count - 4 - 20 + 4
+        o.bytes[lengthAt] = 8
+        o.footer(SpecTests.readsFooter(1, span: #""firstTime":0,"lastTime":0"#))
+        try o.write(to: dir.file("o.bin"))
+        let e = validate(dir.file("o.bin"))
+        #expect(
+            e?.description.contains("the chunk's length (8 bytes) runs into the footer: its records end 4 bytes in")
+                == true, "\(String(describing: e))")
+    }
+
     @Test("A chunk's baseTime may not fall below the previous chunk's final time, a trailing time advance included")
     func trailingAdvance() throws {
         let dir = TempDir()

@@ -385,6 +385,20 @@ enum ChunkDecoder {
         var decoded = 0
         let outBase = out.baseAddress!
 
+        /// An opcode this version does not know, or, when the bytes there are the next chunk's or
+        /// the footer's tag, a chunk length that overstates its payload.
+        func unknown(_ at: UnsafePointer<UInt8>) -> TraceError.Problem {
+            if end - at >= 4 {
+                let tag = UInt32(at[0]) | UInt32(at[1]) << 8 | UInt32(at[2]) << 16 | UInt32(at[3]) << 24
+                if tag == BinaryLayout.footerTag || tag == BinaryLayout.chunkTag {
+                    let what = tag == BinaryLayout.footerTag ? "the footer" : "the next chunk"
+                    return .chunkMismatch(
+                        "the chunk's length (\(payload.count) bytes) runs into \(what): its records end \(at - start) bytes in"
+                    )
+                }
+            }
+            return .unknownOpcode(at.pointee)
+        }
         while p < end {
             let at = p
             let op = p.pointee
@@ -444,19 +458,19 @@ enum ChunkDecoder {
                     }
                     p += Int(n)
                 default:
-                    return Failure(problem: .unknownOpcode(op), at: at - start, decoded: decoded)
+                    return Failure(problem: unknown(at), at: at - start, decoded: decoded)
                 }
                 continue
             }
             guard vi >= 0 else {
-                let problem: TraceError.Problem = BinaryLayout.Op.isEvent(op) ? .noVMSelected : .unknownOpcode(op)
+                let problem: TraceError.Problem = BinaryLayout.Op.isEvent(op) ? .noVMSelected : unknown(at)
                 return Failure(problem: problem, at: at - start, decoded: decoded)
             }
             guard decoded < count else {
                 // An unknown opcode is named as such, not counted as one record too many.
                 let problem: TraceError.Problem =
                     BinaryLayout.Op.isEvent(op)
-                    ? .chunkMismatch("more records than the \(count) the chunk header announces") : .unknownOpcode(op)
+                    ? .chunkMismatch("more records than the \(count) the chunk header announces") : unknown(at)
                 return Failure(problem: problem, at: at - start, decoded: decoded)
             }
             let rec = outBase + decoded
@@ -544,7 +558,7 @@ enum ChunkDecoder {
                         return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
                     }
                     n = c
-                default: return Failure(problem: .unknownOpcode(op), at: at - start, decoded: decoded)
+                default: return Failure(problem: unknown(at), at: at - start, decoded: decoded)
                 }
                 guard n >= 1, n <= UInt64(UInt32.max), ppn < limit, n <= limit - ppn else {
                     if n == 0 {
@@ -564,7 +578,7 @@ enum ChunkDecoder {
                 last[vi] = ppn &+ n
                 lastGen[vi] = gen
             default:
-                return Failure(problem: .unknownOpcode(op), at: at - start, decoded: decoded)
+                return Failure(problem: unknown(at), at: at - start, decoded: decoded)
             }
             decoded += 1
         }
