@@ -571,17 +571,23 @@ public enum HTMLReport {
             ("balloon", SVG.palette[2], nil, \.balloon), ("swapped", SVG.palette[5], "2 2", \.swapped),
         ]
         let byVM = rowsByVM(r)
-        let memoryPanels = r.report.vms.map { vm -> (String, [SVG.Series], [SVG.Interval]) in
-            let mine = byVM[vm.id] ?? []
-            return (
-                panelTitle(vm, mib: mib),
-                fields.map { f in
-                    SVG.Series(
-                        name: f.0, color: f.1, dash: f.2,
-                        points: mine.map { ($0.time.seconds, Double($0[keyPath: f.3]) * mib) })
-                }, []
-            )
+        /// One panel per VM with a line per field (MiB over simulated time).
+        func panels(
+            _ fields: [(String, String, String?, KeyPath<TimelineRow, UInt64>)]
+        ) -> [(String, [SVG.Series], [SVG.Interval])] {
+            r.report.vms.map { vm in
+                let mine = byVM[vm.id] ?? []
+                return (
+                    panelTitle(vm, mib: mib),
+                    fields.map { f in
+                        SVG.Series(
+                            name: f.0, color: f.1, dash: f.2,
+                            points: mine.map { ($0.time.seconds, Double($0[keyPath: f.3]) * mib) })
+                    }, []
+                )
+            }
         }
+        let memoryPanels = panels(fields)
         s += multiples(
             id: "memory", caption: "Memory per VM (MiB): allocated, target, balloon and swapped",
             xLabel: "simulated time (s)", yLabel: "MiB",
@@ -590,17 +596,7 @@ public enum HTMLReport {
             ("sampled estimate", SVG.palette[0], nil, \.activeEstimate),
             ("true working set", "#000000", "4 3", \.activeTrue),
         ]
-        let idlePanels = r.report.vms.map { vm -> (String, [SVG.Series], [SVG.Interval]) in
-            let mine = byVM[vm.id] ?? []
-            return (
-                panelTitle(vm, mib: mib),
-                idle.map { f in
-                    SVG.Series(
-                        name: f.0, color: f.1, dash: f.2,
-                        points: mine.map { ($0.time.seconds, Double($0[keyPath: f.3]) * mib) })
-                }, []
-            )
-        }
+        let idlePanels = panels(idle)
         s += multiples(
             id: "idle", caption: "Active memory per VM (MiB): the sampled estimate against the pages really touched",
             xLabel: "simulated time (s)", yLabel: "MiB",

@@ -514,7 +514,7 @@ enum ChunkDecoder {
                     rec.pointee.hasVirtual = true
                     rec.pointee.asid = ASID(UInt32(asid))
                     rec.pointee.vpn = VPN(vpn)
-                case BinaryLayout.Op.content:
+                case BinaryLayout.Op.content, BinaryLayout.Op.contentSized:
                     rec.pointee.kind = .content
                     guard end - p >= 8 else {
                         return Failure(
@@ -524,16 +524,7 @@ enum ChunkDecoder {
                     rec.pointee.hash = ContentHash(
                         UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
                     p += 8
-                case BinaryLayout.Op.contentSized:
-                    rec.pointee.kind = .content
-                    guard end - p >= 8 else {
-                        return Failure(
-                            problem: .chunkMismatch("a content record runs past the chunk's end"), at: at - start,
-                            decoded: decoded)
-                    }
-                    rec.pointee.hash = ContentHash(
-                        UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))
-                    p += 8
+                    guard op == BinaryLayout.Op.contentSized else { break }
                     guard let z = varint(&p, end) else {
                         return Failure(problem: varintProblem(p, end), at: at - start, decoded: decoded)
                     }
