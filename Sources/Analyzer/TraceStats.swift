@@ -202,9 +202,9 @@ public struct TraceStats: Codable, Equatable, Sendable {
                     let skipped = (r.time.rawValue - boundary - 1) / iv
                     pendingEmpty = skipped
                     intervalsTotal += skipped
-                    let (end, overflow) = boundary.addingReportingOverflow(
-                        (skipped + 1).multipliedReportingOverflow(by: iv).partialValue)
-                    boundary = overflow || (skipped + 1).multipliedReportingOverflow(by: iv).overflow ? UInt64.max : end
+                    let (step, stepOverflow) = (skipped + 1).multipliedReportingOverflow(by: iv)
+                    let (end, endOverflow) = boundary.addingReportingOverflow(step)
+                    boundary = stepOverflow || endOverflow ? UInt64.max : end
                 }
                 if r.vm.rawValue != lastVM {
                     lastVM = r.vm.rawValue

@@ -19,9 +19,8 @@ struct InfoCommand: ParsableCommand {
         case .text:
             writeStdout(TraceInfoRenderer.text(path: file, header: s.header, footer: s.footer, encoding: s.encoding))
             // What the commands that plan by declared sizes may use here, and why.
-            let b = MemoryBudget.limit
             writeStdout(
-                "memory budget here: \(MemoryBudget.gib(Double(b.bytes))), \(b.source) (the default --max-memory of replay, compare, plan and stats)\n"
+                "memory budget here: \(MemoryBudget.limit.summary) (the default --max-memory of replay, compare, plan and stats)\n"
             )
         case .json:
             writeStdout(

@@ -184,7 +184,7 @@ struct LimitOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Most memory this run may plan to use for what the trace declares (pages, intervals, timeline rows), e.g. 8GiB. Default: the smallest of half the machine's memory and three quarters of what the cgroup memory limit, RLIMIT_AS and RLIMIT_DATA leave; here \(MemoryBudget.gib(Double(MemoryBudget.fromEnvironment().bytes))), \(MemoryBudget.fromEnvironment().source).",
+            "Most memory this run may plan to use for what the trace declares (pages, intervals, timeline rows), e.g. 8GiB. Default: the smallest of half the machine's memory and three quarters of what the cgroup memory limit, RLIMIT_AS and RLIMIT_DATA leave; here \(MemoryBudget.fromEnvironment().summary).",
             valueName: "SIZE"))
     var maxMemory: String?
 

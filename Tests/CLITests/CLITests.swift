@@ -48,6 +48,21 @@ struct CLI {
     }
 }
 
+extension CLI {
+    /// Runs /usr/bin/python3 with `args` (scripts/deps.sh installs it); its exit status and stdout.
+    static func python(_ args: [String]) throws -> (status: Int32, stdout: String) {
+        let py = Process()
+        py.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        py.arguments = args
+        let out = Pipe()
+        py.standardOutput = out
+        try py.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        py.waitUntilExit()
+        return (py.terminationStatus, text)
+    }
+}
+
 final class Scratch {
     let path = NSTemporaryDirectory() + "tracetool-cli-" + UUID().uuidString
     init() { try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }

@@ -77,7 +77,8 @@ struct LimitTests {
         #expect(r.status == CLI.failure, "\(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
         #expect(
-            r.stderr.contains("needs about 6.0 GiB, more than") && r.stderr.contains("RLIMIT_AS leaves (ulimit -v: 2.0 GiB")
+            r.stderr.contains("needs about 6.0 GiB, more than")
+                && r.stderr.contains("RLIMIT_AS leaves (ulimit -v: 2.0 GiB")
                 && r.stderr.contains("raise ulimit -v"), "\(r.stderr)")
         // Stats over 268,435,456 declared pages is refused the same way; a one-record trace
         // stamped three years in lists two rows and counts 9,460,798 empty intervals.

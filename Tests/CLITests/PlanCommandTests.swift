@@ -119,9 +119,7 @@ struct PlanCommandTests {
             "--html", s.file("p.html"), "--quiet",
         ])
         #expect(r.status == 0 && r.stdout.isEmpty, "\(r.stderr)")
-        let py = Process()
-        py.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        py.arguments = [
+        let py = try CLI.python([
             "-c",
             """
             import csv,sys
@@ -138,14 +136,8 @@ struct PlanCommandTests {
               for r in mine: float(r['host_mib']); float(r['memory_for_vms_mib']); assert r['measure']=='worst-vm' and r['seeds']=='1'
             print('ok')
             """, s.file("p.csv"),
-        ]
-        let out = Pipe()
-        py.standardOutput = out
-        try py.run()
-        py.waitUntilExit()
-        #expect(
-            py.terminationStatus == 0
-                && String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "ok\n")
+        ])
+        #expect(py.status == 0 && py.stdout == "ok\n")
         let html = try String(contentsOfFile: s.file("p.html"), encoding: .utf8)
         let page = HTMLPage(html)
         #expect(page.problems().isEmpty, "\(page.problems().prefix(5))")

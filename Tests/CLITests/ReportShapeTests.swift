@@ -11,15 +11,8 @@ struct ReportShapeTests {
 
     /// Runs Tests/check_units.py; returns its output and exit status.
     static func checkUnits(_ args: [String]) throws -> (Int32, String) {
-        let py = Process()
-        py.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        py.arguments = [CLI.packageRoot + "/Tests/check_units.py", "--doc", CLI.packageRoot + "/docs/REPORT.md"] + args
-        let out = Pipe()
-        py.standardOutput = out
-        try py.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        py.waitUntilExit()
-        return (py.terminationStatus, text)
+        try CLI.python(
+            [CLI.packageRoot + "/Tests/check_units.py", "--doc", CLI.packageRoot + "/docs/REPORT.md"] + args)
     }
 
     @Test(

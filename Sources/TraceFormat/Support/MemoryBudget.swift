@@ -21,6 +21,8 @@ public enum MemoryBudget {
         public var source: String
         /// How to change it, for error messages.
         public var remedy: String
+        /// "1.5 GiB, three quarters of what RLIMIT_AS leaves (…)": the amount and its source.
+        public var summary: String { "\(gib(Double(bytes))), \(source)" }
     }
 
     public static var physicalBytes: UInt64 {
