@@ -14,5 +14,5 @@ for f in traces/*.mtr.zst traces/*.txt.zst; do
 done
 # Replay speed against decode-only in the same run (fails on a 2x regression).
 bash scripts/perf-check.sh
-# Each fuzz target for 15 s (address sanitizer, leak checks): fails on a crash, leak or timeout.
-bash scripts/fuzz.sh all 15
+# Each fuzz target for 10 s (address sanitizer, leak checks): fails on a crash, leak or timeout.
+bash scripts/fuzz.sh all 10
