@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
 
 // Linux only: the capture reads guests through /proc and the engine maps memory with Glibc
@@ -7,6 +8,21 @@ import PackageDescription
 // of building with -enforce-exclusivity=unchecked, so these libraries take no unsafe flags and
 // another package can depend on them; the tests run an optimised build with the engine's
 // step-by-step checks (scripts/test.sh, `-Xswiftc -DTRACETOOL_CHECKS`).
+//
+// What the binary says it was built from (`tracetool --version`, every report's header): the
+// environment variables TRACETOOL_COMMIT and TRACETOOL_BUILD_DATE, when set, become C macros of
+// the CBuildInfo target only (scripts/lib.sh and scripts/package.sh set them from git), so a new
+// commit recompiles one C file. Characters outside [A-Za-z0-9 +-.:_] are dropped.
+let buildEnvironment = ProcessInfo.processInfo.environment
+let buildInfoDefines: [CSetting] = [
+    ("TRACETOOL_COMMIT", "TRACETOOL_COMMIT"), ("TRACETOOL_BUILD_DATE", "TRACETOOL_BUILD_DATE"),
+]
+.compactMap { macro, variable in
+    guard let value = buildEnvironment[variable], !value.isEmpty else { return nil }
+    let kept = value.filter { $0.isASCII && ($0.isLetter || $0.isNumber || " +-.:_".contains($0)) }
+    return .define(macro, to: "\"" + kept + "\"")
+}
+
 let package = Package(
     name: "tracetool",
     products: [
@@ -35,7 +51,8 @@ let package = Package(
         ),
         // One inline function: a cache prefetch hint for the hot per-page loops.
         .target(name: "CPrefetch"),
-        .target(name: "TraceFormat", dependencies: ["CZstd"]),
+        .target(name: "CBuildInfo", cSettings: buildInfoDefines),
+        .target(name: "TraceFormat", dependencies: ["CZstd", "CBuildInfo"]),
         .target(name: "Replay", dependencies: ["TraceFormat", "CPrefetch"]),
         // Synthetic traces of the paper's scenarios (`tracetool gen`): they carry knowledge of
         // the model (sizes, schedules), so they live apart from the format.

@@ -23,6 +23,7 @@ tt_install() {
 tt_checked=(-c release --scratch-path .build/checked -Xswiftc -DTRACETOOL_CHECKS)
 
 tt_build() {
+  tt_build_env
   case ${1:-release} in
     release)
       swift build -c release --product tracetool >/dev/null
@@ -32,4 +33,20 @@ tt_build() {
       tt=.build/checked/release/tracetool ;;
     *) echo "tt_build: release or checked, not $1" >&2; return 2 ;;
   esac
+}
+
+# What the binary says it was built from (Package.swift reads these; `tracetool --version`):
+# the commit (with "-dirty" when the work tree has changes to tracked files) and its date, or
+# SOURCE_DATE_EPOCH's, so a build does not depend on the wall clock. Outside git: unknown.
+tt_build_env() {
+  if [ -z "${TRACETOOL_COMMIT:-}" ] && git rev-parse --git-dir >/dev/null 2>&1; then
+    TRACETOOL_COMMIT=$(git rev-parse --short=12 HEAD)
+    git diff --quiet HEAD -- 2>/dev/null || TRACETOOL_COMMIT+=-dirty
+    export TRACETOOL_COMMIT
+  fi
+  if [ -z "${TRACETOOL_BUILD_DATE:-}" ]; then
+    local epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || true)}
+    [ -n "$epoch" ] && TRACETOOL_BUILD_DATE=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ) && export TRACETOOL_BUILD_DATE
+  fi
+  return 0
 }

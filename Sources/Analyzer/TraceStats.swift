@@ -40,7 +40,8 @@ public struct TraceStats: Codable, Equatable, Sendable {
         /// oracle bound and zero pages (docs/REPORT.md "stats").
         public var emptyIntervalsBefore: UInt64? = nil
     }
-    public var schemaVersion = 5
+    public static let schemaVersion = 5
+    public var schemaVersion = TraceStats.schemaVersion
     public var trace: String
     public var pageSizeBytes: UInt64
     public var intervalSeconds: Double

@@ -135,18 +135,20 @@ struct CompareCommand: ParsableCommand, LimitedCommand {
         for r in results { warnRefusals(r.report, file: file, policy: r.name) }
         let trace = URL(fileURLWithPath: file).lastPathComponent
         let text: String
+        let kind: BuildStamp.Kind
         switch format {
-        case .text: text = CompareRenderer.text(results, trace: trace)
-        case .json: text = CompareRenderer.json(results, trace: trace)
-        case .csv: text = CompareRenderer.csv(results)
-        case .csvSummary: text = CompareRenderer.csvSummary(results)
+        case .text: (text, kind) = (CompareRenderer.text(results, trace: trace), .text)
+        case .json: (text, kind) = (CompareRenderer.json(results, trace: trace), .json)
+        case .csv: (text, kind) = (CompareRenderer.csv(results), .csv)
+        case .csvSummary: (text, kind) = (CompareRenderer.csvSummary(results), .csv)
         }
         if let timeline { try AtomicOutput.write(TimelineRenderer.csv(results), to: timeline) }
         if let html {
             let stats = try TraceStats.compute(path: file, interval: span.interval)
-            try AtomicOutput.write(HTMLReport.page(results: results, stats: stats, trace: trace), to: html)
+            try AtomicOutput.write(
+                BuildStamp.stamp(HTMLReport.page(results: results, stats: stats, trace: trace), as: .html), to: html)
         }
-        try emit(text, to: output)
+        try emitReport(text, as: kind, to: output)
     }
 }
 

@@ -14,7 +14,10 @@ struct TraceTool: ParsableCommand {
             Traces are binary (*.mtr.zst) or text (*.mtr.txt, *.csv, optionally zstd-compressed); every \
             command detects which by content. See docs/FORMAT.md for both formats.
             """,
-        version: TraceFormatVersion.toolVersion,
+        version: BuildInfo.versionText(reports: [
+            ("replay/compare", ReplayReport.schemaVersion), ("plan", PlanRenderer.schemaVersion),
+            ("stats", TraceStats.schemaVersion), ("study", StudyCellResult.schemaVersion),
+        ]),
         subcommands: [
             ReplayCommand.self, CompareCommand.self, PlanCommand.self, StatsCommand.self, PolicyCommand.self,
             InfoCommand.self, ValidateCommand.self, ConvertCommand.self, GenCommand.self, CaptureCommand.self,
@@ -263,4 +266,53 @@ func writeStdout(_ s: String) {
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
+}
+
+/// Names the build that computed a report in its header (docs/REPORT.md "The build"): a first
+/// line in text, a `tool` member first in a JSON object, a line under the title in Markdown, a
+/// line at the top of an HTML page's body. CSV is left as it is: a line above the header row
+/// would break every CSV reader.
+enum BuildStamp {
+    enum Kind { case text, json, markdown, html, csv }
+
+    static func stamp(_ report: String, as kind: Kind) -> String {
+        let line = BuildInfo.reportLine
+        switch kind {
+        case .csv:
+            return report
+        case .text:
+            return line + "\n" + report
+        case .json:
+            guard report.hasPrefix("{") else { return report }
+            let members = BuildInfo.json.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \(jsonString($0.value))" }
+            let object = "{" + members.joined(separator: ", ") + "}"
+            let rest = report.dropFirst()
+            if rest.hasPrefix("\n") { return "{\n  \"tool\": \(object),\n" + rest.dropFirst() }
+            return "{\"tool\":\(object)," + rest
+        case .markdown:
+            guard report.hasPrefix("# "), let end = report.firstIndex(of: "\n") else { return line + "\n\n" + report }
+            return report[...end] + "\n" + line + "\n" + report[report.index(after: end)...]
+        case .html:
+            guard let body = report.range(of: "<body>") else { return report }
+            return report[..<body.upperBound] + "<p class=\"build\">\(line)</p>" + report[body.upperBound...]
+        }
+    }
+
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// `emit` for a report: stamped with the build first.
+func emitReport(_ text: String, as kind: BuildStamp.Kind, to output: String?) throws {
+    try emit(BuildStamp.stamp(text, as: kind), to: output)
 }

@@ -157,12 +157,13 @@ struct PlanCommand: ParsableCommand, LimitedCommand {
                 })
         }
         let text: String
+        let kind: BuildStamp.Kind
         switch format {
-        case .text: text = PlanRenderer.text(plans, o)
-        case .json: text = PlanRenderer.json(plans, o)
-        case .csv: text = PlanRenderer.csv(plans, o)
+        case .text: (text, kind) = (PlanRenderer.text(plans, o), .text)
+        case .json: (text, kind) = (PlanRenderer.json(plans, o), .json)
+        case .csv: (text, kind) = (PlanRenderer.csv(plans, o), .csv)
         }
-        if let html { try AtomicOutput.write(PlanRenderer.html(plans, o), to: html) }
-        try emit(text, to: output)
+        if let html { try AtomicOutput.write(BuildStamp.stamp(PlanRenderer.html(plans, o), as: .html), to: html) }
+        try emitReport(text, as: kind, to: output)
     }
 }

@@ -59,8 +59,12 @@ struct ReplayCommand: ParsableCommand, LimitedCommand {
         warnRefusals(report, file: file)
         if let html {
             let stats = try TraceStats.compute(path: file, interval: span.interval)
-            try AtomicOutput.write(HTMLReport.page(results: [run], stats: stats, trace: report.trace), to: html)
+            try AtomicOutput.write(
+                BuildStamp.stamp(HTMLReport.page(results: [run], stats: stats, trace: report.trace), as: .html),
+                to: html)
         }
-        try emit(format == .json ? ReplayReportRenderer.json(report) : ReplayReportRenderer.text(report), to: output)
+        try emitReport(
+            format == .json ? ReplayReportRenderer.json(report) : ReplayReportRenderer.text(report),
+            as: format == .json ? .json : .text, to: output)
     }
 }

@@ -66,7 +66,7 @@ struct ReproduceCommand: ParsableCommand {
         }
         for m in rep.notRun { printWarning("not run: \(m)") }
         let text = resolvedFormat == .html ? ReproductionRenderer.html(rep) : ReproductionRenderer.markdown(rep)
-        try emit(text, to: output)
+        try emitReport(text, as: resolvedFormat == .html ? .html : .markdown, to: output)
         if let output, output != "-" {
             printNote(
                 "reproduce: wrote \(resolvedFormat == .html ? "the HTML report" : "the Markdown summary") to \(output)")

@@ -33,6 +33,9 @@ struct StatsCommand: ParsableCommand, LimitedCommand {
     func run() throws {
         try checkOutputs([output], inputs: [file])
         let s = try TraceStats.compute(path: file, interval: Units.parseDuration(interval)!)
-        try emit(format == .json ? TraceStatsRenderer.json(s) : TraceStatsRenderer.text(s), to: output)
+        try emitReport(
+            format == .json ? TraceStatsRenderer.json(s) : TraceStatsRenderer.text(s),
+            as: format == .json ? .json : .text,
+            to: output)
     }
 }

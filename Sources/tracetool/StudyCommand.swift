@@ -137,8 +137,8 @@ struct StudyCommand: ParsableCommand {
                 throw CommandFailure.failed("\(out): cannot make the output folder: \(error.localizedDescription)")
             }
             try AtomicOutput.write(m.csv, to: out + "/merged.csv")
-            try AtomicOutput.write(m.json, to: out + "/merged.json")
-            try AtomicOutput.write(m.html, to: out + "/report.html")
+            try AtomicOutput.write(BuildStamp.stamp(m.json, as: .json), to: out + "/merged.json")
+            try AtomicOutput.write(BuildStamp.stamp(m.html, as: .html), to: out + "/report.html")
             var line =
                 "study: merged \(m.merged) of \(plan.cells.count) cells into \(out)/merged.csv, merged.json, report.html"
             if !m.missing.isEmpty {

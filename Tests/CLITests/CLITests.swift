@@ -49,6 +49,19 @@ struct CLI {
 }
 
 extension CLI {
+    /// A report without the build that made it (docs/REPORT.md "The build"): the first line of
+    /// a text report, the `tool` member of a JSON one. Reports are otherwise the same bytes
+    /// whatever commit built the binary.
+    static func unstamped(_ report: String) -> String {
+        if report.hasPrefix("tracetool "), let nl = report.firstIndex(of: "\n") {
+            return String(report[report.index(after: nl)...])
+        }
+        if report.hasPrefix("{\n  \"tool\": {"), let nl = report.dropFirst(2).firstIndex(of: "\n") {
+            return "{\n" + report[report.index(after: nl)...]
+        }
+        return report
+    }
+
     /// Runs /usr/bin/python3 with `args` (scripts/deps.sh installs it); its exit status and stdout.
     static func python(_ args: [String]) throws -> (status: Int32, stdout: String) {
         let py = Process()

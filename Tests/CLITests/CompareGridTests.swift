@@ -234,7 +234,7 @@ struct CompareGridTests {
             "--sweep", "idleTax=0,0.75", "--seeds", "2", "--until", "20s", "--quiet",
         ])
         #expect(r.status == 0, "\(r.stderr)")
-        let lines = r.stdout.split(separator: "\n").map(String.init)
+        let lines = CLI.unstamped(r.stdout).split(separator: "\n").map(String.init)
         #expect(lines[0].hasSuffix("3 policies × 6 grid cells × 2 seeds (mean ± 95% CI)"))
         let header = try #require(lines.first { $0.hasPrefix("#") })
         #expect(header.contains("overcommit") && header.contains("idleTax") && header.contains("stall s"))

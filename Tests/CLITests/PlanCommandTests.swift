@@ -86,7 +86,7 @@ struct PlanCommandTests {
         let r = try CLI.run(["plan", Self.sample, "--until", "30s", "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(
-            r.stdout.hasPrefix(
+            CLI.unstamped(r.stdout).hasPrefix(
                 "budget: worst VM slowdown ≤ 2% of powered-on time over the traced span; 1 seed per point"))
         #expect(
             r.stdout.contains("  esx  up to ") && r.stdout.contains(" (one seed); at ")

@@ -31,7 +31,7 @@ struct RunEntryTests {
         #expect(compare.status == 0, "\(compare.stderr)")
         let runs =
             (try JSONSerialization.jsonObject(with: Data(compare.stdout.utf8)) as! [String: Any])["runs"] as! [Any]
-        #expect(try Self.report(JSONSerialization.data(withJSONObject: runs[0])) == replay.stdout)
+        #expect(try Self.report(JSONSerialization.data(withJSONObject: runs[0])) == CLI.unstamped(replay.stdout))
 
         let study = """
             {"traces": ["\(Self.trace)"], "policies": ["esx"], "host": {"overcommit": 2}, "output": "\(s.file("out"))"}
@@ -41,12 +41,12 @@ struct RunEntryTests {
         #expect(st.status == 0, "\(st.stderr)")
         let cell = try JSONDecoder().decode(
             StudyCellResult.self, from: Data(contentsOf: URL(fileURLWithPath: s.file("out/cells/0.json"))))
-        #expect(ReplayReportRenderer.json(cell.report!) == replay.stdout)
+        #expect(ReplayReportRenderer.json(cell.report!) == CLI.unstamped(replay.stdout))
 
         let plan = ReproductionPlan(ReproductionSettings.make(quick: false))
         let run = plan.runs[plan.index["pressure-capture-4vm.mtr.zst-esx"]!]
         #expect(run.policyName == "esx")
         let outcome = try ReproductionRunner.replay(path: Self.trace, run)
-        #expect(ReplayReportRenderer.json(outcome.report!) == replay.stdout)
+        #expect(ReplayReportRenderer.json(outcome.report!) == CLI.unstamped(replay.stdout))
     }
 }
