@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: install what is missing, build the checked configuration (optimised,
 # with the engine's step-by-step checks; .build/checked), run every test, check every bundled
-# trace with zstd -t and tracetool validate, check replay speed against decoding, then fuzz each
-# parser briefly.
+# trace with zstd -t and tracetool validate, check the man pages and the Python reader, check
+# replay speed against decoding, then fuzz each parser briefly.
 . "$(dirname "$0")/lib.sh"
 bash scripts/deps.sh
 tt_build checked
@@ -12,6 +12,11 @@ for f in traces/*.mtr.zst traces/*.txt.zst; do
   zstd -tq "$f"
   "$tt" validate "$f"
 done
+# Man pages and completions from the command definitions: a page for every (sub)command.
+bash scripts/manpages.sh "$tt" .build/manpages
+python3 Tests/check_manpages.py "$tt" .build/manpages
+# The Python reader, pip-installed into a fresh virtual environment, checked against this build.
+bash scripts/python-test.sh "$tt"
 # Replay speed against decode-only in the same run (fails on a 2x regression).
 bash scripts/perf-check.sh
 # Each fuzz target for 10 s (address sanitizer, leak checks): fails on a crash, leak or timeout.
