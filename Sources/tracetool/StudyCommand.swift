@@ -48,11 +48,71 @@ struct StudyCommand: ParsableCommand {
 
     struct Plan: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the cells, one per line: id, input hash, trace, run.")
+            abstract: "Print the cells, one per line: id, input hash, trace, run; or the manifests that run them.",
+            discussion: """
+                With --emit k8s: the Kubernetes manifests for this study instead (a ReadWriteMany \
+                PersistentVolumeClaim, an Indexed Job with one completion per cell, the merge Job), with \
+                the image given, memory per pod from the study's largest trace, and the volume's size \
+                from its traces (docs/STUDY.md "On Kubernetes").
+                """)
+        enum Emit: String, ExpressibleByArgument, CaseIterable { case k8s }
         @OptionGroup var common: Common
+        @Option(help: "Print manifests that run the study instead of the cells.") var emit: Emit?
+        @Option(
+            help: ArgumentHelp("With --emit: the image the pods run (scripts/image.sh builds one).", valueName: "REF"))
+        var image: String?
+        @Option(
+            help: ArgumentHelp(
+                "With --emit: the study file's path inside the pods, where the volume is /study (default: /study/FILE).",
+                valueName: "PATH"))
+        var studyPath: String?
+        @Option(help: "With --emit: pods at once (at most the number of cells).") var parallelism: Int = 4
+        @Option(help: "With --emit: the PersistentVolumeClaim's name.") var claim: String = "tracetool-study"
+
+        func validate() throws {
+            if emit == nil {
+                for (given, name) in [(image != nil, "--image"), (studyPath != nil, "--study-path")] where given {
+                    throw ValidationError("\(name) goes with --emit k8s")
+                }
+                return
+            }
+            guard let image, !image.isEmpty, !image.contains(where: { $0.isWhitespace || $0 == "\"" }) else {
+                throw ValidationError("--emit k8s needs --image REF (an image reference, no spaces or quotes)")
+            }
+            guard parallelism >= 1 else { throw ValidationError("--parallelism must be at least 1") }
+            let dns = claim.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
+            guard dns, !claim.isEmpty, claim.count <= 63, claim.first != "-", claim.last != "-" else {
+                throw ValidationError("--claim \(claim): a Kubernetes name is 1-63 of a-z, 0-9 and '-'")
+            }
+            if let studyPath, !studyPath.hasPrefix("/study/") || studyPath.contains("\"") {
+                throw ValidationError(
+                    "--study-path \(studyPath): a path under /study/, where the pods mount the volume")
+            }
+        }
+
         func run() throws {
             let (plan, _) = try common.plan()
-            writeStdout(plan.text)
+            guard emit == .k8s, let image else {
+                writeStdout(plan.text)
+                return
+            }
+            let path = studyPath ?? "/study/" + URL(fileURLWithPath: common.study).lastPathComponent
+            if studyPath == nil {
+                // The volume holds the study file's folder: what lies outside it must be placed by hand.
+                let outside =
+                    plan.spec.traces.filter { $0.hasPrefix("/") || $0.hasPrefix("..") }
+                    + ([plan.spec.output].filter { $0.hasPrefix("/") || $0.hasPrefix("..") })
+                for p in outside {
+                    printWarning(
+                        "\(common.study): \(p) is outside the study's folder: put it on the volume at the same place relative to the study file, and give --study-path"
+                    )
+                }
+            }
+            var o = StudyManifests.Options(image: image, studyPath: path)
+            o.parallelism = parallelism
+            o.claim = claim
+            let sizes = try StudyManifests.sizes(plan)
+            writeStdout(StudyManifests.kubernetes(plan, sizes: sizes, options: o))
         }
     }
 
