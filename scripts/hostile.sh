@@ -131,6 +131,32 @@ check "study run --cells 0..99999" study run "$t/one.json" --cells 0..99999
 mkdir -p "$t/res/cells"; head -c 100000 /dev/urandom > "$t/res/cells/0.json"
 check "study merge over a garbage result file" study merge "$t/one.json"
 
+# merge: inputs whose one chunk holds 4 Mi one-byte power records each (raw streams, no zstd:
+# 200 MiB decoded per input, held at once), the same under a small --max-memory, a time that
+# overflows with its offset, too many VMs, its own input as output.
+python3 - "$t/huge1.mtr" <<'PY'
+import json, struct, sys
+n = 4 << 20
+h = json.dumps({"pageSize": 4096, "vms": [{"id": 0, "name": "a", "pages": 1}],
+                "capture": {"source": "text", "tool": "t", "toolVersion": "1", "timeUnit": "us",
+                            "accesses": "exact"}}).encode()
+f = json.dumps({"records": n, "chunks": 1, "firstTime": 0, "lastTime": 0,
+                "kinds": {"read": 0, "write": 0, "content": 0, "zero": 0, "free": 0, "powerOn": n,
+                          "powerOff": 0, "virtualAccesses": 0},
+                "vms": [{"id": 0, "records": n, "pages": n}]}).encode()
+with open(sys.argv[1], "wb") as out:
+    out.write(b"\x89MTR\r\n\x1a\n" + struct.pack("<HHI", 2, 0, len(h)) + h)
+    out.write(b"CHNK" + struct.pack("<IIQ", n + 2, n, 0) + b"\x02\x00" + b"\x30" * n)
+    out.write(b"FOOT" + struct.pack("<I", len(f)) + f)
+PY
+cp "$t/huge1.mtr" "$t/huge2.mtr"
+check "merge of two 4 Mi-record chunks" merge "$t/huge1.mtr" "$t/huge2.mtr" -o "$t/m1.mtr.zst" --quiet
+check "merge of two 4 Mi-record chunks, --max-memory 256MiB" merge "$t/huge1.mtr" "$t/huge2.mtr" -o "$t/m1.mtr.zst" --max-memory 256MiB
+check "merge, 2^64 us span --offset 1us" merge "$t/far.mtr.txt" "$t/far.mtr.txt" --offset 0 --offset 1us -o "$t/m2.mtr.zst"
+check "merge of 65,536 VMs and 4 more" merge "$t/many.mtr.txt" "$sample" -o "$t/m3.mtr.zst"
+check "merge -o its own input" merge "$t/in.mtr.zst" "$sample" -o "$t/in.mtr.zst"
+unchanged "merge -o its own input" "$t/in.mtr.zst" "$before_in"
+
 # The bundled traces under --overcommit 2.
 for f in traces/*.mtr.zst; do
   check "$(basename "$f") --overcommit 2" replay "$f" --overcommit 2 --quiet
