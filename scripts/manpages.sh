@@ -12,7 +12,7 @@ bin=$(realpath "$1")
 out=$2
 [ -x "$bin" ] || { echo "manpages: $1 is not an executable" >&2; exit 1; }
 checkout=""
-for d in .build/checkouts .build/checked/checkouts .build-package/checkouts; do
+for d in .build/checkouts .build/checked/checkouts "${TRACETOOL_PACKAGE_DIR:-/var/tmp/tracetool-package}/build/checkouts"; do
   [ -f "$d/swift-argument-parser/Tools/generate-manual/GenerateManual.swift" ] && { checkout=$d/swift-argument-parser; break; }
 done
 if [ -z "$checkout" ]; then

@@ -10,9 +10,10 @@
 # package holds the man pages and shell completions (scripts/manpages.sh), the docs, the
 # sample trace, and the capture kit (its setup script and the C sources it compiles).
 #
-# Reproducible: the build date is the commit's (SOURCE_DATE_EPOCH), every file's time is that
-# date, owners are root, and the archive members are sorted, so two builds of one commit on
-# this machine give the same bytes (scripts/deb-test.sh checks it).
+# Reproducible: the binary is built in one fixed folder (below), the build date is the commit's
+# (SOURCE_DATE_EPOCH), every file's time is that date, owners are root, and the archive members
+# are sorted, so two builds of one commit on this machine give the same bytes, from any clone
+# (scripts/deb-test.sh checks two builds).
 . "$(dirname "$0")/lib.sh"
 out=${1:-dist}
 bash scripts/deps.sh
@@ -20,9 +21,28 @@ tt_install dpkg-dev binutils
 tt_build_env
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 
-scratch=.build-package
-swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product tracetool >/dev/null
-bin=$scratch/release/tracetool
+# The compiler records module hashes that depend on the build's folder (.swift_modhash; two
+# clones in different folders gave binaries differing there and in the build id), so the
+# package is always built from one fixed folder: a copy of the sources (tracked and untracked,
+# not ignored) in $TRACETOOL_PACKAGE_DIR (default /var/tmp/tracetool-package), one build at a
+# time. No debug info: the binary is stripped anyway.
+fixed=${TRACETOOL_PACKAGE_DIR:-/var/tmp/tracetool-package}
+mkdir -p "$fixed"
+exec 9>"$fixed/.lock"
+flock 9
+rm -rf "$fixed/src.new"
+mkdir -p "$fixed/src.new"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+    tar --null -T - -cf - | tar -C "$fixed/src.new" -xf -
+else
+  tar --exclude='./.build*' --exclude=./dist --exclude=./.capture --exclude=./.fuzz -cf - . | tar -C "$fixed/src.new" -xf -
+fi
+rm -rf "$fixed/src"
+mv "$fixed/src.new" "$fixed/src"
+(cd "$fixed/src" && swift build -c release --static-swift-stdlib --scratch-path "$fixed/build" \
+  -Xswiftc -gnone -Xcc -g0 --product tracetool >/dev/null)
+bin=$fixed/build/release/tracetool
 version=$("$bin" --version | awk 'NR == 1 {print $2}')
 arch=$(dpkg --print-architecture)
 
