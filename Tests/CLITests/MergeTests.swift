@@ -76,6 +76,8 @@ struct MergeTests {
         try Data("hash,other-64\nvm,0,x,16\n0,0,C,0,00000000000000ff\n".utf8).write(
             to: URL(fileURLWithPath: s.file("h.mtr.txt")))
         try Data("hash,xxh3-64\nvm,0,x,16\n0,0,R,0\n".utf8).write(to: URL(fileURLWithPath: s.file("x.mtr.txt")))
+        try Data("hash,xxh3-64\nvm,0,a,16\n0,0,R,5\n18446744073709551615,0,R,5\n".utf8).write(
+            to: URL(fileURLWithPath: s.file("far.mtr.txt")))
         try Data("garbage\n".utf8).write(to: URL(fileURLWithPath: s.file("bad.mtr.txt")))
         let cases: [([String], Int32, String)] = [
             ([sample, s.file("p8k.mtr.txt")], CLI.failure, "a host has one page size"),
@@ -85,6 +87,10 @@ struct MergeTests {
                 "the model reads active memory by it"
             ),
             ([sample, s.file("bad.mtr.txt")], CLI.failure, "bad.mtr.txt"),
+            (
+                [s.file("far.mtr.txt"), s.file("far.mtr.txt"), "--offset", "0", "--offset", "1us"], CLI.failure,
+                "far.mtr.txt: record 1: time overflows 64 bits"
+            ),
             ([sample], CLI.usage, "at least two input traces"),
             ([sample, sample, "--offset", "1s"], CLI.usage, "give one per input (2)"),
             ([sample, sample, "--offset", "1s", "--offset", "5"], CLI.usage, "--offset 5"),

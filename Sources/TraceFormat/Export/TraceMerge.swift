@@ -176,8 +176,9 @@ public enum TraceMerge {
                     let r = batches[i][pos[i]]
                     let (t, o) = r.time.rawValue.addingReportingOverflow(inputs[i].offset.rawValue)
                     if o {
-                        throw TraceError(
-                            file: inputs[i].path, .timeOverflow, record: readers[i].recordsRead)
+                        // The index of this record in its input: what was read, less what is left.
+                        let index = readers[i].recordsRead - UInt64(batches[i].count - pos[i])
+                        throw TraceError(file: inputs[i].path, .timeOverflow, record: index)
                     }
                     if best < 0 || t < bestTime {
                         best = i
