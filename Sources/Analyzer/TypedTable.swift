@@ -64,7 +64,7 @@ public struct TypedTable: Sendable, Equatable {
     }
 
     /// A JSON string literal.
-    static func jsonString(_ s: String) -> String {
+    public static func jsonString(_ s: String) -> String {
         var o = "\""
         for u in s.unicodeScalars {
             switch u {

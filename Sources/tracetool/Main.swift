@@ -285,7 +285,9 @@ enum BuildStamp {
             return line + "\n" + report
         case .json:
             guard report.hasPrefix("{") else { return report }
-            let members = BuildInfo.json.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \(jsonString($0.value))" }
+            let members = BuildInfo.json.sorted { $0.key < $1.key }.map {
+                "\"\($0.key)\": \(TypedTable.jsonString($0.value))"
+            }
             let object = "{" + members.joined(separator: ", ") + "}"
             let rest = report.dropFirst()
             if rest.hasPrefix("\n") { return "{\n  \"tool\": \(object),\n" + rest.dropFirst() }
@@ -297,19 +299,6 @@ enum BuildStamp {
             guard let body = report.range(of: "<body>") else { return report }
             return report[..<body.upperBound] + "<p class=\"build\">\(line)</p>" + report[body.upperBound...]
         }
-    }
-
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
     }
 }
 

@@ -62,6 +62,25 @@ extension CLI {
         return report
     }
 
+    /// Runs one of the project's bash scripts with TRACETOOL set to the binary under test; its
+    /// exit status and what it printed (stdout and stderr together). For the gated tests that
+    /// take a real cluster path (Slurm, the image).
+    static func script(_ name: String) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [packageRoot + "/scripts/" + name]
+        var env = ProcessInfo.processInfo.environment
+        env["TRACETOOL"] = binary
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
     /// Runs /usr/bin/python3 with `args` (scripts/deps.sh installs it); its exit status and stdout.
     static func python(_ args: [String]) throws -> (status: Int32, stdout: String) {
         let py = Process()

@@ -103,19 +103,8 @@ struct StudyManifestTests {
         "In the image (TRACETOOL_IMAGE_TESTS=1): every cell of the example study run with JOB_COMPLETION_INDEX, then merge, equals study local byte for byte",
         .enabled(if: ProcessInfo.processInfo.environment["TRACETOOL_IMAGE_TESTS"] == "1"))
     func inImage() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [CLI.packageRoot + "/scripts/image-test.sh"]
-        var env = ProcessInfo.processInfo.environment
-        env["TRACETOOL"] = CLI.binary
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text.suffix(2000))")
+        let (status, text) = try CLI.script("image-test.sh")
+        #expect(status == 0, "\(text.suffix(2000))")
         #expect(text.contains("gave the same merged.csv as study local"))
     }
 }

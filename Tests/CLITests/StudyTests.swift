@@ -266,19 +266,8 @@ struct StudyTests {
         "On a real Slurm (TRACETOOL_SLURM_TESTS=1): the example study as an array job and a dependent merge equals study local byte for byte",
         .enabled(if: ProcessInfo.processInfo.environment["TRACETOOL_SLURM_TESTS"] == "1"))
     func slurm() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [CLI.packageRoot + "/scripts/slurm-local.sh"]
-        var env = ProcessInfo.processInfo.environment
-        env["TRACETOOL"] = CLI.binary
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text.suffix(2000))")
+        let (status, text) = try CLI.script("slurm-local.sh")
+        #expect(status == 0, "\(text.suffix(2000))")
         #expect(text.contains("gave the same merged.csv as study local"))
     }
 }

@@ -209,10 +209,15 @@ def _metric_columns(header: List[str]) -> List[str]:
     return header[start:]
 
 
-def _long(df, id_columns: List[str], metric_columns: List[str]):
+def _tidy(df, header: List[str]):
+    """The long form: the leading columns, then one row per metric with ``metric``, ``value``
+    and ``unit``."""
     pd = _pd()
-    long = df.melt(id_vars=id_columns, value_vars=metric_columns, var_name="metric", value_name="value")
+    metrics = _metric_columns(header)
+    ids = [c for c in header if c not in metrics]
+    long = df.melt(id_vars=ids, value_vars=metrics, var_name="metric", value_name="value")
     long["unit"] = pd.array([unit_of(m) for m in long["metric"]], dtype="string")
+    long.attrs["units"] = units_of(long.columns)
     return long
 
 
@@ -226,13 +231,7 @@ def read_compare_csv(path: str, long: bool = False):
         if need not in header:
             raise ReportError(path, "not a compare CSV (no %s column)" % need)
     df = _with_units(_typed_frame(path, header, rows))
-    if not long:
-        return df
-    metrics = _metric_columns(header)
-    ids = [c for c in header if c not in metrics]
-    out = _long(df, ids, metrics)
-    out.attrs["units"] = units_of(out.columns)
-    return out
+    return _tidy(df, header) if long else df
 
 
 def read_compare_json(path: str):
@@ -356,10 +355,4 @@ def read_study(path: str, long: bool = False):
             raise ReportError(path, "not a study's merged.csv (no cell or trace column)")
         df = _typed_frame(path, header, rows)
     df = _with_units(df)
-    if not long:
-        return df
-    metrics = _metric_columns(header)
-    ids = [c for c in header if c not in metrics]
-    out = _long(df, ids, metrics)
-    out.attrs["units"] = units_of(out.columns)
-    return out
+    return _tidy(df, header) if long else df
