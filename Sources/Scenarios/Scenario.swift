@@ -100,6 +100,8 @@ public final class SyntheticCompression: TraceSink {
 
     @discardableResult
     public func finish() throws(TraceError) -> TraceFooter { try inner.finish() }
+
+    public func abandon() { inner.abandon() }
 }
 
 extension GenOptions {

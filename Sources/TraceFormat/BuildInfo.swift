@@ -20,7 +20,8 @@ public enum BuildInfo {
     /// One line: "tracetool 0.1.0 (commit 4a90ec3c1b2d, built 2026-12-06)".
     public static var reportLine: String { "tracetool \(version) (commit \(commit), built \(date))" }
 
-    /// The build as a JSON object's members, in sorted order: {"builtDate","commit","name","version"}.
+    /// The build as a JSON object's members (name, version, commit, builtDate); the report
+    /// header writes them sorted by key.
     public static var json: [String: String] {
         ["name": "tracetool", "version": version, "commit": commit, "builtDate": date]
     }

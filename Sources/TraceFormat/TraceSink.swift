@@ -5,6 +5,8 @@ public protocol TraceSink: AnyObject {
     func append(_ record: TraceRecord) throws(TraceError)
     /// Completes the file and renames it into place; returns the totals written.
     @discardableResult func finish() throws(TraceError) -> TraceFooter
+    /// Gives up: the destination stays as it was and the partial output is deleted.
+    func abandon()
 }
 
 /// Shared record checks and totals for writers.

@@ -123,6 +123,14 @@ def tool_line(tracetool, path):
     return line[len("tracetool: ") :]
 
 
+def both_lines(tracetool, path, data):
+    """Writes data to path; tracetool validate's error line and the Python reader's (None for
+    either that accepts the file)."""
+    with open(path, "wb") as f:
+        f.write(data)
+    return tool_line(tracetool, path), py_line(path)
+
+
 def py_line(path):
     try:
         with tt.open_trace(path) as t:
@@ -136,10 +144,7 @@ def py_line(path):
 @pytest.mark.parametrize("name,data", CASES, ids=[c[0] for c in CASES])
 def test_same_line_as_tracetool(name, data, tracetool, tmp_path):
     path = str(tmp_path / (name + ".mtr"))
-    with open(path, "wb") as f:
-        f.write(data)
-    want = tool_line(tracetool, path)
-    got = py_line(path)
+    want, got = both_lines(tracetool, path, data)
     if want is None:
         assert got is None, got
         return
@@ -167,10 +172,7 @@ TEXT_CASES = [
 @pytest.mark.parametrize("name,text", TEXT_CASES, ids=[c[0] for c in TEXT_CASES])
 def test_text_errors_have_the_shape(name, text, tracetool, tmp_path):
     path = str(tmp_path / (name + ".mtr.txt"))
-    with open(path, "w") as f:
-        f.write(text)
-    want = tool_line(tracetool, path)
-    got = py_line(path)
+    want, got = both_lines(tracetool, path, text.encode())
     assert want is not None and got is not None, (want, got)
     w, g = SHAPE.match(want), SHAPE.match(got)
     assert w and g, (want, got)

@@ -54,13 +54,11 @@ public enum StudyManifests {
     public static func sizes(_ plan: StudyPlan) throws(TraceError) -> Sizes {
         var planned = 0.0
         var bytes: UInt64 = 0
-        var seen: [String] = []
-        for c in plan.cells where !seen.contains(c.tracePath) {
-            seen.append(c.tracePath)
-            let reader = try TraceFile.open(c.tracePath)
-            let h = reader.header
+        var seen = Set<String>()
+        for c in plan.cells where seen.insert(c.tracePath).inserted {
+            let h = try TraceFile.open(c.tracePath).header
             let pages = h.vms.reduce(0.0) { $0 + Double($1.pages) }
-            planned = max(planned, pages * Double(ReplayEngine.bytesPerGuestPage) + Double(h.vms.count) * 4096)
+            planned = max(planned, ReplayEngine.plannedBytes(guestPages: pages, vms: h.vms.count))
             let size = (try? FileManager.default.attributesOfItem(atPath: c.tracePath)[.size] as? NSNumber)?.uint64Value
             bytes += size ?? 0
         }

@@ -191,7 +191,12 @@ public final class ReplayEngine {
 
     /// The most memory one engine may use, planned from the configuration alone.
     public static func plannedBytes(_ host: HostConfig) -> Double {
-        Double(host.vms.reduce(0) { $0 + $1.maxPages }) * Double(bytesPerGuestPage) + Double(host.vms.count) * 4096
+        plannedBytes(guestPages: Double(host.vms.reduce(0) { $0 + $1.maxPages }), vms: host.vms.count)
+    }
+
+    /// The same for VMs of `guestPages` pages in all (a trace header's declared sizes).
+    public static func plannedBytes(guestPages: Double, vms: Int) -> Double {
+        guestPages * Double(bytesPerGuestPage) + Double(vms) * 4096
     }
 
     // MARK: records

@@ -129,20 +129,20 @@ public enum TraceMerge {
         for i in inputs { readers.append(try TraceFile.open(i.path)) }
         let (header, map) = try Self.header(
             zip(inputs, readers).map { ($0.path, $1.header, $0.offset) }, output: output)
-        // Old VM id → new, per input, through each input's own index.
-        var newIDs: [[UInt32]] = []
-        var indexes: [VMIndexMap] = []
-        var at = 0
+        // Old VM id → new: the VM's place in its input's header (each input's own index), after
+        // the VMs of the inputs before it.
+        let indexes = readers.map { VMIndexMap($0.header.vms) }
+        var firstID: [Int] = []
+        var next = 0
         for r in readers {
-            indexes.append(VMIndexMap(r.header.vms))
-            newIDs.append((0..<r.header.vms.count).map { UInt32(at + $0) })
-            at += r.header.vms.count
+            firstID.append(next)
+            next += r.header.vms.count
         }
         let sink = try TraceSinks.open(path: output, header: header, level: level)
         let k = readers.count
         var batches = [[TraceRecord]](repeating: [], count: k)
+        // An input is done when its batch is empty.
         var pos = [Int](repeating: 0, count: k)
-        var live = [Bool](repeating: true, count: k)
         // What the decoded batches hold at once: one chunk per input. A chunk may hold up to
         // 2^24 records, so a few hostile inputs could ask for gigabytes: checked against the
         // memory budget as they arrive.
@@ -152,7 +152,6 @@ public enum TraceMerge {
             pos[i] = 0
             repeat {
                 if !(try readers[i].next(into: &batches[i])) {
-                    live[i] = false
                     batches[i] = []
                     break
                 }
@@ -172,7 +171,7 @@ public enum TraceMerge {
                 // The earliest head; at equal times the earlier input.
                 var best = -1
                 var bestTime = UInt64.max
-                for i in 0..<k where live[i] {
+                for i in 0..<k where !batches[i].isEmpty {
                     let r = batches[i][pos[i]]
                     let (t, o) = r.time.rawValue.addingReportingOverflow(inputs[i].offset.rawValue)
                     if o {
@@ -190,15 +189,14 @@ public enum TraceMerge {
                 guard let vi = indexes[best][r.vm.rawValue] else {
                     throw TraceError(file: inputs[best].path, .undeclaredVM(r.vm.rawValue))
                 }
-                r.vm = VMID(newIDs[best][vi])
+                r.vm = VMID(UInt32(firstID[best] + vi))
                 r.time = Micros(bestTime)
                 try sink.append(r)
                 pos[best] += 1
                 if pos[best] == batches[best].count { try refill(best) }
             }
         } catch {
-            (sink as? BinaryTraceWriter)?.abandon()
-            (sink as? TextTraceWriter)?.abandon()
+            sink.abandon()
             throw error
         }
         return (try sink.finish(), map)

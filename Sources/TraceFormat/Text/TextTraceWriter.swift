@@ -149,8 +149,7 @@ public enum TraceSinks {
                 }
             }
         } catch {
-            (sink as? BinaryTraceWriter)?.abandon()
-            (sink as? TextTraceWriter)?.abandon()
+            sink.abandon()
             throw error
         }
         return try sink.finish()

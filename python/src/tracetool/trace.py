@@ -388,7 +388,7 @@ class Trace:
             src.take(20)
             payload = src.take(length)
             recs, last_time = _decode_chunk(
-                path, payload, count, base, payload_offset, totals.records, index, vms, limits, page_bytes, version
+                path, payload, count, base, payload_offset, totals.records, index, limits, page_bytes, version
             )
             totals.chunks += 1
             for r in recs:
@@ -594,7 +594,7 @@ class _Bad(Exception):
         self.what, self.at = what, at
 
 
-def _decode_chunk(path, p, count, base, payload_offset, first_record, index, vms, limits, page_bytes, version):
+def _decode_chunk(path, p, count, base, payload_offset, first_record, index, limits, page_bytes, version):
     """Decodes one chunk's payload (docs/FORMAT.md "Payload records")."""
     n = len(p)
     out: List[Record] = []
