@@ -20,7 +20,8 @@ struct TraceTool: ParsableCommand {
         ]),
         subcommands: [
             ReplayCommand.self, CompareCommand.self, PlanCommand.self, StatsCommand.self, PolicyCommand.self,
-            InfoCommand.self, ValidateCommand.self, ConvertCommand.self, MergeCommand.self, GenCommand.self,
+            InfoCommand.self, ValidateCommand.self, ConvertCommand.self, MergeCommand.self, FingerprintCommand.self,
+            PlaceCommand.self, GenCommand.self,
             CaptureCommand.self,
             ReproduceCommand.self, StudyCommand.self, BenchCommand.self,
         ]

@@ -32,8 +32,8 @@ public enum StudyRunner {
     /// memory).
     public static let cellsPerPass = 16
 
-    static func cellsDir(_ out: String) -> String { out + "/cells" }
-    static func resultPath(_ out: String, _ id: Int) -> String { cellsDir(out) + "/\(id).json" }
+    public static func cellsDir(_ out: String) -> String { out + "/cells" }
+    public static func resultPath(_ out: String, _ id: Int) -> String { cellsDir(out) + "/\(id).json" }
     static func errorPath(_ out: String, _ id: Int) -> String { cellsDir(out) + "/\(id).error.json" }
 
     /// The result on disk for `cell`, if it is there, readable and of the same inputs.

@@ -23,9 +23,13 @@ public enum TraceMerge {
     public struct Input: Sendable {
         public var path: String
         public var offset: Micros
-        public init(path: String, offset: Micros = .zero) {
+        /// Only these VMs of the input (its own ids), in its header's order; nil: all of them.
+        /// Records of the others are skipped (`tracetool place` builds each host this way).
+        public var vms: [UInt32]?
+        public init(path: String, offset: Micros = .zero, vms: [UInt32]? = nil) {
             self.path = path
             self.offset = offset
+            self.vms = vms
         }
     }
 
@@ -127,16 +131,28 @@ public enum TraceMerge {
     ) {
         var readers: [any TraceReader] = []
         for i in inputs { readers.append(try TraceFile.open(i.path)) }
+        // Each input's header with only the VMs it keeps.
+        var headers = readers.map(\.header)
+        for (i, input) in inputs.enumerated() {
+            guard let keep = input.vms else { continue }
+            let declared = Set(headers[i].vms.map(\.id))
+            if let missing = keep.first(where: { !declared.contains($0) }) {
+                throw TraceError(file: input.path, .malformed("cannot merge: VM \(missing) is not declared in it"))
+            }
+            let kept = Set(keep)
+            headers[i].vms = headers[i].vms.filter { kept.contains($0.id) }
+        }
         let (header, map) = try Self.header(
-            zip(inputs, readers).map { ($0.path, $1.header, $0.offset) }, output: output)
-        // Old VM id → new: the VM's place in its input's header (each input's own index), after
-        // the VMs of the inputs before it.
-        let indexes = readers.map { VMIndexMap($0.header.vms) }
+            zip(inputs, headers).map { ($0.path, $1, $0.offset) }, output: output)
+        // Old VM id → new: the VM's place among its input's kept VMs (header order), after the
+        // VMs of the inputs before it.
+        let indexes = headers.map { VMIndexMap($0.vms) }
+        let declared = readers.map { VMIndexMap($0.header.vms) }
         var firstID: [Int] = []
         var next = 0
-        for r in readers {
+        for h in headers {
             firstID.append(next)
-            next += r.header.vms.count
+            next += h.vms.count
         }
         let sink = try TraceSinks.open(path: output, header: header, level: level)
         let k = readers.count
@@ -186,14 +202,15 @@ public enum TraceMerge {
                 }
                 if best < 0 { break }
                 var r = batches[best][pos[best]]
+                pos[best] += 1
+                if pos[best] == batches[best].count { try refill(best) }
                 guard let vi = indexes[best][r.vm.rawValue] else {
+                    if declared[best][r.vm.rawValue] != nil { continue }  // a VM not kept
                     throw TraceError(file: inputs[best].path, .undeclaredVM(r.vm.rawValue))
                 }
                 r.vm = VMID(UInt32(firstID[best] + vi))
                 r.time = Micros(bestTime)
                 try sink.append(r)
-                pos[best] += 1
-                if pos[best] == batches[best].count { try refill(best) }
             }
         } catch {
             sink.abandon()
