@@ -10,6 +10,7 @@ struct GenCommand: ParsableCommand {
         commandName: "gen",
         abstract: "Generate a deterministic synthetic trace.",
         discussion: "Scenarios:\n" + ScenarioRegistry.all.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n")
+            + "\n  fleet: --vms VMs made from the VMs of the --template traces (captured ones), one trace per VM in the folder OUT, each with its own template, time shift and length (at most --duration) and --private-fraction of its contents made its own (docs/FLEET.md)"
             + "\nThe same scenario, options and seed always give the same file.")
 
     @Argument(help: "Scenario name (see above).") var scenario: String?
@@ -30,6 +31,10 @@ struct GenCommand: ParsableCommand {
     @Option(help: "Share of contents drawn from a pool common to all VMs.") var commonContent: Double = 0.3
     @Flag(help: "Emit accesses with address spaces and virtual pages.") var virtualAddresses = false
     @Option(help: "zstd compression level for binary output (1-19).") var level: Int32 = 3
+    @Option(help: ArgumentHelp("fleet: a template trace (repeatable).", valueName: "TRACE")) var template: [String] = []
+    @Option(help: "fleet: share of each VM's distinct contents made private to it.") var privateFraction: Double = 0.1
+
+    static let fleetOptions: Set<String> = ["vms", "seed", "duration", "template", "private-fraction"]
 
     static var scenarioNames: String { ScenarioRegistry.all.map { $0.name }.joined(separator: ", ") }
 
@@ -38,6 +43,13 @@ struct GenCommand: ParsableCommand {
             throw ValidationError(
                 "gen needs a scenario and an output file: tracetool gen SCENARIO OUT (scenarios: \(Self.scenarioNames))"
             )
+        }
+        if scenario == "fleet" {
+            try validateFleet()
+            return
+        }
+        guard template.isEmpty, !CommandLineScan.given.contains("--private-fraction") else {
+            throw ValidationError("--template and --private-fraction are options of gen fleet")
         }
         guard ScenarioRegistry.named(scenario) != nil else {
             throw ValidationError(
@@ -76,8 +88,70 @@ struct GenCommand: ParsableCommand {
         }
     }
 
+    func validateFleet() throws {
+        guard output != nil else {
+            throw ValidationError("gen fleet needs an output folder: tracetool gen fleet OUT --template TRACE …")
+        }
+        guard !template.isEmpty else {
+            throw ValidationError(
+                "gen fleet needs at least one --template trace (e.g. --template traces/capture-4vm.mtr.zst)")
+        }
+        guard vms >= 1, vms <= 100_000 else { throw ValidationError("--vms must be 1...100000 for a fleet") }
+        guard (0...1).contains(privateFraction) else {
+            throw ValidationError("--private-fraction must be between 0 and 1")
+        }
+        guard let d = try durationOption("--duration", duration), d.rawValue > 0 else {
+            throw ValidationError("--duration must be longer than 0")
+        }
+        guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19") }
+        for given in CommandLineScan.given.sorted() {
+            let name = String(given.dropFirst(2))
+            guard name == "level" || name == "help" || Self.fleetOptions.contains(name) else {
+                throw ValidationError(
+                    "gen fleet does not use --\(name) (it reads: \(Self.fleetOptions.sorted().map { "--" + $0 }.joined(separator: ", ")))"
+                )
+            }
+        }
+    }
+
+    func runFleet(_ out: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw CommandFailure.usage("\(out): exists and is not a folder") }
+            guard (try? FileManager.default.contentsOfDirectory(atPath: out))?.isEmpty == true else {
+                throw CommandFailure.usage("\(out): not empty; gen fleet writes into a new or empty folder")
+            }
+        } else {
+            do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+                throw CommandFailure.failed("\(out): cannot make the folder: \(error.localizedDescription)")
+            }
+        }
+        var g = FleetGenerator(
+            templates: template, vms: vms, seed: seed, length: Units.parseDuration(duration)!,
+            privateFraction: privateFraction)
+        g.level = level
+        let (_, ts) = try g.readTemplates()
+        let members = g.members(ts)
+        var records: UInt64 = 0
+        var list = "vm\tfile\tname\ttemplate_trace\ttemplate_vm\ttemplate_name\tshift_s\tlength_s\n"
+        for m in members {
+            let t = ts[m.template]
+            records += try g.write(m, template: t, to: out + "/" + m.file).records
+            list +=
+                "\(m.index)\t\(m.file)\t\(m.name)\t\(t.trace)\t\(t.vm.id)\t\(t.vm.name)\t\(String(format: "%.3f", Double(m.shiftMicros) / 1e6))\t\(String(format: "%.3f", Double(m.lengthMicros) / 1e6))\n"
+        }
+        try AtomicOutput.write(list, to: out + "/fleet.tsv")
+        writeStdout(
+            "\(out): \(members.count) VM traces from \(ts.count) template VMs, \(records) records; fleet.tsv lists them\n"
+        )
+    }
+
     func run() throws {
         let scenario = self.scenario!, output = self.output!
+        if scenario == "fleet" {
+            try checkOutputs([output], inputs: template)
+            return try runFleet(output)
+        }
         let duration = Units.parseDuration(self.duration)!.seconds
         try checkOutputs([output], inputs: [])
         // A record takes a few bytes compressed; refuse what cannot fit on the target's file

@@ -32,6 +32,11 @@ struct PlaceCommand: ParsableCommand, LimitedCommand {
             "Settle time of each host's replay (default: long enough for the scan to visit every page of the busiest host once).",
             valueName: "D"))
     var settle: String?
+    @Option(
+        help: ArgumentHelp(
+            "When VMs start in a host's replay: staggered (in the order placed, each once the scan has visited every page of the one before) or together (all at 0).",
+            valueName: "MODE"))
+    var arrival: PlaceRun.Arrival = .staggered
     @Option(help: ArgumentHelp("With traces: the moment to fingerprint (default: each trace's end).", valueName: "T"))
     var at: String?
     @Option(help: "Sketch size for traces (see `tracetool fingerprint`).") var k: Int = ContentSketch.defaultK
@@ -69,7 +74,7 @@ struct PlaceCommand: ParsableCommand, LimitedCommand {
                 fleet: fleet,
                 options: .init(
                     hostPages: hostPages, hosts: hosts, policySpec: policy.policy, assignments: policy.assignments,
-                    policy: p, seed: policy.seed, settle: settleTime))
+                    policy: p, seed: policy.seed, settle: settleTime, arrival: arrival))
         } catch {
             throw CommandFailure.usage(error.description)
         }
@@ -98,6 +103,8 @@ struct PlaceCommand: ParsableCommand, LimitedCommand {
         try emitReport(report, as: format == .json ? .json : .text, to: nil)
     }
 }
+
+extension PlaceRun.Arrival: ExpressibleByArgument {}
 
 /// The output folder of a command that writes several files: made if missing, a folder (not a
 /// file), and none of the inputs inside it under a name the command writes.

@@ -43,6 +43,15 @@ extension PlaceRun {
     static func f3(_ x: Double) -> String { String(format: "%.3f", x) }
     static func pct(_ x: Double) -> String { String(format: "%.1f%%", 100 * x) }
 
+    var arrivalText: String {
+        switch options.arrival {
+        case .together: return "every VM starts at 0"
+        case .staggered:
+            return
+                "VMs arrive in the order placed, each once the scan has visited every page of the one before (the last at \(lastArrival.rawValue / 1_000_000) s)"
+        }
+    }
+
     public func text() -> String {
         let traces = Set(fleet.vms.map(\.trace)).count
         let hostMiB = Double(options.hostPages) * mib
@@ -54,7 +63,7 @@ extension PlaceRun {
         let replayedAll = !replayed.isEmpty
         s +=
             replayedAll
-            ? "each host replayed: policy \(options.policySpec)\(options.assignments.isEmpty ? "" : " + " + options.assignments.joined(separator: ",")), settle \(settle.rawValue / 1_000_000) s (a full scan of the busiest host), study in study/\n"
+            ? "each host replayed: policy \(options.policySpec)\(options.assignments.isEmpty ? "" : " + " + options.assignments.joined(separator: ",")); \(arrivalText); settle \(settle.rawValue / 1_000_000) s after the last record\(options.settle == nil ? " (a full scan of the busiest host)" : ""); study in study/\n"
             : "not replayed (--no-replay): study.json runs the hosts (`tracetool study local study.json`)\n"
         var rows: [[String]] = [
             [
@@ -130,7 +139,7 @@ extension PlaceRun {
         s +=
             ",\"host\":{\"pages\":\(options.hostPages),\"MiB\":\(Self.f3(Double(options.hostPages) * mib)),\"count\":\(options.hosts.map(String.init) ?? "null"),\"reservePages\":\(capacity.reservePages),\"overheadPagesPerVM\":\(capacity.overheadPages)}"
         s +=
-            ",\"policy\":\(q(options.policySpec)),\"set\":[\(options.assignments.map(q).joined(separator: ","))],\"seed\":\(options.seed.map(String.init) ?? "null"),\"settleSeconds\":\(settle.rawValue / 1_000_000),\"replayed\":\(!replayed.isEmpty)"
+            ",\"policy\":\(q(options.policySpec)),\"set\":[\(options.assignments.map(q).joined(separator: ","))],\"seed\":\(options.seed.map(String.init) ?? "null"),\"arrival\":\(q(options.arrival.rawValue)),\"lastArrivalSeconds\":\(lastArrival.rawValue / 1_000_000),\"settleSeconds\":\(settle.rawValue / 1_000_000),\"replayed\":\(!replayed.isEmpty)"
         s += ",\"placements\":["
         s += placements.enumerated().map { m, p in
             let t = totals(m)

@@ -19,12 +19,14 @@ public struct PlaceRun: Sendable {
         public var seed: UInt64?
         /// nil: long enough for the scan to visit every page of the busiest host once.
         public var settle: Micros?
+        public var arrival: Arrival = .staggered
         public var level: Int32 = 3
 
         public init(
             hostPages: UInt64, hosts: Int?, policySpec: String, assignments: [String], policy: Policy,
-            seed: UInt64?, settle: Micros?
+            seed: UInt64?, settle: Micros?, arrival: Arrival = .staggered
         ) {
+            self.arrival = arrival
             self.hostPages = hostPages
             self.hosts = hosts
             self.policySpec = policySpec
@@ -33,6 +35,16 @@ public struct PlaceRun: Sendable {
             self.seed = seed
             self.settle = settle
         }
+    }
+
+    /// When each VM starts on its host's replay.
+    public enum Arrival: String, Sendable, CaseIterable {
+        /// One after another, in the order placed, each once the scan has had time to visit
+        /// every page of the one before (at the rate it gets with the VMs then on): VMs moving
+        /// onto a running host, the steady state a placement is for.
+        case staggered
+        /// All at time 0: every VM's memory at once, before any sharing.
+        case together
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -105,6 +117,24 @@ public struct PlaceRun: Sendable {
         return Micros(UInt64((seconds * 1.1 + 10).rounded(.up)) * 1_000_000)
     }
 
+    /// The arrival time of each VM of a host, in the order placed (`Arrival`).
+    public func arrivals(_ h: Placement.Host) -> [Micros] {
+        var out: [Micros] = []
+        var t: UInt64 = 0
+        for (n, i) in h.vms.enumerated() {
+            out.append(Micros(t))
+            guard options.arrival == .staggered else { continue }
+            let rate = min(options.policy.shareScanVM, options.policy.shareScanTotal / Double(n + 1))
+            if rate > 0 { t += UInt64((Double(fleet.vms[i].pages) / rate).rounded(.up)) * 1_000_000 }
+        }
+        return out
+    }
+
+    /// The last arrival on any host.
+    public var lastArrival: Micros {
+        placements.flatMap(\.hosts).map { arrivals($0).last ?? .zero }.max() ?? .zero
+    }
+
     /// Writes each host's trace and the study over them into `out`.
     public mutating func writeHosts(out: String) throws(Failure) {
         do { try FileManager.default.createDirectory(atPath: out + "/hosts", withIntermediateDirectories: true) } catch
@@ -116,15 +146,10 @@ public struct PlaceRun: Sendable {
             var names: [String] = []
             for (j, h) in p.hosts.enumerated() {
                 let name = "hosts/\(p.method.rawValue)-h\(String(format: "%03d", j)).mtr.zst"
-                // One input per source trace, its VMs in the order the trace declares them.
-                var inputs: [TraceMerge.Input] = []
-                for i in h.vms.sorted() {
-                    let f = fleet.vms[i]
-                    if let k = inputs.firstIndex(where: { $0.path == f.trace }) {
-                        inputs[k].vms!.append(f.vm)
-                    } else {
-                        inputs.append(TraceMerge.Input(path: f.trace, vms: [f.vm]))
-                    }
+                // One input per VM, in the order placed, each at its arrival.
+                let offsets = arrivals(h)
+                let inputs = h.vms.enumerated().map { n, i in
+                    TraceMerge.Input(path: fleet.vms[i].trace, offset: offsets[n], vms: [fleet.vms[i].vm])
                 }
                 do { _ = try TraceMerge.merge(inputs, to: out + "/" + name, level: options.level) } catch {
                     throw Failure("host \(j) of \(p.method.rawValue): \(error.description)")
