@@ -157,6 +157,72 @@ check "merge of 65,536 VMs and 4 more" merge "$t/many.mtr.txt" "$sample" -o "$t/
 check "merge -o its own input" merge "$t/in.mtr.zst" "$sample" -o "$t/in.mtr.zst"
 unchanged "merge -o its own input" "$t/in.mtr.zst" "$before_in"
 
+# Memory dumps (convert --from elf-dump): a 1 GiB sparse dump (read and hashed: time grows with
+# the file), a segment of 4 TiB in memory with one page in the file (one zero record), a
+# segment claiming 1 TiB of file bytes (truncated), 2^32-1 program headers through PN_XNUM,
+# overlapping segments, a segment past a VM's 2^32 pages.
+python3 - "$t" <<'PY'
+import os, struct, sys
+d = sys.argv[1]
+def elf(loads, phnum=None, shinfo=None, tail=b""):
+    n = len(loads) if phnum is None else phnum
+    h = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
+    shoff = 64 + 56 * len(loads) if shinfo is not None else 0
+    h += struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, 64, shoff, 0, 64, 56, n, 64, 1 if shinfo else 0, 0)
+    ph = b"".join(struct.pack("<IIQQQQQQ", 1, 7, off, 0, paddr, filesz, memsz, 0) for off, paddr, filesz, memsz in loads)
+    sh = struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, shinfo, 0, 0) if shinfo is not None else b""
+    return h + ph + sh + tail
+page = b"\x11" * 4096
+open(d + "/tail.elf", "wb").write(elf([(4096, 0, 4096, 1 << 42)]) + b"\0" * (4096 - 64 - 56) + page)
+open(d + "/claims.elf", "wb").write(elf([(120, 0, 1 << 40, 1 << 40)], tail=page))
+open(d + "/xnum.elf", "wb").write(elf([], phnum=0xFFFF, shinfo=0xFFFFFFFF))
+open(d + "/overlap.elf", "wb").write(elf([(232, 0, 8192, 8192), (232, 4096, 4096, 4096)], tail=page * 2))
+open(d + "/past.elf", "wb").write(elf([(120, (1 << 44) - 4096, 4096, 8192)], tail=page))
+with open(d + "/sparse.elf", "wb") as f:
+    f.write(elf([(4096, 0, 1 << 30, 1 << 30)]))
+    f.truncate(4096 + (1 << 30))
+PY
+check "elf-dump, 1 GiB sparse" convert "$t/sparse.elf" "$t/d1.mtr.zst" --from elf-dump
+check "elf-dump, 4 TiB zero tail" convert "$t/tail.elf" "$t/d2.mtr.zst" --from elf-dump
+check "elf-dump, segment claims 1 TiB of file" convert "$t/claims.elf" "$t/d3.mtr.zst" --from elf-dump
+check "elf-dump, 2^32-1 program headers (PN_XNUM)" convert "$t/xnum.elf" "$t/d4.mtr.zst" --from elf-dump
+check "elf-dump, overlapping segments" convert "$t/overlap.elf" "$t/d5.mtr.zst" --from elf-dump
+check "elf-dump, segment past 2^32 pages" convert "$t/past.elf" "$t/d6.mtr.zst" --from elf-dump
+check "elf-dump of a trace" convert "$sample" "$t/d7.mtr.zst" --from elf-dump
+check "elf-dump -o its own input" convert "$t/in.mtr.zst" "$t/in.mtr.zst" --from elf-dump
+unchanged "elf-dump -o its own input" "$t/in.mtr.zst" "$before_in"
+
+# Fingerprints and placement: a VM of 2^32-1 pages (the budget), 65,536 declared VMs, a
+# fingerprint file of garbage, of 20,000 VMs (placed without replay; their traces do not
+# exist), one whose sketch claims more values than it has, the output over an input.
+check "fingerprint, VM of 2^32-1 pages" fingerprint "$t/p32.mtr.txt"
+check "fingerprint, 65,536 declared VMs" fingerprint "$t/many.mtr.txt" --pairs 0
+{ printf '{'; head -c 100000 /dev/urandom | base64 -w0; } > "$t/garbage-fp.json"
+check "fingerprint of a garbage fingerprint file" fingerprint "$t/garbage-fp.json"
+python3 - "$t" <<'PY'
+import base64, json, struct, sys
+d = sys.argv[1]
+vms = []
+for i in range(20000):
+    sk = sorted({(i * 7919 + j * 104729) * 0x9E3779B97F4A7C15 % (1 << 64) for j in range(16)})
+    vms.append({"name": f"v{i}", "trace": f"{d}/none-{i}.mtr.zst", "vm": 0, "atMicros": 0, "pageSize": 4096,
+                "pages": 1024, "hash": "xxh3-64", "contentPages": 1000, "zeroPages": 10, "unknownPages": 5,
+                "distinct": 900, "sketch": base64.b64encode(b"".join(struct.pack("<Q", v) for v in sk)).decode()})
+json.dump({"format": "tracetool-fingerprints", "version": 1, "k": 16, "vms": vms}, open(d + "/fleet-fp.json", "w"))
+bad = json.load(open(d + "/fleet-fp.json"))
+bad["vms"] = bad["vms"][:1]
+bad["vms"][0]["distinct"] = 1 << 60
+bad["vms"][0]["contentPages"] = 1 << 61
+json.dump(bad, open(d + "/claims-fp.json", "w"))
+PY
+check "fingerprint of 20,000 VMs (no pairs)" fingerprint "$t/fleet-fp.json" --k 16
+check "place 20,000 VMs, traces missing" place "$t/fleet-fp.json" --k 16 --host-memory 64GiB -o "$t/pl1" --no-replay -q
+check "place 20,000 VMs on --hosts 3" place "$t/fleet-fp.json" --k 16 --host-memory 1GiB --hosts 3 -o "$t/pl2" --no-replay -q
+check "fingerprint file whose sketch claims 2^60 values" place "$t/claims-fp.json" --k 16 --host-memory 1GiB -o "$t/pl3"
+check "place, a host smaller than its overhead" place "$sample" --host-memory 1MiB -o "$t/pl4"
+check "fingerprint -o its own input" fingerprint "$t/in.mtr.zst" -o "$t/in.mtr.zst"
+unchanged "fingerprint -o its own input" "$t/in.mtr.zst" "$before_in"
+
 # The bundled traces under --overcommit 2.
 for f in traces/*.mtr.zst; do
   check "$(basename "$f") --overcommit 2" replay "$f" --overcommit 2 --quiet

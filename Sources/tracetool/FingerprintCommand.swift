@@ -18,7 +18,8 @@ struct FingerprintCommand: ParsableCommand, LimitedCommand {
             docs/FLEET.md.
             """)
 
-    @Argument(help: "Traces (binary or text) or fingerprint files (.json) to join.") var inputs: [String]
+    @Argument(help: "Traces (binary or text), folders of traces, or fingerprint files (.json) to join.")
+    var inputs: [String]
     @Option(
         name: .shortAndLong,
         help: ArgumentHelp("Write the fingerprints to this file (JSON, atomically).", valueName: "FP"))
@@ -66,9 +67,30 @@ enum FleetInputs {
         return head.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) } == UInt8(ascii: "{")
     }
 
-    static func fingerprints(_ inputs: [String], at: Micros?, k: Int, atGiven: Bool) throws -> FingerprintFile {
-        var out = FingerprintFile(k: k, vms: [], hashes: [])
+    /// The traces of a folder: its files named *.mtr, *.mtr.zst, *.mtr.txt or *.mtr.txt.zst, by name.
+    static func expand(_ inputs: [String]) throws -> [String] {
+        var out: [String] = []
         for path in inputs {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+                out.append(path)
+                continue
+            }
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { n in
+                [".mtr", ".mtr.zst", ".mtr.txt", ".mtr.txt.zst"].contains { n.hasSuffix($0) }
+            }.sorted()
+            guard !names.isEmpty else {
+                throw CommandFailure.usage("\(path): a folder with no traces (*.mtr, *.mtr.zst, *.mtr.txt, *.mtr.txt.zst)")
+            }
+            let base = path.hasSuffix("/") ? String(path.dropLast()) : path
+            out += names.map { base + "/" + $0 }
+        }
+        return out
+    }
+
+    static func fingerprints(_ given: [String], at: Micros?, k: Int, atGiven: Bool) throws -> FingerprintFile {
+        var out = FingerprintFile(k: k, vms: [], hashes: [])
+        for path in try expand(given) {
             if isFingerprintFile(path) {
                 let f = try FingerprintFile.read(path)
                 guard f.k == k else {

@@ -19,7 +19,7 @@ struct PlaceCommand: ParsableCommand, LimitedCommand {
             Traces named in fingerprint files must be readable to replay. See docs/FLEET.md.
             """)
 
-    @Argument(help: "Traces or fingerprint files.") var inputs: [String]
+    @Argument(help: "Traces, folders of traces, or fingerprint files.") var inputs: [String]
     @Option(name: .shortAndLong, help: ArgumentHelp("Output folder (made if missing).", valueName: "DIR")) var output:
         String
     @Option(
@@ -64,7 +64,7 @@ struct PlaceCommand: ParsableCommand, LimitedCommand {
         let (_, p) = try policy.resolve()
         let fleet = try FleetInputs.fingerprints(
             inputs, at: try at.flatMap { try durationOption("--at", $0) }, k: k, atGiven: at != nil)
-        try checkOutputFolder(output, inputs: inputs + fleet.vms.map(\.trace) + policy.files)
+        try checkOutputFolder(output, inputs: try FleetInputs.expand(inputs) + fleet.vms.map(\.trace) + policy.files)
         let pageSize = UInt64(fleet.vms[0].pageSize)
         let hostPages = try Units.parseSize(hostMemory).pages(pageSize: pageSize)
         let settleTime = try settle.flatMap { try durationOption("--settle", $0) }

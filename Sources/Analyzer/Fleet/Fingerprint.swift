@@ -59,7 +59,10 @@ public enum ContentSketch {
     }
 
     /// The k smallest values of the union of sorted, duplicate-free lists.
-    public static func union(_ a: [UInt64], _ b: [UInt64], k: Int) -> [UInt64] {
+    public static func union(_ a: [UInt64], _ b: [UInt64], k: Int) -> [UInt64] { merge(a, b, k: k).values }
+
+    /// The k smallest values of the union, and whether the union had more (values were cut).
+    public static func merge(_ a: [UInt64], _ b: [UInt64], k: Int) -> (values: [UInt64], cut: Bool) {
         var out: [UInt64] = []
         out.reserveCapacity(min(k, a.count + b.count))
         var i = 0, j = 0
@@ -76,7 +79,9 @@ public enum ContentSketch {
                 j += 1
             }
         }
-        return out
+        // Cut when values remain that are not duplicates of the last one kept.
+        let cut = out.count == k && (a[i...].contains { $0 > out[k - 1] } || b[j...].contains { $0 > out[k - 1] })
+        return (out, cut)
     }
 
     /// The number of distinct values of a set whose bottom-k sketch is `s`: exact when the sketch
@@ -115,19 +120,23 @@ public struct GroupSketch: Sendable {
     public init(k: Int) { self.k = k }
 
     public mutating func add(_ f: VMFingerprint, index: Int) {
-        sketch = ContentSketch.union(sketch, f.sketch, k: k)
+        let (s, cut) = ContentSketch.merge(sketch, f.sketch, k: k)
+        sketch = s
         held += f.heldPages
         unknown += f.unknownPages
         zero += f.zeroPages
         maxDistinct = max(maxDistinct, f.distinct)
         sumDistinct += f.distinct
-        exact = exact && f.isExact
+        exact = exact && f.isExact && !cut
         members.append(index)
     }
 
-    public var distinct: Double {
-        let e = ContentSketch.estimate(sketch, k: k, exact: exact)
-        return min(max(e, Double(maxDistinct)), Double(sumDistinct))
+    /// Distinct contents of the group: exact, or the sketch's estimate kept between what the
+    /// largest member has and what all have together.
+    public var distinct: Double { Self.distinct(sketch, k: k, exact: exact, atLeast: maxDistinct, atMost: sumDistinct) }
+
+    static func distinct(_ s: [UInt64], k: Int, exact: Bool, atLeast: UInt64, atMost: UInt64) -> Double {
+        min(max(ContentSketch.estimate(s, k: k, exact: exact), Double(atLeast)), Double(atMost))
     }
 
     public var estimate: GroupEstimate {
@@ -135,11 +144,13 @@ public struct GroupSketch: Sendable {
             heldPages: held, footprintPages: Double(unknown) + distinct + (zero > 0 ? 1 : 0), exact: exact)
     }
 
-    /// The footprint this group would have with `f` added.
+    /// The footprint this group would have with `f` added (one merge; the group is unchanged).
     public func footprint(adding f: VMFingerprint) -> Double {
-        var g = self
-        g.add(f, index: -1)
-        return g.estimate.footprintPages
+        let (s, cut) = ContentSketch.merge(sketch, f.sketch, k: k)
+        let d = Self.distinct(
+            s, k: k, exact: exact && f.isExact && !cut,
+            atLeast: max(maxDistinct, f.distinct), atMost: sumDistinct + f.distinct)
+        return Double(unknown + f.unknownPages) + d + (zero + f.zeroPages > 0 ? 1 : 0)
     }
 }
 

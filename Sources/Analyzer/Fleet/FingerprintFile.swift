@@ -61,7 +61,7 @@ public struct FingerprintFile: Equatable, Sendable {
                     distinct: f.distinct, sketch: Data(bytes).base64EncodedString())
             })
         let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Encoding plain strings and integers cannot fail.
         return Array(try! e.encode(stored)) + [0x0A]
     }

@@ -2,10 +2,13 @@ import Foundation
 
 /// Assigning VMs to hosts (docs/FLEET.md, "Placement").
 ///
-/// A host of M bytes holds a set of VMs when their footprint, plus each VM's overhead, stays
-/// under M less the high free-memory threshold (the model's defaults: 32 MiB a VM, 6% of M):
-/// below that the host never leaves its high state, so a placement that fits by its estimate
-/// needs no reclamation if the estimate is right, and the replay of each host checks that.
+/// A host of M bytes has room for VMs' memory of M less the high free-memory threshold and
+/// each VM's overhead (the model's defaults: 6% of M, 32 MiB a VM): within it the host never
+/// leaves its high state. VMs join a host one at a time (`tracetool place` replays them
+/// arriving in that order), and a VM joins only if all it holds fits beside the host's
+/// footprint before any of it is shared (`admits`): the scan finds its duplicates only after
+/// it arrives. A placement that fits by its estimates then needs no reclamation if the
+/// estimates are right, and the replay of each host checks that.
 ///
 /// - **first-fit decreasing** (the baseline, sharing-oblivious): VMs by held pages, largest
 ///   first, each on the first host whose held pages leave room; a new host when none does.
@@ -117,6 +120,13 @@ public struct Placement: Sendable {
         return Placement(method: .firstFitDecreasing, hosts: hosts, tooLarge: tooLarge)
     }
 
+    /// Whether a host takes one more VM: its held pages must fit beside the host's footprint
+    /// before any of them is shared (the scan finds its duplicates only after it arrives),
+    /// with one more VM's overhead. Its footprint after sharing is then smaller still.
+    static func admits(_ g: GroupSketch, _ f: VMFingerprint, _ c: Capacity) -> Bool {
+        g.estimate.footprintPages + Double(f.heldPages) <= c.room(vms: g.members.count + 1)
+    }
+
     /// Greedy by marginal footprint, then local search.
     public static func sharingAware(_ vms: [VMFingerprint], k: Int, capacity c: Capacity) -> Placement {
         var groups: [GroupSketch] = []
@@ -124,7 +134,7 @@ public struct Placement: Sendable {
         var overfull = Set<Int>()
         func fits(_ g: GroupSketch, adding f: VMFingerprint) -> (Bool, Double) {
             let after = g.footprint(adding: f)
-            return (after <= c.room(vms: g.members.count + 1), after - g.estimate.footprintPages)
+            return (Self.admits(g, f, c), after - g.estimate.footprintPages)
         }
         for i in order(vms) {
             let f = vms[i]
@@ -176,7 +186,7 @@ public struct Placement: Sendable {
                     var best: (Int, Double)? = nil
                     for t in trial.indices where t != j && !closed.contains(t) {
                         let after = trial[t].footprint(adding: vms[i])
-                        guard after <= c.room(vms: trial[t].members.count + 1) else { continue }
+                        guard Self.admits(trial[t], vms[i], c) else { continue }
                         let marginal = after - trial[t].estimate.footprintPages
                         if best == nil || marginal < best!.1 { best = (t, marginal) }
                     }
@@ -209,7 +219,7 @@ public struct Placement: Sendable {
                     var best: (Int, Double)? = nil
                     for t in groups.indices where t != j {
                         let after = groups[t].footprint(adding: vms[i])
-                        guard after <= c.room(vms: groups[t].members.count + 1) else { continue }
+                        guard Self.admits(groups[t], vms[i], c) else { continue }
                         let marginal = after - groups[t].estimate.footprintPages
                         if best == nil || marginal < best!.1 { best = (t, marginal) }
                     }
