@@ -28,13 +28,15 @@ UNITLESS_JSON = {
     "swappedSizeUnknown", "syncReclaims", "volatileSkipped", "contentRecordsWithSize",
     "formed", "released", "splits", "lostShares", "scanSkips", "rises", "falls", "missed",
     "riseLagPeriods", "fallLagPeriods", "periods", "replays", "rounds",
-    # counts of things
+    # counts of things (fingerprint, place: VMs, hosts, moves; k is a sketch's values)
+    "hosts", "overfullHosts", "refusedVMs", "scanUnfinishedVMs", "tooLargeVMs", "passes", "moves",
+    "hostsEmptied", "k", "vm", "traceVM", "vmA", "vmB",
     "distinctContents", "hintFrames", "overflowFrames", "sharedFrames", "shares", "vms", "seeds",
     # ids, seeds, versions
     "id", "vmId", "worstVMId", "salt", "seed", "schemaVersion",
     # ratios, named as such
-    "slowdown", "worstVMSlowdown", "scanPasses", "coverageEnd", "overcommit", "fromOvercommit",
-    "toOvercommit", "precisionOvercommit", "kneeOvercommit",
+    "slowdown", "worstVMSlowdown", "worstHostSlowdown", "scanPasses", "coverageEnd", "overcommit", "fromOvercommit",
+    "toOvercommit", "precisionOvercommit", "kneeOvercommit", "relativeError",
     # a rate whose unit is its name
     "ratePerVMPagesPerSecond",
     # compare's summaries[].metrics[]: the unit is the suffix of the metric's id (stall_seconds)

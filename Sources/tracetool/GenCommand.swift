@@ -148,10 +148,8 @@ struct GenCommand: ParsableCommand {
 
     func run() throws {
         let scenario = self.scenario!, output = self.output!
-        if scenario == "fleet" {
-            try checkOutputs([output], inputs: template)
-            return try runFleet(output)
-        }
+        // The fleet's folder is checked by runFleet (new or empty, so no template is in it).
+        if scenario == "fleet" { return try runFleet(output) }
         let duration = Units.parseDuration(self.duration)!.seconds
         try checkOutputs([output], inputs: [])
         // A record takes a few bytes compressed; refuse what cannot fit on the target's file

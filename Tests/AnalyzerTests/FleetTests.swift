@@ -111,28 +111,32 @@ struct FleetTests {
 
     @Test("Placement: first-fit decreasing pairs unlike VMs; sharing-aware puts twins together and needs one host")
     func placement() {
-        // A1, B1, A2, B2: 40 pages each, A2 a twin of A1 and B2 of B1. A host has room for 100.
+        // A1, B1, A2, B2: 40 pages each, A2 a twin of A1 and B2 of B1. A host has room for 130.
         let vms = [
             Self.vm("A1", set: 1, pages: 40), Self.vm("B1", set: 2, pages: 40), Self.vm("A2", set: 1, pages: 40),
             Self.vm("B2", set: 2, pages: 40),
         ]
-        let c = Placement.Capacity(hostPages: 100, reservePages: 0, overheadPages: 0, hosts: nil)
+        let c = Placement.Capacity(hostPages: 130, reservePages: 0, overheadPages: 0, hosts: nil)
+        // By held pages (all 40, so in index order): A1, B1, A2 fill 120; B2 opens a host.
         let ffd = Placement.firstFitDecreasing(vms, k: 128, capacity: c)
-        #expect(ffd.hosts.map(\.vms) == [[0, 1], [2, 3]])
-        #expect(ffd.hosts.map(\.footprintPages) == [80, 80])
+        #expect(ffd.hosts.map(\.vms) == [[0, 1, 2], [3]])
+        #expect(ffd.hosts.map(\.footprintPages) == [80, 40])
+        // Each joins where it adds least, if all it holds fits unshared beside the host's
+        // footprint: A1; B1 (40 + 40 ≤ 130, adds 40); A2 (80 + 40 ≤ 130, adds 0); B2 (same).
         let aware = Placement.sharingAware(vms, k: 128, capacity: c)
         #expect(aware.hosts.map(\.vms) == [[0, 1, 2, 3]])
         #expect(aware.footprintPages == 80 && aware.heldPages == 160)
-        // Room for 100 less 10 a VM and 5 kept free: two VMs (80 + 20 + 5 = 105) do not fit
-        // unshared, twins do (40 + 20 + 5).
+        // Room for 100 less 5 kept free and 10 a VM: 85 for one VM, 75 for two. No two VMs of
+        // 40 fit before sharing, twins included: four hosts either way.
         let tight = Placement.Capacity(hostPages: 100, reservePages: 5, overheadPages: 10, hosts: nil)
         #expect(Placement.firstFitDecreasing(vms, k: 128, capacity: tight).hosts.count == 4)
-        let a2 = Placement.sharingAware(vms, k: 128, capacity: tight)
-        #expect(a2.hosts.map(\.vms) == [[0, 2], [1, 3]])
-        // Two hosts for four unshared VMs of 40 with room for one each: overfull, said so.
+        #expect(Placement.sharingAware(vms, k: 128, capacity: tight).hosts.count == 4)
+        // Two hosts for four VMs that need a host each: every host overfull, and said so.
         let fixed = Placement.Capacity(hostPages: 100, reservePages: 5, overheadPages: 10, hosts: 2)
         let f2 = Placement.firstFitDecreasing(vms, k: 128, capacity: fixed)
         #expect(f2.hosts.count == 2 && f2.hosts.allSatisfy(\.overfull))
+        let a2 = Placement.sharingAware(vms, k: 128, capacity: fixed)
+        #expect(a2.hosts.count == 2 && a2.hosts.allSatisfy(\.overfull))
     }
 
     @Test("Local search empties hosts into others while everything fits, twins first")

@@ -87,7 +87,7 @@ struct DocFigureTests {
         return blocks
     }
 
-    static let all: [Block] = ["README.md", "docs/GUIDE.md", "traces/README.md"].flatMap { blocks(in: $0) }
+    static let all: [Block] = ["README.md", "docs/GUIDE.md", "docs/FLEET.md", "traces/README.md"].flatMap { blocks(in: $0) }
 
     @Test(
         "The READMEs and the guide quote their command output in console blocks; the decimals of the prose before a block are in it"

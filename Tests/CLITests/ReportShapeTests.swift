@@ -16,7 +16,7 @@ struct ReportShapeTests {
     }
 
     @Test(
-        "JSON and CSV of replay, compare, plan, stats and the timelines: units by suffix, whole bytes, per-seed rows, every key and column in docs/REPORT.md (Python's json and csv)"
+        "JSON and CSV of replay, compare, plan, stats, fingerprint, place and the timelines: units by suffix, whole bytes, per-seed rows, every key and column in docs/REPORT.md (Python's json and csv)"
     )
     func unitsBySuffix() throws {
         let s = Scratch()
@@ -50,13 +50,16 @@ struct ReportShapeTests {
             ],
             ["plan", Self.sample, "--seeds", "2", "--until", "30s", "--format", "csv", "-o", s.file("p.csv")],
             ["stats", Self.sample, "--format", "json", "-o", s.file("s.json")],
+            ["fingerprint", Self.sample, "--format", "json", "--report", s.file("f.json")],
+            ["place", Self.sample, "--host-memory", "64MiB", "--format", "json", "-o", s.file("place")],
         ]
         for a in runs {
-            let r = try CLI.run(a + ["--quiet"].filter { _ in a[0] != "stats" })
+            let r = try CLI.run(a + ["--quiet"].filter { _ in a[0] != "stats" && a[0] != "fingerprint" })
             #expect(r.status == 0, "\(a.joined(separator: " ")): \(r.stderr)")
         }
         let (status, out) = try Self.checkUnits([
             "--json", s.file("r1.json"), s.file("r2.json"), s.file("c.json"), s.file("p.json"), s.file("s.json"),
+            s.file("f.json"), s.file("place/report.json"),
             "--csv", s.file("c.csv"), s.file("cs.csv"), s.file("ct.csv"), s.file("t.csv"), s.file("p.csv"),
             "--swept", "idle_tax", "--seeds-csv", s.file("c.csv"), "3", "--seeds-csv", s.file("ct.csv"), "3",
         ])

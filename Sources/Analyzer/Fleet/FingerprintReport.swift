@@ -90,7 +90,7 @@ public struct FingerprintReport: Sendable {
         var s =
             "{\"schemaVersion\":\(Self.schemaVersion),\"k\":\(file.k),\"relativeError\":\(Self.f3(Self.relativeError(k: file.k))),\"vms\":["
         s += vms.enumerated().map { i, f in
-            "{\"vm\":\(i),\"name\":\(q(f.name)),\"trace\":\(q(f.trace)),\"traceVM\":\(f.vm),\"atSeconds\":\(Self.f3(Double(f.atMicros) / 1e6)),\"pageSize\":\(f.pageSize),\"heldPages\":\(f.heldPages),\"contentPages\":\(f.contentPages),\"zeroPages\":\(f.zeroPages),\"unknownPages\":\(f.unknownPages),\"distinct\":\(f.distinct),\"exact\":\(f.isExact),\"heldMiB\":\(Self.f3(Double(f.heldPages) * mib)),\"savedAloneMiB\":\(Self.f3(alone[i].savedPages * mib))}"
+            "{\"vm\":\(i),\"name\":\(q(f.name)),\"trace\":\(q(f.trace)),\"traceVM\":\(f.vm),\"atSeconds\":\(Self.f3(Double(f.atMicros) / 1e6)),\"pageSizeBytes\":\(f.pageSize),\"heldPages\":\(f.heldPages),\"contentPages\":\(f.contentPages),\"zeroPages\":\(f.zeroPages),\"unknownPages\":\(f.unknownPages),\"distinctContents\":\(f.distinct),\"exact\":\(f.isExact),\"heldMiB\":\(Self.f3(Double(f.heldPages) * mib)),\"savedAloneMiB\":\(Self.f3(alone[i].savedPages * mib))}"
         }.joined(separator: ",")
         s +=
             "],\"group\":{\"vms\":\(vms.count),\"exact\":\(group.exact),\"heldPages\":\(group.heldPages),\"footprintPages\":\(Self.f3(group.footprintPages)),\"savedPages\":\(Self.f3(group.savedPages)),\"heldMiB\":\(Self.f3(Double(group.heldPages) * mib)),\"footprintMiB\":\(Self.f3(group.footprintPages * mib)),\"savedMiB\":\(Self.f3(group.savedPages * mib))}"
@@ -99,7 +99,7 @@ public struct FingerprintReport: Sendable {
             s +=
                 "["
                 + pairs.map {
-                    "{\"a\":\($0.a),\"b\":\($0.b),\"gainPages\":\(Self.f3($0.gainPages)),\"gainMiB\":\(Self.f3($0.gainPages * mib))}"
+                    "{\"vmA\":\($0.a),\"vmB\":\($0.b),\"gainPages\":\(Self.f3($0.gainPages)),\"gainMiB\":\(Self.f3($0.gainPages * mib))}"
                 }.joined(separator: ",") + "]"
         } else {
             s += "null"

@@ -137,19 +137,19 @@ extension PlaceRun {
         func opt(_ x: Double?, _ f: (Double) -> String = { Self.f3($0) }) -> String { x.map(f) ?? "null" }
         var s = "{\"schemaVersion\":\(Self.schemaVersion),\"vms\":\(fleet.vms.count),\"k\":\(fleet.k)"
         s +=
-            ",\"host\":{\"pages\":\(options.hostPages),\"MiB\":\(Self.f3(Double(options.hostPages) * mib)),\"count\":\(options.hosts.map(String.init) ?? "null"),\"reservePages\":\(capacity.reservePages),\"overheadPagesPerVM\":\(capacity.overheadPages)}"
+            ",\"host\":{\"machinePages\":\(options.hostPages),\"machineMiB\":\(Self.f3(Double(options.hostPages) * mib)),\"hosts\":\(options.hosts.map(String.init) ?? "null"),\"reservePages\":\(capacity.reservePages),\"overheadPerVMPages\":\(capacity.overheadPages)}"
         s +=
             ",\"policy\":\(q(options.policySpec)),\"set\":[\(options.assignments.map(q).joined(separator: ","))],\"seed\":\(options.seed.map(String.init) ?? "null"),\"arrival\":\(q(options.arrival.rawValue)),\"lastArrivalSeconds\":\(lastArrival.rawValue / 1_000_000),\"settleSeconds\":\(settle.rawValue / 1_000_000),\"replayed\":\(!replayed.isEmpty)"
         s += ",\"placements\":["
         s += placements.enumerated().map { m, p in
             let t = totals(m)
             var x =
-                "{\"method\":\(q(p.method.rawValue)),\"hosts\":\(t.hosts),\"overfullHosts\":\(t.overfull),\"heldMiB\":\(Self.f3(t.held * mib)),\"estimatedFootprintMiB\":\(Self.f3(t.footprint * mib)),\"estimatedSavedMiB\":\(Self.f3(t.saved * mib)),\"replayedSavedMiB\":\(opt(t.replayedSaved.map { $0 * mib })),\"worstHostSlowdown\":\(opt(t.worstHostSlowdown)),\"worstVMSlowdown\":\(opt(t.worstVMSlowdown)),\"swappedPeakMiBSumOfHosts\":\(opt(t.swappedPeakSum.map { Double($0) * mib })),\"refusedVMs\":\(t.refused.map(String.init) ?? "null"),\"scanUnfinishedVMs\":\(t.scanUnfinished.map(String.init) ?? "null"),\"tooLargeVMs\":\(p.tooLarge.count),\"localSearch\":{\"passes\":\(p.passes),\"moves\":\(p.moves),\"hostsEmptied\":\(p.hostsEmptied)}"
+                "{\"method\":\(q(p.method.rawValue)),\"hosts\":\(t.hosts),\"overfullHosts\":\(t.overfull),\"heldMiB\":\(Self.f3(t.held * mib)),\"estimatedFootprintMiB\":\(Self.f3(t.footprint * mib)),\"estimatedSavedMiB\":\(Self.f3(t.saved * mib)),\"replayedSavedMiB\":\(opt(t.replayedSaved.map { $0 * mib })),\"worstHostSlowdown\":\(opt(t.worstHostSlowdown)),\"worstVMSlowdown\":\(opt(t.worstVMSlowdown)),\"swappedPeakSumOfHostsMiB\":\(opt(t.swappedPeakSum.map { Double($0) * mib })),\"refusedVMs\":\(t.refused.map(String.init) ?? "null"),\"scanUnfinishedVMs\":\(t.scanUnfinished.map(String.init) ?? "null"),\"tooLargeVMs\":\(p.tooLarge.count),\"localSearch\":{\"passes\":\(p.passes),\"moves\":\(p.moves),\"hostsEmptied\":\(p.hostsEmptied)}"
             x += ",\"hostList\":["
             x += p.hosts.enumerated().map { j, h in
                 let r = replayed.indices.contains(m) ? replayed[m][j] : nil
                 var y =
-                    "{\"host\":\(j),\"overfull\":\(h.overfull),\"trace\":\(hostTraces.indices.contains(m) ? q(hostTraces[m][j]) : "null"),\"vms\":[\(h.vms.map { q(fleet.vms[$0].name) }.joined(separator: ","))],\"heldMiB\":\(Self.f3(Double(h.heldPages) * mib)),\"estimatedFootprintMiB\":\(Self.f3(h.footprintPages * mib)),\"estimatedSavedMiB\":\(Self.f3((Double(h.heldPages) - h.footprintPages) * mib))"
+                    "{\"id\":\(j),\"overfull\":\(h.overfull),\"trace\":\(hostTraces.indices.contains(m) ? q(hostTraces[m][j]) : "null"),\"vms\":[\(h.vms.map { q(fleet.vms[$0].name) }.joined(separator: ","))],\"heldMiB\":\(Self.f3(Double(h.heldPages) * mib)),\"estimatedFootprintMiB\":\(Self.f3(h.footprintPages * mib)),\"estimatedSavedMiB\":\(Self.f3((Double(h.heldPages) - h.footprintPages) * mib))"
                 if let r {
                     y +=
                         ",\"replayed\":{\"savedMiB\":\(Self.f3(r.savedPages * mib)),\"slowdown\":\(Self.f3(r.slowdown)),\"worstVMSlowdown\":\(Self.f3(r.worstVMSlowdown)),\"swappedPeakMiB\":\(Self.f3(Double(r.swappedPeakPages) * mib)),\"balloonPeakMiB\":\(Self.f3(Double(r.balloonPeakPages) * mib)),\"refusedVMs\":\(r.refused),\"scanUnfinishedVMs\":\(r.scanUnfinished)}"

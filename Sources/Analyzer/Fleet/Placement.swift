@@ -214,15 +214,22 @@ public struct Placement: Sendable {
                 while idx < groups[j].members.count {
                     let i = groups[j].members[idx]
                     guard groups[j].members.count > 1 else { break }
-                    let without = Self.group(groups[j].members.filter { $0 != i }, vms, k: k)
-                    let saving = groups[j].estimate.footprintPages - without.estimate.footprintPages
                     var best: (Int, Double)? = nil
                     for t in groups.indices where t != j {
-                        let after = groups[t].footprint(adding: vms[i])
                         guard Self.admits(groups[t], vms[i], c) else { continue }
-                        let marginal = after - groups[t].estimate.footprintPages
+                        let marginal = groups[t].footprint(adding: vms[i]) - groups[t].estimate.footprintPages
                         if best == nil || marginal < best!.1 { best = (t, marginal) }
                     }
+                    // Removing a VM saves at most what it could add: its unknown pages, its
+                    // distinct contents and a zero frame. Rebuild its host without it (one merge
+                    // per member) only when a move could beat that.
+                    let bound = Double(vms[i].unknownPages + vms[i].distinct + 1)
+                    guard let b0 = best, b0.1 + 1 <= bound else {
+                        idx += 1
+                        continue
+                    }
+                    let without = Self.group(groups[j].members.filter { $0 != i }, vms, k: k)
+                    let saving = groups[j].estimate.footprintPages - without.estimate.footprintPages
                     // A move must save at least a page, so estimates' rounding cannot cycle.
                     if let b = best, b.1 + 1 <= saving {
                         groups[j] = without
