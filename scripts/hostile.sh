@@ -176,7 +176,7 @@ page = b"\x11" * 4096
 open(d + "/tail.elf", "wb").write(elf([(4096, 0, 4096, 1 << 42)]) + b"\0" * (4096 - 64 - 56) + page)
 open(d + "/claims.elf", "wb").write(elf([(120, 0, 1 << 40, 1 << 40)], tail=page))
 open(d + "/xnum.elf", "wb").write(elf([], phnum=0xFFFF, shinfo=0xFFFFFFFF))
-open(d + "/overlap.elf", "wb").write(elf([(232, 0, 8192, 8192), (232, 4096, 4096, 4096)], tail=page * 2))
+open(d + "/overlap.elf", "wb").write(elf([(176, 0, 8192, 8192), (176, 4096, 4096, 4096)], tail=page * 2))
 open(d + "/past.elf", "wb").write(elf([(120, (1 << 44) - 4096, 4096, 8192)], tail=page))
 with open(d + "/sparse.elf", "wb") as f:
     f.write(elf([(4096, 0, 1 << 30, 1 << 30)]))
@@ -216,7 +216,7 @@ bad["vms"][0]["contentPages"] = 1 << 61
 json.dump(bad, open(d + "/claims-fp.json", "w"))
 PY
 check "fingerprint of 20,000 VMs (no pairs)" fingerprint "$t/fleet-fp.json" --k 16
-check "place 20,000 VMs, traces missing" place "$t/fleet-fp.json" --k 16 --host-memory 64GiB -o "$t/pl1" --no-replay -q
+check "place 20,000 VMs, traces missing (refused before placing)" place "$t/fleet-fp.json" --k 16 --host-memory 64GiB -o "$t/pl1" --no-replay -q
 check "place 20,000 VMs on --hosts 3" place "$t/fleet-fp.json" --k 16 --host-memory 1GiB --hosts 3 -o "$t/pl2" --no-replay -q
 check "fingerprint file whose sketch claims 2^60 values" place "$t/claims-fp.json" --k 16 --host-memory 1GiB -o "$t/pl3"
 check "place, a host smaller than its overhead" place "$sample" --host-memory 1MiB -o "$t/pl4"

@@ -65,6 +65,13 @@ struct PlaceCommand: ParsableCommand, LimitedCommand {
         let fleet = try FleetInputs.fingerprints(
             inputs, at: try at.flatMap { try durationOption("--at", $0) }, k: k, atGiven: at != nil)
         try checkOutputFolder(output, inputs: try FleetInputs.expand(inputs) + fleet.vms.map(\.trace) + policy.files)
+        // Every host's trace is merged from the VMs' traces: they must open, before placing.
+        var seen = Set<String>()
+        for t in fleet.vms.map(\.trace) where seen.insert(t).inserted {
+            do { _ = try TraceFile.open(t).header } catch {
+                throw CommandFailure.failed("\(error.description) (a trace the fingerprints name; place merges each host from them)")
+            }
+        }
         let pageSize = UInt64(fleet.vms[0].pageSize)
         let hostPages = try Units.parseSize(hostMemory).pages(pageSize: pageSize)
         let settleTime = try settle.flatMap { try durationOption("--settle", $0) }
