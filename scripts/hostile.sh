@@ -192,9 +192,10 @@ check "elf-dump of a trace" convert "$sample" "$t/d7.mtr.zst" --from elf-dump
 check "elf-dump -o its own input" convert "$t/in.mtr.zst" "$t/in.mtr.zst" --from elf-dump
 unchanged "elf-dump -o its own input" "$t/in.mtr.zst" "$before_in"
 
-# Fingerprints and placement: a VM of 2^32-1 pages (the budget), 65,536 declared VMs, a
-# fingerprint file of garbage, of 20,000 VMs (placed without replay; their traces do not
-# exist), one whose sketch claims more values than it has, the output over an input.
+# Fingerprints and placement: a VM of 2^32-1 pages (the budget), 65,536 declared VMs (placed:
+# thousands of hosts, each of which would read the whole trace; on 3 hosts: 21,845 VMs a host),
+# a fingerprint file of garbage, of 20,000 VMs whose traces do not exist, one whose sketch
+# claims more values than it has, the output over an input.
 check "fingerprint, VM of 2^32-1 pages" fingerprint "$t/p32.mtr.txt"
 check "fingerprint, 65,536 declared VMs" fingerprint "$t/many.mtr.txt" --pairs 0
 { printf '{'; head -c 100000 /dev/urandom | base64 -w0; } > "$t/garbage-fp.json"
@@ -217,7 +218,8 @@ json.dump(bad, open(d + "/claims-fp.json", "w"))
 PY
 check "fingerprint of 20,000 VMs (no pairs)" fingerprint "$t/fleet-fp.json" --k 16
 check "place 20,000 VMs, traces missing (refused before placing)" place "$t/fleet-fp.json" --k 16 --host-memory 64GiB -o "$t/pl1" --no-replay -q
-check "place 20,000 VMs on --hosts 3" place "$t/fleet-fp.json" --k 16 --host-memory 1GiB --hosts 3 -o "$t/pl2" --no-replay -q
+check "place 65,536 VMs of one trace" place "$t/many.mtr.txt" --host-memory 1GiB -o "$t/pl2" --no-replay -q
+check "place 65,536 VMs of one trace on --hosts 3" place "$t/many.mtr.txt" --host-memory 1GiB --hosts 3 -o "$t/pl5" --no-replay -q
 check "fingerprint file whose sketch claims 2^60 values" place "$t/claims-fp.json" --k 16 --host-memory 1GiB -o "$t/pl3"
 check "place, a host smaller than its overhead" place "$sample" --host-memory 1MiB -o "$t/pl4"
 check "fingerprint -o its own input" fingerprint "$t/in.mtr.zst" -o "$t/in.mtr.zst"

@@ -73,6 +73,8 @@ public struct PlaceRun: Sendable {
     /// Per placement, per host, when replayed.
     public var replayed: [[Replayed?]] = []
     public var placeSeconds: Double = 0
+    /// Host merges (both placements) that may read one trace.
+    public static let maxHostsPerTrace = 128
 
     /// Places the fleet (no files written).
     public init(fleet: FingerprintFile, options o: Options) throws(Failure) {
@@ -137,6 +139,28 @@ public struct PlaceRun: Sendable {
 
     /// Writes each host's trace and the study over them into `out`.
     public mutating func writeHosts(out: String) throws(Failure) {
+        // Each host's merge reads the whole trace of each of its VMs: a trace whose VMs are
+        // spread over many hosts would be read once per host.
+        var hostsOfTrace: [String: Int] = [:]
+        for p in placements {
+            for h in p.hosts {
+                for t in Set(h.vms.map { fleet.vms[$0].trace }) { hostsOfTrace[t, default: 0] += 1 }
+            }
+        }
+        if let (t, n) = hostsOfTrace.sorted(by: { $0.key < $1.key }).first(where: { $0.value > Self.maxHostsPerTrace })
+        {
+            throw Failure(
+                "the VMs of \(t) are on \(n) hosts, and each host's merge reads all of it; split it first, one trace per VM (`tracetool convert \(t) vmK.mtr.zst --vms K`)"
+            )
+        }
+        // Each VM is one input of its host's merge.
+        for p in placements {
+            if let (j, h) = p.hosts.enumerated().first(where: { $0.element.vms.count > TraceMerge.maxInputs }) {
+                throw Failure(
+                    "host \(j) of \(p.method.rawValue) holds \(h.vms.count) VMs; a host's replay merges at most \(TraceMerge.maxInputs) (give smaller hosts)"
+                )
+            }
+        }
         do { try FileManager.default.createDirectory(atPath: out + "/hosts", withIntermediateDirectories: true) } catch
         {
             throw Failure("\(out)/hosts: cannot make the folder: \(error.localizedDescription)")

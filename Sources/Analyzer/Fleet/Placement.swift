@@ -132,17 +132,17 @@ public struct Placement: Sendable {
         var groups: [GroupSketch] = []
         var tooLarge: [Int] = []
         var overfull = Set<Int>()
-        func fits(_ g: GroupSketch, adding f: VMFingerprint) -> (Bool, Double) {
-            let after = g.footprint(adding: f)
-            return (Self.admits(g, f, c), after - g.estimate.footprintPages)
+        /// The footprint `f` adds to `g`, when `g` admits it (checked first: it costs no merge).
+        func marginal(_ g: GroupSketch, adding f: VMFingerprint) -> Double? {
+            guard Self.admits(g, f, c) else { return nil }
+            return g.footprint(adding: f) - g.estimate.footprintPages
         }
         for i in order(vms) {
             let f = vms[i]
             if Double(f.heldPages) > c.room(vms: 1) { tooLarge.append(i) }
             var best: (j: Int, marginal: Double)? = nil
             for j in groups.indices {
-                let (ok, marginal) = fits(groups[j], adding: f)
-                if ok, best == nil || marginal < best!.marginal { best = (j, marginal) }
+                if let m = marginal(groups[j], adding: f), best == nil || m < best!.marginal { best = (j, m) }
             }
             if let b = best {
                 groups[b.j].add(f, index: i)
@@ -185,9 +185,8 @@ public struct Placement: Sendable {
                 for i in groups[j].members {
                     var best: (Int, Double)? = nil
                     for t in trial.indices where t != j && !closed.contains(t) {
-                        let after = trial[t].footprint(adding: vms[i])
                         guard Self.admits(trial[t], vms[i], c) else { continue }
-                        let marginal = after - trial[t].estimate.footprintPages
+                        let marginal = trial[t].footprint(adding: vms[i]) - trial[t].estimate.footprintPages
                         if best == nil || marginal < best!.1 { best = (t, marginal) }
                     }
                     guard let b = best else {

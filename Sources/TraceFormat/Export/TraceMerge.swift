@@ -129,6 +129,11 @@ public enum TraceMerge {
     ) throws(TraceError) -> (
         footer: TraceFooter, map: [Mapping]
     ) {
+        // Before opening anything: every input holds buffers while it is open.
+        guard inputs.count <= maxInputs else {
+            throw TraceError(
+                file: output, .malformed("cannot merge: \(inputs.count) inputs; at most \(maxInputs) at once"))
+        }
         var readers: [any TraceReader] = []
         for i in inputs { readers.append(try TraceFile.open(i.path)) }
         // Each input's header with only the VMs it keeps.
