@@ -69,7 +69,8 @@ struct PlaceCommand: ParsableCommand, LimitedCommand {
         var seen = Set<String>()
         for t in fleet.vms.map(\.trace) where seen.insert(t).inserted {
             do { _ = try TraceFile.open(t).header } catch {
-                throw CommandFailure.failed("\(error.description) (a trace the fingerprints name; place merges each host from them)")
+                throw CommandFailure.failed(
+                    "\(error.description) (a trace the fingerprints name; place merges each host from them)")
             }
         }
         let pageSize = UInt64(fleet.vms[0].pageSize)
@@ -80,7 +81,11 @@ struct PlaceCommand: ParsableCommand, LimitedCommand {
             run = try PlaceRun(
                 fleet: fleet,
                 options: .init(
-                    hostPages: hostPages, hosts: hosts, policySpec: policy.policy, assignments: policy.assignments,
+                    hostPages: hostPages, hosts: hosts,
+                    // A policy file is named absolutely: study.json is read from DIR.
+                    policySpec: policy.files.isEmpty
+                        ? policy.policy : URL(fileURLWithPath: policy.policy).standardizedFileURL.path,
+                    assignments: policy.assignments,
                     policy: p, seed: policy.seed, settle: settleTime, arrival: arrival))
         } catch {
             throw CommandFailure.usage(error.description)
