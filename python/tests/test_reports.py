@@ -29,10 +29,13 @@ def outputs(tracetool, tmp_path_factory):
                          "--seeds", "2", "--format", "json"] + common,
         "plan.json": ["plan", SAMPLE, "--policy", "esx", "--format", "json"] + common,
         "stats.json": ["stats", SAMPLE, "--format", "json"],
+        "fingerprint.json": ["fingerprint", SAMPLE, "--format", "json", "--report"],
     }
     for name, args in cmds.items():
-        p = run([tracetool] + args + ["-o", str(d / name)])
+        p = run([tracetool] + args + ([] if args[-1] == "--report" else ["-o"]) + [str(d / name)])
         assert p.returncode == 0, (name, p.stderr)
+    p = run([tracetool, "place", SAMPLE, "--host-memory", "64MiB", "-o", str(d / "place"), "--format", "json", "--quiet"])
+    assert p.returncode == 0, p.stderr
     study = d / "study.json"
     study.write_text(json.dumps({"traces": [SAMPLE], "policies": ["esx", "swap-only"],
                                  "host": {"overcommit": 1.5}, "until": "20s", "output": str(d / "study")}))
@@ -105,6 +108,24 @@ def test_plan_and_stats(outputs):
     assert iv.attrs["units"]["timeSeconds"] == "seconds"
 
 
+def test_fingerprints_and_place(outputs):
+    fp = tt.read_fingerprints(str(outputs / "fingerprint.json"))
+    doc = json.load(open(outputs / "fingerprint.json"))
+    assert len(fp["vms"]) == len(doc["vms"]) == 4 and fp["vms"].attrs["k"] == 4096
+    assert fp["vms"]["heldPages"].sum() == doc["group"]["heldPages"]
+    assert fp["vms"].attrs["units"]["heldMiB"] == "MiB" and fp["group"]["exact"] is True
+    assert set(fp["pairs"]["nameA"]) <= set(fp["vms"]["name"])
+    pl = tt.read_place(str(outputs / "place"))
+    assert list(pl["placements"]["method"]) == ["ffd", "sharing-aware"]
+    hosts = pl["hosts"]
+    assert len(hosts) == pl["placements"]["hosts"].sum()
+    for m, g in hosts.groupby("method"):
+        total = pl["placements"].set_index("method").loc[m, "replayedSavedMiB"]
+        assert abs(g["replayed.savedMiB"].sum() - total) < 0.01
+    assert hosts.attrs["units"]["replayed.savedMiB"] == "MiB"
+    assert pl["placements"].attrs["place"]["arrival"] == "staggered"
+
+
 def test_study_csv_and_json_agree(outputs):
     a = tt.read_study(str(outputs / "study"))
     b = tt.read_study(str(outputs / "study" / "merged.json"))
@@ -122,6 +143,8 @@ def test_study_csv_and_json_agree(outputs):
         ("{not json", tt.read_report, "not JSON"),
         ('{"schemaVersion": 99, "host": {}, "vms": []}', tt.read_report, "newer than this reader knows"),
         ("[1, 2]", tt.read_compare_json, "not an object"),
+        ('{"schemaVersion": 1, "vms": []}', tt.read_fingerprints, "not a fingerprint report"),
+        ('{"schemaVersion": 2, "placements": []}', tt.read_place, "newer than this reader knows"),
         ("a,b\n1,2\n", tt.read_compare_csv, "not a compare CSV"),
         ("policy,host_mib,overcommit_ratio,vm_id,vm_name\nesx,1\n", tt.read_compare_csv, "line 2 has 2 fields"),
     ],

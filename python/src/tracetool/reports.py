@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from typing import Dict, Iterable, List, Optional
 
 __all__ = [
+    "read_fingerprints",
+    "read_place",
     "ReportError",
     "unit_of",
     "units_of",
@@ -31,7 +34,7 @@ __all__ = [
 ]
 
 #: Report schema versions this reader knows (docs/REPORT.md); newer ones are refused.
-KNOWN_SCHEMAS = {"replay": 3, "plan": 1, "stats": 5, "study": 1}
+KNOWN_SCHEMAS = {"replay": 3, "plan": 1, "stats": 5, "study": 1, "fingerprint": 1, "place": 1}
 
 _SUFFIXES = [
     ("Percent", "percent"),
@@ -321,6 +324,60 @@ def read_stats_json(path: str) -> dict:
     top = {k: v for k, v in doc.items() if not isinstance(v, list)}
     vms.attrs["stats"] = intervals.attrs["stats"] = top
     return {"vms": vms, "intervals": intervals}
+
+
+# --- fleets ---------------------------------------------------------------------------------
+
+
+def read_fingerprints(path: str) -> dict:
+    """``tracetool fingerprint --format json`` (docs/FLEET.md): ``vms`` (one row per VM),
+    ``pairs`` (one row per pair listed, with the VMs' names as ``nameA``/``nameB``) and ``group``
+    (a dict: all VMs on one host). ``k`` and ``relativeError`` are in ``attrs`` of both frames."""
+    pd = _pd()
+    doc = _load_json(path)
+    _check_schema(path, doc, "fingerprint")
+    if "vms" not in doc or "group" not in doc:
+        raise ReportError(path, "not a fingerprint report (no vms or group)")
+    vms = _with_units(pd.DataFrame(doc["vms"]))
+    names = [v.get("name") for v in doc["vms"]]
+    rows = []
+    for pr in doc.get("pairs") or []:
+        row = dict(pr)
+        row["nameA"], row["nameB"] = names[pr["vmA"]], names[pr["vmB"]]
+        rows.append(row)
+    pairs = _with_units(pd.DataFrame(rows, columns=["vmA", "vmB", "nameA", "nameB", "gainPages", "gainMiB"]))
+    for df in (vms, pairs):
+        df.attrs["k"] = doc.get("k")
+        df.attrs["relativeError"] = doc.get("relativeError")
+    return {"vms": vms, "pairs": pairs, "group": doc["group"]}
+
+
+def read_place(path: str) -> dict:
+    """``tracetool place``'s ``report.json`` or ``placement.json`` (docs/FLEET.md), or its output
+    folder: ``placements`` (one row per method, ``localSearch.*`` dotted) and ``hosts`` (one row
+    per host of each method: ``method``, the estimates and ``replayed.*``, empty when not
+    replayed; ``vms`` joined by spaces). The rest of the document is in ``attrs["place"]``."""
+    pd = _pd()
+    if os.path.isdir(path):
+        path = os.path.join(path, "placement.json")
+    doc = _load_json(path)
+    _check_schema(path, doc, "place")
+    if "placements" not in doc:
+        raise ReportError(path, "not a place report (no placements)")
+    placements, hosts = [], []
+    for p in doc["placements"]:
+        placements.append(_flatten(p))
+        for h in p.get("hostList", []):
+            row = {"method": p.get("method")}
+            row.update(_flatten({k: v for k, v in h.items() if k != "replayed"}))
+            row.update(_flatten(h.get("replayed") or {}, "replayed."))
+            row["vms"] = " ".join(h.get("vms", []))
+            hosts.append(row)
+    top = {k: v for k, v in doc.items() if k != "placements"}
+    out = {"placements": _with_units(pd.DataFrame(placements)), "hosts": _with_units(pd.DataFrame(hosts))}
+    for df in out.values():
+        df.attrs["place"] = top
+    return out
 
 
 # --- studies --------------------------------------------------------------------------------
