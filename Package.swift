@@ -77,7 +77,6 @@ let package = Package(
         .executableTarget(name: "FuzzOptions", dependencies: ["TraceFormat", "Replay"], path: "Fuzz/FuzzOptions"),
         .executableTarget(name: "FuzzStudy", dependencies: ["Analyzer"], path: "Fuzz/FuzzStudy"),
         .executableTarget(name: "FuzzCapture", dependencies: ["Capture"], path: "Fuzz/FuzzCapture"),
-        .executableTarget(name: "FuzzFleet", dependencies: ["Analyzer", "Capture"], path: "Fuzz/FuzzFleet"),
         .testTarget(name: "TraceFormatTests", dependencies: ["TraceFormat", "Scenarios"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Analyzer", "TraceFormat", "Scenarios"]),
         // The golden reports, the HTML report and the report renderers.

@@ -3,9 +3,9 @@
 # Usage: bash scripts/fuzz.sh TARGET|all SECONDS
 #   TARGET: FuzzTraceBinary (binary reader), FuzzTraceText (text reader), FuzzLackey (valgrind
 #   lackey importer), FuzzOptions (sizes, durations, knobs, policy JSON, --vm settings, host),
-#   FuzzStudy (the study file, and planning its cells), FuzzCapture (capture --vm and --attach
-#   specifications, /proc/PID/maps and cmdline, pagemap words, QMP replies), FuzzFleet (guest
-#   memory dumps in ELF form, fingerprint files).
+#   FuzzStudy (the study file, and planning its cells; fingerprint files), FuzzCapture (capture
+#   --vm and --attach specifications, /proc/PID/maps and cmdline, pagemap words, QMP replies;
+#   guest memory dumps in ELF form).
 # Each target starts from a seed corpus made from the bundled traces (prefixes of their raw
 # and text forms) and small generated traces, kept and grown in .fuzz/TARGET/corpus; a crash,
 # leak or timeout (10 s per input) ends the run with a non-zero status and leaves the input in
@@ -13,7 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 target=${1:?usage: scripts/fuzz.sh TARGET|all SECONDS}
 seconds=${2:?usage: scripts/fuzz.sh TARGET|all SECONDS}
-all=(FuzzTraceBinary FuzzTraceText FuzzLackey FuzzOptions FuzzStudy FuzzCapture FuzzFleet)
+all=(FuzzTraceBinary FuzzTraceText FuzzLackey FuzzOptions FuzzStudy FuzzCapture)
 if [ "$target" = all ]; then
   for t in "${all[@]}"; do bash "$0" "$t" "$seconds"; done
   exit 0
@@ -65,6 +65,8 @@ case $target in
     cp scripts/study-example.json "$seeds/example.json"
     printf '{"traces": ["*.mtr.zst"], "policies": ["esx", "swap-only"], "seeds": [1, 2], "host": {"overcommit": 2}, "settle": "60s", "output": "out"}' > "$seeds/small.json"
     printf '{"traces": ["a.mtr.zst"], "sweep": [{"key": "idleTax", "values": [0, 0.75]}, {"key": "overcommit", "values": [1, 2]}], "until": "10m"}' > "$seeds/sweep.json"
+    $tt fingerprint traces/sample.mtr.zst -o "$seeds/sample-fp.json" --k 16 --pairs 0 >/dev/null
+    $tt fingerprint traces/capture-identical5.mtr.zst -o "$seeds/twins-fp.json" --k 64 --pairs 0 >/dev/null
     ;;
   FuzzCapture)
     # Recorded samples: this process's maps, a QEMU command line, pagemap words, QMP replies.
@@ -76,9 +78,7 @@ case $target in
              "1234,name=a,qmp=/tmp/q.sock" "99"; do
       printf '%s' "$s" > "$seeds/spec-$(printf '%s' "$s" | md5sum | cut -c1-12)"
     done
-    ;;
-  FuzzFleet)
-    # A dump as dump-guest-memory lays it out (a note, two memory segments), and fingerprints.
+    # A dump as dump-guest-memory lays it out: a note, two memory segments (one with a zero tail).
     python3 - "$seeds/dump.elf" <<'PY'
 import struct, sys
 pages = [bytes([b]) * 4096 for b in (1, 2, 0, 1)]
@@ -92,8 +92,6 @@ ph += struct.pack("<IIQQQQQQ", 1, 7, data_at, 0, 0, 2 * 4096, 2 * 4096, 0)
 ph += struct.pack("<IIQQQQQQ", 1, 7, data_at + 2 * 4096, 0, 0x100000, 2 * 4096, 3 * 4096, 0)
 open(sys.argv[1], "wb").write(h + ph + note + b"".join(pages))
 PY
-    $tt fingerprint traces/sample.mtr.zst -o "$seeds/sample-fp.json" --k 16 --pairs 0 >/dev/null
-    $tt fingerprint traces/capture-identical5.mtr.zst -o "$seeds/twins-fp.json" --k 64 --pairs 0 >/dev/null
     ;;
 esac
 cp -n "$seeds"/* "$dir/corpus/" 2>/dev/null || true

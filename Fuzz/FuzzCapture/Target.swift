@@ -2,9 +2,17 @@ import Capture
 import Foundation
 
 /// What the capture parses from outside: `--vm` and `--attach` specifications, /proc/PID/maps
-/// and cmdline text, pagemap words and QMP replies, on arbitrary bytes. Each must give a value
-/// or an error, never a trap.
+/// and cmdline text, pagemap words and QMP replies, and guest memory dumps in ELF form
+/// (`convert --from elf-dump`), on arbitrary bytes. Each must give a value or an error, never a
+/// trap, a hang or a leak.
 func check(_ data: UnsafeRawBufferPointer) {
+    FuzzInput.withFile(data, suffix: ".elf") { path in
+        let out = FuzzInput.dir + "/dump.mtr"
+        var imp = ElfDumpImporter()
+        imp.blockBytes = 1 << 14
+        _ = try? imp.importFile(path, to: out)
+        unlink(out)
+    }
     let text = String(decoding: data, as: UTF8.self)
     _ = try? CaptureVMSpec.parse(text, index: 0)
     _ = try? AttachSpec.parse(text)
