@@ -51,12 +51,7 @@ public enum ContentSketch {
 
     /// A bijection of 64-bit values (SplitMix64's finaliser): spreads digests evenly.
     @inline(__always)
-    public static func mix(_ h: UInt64) -> UInt64 {
-        var z = h &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public static func mix(_ h: UInt64) -> UInt64 { SeededRandom.splitMix(h) }
 
     /// The k smallest values of the union of sorted, duplicate-free lists.
     public static func union(_ a: [UInt64], _ b: [UInt64], k: Int) -> [UInt64] { merge(a, b, k: k).values }

@@ -9,13 +9,20 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     public init(seed: UInt64) {
         var sm = seed
         func next() -> UInt64 {
-            sm &+= 0x9E37_79B9_7F4A_7C15
-            var z = sm
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
+            defer { sm &+= 0x9E37_79B9_7F4A_7C15 }
+            return SeededRandom.splitMix(sm)
         }
         s0 = next(); s1 = next(); s2 = next(); s3 = next()
+    }
+
+    /// One step of SplitMix64 from state `x`: a bijection of 64-bit values that spreads them
+    /// evenly (the seeding above; content sketches and `gen fleet` mix digests with it).
+    @inline(__always)
+    public static func splitMix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     /// An independent stream for `(a, b)` under `seed`: the same triple always gives the same stream.
