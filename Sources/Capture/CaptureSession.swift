@@ -45,11 +45,12 @@ public final class CaptureSession {
         let serverImage: String?
         let serverImageHash, serverPackages: String?
 
-        init(directory: String, server: Bool) throws(CaptureError) {
+        init(directory: String, server: Bool, plugin usesPlugin: Bool) throws(CaptureError) {
             kernel = directory + "/vmlinuz"
             initramfs = directory + "/initramfs.cpio.gz"
             plugin = directory + "/tt-access.so"
-            for f in [kernel, initramfs, plugin, directory + "/kernel.version"] where access(f, R_OK) != 0 {
+            for f in [kernel, initramfs, directory + "/kernel.version"] + (usesPlugin ? [plugin] : [])
+            where access(f, R_OK) != 0 {
                 throw CaptureError("\(f) is missing: run scripts/capture-setup.sh first (or pass --assets)")
             }
             func firstLine(_ path: String) -> String {
@@ -132,7 +133,8 @@ public final class CaptureSession {
     /// but the error (and, if asked, the console logs).
     public func run() throws(CaptureError) -> TraceFooter {
         let assets = try Assets(
-            directory: options.assets, server: options.vms.contains { $0.workload.image == .server })
+            directory: options.assets, server: options.vms.contains { $0.workload.image == .server },
+            plugin: options.accessPlugin)
         removeStaleFiles()
         let work = try makeWorkDirectory()
         var guests: [Guest] = []
@@ -182,6 +184,10 @@ public final class CaptureSession {
         var spanStart = 0.0
         var worstLateness = 0.0
         var totalRecords = 0
+        // Each VM's clock when it entered the trace, and the running time then.
+        var clockIn: [Double?] = Array(repeating: nil, count: guests.count)
+        var runIn: [Double] = Array(repeating: 0, count: guests.count)
+        let wallStart = now()
         for k in 0...snapshots {
             let target = min(Double(k) * options.interval, options.duration)
             if running {
@@ -220,6 +226,8 @@ public final class CaptureSession {
                     g.on = true
                     // A warmed-up VM enters the trace with the memory its warm-up left.
                     if options.warmup > 0 { g.memory.snapshot(vm: g.id, time: time, into: &records) }
+                    clockIn[Int(g.id.rawValue)] = guestClock(g)
+                    runIn[Int(g.id.rawValue)] = target
                 }
             }
             totalRecords += records.count
@@ -229,6 +237,9 @@ public final class CaptureSession {
                 log(
                     "capture: \(formatSeconds(target)) of \(formatSeconds(options.duration)) s, \(guests.filter { $0.on }.count) VMs on, \(totalRecords) records"
                 )
+            }
+            if options.interval >= 30 || k % max(1, Int((60 / options.interval).rounded())) == 0 {
+                log("capture:   \(memoryAndClocks(guests.filter { $0.on }, count: false))")
             }
             for g in guests where g.on && !g.off { try command(g, "cont") }
             spanStart = now()
@@ -242,7 +253,12 @@ public final class CaptureSession {
                 format: "capture: done, %llu records; snapshots were at most %.0f ms late", footer.records,
                 worstLateness * 1000))
         let unseen = guests.map { "\($0.spec.name) \($0.memory.unseenWrites)" }.joined(separator: ", ")
-        log("capture: pages whose content changed with no guest store (device DMA, MMU bits), recorded as W: \(unseen)")
+        if options.accessPlugin {
+            log(
+                "capture: pages whose content changed with no guest store (device DMA, MMU bits), recorded as W: \(unseen)"
+            )
+        }
+        logGuestTime(guests, clockIn: clockIn, runIn: runIn, wallSeconds: now() - wallStart)
         return footer
     }
 
@@ -256,16 +272,86 @@ public final class CaptureSession {
         log("capture: warm-up, \(formatSeconds(options.warmup)) s of running time before the trace starts")
         for g in guests { try command(g, "cont") }
         let start = now()
+        var nextReport = 60.0
         while now() - start < options.warmup {
             if interrupted != 0 { throw CaptureError("interrupted; nothing was written") }
             usleep(useconds_t(max(1_000, min(100_000, (options.warmup - (now() - start)) * 1e6))))
+            if now() - start >= nextReport, now() - start < options.warmup {
+                nextReport += 60
+                log("capture: warm-up \(Int(now() - start)) s: \(memoryAndClocks(guests, count: true))")
+            }
         }
         for g in guests { try command(g, "stop") }
+        warmupWallSeconds = now() - start
+        warmupClocks = guests.map { guestClock($0) }
+        log("capture: warm-up done: \(memoryAndClocks(guests, count: true))")
+    }
+
+    /// Logs how far each guest's clock advanced over its running time in the trace, and the
+    /// guest seconds the capture got per host-core second of wall time (snapshots included).
+    private func logGuestTime(_ guests: [Guest], clockIn: [Double?], runIn: [Double], wallSeconds: Double) {
+        var total = 0.0
+        var known = true
+        var parts: [String] = []
+        for (i, g) in guests.enumerated() {
+            let end = g.off ? nil : guestClock(g)
+            guard let a = clockIn[i], let b = end else {
+                known = false
+                parts.append("\(g.spec.name) ?")
+                continue
+            }
+            total += b - a
+            let run = min(options.duration, g.spec.stop ?? options.duration) - runIn[i]
+            parts.append(
+                "\(g.spec.name) \(Int(b - a)) s in \(Int(run)) s (clock \(Int(b)) s at the end)")
+        }
+        log("capture: guest clocks over the trace: " + parts.joined(separator: "; "))
+        let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        if known, wallSeconds > 0 {
+            log(
+                String(
+                    format:
+                        "capture: %.0f guest seconds in %.0f s of wall time on %d cores: %.3f guest seconds per host-core second",
+                    total, wallSeconds, cores, total / (wallSeconds * Double(cores))))
+        }
+    }
+
+    /// Wall seconds the warm-up took, and each VM's clock at its end.
+    private var warmupWallSeconds = 0.0
+    private var warmupClocks: [Double?] = []
+
+    /// The guest's own clock, in seconds since the RTC's base (QOM `rtc-time` of the machine, whole
+    /// seconds; the RTC follows the VM's clock), or nil when QEMU does not say.
+    private func guestClock(_ g: Guest) -> Double? {
+        guard let q = g.qmp, !g.poweredOff, g.process.isRunning,
+            let r = try? q.execute("qom-get", arguments: ["path": "/machine", "property": "rtc-time"])
+                as? [String: Any],
+            let y = r["tm_year"] as? Int, let mo = r["tm_mon"] as? Int, let d = r["tm_mday"] as? Int,
+            let h = r["tm_hour"] as? Int, let mi = r["tm_min"] as? Int, let sec = r["tm_sec"] as? Int
+        else { return nil }
+        var t = tm()
+        t.tm_year = Int32(y)
+        t.tm_mon = Int32(mo)
+        t.tm_mday = Int32(d)
+        t.tm_hour = Int32(h)
+        t.tm_min = Int32(mi)
+        t.tm_sec = Int32(sec)
+        return Double(timegm(&t) - Self.rtcBase)
+    }
+
+    /// One log line's worth: memory in use (pages not all zero) and guest clocks, per VM.
+    private func memoryAndClocks(_ guests: [Guest], count: Bool) -> String {
+        guests.filter { !$0.off }.map { g in
+            let pages = count ? g.memory.countNonZeroPages() : g.memory.nonZeroPages
+            let clock = guestClock(g).map { "clock \(Int($0)) s" } ?? "clock ?"
+            return "\(g.spec.name) \(String(format: "%.1f", Double(pages) / 256)) MiB in use, \(clock)"
+        }.joined(separator: "; ")
     }
 
     /// QEMU's clock settings, passed to every VM and named in the header's facts.
     private static let rtc = "base=2026-01-01T00:00:00,clock=vm"
-    private var icount: String { "shift=\(options.icountShift),sleep=off" }
+    private static let rtcBase = 1_767_225_600
+    private var icount: String? { options.icountShift.map { "shift=\($0),sleep=off" } }
 
     private func facts(assets: Assets) -> CaptureFacts {
         var d: [String: String] = [
@@ -273,11 +359,14 @@ public final class CaptureSession {
             "kernel": assets.kernelVersion,
             "interval": formatSeconds(options.interval) + " s",
             "duration": formatSeconds(options.duration) + " s",
-            "icount": icount,
-            "accesses":
-                "guest-physical pages loaded, stored (W) or executed (R) by the guest (QEMU TCG plugin tt-access); not page walks",
-            "dma":
-                "pages whose content changed in an interval with no guest store (device DMA such as disk reads into the page cache, the MMU's accessed and dirty bits, firmware loading) are recorded as written (W) with their content",
+            "icount": icount
+                ?? "off: each guest's clock follows the host's while the VMs run (it stops while they are stopped for a snapshot); a guest does as much work per second of its clock as its share of the host's cores lets it",
+            "accesses": options.accessPlugin
+                ? "guest-physical pages loaded, stored (W) or executed (R) by the guest (QEMU TCG plugin tt-access); not page walks"
+                : "content only (no access plugin): a page whose content changed since the last snapshot is recorded as written (W); reads, and writes that left a page as it was, are not recorded",
+            "dma": options.accessPlugin
+                ? "pages whose content changed in an interval with no guest store (device DMA such as disk reads into the page cache, the MMU's accessed and dirty bits, firmware loading) are recorded as written (W) with their content"
+                : "a page a device wrote (DMA, such as a disk read into the page cache) is recorded like any other changed page",
             "content":
                 "every page hashed at each snapshot; pages changed or written since the last one: C (non-zero) or Z",
             "clock": "VM running time; records are stamped at the nominal snapshot times",
@@ -303,10 +392,19 @@ public final class CaptureSession {
         if options.warmup > 0 {
             d["warmup"] =
                 formatSeconds(options.warmup)
-                + " s of running time before the trace starts; the boot and the workload's start are not recorded: each VM's first snapshot (at its power-on) holds the memory the warm-up left"
+                + " s of running time before the trace starts (\(Int(warmupWallSeconds.rounded())) s of wall time); the boot and the workload's start are not recorded: each VM's first snapshot (at its power-on) holds the memory the warm-up left"
+            for (i, c) in warmupClocks.enumerated() {
+                d["vm\(i).clockAtStart"] =
+                    c.map { "\(Int($0)) s of the guest's own clock when the trace starts" } ?? "unknown"
+            }
+        }
+        if options.prewarm {
+            d["prewarm"] =
+                "server VMs read their workload's data set once (every file of it, into the page cache) before the workload starts"
         }
         var facts = CaptureFacts(
-            source: "qemu-tcg", hash: .init(algorithm: "xxh3-64", bits: 64), accesses: "interval", details: d)
+            source: "qemu-tcg", hash: .init(algorithm: "xxh3-64", bits: 64),
+            accesses: options.accessPlugin ? "interval" : "interval-writes", details: d)
         facts.compression = PageCompressor.name
         return facts
     }
@@ -344,18 +442,21 @@ public final class CaptureSession {
         let consolePath = "\(work)/vm\(id.rawValue).console"
         let logPath = "\(work)/vm\(id.rawValue).log"
         let mem = "\(spec.mebibytes)M"
-        let args = [
-            "-S", "-nodefaults", "-nographic", "-no-reboot", "-no-user-config",
-            "-accel", "tcg", "-M", "pc,memory-backend=ram0", "-cpu", "qemu64", "-smp", "1", "-m", mem,
-            "-object", "memory-backend-file,id=ram0,size=\(mem),mem-path=\(memory.ramPath),share=on",
-            "-icount", icount,
-            "-rtc", Self.rtc,
-            "-kernel", assets.kernel,
-            "-append", spec.kernelCommandLine,
-            "-serial", "file:\(consolePath)",
-            "-qmp", "unix:\(qmpPath),server=on,wait=off",
-            "-plugin", "\(assets.plugin),map=\(memory.mapPath),ram=\(memory.ramPath),pages=\(spec.pages)",
-        ]
+        let args =
+            [
+                "-S", "-nodefaults", "-nographic", "-no-reboot", "-no-user-config",
+                "-accel", "tcg", "-M", "pc,memory-backend=ram0", "-cpu", "qemu64", "-smp", "1", "-m", mem,
+                "-object", "memory-backend-file,id=ram0,size=\(mem),mem-path=\(memory.ramPath),share=on",
+                "-rtc", Self.rtc,
+                "-kernel", assets.kernel,
+                "-append",
+                spec.kernelCommandLine + (options.prewarm && spec.workload.image == .server ? " tt.prewarm=1" : ""),
+                "-serial", "file:\(consolePath)",
+                "-qmp", "unix:\(qmpPath),server=on,wait=off",
+            ]
+            + (icount.map { ["-icount", $0] } ?? [])
+            + (options.accessPlugin
+                ? ["-plugin", "\(assets.plugin),map=\(memory.mapPath),ram=\(memory.ramPath),pages=\(spec.pages)"] : [])
         var disks: [String] = []
         if spec.workload.image == .server, let img = assets.serverImage {
             // snapshot=on: the guest's writes go to a temporary overlay QEMU makes in $TMPDIR

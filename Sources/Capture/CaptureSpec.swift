@@ -261,8 +261,14 @@ public struct CaptureOptions: Sendable {
     public var duration: Double
     /// Seconds between snapshots.
     public var interval: Double
-    /// `-icount shift=N`: each guest instruction advances the guest clock by 2^N ns.
-    public var icountShift: Int
+    /// `-icount shift=N`: each guest instruction advances the guest clock by 2^N ns; nil: no
+    /// `-icount`, the guest's clock follows the host's while the VM runs.
+    public var icountShift: Int?
+    /// Run the tt-access plugin (reads and writes recorded); false: content only, a page whose
+    /// content changed counts as written (capture.accesses `interval-writes`).
+    public var accessPlugin: Bool
+    /// Server VMs read their workload's data set once before it starts (tt.prewarm=1).
+    public var prewarm: Bool
     /// Where scripts/capture-setup.sh put the kernel, initramfs and plugin.
     public var assets: String
     public var output: String
@@ -274,10 +280,12 @@ public struct CaptureOptions: Sendable {
     public var warmup: Double
 
     public init(
-        vms: [CaptureVMSpec], duration: Double, interval: Double, icountShift: Int = 3,
+        vms: [CaptureVMSpec], duration: Double, interval: Double, icountShift: Int? = 3,
         assets: String, output: String, level: Int32 = 19, consoleDirectory: String? = nil,
-        warmup: Double = 0
+        warmup: Double = 0, accessPlugin: Bool = true, prewarm: Bool = false
     ) {
+        self.accessPlugin = accessPlugin
+        self.prewarm = prewarm
         self.vms = vms
         self.duration = duration
         self.interval = interval
@@ -293,8 +301,15 @@ public struct CaptureOptions: Sendable {
         guard !vms.isEmpty else { throw CaptureError("no VMs: give at least one --vm") }
         guard vms.count <= 64 else { throw CaptureError("\(vms.count) VMs; a capture runs at most 64") }
         try checkTiming(interval: interval, duration: duration, level: level)
-        guard warmup >= 0, warmup <= 3_600, warmup.isFinite else { throw CaptureError("--warmup must be 0 to 3600 s") }
-        guard (0...10).contains(icountShift) else { throw CaptureError("--icount-shift must be 0 to 10") }
+        guard warmup >= 0, warmup <= 86_400, warmup.isFinite else {
+            throw CaptureError("--warmup must be 0 to 86400 s")
+        }
+        if let n = icountShift, !(0...10).contains(n) {
+            throw CaptureError("--icount-shift must be 0 to 10, or off")
+        }
+        if prewarm, !vms.contains(where: { $0.workload.image == .server }) {
+            throw CaptureError("--prewarm is for the Debian server workloads; no --vm runs one")
+        }
         var names = Set<String>()
         for v in vms {
             guard names.insert(v.name).inserted else { throw CaptureError("two VMs are named \(v.name)") }

@@ -28,6 +28,8 @@ final class GuestMemory {
     private var changedPages: [UInt32] = []
     /// Pages whose content changed with no store the plugin saw (recorded as writes), so far.
     private(set) var unseenWrites = 0
+    /// Pages that were not all zero at the last snapshot.
+    private(set) var nonZeroPages = 0
 
     /// Creates both files (RAM zero-filled, sparse) and maps them.
     init(ramPath: String, mapPath: String, pages: Int) throws(CaptureError) {
@@ -78,6 +80,18 @@ final class GuestMemory {
         unlink(mapPath)
     }
 
+    /// Pages that are not all zero now (read while the VM may run: a count, not a snapshot).
+    func countNonZeroPages() -> Int {
+        var n = 0
+        for i in 0..<pages {
+            let words = (ram + i * Self.pageSize).assumingMemoryBound(to: UInt64.self)
+            var j = 0
+            while j < Self.pageSize / 8 && words[j] == 0 { j += 1 }
+            if j < Self.pageSize / 8 { n += 1 }
+        }
+        return n
+    }
+
     /// The 64-bit XXH3 of one page; 0 means all zero (a non-zero page whose hash is 0 gets 1).
     static func hash(_ page: UnsafeRawPointer) -> UInt64 {
         let words = page.assumingMemoryBound(to: UInt64.self)
@@ -106,9 +120,11 @@ final class GuestMemory {
         for i in 0..<pages where executed[i] != 0 { map[i] |= 1 }
         // Hash every page first: a content change with no store becomes a write.
         changedPages.removeAll(keepingCapacity: true)
+        var nonZero = 0
         hashes.withUnsafeMutableBufferPointer { hs in
             for i in 0..<pages {
                 let h = Self.hash(ram + i * Self.pageSize)
+                if h != 0 { nonZero += 1 }
                 if h == hs[i] && map[i] & 2 == 0 { continue }
                 if h != hs[i] && map[i] & 2 == 0 {
                     map[i] |= 2
@@ -118,6 +134,7 @@ final class GuestMemory {
                 changedPages.append(UInt32(i))
             }
         }
+        nonZeroPages = nonZero
         var accessed = 0
         var p = 0
         while p < pages {

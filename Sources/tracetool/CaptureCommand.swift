@@ -63,6 +63,9 @@ struct CaptureCommand: ParsableCommand {
         _ = try durationOption("--duration", duration)
         _ = try durationOption("--interval", interval)
         _ = try durationOption("--warmup", warmup)
+        guard icountShift == "off" || Int(icountShift).map({ (0...10).contains($0) }) == true else {
+            throw ValidationError("--icount-shift must be 0 to 10, or off")
+        }
     }
 
     /// The duration options in seconds (validated).
@@ -72,8 +75,18 @@ struct CaptureCommand: ParsableCommand {
             Units.parseDuration(warmup)!.seconds
         )
     }
-    @Option(help: "QEMU -icount shift: a guest instruction advances the guest clock by 2^N ns.") var icountShift: Int =
-        3
+    @Option(
+        help: ArgumentHelp(
+            "QEMU -icount shift: a guest instruction advances the guest clock by 2^N ns (0-10); off: no -icount, each guest's clock follows the host's while it runs.",
+            valueName: "N|off"))
+    var icountShift: String = "3"
+    @Flag(
+        help:
+            "No access plugin: record content only (a page whose content changed counts as written; no reads). About twice as fast per guest second."
+    )
+    var contentOnly = false
+    @Flag(help: "Server VMs read their workload's data set once (into the page cache) before it starts.")
+    var prewarm = false
     @Option(help: "Directory scripts/capture-setup.sh filled (default: $TRACETOOL_CAPTURE_DIR, else .capture).")
     var assets: String?
     @Option(help: "Copy each VM's serial console to DIR/NAME.console.") var consoles: String?
@@ -142,9 +155,9 @@ struct CaptureCommand: ParsableCommand {
         let dir = assets ?? ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? ".capture"
         if let c = consoles { try? FileManager.default.createDirectory(atPath: c, withIntermediateDirectories: true) }
         let opts = CaptureOptions(
-            vms: specs, duration: seconds.duration, interval: seconds.interval, icountShift: icountShift,
+            vms: specs, duration: seconds.duration, interval: seconds.interval, icountShift: Int(icountShift),
             assets: dir, output: output, level: level, consoleDirectory: consoles,
-            warmup: seconds.warmup)
+            warmup: seconds.warmup, accessPlugin: !contentOnly, prewarm: prewarm)
         let quiet = self.quiet
         let session = try CaptureSession(options: opts) { line in
             if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }

@@ -2,6 +2,8 @@
 # gcc and make compiling GNU binutils (Debian's binutils-source, configured when the image
 # was built), one job at a time; when the build ends it is cleaned and started again. The
 # build has no randomness: the seed is not used.
+. /opt/tt/workloads/daemons.sh
+read_once /opt/tt/build /usr/lib/gcc
 cd /opt/tt/build/obj
 round=1
 while true; do

@@ -8,3 +8,11 @@ start_nginx() {
     mkdir -p /run/nginx
     nginx
 }
+# With tt.prewarm=1 on the kernel command line (capture --prewarm), a workload reads its data set
+# once before it starts, so the page cache holds it as on a server that has run for a while.
+read_once() {
+    [ "$TT_PREWARM" = 1 ] || return 0
+    echo "tt: prewarm: reading $* once"
+    find "$@" -type f -exec cat {} + > /dev/null 2>&1
+    echo "tt: prewarm: done; $(awk '/^(MemFree|Cached):/ {printf "%s %s ", $1, $2}' /proc/meminfo)"
+}

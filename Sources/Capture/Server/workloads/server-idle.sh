@@ -4,5 +4,6 @@
 cron
 start_postgres
 start_nginx
+read_once /var/lib/postgresql /var/www/site
 echo "tt: daemons up, idle"
 exec sleep infinity
