@@ -32,7 +32,7 @@ fi
 if [ ! -s "$out/vmlinuz" ] || [ ! -s "$out/kernel.version" ]; then
     pkg="$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')"
     if [ -z "$pkg" ]; then
-        $sudo apt-get update -qq
+        tt_apt update -qq
         pkg="$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')"
     fi
     [ -n "$pkg" ] || { echo "capture-setup: no linux-image-cloud-amd64 package found" >&2; exit 1; }

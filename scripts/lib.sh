@@ -6,6 +6,8 @@
 #                     (optimised like release, with the engine's step-by-step checks on: the
 #                     build the tests run, in .build/checked)
 #   tt_checked        the swift build/test flags of the checked build
+#   tt_apt ARG…       apt-get ARG… (with sudo when not root), waiting up to 10 minutes, and
+#                     saying so, while another process holds apt's or dpkg's lock
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,10 +16,33 @@ tt_install() {
   for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   ((${#missing[@]})) || return 0
   echo "installing: ${missing[*]}" >&2
-  local sudo=""
+  tt_apt update -qq
+  tt_apt install -y -qq "${missing[@]}" >/dev/null
+}
+
+tt_apt() {
+  local sudo="" waited=0 err rc
   [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  err="$(mktemp)"
+  while true; do
+    rc=0
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=0 "$@" 2>"$err" || rc=$?
+    if [ "$rc" -ne 0 ] && grep -q 'Could not get lock\|Unable to acquire the dpkg frontend lock\|Unable to lock' "$err"; then
+      if [ "$waited" -ge 600 ]; then
+        echo "apt-get $1: another process has held apt's lock for 10 minutes: $(grep -m1 'lock' "$err")" >&2
+        rm -f "$err"
+        return 1
+      fi
+      [ "$waited" -gt 0 ] || echo "apt-get $1: another process holds apt's lock ($(grep -m1 -o 'held by process [0-9]*.*' "$err" || echo 'see apt'));" \
+        "waiting for it (up to 10 minutes)" >&2
+      sleep 10
+      waited=$((waited + 10))
+      continue
+    fi
+    cat "$err" >&2
+    rm -f "$err"
+    return "$rc"
+  done
 }
 
 tt_checked=(-c release --scratch-path .build/checked -Xswiftc -DTRACETOOL_CHECKS)

@@ -21,6 +21,7 @@ func check(_ data: UnsafeRawBufferPointer) {
     _ = QEMUProcess.findRAM(maps, bytes: 256 << 20)
     let argv = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     _ = QEMUProcess.memoryBytes(commandLine: argv)
+    _ = QEMUProcess.guestName(commandLine: argv)
     var present = 0
     for i in stride(from: 0, to: data.count - 7, by: 8) {
         var raw: UInt64 = 0

@@ -132,6 +132,8 @@ public final class CaptureSession {
     /// Captures and returns the written trace's footer. On any failure nothing is left behind
     /// but the error (and, if asked, the console logs).
     public func run() throws(CaptureError) -> TraceFooter {
+        // The output's folder must take a file now, not after the boot and the warm-up.
+        do { try AtomicOutput(path: options.output).abandon() } catch { throw CaptureError(error.description) }
         let assets = try Assets(
             directory: options.assets, server: options.vms.contains { $0.workload.image == .server },
             plugin: options.accessPlugin)
@@ -149,11 +151,7 @@ public final class CaptureSession {
                 try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 for g in guests { copyFile(g.consolePath, to: dir + "/" + g.spec.name + ".console") }
             }
-            if succeeded || options.consoleDirectory != nil {
-                try? FileManager.default.removeItem(atPath: work)
-            } else {
-                log("capture: console and QEMU logs kept in \(work)")
-            }
+            keepLogs(work: work, guests: guests, failed: !succeeded)
         }
 
         for (i, spec) in options.vms.enumerated() {
@@ -263,6 +261,29 @@ public final class CaptureSession {
     }
 
     // MARK: - Pieces
+
+    /// After a failure, keeps the VMs' console and QEMU logs that say something (and only them)
+    /// and names them; otherwise (success, an interrupt, or logs that are all empty, or copied to
+    /// --consoles) deletes the working folder.
+    private func keepLogs(work: String, guests: [Guest], failed: Bool) {
+        let fm = FileManager.default
+        var said: [String] = []
+        if failed && interrupted == 0 && options.consoleDirectory == nil {
+            for g in guests {
+                for f in [g.consolePath, g.logPath] {
+                    if let a = try? fm.attributesOfItem(atPath: f), (a[.size] as? UInt64 ?? 0) > 0 { said.append(f) }
+                }
+            }
+        }
+        if said.isEmpty {
+            try? fm.removeItem(atPath: work)
+            return
+        }
+        for name in (try? fm.contentsOfDirectory(atPath: work)) ?? [] where !said.contains(work + "/" + name) {
+            try? fm.removeItem(atPath: work + "/" + name)
+        }
+        log("capture: the VMs' logs are kept: \(said.joined(separator: " "))")
+    }
 
     /// Runs every VM for `options.warmup` seconds of running time, then stops them all. Their
     /// accesses and content stay in the plugin's map and the RAM file; each VM's first snapshot,

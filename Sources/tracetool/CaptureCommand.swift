@@ -29,16 +29,25 @@ struct CaptureCommand: ParsableCommand {
             --warmup SECONDS lets every VM boot and run that long before the trace starts; the trace \
             then begins with the memory the warm-up left, not with the boot.
 
+            Long horizons (guests whose page caches have filled): --content-only drops the access \
+            plugin (writes are inferred from content changes; no reads), --icount-shift off lets each \
+            guest's clock follow the host's, --prewarm makes server guests read their data set once, \
+            and a long --warmup ages them. The log shows each VM's memory in use and its own clock \
+            every minute; the header records the warm-up and each guest's clock at the start. See \
+            docs/CAPTURE.md, "Long horizons".
+
             Example: tracetool capture --vm sort,mem=128 --duration 20s --interval 5s -o small.mtr.zst
             Example: tracetool capture --vm postgres --vm web,mem=768 --warmup 1m --duration 5m --interval 10s -o servers.mtr.zst
             Example: tracetool capture --vm custom,run=job.sh,files=data --duration 1m -o mine.mtr.zst
+            Example: tracetool capture --vm postgres,count=5 --content-only --icount-shift off --prewarm --warmup 30m --duration 10m --interval 30s -o aged.mtr.zst
 
             Attach mode: --attach PID[,name=S][,qmp=SOCKET] (repeatable) or --attach-all captures \
             QEMU/KVM VMs that are already running, at full speed, without stopping them: every \
             --interval it reads which pages each QEMU's host backs and which were written (soft-dirty \
             bits in /proc/PID/pagemap, then cleared for that process only; where the host kernel has \
             none, pages whose content changed), and hashes every backed page through /proc/PID/mem \
-            (read-only). Reads are not recorded. --consistent pauses \
+            (read-only). Reads are recorded only with --track-reads, from the host kernel's idle page \
+            tracking where it has one. --consistent pauses \
             each VM while it is read (needs qmp=). Needs the QEMU processes' user, or root. \
             See docs/CAPTURE.md, "Attaching to running VMs".
 
@@ -53,16 +62,37 @@ struct CaptureCommand: ParsableCommand {
     var attachAll = false
     @Flag(help: "Attach mode: pause each VM (QMP stop/cont) while it is read, so each snapshot is exact.")
     var consistent = false
-    @Option(help: ArgumentHelp("VM running time to capture (\(DurationText.forms)).", valueName: "D")) var duration:
-        String = "60s"
-    @Option(help: ArgumentHelp("Running time between snapshots.", valueName: "D")) var interval: String = "5s"
-    @Option(help: ArgumentHelp("Running time every VM gets before the trace starts (not recorded).", valueName: "D"))
+    @Flag(
+        help:
+            "Attach mode: record reads too, from the host kernel's idle page tracking (/sys/kernel/mm/page_idle/bitmap; root; it sets the idle bits of the attached VMs' frames)."
+    )
+    var trackReads = false
+    // .unconditional: "-5" reaches the duration parser (which says what is wrong with it) instead
+    // of being taken for an option.
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("VM running time to capture, up to 24h (\(DurationText.forms)).", valueName: "D"))
+    var duration: String = "60s"
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Running time between snapshots, at least 100ms.", valueName: "D"))
+    var interval: String = "5s"
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Running time every VM gets before the trace starts (not recorded), up to 24h.", valueName: "D"))
     var warmup: String = "0s"
 
     func validate() throws {
         _ = try durationOption("--duration", duration)
         _ = try durationOption("--interval", interval)
         _ = try durationOption("--warmup", warmup)
+        // The ranges, as usage errors (exit 64) before anything starts.
+        let (d, i, w) = seconds
+        guard i >= 0.1 else { throw ValidationError("--interval \(interval) is shorter than 100ms") }
+        guard d >= i, d <= 86_400 else {
+            throw ValidationError("--duration \(duration) must be at least --interval (\(interval)) and at most 24h")
+        }
+        guard w <= 86_400 else { throw ValidationError("--warmup \(warmup) is longer than 24h") }
         guard icountShift == "off" || Int(icountShift).map({ (0...10).contains($0) }) == true else {
             throw ValidationError("--icount-shift must be 0 to 10, or off")
         }
@@ -99,8 +129,9 @@ struct CaptureCommand: ParsableCommand {
             try runAttach()
             return
         }
-        if consistent {
-            throw CommandFailure.usage("--consistent is for attach mode (--attach or --attach-all)")
+        if consistent || trackReads {
+            throw CommandFailure.usage(
+                "\(consistent ? "--consistent" : "--track-reads") is for attach mode (--attach or --attach-all)")
         }
         var specs: [CaptureVMSpec] = []
         do {
@@ -108,9 +139,11 @@ struct CaptureCommand: ParsableCommand {
         } catch {
             throw CommandFailure.usage(error.description)
         }
-        try checkOutputs([output], inputs: [])
+        try checkOutputs([output], inputs: [], stdout: false)
+        let opts = options(specs)
+        do { try opts.check() } catch { throw CommandFailure.usage(error.description) }
         let result: (footer: TraceFooter, vms: Int)
-        do { result = try capture(specs) } catch {
+        do { result = try capture(opts) } catch {
             throw CommandFailure.failed(error.description)
         }
         writeStdout("\(output): \(result.footer.records) records from \(result.vms) VMs\n")
@@ -134,10 +167,10 @@ struct CaptureCommand: ParsableCommand {
                 specs.append(AttachSpec(pid: pid))
             }
         }
-        try checkOutputs([output], inputs: [])
+        try checkOutputs([output], inputs: [], stdout: false)
         let opts = AttachOptions(
             vms: specs, duration: seconds.duration, interval: seconds.interval, output: output, level: level,
-            consistent: consistent)
+            consistent: consistent, trackReads: trackReads)
         let quiet = self.quiet
         let footer: TraceFooter
         do {
@@ -151,17 +184,20 @@ struct CaptureCommand: ParsableCommand {
         writeStdout("\(output): \(footer.records) records from \(specs.count) attached VMs\n")
     }
 
-    private func capture(_ specs: [CaptureVMSpec]) throws(CaptureError) -> (footer: TraceFooter, vms: Int) {
+    private func options(_ specs: [CaptureVMSpec]) -> CaptureOptions {
         let dir = assets ?? ProcessInfo.processInfo.environment["TRACETOOL_CAPTURE_DIR"] ?? ".capture"
-        if let c = consoles { try? FileManager.default.createDirectory(atPath: c, withIntermediateDirectories: true) }
-        let opts = CaptureOptions(
+        return CaptureOptions(
             vms: specs, duration: seconds.duration, interval: seconds.interval, icountShift: Int(icountShift),
             assets: dir, output: output, level: level, consoleDirectory: consoles,
             warmup: seconds.warmup, accessPlugin: !contentOnly, prewarm: prewarm)
+    }
+
+    private func capture(_ opts: CaptureOptions) throws(CaptureError) -> (footer: TraceFooter, vms: Int) {
+        if let c = consoles { try? FileManager.default.createDirectory(atPath: c, withIntermediateDirectories: true) }
         let quiet = self.quiet
         let session = try CaptureSession(options: opts) { line in
             if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }
-        return (try session.run(), specs.count)
+        return (try session.run(), opts.vms.count)
     }
 }

@@ -197,3 +197,73 @@ struct AttachSmokeTests {
         #expect(header.capture.accesses == "interval-writes" && header.capture.source == "qemu-attach")
     }
 }
+
+@Suite("Capture: idle page tracking and QEMU's -name (recorded inputs)")
+struct PageIdleTests {
+    /// A bitmap file of `words` 64-bit words, as the kernel's /sys/kernel/mm/page_idle/bitmap
+    /// reads (little-endian words, bit f % 64 of word f / 64 for frame f).
+    private func bitmap(_ words: [UInt64]) throws -> String {
+        let path = NSTemporaryDirectory() + "tt-page-idle-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        var bytes: [UInt8] = []
+        for w in words { withUnsafeBytes(of: w.littleEndian) { bytes += $0 } }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    private func words(_ path: String) throws -> [UInt64] {
+        let d = try Data(contentsOf: URL(fileURLWithPath: path))
+        return stride(from: 0, to: d.count, by: 8).map { i in
+            d[i..<i + 8].reversed().reduce(0) { $0 << 8 | UInt64($1) }
+        }
+    }
+
+    @Test("A frame whose idle bit is clear was accessed; frame 0 (hidden) never is; marking sets only the frames' bits")
+    func accessedAndMark() throws {
+        // Word 0: frames 0–63 all idle but 5; word 1: frame 64 idle, 65 accessed; word 2: all
+        // accessed; word 3: all idle but 255.
+        let path = try bitmap([~UInt64(1 << 5), 0b01, 0, 0x7fff_ffff_ffff_ffff])
+        defer { unlink(path) }
+        let b = try PageIdleBitmap(path: path)
+        #expect(
+            try b.accessed([5, 6, 0, 64, 65, 255, 192, 128]) == [true, false, false, false, true, true, false, true])
+        #expect(PageIdleBitmap.words(of: [255, 5, 0, 6, 64, 200]) == [0, 1, 3])
+        // A kernel bitmap ORs what is written; a file takes the word as written: each word
+        // written is exactly the mask of the frames marked in it, and words not named stay.
+        try b.markIdle([65, 5, 0, 255, 64])
+        #expect(try words(path) == [1 << 5, 0b11, 0, 1 << 63])
+        _ = try b.accessed([128])
+    }
+
+    @Test("Frames past the bitmap's end and a host without idle page tracking give one clear line")
+    func refusals() throws {
+        let path = try bitmap([0])
+        defer { unlink(path) }
+        let b = try PageIdleBitmap(path: path)
+        #expect { _ = try b.accessed([64 * 10]) } throws: { e in
+            (e as? CaptureError)?.description.contains("frames 640…703") == true
+        }
+        #expect { _ = try PageIdleBitmap(path: path + ".missing") } throws: { e in
+            (e as? CaptureError)?.description.contains("CONFIG_IDLE_PAGE_TRACKING") == true
+        }
+    }
+
+    @Test("A pagemap entry's frame number is bits 0-54 of a present page, 0 otherwise")
+    func frames() {
+        #expect(PagemapEntry(1 << 63 | 1 << 55 | 0x1234).frame == 0x1234)
+        #expect(PagemapEntry(1 << 62 | 0x1234).frame == 0)
+        #expect(PagemapEntry(1 << 63).frame == 0)
+    }
+
+    @Test("The VM's name comes from QEMU's -name (plain, guest=, with ,, escapes), made safe")
+    func guestNames() {
+        func name(_ args: [String]) -> String? { QEMUProcess.guestName(commandLine: ["qemu-system-x86_64"] + args) }
+        #expect(name(["-name", "db1"]) == "db1")
+        #expect(name(["-name", "guest=web-2,debug-threads=on"]) == "web-2")
+        #expect(name(["-name", "debug-threads=on,guest=x"]) == "x")
+        #expect(name(["--name", "a,,b"]) == "a-b")
+        #expect(name(["-name", "my vm/1"]) == "my-vm-1")
+        #expect(name(["-name", "process=foo"]) == nil)
+        #expect(name(["-m", "256"]) == nil)
+        #expect(name(["-name"]) == nil)
+    }
+}

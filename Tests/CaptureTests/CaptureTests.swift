@@ -283,6 +283,54 @@ struct SpecTests {
         #expect(throws: Never.self) {
             try CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x").check()
         }
+        // Long horizons: no -icount, no plugin, a day of warm-up; --prewarm needs a server VM.
+        #expect(
+            fails(
+                CaptureOptions(vms: [v], duration: 10, interval: 1, icountShift: 11, assets: ".", output: "x"),
+                "--icount-shift"))
+        #expect(
+            fails(
+                CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x", warmup: 86_401),
+                "--warmup"))
+        #expect(
+            fails(
+                CaptureOptions(vms: [v], duration: 10, interval: 1, assets: ".", output: "x", prewarm: true),
+                "--prewarm"))
+        let pg = CaptureVMSpec(name: "p", workload: .postgres)
+        #expect(throws: Never.self) {
+            try CaptureOptions(
+                vms: [pg], duration: 10, interval: 1, icountShift: nil, assets: ".", output: "x", warmup: 86_400,
+                accessPlugin: false, prewarm: true
+            ).check()
+        }
+    }
+
+    @Test("A content-only capture needs no plugin; a missing output folder is refused before any VM boots")
+    func contentOnlyAssets() throws {
+        let dir = NSTemporaryDirectory() + "tt-assets-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for f in ["vmlinuz", "initramfs.cpio.gz", "kernel.version"] {
+            FileManager.default.createFile(atPath: dir + "/" + f, contents: Data("x".utf8))
+        }
+        let v = CaptureVMSpec(name: "a", workload: .idle)
+        // The plugin is asked for only when it runs.
+        let withPlugin = try CaptureSession(
+            options: CaptureOptions(vms: [v], duration: 2, interval: 1, assets: dir, output: dir + "/t.mtr.zst")
+        ) { _ in }
+        #expect { _ = try withPlugin.run() } throws: { e in
+            (e as? CaptureError)?.description.contains("tt-access.so is missing") == true
+        }
+        // The output's folder is checked first of all, before QEMU is looked for.
+        let contentOnly = try CaptureSession(
+            options: CaptureOptions(
+                vms: [v], duration: 2, interval: 1, assets: dir, output: dir + "/missing-folder/t.mtr.zst",
+                accessPlugin: false)
+        ) { _ in }
+        #expect { _ = try contentOnly.run() } throws: { e in
+            let d = (e as? CaptureError)?.description ?? ""
+            return d.contains("missing-folder") && !d.contains(".tmp-")
+        }
     }
 
     @Test("Missing assets name the setup script")

@@ -14,11 +14,17 @@ public struct AttachOptions: Sendable {
     public var level: Int32
     /// Pause each VM (QMP `stop`/`cont`) while it is read, so each snapshot is exact.
     public var consistent: Bool
+    /// Record reads from the host's idle page tracking (`PageIdleBitmap`).
+    public var trackReads: Bool
+    /// The idle bitmap's path (the host's unless a test gives a file of its own).
+    public var pageIdlePath: String
 
     public init(
         vms: [AttachSpec], duration: Double, interval: Double, output: String, level: Int32 = 19,
-        consistent: Bool = false
+        consistent: Bool = false, trackReads: Bool = false, pageIdlePath: String = PageIdleBitmap.hostPath
     ) {
+        self.trackReads = trackReads
+        self.pageIdlePath = pageIdlePath
         self.vms = vms
         self.duration = duration
         self.interval = interval
@@ -51,7 +57,7 @@ final class AttachedVM {
     let spec: AttachSpec
     let process: QEMUProcess
     let id: VMID
-    let name: String
+    var name: String
     private let memFD: Int32
     private let pagemapFD: Int32
     private var qmp: QMPClient?
@@ -84,7 +90,7 @@ final class AttachedVM {
         self.spec = spec
         self.id = id
         process = try QEMUProcess.inspect(pid: spec.pid)
-        name = spec.name ?? "qemu-\(spec.pid)"
+        name = spec.name ?? QEMUProcess.guestName(commandLine: process.commandLine) ?? "qemu-\(spec.pid)"
         memFD = open("/proc/\(spec.pid)/mem", O_RDONLY)
         guard memFD >= 0 else {
             throw CaptureError(
@@ -154,7 +160,9 @@ final class AttachedVM {
     /// `C`/`Z` for every page written or changed. A page the host stopped backing (QEMU
     /// discarded it: a balloon, free page reporting) has become zero. Swapped-out pages are
     /// left as they were.
-    func snapshot(time: Micros, initial: Bool, into out: inout [TraceRecord]) throws(CaptureError) {
+    func snapshot(
+        time: Micros, initial: Bool, idle: PageIdleBitmap? = nil, into out: inout [TraceRecord]
+    ) throws(CaptureError) {
         let started = now()
         if let q = qmp { try q.execute("stop") }
         defer {
@@ -174,6 +182,19 @@ final class AttachedVM {
             if any { softDirty = dirty }
         }
         let useSoftDirty = softDirty == true
+        // Idle page tracking: which frames were accessed since the last snapshot marked them idle
+        // (read before this snapshot's own reads touch every page).
+        var frames: [UInt64] = []
+        var accessed: [Bool] = []
+        if let idle {
+            frames = pagemap.map { PagemapEntry($0).frame }
+            if frames.allSatisfy({ $0 == 0 }) && pagemap.contains(where: { PagemapEntry($0).present }) {
+                throw CaptureError(
+                    "process \(spec.pid): its pagemap shows no frame numbers, which --track-reads needs (they are shown to CAP_SYS_ADMIN only: run as root)"
+                )
+            }
+            if !initial { accessed = try idle.accessed(frames) }
+        }
         var written = [Bool](repeating: false, count: process.pages)
         // The pages whose content is recorded, in page order (their hashes are then in
         // `hashes`, the non-zero ones' compressed sizes, measured while read, in `sizes`).
@@ -218,13 +239,18 @@ final class AttachedVM {
             }
             p += 1
         }
-        // Writes, in runs.
+        if let idle { try idle.markIdle(frames) }
+        // Accesses, in runs of one kind in page order: W for pages written, R for pages only
+        // accessed (idle page tracking).
+        let read = accessed.isEmpty ? nil : accessed
         var i = 0
         while i < process.pages {
-            guard written[i] else { i += 1; continue }
+            let w = written[i]
+            guard w || read?[i] == true else { i += 1; continue }
             var j = i + 1
-            while j < process.pages, written[j] { j += 1 }
-            out.append(TraceRecord(time: time, vm: id, kind: .write, ppn: PPN(UInt32(i)), count: UInt32(j - i)))
+            while j < process.pages, written[j] == w, w || read?[j] == true { j += 1 }
+            out.append(
+                TraceRecord(time: time, vm: id, kind: w ? .write : .read, ppn: PPN(UInt32(i)), count: UInt32(j - i)))
             i = j
         }
         appendContent(
@@ -250,8 +276,12 @@ public final class AttachSession {
     }
 
     public func run() throws(CaptureError) -> TraceFooter {
+        let idle = options.trackReads ? try PageIdleBitmap(path: options.pageIdlePath) : nil
         var vms: [AttachedVM] = []
         for (i, s) in options.vms.enumerated() { vms.append(try AttachedVM(spec: s, id: VMID(UInt32(i)))) }
+        // Two QEMUs started with the same -name keep it with their pid added.
+        let taken = Dictionary(grouping: vms, by: \.name).filter { $0.value.count > 1 }.keys
+        for v in vms where v.spec.name == nil && taken.contains(v.name) { v.name += "-\(v.spec.pid)" }
         var names = Set<String>()
         for v in vms where !names.insert(v.name).inserted {
             throw CaptureError("two VMs are named \(v.name): give each --attach its own name=")
@@ -293,7 +323,7 @@ public final class AttachSession {
                     v.gone = true
                 } else {
                     if k == 0 { records.append(TraceRecord(time: time, vm: v.id, kind: .powerOn)) }
-                    try v.snapshot(time: time, initial: k == 0, into: &records)
+                    try v.snapshot(time: time, initial: k == 0, idle: idle, into: &records)
                     if !v.gone { try v.clearSoftDirty() }
                 }
                 if v.gone {
@@ -348,7 +378,9 @@ public final class AttachSession {
             "clock":
                 "host wall-clock time since the capture started; records are stamped at the nominal snapshot times",
             "accesses": writesFact(vms),
-            "reads": "not recorded: idle page tracking was not used; the trace's accesses are writes only",
+            "reads": options.trackReads
+                ? "R for every page the host's idle page tracking (\(options.pageIdlePath)) found accessed in the interval and not written: by the guest, or by QEMU or the host kernel for it (per host page frame: a touch anywhere in a transparent huge page marks all its 4 KiB pages); the first snapshot has none"
+                : "not recorded: idle page tracking was not used (--track-reads); the trace's accesses are writes only",
             "content":
                 "every page the host backs hashed at each snapshot; pages written or changed: C (non-zero) or Z; the first snapshot lists every backed page; never-backed pages are untouched and not in the trace; pages the host swapped out are not read (their last content stands); a page the host stops backing becomes Z",
             "host kernel": Self.uname(),
@@ -368,7 +400,8 @@ public final class AttachSession {
             d["vm\(i).qemu"] = Self.version(of: v.spec.pid)
         }
         var f = CaptureFacts(
-            source: "qemu-attach", hash: .init(algorithm: "xxh3-64", bits: 64), accesses: "interval-writes", details: d)
+            source: "qemu-attach", hash: .init(algorithm: "xxh3-64", bits: 64),
+            accesses: options.trackReads ? "interval" : "interval-writes", details: d)
         f.compression = PageCompressor.name
         return f
     }

@@ -56,6 +56,41 @@ public struct QEMUProcess: Sendable {
 
     public var pages: Int { Int(ramBytes / 4096) }
 
+    /// The guest's name from QEMU's command line (`-name NAME`, `-name guest=NAME,…`, `--name`),
+    /// with characters other than letters, digits, `-`, `_` and `.` made `-`; nil without one.
+    public static func guestName(commandLine argv: [String]) -> String? {
+        guard let i = argv.lastIndex(where: { $0 == "-name" || $0 == "--name" }), i + 1 < argv.count else {
+            return nil
+        }
+        // QEMU's option syntax: fields split at single commas; ",," is a literal comma.
+        var fields: [String] = []
+        var cur = ""
+        var chars = Array(argv[i + 1])[...]
+        while let c = chars.popFirst() {
+            if c == "," {
+                if chars.first == "," {
+                    cur.append(",")
+                    chars.removeFirst()
+                } else {
+                    fields.append(cur)
+                    cur = ""
+                }
+            } else {
+                cur.append(c)
+            }
+        }
+        fields.append(cur)
+        let raw =
+            fields.first(where: { $0.hasPrefix("guest=") }).map { String($0.dropFirst(6)) }
+            ?? (fields[0].contains("=") ? nil : fields[0])
+        guard let raw, !raw.isEmpty else { return nil }
+        let clean = String(
+            raw.prefix(64).map { c -> Character in
+                c.isASCII && (c.isLetter || c.isNumber || c == "-" || c == "_" || c == ".") ? c : "-"
+            })
+        return clean
+    }
+
     /// The guest's memory size from QEMU's command line: `-m SIZE` or `-m size=SIZE,...`
     /// (a bare number is MiB, as QEMU reads it; suffixes K, M, G, T), or else the `size=` of a
     /// `-object memory-backend-*` the machine uses. nil if the command line says neither.
