@@ -56,7 +56,7 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func run() throws {
-        try checkOutputs([output], inputs: [input])
+        try checkOutputs([output], inputs: [input], stdout: false)
         let footer: TraceFooter
         switch from {
         case .trace:

@@ -151,7 +151,7 @@ struct GenCommand: ParsableCommand {
         // The fleet's folder is checked by runFleet (new or empty, so no template is in it).
         if scenario == "fleet" { return try runFleet(output) }
         let duration = Units.parseDuration(self.duration)!.seconds
-        try checkOutputs([output], inputs: [])
+        try checkOutputs([output], inputs: [], stdout: false)
         // A record takes a few bytes compressed; refuse what cannot fit on the target's file
         // system before writing (at 1 byte per record, a lower bound).
         let dir = URL(fileURLWithPath: output).deletingLastPathComponent().path

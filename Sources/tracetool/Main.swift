@@ -218,14 +218,18 @@ struct LimitOptions: ParsableArguments {
 /// regular files or new ones, none an input, no two the same. `-` (stdout) is skipped.
 /// Refusing an existing file (not regular, or an input) is a usage error: the command line
 /// named the wrong file; a path that cannot be looked up (no permission) is a failure.
-func checkOutputs(_ outputs: [String?], inputs: [String]) throws {
+/// `stdout: false` for outputs that must be files (traces): "-" is refused there.
+func checkOutputs(_ outputs: [String?], inputs: [String], stdout: Bool = true) throws {
+    if !stdout, outputs.contains("-") {
+        throw CommandFailure.usage("-: this command writes a trace file, not stdout: give a file name")
+    }
     var seen: [String: String] = [:]
     for case let o? in outputs where o != "-" {
         do { try OutputPath.check(o, inputs: inputs) } catch {
             // The command line named an existing file it may not write, or a folder that is
             // not there: a usage error. Anything else (no permission to look) is a failure.
             var st = stat()
-            let dir = (o as NSString).deletingLastPathComponent
+            let dir = OutputPath.folder(of: o)
             let folderMissing = lstat(o, &st) != 0 && errno == ENOENT && stat(dir.isEmpty ? "." : dir, &st) != 0
             throw CommandFailure(
                 message: error.description,

@@ -298,3 +298,31 @@ struct CompareCLITests {
         }
     }
 }
+
+@Suite("capture: the command line's checks come before any VM boots")
+struct CaptureCommandLineTests {
+    @Test("Durations out of range are usage errors (64) that say what is wrong, negative ones included")
+    func durations() throws {
+        let s = Scratch()
+        let cases: [([String], String)] = [
+            (["--duration", "0"], "must be at least --interval"),
+            (["--duration", "-5"], "is negative"),
+            (["--duration", "25h"], "at most 24h"),
+            (["--interval", "10ms"], "shorter than 100ms"),
+            (["--warmup", "-1s"], "is negative"),
+            (["--warmup", "2d"], "longer than 24h"),
+            (["--icount-shift", "11"], "--icount-shift must be 0 to 10, or off"),
+            (["--prewarm"], "--prewarm is for the Debian server workloads"),
+        ]
+        for (extra, message) in cases {
+            let r = try CLI.run(["capture", "--vm", "sort", "-o", s.file("x.mtr.zst")] + extra)
+            #expect(
+                r.status == CLI.usage,
+                "\(extra): status \(r.status)")
+            #expect(r.stderr.contains(message), "\(extra): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: s.file("x.mtr.zst")))
+        let r = try CLI.run(["capture", "--vm", "sort", "--track-reads", "-o", s.file("x.mtr.zst")])
+        #expect(r.status == CLI.usage && r.stderr.contains("--track-reads is for attach mode"), "\(r.stderr)")
+    }
+}

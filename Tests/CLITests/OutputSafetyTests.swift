@@ -51,6 +51,23 @@ struct OutputSafetyTests {
         // "-o -" is stdout.
         let dash = try CLI.run(["stats", trace, "-o", "-"])
         #expect(dash.status == 0 && dash.stdout.contains("oracle sharing bound"))
+        // A trace is a file: "-" is refused by every command that writes one, before any work.
+        for args in [
+            ["convert", trace, "-"], ["gen", "mix", "-", "--records", "10"], ["merge", trace, trace, "-o", "-"],
+            ["capture", "--vm", "sort", "-o", "-"],
+        ] {
+            let r = try CLI.run(args)
+            #expect(
+                r.status == CLI.usage && r.stderr.contains("not stdout") && r.stderr.split(separator: "\n").count == 1,
+                "\(args): \(r.stderr)")
+        }
+        // One-character names in the working folder (Foundation's deletingLastPathComponent
+        // traps on them; the folder of "a" is the working folder).
+        let one = try CLI.run(["convert", trace, "a"], in: s.path)
+        #expect(one.status == 0, "\(one.stderr)")
+        #expect(FileManager.default.fileExists(atPath: s.file("a")))
+        let stats = try CLI.run(["stats", trace, "-o", "b"], in: s.path)
+        #expect(stats.status == 0 && FileManager.default.fileExists(atPath: s.file("b")), "\(stats.stderr)")
     }
 
     @Test(

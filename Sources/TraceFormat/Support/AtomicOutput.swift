@@ -18,6 +18,10 @@ public final class AtomicOutput {
 
     public init(path: String) throws(TraceError) {
         self.path = path
+        // "-" means stdout where a command can stream; here it would be a file named "-".
+        guard path != "-" else {
+            throw TraceError(file: path, .io("this output cannot go to stdout: give a file name"))
+        }
         try OutputPath.check(path)
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
@@ -28,7 +32,10 @@ public final class AtomicOutput {
         tempPath = (dir.isEmpty ? "." : dir) + "/." + base + ".tmp-\(getpid())-" + tag
         fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0 {
-            throw TraceError(file: path, .io("cannot create \(tempPath): \(String(cString: strerror(errno)))"))
+            // Named by its folder: the temporary file is ours, not the user's.
+            throw TraceError(
+                file: path,
+                .io("cannot write in the folder \(dir.isEmpty ? "." : dir): \(String(cString: strerror(errno)))"))
         }
         buffer.reserveCapacity(bufferLimit)
     }

@@ -137,7 +137,7 @@ public enum MemoryBudget {
                     if best == nil || l < best!.limit { best = (l, used, d + "/" + limitFile) }
                 }
                 if p == "/" || p.isEmpty { break }
-                p = (p as NSString).deletingLastPathComponent
+                p = OutputPath.folder(of: p)
             }
         }
         for line in text.split(separator: "\n") {

@@ -9,6 +9,19 @@ import Glibc
 /// command line checks it is none of the command's inputs (compared by device and inode, so
 /// two spellings of one file are caught).
 public enum OutputPath {
+    /// The folder part of `path`: "" when it names none ("out.mtr.zst"), "/" for a file at the
+    /// root. Foundation's `deletingLastPathComponent` is not used: it traps on one-character
+    /// paths ("-", "a") in the toolchain's Foundation.
+    public static func folder(of path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+        guard let i = p.lastIndex(of: "/") else { return "" }
+        if i == p.startIndex { return "/" }
+        var d = p[..<i]
+        while d.count > 1 && d.hasSuffix("/") { d = d.dropLast() }
+        return String(d)
+    }
+
     /// Throws unless `path` may be written: absent or a regular file, and not the same file
     /// (device and inode) as any of `inputs`.
     public static func check(_ path: String, inputs: [String] = []) throws(TraceError) {
@@ -19,7 +32,7 @@ public enum OutputPath {
             }
             // A new file: its folder must exist (named as such, before any work, rather than
             // the temporary file failing at the end).
-            let dir = (path as NSString).deletingLastPathComponent
+            let dir = folder(of: path)
             let folder = dir.isEmpty ? "." : dir
             var dst = stat()
             if stat(folder, &dst) != 0 {
