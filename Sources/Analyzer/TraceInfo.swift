@@ -21,7 +21,9 @@ public enum TraceInfoRenderer {
         let k = footer.kinds
         s +=
             "  read \(k.read)  write \(k.write)  (virtual \(k.virtualAccesses))  content \(k.content)  zero \(k.zero)  free \(k.free)  on \(k.powerOn)  off \(k.powerOff)\n"
-        var rows: [[String]] = [["vm", "name", "pages", "MiB", "min", "shares", "records", "pages named"]]
+        var rows: [[String]] = [
+            ["vm", "name", "max pages", "max MiB", "min pages", "shares", "records", "page references"]
+        ]
         for vm in header.vms {
             let per = footer.vms.first { $0.id == vm.id }
             let ps = UInt64(vm.pageSize ?? header.pageSize)
@@ -32,6 +34,8 @@ public enum TraceInfoRenderer {
             ])
         }
         s += "\n" + TextTable.render(rows, rightAligned: [0, 2, 3, 4, 5, 6, 7])
+        s +=
+            "  page references: pages the VM's records name, counted each time (a run of N pages counts N); not the memory it touched (`tracetool stats` gives that)\n"
         return s
     }
 
