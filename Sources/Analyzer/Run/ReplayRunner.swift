@@ -190,6 +190,7 @@ public struct ReplayRunner {
                 if r.recordPeriods { e.recordPeriods = true }
                 if !r.fastForward { e.fastForward = false }
                 if r.checkFullEveryStep { e.checkFullEveryStep = true }
+                if let c = r.checkEveryStep { e.checkEveryStep = c }
                 if let spanProgress { e.spanProgress = spanProgress }
                 engines.append(e)
             } catch let e as ConfigError {

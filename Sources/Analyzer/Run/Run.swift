@@ -34,6 +34,10 @@ public struct PolicyRun: Sendable {
     public var fastForward = true
     /// Check every invariant after every step (tests).
     public var checkFullEveryStep = false
+    /// false: skip the per-record conservation check even in a checked build (`tracetool
+    /// bench`, so a checked build times the same work as a release build); nil: the build's
+    /// default.
+    public var checkEveryStep: Bool? = nil
     /// Hand the engine back in the result (tests that look inside it).
     public var keepEngine = false
     public init(name: String, policy: Policy, spec: HostSpec) {
