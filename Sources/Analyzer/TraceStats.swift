@@ -39,6 +39,9 @@ public struct TraceStats: Codable, Equatable, Sendable {
         /// listed; each touched nothing, changed no content, and had this row's predecessor's
         /// oracle bound and zero pages (docs/REPORT.md "stats").
         public var emptyIntervalsBefore: UInt64? = nil
+        /// Pages of all VMs whose content is known at the interval's end (the memory the trace
+        /// says they hold, zero pages included): the oracle bound's base.
+        public var contentPages: UInt64? = nil
     }
     public static let schemaVersion = 5
     public var schemaVersion = TraceStats.schemaVersion
@@ -131,7 +134,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
                 Interval(
                     timeSeconds: Double(t) / 1e6, oracleSavedPages: totalContent - UInt64(global.count),
                     zeroPages: zeros, contentChanges: intervalChanges, workingSetPages: Array(ws),
-                    emptyIntervalsBefore: pendingEmpty > 0 ? pendingEmpty : nil))
+                    emptyIntervalsBefore: pendingEmpty > 0 ? pendingEmpty : nil, contentPages: totalContent))
             intervalsTotal += 1
             pendingEmpty = 0
             for i in 0..<n {

@@ -131,13 +131,15 @@ struct ReproductionTests {
             let file = ReproductionTests.root + "/Tests/AnalyzerTests/Golden/" + name
             return try JSONDecoder().decode(ReplayReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
         }
-        for trace in ["capture-identical5", "server-identical5"] {
+        for trace in ["capture-identical5", "server-identical5", "server-identical5-long"] {
             for n in 1...5 {
                 outcomes[plan.index["fig4-\(trace).mtr.zst-\(n)"]!] = ReproOutcome(
                     report: try golden("\(trace)-first\(n)-esx.json"))
             }
         }
         outcomes[plan.index["fig5-server-mix.mtr.zst"]!] = ReproOutcome(report: try golden("server-mix-esx.json"))
+        outcomes[plan.index["fig5-server-mix-long.mtr.zst"]!] = ReproOutcome(
+            report: try golden("server-mix-long-esx.json"))
         let rep = Reproduction(plan: plan, outcomes: outcomes)
         var checked = 0
         for e in rep.experiments where ["fig4", "fig5", "defaults"].contains(e.id) {
@@ -149,7 +151,7 @@ struct ReproductionTests {
                 }
             }
         }
-        #expect(checked == 20 + 3 + 14)
+        #expect(checked == 30 + 6 + 14)
     }
 
     @Test("The guide's reproduction rows are docs/REPRODUCTION.md's summary rows")
@@ -200,5 +202,59 @@ struct ReproductionTests {
         // The truth column sums to the report's mean × periods.
         let truth = logged.periods.reduce(0.0) { $0 + Double($1.truth) } / Double(logged.periods.count)
         #expect(abs(truth - r.vms[0].idle.trueMeanPages) < 0.01)
+    }
+}
+
+@Suite("Reproduction: aging of server guests")
+struct AgingTests {
+    /// Two VMs of 4 pages whose header says their clocks read 1800 and 1790 s when the trace
+    /// started. At 0 s VM 0 holds A, B and a zero page, VM 1 holds A and C; at 30 s VM 1's
+    /// page 2 becomes A. Held: 6 of 8 pages (75%); zero: 1 (12.5%); distinct contents A, B, C
+    /// and zero: the oracle bound is 6 − 4 = 2 pages (25%). The earliest clock at the end is
+    /// 1790 + 30 s = 30.33 min.
+    @Test("The aging table and series are the stats of the trace, on the guests' clock from the header")
+    func handComputed() throws {
+        let path = NSTemporaryDirectory() + "tt-aging-\(UUID().uuidString).mtr.zst"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let facts = CaptureFacts(
+            source: "qemu-tcg", accesses: "interval-writes",
+            details: [
+                "vm0.clockAtStart": "1800 s of the guest's own clock when the trace starts",
+                "vm1.clockAtStart": "1790 s of the guest's own clock when the trace starts",
+            ])
+        let header = TraceHeader(
+            vms: [VMDecl(id: 0, name: "a", pages: 4), VMDecl(id: 1, name: "b", pages: 4)], capture: facts)
+        let w = try BinaryTraceWriter(path: path, header: header, level: 1)
+        let t0 = Micros.zero, t30 = Micros.seconds(30)
+        let (a, b, c) = (ContentHash(0xA), ContentHash(0xB), ContentHash(0xC))
+        for r in [
+            TraceRecord(time: t0, vm: VMID(0), kind: .powerOn), TraceRecord(time: t0, vm: VMID(1), kind: .powerOn),
+            TraceRecord(time: t0, vm: VMID(0), kind: .content, ppn: PPN(0), hash: a),
+            TraceRecord(time: t0, vm: VMID(0), kind: .content, ppn: PPN(1), hash: b),
+            TraceRecord(time: t0, vm: VMID(0), kind: .zero, ppn: PPN(2)),
+            TraceRecord(time: t0, vm: VMID(1), kind: .content, ppn: PPN(0), hash: a),
+            TraceRecord(time: t0, vm: VMID(1), kind: .content, ppn: PPN(1), hash: c),
+            TraceRecord(time: t30, vm: VMID(1), kind: .content, ppn: PPN(2), hash: a),
+        ] { try w.append(r) }
+        _ = try w.finish()
+        let st = try TraceStats.compute(path: path, interval: .seconds(30))
+        let (table, series) = ReproBuilder.aging(
+            trace: "t-identical.mtr.zst", stats: st, header: try TraceFile.open(path).header)
+        let ours = table.rows.map { $0.ours ?? .nan }
+        #expect(abs(ours[0] - 1820.0 / 60) < 1e-9)
+        #expect(ours[1] == 75 && ours[2] == 12.5 && ours[3] == 25)
+        // Beside Fig. 4's five identical VMs (the trace's name says identical).
+        #expect(table.rows[3].paper == 54.3)
+        #expect(table.rows[1].why == [.aged])
+        #expect(series.map(\.name) == ["t-identical: held", "t-identical: oracle bound", "t-identical: zero"])
+        let held = series[0].points
+        #expect(held.last!.0 == (30 + 1790) / 60.0 && held.last!.1 == 75)
+        #expect(series[1].points.last!.1 == 25)
+        // Without the facts: no clock, no series, the short traces' reasons.
+        let plain = ReproBuilder.aging(trace: "t.mtr.zst", stats: st, header: nil)
+        #expect(
+            plain.series.isEmpty && plain.table.rows[0].ours == nil
+                && plain.table.rows[1].why == [.servers, .untouched])
+        #expect(plain.table.rows[3].paper == 7.2)
     }
 }

@@ -10,7 +10,7 @@ public struct Reproduction: Sendable {
     /// "Reproducing the paper", where the reason is explained.
     public enum Why: String, Sendable, CaseIterable {
         case servers, busybox, untouched, synthetic, background, estimate, tauRun, cost, doublePaging, boot, slack,
-            scale
+            scale, aged
 
         public var sentence: String {
             switch self {
@@ -49,6 +49,9 @@ public struct Reproduction: Sendable {
             case .scale:
                 return
                     "quick run: guests scaled down, MiB scaled back up to the paper's sizes; the scan's rate is not scaled"
+            case .aged:
+                return
+                    "Debian server guests aged 30 minutes of their own clock after reading their data set once (traces/README.md): their memory is full, but the page cache leaves almost no zero pages (the paper's lone VM reclaimed 12.6%, mostly zero pages), identical servers' database pages drift apart as each guest's own transactions rewrite them, and mixed guests share what their page caches hold in common"
             }
         }
     }
@@ -173,8 +176,11 @@ public struct Reproduction: Sendable {
 
     init(plan: ReproductionPlan, outcomes: [ReproOutcome]) {
         quick = plan.settings.quick
-        var b = Builder(plan: plan, outcomes: outcomes)
-        experiments = [b.fig4(), b.fig5(), b.fig6(), b.fig7(), b.fig8(), b.balloonVsPaging(), Builder.defaults()]
+        var b = ReproBuilder(plan: plan, outcomes: outcomes)
+        experiments =
+            [b.fig4(), b.fig5()] + (plan.settings.agingTraces.isEmpty ? [] : [b.aging()]) + [
+                b.fig6(), b.fig7(), b.fig8(), b.balloonVsPaging(), ReproBuilder.defaults(),
+            ]
     }
 
     /// How far a row is from the paper: |ours / paper − 1| for a number; for a claim ("> 1"),
@@ -220,7 +226,7 @@ enum PaperFigures {
     ]
 }
 
-private struct Builder {
+struct ReproBuilder {
     var plan: ReproductionPlan
     var outcomes: [ReproOutcome]
     var s: ReproductionSettings { plan.settings }
@@ -271,15 +277,15 @@ private struct Builder {
                     if let m = outcome(key).missing, !notRun.contains(m) { notRun.append(m) }
                     continue
                 }
-                let mib = Builder.mib(r), configured = Builder.configuredMiB(r)
+                let mib = ReproBuilder.mib(r), configured = ReproBuilder.configuredMiB(r)
                 let sh = 100 * Double(r.sharing.sharedPages) * mib / configured,
                     re = 100 * r.sharing.savedPages * mib / configured
                 shared.append(
-                    Builder.row(
+                    ReproBuilder.row(
                         "\(n) VM\(n == 1 ? "" : "s"): shared, % of configured", paper: PaperFigures.fig4Shared[n - 1],
                         ours: sh, why: why))
                 reclaimed.append(
-                    Builder.row(
+                    ReproBuilder.row(
                         "\(n) VM\(n == 1 ? "" : "s"): reclaimed, % of configured",
                         paper: PaperFigures.fig4Reclaimed[n - 1], ours: re, why: why))
                 reclaimed[reclaimed.count - 1].source = title
@@ -302,7 +308,8 @@ private struct Builder {
         for (trace, _) in s.identicalCaptures {
             addSource(
                 trace, keys: (1...5).map { ($0, "fig4-\(trace)-\($0)") },
-                why: trace.hasPrefix("server") ? [.servers, .untouched] : [.busybox])
+                why: trace.hasSuffix("-long.mtr.zst")
+                    ? [.aged] : trace.hasPrefix("server") ? [.servers, .untouched] : [.busybox])
         }
         return .init(
             id: "fig4", title: "Fig. 4: sharing among N identical VMs (§4)",
@@ -333,27 +340,29 @@ private struct Builder {
         for (trace, _) in s.realCaptures {
             let key = "fig5-\(trace)"
             guard let r = report(key) else { notRun.append(outcome(key).missing ?? key); continue }
-            let mib = Builder.mib(r), configured = Builder.configuredMiB(r)
+            let mib = ReproBuilder.mib(r), configured = ReproBuilder.configuredMiB(r)
             let what = "\(trace) (\(r.vms.count) VMs, \(SVG.num(configured)) MiB)"
-            let why: [Reproduction.Why] = trace.hasPrefix("server") ? [.servers, .untouched] : [.busybox]
+            let why: [Reproduction.Why] =
+                trace.hasSuffix("-long.mtr.zst")
+                ? [.aged] : trace.hasPrefix("server") ? [.servers, .untouched] : [.busybox]
             rows.append(
-                Builder.row(
+                ReproBuilder.row(
                     "\(what): shared, % of configured", paper: c.2,
                     ours: 100 * Double(r.sharing.sharedPages) * mib / configured, why: why))
             rows.append(
-                Builder.row(
+                ReproBuilder.row(
                     "\(what): reclaimed, % of configured", paper: c.3,
                     ours: 100 * r.sharing.savedPages * mib / configured, why: why))
             let zeroSaved = max(0, Double(r.sharing.zeroSharedPages) - 1)
             rows.append(
-                Builder.row(
+                ReproBuilder.row(
                     "\(what): zero pages, % of reclaimed", paper: 25.0 / 120 * 100,
                     ours: r.sharing.savedPages > 0 ? 100 * zeroSaved / r.sharing.savedPages : 0,
                     why: why))
             bars.append((label: "ours: \(trace)", value: 100 * r.sharing.savedPages * mib / configured))
         }
         let paperRows = PaperFigures.fig5.map {
-            "\($0.0) \($0.1): shared \(Builder.pct($0.2))%, reclaimed \(Builder.pct($0.3))%"
+            "\($0.0) \($0.1): shared \(ReproBuilder.pct($0.2))%, reclaimed \(ReproBuilder.pct($0.3))%"
         }.joined(separator: "; ")
         return .init(
             id: "fig5", title: "Fig. 5: sharing in real workloads (§4)",
@@ -362,6 +371,99 @@ private struct Builder {
             commands: s.realCaptures.map { run("fig5-\($0.0)").command },
             tables: [.init(title: "against the paper's row C", rows: rows)],
             charts: [.init(id: "fig5-reclaimed", title: "Reclaimed memory, % of configured", kind: .bars, bars: bars)],
+            notRun: notRun)
+    }
+
+    // Aging
+
+    /// Each guest's clock when the trace starts, from the header's `vmN.clockAtStart` facts
+    /// (captures with a warm-up write them), as the smallest over the VMs; nil without them.
+    static func clockAtStart(_ h: TraceHeader?) -> Double? {
+        guard let d = h?.capture.details else { return nil }
+        let clocks = (0..<(h?.vms.count ?? 0)).compactMap { i -> Double? in
+            guard let f = d["vm\(i).clockAtStart"], let n = f.split(separator: " ").first else { return nil }
+            return Double(n)
+        }
+        return clocks.count == h?.vms.count && !clocks.isEmpty ? clocks.min() : nil
+    }
+
+    /// One trace's aging table and chart series: what its VMs hold, their zero pages and the
+    /// oracle bound at the end (% of configured), the guests' clock at the end when the header
+    /// has it, and, for such traces, the three over the guests' own minutes.
+    static func aging(
+        trace: String, stats st: TraceStats, header: TraceHeader?
+    ) -> (
+        table: Reproduction.Table, series: [(name: String, points: [(Double, Double)])]
+    ) {
+        let mib = Double(st.pageSizeBytes) / 1_048_576
+        let configured = Double(st.vms.reduce(0) { $0 + $1.maxPages })
+        func pct(_ pages: Double) -> Double { 100 * pages / configured }
+        let start = clockAtStart(header)
+        let end = st.intervals.last?.timeSeconds ?? 0
+        let identical = trace.contains("identical")
+        let why: [Reproduction.Why] = start == nil ? [.servers, .untouched] : [.aged]
+        var rows: [Reproduction.Row] = []
+        var age = row(
+            "guest clock at the trace's end, minutes (the earliest VM's)", paper: nil,
+            ours: start.map { ($0 + end) / 60 }, why: [])
+        if start == nil { age.oursText = "not recorded (no warm-up facts in the header)" }
+        rows.append(age)
+        let held = Double(st.vms.reduce(0) { $0 + $1.contentPages })
+        let zero = Double(st.vms.reduce(0) { $0 + $1.zeroPages })
+        rows.append(
+            row(
+                "memory the VMs hold (content known), % of configured", paper: nil,
+                "all (the paper's guests were full)", ours: pct(held), why: why))
+        rows.append(row("zero pages, % of configured", paper: nil, ours: pct(zero), why: why))
+        rows.append(
+            row(
+                "oracle sharing bound at the end, % of configured (beside the paper's reclaimed)",
+                paper: identical ? PaperFigures.fig4Reclaimed[4] : PaperFigures.fig5[2].3,
+                ours: pct(Double(st.oracleSavedPages)), why: why))
+        for i in rows.indices { rows[i].source = trace }
+        let table = Reproduction.Table(
+            title: "\(trace) (\(st.vms.count) VMs, \(SVG.num(configured * mib)) MiB configured)", rows: rows)
+        guard let start else { return (table, []) }
+        let name = trace.replacingOccurrences(of: ".mtr.zst", with: "")
+        let pts = st.intervals.filter { $0.contentPages != nil }
+        func line(_ what: String, _ y: (TraceStats.Interval) -> Double) -> (name: String, points: [(Double, Double)]) {
+            (name: "\(name): \(what)", points: pts.map { (($0.timeSeconds + start) / 60, pct(y($0))) })
+        }
+        return (
+            table,
+            [
+                line("held") { Double($0.contentPages!) }, line("oracle bound") { Double($0.oracleSavedPages) },
+                line("zero") { Double($0.zeroPages) },
+            ]
+        )
+    }
+
+    func aging() -> Reproduction.Experiment {
+        var tables: [Reproduction.Table] = []
+        var series: [(name: String, points: [(Double, Double)])] = []
+        var notRun: [String] = []
+        for trace in s.agingTraces {
+            let o = outcome("aging-\(trace)")
+            guard let st = o.stats else { notRun.append(o.missing ?? trace); continue }
+            let a = Self.aging(trace: trace, stats: st, header: o.header)
+            tables.append(a.table)
+            series += a.series
+        }
+        return .init(
+            id: "aging", title: "Aging: what server guests hold over their own time (not in the paper)",
+            setting:
+                "The paper's guests had run for a while and were full. The short server captures (server-identical5, server-mix) end within 4 minutes of their guests' own clocks; the long ones (server-identical5-long, server-mix-long) were aged first: each guest read its data set once and ran its workload for 30 minutes of its own clock before 10 traced minutes (traces/README.md). `stats` every 30 s: what the VMs hold, their zero pages and the oracle sharing bound (what an instant, perfect scanner would save), as % of configured memory.",
+            commands: s.agingTraces.map { run("aging-\($0)").command },
+            tables: tables,
+            charts: series.isEmpty
+                ? []
+                : [
+                    .init(
+                        id: "aging-memory",
+                        title:
+                            "Held memory, zero pages and the oracle sharing bound, % of configured, over the guests' own clock (long traces)",
+                        xLabel: "guest minutes", yLabel: "% of configured", series: series)
+                ],
             notRun: notRun)
     }
 
@@ -375,7 +477,7 @@ private struct Builder {
                 id: "fig6", title: "Fig. 6", setting: "", commands: [], tables: [], charts: [],
                 notRun: [o.missing ?? "fig6"])
         }
-        let mib = Builder.mib(r) / scale
+        let mib = ReproBuilder.mib(r) / scale
         let periods = o.periods.filter { $0.vm == 0 }
         let sched = Fig6Scenario.schedule
         var rows: [Reproduction.Row] = []
@@ -389,17 +491,17 @@ private struct Builder {
             else { continue }
             let label =
                 "minute \(SVG.num(step.minute))–\(SVG.num(end)), toucher at \(SVG.num(step.mb)) MB: ESX estimate at \(String(format: "%.1f", Double(p.time.rawValue) / 6e7)) min, MiB"
-            var row = Builder.row(label, paper: step.mb, ours: p.estimate * mib, why: [.background] + scaleWhy)
+            var row = ReproBuilder.row(label, paper: step.mb, ours: p.estimate * mib, why: [.background] + scaleWhy)
             row.tolerance = 0.1
             rows.append(row)
         }
         let esxErr = r.vms[0].idle.meanAbsErrorPages * mib
         let damonErr = (r.vms[0].idle.damonMeanAbsErrorPages ?? 0) * mib
         var other: [Reproduction.Row] = [
-            Builder.row(
+            ReproBuilder.row(
                 "mean |estimate − pages really touched| per 30 s period, ESX sampling, MiB", paper: nil, ours: esxErr,
                 why: []),
-            Builder.row(
+            ReproBuilder.row(
                 "the same, DAMON-style regions (`estimator=damon`, not in the paper), MiB", paper: nil, ours: damonErr,
                 why: []),
         ]
@@ -408,11 +510,11 @@ private struct Builder {
         }
         for (name, t) in [("ESX sampling", r.vms[0].idle.esxTracking), ("DAMON-style", r.vms[0].idle.damonTracking)] {
             guard let t else { continue }
-            var rise = Builder.row(
+            var rise = ReproBuilder.row(
                 "\(name): rises of the truth caught, mean lag", paper: nil,
                 name == "ESX sampling" ? "at once (fast curves)" : "—", ours: nil, why: [])
             rise.oursText = "\(t.rises), \(lag(t.riseLagPeriods, t.rises))"
-            var fall = Builder.row(
+            var fall = ReproBuilder.row(
                 "\(name): falls of the truth caught, mean lag; missed", paper: nil,
                 name == "ESX sampling" ? "slowly (slow curve)" : "—", ours: nil, why: [])
             fall.oursText = "\(t.falls), \(lag(t.fallLagPeriods, t.falls)); \(t.missed) missed"
@@ -459,28 +561,28 @@ private struct Builder {
             return .init(
                 id: "fig7", title: "Fig. 7", setting: "", commands: [], tables: [], charts: [], notRun: ["fig7"])
         }
-        let mib0 = Builder.mib(r0) / s.fig7Scale
+        let mib0 = ReproBuilder.mib(r0) / s.fig7Scale
         func alloc(_ r: ReplayReport, _ vm: Int) -> Double { Double(r.vms[vm].allocation.allocatedEndPages) * mib0 }
         func gain(_ a: ReplayReport, _ b: ReplayReport) -> Double {
             100 * ((1 + a.vms[1].cost.slowdown) / (1 + b.vms[1].cost.slowdown) - 1)
         }
         let rows: [Reproduction.Row] = [
-            Builder.row(
+            ReproBuilder.row(
                 "τ = 0: idle VM's allocation at the end, MB", paper: 179, "~179", ours: alloc(r0, 0),
                 why: [.tauRun] + scaleWhy),
-            Builder.row(
+            ReproBuilder.row(
                 "τ = 0: busy VM's allocation at the end, MB", paper: 179, "~179", ours: alloc(r0, 1),
                 why: [.tauRun] + scaleWhy),
-            Builder.row(
+            ReproBuilder.row(
                 "τ = 0.75: idle VM's allocation at the end, MB", paper: 101, "~101", ours: alloc(r75, 0),
                 why: [.estimate] + scaleWhy),
-            Builder.row(
+            ReproBuilder.row(
                 "τ = 0.75: busy VM's allocation at the end, MB", paper: 243, "~243", ours: alloc(r75, 1),
                 why: [.tauRun] + scaleWhy),
-            Builder.row(
+            ReproBuilder.row(
                 "idle VM's pages really touched per period (mean), MB", paper: 9.5, "~9.5",
                 ours: r0.vms[0].idle.trueMeanPages * mib0, why: scaleWhy),
-            Builder.row(
+            ReproBuilder.row(
                 "busy VM's throughput, τ = 0.75 against τ = 0 (from estimated stall), %", paper: 30, "+30 (dbench)",
                 ours: gain(r0, r75), why: [.cost]),
         ]
@@ -518,7 +620,7 @@ private struct Builder {
             return .init(
                 id: "fig8", title: "Fig. 8", setting: "", commands: [], tables: [], charts: [], notRun: ["fig8"])
         }
-        let mib = Builder.mib(r) / s.fig8Scale
+        let mib = ReproBuilder.mib(r) / s.fig8Scale
         let times = r.states.timeSeconds
         let total = times.high + (times.clear ?? 0) + times.soft + times.hard + times.low
         let highSoft = total > 0 ? 100 * (times.high + times.soft) / total : 0
@@ -544,22 +646,22 @@ private struct Builder {
             let m = Double($0.time.rawValue) / 6e7; return m >= 0.6 * dur && m < 0.75 * dur
         }
         let rows: [Reproduction.Row] = [
-            Builder.row(
+            ReproBuilder.row(
                 "time in the high or soft state, % of the run", paper: 100, "nearly all", ours: highSoft, why: [.boot],
                 tolerance: 0.05),
-            Builder.row(
+            ReproBuilder.row(
                 "memory saved by sharing, most at one moment, MB", paper: 200, "~200",
                 ours: byTime.map(\.saved).max() ?? 0, why: [.boot] + scaleWhy),
-            Builder.row(
+            ReproBuilder.row(
                 "host-swapped memory, most at one moment, MB", paper: 35, "35",
                 ours: Double(r.reclaim.hostSwappedPeakPages) * mib, why: [.slack] + scaleWhy),
-            Builder.row(
+            ReproBuilder.row(
                 "the VMs' allocations summed (a shared page counts in each VM), most at one moment, MB", paper: 1200,
                 "~1200", ours: byTime.map(\.alloc).max() ?? 0, why: [.boot] + scaleWhy),
-            Builder.row(
+            ReproBuilder.row(
                 "SQL Server's allocation while idle (30–60% of the run), least, MB", paper: 160, "160 (its min)",
                 ours: sqlIdle.map { Double($0.allocated) * mib }.min(), why: [.slack] + scaleWhy),
-            Builder.row(
+            ReproBuilder.row(
                 "SQL Server's allocation during its long query, most, MB", paper: 259, "~259",
                 ours: sqlQuery.map { Double($0.allocated) * mib }.max(), why: [.slack] + scaleWhy),
         ]
@@ -624,15 +726,15 @@ private struct Builder {
             let sa = CompareSummary.interval(ka.map { 100 * report($0)!.cost.slowdown }).mean
             let sb = CompareSummary.interval(kb.map { 100 * report($0)!.cost.slowdown }).mean
             rows.append(
-                Builder.row(
+                ReproBuilder.row(
                     "\(what): estimated slowdown, esx (balloon first), %, mean of \(seeds) seeds", paper: nil,
                     "1.4–4.4 (Fig. 2: ballooned vs configured)", ours: sa, decimals: 2, why: []))
             rows.append(
-                Builder.row(
+                ReproBuilder.row(
                     "\(what): estimated slowdown, swap-only (host paging), %, mean of \(seeds) seeds", paper: nil,
                     "higher (§3.3)", ours: sb, decimals: 2, why: []))
             let r = stallA.mean > 0 ? stallB.mean / stallA.mean : nil
-            var ratio = Builder.row(
+            var ratio = ReproBuilder.row(
                 "\(what): swap-only stall / esx stall (means of \(seeds) seeds)", paper: nil,
                 "> 1 (ballooning is cheaper)", ours: r, decimals: 2,
                 why: (r ?? 2) < 1 ? [.cost, .doublePaging] : [.cost])
@@ -649,7 +751,7 @@ private struct Builder {
                 seeds > 1 && stallA.mean - stallA.halfWidth <= stallB.mean + stallB.halfWidth
                 && stallB.mean - stallB.halfWidth <= stallA.mean + stallA.halfWidth
             rows.append(ratio)
-            var dp = Builder.row(
+            var dp = ReproBuilder.row(
                 "\(what): esx swap-ins from double paging, of all swap-ins", paper: nil, "—", ours: nil, why: [])
             dp.oursText = "\(ra.reclaim.doublePaging) of \(ra.reclaim.swapIn)"
             rows.append(dp)
@@ -675,7 +777,7 @@ private struct Builder {
         let p = Policy()
         func r(_ q: String, _ paper: Double, _ ours: Double, decimals: Int = 0, source: String = "") -> Reproduction.Row
         {
-            var row = Builder.row(q, paper: paper, ours: ours, decimals: decimals, why: [], tolerance: 0)
+            var row = ReproBuilder.row(q, paper: paper, ours: ours, decimals: decimals, why: [], tolerance: 0)
             row.byConstruction = true
             row.paperText += source
             return row

@@ -75,6 +75,8 @@ struct ReproRun: Sendable {
     var periods = false
     /// The replay's command line, for the report (`tracetool replay …`).
     var command: String
+    /// Not a replay: `tracetool stats` of the trace at this interval (the aging experiment).
+    var statsInterval: Micros? = nil
 }
 
 /// The settings of every experiment, full or quick. Sizes are the paper's in the full run;
@@ -90,6 +92,9 @@ struct ReproductionSettings: Sendable {
     var identicalCaptures: [(String, Double)]
     /// Fig. 5's bundled captures (trace, settle seconds).
     var realCaptures: [(String, Double)]
+    /// Aging: bundled server captures whose memory is followed over the guests' own time
+    /// (`stats` every 30 s), short ones beside long ones.
+    var agingTraces: [String] = []
     /// Fig. 6: pages of the toucher VM (131,072 = the paper's 512 MB).
     var fig6Pages: UInt64
     /// Fig. 7 and 8: pages of the 256 MB VMs (65,536 at the paper's size), and seconds.
@@ -115,8 +120,18 @@ struct ReproductionSettings: Sendable {
         return ReproductionSettings(
             quick: false, identicalCounts: 1...10, identicalPages: 10240, identicalRecords: 200_000,
             identicalDuration: 1800,
-            identicalCaptures: [("capture-identical5.mtr.zst", 1800), ("server-identical5.mtr.zst", 7200)],
-            realCaptures: [("server-mix.mtr.zst", 7200), ("capture-4vm.mtr.zst", 1800), ("qemu4vm.mtr.zst", 1800)],
+            identicalCaptures: [
+                ("capture-identical5.mtr.zst", 1800), ("server-identical5.mtr.zst", 7200),
+                ("server-identical5-long.mtr.zst", 7200),
+            ],
+            realCaptures: [
+                ("server-mix.mtr.zst", 7200), ("server-mix-long.mtr.zst", 7200), ("capture-4vm.mtr.zst", 1800),
+                ("qemu4vm.mtr.zst", 1800),
+            ],
+            agingTraces: [
+                "server-identical5.mtr.zst", "server-identical5-long.mtr.zst", "server-mix.mtr.zst",
+                "server-mix-long.mtr.zst",
+            ],
             fig6Pages: 131_072, fig7Pages: 65536, fig7Duration: 2400, fig8Pages: 65536, fig8Duration: 1800,
             pressureTraces: [("capture-4vm.mtr.zst", 2), ("server-mix.mtr.zst", 4)])
     }
@@ -173,6 +188,15 @@ struct ReproductionPlan: Sendable {
                     source: .bundled(trace, firstVMs: nil), policyName: "esx", policy: esx, spec: HostSpec(),
                     settle: .seconds(settle),
                     command: "tracetool replay traces/\(trace) --settle \(Units.formatDuration(.seconds(settle)))"))
+        }
+        // Aging: what the server guests hold over their own time.
+        for trace in s.agingTraces {
+            add(
+                "aging-\(trace)",
+                ReproRun(
+                    source: .bundled(trace, firstVMs: nil), policyName: "stats", policy: esx, spec: HostSpec(),
+                    command: "tracetool stats traces/\(trace) --interval 30s --format json",
+                    statsInterval: .seconds(30)))
         }
         // Fig. 6: the sampled estimate following a toucher, ESX's and DAMON's.
         var damon = esx

@@ -13,6 +13,9 @@ struct ReproOutcome: Sendable {
     var stateChanges: [(time: Micros, state: FreeState)] = []
     /// Set when the run could not be made (the trace is not there).
     var missing: String?
+    /// A stats run's result, and the trace's header (its capture facts).
+    var stats: TraceStats?
+    var header: TraceHeader?
 }
 
 /// Runs a plan: makes the generated traces and the VM subsets in a temporary folder, then
@@ -97,7 +100,9 @@ enum ReproductionRunner {
                 throw Failure(description: "\(r.source.label), \(r.policyName): \(error)")
             }
             outcomes.update { $0[i] = o }
-            report("replayed \(r.source.label) under \(r.policyName)")
+            report(
+                r.statsInterval == nil
+                    ? "replayed \(r.source.label) under \(r.policyName)" : "stats of \(r.source.label)")
         }
         return outcomes.value.map { $0! }
     }
@@ -120,6 +125,10 @@ enum ReproductionRunner {
     }
 
     static func replay(path: String, _ r: ReproRun) throws -> ReproOutcome {
+        if let iv = r.statsInterval {
+            let header = try TraceFile.open(path).header
+            return ReproOutcome(stats: try TraceStats.compute(path: path, interval: iv), header: header)
+        }
         var run = PolicyRun(name: r.policyName, policy: r.policy, spec: r.spec)
         run.recordPeriods = r.periods
         var runner = ReplayRunner(path: path, runs: [run])
