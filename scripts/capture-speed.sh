@@ -23,7 +23,7 @@ run() {
     --interval 30s --level 1 -o "$out/t.mtr.zst" 2>"$log" >/dev/null
   rm -f "$out/t.mtr.zst"
   awk -v w="${workload%%,*}" -v n="$count" -v m="$mode" '
-    /guest seconds in/ { printf "| %s | %d | %s | %s | %s | %s |\n", w, n, m, $2, $6, $(NF-4) }' "$log"
+    /guest seconds in/ { printf "| %s | %d | %s | %s | %s | %s |\n", w, n, m, $2, $6, $(NF-5) }' "$log"
 }
 for count in 1 2 5; do
   for m in "${modes[@]}"; do run postgres,mem=768,seed=7 "$count" "${m%%|*}" "${m#*|}"; done

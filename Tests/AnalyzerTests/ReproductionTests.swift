@@ -163,7 +163,7 @@ struct ReproductionTests {
                 separatedBy: "\n## "
             ).first)
         let rows = section.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| experiment") }
-        #expect(rows.count == 6)
+        #expect(rows.count == 7)
         let summary = try #require(
             doc.components(separatedBy: "## Summary").dropFirst().first?.components(separatedBy: "\n## ").first)
         for r in rows { #expect(summary.contains(r), "docs/GUIDE.md row not in docs/REPRODUCTION.md's summary: \(r)") }
