@@ -8,5 +8,7 @@ bash scripts/deps.sh
 tt_build
 out=$(mktemp -d)
 $tt reproduce --quiet --format md -o docs/REPRODUCTION.md
+# The document is the model's, not one build's: the build line under the title is dropped.
+sed -i '/^tracetool [^ ]* (commit .*, built .*)$/{N;d}' docs/REPRODUCTION.md
 $tt reproduce --quiet -o "$out/reproduce.html"
 echo "wrote docs/REPRODUCTION.md and $out/reproduce.html"
