@@ -15,14 +15,21 @@ target=${1:?usage: scripts/fuzz.sh TARGET|all SECONDS}
 seconds=${2:?usage: scripts/fuzz.sh TARGET|all SECONDS}
 all=(FuzzTraceBinary FuzzTraceText FuzzLackey FuzzOptions FuzzStudy FuzzCapture)
 if [ "$target" = all ]; then
-  for t in "${all[@]}"; do bash "$0" "$t" "$seconds"; done
+  # The packages and the checked build once, not once per target.
+  bash scripts/deps.sh
+  tt_build checked
+  for t in "${all[@]}"; do TT_FUZZ_TT="$tt" bash "$0" "$t" "$seconds"; done
   exit 0
 fi
 case " ${all[*]} " in *" $target "*) ;; *) echo "unknown fuzz target $target (${all[*]})" >&2; exit 2 ;; esac
-bash scripts/deps.sh
+if [ -n "${TT_FUZZ_TT:-}" ]; then
+  tt=$TT_FUZZ_TT
+else
+  bash scripts/deps.sh
+  tt_build checked
+fi
 flags=(-c release -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld)
 swift build --scratch-path .build-fuzz "${flags[@]}" --product "$target" >/dev/null
-tt_build checked
 dir=.fuzz/$target
 mkdir -p "$dir/corpus"
 seeds=$(mktemp -d)
