@@ -17,17 +17,13 @@ all=(FuzzTraceBinary FuzzTraceText FuzzLackey FuzzOptions FuzzStudy FuzzCapture)
 if [ "$target" = all ]; then
   # The packages and the checked build once, not once per target.
   bash scripts/deps.sh
-  tt_build checked
-  for t in "${all[@]}"; do TT_FUZZ_TT="$tt" bash "$0" "$t" "$seconds"; done
+  if [ -n "${TT_BIN:-}" ]; then tt=$TT_BIN; else tt_build checked; fi
+  for t in "${all[@]}"; do TT_BIN="$tt" TT_FUZZ_NESTED=1 bash "$0" "$t" "$seconds"; done
   exit 0
 fi
 case " ${all[*]} " in *" $target "*) ;; *) echo "unknown fuzz target $target (${all[*]})" >&2; exit 2 ;; esac
-if [ -n "${TT_FUZZ_TT:-}" ]; then
-  tt=$TT_FUZZ_TT
-else
-  bash scripts/deps.sh
-  tt_build checked
-fi
+[ -n "${TT_FUZZ_NESTED:-}" ] || bash scripts/deps.sh
+if [ -n "${TT_BIN:-}" ]; then tt=$TT_BIN; else tt_build checked; fi
 flags=(-c release -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld)
 swift build --scratch-path .build-fuzz "${flags[@]}" --product "$target" >/dev/null
 dir=.fuzz/$target

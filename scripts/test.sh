@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: install what is missing, build the checked configuration (optimised,
-# with the engine's step-by-step checks; .build/checked), run every test, check every bundled
+# with the engine's step-by-step checks; .build/checked) and run every test, check every bundled
 # trace with zstd -t and tracetool validate, check the man pages and the Python reader, check
 # replay speed against decoding, then fuzz each parser briefly.
 . "$(dirname "$0")/lib.sh"
@@ -9,10 +9,14 @@ phase_start=$SECONDS
 phase() { echo "test.sh: $1 took $((SECONDS - phase_start)) s" >&2; phase_start=$SECONDS; }
 bash scripts/deps.sh
 phase "installing what is missing"
-tt_build checked
-phase "the checked build"
+# swift test builds every target of the checked configuration, tracetool included (with
+# testing enabled); the steps below use that binary rather than building it again without
+# testing, which would recompile every module.
+tt_build_env
 swift test "${tt_checked[@]}" --parallel
-phase "swift test"
+phase "the checked build and swift test"
+tt=.build/checked/release/tracetool
+export TT_BIN=$tt
 for f in traces/*.mtr.zst traces/*.txt.zst; do
   [ -e "$f" ] || continue
   zstd -tq "$f"
