@@ -82,22 +82,20 @@ final class GuestMemory {
 
     /// Pages that are not all zero now (read while the VM may run: a count, not a snapshot).
     func countNonZeroPages() -> Int {
-        var n = 0
-        for i in 0..<pages {
-            let words = (ram + i * Self.pageSize).assumingMemoryBound(to: UInt64.self)
-            var j = 0
-            while j < Self.pageSize / 8 && words[j] == 0 { j += 1 }
-            if j < Self.pageSize / 8 { n += 1 }
-        }
-        return n
+        (0..<pages).reduce(0) { $0 + (Self.isZero(ram + $1 * Self.pageSize) ? 0 : 1) }
+    }
+
+    /// Whether every byte of the page is zero.
+    static func isZero(_ page: UnsafeRawPointer) -> Bool {
+        let words = page.assumingMemoryBound(to: UInt64.self)
+        var i = 0
+        while i < pageSize / 8 && words[i] == 0 { i += 1 }
+        return i == pageSize / 8
     }
 
     /// The 64-bit XXH3 of one page; 0 means all zero (a non-zero page whose hash is 0 gets 1).
     static func hash(_ page: UnsafeRawPointer) -> UInt64 {
-        let words = page.assumingMemoryBound(to: UInt64.self)
-        var i = 0
-        while i < pageSize / 8 && words[i] == 0 { i += 1 }
-        if i == pageSize / 8 { return 0 }
+        if isZero(page) { return 0 }
         let h = XXH3_64bits(page, pageSize)
         return h == 0 ? 1 : h
     }
