@@ -59,15 +59,35 @@ extension ReplayEngine {
         }
     }
 
-    /// Starts a new true-working-set period: a fresh 7-bit stamp; pages still carrying it from
-    /// 127 periods ago are cleared first, so "touched this period" is exact.
+    /// Starts a new true-working-set period: a fresh 7-bit stamp (1…127, so a stamp comes back
+    /// every 127 periods), and one step of the stamp sweep.
     func nextStamp(_ vm: VMState) {
         vm.touchedThisPeriod = 0
         vm.balloonFaults = 0
         vm.stamp = vm.stamp >= 127 ? 1 : vm.stamp + 1
-        let s = vm.stamp
-        for i in 0..<vm.pageCount where PageFlag.stamp(vm.flags[i]) == UInt64(s) {
-            vm.flags[i] &= ~PageFlag.stampMask
+        sweepStamps(vm, steps: 1)
+    }
+
+    /// The stamp sweep, which keeps "touched this period" (stamp = the current stamp) exact
+    /// without visiting every page each period: the pages are cut into 126 windows, and each
+    /// period start clears the stamps of the next window (cyclically). Every page is swept once
+    /// in any 126 consecutive periods, so a page stamped in period p is cleared before its stamp
+    /// comes back in period p + 127, unless touched again. No page carries the current stamp
+    /// when a period starts, so clearing a whole window loses nothing. Cost per period: a
+    /// 126th of the pages (it was all of them, which over a long trace outweighed the records).
+    /// `steps` periods at once (fast-forward) sweep `steps` windows.
+    func sweepStamps(_ vm: VMState, steps: UInt64) {
+        let n = vm.pageCount, w = VMState.stampWindows
+        let width = (n + w - 1) / w
+        let swept = steps >= UInt64(w) ? w : Int(steps)
+        for _ in 0..<swept {
+            let lo = min(vm.stampSweep * width, n)
+            let hi = min(lo + width, n)
+            // Only pages with a stamp are written: untouched ones stay unbacked.
+            for i in lo..<hi where vm.flags[i] & PageFlag.stampMask != 0 { vm.flags[i] &= ~PageFlag.stampMask }
+            vm.stampSweep = vm.stampSweep + 1 == w ? 0 : vm.stampSweep + 1
         }
+        // Beyond 126 steps every window has been swept once; the rest only move the position.
+        vm.stampSweep = (vm.stampSweep + Int((steps - UInt64(swept)) % UInt64(w))) % w
     }
 }

@@ -249,20 +249,11 @@ extension ReplayEngine {
         for _ in 0..<left { scanNext(vm) }
     }
 
-    /// What `periods` calls of `nextStamp` do with nothing touched: the stamp advances and
-    /// pages carrying any of the stamps passed are cleared.
+    /// What `periods` calls of `nextStamp` do with nothing touched: the stamp advances
+    /// `periods` times and the stamp sweep takes as many steps.
     private func skipStamps(_ vm: VMState, periods: UInt64) {
-        var passed = [Bool](repeating: false, count: 128)
-        var s = vm.stamp
-        for _ in 0..<min(periods, 127) {
-            s = s >= 127 ? 1 : s + 1
-            passed[Int(s)] = true
-        }
-        if periods > 127 { for _ in 0..<((periods - 127) % 127) { s = s >= 127 ? 1 : s + 1 } }
-        vm.stamp = s
+        vm.stamp = UInt16((UInt64(vm.stamp) - 1 + periods % 127) % 127 + 1)
         vm.touchedThisPeriod = 0
-        for i in 0..<vm.pageCount where passed[Int(PageFlag.stamp(vm.flags[i]))] {
-            vm.flags[i] &= ~PageFlag.stampMask
-        }
+        sweepStamps(vm, steps: periods)
     }
 }

@@ -88,6 +88,9 @@ final class VMState {
     @exclusivity(unchecked) var balloonFaults: UInt64 = 0
     @exclusivity(unchecked) var lastBalloonFaults: UInt64 = 0
     @exclusivity(unchecked) var stamp: UInt16 = 1
+    /// The window the stamp sweep clears next (ReplayEngine.sweepStamps), 0 ..< stampWindows.
+    @exclusivity(unchecked) var stampSweep = 0
+    static let stampWindows = 126
     @exclusivity(unchecked) var lastTruePages: UInt64?
     @exclusivity(unchecked) var periods: UInt64 = 0
     @exclusivity(unchecked) var estimateSum: Double = 0
