@@ -264,7 +264,8 @@ public struct TraceStats: Codable, Equatable, Sendable {
                 workingSetMaxPages: wsMax[i])
         }
         return TraceStats(
-            trace: URL(fileURLWithPath: path).lastPathComponent, pageSizeBytes: UInt64(h.pageSize),
+            trace: path == TraceFile.stdinPath ? TraceFile.stdinName : URL(fileURLWithPath: path).lastPathComponent,
+            pageSizeBytes: UInt64(h.pageSize),
             intervalSeconds: interval.seconds,
             records: reader.recordsRead, vms: vms, distinctContents: UInt64(global.count),
             oracleSavedPages: oracle, duplicateAcrossVMsPages: oracle - within, intervals: intervals)

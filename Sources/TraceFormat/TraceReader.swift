@@ -45,6 +45,12 @@ public struct ReadOptions: Sendable {
 
 /// Opens traces of either encoding, detected by content (zstd or not, binary magic or text).
 public enum TraceFile {
+    /// The trace path that means standard input: a binary trace (zstd or not) read once, front
+    /// to back.
+    public static let stdinPath = "-"
+    /// Standard input's name in messages and reports.
+    public static let stdinName = "stdin"
+
     public static func open(_ path: String, options: ReadOptions = ReadOptions()) throws(TraceError) -> any TraceReader
     {
         let input = try InputOpener.open(path)
@@ -55,6 +61,13 @@ public enum TraceFile {
             return try BinaryTraceReader(input: input, options: options)
         }
         if looksLikeText(Array(input.bytes.prefix(512))) {
+            guard input.seekable else {
+                throw TraceError(
+                    file: input.path,
+                    .io(
+                        "a text trace is read twice (its declarations first) and cannot come from stdin: convert it to a binary trace (tracetool convert) and pipe that"
+                    ))
+            }
             return try TextTraceReader(path: path, options: options)
         }
         throw TraceError(file: path, .badMagic(found: hex(head)), offset: 0)
@@ -66,7 +79,7 @@ public enum TraceFile {
         _ path: String
     ) throws(TraceError) -> (header: TraceHeader, footer: TraceFooter, encoding: TraceEncoding, usedSeekTable: Bool) {
         let reader = try open(path)
-        if reader.encoding == .binary, let footer = try storedFooter(path) {
+        if reader.encoding == .binary, path != stdinPath, let footer = try storedFooter(path) {
             return (reader.header, footer, .binary, true)
         }
         var batch: [TraceRecord] = []

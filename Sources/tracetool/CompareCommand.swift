@@ -20,7 +20,7 @@ struct CompareCommand: ParsableCommand, LimitedCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, csv, csvSummary = "csv-summary" }
 
-    @Argument(help: "Trace file (binary or text).") var file: String
+    @Argument(help: "Trace file (binary or text; - reads a binary trace from stdin).") var file: String
     @Option(name: .customLong("policy"), help: ArgumentHelp("A policy (repeatable; default esx).", valueName: "P"))
     var policies: [String] = []
     @Option(
@@ -124,6 +124,7 @@ struct CompareCommand: ParsableCommand, LimitedCommand {
     func run() throws {
         let policyFiles = policies.filter { FileManager.default.fileExists(atPath: $0) && !$0.contains("=") }
         try checkOutputs([output, html, timeline], inputs: [file] + policyFiles)
+        if html != nil { try refuseStdin([file], "--html (the replays, then stats for its charts)") }
         var runner = ReplayRunner(path: file, runs: try expand())
         runner.jobs = jobs
         span.configure(&runner, timeline: html != nil || timeline != nil)
@@ -133,7 +134,7 @@ struct CompareCommand: ParsableCommand, LimitedCommand {
         let results = try runner.run()
         progress.clear()
         for r in results { warnRefusals(r.report, file: file, policy: r.name) }
-        let trace = URL(fileURLWithPath: file).lastPathComponent
+        let trace = traceDisplayName(file)
         let text: String
         let kind: BuildStamp.Kind
         switch format {

@@ -49,6 +49,7 @@ struct FingerprintCommand: ParsableCommand, LimitedCommand {
 
     func run() throws {
         try checkOutputs([output, report], inputs: inputs)
+        try refuseStdin(inputs, "fingerprint")
         let moment = try at.flatMap { try durationOption("--at", $0) }
         let file = try FleetInputs.fingerprints(inputs, at: moment, k: k, atGiven: at != nil)
         if let output { try file.write(to: output) }

@@ -14,7 +14,8 @@ struct GenCommand: ParsableCommand {
             + "\nThe same scenario, options and seed always give the same file.")
 
     @Argument(help: "Scenario name (see above).") var scenario: String?
-    @Argument(help: "Output file (.txt/.csv for text, else binary).") var output: String?
+    @Argument(help: "Output file (.txt/.csv for text, else binary; - writes a binary trace to stdout, for a pipe).")
+    var output: String?
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "Number of VMs.") var vms: Int = 4
     @Option(help: "Pages per VM.") var pages: UInt64 = 16_384
@@ -149,9 +150,16 @@ struct GenCommand: ParsableCommand {
     func run() throws {
         let scenario = self.scenario!, output = self.output!
         // The fleet's folder is checked by runFleet (new or empty, so no template is in it).
-        if scenario == "fleet" { return try runFleet(output) }
+        if scenario == "fleet" {
+            guard output != TraceFile.stdinPath else {
+                throw CommandFailure.usage("-: gen fleet writes a folder of traces, not stdout: give a folder name")
+            }
+            try refuseStdin(template, "gen fleet (each --template)")
+            return try runFleet(output)
+        }
+        let toStdout = output == TraceFile.stdinPath
         let duration = Units.parseDuration(self.duration)!.seconds
-        try checkOutputs([output], inputs: [], stdout: false)
+        try checkOutputs([output], inputs: [])
         // A record takes a few bytes compressed; refuse what cannot fit on the target's file
         // system before writing (at 1 byte per record, a lower bound).
         let dir = URL(fileURLWithPath: output).deletingLastPathComponent().path
@@ -159,7 +167,7 @@ struct GenCommand: ParsableCommand {
         var planned = GenOptions()
         planned.vms = vms; planned.pagesPerVM = pages; planned.records = records; planned.duration = duration
         let n = ScenarioRegistry.named(scenario)!.plannedRecords(planned)
-        if statvfs(dir.isEmpty ? "." : dir, &fs) == 0 {
+        if !toStdout, statvfs(dir.isEmpty ? "." : dir, &fs) == 0 {
             let free = Double(fs.f_bavail) * Double(fs.f_frsize)
             guard n <= free else {
                 throw CommandFailure.failed(
@@ -181,6 +189,8 @@ struct GenCommand: ParsableCommand {
         o.runFraction = runFraction; o.commonContent = commonContent; o.virtualAddresses = virtualAddresses
         let sc = ScenarioRegistry.named(scenario)!
         let footer = try ScenarioRegistry.write(sc, options: o, to: output, level: level)
-        writeStdout("\(output): \(footer.records) records\n")
+        // With the trace on stdout, the summary goes to stderr.
+        let line = "\(toStdout ? "stdout" : output): \(footer.records) records\n"
+        if toStdout { FileHandle.standardError.write(Data(line.utf8)) } else { writeStdout(line) }
     }
 }

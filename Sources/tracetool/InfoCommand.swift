@@ -10,11 +10,12 @@ struct InfoCommand: ParsableCommand {
         abstract: "Show a trace's header, VMs, capture facts and totals.",
         discussion: "Binary traces with a seek table are summarised without decoding the body.")
 
-    @Argument(help: "Trace file (binary or text).") var file: String
+    @Argument(help: "Trace file (binary or text; - reads a binary trace from stdin).") var file: String
     @Option(help: "Output format.") var format: OutputFormat = .text
 
     func run() throws {
         let s = try TraceFile.summary(file)
+        let file = file == TraceFile.stdinPath ? TraceFile.stdinName : file
         switch format {
         case .text:
             writeStdout(TraceInfoRenderer.text(path: file, header: s.header, footer: s.footer, encoding: s.encoding))

@@ -243,6 +243,20 @@ func checkOutputs(_ outputs: [String?], inputs: [String], stdout: Bool = true) t
     }
 }
 
+/// Refuses `-` (standard input) among `inputs` for a command that reads a trace more than once
+/// (`what` says why): stdin can be read once.
+func refuseStdin(_ inputs: [String], _ what: String) throws {
+    guard inputs.contains(TraceFile.stdinPath) else { return }
+    throw CommandFailure.usage(
+        "-: \(what) reads the trace more than once and cannot take it from stdin: save it to a file (replay, compare, stats, info and validate read a trace from stdin)"
+    )
+}
+
+/// The name a trace path goes by in reports and progress lines: the file's name, or `stdin`.
+func traceDisplayName(_ path: String) -> String {
+    path == TraceFile.stdinPath ? TraceFile.stdinName : URL(fileURLWithPath: path).lastPathComponent
+}
+
 /// Writes `text` to `output` atomically, or to stdout when `output` is nil or `-`.
 func emit(_ text: String, to output: String?) throws {
     if let output, output != "-" {

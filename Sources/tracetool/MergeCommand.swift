@@ -44,6 +44,7 @@ struct MergeCommand: ParsableCommand, LimitedCommand {
 
     func run() throws {
         try checkOutputs([output], inputs: inputs, stdout: false)
+        try refuseStdin(inputs, "merge")
         let shifts = try offset.map { try Units.duration($0) }
         let list = inputs.enumerated().map { i, p in
             TraceMerge.Input(path: p, offset: shifts.isEmpty ? .zero : shifts[i])

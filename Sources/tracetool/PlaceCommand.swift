@@ -62,6 +62,7 @@ struct PlaceCommand: ParsableCommand, LimitedCommand {
 
     func run() throws {
         let (_, p) = try policy.resolve()
+        try refuseStdin(inputs, "place (fingerprints, then merged hosts)")
         let fleet = try FleetInputs.fingerprints(
             inputs, at: try at.flatMap { try durationOption("--at", $0) }, k: k, atGiven: at != nil)
         try checkOutputFolder(output, inputs: try FleetInputs.expand(inputs) + fleet.vms.map(\.trace) + policy.files)

@@ -135,6 +135,7 @@ struct PlanCommand: ParsableCommand, LimitedCommand {
         }
         let policyFiles = policySpecs.filter { FileManager.default.fileExists(atPath: $0) && !$0.contains("=") }
         try checkOutputs([output, html], inputs: traces.map(\.path) + policyFiles + (study.map { [$0] } ?? []))
+        try refuseStdin(traces.map(\.path), "plan (one replay per overcommit it tries)")
         var o = CapacityPlan.Options()
         o.budgetPercent = budget!
         o.measure = CapacityPlan.Measure(rawValue: measure)!

@@ -39,7 +39,7 @@ final class Progress: @unchecked Sendable {
             let eta = frac > 0 ? secs * (1 - frac) / frac : 0
             return String(
                 format: "\r%@: %llu records, %.0f%%, %.1f M records/s, ETA %.0f s ",
-                (path as NSString).lastPathComponent,
+                traceDisplayName(path),
                 r.recordsRead, frac * 100, rate / 1e6, eta)
         }
     }
@@ -50,7 +50,7 @@ final class Progress: @unchecked Sendable {
             String(
                 format:
                     "\r%@: simulating %.0f s … %.0f s (%.0f%% of this span; --until or a shorter --settle bounds it) ",
-                (path as NSString).lastPathComponent, now.seconds, end.seconds,
+                traceDisplayName(path), now.seconds, end.seconds,
                 100 * now.seconds / max(end.seconds, 1e-9))
         }
     }

@@ -16,7 +16,7 @@ struct ReplayCommand: ParsableCommand, LimitedCommand {
             output. Memory pressure comes from --host-memory or --overcommit.
             """)
 
-    @Argument(help: "Trace file (binary or text).") var file: String
+    @Argument(help: "Trace file (binary or text; - reads a binary trace from stdin).") var file: String
     @OptionGroup var model: PolicyOptions
     @OptionGroup var hostOptions: HostOptions
     @OptionGroup var limits: LimitOptions
@@ -41,6 +41,7 @@ struct ReplayCommand: ParsableCommand, LimitedCommand {
         let (policyName, policy) = try model.resolve()
         let spec = try hostOptions.spec()
         try checkOutputs([output, timeline, html], inputs: [file] + model.files)
+        if html != nil { try refuseStdin([file], "--html (the replay, then stats for its charts)") }
         var runner = ReplayRunner(path: file, runs: [PolicyRun(name: policyName, policy: policy, spec: spec)])
         span.configure(&runner, timeline: timeline != nil || html != nil)
         let progress = Progress(path: file, enabled: !quiet)

@@ -15,7 +15,7 @@ struct StatsCommand: ParsableCommand, LimitedCommand {
             trace reported.
             """)
 
-    @Argument(help: "Trace file (binary or text).") var file: String
+    @Argument(help: "Trace file (binary or text; - reads a binary trace from stdin).") var file: String
     @Option(help: ArgumentHelp("Interval length.", valueName: "D")) var interval: String = "10s"
     @Option(help: "Output format.") var format: OutputFormat = .text
     @OptionGroup var limits: LimitOptions

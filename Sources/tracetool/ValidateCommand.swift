@@ -14,11 +14,12 @@ struct ValidateCommand: ParsableCommand {
             valid; otherwise exit 1 with one line naming the file, record index, byte offset and problem.
             """)
 
-    @Argument(help: "Trace file (binary or text).") var file: String
+    @Argument(help: "Trace file (binary or text; - reads a binary trace from stdin).") var file: String
     @Flag(name: .shortAndLong, help: "Print nothing when the trace is valid.") var quiet = false
 
     func run() throws {
         let (_, footer) = try TraceFile.validate(file)
+        let file = file == TraceFile.stdinPath ? TraceFile.stdinName : file
         if !quiet { writeStdout("\(file): valid, \(footer.records) records\n") }
     }
 }

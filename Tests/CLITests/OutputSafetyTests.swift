@@ -51,10 +51,11 @@ struct OutputSafetyTests {
         // "-o -" is stdout.
         let dash = try CLI.run(["stats", trace, "-o", "-"])
         #expect(dash.status == 0 && dash.stdout.contains("oracle sharing bound"))
-        // A trace is a file: "-" is refused by every command that writes one, before any work.
+        // "-" is refused by every command that writes a trace file, before any work (gen writes
+        // one to stdout for a pipe: StdinTests).
         for args in [
-            ["convert", trace, "-"], ["gen", "mix", "-", "--records", "10"], ["merge", trace, trace, "-o", "-"],
-            ["capture", "--vm", "sort", "-o", "-"],
+            ["convert", trace, "-"], ["merge", trace, trace, "-o", "-"], ["capture", "--vm", "sort", "-o", "-"],
+            ["gen", "fleet", "-", "--template", trace],
         ] {
             let r = try CLI.run(args)
             #expect(

@@ -158,7 +158,10 @@ public struct ReplayRunner {
     }
 
     /// "FILE: " or "FILE: policy NAME: ", the start of a failure's line.
-    func prefix(_ r: PolicyRun) -> String { path + ": " + (runs.count == 1 ? "" : "policy \(r.name): ") }
+    func prefix(_ r: PolicyRun) -> String { shownPath + ": " + (runs.count == 1 ? "" : "policy \(r.name): ") }
+
+    /// The trace as messages name it (`stdin` for `-`).
+    var shownPath: String { path == TraceFile.stdinPath ? TraceFile.stdinName : path }
 
     func modelFailure(_ r: PolicyRun, _ e: ReplayError) -> Failure {
         var e = e
@@ -181,7 +184,7 @@ public struct ReplayRunner {
             ? "the model's page state for \(pages) guest pages (about \(ReplayEngine.bytesPerGuestPage) bytes each)"
             : "replaying \(runs.count) policies at once (one model each)"
         if let problem = MemoryBudget.problem(planned, for: what) {
-            throw .config(path + ": " + problem, usage: false)
+            throw .config(shownPath + ": " + problem, usage: false)
         }
         for r in runs {
             do {
@@ -252,7 +255,8 @@ public struct ReplayRunner {
         }
         let traced = until ?? last
         let finish = Micros(traced.rawValue + settle.rawValue)
-        let trace = traceName ?? URL(fileURLWithPath: path).lastPathComponent
+        let trace =
+            traceName ?? (path == TraceFile.stdinPath ? TraceFile.stdinName : URL(fileURLWithPath: path).lastPathComponent)
         var results: [RunResult] = []
         for (i, e) in engines.enumerated() {
             do { try e.finish(tracedUntil: traced, settleUntil: finish) } catch { throw modelFailure(runs[i], error) }

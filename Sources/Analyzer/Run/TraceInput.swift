@@ -10,14 +10,23 @@ public struct TraceInput {
 
     /// Opens `path` once. A binary trace whose stored footer counts no power-on record starts
     /// every VM on; otherwise one pass over the trace's first records finds the VMs whose
-    /// first record is a power-on.
+    /// first record is a power-on. Standard input (`-`) is read once: its first records are
+    /// held until every VM has shown its first one (at most `stdinLookahead`), then handed out
+    /// again ahead of the rest.
     public static func open(_ path: String) throws(TraceError) -> TraceInput {
         let reader = try TraceFile.open(path)
+        if path == TraceFile.stdinPath {
+            let peeked = try LookaheadReader(reader, limit: stdinLookahead)
+            return TraceInput(reader: peeked, startsOff: peeked.startsOff)
+        }
         if let footer = reader.storedFooter, footer.kinds.powerOn == 0 {
             return TraceInput(reader: reader, startsOff: [])
         }
         return TraceInput(reader: reader, startsOff: try vmsStartingOff(path: path))
     }
+
+    /// Records held from standard input while looking for each VM's first record (about 200 MB).
+    public static let stdinLookahead = 1 << 22
 
     /// The VMs whose first record is a power-on, by a pass over the trace until every VM has
     /// been seen.
@@ -39,5 +48,60 @@ public struct TraceInput {
     /// The host a run of this trace gets (HostConfig.resolve).
     public func host(policy: Policy, spec: HostSpec) throws(ConfigError) -> HostConfig {
         try HostConfig.resolve(header: reader.header, policy: policy, spec: spec, startsOff: startsOff)
+    }
+}
+
+/// A reader that reads ahead until every VM of the header has shown its first record, notes the
+/// VMs whose first record is a power-on, and then hands out the held records before the rest:
+/// one pass over a stream that cannot be read twice.
+final class LookaheadReader: TraceReader {
+    private let inner: any TraceReader
+    private var held: [[TraceRecord]] = []
+    private var handedOut: UInt64 = 0
+    let startsOff: Set<UInt32>
+
+    init(_ inner: any TraceReader, limit: Int) throws(TraceError) {
+        self.inner = inner
+        var firstSeen = Set<UInt32>()
+        var off = Set<UInt32>()
+        var count = 0
+        let n = inner.header.vms.count
+        while firstSeen.count < n {
+            var batch: [TraceRecord] = []
+            guard try inner.next(into: &batch) else { break }
+            for r in batch where firstSeen.insert(r.vm.rawValue).inserted {
+                if r.kind == .powerOn { off.insert(r.vm.rawValue) }
+            }
+            count += batch.count
+            held.append(batch)
+            if firstSeen.count < n && count >= limit {
+                let missing = inner.header.vms.first { !firstSeen.contains($0.id) }!
+                throw TraceError(
+                    file: inner.path,
+                    .limitExceeded(
+                        "VM \(missing.id) (\(missing.name)) has no record in the first \(count) records; a trace read from stdin must show every VM's first record within \(limit) records (whether it starts powered off): save it to a file and replay that"
+                    ), record: UInt64(count))
+            }
+        }
+        startsOff = off
+        held.reverse()
+    }
+
+    var path: String { inner.path }
+    var header: TraceHeader { inner.header }
+    var encoding: TraceEncoding { inner.encoding }
+    var recordsRead: UInt64 { held.isEmpty ? inner.recordsRead : handedOut }
+    var rawOffset: UInt64 { inner.rawOffset }
+    var fileOffset: UInt64 { inner.fileOffset }
+    var footer: TraceFooter? { inner.footer }
+    var storedFooter: TraceFooter? { inner.storedFooter }
+
+    func next(into batch: inout [TraceRecord]) throws(TraceError) -> Bool {
+        if let b = held.popLast() {
+            batch = b
+            handedOut += UInt64(b.count)
+            return true
+        }
+        return try inner.next(into: &batch)
     }
 }

@@ -92,7 +92,7 @@ public final class BinaryTraceReader: TraceReader {
         lastPPN = Array(repeating: 0, count: h.vms.count)
         lastGen = Array(repeating: 0, count: h.vms.count)
         counted = TraceFooter(vms: h.vms)
-        storedFooter = try? SeekTable.readFooter(path: input.path)
+        storedFooter = input.seekable ? try? SeekTable.readFooter(path: input.path) : nil
     }
 
     static func describe(_ error: Error, json: Data? = nil) -> String {

@@ -50,7 +50,8 @@ public final class BinaryTraceWriter: TraceSink {
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
         outBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
-        out = try AtomicOutput(path: path)
+        // `-`: standard output, for a pipe (AtomicOutput.init(stdout:)).
+        out = path == TraceFile.stdinPath ? try AtomicOutput(stdout: ()) : try AtomicOutput(path: path)
         payload.reserveCapacity(self.chunkBytes + 64)
 
         var head = BinaryLayout.magic

@@ -13,11 +13,30 @@ public final class AtomicOutput {
     @exclusivity(unchecked) private var buffer: [UInt8] = []
     private let bufferLimit = 1 << 20
     @exclusivity(unchecked) private var committed = false
+    /// Writing to standard output (`init(stdout:)`): nothing to rename, and nothing to take back.
+    private let toStdout: Bool
     /// Bytes written so far (buffered or not).
     @exclusivity(unchecked) public private(set) var bytesWritten: UInt64 = 0
 
+    /// Standard output, for a stream another process reads (`gen … - | tracetool replay -`):
+    /// written as it goes, so a failure leaves what was written, cut short (a reader reports the
+    /// stream as truncated). Refused when stdout is a terminal.
+    public init(stdout: ()) throws(TraceError) {
+        path = "stdout"
+        tempPath = ""
+        toStdout = true
+        if isatty(1) != 0 {
+            throw TraceError(
+                file: path, .io("is a terminal: a binary trace goes into a pipe (… - | tracetool replay -) or a file"))
+        }
+        fd = dup(1)
+        if fd < 0 { throw TraceError(file: path, .io("cannot write: \(String(cString: strerror(errno)))")) }
+        buffer.reserveCapacity(bufferLimit)
+    }
+
     public init(path: String) throws(TraceError) {
         self.path = path
+        toStdout = false
         // "-" means stdout where a command can stream; here it would be a file named "-".
         guard path != "-" else {
             throw TraceError(file: path, .io("this output cannot go to stdout: give a file name"))
@@ -93,6 +112,12 @@ public final class AtomicOutput {
     /// Flushes, syncs and renames the temporary file onto `path`.
     public func commit() throws(TraceError) {
         try flush()
+        if toStdout {
+            close(fd)
+            fd = -1
+            committed = true
+            return
+        }
         if fsync(fd) != 0 && errno != EINVAL {
             throw TraceError(file: path, .io("fsync failed: \(String(cString: strerror(errno)))"))
         }
@@ -114,6 +139,7 @@ public final class AtomicOutput {
     /// Deletes the temporary file; the destination is left as it was.
     public func abandon() {
         if fd >= 0 { close(fd); fd = -1 }
+        if toStdout { committed = true; return }
         if !committed { unlink(tempPath); committed = true }
     }
 

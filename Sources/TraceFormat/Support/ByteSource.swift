@@ -18,6 +18,17 @@ final class FileSource: ByteSource {
     @exclusivity(unchecked) private var fd: Int32
     @exclusivity(unchecked) private(set) var consumed: UInt64 = 0
 
+    /// Standard input, named `stdin` in messages; refused when it is a terminal (nothing was
+    /// piped in).
+    init(stdin: ()) throws(TraceError) {
+        path = TraceFile.stdinName
+        if isatty(0) != 0 {
+            throw TraceError(file: path, .io("is a terminal: pipe a trace into it (… | tracetool replay -)"))
+        }
+        fd = dup(0)
+        if fd < 0 { throw TraceError(file: path, .io("cannot read: \(String(cString: strerror(errno)))")) }
+    }
+
     init(path: String) throws(TraceError) {
         self.path = path
         var st = stat()
@@ -125,6 +136,9 @@ final class ZstdSource: ByteSource {
 /// A pull buffer over a byte source that tracks the raw stream offset.
 final class RawInput {
     let path: String
+    /// False for standard input: it can be read once, front to back (no seek table, no second
+    /// pass).
+    let seekable: Bool
     private let source: ByteSource
     @exclusivity(unchecked) private(set) var storage: UnsafeMutableRawBufferPointer
     @exclusivity(unchecked) private(set) var start = 0
@@ -133,8 +147,9 @@ final class RawInput {
     @exclusivity(unchecked) private(set) var offset: UInt64 = 0
     @exclusivity(unchecked) private(set) var atEOF = false
 
-    init(path: String, source: ByteSource, prefix: [UInt8] = [], capacity: Int = 1 << 20) {
+    init(path: String, source: ByteSource, prefix: [UInt8] = [], capacity: Int = 1 << 20, seekable: Bool = true) {
         self.path = path
+        self.seekable = seekable
         self.source = source
         storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(capacity, prefix.count), alignment: 16)
         storage.copyBytes(from: prefix)
@@ -201,9 +216,12 @@ enum InputOpener {
         return p[0] & 0xF0 == 0x50 && p[1] == 0x2A && p[2] == 0x4D && p[3] == 0x18
     }
 
-    /// Opens `path`, decompressing it if it is zstd, and returns the raw stream.
+    /// Opens `path` (`-`: standard input), decompressing it if it is zstd, and returns the raw
+    /// stream.
     static func open(_ path: String) throws(TraceError) -> RawInput {
-        let file = try FileSource(path: path)
+        let stdin = path == TraceFile.stdinPath
+        let file = stdin ? try FileSource(stdin: ()) : try FileSource(path: path)
+        let path = file.path
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4, alignment: 4)
         defer { scratch.deallocate() }
         var got = 0
@@ -217,8 +235,8 @@ enum InputOpener {
         if isZstdPrefix(prefix) {
             let z = try ZstdSource(file: file, prefix: prefix)
             // Decompression runs on its own thread, ahead of the decoder.
-            return RawInput(path: path, source: PrefetchSource(source: z))
+            return RawInput(path: path, source: PrefetchSource(source: z), seekable: !stdin)
         }
-        return RawInput(path: path, source: file, prefix: prefix)
+        return RawInput(path: path, source: file, prefix: prefix, seekable: !stdin)
     }
 }
