@@ -72,14 +72,16 @@ public final class SyntheticCompression: TraceSink {
     let inner: any TraceSink
     public var header: TraceHeader { inner.header }
 
-    /// Page sizes of VMs that declare their own (most traces: none).
+    /// Page sizes of VMs that declare their own (most traces: none), and the header's.
     let ownPageSize: [UInt32: UInt32]
+    let pageSize: UInt32
 
     public init(_ inner: any TraceSink) {
         self.inner = inner
         var own: [UInt32: UInt32] = [:]
         for vm in inner.header.vms { if let ps = vm.pageSize { own[vm.id] = ps } }
         ownPageSize = own
+        pageSize = inner.header.pageSize
     }
 
     /// The synthetic compressed size of content `hash` on pages of `pageSize` bytes.
@@ -92,7 +94,7 @@ public final class SyntheticCompression: TraceSink {
     public func append(_ record: TraceRecord) throws(TraceError) {
         var r = record
         if r.kind == .content && r.compressedSize == 0 {
-            let vmPageSize = ownPageSize[r.vm.rawValue] ?? header.pageSize
+            let vmPageSize = ownPageSize.isEmpty ? pageSize : ownPageSize[r.vm.rawValue] ?? pageSize
             r.compressedSize = SyntheticCompression.size(hash: r.hash.rawValue, pageSize: UInt64(vmPageSize))
         }
         try inner.append(r)

@@ -13,7 +13,7 @@ public protocol TraceSink: AnyObject {
 struct SinkChecker {
     let path: String
     let header: TraceHeader
-    private var index: [UInt32: Int] = [:]
+    private let index: VMIndexMap
     private var pages: [UInt64] = []
     private var lastTime: UInt64 = 0
     var footer: TraceFooter
@@ -22,10 +22,8 @@ struct SinkChecker {
     init(path: String, header: TraceHeader) {
         self.path = path
         self.header = header
-        for (i, vm) in header.vms.enumerated() {
-            index[vm.id] = i
-            pages.append(vm.pages)
-        }
+        index = VMIndexMap(header.vms)
+        pages = header.vms.map(\.pages)
         footer = TraceFooter(vms: header.vms)
     }
 

@@ -78,13 +78,24 @@ extension ReplayEngine {
     /// `steps` periods at once (fast-forward) sweep `steps` windows.
     func sweepStamps(_ vm: VMState, steps: UInt64) {
         let n = vm.pageCount, w = VMState.stampWindows
-        let width = (n + w - 1) / w
+        // Windows of a multiple of 64 pages, so each starts on a 128-byte boundary and is read
+        // four flag words at a time.
+        let width = ((n + w - 1) / w + 63) & ~63
         let swept = steps >= UInt64(w) ? w : Int(steps)
+        let stamps: UInt64 = 0x0001_0001_0001_0001 &* UInt64(PageFlag.stampMask)
+        let base = UnsafeMutableRawPointer(vm.flags)
         for _ in 0..<swept {
             let lo = min(vm.stampSweep * width, n)
             let hi = min(lo + width, n)
-            // Only pages with a stamp are written: untouched ones stay unbacked.
-            for i in lo..<hi where vm.flags[i] & PageFlag.stampMask != 0 { vm.flags[i] &= ~PageFlag.stampMask }
+            let whole = lo + (hi - lo) / 4 * 4
+            // Only words holding a stamp are written: untouched pages stay unbacked.
+            var q = lo
+            while q < whole {
+                let x = base.load(fromByteOffset: q * 2, as: UInt64.self)
+                if x & stamps != 0 { base.storeBytes(of: x & ~stamps, toByteOffset: q * 2, as: UInt64.self) }
+                q += 4
+            }
+            for i in whole..<hi where vm.flags[i] & PageFlag.stampMask != 0 { vm.flags[i] &= ~PageFlag.stampMask }
             vm.stampSweep = vm.stampSweep + 1 == w ? 0 : vm.stampSweep + 1
         }
         // Beyond 126 steps every window has been swept once; the rest only move the position.
