@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// The guest's LRU order, exact (docs/MODEL.md "Guest LRU"): what the guest gives its balloon
 /// and what the LRU and clock swap-victim choosers read. The state lives in `VMState` (the
 /// "Guest LRU order" fields); the algorithm is here.
@@ -43,7 +45,7 @@ extension VMState {
         return UInt64(seq[p]) == item >> 32
     }
 
-    /// Rebuilds the queue with the oldest quarter of the guest's pages (at least 64): a
+    /// Rebuilds the queue with the oldest half of the guest's pages (at least 64): a
     /// selection of the k smallest keys in O(pages), then a sort of those k.
     private func refill() {
         var keys: [UInt64] = []
@@ -51,7 +53,7 @@ extension VMState {
         for i in 0..<pageCount where PageState.of(entry[i]) != .ballooned {
             keys.append(UInt64(seq[i]) << 32 | UInt64(i))
         }
-        let k = min(keys.count, max(64, pageCount / 4))
+        let k = min(keys.count, max(64, pageCount / 2))
         if k < keys.count { VMState.select(&keys, k) }
         keys.removeLast(keys.count - k)
         VMState.radixSort(&keys)
@@ -149,8 +151,23 @@ extension VMState {
         lruWalk { p in
             v = p; return false
         }
+        // The next calls read the sequence numbers of the queued pages after this one, and the
+        // balloon then reads the chosen page's entry and flags (mostly cache misses): start
+        // loading them now, while the caller works on this victim.
+        let end = min(victimHead + 1 + VMState.victimPrefetch, victimQueue.count)
+        if victimHead + 1 < end {
+            for k in (victimHead + 1)..<end {
+                let p = Int(truncatingIfNeeded: victimQueue[k] & 0xFFFF_FFFF)
+                tt_prefetch_write(seq + p)
+                tt_prefetch_write(entry + p)
+                tt_prefetch_write(flags + p)
+            }
+        }
         return v
     }
+
+    /// Queued pages whose sequence numbers `guestVictim` starts loading ahead.
+    static let victimPrefetch = 4
 
     /// Renumbers every sequence number by rank, keeping the order, when a counter runs out.
     private func renumber() {
