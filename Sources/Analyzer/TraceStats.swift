@@ -93,14 +93,14 @@ public struct TraceStats: Codable, Equatable, Sendable {
             return b
         }
         // The per-page arrays start zero and are obtained already zeroed (large ones are
-        // mapped, not written), so memory follows the pages the trace touches, not the
-        // declared ones.
+        // mapped, not written, and marked for transparent huge pages as the replay's are: the
+        // prefetches of pages ahead then miss the TLB far less), so memory follows the pages
+        // the trace touches, not the declared ones.
         func zeroed<T>(_ count: Int, _: T.Type) throws(TraceError) -> UnsafeMutableBufferPointer<T> {
-            guard let p = calloc(max(count, 1), MemoryLayout<T>.stride) else {
+            guard let p = ZeroedMemory.allocate(T.self, UInt64(max(count, 1))) else {
                 throw TraceError(file: path, .limitExceeded("no memory for stats over \(count) declared pages"))
             }
-            return UnsafeMutableBufferPointer(
-                start: p.bindMemory(to: T.self, capacity: max(count, 1)), count: max(count, 1))
+            return UnsafeMutableBufferPointer(start: p, count: max(count, 1))
         }
         let hash = try zeroed(base[n], UInt64.self)
         let word = try zeroed(base[n], UInt32.self)
@@ -114,7 +114,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
         let wsSum = buffer(n, 0.0)
         let wsMax = buffer(n, UInt64(0))
         defer {
-            free(hash.baseAddress); free(word.baseAddress); withContent.deallocate(); zero.deallocate();
+            ZeroedMemory.release(hash.baseAddress!); ZeroedMemory.release(word.baseAddress!); withContent.deallocate(); zero.deallocate();
             changes.deallocate()
             touchedCount.deallocate(); ws.deallocate(); wsSum.deallocate(); wsMax.deallocate()
         }

@@ -141,37 +141,13 @@ final class VMState {
         victim = SwapVictims.registration(policy.swapVictim).make(config, policy, tracking)
     }
 
-    /// Zero-filled page-metadata arrays. Large ones (≥ 4 MiB) are mapped directly and marked
-    /// for transparent huge pages (where the host allows them): 512× fewer page faults and TLB
-    /// misses, which matters when several engines fault their arrays in at once (`compare`).
+    /// Zero-filled page-metadata arrays (ZeroedMemory).
     static func zeroed<T>(_: T.Type, _ n: UInt64) -> UnsafeMutablePointer<T> {
-        let bytes = max(1, Int(n)) * MemoryLayout<T>.stride
-        if bytes >= 4 << 20 {
-            let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            if let p, p != MAP_FAILED {
-                _ = madvise(p, bytes, 14)  // MADV_HUGEPAGE
-                mappedLock.lock()
-                mapped[UInt(bitPattern: p)] = bytes
-                mappedLock.unlock()
-                return p.bindMemory(to: T.self, capacity: Int(max(1, n)))
-            }
-        }
-        guard let p = calloc(max(1, Int(n)), MemoryLayout<T>.stride) else {
-            fatalError("out of memory allocating \(n) page entries")
-        }
-        return p.bindMemory(to: T.self, capacity: Int(max(1, n)))
+        guard let p = ZeroedMemory.allocate(T.self, n) else { fatalError("out of memory allocating \(n) page entries") }
+        return p
     }
 
-    /// Frees what `zeroed` returned.
-    static func release(_ p: UnsafeMutableRawPointer) {
-        mappedLock.lock()
-        let bytes = mapped.removeValue(forKey: UInt(bitPattern: p))
-        mappedLock.unlock()
-        if let bytes { munmap(p, bytes) } else { free(p) }
-    }
-
-    nonisolated(unsafe) private static var mapped: [UInt: Int] = [:]
-    private static let mappedLock = NSLock()
+    static func release(_ p: UnsafeMutableRawPointer) { ZeroedMemory.release(p) }
 
     deinit {
         if arena == nil { VMState.release(entry); VMState.release(hash); VMState.release(flags) }
@@ -189,4 +165,39 @@ final class VMState {
 
     /// Stands in for `seq` until the LRU is tracked (never read or written then).
     nonisolated(unsafe) private static let noSeq = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+}
+
+/// Zero-filled arrays of per-page state, for the replay's VMs and for `stats`. Large ones
+/// (≥ 4 MiB) are mapped directly and marked for transparent huge pages (where the host allows
+/// them): 512× fewer page faults and TLB misses, which matters when several engines fault their
+/// arrays in at once (`compare`) and when loads of pages ahead are started (prefetches that miss
+/// the TLB wait for the page walk). Untouched pages cost no resident memory.
+public enum ZeroedMemory {
+    /// `n` zeroed elements, or nil when the memory is not there.
+    public static func allocate<T>(_: T.Type, _ n: UInt64) -> UnsafeMutablePointer<T>? {
+        let bytes = max(1, Int(n)) * MemoryLayout<T>.stride
+        if bytes >= 4 << 20 {
+            let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            if let p, p != MAP_FAILED {
+                _ = madvise(p, bytes, 14)  // MADV_HUGEPAGE
+                mappedLock.lock()
+                mapped[UInt(bitPattern: p)] = bytes
+                mappedLock.unlock()
+                return p.bindMemory(to: T.self, capacity: Int(max(1, n)))
+            }
+        }
+        guard let p = calloc(max(1, Int(n)), MemoryLayout<T>.stride) else { return nil }
+        return p.bindMemory(to: T.self, capacity: Int(max(1, n)))
+    }
+
+    /// Frees what `allocate` returned.
+    public static func release(_ p: UnsafeMutableRawPointer) {
+        mappedLock.lock()
+        let bytes = mapped.removeValue(forKey: UInt(bitPattern: p))
+        mappedLock.unlock()
+        if let bytes { munmap(p, bytes) } else { free(p) }
+    }
+
+    nonisolated(unsafe) private static var mapped: [UInt: Int] = [:]
+    private static let mappedLock = NSLock()
 }
