@@ -114,7 +114,8 @@ public struct TraceStats: Codable, Equatable, Sendable {
         let wsSum = buffer(n, 0.0)
         let wsMax = buffer(n, UInt64(0))
         defer {
-            ZeroedMemory.release(hash.baseAddress!); ZeroedMemory.release(word.baseAddress!); withContent.deallocate(); zero.deallocate();
+            ZeroedMemory.release(hash.baseAddress!); ZeroedMemory.release(word.baseAddress!); withContent.deallocate();
+            zero.deallocate();
             changes.deallocate()
             touchedCount.deallocate(); ws.deallocate(); wsSum.deallocate(); wsMax.deallocate()
         }

@@ -81,7 +81,8 @@ enum FleetInputs {
                 [".mtr", ".mtr.zst", ".mtr.txt", ".mtr.txt.zst"].contains { n.hasSuffix($0) }
             }.sorted()
             guard !names.isEmpty else {
-                throw CommandFailure.usage("\(path): a folder with no traces (*.mtr, *.mtr.zst, *.mtr.txt, *.mtr.txt.zst)")
+                throw CommandFailure.usage(
+                    "\(path): a folder with no traces (*.mtr, *.mtr.zst, *.mtr.txt, *.mtr.txt.zst)")
             }
             let base = path.hasSuffix("/") ? String(path.dropLast()) : path
             out += names.map { base + "/" + $0 }

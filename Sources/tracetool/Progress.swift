@@ -37,6 +37,11 @@ final class Progress: @unchecked Sendable {
             let frac = size > 0 ? min(1, Double(r.fileOffset) / Double(size)) : 0
             let rate = Double(r.recordsRead) / max(secs, 1e-9)
             let eta = frac > 0 ? secs * (1 - frac) / frac : 0
+            // A pipe has no size: records and rate only.
+            if size == 0 {
+                return String(
+                    format: "\r%@: %llu records, %.1f M records/s ", traceDisplayName(path), r.recordsRead, rate / 1e6)
+            }
             return String(
                 format: "\r%@: %llu records, %.0f%%, %.1f M records/s, ETA %.0f s ",
                 traceDisplayName(path),

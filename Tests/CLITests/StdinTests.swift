@@ -33,7 +33,8 @@ struct StdinTests {
     @Test("gen … - | replay - gives the file's report; gen's stdout is the file's bytes")
     func pipe() throws {
         let s = Scratch()
-        let file = try Self.sh("$TT gen \(Self.gen) t.mtr.zst >/dev/null && $TT replay t.mtr.zst --settle 10m", in: s.path)
+        let file = try Self.sh(
+            "$TT gen \(Self.gen) t.mtr.zst >/dev/null && $TT replay t.mtr.zst --settle 10m", in: s.path)
         #expect(file.status == 0, "\(file.stderr)")
         let piped = try Self.sh("set -e; $TT gen \(Self.gen) - | $TT replay - --settle 10m", in: s.path)
         #expect(piped.status == 0, "\(piped.stderr)")

@@ -38,7 +38,8 @@ struct StampSweepTests {
         return sets.mapValues { UInt64($0.count) }
     }
 
-    @Test("A page touched again exactly 127 periods later (its stamp back) counts as touched", arguments: [false, true])
+    @Test(
+        "A page touched again exactly 127 periods later (its stamp back) counts as touched", arguments: [false, true])
     func stampComesBack(fastForward: Bool) throws {
         // Period 1 has stamp 2; period 128 has stamp 2 again. 300 pages: windows of 3 pages.
         let reads: [(period: UInt64, page: UInt32)] = [(1, 5), (1, 299), (128, 5), (128, 299), (129, 5)]

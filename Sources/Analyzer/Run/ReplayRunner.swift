@@ -256,7 +256,8 @@ public struct ReplayRunner {
         let traced = until ?? last
         let finish = Micros(traced.rawValue + settle.rawValue)
         let trace =
-            traceName ?? (path == TraceFile.stdinPath ? TraceFile.stdinName : URL(fileURLWithPath: path).lastPathComponent)
+            traceName
+            ?? (path == TraceFile.stdinPath ? TraceFile.stdinName : URL(fileURLWithPath: path).lastPathComponent)
         var results: [RunResult] = []
         for (i, e) in engines.enumerated() {
             do { try e.finish(tracedUntil: traced, settleUntil: finish) } catch { throw modelFailure(runs[i], error) }
