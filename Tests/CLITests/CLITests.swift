@@ -35,6 +35,23 @@ struct CLI {
             p.arguments = args
         }
         if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        return try collect(p)
+    }
+
+    /// Runs `script` with /bin/sh in `directory`, `$TT` being the binary (pipes, redirections).
+    static func shell(_ script: String, in directory: String) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script]
+        p.currentDirectoryURL = URL(fileURLWithPath: directory)
+        var env = ProcessInfo.processInfo.environment
+        env["TT"] = binary
+        p.environment = env
+        return try collect(p)
+    }
+
+    /// Runs `p` to its end, collecting its stdout and stderr.
+    private static func collect(_ p: Process) throws -> Result {
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

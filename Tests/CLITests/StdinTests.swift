@@ -7,26 +7,7 @@ import TraceFormat
 /// the file; `gen … -` writes one to stdout for a pipe.
 @Suite("Traces on stdin and stdout")
 struct StdinTests {
-    /// Runs `script` with /bin/sh in `dir`, `$TT` being the tool.
-    static func sh(_ script: String, in dir: String) throws -> CLI.Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", script]
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        var env = ProcessInfo.processInfo.environment
-        env["TT"] = CLI.binary
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return CLI.Result(
-            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-            stderr: String(decoding: e, as: UTF8.self))
-    }
+    static func sh(_ script: String, in dir: String) throws -> CLI.Result { try CLI.shell(script, in: dir) }
 
     static let gen = "mix --vms 3 --pages 2048 --records 300000 --duration 2m --seed 5"
 
