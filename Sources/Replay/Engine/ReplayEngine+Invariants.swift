@@ -44,13 +44,14 @@ extension ReplayEngine {
         try checkConservation()
         for m in mechanisms { try m.checkInvariants(self) }
         var refs = [UInt64](repeating: 0, count: table.frameCapacity)
-        var mpnSeen = [Bool](repeating: false, count: Int(memory.highWater))
-        var slotSeen = [Bool](repeating: false, count: Int(swap.highWater))
+        // One bit per machine page and swap slot ever handed out (a replay's peak memory
+        // includes this check at its end: a byte each was 1 byte per guest page more).
+        var mpnSeen = SeenBits(Int(memory.highWater))
+        var slotSeen = SeenBits(Int(swap.highWater))
         func claimMPN(_ m: MPN, _ what: @autoclosure () -> String) throws(ReplayError) {
-            guard m.index < mpnSeen.count, !mpnSeen[m.index] else {
+            guard mpnSeen.claim(m.index) else {
                 throw fail("\(m) (\(what())) is mapped twice or was never handed out")
             }
-            mpnSeen[m.index] = true
         }
         for vm in vms {
             var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0,
@@ -94,8 +95,7 @@ extension ReplayEngine {
                 case .swapped:
                     swapped += 1
                     let s = PageState.slot(e).index
-                    guard s < slotSeen.count, !slotSeen[s] else { throw fail("swap slot \(s) used twice") }
-                    slotSeen[s] = true
+                    guard slotSeen.claim(s) else { throw fail("swap slot \(s) used twice") }
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0 {
                         throw fail("VM \(vm.config.id) PPN \(p) is swapped but mapped or hinted")
                     }
@@ -210,5 +210,25 @@ extension ReplayEngine {
                     "virtual shadow entry for VM \(vm.config.id) VPN \(k.vpn) reaches PPN \(e.ppn) in state \(st)")
             }
         }
+    }
+}
+
+/// Which of `count` numbers have been claimed, one bit each.
+struct SeenBits {
+    let count: Int
+    private var words: [UInt64]
+
+    init(_ count: Int) {
+        self.count = count
+        words = [UInt64](repeating: 0, count: (count + 63) / 64)
+    }
+
+    /// Claims `i`: false if it is out of range or was claimed before.
+    mutating func claim(_ i: Int) -> Bool {
+        guard i >= 0 && i < count else { return false }
+        let bit: UInt64 = 1 << UInt64(i & 63)
+        if words[i >> 6] & bit != 0 { return false }
+        words[i >> 6] |= bit
+        return true
     }
 }
