@@ -24,15 +24,23 @@ check() {
   judge "$1 [ulimit -v 2GiB]" 2097152 "${@:2}"
 }
 
-# judge NAME LIMIT ARGS...: runs tracetool ARGS (under ulimit -v LIMIT KiB unless empty),
-# judges it.
+# check_stdin NAME FILE ARGS...: check, with FILE on stdin.
+check_stdin() {
+  stdin_file=$2
+  check "$1" "${@:3}"
+  stdin_file=/dev/null
+}
+stdin_file=/dev/null
+
+# judge NAME LIMIT ARGS...: runs tracetool ARGS (under ulimit -v LIMIT KiB unless empty, with
+# $stdin_file on stdin), judges it.
 judge() {
   local name=$1 limit=$2; shift 2
   local status=0
   if [ -n "$limit" ]; then
-    (ulimit -v "$limit"; exec /usr/bin/time -f '%e %M' -o "$dir/time" "$tt" "$@") >"$dir/out" 2>"$dir/err" || status=$?
+    (ulimit -v "$limit"; exec /usr/bin/time -f '%e %M' -o "$dir/time" "$tt" "$@") <"$stdin_file" >"$dir/out" 2>"$dir/err" || status=$?
   else
-    /usr/bin/time -f '%e %M' -o "$dir/time" "$tt" "$@" >"$dir/out" 2>"$dir/err" || status=$?
+    /usr/bin/time -f '%e %M' -o "$dir/time" "$tt" "$@" <"$stdin_file" >"$dir/out" 2>"$dir/err" || status=$?
   fi
   read -r secs kib < <(tail -1 "$dir/time")
   local lines
@@ -84,6 +92,21 @@ check "replay --settle 1000000h --until 2h" replay "$sample" --settle 1000000h -
 check "stats --interval 1us" stats "$sample" --interval 1us
 check "replay --timeline-interval 1us" replay "$sample" --timeline "$t/tl.csv" --timeline-interval 1us --quiet
 check "replay 3-year span --timeline-interval 1s" replay "$t/years.mtr.txt" --timeline "$t/tl.csv" --timeline-interval 1s --quiet
+# Traces on stdin.
+head -c 1048576 /dev/urandom >"$t/random.bin"
+head -c 30000 "$sample" >"$t/cut.mtr.zst"
+python3 - "$t/bigvms.mtr.txt" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(65536): f.write(f"vm,{i},v{i},1048576\n")
+PY
+"$tt" convert "$t/bigvms.mtr.txt" "$t/bigvms.mtr.zst" >/dev/null
+check_stdin "replay - of 1 MiB of random bytes" "$t/random.bin" replay - --quiet
+check_stdin "replay - of a cut zstd stream" "$t/cut.mtr.zst" replay - --quiet
+check_stdin "stats - of a cut zstd stream" "$t/cut.mtr.zst" stats -
+check_stdin "replay - of 65,536 VMs of 4 GiB and no records" "$t/bigvms.mtr.zst" replay - --quiet
+check_stdin "replay - of a text trace" "$t/bigvms.mtr.txt" replay - --quiet
+check_stdin "replay - of nothing" /dev/null replay - --quiet
 check "gen --records 18446744073709551615" gen mix "$t/g.mtr.zst" --records 18446744073709551615
 
 # Overcommit path.

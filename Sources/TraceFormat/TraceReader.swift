@@ -55,7 +55,7 @@ public enum TraceFile {
     {
         let input = try InputOpener.open(path)
         _ = try input.ensure(BinaryLayout.magic.count)
-        if input.available == 0 { throw TraceError(file: path, .emptyFile) }
+        if input.available == 0 { throw TraceError(file: input.path, .emptyFile) }
         let head = Array(input.bytes.prefix(BinaryLayout.magic.count))
         if head.first == BinaryLayout.magic[0] {
             return try BinaryTraceReader(input: input, options: options)
@@ -70,7 +70,7 @@ public enum TraceFile {
             }
             return try TextTraceReader(path: path, options: options)
         }
-        throw TraceError(file: path, .badMagic(found: hex(head)), offset: 0)
+        throw TraceError(file: input.path, .badMagic(found: hex(head)), offset: 0)
     }
 
     /// Reads only what `info` needs: the header and the footer, using the seek table to jump to

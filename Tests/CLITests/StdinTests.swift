@@ -67,6 +67,7 @@ struct StdinTests {
         let cases: [(String, Int32, String)] = [
             ("$TT replay - < t.txt", CLI.failure, "stdin: a text trace is read twice"),
             ("$TT replay - < /dev/null", CLI.failure, "stdin: empty file"),
+            ("head -c 4096 /dev/urandom | $TT replay -", CLI.failure, "stdin: byte 0: not a tracetool trace"),
             ("head -c \(size / 2) t.mtr.zst | $TT replay -", CLI.failure, "stdin"),
             ("$TT stats - < t.txt", CLI.failure, "stdin: a text trace"),
             ("$TT replay - --html h.html < t.mtr.zst", CLI.usage, "--html"),
