@@ -32,17 +32,10 @@ public struct TraceInput {
     /// been seen.
     public static func vmsStartingOff(path: String) throws(TraceError) -> Set<UInt32> {
         let reader = try TraceFile.open(path)
-        var firstSeen = Set<UInt32>()
-        var off = Set<UInt32>()
+        var first = FirstRecords(vms: reader.header.vms.count)
         var batch: [TraceRecord] = []
-        let n = reader.header.vms.count
-        while try reader.next(into: &batch) {
-            for r in batch where firstSeen.insert(r.vm.rawValue).inserted {
-                if r.kind == .powerOn { off.insert(r.vm.rawValue) }
-            }
-            if firstSeen.count == n { break }
-        }
-        return off
+        while !first.complete, try reader.next(into: &batch) { first.note(batch) }
+        return first.startsOff
     }
 
     /// The host a run of this trace gets (HostConfig.resolve).
@@ -62,20 +55,16 @@ final class LookaheadReader: TraceReader {
 
     init(_ inner: any TraceReader, limit: Int) throws(TraceError) {
         self.inner = inner
-        var firstSeen = Set<UInt32>()
-        var off = Set<UInt32>()
+        var first = FirstRecords(vms: inner.header.vms.count)
         var count = 0
-        let n = inner.header.vms.count
-        while firstSeen.count < n {
+        while !first.complete {
             var batch: [TraceRecord] = []
             guard try inner.next(into: &batch) else { break }
-            for r in batch where firstSeen.insert(r.vm.rawValue).inserted {
-                if r.kind == .powerOn { off.insert(r.vm.rawValue) }
-            }
+            first.note(batch)
             count += batch.count
             held.append(batch)
-            if firstSeen.count < n && count >= limit {
-                let missing = inner.header.vms.first { !firstSeen.contains($0.id) }!
+            if !first.complete && count >= limit {
+                let missing = inner.header.vms.first { !first.seen.contains($0.id) }!
                 throw TraceError(
                     file: inner.path,
                     .limitExceeded(
@@ -83,7 +72,7 @@ final class LookaheadReader: TraceReader {
                     ), record: UInt64(count))
             }
         }
-        startsOff = off
+        startsOff = first.startsOff
         held.reverse()
     }
 
@@ -103,5 +92,24 @@ final class LookaheadReader: TraceReader {
             return true
         }
         return try inner.next(into: &batch)
+    }
+}
+
+/// Each VM's first record, as a trace's batches go by: the VMs that have shown one, and those
+/// whose first record is a power-on (they start powered off).
+struct FirstRecords {
+    let vms: Int
+    private(set) var seen = Set<UInt32>()
+    private(set) var startsOff = Set<UInt32>()
+
+    init(vms: Int) { self.vms = vms }
+
+    /// Every VM of the header has shown its first record.
+    var complete: Bool { seen.count >= vms }
+
+    mutating func note(_ batch: [TraceRecord]) {
+        for r in batch where seen.insert(r.vm.rawValue).inserted {
+            if r.kind == .powerOn { startsOff.insert(r.vm.rawValue) }
+        }
     }
 }
