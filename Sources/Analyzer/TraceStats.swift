@@ -265,8 +265,7 @@ public struct TraceStats: Codable, Equatable, Sendable {
                 workingSetMaxPages: wsMax[i])
         }
         return TraceStats(
-            trace: path == TraceFile.stdinPath ? TraceFile.stdinName : URL(fileURLWithPath: path).lastPathComponent,
-            pageSizeBytes: UInt64(h.pageSize),
+            trace: TraceFile.displayName(path), pageSizeBytes: UInt64(h.pageSize),
             intervalSeconds: interval.seconds,
             records: reader.recordsRead, vms: vms, distinctContents: UInt64(global.count),
             oracleSavedPages: oracle, duplicateAcrossVMsPages: oracle - within, intervals: intervals)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A source of decoded records, binary or text. Records come in batches into an array the
 /// caller reuses, so reading allocates nothing per record.
 public protocol TraceReader: AnyObject {
@@ -50,6 +52,14 @@ public enum TraceFile {
     public static let stdinPath = "-"
     /// Standard input's name in messages and reports.
     public static let stdinName = "stdin"
+
+    /// A trace path as messages give it: the path, or `stdin` for `-`.
+    public static func shownPath(_ path: String) -> String { path == stdinPath ? stdinName : path }
+
+    /// A trace's name in reports and progress lines: the file's name, or `stdin` for `-`.
+    public static func displayName(_ path: String) -> String {
+        path == stdinPath ? stdinName : URL(fileURLWithPath: path).lastPathComponent
+    }
 
     public static func open(_ path: String, options: ReadOptions = ReadOptions()) throws(TraceError) -> any TraceReader
     {

@@ -134,7 +134,7 @@ struct CompareCommand: ParsableCommand, LimitedCommand {
         let results = try runner.run()
         progress.clear()
         for r in results { warnRefusals(r.report, file: file, policy: r.name) }
-        let trace = traceDisplayName(file)
+        let trace = TraceFile.displayName(file)
         let text: String
         let kind: BuildStamp.Kind
         switch format {

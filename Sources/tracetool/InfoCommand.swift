@@ -15,7 +15,7 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         let s = try TraceFile.summary(file)
-        let file = file == TraceFile.stdinPath ? TraceFile.stdinName : file
+        let file = TraceFile.shownPath(file)
         switch format {
         case .text:
             writeStdout(TraceInfoRenderer.text(path: file, header: s.header, footer: s.footer, encoding: s.encoding))

@@ -252,11 +252,6 @@ func refuseStdin(_ inputs: [String], _ what: String) throws {
     )
 }
 
-/// The name a trace path goes by in reports and progress lines: the file's name, or `stdin`.
-func traceDisplayName(_ path: String) -> String {
-    path == TraceFile.stdinPath ? TraceFile.stdinName : URL(fileURLWithPath: path).lastPathComponent
-}
-
 /// Writes `text` to `output` atomically, or to stdout when `output` is nil or `-`.
 func emit(_ text: String, to output: String?) throws {
     if let output, output != "-" {

@@ -40,11 +40,12 @@ final class Progress: @unchecked Sendable {
             // A pipe has no size: records and rate only.
             if size == 0 {
                 return String(
-                    format: "\r%@: %llu records, %.1f M records/s ", traceDisplayName(path), r.recordsRead, rate / 1e6)
+                    format: "\r%@: %llu records, %.1f M records/s ", TraceFile.displayName(path), r.recordsRead,
+                    rate / 1e6)
             }
             return String(
                 format: "\r%@: %llu records, %.0f%%, %.1f M records/s, ETA %.0f s ",
-                traceDisplayName(path),
+                TraceFile.displayName(path),
                 r.recordsRead, frac * 100, rate / 1e6, eta)
         }
     }
@@ -55,7 +56,7 @@ final class Progress: @unchecked Sendable {
             String(
                 format:
                     "\r%@: simulating %.0f s … %.0f s (%.0f%% of this span; --until or a shorter --settle bounds it) ",
-                traceDisplayName(path), now.seconds, end.seconds,
+                TraceFile.displayName(path), now.seconds, end.seconds,
                 100 * now.seconds / max(end.seconds, 1e-9))
         }
     }

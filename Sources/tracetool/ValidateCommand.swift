@@ -19,7 +19,7 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         let (_, footer) = try TraceFile.validate(file)
-        let file = file == TraceFile.stdinPath ? TraceFile.stdinName : file
+        let file = TraceFile.shownPath(file)
         if !quiet { writeStdout("\(file): valid, \(footer.records) records\n") }
     }
 }

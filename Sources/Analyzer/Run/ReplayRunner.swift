@@ -161,7 +161,7 @@ public struct ReplayRunner {
     func prefix(_ r: PolicyRun) -> String { shownPath + ": " + (runs.count == 1 ? "" : "policy \(r.name): ") }
 
     /// The trace as messages name it (`stdin` for `-`).
-    var shownPath: String { path == TraceFile.stdinPath ? TraceFile.stdinName : path }
+    var shownPath: String { TraceFile.shownPath(path) }
 
     func modelFailure(_ r: PolicyRun, _ e: ReplayError) -> Failure {
         var e = e
@@ -255,9 +255,7 @@ public struct ReplayRunner {
         }
         let traced = until ?? last
         let finish = Micros(traced.rawValue + settle.rawValue)
-        let trace =
-            traceName
-            ?? (path == TraceFile.stdinPath ? TraceFile.stdinName : URL(fileURLWithPath: path).lastPathComponent)
+        let trace = traceName ?? TraceFile.displayName(path)
         var results: [RunResult] = []
         for (i, e) in engines.enumerated() {
             do { try e.finish(tracedUntil: traced, settleUntil: finish) } catch { throw modelFailure(runs[i], error) }
