@@ -41,7 +41,7 @@ struct CompressionCacheTests {
         let c = e.counters(0)
         #expect(c.tierOut == 3 && e.cache(0)!.incompressible == 1 && e.cache(0)!.unknown == 1 && c.swapOut == 2)
         // 3,148 bytes in one machine page: five pages released, one taken by the cache.
-        #expect(e.cache(0)!.usedBytes == 3148 && e.cache(0)!.machinePages.count == 1 && e.memory.free == free0 - 1)
+        #expect(e.cache(0)!.usedBytes == 3148 && e.cache(0)!.machinePages == 1 && e.memory.free == free0 - 1)
         // No private page is left (1 and 2 swapped, 0, 3 and 4 compressed); the cache's one
         // machine page is charged to the VM.
         #expect(vm.privatePages == 0 && vm.residentPages == 1)
@@ -55,17 +55,17 @@ struct CompressionCacheTests {
         #expect(e.cache(0)!.usedBytes == 40_012 && e.cache(0)!.evictions == 0)
         #expect(try e.cache(0)!.pageOut(e, vm, 29))
         #expect(e.cache(0)!.evictions == 2 && e.state(0, 0) == .swapped && e.state(0, 4) == .swapped)
-        #expect(e.cache(0)!.usedBytes == 40_960 && e.cache(0)!.machinePages.count == 10 && e.cache(0)!.pages == 20)
+        #expect(e.cache(0)!.usedBytes == 40_960 && e.cache(0)!.machinePages == 10 && e.cache(0)!.pages == 20)
         try e.checkInvariants()
         // The guest gives page 10 to its balloon: decompressed first (double paging).
         let dp = e.counters(0).doublePaging
         try e.balloonPage(vm, 10)
         #expect(e.state(0, 10) == .ballooned && e.counters(0).doublePaging == dp + 1 && e.counters(0).tierIn == 2)
-        #expect(e.cache(0)!.usedBytes == 38_912 && e.cache(0)!.machinePages.count == 10)
+        #expect(e.cache(0)!.usedBytes == 38_912 && e.cache(0)!.machinePages == 10)
         try e.checkInvariants()
         // Power off releases the cache's machine pages with the rest.
         try e.apply(rec(3, 0, .powerOff))
-        #expect(e.cache(0)!.machinePages.isEmpty && e.tierPages == 0 && e.memory.free == free0)
+        #expect(e.cache(0)!.machinePages == 0 && e.tierPages == 0 && e.memory.free == free0)
         try e.checkInvariants()
         let r = e.snapshot()
         #expect(r.tierPeakPages == 10 && r.vms[0].mechanisms[CompressionCacheState.self]?.peakMachinePages == 10)

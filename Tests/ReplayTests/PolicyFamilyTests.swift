@@ -87,7 +87,7 @@ struct PolicyFamilyTests {
         let vm = VMState(config: config, index: 0, policy: policy, tracking: true)
         vm.enableLRU()
         for p: UInt32 in 0..<4 {
-            vm.entry[Int(p)] = PageState.entry(mpn: MPN(p))
+            vm.entry[Int(p)] = PageState.privateEntry
             vm.lruTouch(p)
         }
         let clock = vm.victim

@@ -15,9 +15,8 @@ struct SharingTests {
         let h: UInt64 = 0x0123_4567_89AB_CDEF
         try e.apply(rec(0, 0, .content, 5, hash: h))
         try e.apply(rec(0, 1, .content, 7, hash: h))
-        let mpnA = e.mpn(0, 5)
-        let mpnB = e.mpn(1, 7)
-        #expect(mpnA != mpnB)  // two private copies of one content
+        #expect(e.state(0, 5) == .privateMPN && e.state(1, 7) == .privateMPN)
+        #expect(e.memory.inUse == 2)  // two private copies of one content
         let freeBefore = e.memory.free
         #expect(e.share(0, 5) == false)  // no match: A:5 becomes a hint
         #expect(e.table.hintFrames == 1 && e.table.sharedFrames == 0)
@@ -26,7 +25,7 @@ struct SharingTests {
         #expect(e.state(0, 5) == .shared && e.state(1, 7) == .shared)
         let f = e.frame(0, 5)
         #expect(e.frame(1, 7) == f)
-        #expect(e.table.kind(f) == .shared && e.table.sharedMPN(f) == mpnA)
+        #expect(e.table.kind(f) == .shared && e.table.hash(f) == h)
         #expect(e.table.refcount(f) == 2)
         #expect(e.table.hintFrames == 0 && e.table.sharedFrames == 1)
         #expect(e.memory.free == freeBefore + 1)  // B's MPN went back to the pool
@@ -34,6 +33,28 @@ struct SharingTests {
         try e.checkInvariants()
         let r = e.snapshot()
         #expect(r.vms[0].sharedPages + r.vms[1].sharedPages == 2)
+    }
+
+    @Test(
+        "A shared page given to the balloon keeps its content: its hash word gets the frame's hash back, and after a refault it shares again"
+    )
+    func sharedToBalloon() throws {
+        let e = try makeEngine(pages: [8, 8])
+        let h: UInt64 = 0x0BAD_F00D_0000_0001
+        try e.apply(rec(0, 0, .content, 5, hash: h))
+        try e.apply(rec(0, 1, .content, 7, hash: h))
+        _ = e.share(0, 5)
+        #expect(e.share(1, 7))
+        let f = e.frame(1, 7)
+        #expect(e.vms[1].hash[7] == UInt64(f.raw))  // a shared page's hash word holds its frame
+        e.vms[1].enableLRU()
+        try e.balloonPage(e.vms[1], 7)
+        #expect(e.state(1, 7) == .ballooned && e.vms[1].hash[7] == h && e.table.refcount(f) == 1)
+        try e.apply(rec(1, 1, .read, 7))  // the guest reads its data back
+        #expect(e.state(1, 7) == .privateMPN && e.counters(1).guestRefaults == 1)
+        #expect(e.vms[1].hash[7] == h && e.vms[1].flags[7] & PageFlag.known != 0)
+        #expect(e.share(1, 7) && e.frame(1, 7) == f && e.table.refcount(f) == 2)
+        try e.checkInvariants()
     }
 
     @Test("A third page with the same content joins the shared frame (refcount 3)")
@@ -198,7 +219,7 @@ struct SharingTests {
         #expect(e.table.hintFrames == 2)  // both hints live under one key
         #expect(e.share(2, 1) == true)  // matches A's hint after rejecting B's
         #expect(e.counters(2).falseMatches == 0)  // probing stops at the first full match (A, inserted first)
-        #expect(e.payload(2, 1) == e.payload(0, 1) && e.state(1, 1) == .privateMPN)
+        #expect(e.state(2, 1) == .shared && e.frame(2, 1) == e.frame(0, 1) && e.state(1, 1) == .privateMPN)
         // With 64 bits there is no false match at all.
         let e64 = try makeEngine(pages: [8, 8])
         try e64.apply(rec(0, 0, .content, 1, hash: h1))

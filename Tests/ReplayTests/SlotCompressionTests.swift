@@ -34,12 +34,12 @@ struct SlotCompressionTests {
             (0..<3).allSatisfy { e.state(0, UInt32($0)) == .tiered } && e.state(0, 3) == .swapped
                 && e.state(0, 4) == .swapped)
         #expect(
-            cache.usedBytes == 6144 && cache.machinePages.count == 2 && cache.incompressible == 1 && cache.unknown == 1)
+            cache.usedBytes == 6144 && cache.machinePages == 2 && cache.incompressible == 1 && cache.unknown == 1)
         #expect(e.memory.free == free0 - 2 && e.counters(0).tierOut == 3 && e.counters(0).swapOut == 2)
         try e.apply(TraceRecord(time: Micros(1), vm: VMID(0), kind: .read, ppn: PPN(0)))
         try e.checkInvariants()
         #expect(
-            e.state(0, 0) == .privateMPN && cache.usedBytes == 4096 && cache.machinePages.count == 1
+            e.state(0, 0) == .privateMPN && cache.usedBytes == 4096 && cache.machinePages == 1
                 && e.counters(0).tierIn == 1)
     }
 }

@@ -25,10 +25,8 @@ func rec(
 
 extension ReplayEngine {
     func state(_ vm: Int, _ ppn: UInt32) -> PageState { PageState.of(vms[vm].entry[Int(ppn)]) }
-    func payload(_ vm: Int, _ ppn: UInt32) -> UInt32 { PageState.payload(vms[vm].entry[Int(ppn)]) }
-    /// The machine page of a private PPN, the frame of a shared one.
-    func mpn(_ vm: Int, _ ppn: UInt32) -> MPN { PageState.mpn(vms[vm].entry[Int(ppn)]) }
-    func frame(_ vm: Int, _ ppn: UInt32) -> FrameIndex { PageState.frame(vms[vm].entry[Int(ppn)]) }
+    /// The frame of a shared PPN.
+    func frame(_ vm: Int, _ ppn: UInt32) -> FrameIndex { vms[vm].frame(Int(ppn)) }
     func counters(_ vm: Int) -> VMCounters { vms[vm].counters }
     func share(_ vm: Int, _ ppn: UInt32) -> Bool { tryShare(vms[vm], ppn: ppn) }
 }

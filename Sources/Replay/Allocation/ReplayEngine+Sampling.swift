@@ -78,22 +78,22 @@ extension ReplayEngine {
     /// `steps` periods at once (fast-forward) sweep `steps` windows.
     func sweepStamps(_ vm: VMState, steps: UInt64) {
         let n = vm.pageCount, w = VMState.stampWindows
-        // Windows of a multiple of 64 pages, so each starts on a 128-byte boundary and is read
-        // four flag words at a time.
+        // Windows of a multiple of 64 pages, so each starts on a 256-byte boundary and is read
+        // two page words at a time.
         let width = ((n + w - 1) / w + 63) & ~63
         let swept = steps >= UInt64(w) ? w : Int(steps)
-        let stamps: UInt64 = 0x0001_0001_0001_0001 &* UInt64(PageFlag.stampMask)
-        let base = UnsafeMutableRawPointer(vm.flags)
+        let stamps: UInt64 = 0x0000_0001_0000_0001 &* UInt64(PageFlag.stampMask)
+        let base = UnsafeMutableRawPointer(vm.word)
         for _ in 0..<swept {
             let lo = min(vm.stampSweep * width, n)
             let hi = min(lo + width, n)
-            let whole = lo + (hi - lo) / 4 * 4
+            let whole = lo + (hi - lo) / 2 * 2
             // Only words holding a stamp are written: untouched pages stay unbacked.
             var q = lo
             while q < whole {
-                let x = base.load(fromByteOffset: q * 2, as: UInt64.self)
-                if x & stamps != 0 { base.storeBytes(of: x & ~stamps, toByteOffset: q * 2, as: UInt64.self) }
-                q += 4
+                let x = base.load(fromByteOffset: q * 4, as: UInt64.self)
+                if x & stamps != 0 { base.storeBytes(of: x & ~stamps, toByteOffset: q * 4, as: UInt64.self) }
+                q += 2
             }
             for i in whole..<hi where vm.flags[i] & PageFlag.stampMask != 0 { vm.flags[i] &= ~PageFlag.stampMask }
             vm.stampSweep = vm.stampSweep + 1 == w ? 0 : vm.stampSweep + 1

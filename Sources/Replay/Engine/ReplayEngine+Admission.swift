@@ -61,11 +61,11 @@ extension ReplayEngine {
             switch PageState.of(e) {
             case .untouched, .ballooned: break
             case .privateMPN:
-                memory.release(PageState.mpn(e))
+                memory.release()
             case .shared:
-                releaseRef(PageState.frame(e))
+                releaseRef(vm.frame(i))
             case .swapped:
-                swap.release(PageState.slot(e))
+                swap.release()
             case .tiered:
                 break  // the tier is dropped whole below
             }

@@ -15,7 +15,7 @@ extension ReplayEngine {
         case .privateMPN:
             break
         case .shared:
-            let frame = PageState.frame(e)
+            let frame = vm.frame(i)
             if table.hash(frame) == hash { return }
             // Content that contradicts the shared copy implies a write: break COW.
             vm.counters.impliedWrites += 1

@@ -99,9 +99,9 @@ extension ReplayEngine {
                 throw fail("VM \(vm.config.id) PPN \(ppn) is tiered but the VM has no swap tier")
             }
             tier.remove(self, vm, ppn)
-            let m = try allocate(for: vm)
+            try allocate(for: vm)
             vm.counters.tierIn += 1
-            makeResident(vm, ppn: ppn, mpn: m)
+            makeResident(vm, ppn: ppn)
             return true
         case .ballooned:
             vm.balloonFaults += 1
@@ -112,17 +112,18 @@ extension ReplayEngine {
 
     /// Gives an untouched PPN a private machine page (its content flags are the caller's).
     func backPrivate(_ vm: VMState, ppn: UInt32) throws(ReplayError) {
-        makeResident(vm, ppn: ppn, mpn: try allocate(for: vm))
+        try allocate(for: vm)
+        makeResident(vm, ppn: ppn)
     }
 
     /// The one path by which a PPN gets a private machine page (demand-zero fill, content
     /// backing, copy-on-write, swap-in, a return from the swap tier, balloon refault): maps it
     /// and tells the VM's swap-victim chooser and the page watchers. The caller has released
-    /// whatever backed the PPN before.
+    /// whatever backed the PPN before and allocated its machine page (`allocate(for:)`).
     @inline(__always)
-    func makeResident(_ vm: VMState, ppn: UInt32, mpn: MPN) {
+    func makeResident(_ vm: VMState, ppn: UInt32) {
         if vm.entry[Int(ppn)] == PageState.returnedEntry { vm.returnedPages -= 1 }
-        vm.entry[Int(ppn)] = PageState.entry(mpn: mpn)
+        vm.entry[Int(ppn)] = PageState.privateEntry
         vm.privatePages += 1
         vm.victim.pageBecameResident(ppn)
         if watchesPages { for w in pageWatchers { w.becamePrivate(self, vm, ppn) } }
@@ -131,11 +132,11 @@ extension ReplayEngine {
     /// Copy-on-write: gives the PPN a private copy of its shared frame's content.
     func breakCOW(_ vm: VMState, ppn: UInt32) throws(ReplayError) {
         let i = Int(ppn)
-        let frame = PageState.frame(vm.entry[i])
-        let m = try allocate(for: vm)
+        let frame = vm.frame(i)
+        try allocate(for: vm)
         // Allocation may have reclaimed synchronously, but never a shared page: still ours.
         vm.sharedPages -= 1
-        makeResident(vm, ppn: ppn, mpn: m)
+        makeResident(vm, ppn: ppn)
         if table.hash(frame) == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
         vm.counters.cowBreaks += 1
         releaseRef(frame)
@@ -171,17 +172,16 @@ extension ReplayEngine {
 
     /// Allocates a machine page for `vm`; with none free, reclaims synchronously (host paging
     /// of a victim, VMs above target first) and counts it.
-    func allocate(for vm: VMState) throws(ReplayError) -> MPN {
-        var m = memory.allocate()
-        if m == nil {
+    func allocate(for vm: VMState) throws(ReplayError) {
+        if !memory.allocate() {
             vm.counters.syncReclaims += 1
             while memory.free == 0 {
                 try reclaimOnePage()
             }
-            m = memory.allocate()
+            let ok = memory.allocate()
+            precondition(ok, "no free machine page after reclaiming")
         }
         if memory.free < lowFreeFloor { for x in mechanisms { x.freeBelowFloor(self) } }
-        return m!
     }
 
     /// A page the host just zero-filled (demand-zero, or the guest allocating a page it gave

@@ -16,7 +16,7 @@ extension ReplayEngine {
             if vm.on { overhead += vm.config.overheadPages }
         }
         let frames = UInt64(table.sharedFrames)
-        let tiers = vms.reduce(UInt64(0)) { $0 + UInt64($1.tier?.machinePages.count ?? 0) }
+        let tiers = vms.reduce(UInt64(0)) { $0 + ($1.tier?.machinePages ?? 0) }
         let total = memory.free + privatePages + frames + tiers + overhead
         guard total == memory.total, overhead == memory.reserved, memory.inUse == privatePages + frames + tiers,
             tiers == tierPages
@@ -35,7 +35,8 @@ extension ReplayEngine {
         }
     }
 
-    /// Every invariant, structurally: conservation; no MPN or swap slot used twice; each
+    /// Every invariant, structurally: conservation (machine pages and swap slots are counted,
+    /// not numbered, so the pmap's counts below are what holds them); each
     /// shared frame's refcount equals the PPNs that map it; each hint frame points at a private
     /// page marked hinted whose hash is the hint's; every frame indexed once under its key;
     /// per-VM counts match the pmap; the guest LRU list holds exactly the linked pages; shadow
@@ -44,15 +45,6 @@ extension ReplayEngine {
         try checkConservation()
         for m in mechanisms { try m.checkInvariants(self) }
         var refs = [UInt64](repeating: 0, count: table.frameCapacity)
-        // One bit per machine page and swap slot ever handed out (a replay's peak memory
-        // includes this check at its end: a byte each was 1 byte per guest page more).
-        var mpnSeen = SeenBits(Int(memory.highWater))
-        var slotSeen = SeenBits(Int(swap.highWater))
-        func claimMPN(_ m: MPN, _ what: @autoclosure () -> String) throws(ReplayError) {
-            guard mpnSeen.claim(m.index) else {
-                throw fail("\(m) (\(what())) is mapped twice or was never handed out")
-            }
-        }
         for vm in vms {
             var priv: UInt64 = 0, shared: UInt64 = 0, zero: UInt64 = 0, hints: UInt64 = 0, swapped: UInt64 = 0,
                 balloon: UInt64 = 0
@@ -75,10 +67,18 @@ extension ReplayEngine {
                     }
                 case .privateMPN:
                     priv += 1
-                    try claimMPN(PageState.mpn(e), "VM \(vm.config.id) PPN \(p)")
+                    if e != PageState.privateEntry {
+                        throw fail("VM \(vm.config.id) PPN \(p) is private with payload \(PageState.payload(e))")
+                    }
                 case .shared:
                     shared += 1
-                    let frame = PageState.frame(e), fr = frame.index
+                    if e != PageState.sharedEntry {
+                        throw fail("VM \(vm.config.id) PPN \(p) is shared with payload \(PageState.payload(e))")
+                    }
+                    guard vm.hash[i] < UInt64(UInt32.max) else {
+                        throw fail("VM \(vm.config.id) PPN \(p) is shared with frame word \(vm.hash[i])")
+                    }
+                    let frame = vm.frame(i), fr = frame.index
                     guard fr < refs.count, table.kind(frame) == .shared else {
                         throw fail("VM \(vm.config.id) PPN \(p) maps frame \(fr), which is not a shared frame")
                     }
@@ -94,13 +94,17 @@ extension ReplayEngine {
                     }
                 case .swapped:
                     swapped += 1
-                    let s = PageState.slot(e).index
-                    guard slotSeen.claim(s) else { throw fail("swap slot \(s) used twice") }
+                    if e != PageState.swappedEntry {
+                        throw fail("VM \(vm.config.id) PPN \(p) is swapped with payload \(PageState.payload(e))")
+                    }
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0 {
                         throw fail("VM \(vm.config.id) PPN \(p) is swapped but mapped or hinted")
                     }
                 case .tiered:
                     tiered += 1
+                    if e != PageState.tieredEntry {
+                        throw fail("VM \(vm.config.id) PPN \(p) is tiered with payload \(PageState.payload(e))")
+                    }
                     if f & (PageFlag.shadowValid | PageFlag.hinted) != 0 || f & PageFlag.virtualMapped != 0 {
                         throw fail("VM \(vm.config.id) PPN \(p) is in the swap tier but mapped or hinted")
                     }
@@ -121,7 +125,6 @@ extension ReplayEngine {
             }
             if let t = vm.tier {
                 try t.check(self, vm)
-                for m in t.machinePages { try claimMPN(m, "VM \(vm.config.id)'s swap tier") }
             } else if tiered > 0 {
                 throw fail("VM \(vm.config.id) has pages in a swap tier and no tier")
             }
@@ -159,7 +162,6 @@ extension ReplayEngine {
                 guard rc == refs[f], rc >= 1 else {
                     throw fail("shared frame \(f) has refcount \(rc) but \(refs[f]) PPNs map it")
                 }
-                try claimMPN(table.sharedMPN(frame), "shared frame \(f)")
                 if table.inlineRefs(frame) < UInt16.max && table.overflow[UInt32(f)] != nil {
                     throw fail("frame \(f) uses the overflow table below 65,535 references")
                 }
@@ -210,25 +212,5 @@ extension ReplayEngine {
                     "virtual shadow entry for VM \(vm.config.id) VPN \(k.vpn) reaches PPN \(e.ppn) in state \(st)")
             }
         }
-    }
-}
-
-/// Which of `count` numbers have been claimed, one bit each.
-struct SeenBits {
-    let count: Int
-    private var words: [UInt64]
-
-    init(_ count: Int) {
-        self.count = count
-        words = [UInt64](repeating: 0, count: (count + 63) / 64)
-    }
-
-    /// Claims `i`: false if it is out of range or was claimed before.
-    mutating func claim(_ i: Int) -> Bool {
-        guard i >= 0 && i < count else { return false }
-        let bit: UInt64 = 1 << UInt64(i & 63)
-        if words[i >> 6] & bit != 0 { return false }
-        words[i >> 6] |= bit
-        return true
     }
 }

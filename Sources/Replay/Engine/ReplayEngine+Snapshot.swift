@@ -94,7 +94,7 @@ extension ReplayEngine {
                 let e = vm.entry[i]
                 switch PageState.of(e) {
                 case .shared:
-                    let f = PageState.frame(e)
+                    let f = vm.frame(i)
                     share += 1 / Double(table.refcount(f))
                     if table.overflow[f.raw] != nil { overflowSeen.insert(f.raw) }
                 case .privateMPN:

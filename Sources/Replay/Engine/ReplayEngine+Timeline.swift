@@ -46,7 +46,7 @@ extension ReplayEngine {
             var saved = 0.0
             if vm.sharedPages > 0 {
                 for i in 0..<vm.pageCount where PageState.of(vm.entry[i]) == .shared {
-                    saved += 1 - 1 / Double(table.refcount(PageState.frame(vm.entry[i])))
+                    saved += 1 - 1 / Double(table.refcount(vm.frame(i)))
                 }
             }
             timeline.append(

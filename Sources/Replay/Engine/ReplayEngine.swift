@@ -185,8 +185,8 @@ public final class ReplayEngine {
         recomputeTargets()
     }
 
-    /// What the model may hold per guest page at most: the pmap entry, hash and metadata
-    /// word (24 bytes in the arena), FIFO order (4), shadow and sharing-table entries.
+    /// What the model may hold per guest page at most: the page word and hash (12 bytes in
+    /// the arena), FIFO order (4), shadow and sharing-table entries.
     public static let bytesPerGuestPage = 48
 
     /// The most memory one engine may use, planned from the configuration alone.
@@ -226,8 +226,7 @@ public final class ReplayEngine {
                 }
                 if f.vm == aheadID, Int(f.ppn.rawValue) < ahead.pageCount {
                     let p = Int(f.ppn.rawValue)
-                    tt_prefetch_write(ahead.flags + p)
-                    tt_prefetch_write(ahead.entry + p)
+                    tt_prefetch_write(ahead.word + p)
                     if ahead.trackLRU { tt_prefetch_write(ahead.seq + p) }
                     if f.kind == .content { tt_prefetch_write(ahead.hash + p) }
                 }

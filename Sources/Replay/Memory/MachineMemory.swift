@@ -1,46 +1,30 @@
 import Foundation
 
-/// Numbered slots handed out and taken back: freed ones first (most recently freed first),
-/// then never-used ones in order. The pool of machine pages and of swap slots.
-struct SlotPool {
-    private var freed: [UInt32] = []
-    private var nextFresh: UInt32 = 0
-    private(set) var inUse: UInt64 = 0
-
-    mutating func take() -> UInt32 {
-        inUse += 1
-        if let f = freed.popLast() { return f }
-        nextFresh += 1
-        return nextFresh - 1
-    }
-
-    mutating func give(_ s: UInt32) {
-        freed.append(s)
-        inUse -= 1
-    }
-
-    /// One past the highest slot ever handed out.
-    var highWater: UInt32 { nextFresh }
-}
-
 /// Host machine memory: M pages, the free pool and the overhead reserved for powered-on VMs.
 ///
-/// Contract: `allocate()` hands out a free MPN or nil; `release` returns one. `free` is always
-/// M − reserved overhead − MPNs in use. Which VM page holds an MPN is recorded in the pmaps
-/// and frames only (the invariant check rebuilds the reverse map when it needs it).
+/// Contract: `allocate()` takes a free machine page (false when none is free); `release`
+/// returns one. `free` is always M − reserved overhead − pages in use. The model counts machine
+/// pages and does not number them (docs/MODEL.md "pmap"): which machine page backs a PPN never
+/// changes a result, and the pmap entries and frames say which PPNs hold one.
 struct MachineMemory {
     let total: UInt64
     private(set) var reserved: UInt64 = 0
-    private var pool = SlotPool()
+    private(set) var inUse: UInt64 = 0
 
     init(pages: UInt64) { total = pages }
 
-    var inUse: UInt64 { pool.inUse }
-    var free: UInt64 { total - reserved - pool.inUse }
+    var free: UInt64 { total - reserved - inUse }
 
-    mutating func allocate() -> MPN? { free > 0 ? MPN(pool.take()) : nil }
+    mutating func allocate() -> Bool {
+        guard free > 0 else { return false }
+        inUse += 1
+        return true
+    }
 
-    mutating func release(_ m: MPN) { pool.give(m.raw) }
+    mutating func release() {
+        precondition(inUse > 0, "a machine page released that was not in use")
+        inUse -= 1
+    }
 
     /// Reserves overhead pages; false if there is not that much free memory.
     mutating func reserve(_ pages: UInt64) -> Bool {
@@ -50,24 +34,25 @@ struct MachineMemory {
     }
 
     mutating func unreserve(_ pages: UInt64) { reserved -= pages }
-
-    var highWater: UInt32 { pool.highWater }
 }
 
-/// The host swap area: `total` slots.
+/// The host swap area: `total` slots, counted (like machine pages, not numbered).
 struct SwapArea {
     let total: UInt64
-    private var pool = SlotPool()
+    private(set) var used: UInt64 = 0
 
     init(slots: UInt64) { total = slots }
 
-    var used: UInt64 { pool.inUse }
+    mutating func allocate() -> Bool {
+        guard used < total else { return false }
+        used += 1
+        return true
+    }
 
-    mutating func allocate() -> SwapSlot? { pool.inUse < total ? SwapSlot(pool.take()) : nil }
-
-    mutating func release(_ s: SwapSlot) { pool.give(s.raw) }
-
-    var highWater: UInt32 { pool.highWater }
+    mutating func release() {
+        precondition(used > 0, "a swap slot released that was not in use")
+        used -= 1
+    }
 }
 
 /// Shadow entries keyed by (VM, address space, VPN), with a PPN → entries backmap, for traces

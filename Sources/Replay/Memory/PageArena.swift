@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// One zero-filled mapping for the page arrays of all of an engine's VMs, marked for
-/// transparent huge pages: one region instead of three per VM means far fewer page faults and
+/// transparent huge pages: one region instead of two per VM means far fewer page faults and
 /// TLB misses (which contend when several engines run at once in `compare`).
 final class PageArena: @unchecked Sendable {
     private let base: UnsafeMutableRawPointer
@@ -15,7 +15,6 @@ final class PageArena: @unchecked Sendable {
         vms.reduce(0) { total, vm in
             let n = Int(max(1, vm.maxPages))
             return total + align(n * MemoryLayout<UInt32>.stride) + align(n * MemoryLayout<UInt64>.stride)
-                + align(n * MemoryLayout<UInt16>.stride)
         }
     }
 

@@ -1,39 +1,40 @@
-/// The state of one PPN in the pmap (docs/MODEL.md "pmap"), packed in 32 bits: the
-/// state in the top 3 bits, its MPN, frame or swap slot in the low 29.
+/// The state of one PPN in the pmap (docs/MODEL.md "pmap"), in the top 16 bits of the page's
+/// 32-bit word (`VMState.entry`; the low 16 are its PageFlag bits): the state in bits 29…31
+/// and a variant in bit 16 (a ballooned page whose inflation released machine memory; an
+/// untouched page the balloon handed back). Bits 17…28 are 0. The model counts machine pages
+/// and swap slots but does not number them: no result depends on which one a page gets, so the
+/// word holds none. A shared page's frame is in its hash word (the frame keeps the content's
+/// hash: `VMState.frame`); a tiered page's place in its tier is the tier's to keep.
 enum PageState: UInt32 {
     case untouched = 0, privateMPN = 1, shared = 2, swapped = 3, ballooned = 4, tiered = 5
 
     static let shift: UInt32 = 29
-    static let payloadMask: UInt32 = (1 << 29) - 1
+    /// The state bits of a page word (what `VMState.entry` reads and writes).
+    static let entryMask: UInt32 = 0xFFFF_0000
+    static let variant: UInt32 = 1 << 16
 
     @inline(__always) static func of(_ e: UInt32) -> PageState { PageState(rawValue: e >> shift)! }
-    /// The low 29 bits, whatever they number (invariant checks and reports only).
-    @inline(__always) static func payload(_ e: UInt32) -> UInt32 { e & payloadMask }
-    @inline(__always) private func entry(_ payload: UInt32) -> UInt32 { rawValue << PageState.shift | payload }
+    /// Bits 16…28, whatever they hold (invariant checks only).
+    @inline(__always) static func payload(_ e: UInt32) -> UInt32 { (e & ~(7 << shift)) >> 16 }
 
-    /// The machine page of a `privateMPN` entry.
-    @inline(__always) static func mpn(_ e: UInt32) -> MPN { MPN(e & payloadMask) }
-    /// The sharing-table frame of a `shared` entry.
-    @inline(__always) static func frame(_ e: UInt32) -> FrameIndex { FrameIndex(e & payloadMask) }
-    /// The swap slot of a `swapped` entry.
-    @inline(__always) static func slot(_ e: UInt32) -> SwapSlot { SwapSlot(e & payloadMask) }
-
-    @inline(__always) static func entry(mpn m: MPN) -> UInt32 { PageState.privateMPN.entry(m.raw) }
-    @inline(__always) static func entry(frame f: FrameIndex) -> UInt32 { PageState.shared.entry(f.raw) }
-    @inline(__always) static func entry(slot s: SwapSlot) -> UInt32 { PageState.swapped.entry(s.raw) }
-    static let balloonedEntry: UInt32 = PageState.ballooned.entry(0)
+    /// Backed by a private machine page.
+    static let privateEntry: UInt32 = PageState.privateMPN.rawValue << shift
+    /// Mapped to a shared frame (the frame index is in the page's hash word).
+    static let sharedEntry: UInt32 = PageState.shared.rawValue << shift
+    /// In a host swap slot.
+    static let swappedEntry: UInt32 = PageState.swapped.rawValue << shift
+    /// Kept by the VM's swap tier (SwapTier).
+    static let tieredEntry: UInt32 = PageState.tiered.rawValue << shift
+    static let balloonedEntry: UInt32 = PageState.ballooned.rawValue << shift
     /// A ballooned page whose inflation released machine memory (it was backed then).
-    static let balloonedFreedEntry: UInt32 = PageState.ballooned.entry(1)
+    static let balloonedFreedEntry: UInt32 = balloonedEntry | variant
     /// A page the balloon gave back to the guest and the guest has not touched since: untouched
     /// (nothing backs it) but free memory the guest holds (ReplayEngine+Balloon counts them).
-    static let returnedEntry: UInt32 = PageState.untouched.entry(1)
-    /// A page kept by the VM's swap tier (SwapTier), with the tier's sequence number for it.
-    @inline(__always) static func entry(tiered seq: UInt32) -> UInt32 { PageState.tiered.entry(seq & payloadMask) }
-    @inline(__always) static func isTiered(_ e: UInt32, seq: UInt32) -> Bool { e == entry(tiered: seq) }
+    static let returnedEntry: UInt32 = variant
 }
 
-/// Per-page metadata beside the pmap entry, 16 bits: bits 0…8 flags, 9…15 the sample period
-/// of the last touch. (The guest-LRU sequence number of the last touch lives in its own array,
+/// Per-page metadata, the low 16 bits of the page's word beside its PageState: bits 0…8 flags,
+/// 9…15 the sample period of the last touch. (The guest-LRU sequence number of the last touch lives in its own array,
 /// `VMState.seq`, which exists only when the guest's LRU order is tracked.) Each bit names the
 /// mechanism that owns it (sets and clears it); others only read it.
 enum PageFlag {

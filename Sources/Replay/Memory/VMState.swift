@@ -5,15 +5,21 @@ import Glibc
 #endif
 
 /// One VM's pmap and page metadata: flat, zero-initialised arrays (calloc), so untouched pages
-/// cost no resident memory. 14 bytes per guest page (pmap entry 4, content hash 8, flags 2),
-/// plus 4 for the guest-LRU sequence when it is tracked and 4 for FIFO host paging.
+/// cost no resident memory. 12 bytes per guest page (a word of state and flags 4, content hash
+/// or shared frame 8), plus 4 for the guest-LRU sequence when it is tracked and 4 for FIFO
+/// host paging.
 final class VMState {
     let config: VMConfig
     let index: Int
     let pageCount: Int
-    let entry: UnsafeMutablePointer<UInt32>
+    /// Each page's word: its PageState (top 16 bits) and PageFlag bits (low 16).
+    let word: UnsafeMutablePointer<UInt32>
+    /// Each page's content hash; for a shared page, its frame index (`frame`).
     let hash: UnsafeMutablePointer<UInt64>
-    let flags: UnsafeMutablePointer<UInt16>
+    /// The pmap entries, the words' top halves: a write leaves the flags as they are.
+    let entry: PageEntries
+    /// The flags and stamps, the words' low halves: a write leaves the entry as it is.
+    let flags: PageFlagBits
     /// The guest-LRU sequence number of each page's last touch (0 = never touched); allocated
     /// by `enableLRU`, read and written only while `trackLRU`.
     @exclusivity(unchecked) private(set) var seq: UnsafeMutablePointer<UInt32> = VMState.noSeq
@@ -125,14 +131,14 @@ final class VMState {
         self.arena = arena
         pageCount = Int(config.maxPages)
         if let arena {
-            entry = arena.take(UInt32.self, config.maxPages)
+            word = arena.take(UInt32.self, config.maxPages)
             hash = arena.take(UInt64.self, config.maxPages)
-            flags = arena.take(UInt16.self, config.maxPages)
         } else {
-            entry = VMState.zeroed(UInt32.self, config.maxPages)
+            word = VMState.zeroed(UInt32.self, config.maxPages)
             hash = VMState.zeroed(UInt64.self, config.maxPages)
-            flags = VMState.zeroed(UInt16.self, config.maxPages)
         }
+        entry = PageEntries(word: word)
+        flags = PageFlagBits(word: word)
         on = false
         var rng = SeededRandom.stream(seed: policy.seed, vm: config.id, .shareScan, 0)
         scanPermutation = Permutation(n: config.maxPages, rng: &rng)
@@ -150,13 +156,22 @@ final class VMState {
     static func release(_ p: UnsafeMutableRawPointer) { ZeroedMemory.release(p) }
 
     deinit {
-        if arena == nil { VMState.release(entry); VMState.release(hash); VMState.release(flags) }
+        if arena == nil { VMState.release(word); VMState.release(hash) }
         if trackLRU { VMState.release(seq) }
+    }
+
+    /// The frame a shared page maps (kept in its hash word: the frame has the content's hash).
+    @inline(__always) func frame(_ i: Int) -> FrameIndex { FrameIndex(UInt32(truncatingIfNeeded: hash[i])) }
+
+    /// Maps page `i` to shared frame `f` (its entry and hash word).
+    @inline(__always) func setShared(_ i: Int, _ f: FrameIndex) {
+        entry[i] = PageState.sharedEntry
+        hash[i] = UInt64(f.raw)
     }
 
     /// The machine memory charged to the VM: its mapped pages and its swap tier's machine
     /// pages (as ESX charges a tier to the VM it keeps pages for).
-    var residentPages: UInt64 { privatePages + sharedPages + UInt64(tier?.machinePages.count ?? 0) }
+    var residentPages: UInt64 { privatePages + sharedPages + (tier?.machinePages ?? 0) }
     func enableLRU() {
         guard !trackLRU else { return }
         seq = VMState.zeroed(UInt32.self, config.maxPages)
@@ -165,6 +180,27 @@ final class VMState {
 
     /// Stands in for `seq` until the LRU is tracked (never read or written then).
     nonisolated(unsafe) private static let noSeq = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+}
+
+/// The pmap entries of a VM's pages: the top halves of their words (PageState).
+struct PageEntries {
+    let word: UnsafeMutablePointer<UInt32>
+    @inline(__always) subscript(i: Int) -> UInt32 {
+        get { word[i] & PageState.entryMask }
+        nonmutating set {
+            assert(newValue & ~PageState.entryMask == 0, "a pmap entry with flag bits")
+            word[i] = newValue | word[i] & ~PageState.entryMask
+        }
+    }
+}
+
+/// The flags and stamps of a VM's pages: the low halves of their words (PageFlag).
+struct PageFlagBits {
+    let word: UnsafeMutablePointer<UInt32>
+    @inline(__always) subscript(i: Int) -> UInt16 {
+        get { UInt16(truncatingIfNeeded: word[i]) }
+        nonmutating set { word[i] = word[i] & PageState.entryMask | UInt32(newValue) }
+    }
 }
 
 /// Zero-filled arrays of per-page state, for the replay's VMs and for `stats`. Large ones

@@ -152,15 +152,14 @@ extension VMState {
             v = p; return false
         }
         // The next calls read the sequence numbers of the queued pages after this one, and the
-        // balloon then reads the chosen page's entry and flags (mostly cache misses): start
+        // balloon then reads the chosen page's word (entry and flags) (mostly cache misses): start
         // loading them now, while the caller works on this victim.
         let end = min(victimHead + 1 + VMState.victimPrefetch, victimQueue.count)
         if victimHead + 1 < end {
             for k in (victimHead + 1)..<end {
                 let p = Int(truncatingIfNeeded: victimQueue[k] & 0xFFFF_FFFF)
                 tt_prefetch_write(seq + p)
-                tt_prefetch_write(entry + p)
-                tt_prefetch_write(flags + p)
+                tt_prefetch_write(word + p)
             }
         }
         return v

@@ -32,7 +32,7 @@ extension ReplayEngine {
             // The guest pages out a page ESX already swapped: read back in to be written out.
             vm.counters.doublePaging += 1
             vm.counters.swapIn += 1
-            swap.release(PageState.slot(e))
+            swap.release()
             vm.swappedPages -= 1
         case .tiered:
             // …or one its swap tier keeps: brought back to be handed over.
@@ -101,7 +101,8 @@ extension ReplayEngine {
             vm.counters.balloonDeflated += 1
         }
         let hadContent = vm.flags[i] & PageFlag.everBacked != 0
-        makeResident(vm, ppn: ppn, mpn: try allocate(for: vm))
+        try allocate(for: vm)
+        makeResident(vm, ppn: ppn)
         if hadContent {
             vm.counters.guestRefaults += 1
         } else {

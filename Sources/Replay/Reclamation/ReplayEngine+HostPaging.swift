@@ -5,13 +5,11 @@ extension ReplayEngine {
 
     /// Brings a swapped page back on access.
     func swapIn(_ vm: VMState, ppn: UInt32) throws(ReplayError) {
-        let i = Int(ppn)
-        let slot = PageState.slot(vm.entry[i])
-        let m = try allocate(for: vm)
-        swap.release(slot)
+        try allocate(for: vm)
+        swap.release()
         vm.swappedPages -= 1
         vm.counters.swapIn += 1
-        makeResident(vm, ppn: ppn, mpn: m)
+        makeResident(vm, ppn: ppn)
     }
 
     /// Reclaims one machine page synchronously: a victim from the VM furthest above its target
@@ -45,27 +43,26 @@ extension ReplayEngine {
         }
         if let tier = vm.tier, try tier.pageOut(self, vm, p) { return true }
         if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: p) }
-        let slot = try takeSwapSlot(vm, "page out VM \(vm.config.id)")
+        try takeSwapSlot(vm, "page out VM \(vm.config.id)")
         releaseResident(vm, ppn: p, vm.entry[i])
-        markSwapped(vm, p, slot)
+        markSwapped(vm, p)
         invalidateShadow(vm, ppn: p)
         return true
     }
 
     /// A swap slot for a page of `vm`; errors, naming what could not be done, when swap is full.
-    func takeSwapSlot(_ vm: VMState, _ what: @autoclosure () -> String) throws(ReplayError) -> SwapSlot {
-        guard let slot = swap.allocate() else {
+    func takeSwapSlot(_ vm: VMState, _ what: @autoclosure () -> String) throws(ReplayError) {
+        guard swap.allocate() else {
             throw fail(
                 "swap exhausted (\(swap.total) slots): cannot \(what()); admission control reserves max − min per VM, so a smaller --swap or min is the cause"
             )
         }
-        return slot
     }
 
-    /// PPN `p` of `vm` (whose backing the caller released) now lives in swap slot `slot`: one
-    /// page-out, counted with the VM's and the host's swap peaks.
-    func markSwapped(_ vm: VMState, _ p: UInt32, _ slot: SwapSlot) {
-        vm.entry[Int(p)] = PageState.entry(slot: slot)
+    /// PPN `p` of `vm` (whose backing the caller released) now lives in the swap slot the
+    /// caller took: one page-out, counted with the VM's and the host's swap peaks.
+    func markSwapped(_ vm: VMState, _ p: UInt32) {
+        vm.entry[Int(p)] = PageState.swappedEntry
         vm.swappedPages += 1
         vm.swappedPeak = max(vm.swappedPeak, vm.swappedPages)
         if swap.used > hostSwappedPeak { hostSwappedPeak = swap.used }

@@ -21,7 +21,7 @@ import TraceFormat
 /// page it keeps released.
 protocol SwapTier: AnyObject {
     /// The machine pages the tier holds now.
-    var machinePages: [MPN] { get }
+    var machinePages: UInt64 { get }
     func contentReported(_ vm: VMState, _ ppn: Int, _ record: TraceRecord)
     func zeroFilled(_ ppn: Int)
     func forget(_ ppn: Int)

@@ -65,11 +65,10 @@ extension ReplayEngine {
         case .promote(let f, let owner, let q):
             // The hinted page's MPN becomes the shared copy; both PPNs map it copy-on-write.
             let qi = Int(q)
-            let m = PageState.mpn(owner.entry[qi])
             owner.flags[qi] &= ~PageFlag.hinted
             owner.hints -= 1
-            table.promote(f, mpn: m, refs: 1)
-            owner.entry[qi] = PageState.entry(frame: f)
+            table.promote(f, refs: 1)
+            owner.setShared(qi, f)
             owner.privatePages -= 1
             if watchesPages { for w in pageWatchers { w.leftPrivate(self, owner, q) } }
             owner.sharedPages += 1
@@ -88,15 +87,17 @@ extension ReplayEngine {
     }
 
     /// Releases what backs a resident page with pmap entry `e` (a private machine page, or a
-    /// reference to a shared frame) and updates the VM's counts; the caller remaps the PPN.
+    /// reference to a shared frame) and updates the VM's counts; the caller remaps the PPN. A
+    /// shared page's hash word gets its content's hash back.
     func releaseResident(_ vm: VMState, ppn: UInt32, _ e: UInt32) {
         switch PageState.of(e) {
         case .privateMPN:
-            memory.release(PageState.mpn(e))
+            memory.release()
             vm.privatePages -= 1
             if watchesPages { for w in pageWatchers { w.leftPrivate(self, vm, ppn) } }
         case .shared:
-            let f = PageState.frame(e)
+            let f = vm.frame(Int(ppn))
+            vm.hash[Int(ppn)] = table.hash(f)
             if table.hash(f) == ContentHash.zero.rawValue { vm.zeroSharedPages -= 1 }
             vm.sharedPages -= 1
             releaseRef(f)
@@ -108,7 +109,7 @@ extension ReplayEngine {
     /// Drops one reference to a shared frame, freeing its machine page with the last.
     func releaseRef(_ frame: FrameIndex) {
         if table.dropRef(frame) == 0 {
-            memory.release(table.sharedMPN(frame))
+            memory.release()
             table.removeFrame(frame)
         }
     }
@@ -117,8 +118,8 @@ extension ReplayEngine {
     func mapShared(_ vm: VMState, ppn: UInt32, frame f: FrameIndex) {
         let i = Int(ppn)
         if vm.flags[i] & PageFlag.hinted != 0 { dropHint(vm, ppn: ppn) }
-        memory.release(PageState.mpn(vm.entry[i]))
-        vm.entry[i] = PageState.entry(frame: f)
+        memory.release()
+        vm.setShared(i, f)
         vm.privatePages -= 1
         if watchesPages { for w in pageWatchers { w.leftPrivate(self, vm, ppn) } }
         vm.sharedPages += 1

@@ -5,7 +5,8 @@
 /// shift deletion) holding frame indices; several frames may have the same key (different
 /// contents whose truncated hashes collide), and `forEachMatch` visits them in slot order, so
 /// every decision is a pure function of the insertion history. Frames are stored as parallel
-/// arrays: full 64-bit hash, MPN (shared) or PPN (hint), owner VM (hint), a 16-bit reference
+/// arrays: full 64-bit hash, the hinted PPN and its VM (hint frames; the machine page holding a
+/// shared frame's copy is counted, not numbered), a 16-bit reference
 /// count with an overflow table above 65,535, the kind, and the share group (a page only ever
 /// joins a frame of its own VM's group, `VMState.shareGroup`; 0 for every VM by default).
 struct ShareTable {
@@ -13,8 +14,7 @@ struct ShareTable {
 
     // Frames.
     private var fullHash: [UInt64] = []
-    /// The shared copy's MPN (shared frames) or the hinted PPN (hint frames): read through
-    /// `sharedMPN` and `hintPPN`.
+    /// The hinted PPN (hint frames; 0 for shared frames): read through `hintPPN`.
     private var target: [UInt32] = []
     private var hintVM: [UInt32] = []
     private var ref16: [UInt16] = []
@@ -59,8 +59,6 @@ struct ShareTable {
     @inline(__always) func group(_ f: FrameIndex) -> UInt32 { groups[f.index] }
     /// The full 64-bit content hash of the frame's page.
     @inline(__always) func hash(_ f: FrameIndex) -> UInt64 { fullHash[f.index] }
-    /// The machine page holding a shared frame's content.
-    @inline(__always) func sharedMPN(_ f: FrameIndex) -> MPN { MPN(target[f.index]) }
     /// The page a hint frame points at: its VM (by engine index) and PPN.
     @inline(__always) func hintOwner(_ f: FrameIndex) -> Int { Int(hintVM[f.index]) }
     @inline(__always) func hintPPN(_ f: FrameIndex) -> UInt32 { target[f.index] }
@@ -90,12 +88,13 @@ struct ShareTable {
         FrameIndex(newFrame(.hint, hash: hash, target: ppn, vm: vm, ref: 0, group: group))
     }
 
-    /// Turns hint frame `f` into a shared frame on `mpn` with `refs` references, in place.
-    mutating func promote(_ fi: FrameIndex, mpn: MPN, refs: UInt16) {
+    /// Turns hint frame `f` into a shared frame with `refs` references, in place (its copy is
+    /// the hinted page's machine page).
+    mutating func promote(_ fi: FrameIndex, refs: UInt16) {
         let f = fi.raw
         precondition(kinds[Int(f)] == .hint)
         kinds[Int(f)] = .shared
-        target[Int(f)] = mpn.raw
+        target[Int(f)] = 0
         hintVM[Int(f)] = 0
         ref16[Int(f)] = refs
         hintFrames -= 1

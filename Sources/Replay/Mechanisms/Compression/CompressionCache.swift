@@ -20,6 +20,8 @@ import TraceFormat
 class CompressionCache: SwapTier {
     /// What zstd at level 1 makes of 4 KiB of zeros (frame header and one RLE block).
     static let zeroPageBytes: UInt32 = 18
+    /// Sequence numbers wrap at 2^29 (as when they were kept in the pmap entry's 29 bits).
+    static let seqMask: UInt32 = (1 << 29) - 1
 
     let pageBytes: UInt64
     /// Bytes the cache may hold, and the largest compressed page it takes.
@@ -27,10 +29,13 @@ class CompressionCache: SwapTier {
     let maxPageBytes: UInt64
     /// Each page's last known compressed size in bytes (0 unknown).
     let sizes: UnsafeMutablePointer<UInt32>
+    /// The sequence number each page was compressed under, while it is in the cache (queue
+    /// entries under an older one are stale).
+    let seqs: UnsafeMutablePointer<UInt32>
     let pageCount: Int
-    /// Bytes charged for the pages held, and the machine pages holding them (a stack).
+    /// Bytes charged for the pages held, and the machine pages holding them.
     private(set) var usedBytes: UInt64 = 0
-    private(set) var machinePages: [MPN] = []
+    private(set) var machinePages: UInt64 = 0
     /// Pages compressed now.
     private(set) var pages: UInt64 = 0
     /// Compression order: (PPN, sequence) with stale entries (the page left the cache, or
@@ -53,9 +58,18 @@ class CompressionCache: SwapTier {
         maxPageBytes = UInt64((Double(pageBytes) * threshold).rounded(.down))
         pageCount = Int(maxPages)
         sizes = VMState.zeroed(UInt32.self, maxPages)
+        seqs = VMState.zeroed(UInt32.self, maxPages)
     }
 
-    deinit { VMState.release(sizes) }
+    deinit {
+        VMState.release(sizes)
+        VMState.release(seqs)
+    }
+
+    /// Whether queue entry (p, seq) is the page's current place in the cache.
+    @inline(__always) private func current(_ vm: VMState, _ p: UInt32, _ seq: UInt32) -> Bool {
+        PageState.of(vm.entry[Int(p)]) == .tiered && seqs[Int(p)] == seq
+    }
 
     /// The bytes of cache a page that compresses to `size` bytes takes (at most `maxPageBytes`).
     func charge(_ size: UInt64) -> UInt64 { size }
@@ -94,8 +108,9 @@ class CompressionCache: SwapTier {
         if vm.flags[i] & PageFlag.hinted != 0 { engine.dropHint(vm, ppn: p) }
         engine.releaseResident(vm, ppn: p, vm.entry[i])
         let seq = nextSeq
-        nextSeq = (nextSeq + 1) & PageState.payloadMask
-        vm.entry[i] = PageState.entry(tiered: seq)
+        nextSeq = (nextSeq + 1) & CompressionCache.seqMask
+        vm.entry[i] = PageState.tieredEntry
+        seqs[i] = seq
         queue.append((p, seq))
         pages += 1
         try grow(engine, vm, by: bytes)
@@ -103,7 +118,7 @@ class CompressionCache: SwapTier {
         engine.invalidateShadow(vm, ppn: p)
         // Drop stale queue entries once they are most of it.
         if queue.count - head > 2 * Int(pages) + 64 {
-            queue = queue[head...].filter { PageState.isTiered(vm.entry[Int($0.ppn)], seq: $0.seq) }
+            queue = queue[head...].filter { current(vm, $0.ppn, $0.seq) }
             head = 0
         }
         return true
@@ -114,10 +129,10 @@ class CompressionCache: SwapTier {
         while head < queue.count {
             let e = queue[head]
             head += 1
-            guard PageState.isTiered(vm.entry[Int(e.ppn)], seq: e.seq) else { continue }
-            let slot = try engine.takeSwapSlot(vm, "write VM \(vm.config.id)'s compressed pages out")
+            guard current(vm, e.ppn, e.seq) else { continue }
+            try engine.takeSwapSlot(vm, "write VM \(vm.config.id)'s compressed pages out")
             remove(engine, vm, e.ppn)
-            engine.markSwapped(vm, e.ppn, slot)
+            engine.markSwapped(vm, e.ppn)
             evictions += 1
             return true
         }
@@ -129,9 +144,10 @@ class CompressionCache: SwapTier {
         vm.entry[Int(p)] = 0
         pages -= 1
         usedBytes -= charge(UInt64(sizes[Int(p)]))
-        let want = pagesFor(usedBytes)
-        while machinePages.count > want {
-            engine.memory.release(machinePages.removeLast())
+        let want = UInt64(pagesFor(usedBytes))
+        while machinePages > want {
+            engine.memory.release()
+            machinePages -= 1
             engine.tierPages -= 1
         }
     }
@@ -139,24 +155,25 @@ class CompressionCache: SwapTier {
     /// Adds `bytes` to the cache, allocating the machine pages it then needs.
     private func grow(_ engine: ReplayEngine, _ vm: VMState, by bytes: UInt64) throws(ReplayError) {
         usedBytes += bytes
-        let want = pagesFor(usedBytes)
-        while machinePages.count < want {
-            guard let m = engine.memory.allocate() else {
+        let want = UInt64(pagesFor(usedBytes))
+        while machinePages < want {
+            guard engine.memory.allocate() else {
                 throw engine.fail(
                     "no machine page for VM \(vm.config.id)'s compression cache (the compressed page's own page was released first; this is a model bug)"
                 )
             }
-            machinePages.append(m)
+            machinePages += 1
             engine.tierPages += 1
         }
-        peakPages = max(peakPages, UInt64(machinePages.count))
+        peakPages = max(peakPages, machinePages)
         engine.tierPeak = max(engine.tierPeak, engine.tierPages)
     }
 
     /// Drops every compressed page and every known size (power off).
     func drop(_ engine: ReplayEngine, _ vm: VMState) {
-        while let m = machinePages.popLast() {
-            engine.memory.release(m)
+        while machinePages > 0 {
+            engine.memory.release()
+            machinePages -= 1
             engine.tierPages -= 1
         }
         usedBytes = 0
@@ -172,17 +189,17 @@ class CompressionCache: SwapTier {
             n += 1
             bytes += charge(UInt64(sizes[i]))
         }
-        guard n == pages, bytes == usedBytes, usedBytes <= capacityBytes, machinePages.count == pagesFor(usedBytes)
+        guard n == pages, bytes == usedBytes, usedBytes <= capacityBytes, machinePages == UInt64(pagesFor(usedBytes))
         else {
             throw engine.fail(
-                "VM \(vm.config.id) compression cache drifted: \(n) pages of \(bytes) bytes in the pmap, counted \(pages) pages, \(usedBytes) bytes (cap \(capacityBytes)) in \(machinePages.count) machine pages"
+                "VM \(vm.config.id) compression cache drifted: \(n) pages of \(bytes) bytes in the pmap, counted \(pages) pages, \(usedBytes) bytes (cap \(capacityBytes)) in \(machinePages) machine pages"
             )
         }
     }
 
     func report() -> any Sendable {
         CompressionCacheState(
-            pages: pages, bytes: usedBytes, machinePages: UInt64(machinePages.count), peakMachinePages: peakPages,
+            pages: pages, bytes: usedBytes, machinePages: machinePages, peakMachinePages: peakPages,
             capacityBytes: capacityBytes, evictedToSwap: evictions, swappedIncompressible: incompressible,
             swappedSizeUnknown: unknown, contentRecordsWithSize: contentWithSize)
     }

@@ -129,7 +129,7 @@ final class FreePageReporting: EngineMechanism, PageWatcher {
         case .privateMPN, .shared:
             engine.releaseResident(vm, ppn: q, e)
         case .swapped:
-            engine.swap.release(PageState.slot(e))
+            engine.swap.release()
             vm.swappedPages -= 1
         case .tiered:
             vm.tier?.remove(engine, vm, q)
