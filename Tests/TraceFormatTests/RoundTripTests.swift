@@ -142,6 +142,27 @@ struct RoundTripTests {
         }
     }
 
+    @Test(
+        "Frames compressed on the writer's own thread: many small frames in flight give the same bytes every time, and a seek table whose entries are the frames"
+    )
+    func framesInFlight() throws {
+        var rng = SeededRandom(seed: 99)
+        let header = randomHeader(&rng)
+        let records = randomRecords(&rng, header: header, count: 20_000)
+        let dir = TempDir()
+        for name in ["a.mtr.zst", "b.mtr.zst"] {
+            try write(records, header: header, to: dir.file(name), chunkBytes: 256, frameBytes: 1024)
+        }
+        let a = try Data(contentsOf: URL(fileURLWithPath: dir.file("a.mtr.zst")))
+        #expect(a == (try Data(contentsOf: URL(fileURLWithPath: dir.file("b.mtr.zst")))))
+        #expect(try readAll(dir.file("a.mtr.zst")) == records)
+        // The footer is found through the seek table only if every entry's compressed size
+        // adds up to where the table starts, the last being the footer's frame.
+        let footer = try SeekTable.readFooter(path: dir.file("a.mtr.zst"))
+        #expect(footer?.records == UInt64(records.count))
+        #expect((footer?.chunks ?? 0) > 100)
+    }
+
     @Test("A failed write leaves an existing destination untouched and no temporary file behind")
     func atomicWrite() throws {
         let dir = TempDir()

@@ -3,17 +3,19 @@ import Foundation
 
 /// Streams records into a `*.mtr.zst` file: varint records in chunks, zstd frames of a few MiB
 /// each with content checksums, the footer in a frame of its own, and a seek table in zstd's
-/// seekable-format convention at the end. Memory stays bounded by one chunk and zstd's state.
+/// seekable-format convention at the end. Frames are compressed and written on a thread of
+/// their own (FrameCompressor), the same bytes as on this one. Memory stays bounded by a few
+/// frames and zstd's state.
 public final class BinaryTraceWriter: TraceSink {
     public let header: TraceHeader
     public let path: String
     private let out: AtomicOutput
-    private let cctx: OpaquePointer
+    private let compressor: FrameCompressor
     @exclusivity(unchecked) private var checker: SinkChecker
     private let frameBytes: Int
     private let chunkBytes: Int
 
-    @exclusivity(unchecked) private var payload: [UInt8] = []
+    @exclusivity(unchecked) private var payload: ChunkPayload
     @exclusivity(unchecked) private var chunkRecords: UInt32 = 0
     @exclusivity(unchecked) private var chunkBaseTime: UInt64 = 0
     @exclusivity(unchecked) private var chunkOpen = false
@@ -23,10 +25,9 @@ public final class BinaryTraceWriter: TraceSink {
     @exclusivity(unchecked) private var lastGen: [UInt32]
     @exclusivity(unchecked) private var gen: UInt32 = 1
 
-    @exclusivity(unchecked) private var frameRaw = 0
-    @exclusivity(unchecked) private var frameCompressed = 0
-    @exclusivity(unchecked) private var seekEntries: [(compressed: UInt32, raw: UInt32)] = []
-    @exclusivity(unchecked) private var outBuf: UnsafeMutableRawBufferPointer
+    /// The frame being filled: its raw bytes, and where each piece handed to zstd ends.
+    @exclusivity(unchecked) private var frame: [UInt8] = []
+    @exclusivity(unchecked) private var pieces: [Int] = []
     @exclusivity(unchecked) private var finished = false
 
     /// - Parameters:
@@ -45,14 +46,16 @@ public final class BinaryTraceWriter: TraceSink {
         checker = SinkChecker(path: path, header: header)
         lastPPN = Array(repeating: 0, count: header.vms.count)
         lastGen = Array(repeating: 0, count: header.vms.count)
-        guard let c = ZSTD_createCCtx() else { throw TraceError(file: path, .io("out of memory")) }
-        cctx = c
-        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
-        ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
-        outBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
         // `-`: standard output, for a pipe (AtomicOutput.init(stdout:)).
         out = path == TraceFile.stdinPath ? try AtomicOutput(stdout: ()) : try AtomicOutput(path: path)
-        payload.reserveCapacity(self.chunkBytes + 64)
+        do {
+            compressor = try FrameCompressor(path: path, out: out, level: level)
+        } catch {
+            out.abandon()
+            throw error
+        }
+        payload = ChunkPayload(capacity: self.chunkBytes + ChunkPayload.maxRecordBytes)
+        frame.reserveCapacity(frameBytes + self.chunkBytes + 64)
 
         var head = BinaryLayout.magic
         head.append(UInt8(TraceFormatVersion.current & 0xFF))
@@ -64,12 +67,12 @@ public final class BinaryTraceWriter: TraceSink {
         }
         appendLE32(UInt32(json.count), &head)
         head.append(contentsOf: json)
-        try compress(head, end: false)
+        compress(head)
     }
 
     deinit {
-        ZSTD_freeCCtx(cctx)
-        outBuf.deallocate()
+        compressor.stop()
+        payload.deallocate()
     }
 
     public func append(_ r: TraceRecord) throws(TraceError) {
@@ -84,12 +87,12 @@ public final class BinaryTraceWriter: TraceSink {
         }
         if r.time.rawValue != time {
             payload.append(BinaryLayout.Op.time)
-            Varint.append(r.time.rawValue - time, to: &payload)
+            payload.varint(r.time.rawValue - time)
             time = r.time.rawValue
         }
         if vi != currentVM {
             payload.append(BinaryLayout.Op.vm)
-            Varint.append(UInt64(r.vm.rawValue), to: &payload)
+            payload.varint(UInt64(r.vm.rawValue))
             currentVM = vi
         }
         if r.kind == .powerOn || r.kind == .powerOff {
@@ -104,27 +107,27 @@ public final class BinaryTraceWriter: TraceSink {
                 let w: UInt8 = r.kind == .write ? 1 : 0
                 if r.hasVirtual {
                     payload.append(BinaryLayout.Op.readVirtual | w)
-                    Varint.append(delta, to: &payload)
-                    Varint.append(UInt64(r.asid.rawValue), to: &payload)
-                    Varint.append(r.vpn.rawValue, to: &payload)
+                    payload.varint(delta)
+                    payload.varint(UInt64(r.asid.rawValue))
+                    payload.varint(r.vpn.rawValue)
                 } else {
                     payload.append((run ? BinaryLayout.Op.readRun : BinaryLayout.Op.read) | w)
-                    Varint.append(delta, to: &payload)
-                    if run { Varint.append(UInt64(r.count), to: &payload) }
+                    payload.varint(delta)
+                    if run { payload.varint(UInt64(r.count)) }
                 }
             case .content:
                 payload.append(r.compressedSize > 0 ? BinaryLayout.Op.contentSized : BinaryLayout.Op.content)
-                Varint.append(delta, to: &payload)
-                appendLE64(r.hash.rawValue, &payload)
-                if r.compressedSize > 0 { Varint.append(UInt64(r.compressedSize), to: &payload) }
+                payload.varint(delta)
+                payload.le64(r.hash.rawValue)
+                if r.compressedSize > 0 { payload.varint(UInt64(r.compressedSize)) }
             case .zero:
                 payload.append(run ? BinaryLayout.Op.zeroRun : BinaryLayout.Op.zero)
-                Varint.append(delta, to: &payload)
-                if run { Varint.append(UInt64(r.count), to: &payload) }
+                payload.varint(delta)
+                if run { payload.varint(UInt64(r.count)) }
             case .free:
                 payload.append(run ? BinaryLayout.Op.freeRun : BinaryLayout.Op.free)
-                Varint.append(delta, to: &payload)
-                if run { Varint.append(UInt64(r.count), to: &payload) }
+                payload.varint(delta)
+                if run { payload.varint(UInt64(r.count)) }
             case .powerOn, .powerOff:
                 break
             }
@@ -145,45 +148,32 @@ public final class BinaryTraceWriter: TraceSink {
         appendLE32(UInt32(payload.count), &head)
         appendLE32(chunkRecords, &head)
         appendLE64(chunkBaseTime, &head)
-        try compress(head, end: false)
-        try compress(payload, end: false)
+        compress(head)
+        compress(payload.bytes)
         checker.footer.chunks += 1
-        payload.removeAll(keepingCapacity: true)
+        payload.reset()
         chunkRecords = 0
         chunkOpen = false
         if frameRaw >= frameBytes { try endFrame() }
     }
 
-    private func compress(_ bytes: [UInt8], end: Bool) throws(TraceError) {
-        frameRaw += bytes.count
-        var failure: TraceError?
-        bytes.withUnsafeBytes { p in
-            do throws(TraceError) {
-                var input = ZSTD_inBuffer(src: p.baseAddress, size: p.count, pos: 0)
-                let mode = end ? ZSTD_e_end : ZSTD_e_continue
-                while true {
-                    var o = ZSTD_outBuffer(dst: outBuf.baseAddress, size: outBuf.count, pos: 0)
-                    let r = ZSTD_compressStream2(cctx, &o, &input, mode)
-                    if ZSTD_isError(r) != 0 {
-                        throw TraceError(file: path, .io("zstd: \(String(cString: ZSTD_getErrorName(r)))"))
-                    }
-                    if o.pos > 0 {
-                        try out.write(UnsafeRawBufferPointer(rebasing: outBuf[0..<o.pos]))
-                        frameCompressed += o.pos
-                    }
-                    if end ? r == 0 : input.pos == input.size { break }
-                }
-            } catch { failure = error }
-        }
-        if let failure { throw failure }
+    /// Adds a piece to the current frame (zstd is given it as one input, on the compressor's
+    /// thread).
+    private func compress<C: Collection<UInt8>>(_ bytes: C) {
+        frame.append(contentsOf: bytes)
+        pieces.append(frame.count)
     }
 
+    private var frameRaw: Int { frame.count }
+
+    /// Hands the current frame to the compressor and starts the next.
     private func endFrame() throws(TraceError) {
-        guard frameRaw > 0 else { return }
-        try compress([], end: true)
-        seekEntries.append((UInt32(frameCompressed), UInt32(frameRaw)))
-        frameRaw = 0
-        frameCompressed = 0
+        guard !frame.isEmpty else { return }
+        let full = FrameCompressor.Frame(bytes: frame, pieces: pieces)
+        frame = compressor.spare()
+        frame.reserveCapacity(frameBytes + chunkBytes + 64)
+        pieces.removeAll(keepingCapacity: true)
+        try compressor.submit(full)
     }
 
     @discardableResult
@@ -200,8 +190,10 @@ public final class BinaryTraceWriter: TraceSink {
         appendLE32(BinaryLayout.footerTag, &foot)
         appendLE32(UInt32(json.count), &foot)
         foot.append(contentsOf: json)
-        try compress(foot, end: false)
+        compress(foot)
         try endFrame()
+        let seekEntries = try compressor.drain()
+        compressor.stop()
         // Seek table (zstd seekable format, no per-frame checksums).
         var table: [UInt8] = []
         appendLE32(BinaryLayout.seekTableFrameMagic, &table)
@@ -221,6 +213,55 @@ public final class BinaryTraceWriter: TraceSink {
     /// Leaves the destination untouched and deletes the partial output.
     public func abandon() {
         finished = true
+        compressor.stop()
         out.abandon()
+    }
+}
+
+/// A chunk's payload as it is encoded: a fixed buffer with room for one more record beyond
+/// the chunk size (the writer closes the chunk once it reaches that size).
+struct ChunkPayload {
+    /// The most bytes one record adds: time and VM ops (1 + 10, 1 + 5) and a content record
+    /// (op, delta, hash, size: 1 + 10 + 8 + 10), rounded up.
+    static let maxRecordBytes = 64
+    private let base: UnsafeMutablePointer<UInt8>
+    private let capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    func deallocate() { base.deallocate() }
+
+    var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
+
+    mutating func reset() { count = 0 }
+
+    @inline(__always) mutating func append(_ b: UInt8) {
+        precondition(count < capacity, "chunk payload overflow")
+        base[count] = b
+        count += 1
+    }
+
+    /// `v` as unsigned LEB128 (Varint.append's bytes).
+    @inline(__always) mutating func varint(_ v: UInt64) {
+        precondition(count + 10 <= capacity, "chunk payload overflow")
+        var v = v
+        while v >= 0x80 {
+            base[count] = UInt8(truncatingIfNeeded: v) | 0x80
+            count += 1
+            v >>= 7
+        }
+        base[count] = UInt8(v)
+        count += 1
+    }
+
+    /// `v` in 8 little-endian bytes.
+    @inline(__always) mutating func le64(_ v: UInt64) {
+        precondition(count + 8 <= capacity, "chunk payload overflow")
+        UnsafeMutableRawPointer(base + count).storeBytes(of: v.littleEndian, as: UInt64.self)
+        count += 8
     }
 }
