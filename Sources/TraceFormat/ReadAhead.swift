@@ -10,23 +10,20 @@ public struct Batch {
 /// thread only. An error is handed over in its place in the sequence, after every batch
 /// before it.
 public final class ReadAhead: @unchecked Sendable {
-    private let cond = NSCondition()
+    private let worker = WorkerThread()
+    private var cond: NSCondition { worker.cond }
     @exclusivity(unchecked) private var ready: [Result<Batch, TraceError>] = []
     @exclusivity(unchecked) private var spares: [[TraceRecord]] = []
-    @exclusivity(unchecked) private var stopped = false
+    private var stopped: Bool { worker.stopped }
     private let depth: Int
-    private let done = DispatchSemaphore(value: 0)
 
     public init(_ reader: any TraceReader, depth: Int) {
         self.depth = depth
         let box = UncheckedBox(reader)
-        let worker = Thread { self.produce(box.value) }
-        worker.stackSize = 1 << 20
-        worker.start()
+        worker.start { self.produce(box.value) }
     }
 
     private func produce(_ reader: any TraceReader) {
-        defer { done.signal() }
         while true {
             cond.lock()
             while ready.count >= depth && !stopped { cond.wait() }
@@ -70,7 +67,30 @@ public final class ReadAhead: @unchecked Sendable {
 
     /// Stops the thread and waits for it, so the reader is the caller's again (once; later
     /// calls return at once).
-    public func stop() {
+    public func stop() { worker.stop() }
+}
+
+/// A thread of its own for an object that hands work to or from it through a queue kept under
+/// `cond` (ReadAhead, FrameCompressor): `stop` sets `stopped` under the lock, wakes the thread
+/// and waits until its body has returned (once; later calls return at once). The body must
+/// return once it sees `stopped`.
+final class WorkerThread: @unchecked Sendable {
+    let cond = NSCondition()
+    @exclusivity(unchecked) private(set) var stopped = false
+    private let done = DispatchSemaphore(value: 0)
+
+    /// Runs `body` on a new thread with a 1 MiB stack.
+    func start(_ body: @escaping @Sendable () -> Void) {
+        let done = self.done
+        let thread = Thread {
+            defer { done.signal() }
+            body()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    func stop() {
         cond.lock()
         guard !stopped else { cond.unlock(); return }
         stopped = true

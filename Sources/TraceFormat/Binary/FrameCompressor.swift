@@ -24,14 +24,14 @@ final class FrameCompressor: @unchecked Sendable {
     private let cctx: OpaquePointer
     private let outBuf: UnsafeMutableRawBufferPointer
     private let depth: Int
-    private let cond = NSCondition()
+    private let worker = WorkerThread()
+    private var cond: NSCondition { worker.cond }
+    private var stopped: Bool { worker.stopped }
     @exclusivity(unchecked) private var queue: [Frame] = []
     @exclusivity(unchecked) private var busy = false
-    @exclusivity(unchecked) private var stopped = false
     @exclusivity(unchecked) private var failure: TraceError?
     @exclusivity(unchecked) private var spares: [[UInt8]] = []
     @exclusivity(unchecked) private(set) var seekEntries: [(compressed: UInt32, raw: UInt32)] = []
-    private let done = DispatchSemaphore(value: 0)
 
     init(path: String, out: AtomicOutput, level: Int32, depth: Int = 2) throws(TraceError) {
         guard let c = ZSTD_createCCtx() else { throw TraceError(file: path, .io("out of memory")) }
@@ -42,9 +42,7 @@ final class FrameCompressor: @unchecked Sendable {
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
         outBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
-        let worker = Thread { self.run() }
-        worker.stackSize = 1 << 20
-        worker.start()
+        worker.start { self.run() }
     }
 
     deinit {
@@ -83,17 +81,9 @@ final class FrameCompressor: @unchecked Sendable {
     }
 
     /// Ends the thread and waits for it (once; later calls return at once).
-    func stop() {
-        cond.lock()
-        guard !stopped else { cond.unlock(); return }
-        stopped = true
-        cond.broadcast()
-        cond.unlock()
-        done.wait()
-    }
+    func stop() { worker.stop() }
 
     private func run() {
-        defer { done.signal() }
         while true {
             cond.lock()
             while queue.isEmpty && !stopped { cond.wait() }
