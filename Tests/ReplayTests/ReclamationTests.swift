@@ -62,6 +62,25 @@ struct ReclamationTests {
         #expect(misses > 0)
     }
 
+    @Test("A refill takes never-touched pages first, in PPN order: the queue a selection and sort of all keys gives")
+    func untouchedFirst() {
+        var rng = SeededRandom(seed: 5)
+        for (n, k) in [(5000, 2500), (5000, 100), (64, 64), (3, 2)] {
+            var all: [UInt64] = [], untouched: [UInt64] = [], touched: [UInt64] = []
+            for p in 0..<UInt64(n) {
+                let seq = rng.below(3) == 0 ? 0 : (1 << 31) + rng.below(1 << 20)
+                let key = seq << 32 | p
+                all.append(key)
+                if seq == 0 { untouched.append(key) } else { touched.append(key) }
+            }
+            var viaSort = all
+            VMState.select(&viaSort, k)
+            viaSort.removeLast(n - k)
+            VMState.radixSort(&viaSort)
+            #expect(VMState.oldest(untouched: untouched, touched: touched, k) == viaSort, "\(n) \(k)")
+        }
+    }
+
     @Test("Double paging: the guest's balloon victim is a page the host already swapped")
     func doublePaging() throws {
         var p = Policy()

@@ -45,21 +45,33 @@ extension VMState {
         return UInt64(seq[p]) == item >> 32
     }
 
-    /// Rebuilds the queue with the oldest half of the guest's pages (at least 64): a
-    /// selection of the k smallest keys in O(pages), then a sort of those k.
+    /// Rebuilds the queue with the oldest half of the guest's pages (at least 64). Never-touched
+    /// pages (sequence 0) are the oldest of all and come out of the pass in PPN order, so they
+    /// head the queue as they are; only the rest of the k needs a selection in O(pages) and a
+    /// sort (`VMState.oldest`).
     private func refill() {
+        var untouched: [UInt64] = []
         var keys: [UInt64] = []
         keys.reserveCapacity(pageCount)
         for i in 0..<pageCount where PageState.of(entry[i]) != .ballooned {
-            keys.append(UInt64(seq[i]) << 32 | UInt64(i))
+            if seq[i] == 0 { untouched.append(UInt64(i)) } else { keys.append(UInt64(seq[i]) << 32 | UInt64(i)) }
         }
-        let k = min(keys.count, max(64, pageCount / 2))
-        if k < keys.count { VMState.select(&keys, k) }
-        keys.removeLast(keys.count - k)
-        VMState.radixSort(&keys)
-        victimQueue = keys
+        let k = min(untouched.count + keys.count, max(64, pageCount / 2))
+        victimQueue = VMState.oldest(untouched: untouched, touched: keys, k)
         victimHead = 0
         tailStack.removeAll()
+    }
+
+    /// The k smallest keys, ascending, of `untouched` (keys below 2^32, ascending) and `touched`
+    /// (keys of 2^32 and above, in any order): every untouched key sorts first.
+    static func oldest(untouched: [UInt64], touched: [UInt64], _ k: Int) -> [UInt64] {
+        if untouched.count >= k { return Array(untouched.prefix(k)) }
+        var rest = touched
+        let need = k - untouched.count
+        if need < rest.count { select(&rest, need) }
+        rest.removeLast(rest.count - need)
+        radixSort(&rest)
+        return untouched + rest
     }
 
     /// Reorders `a` so that its first k elements are its k smallest: quickselect whose pivot is
