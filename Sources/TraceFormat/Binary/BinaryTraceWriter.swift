@@ -1,4 +1,3 @@
-import CZstd
 import Foundation
 
 /// Streams records into a `*.mtr.zst` file: varint records in chunks, zstd frames of a few MiB
@@ -245,17 +244,10 @@ struct ChunkPayload {
         count += 1
     }
 
-    /// `v` as unsigned LEB128 (Varint.append's bytes).
+    /// `v` as unsigned LEB128 (`Varint.store`).
     @inline(__always) mutating func varint(_ v: UInt64) {
         precondition(count + 10 <= capacity, "chunk payload overflow")
-        var v = v
-        while v >= 0x80 {
-            base[count] = UInt8(truncatingIfNeeded: v) | 0x80
-            count += 1
-            v >>= 7
-        }
-        base[count] = UInt8(v)
-        count += 1
+        count += Varint.store(v, at: base + count)
     }
 
     /// `v` in 8 little-endian bytes.

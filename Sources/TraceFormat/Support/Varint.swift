@@ -4,12 +4,24 @@ public enum Varint {
     /// on every byte but the last.
     @inlinable
     public static func append(_ v: UInt64, to out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { b in
+            let n = store(v, at: b.baseAddress!)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: b[..<n]))
+        }
+    }
+
+    /// Writes `v` as unsigned LEB128 at `p` (room for 10 bytes); the bytes written.
+    @inlinable @inline(__always)
+    public static func store(_ v: UInt64, at p: UnsafeMutablePointer<UInt8>) -> Int {
         var v = v
+        var n = 0
         while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            p[n] = UInt8(truncatingIfNeeded: v) | 0x80
+            n += 1
             v >>= 7
         }
-        out.append(UInt8(v))
+        p[n] = UInt8(v)
+        return n + 1
     }
 
     /// Zigzag maps signed to unsigned so that small magnitudes stay small: 0,-1,1,-2 → 0,1,2,3.
