@@ -173,17 +173,4 @@ struct HandCaseTests {
             #expect(error.description.contains("has no unit") && error.description.contains("pages"))
         }
     }
-
-    /// The refill pattern that made fixed-position pivots quadratic: a few large keys (pages
-    /// touched) in front of an ascending run (never-touched pages, in PPN order).
-    @Test("Victim selection takes the k smallest keys, also on the pattern refills produce")
-    func selectSmallest() {
-        for n in [1, 2, 7, 1000, 200_000] {
-            var keys = (0..<5).map { UInt64(1 << 40) + UInt64($0) } + (5..<UInt64(n + 5)).map { $0 }
-            let k = max(1, keys.count / 4)
-            let expected = Array(keys.sorted().prefix(k))
-            VMState.select(&keys, k)
-            #expect(Array(keys.prefix(k)).sorted() == expected, "n = \(n)")
-        }
-    }
 }

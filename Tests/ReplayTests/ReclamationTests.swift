@@ -62,23 +62,99 @@ struct ReclamationTests {
         #expect(misses > 0)
     }
 
-    @Test("A refill takes never-touched pages first, in PPN order: the queue a selection and sort of all keys gives")
-    func untouchedFirst() {
+    @Test(
+        "A refill queues never-touched pages first, in PPN order, then the oldest touched keys in buckets of ascending keys: the smallest keys of all"
+    )
+    func refillBuckets() {
         var rng = SeededRandom(seed: 5)
-        for (n, k) in [(5000, 2500), (5000, 100), (64, 64), (3, 2)] {
+        // (pages, k, how sequences spread): uniform; one very old page before a recent run
+        // (nearly all keys in one bucket); and no touched page at all.
+        for (n, k, spread) in [
+            (5000, 2500, 0), (5000, 100, 0), (64, 64, 0), (3, 2, 0), (4000, 2000, 1), (300, 150, 2), (1000, 990, 0),
+        ] {
             var all: [UInt64] = [], untouched: [UInt64] = [], touched: [UInt64] = []
+            var lo = UInt32.max, hi: UInt32 = 0
             for p in 0..<UInt64(n) {
-                let seq = rng.below(3) == 0 ? 0 : (1 << 31) + rng.below(1 << 20)
+                var seq: UInt64
+                switch spread {
+                case 0: seq = rng.below(3) == 0 ? 0 : (1 << 31) + rng.below(1 << 20)
+                case 1: seq = p == 7 ? 5 : (1 << 31) + (1 << 30) + p * 3
+                default: seq = 0
+                }
                 let key = seq << 32 | p
                 all.append(key)
-                if seq == 0 { untouched.append(key) } else { touched.append(key) }
+                if seq == 0 {
+                    untouched.append(key)
+                } else {
+                    touched.append(key)
+                    lo = min(lo, UInt32(seq))
+                    hi = max(hi, UInt32(seq))
+                }
             }
-            var viaSort = all
-            VMState.select(&viaSort, k)
-            viaSort.removeLast(n - k)
-            VMState.radixSort(&viaSort)
-            #expect(VMState.oldest(untouched: untouched, touched: touched, k) == viaSort, "\(n) \(k)")
+            let q = VMState.bucketed(untouched: untouched, touched: touched, lo: lo, hi: hi, k)
+            let m = q.keys.count
+            #expect(m >= k && q.bounds.first == 0 && q.bounds.last == m, "\(n) \(k)")
+            // Bucket by bucket, sorted, the queue is the m smallest keys in order; each bucket's
+            // keys sort below the next one's.
+            var flat: [UInt64] = []
+            for b in 0..<(q.bounds.count - 1) {
+                let bucket = q.keys[q.bounds[b]..<q.bounds[b + 1]]
+                #expect(!bucket.isEmpty)
+                if let prev = flat.last { #expect(prev < bucket.min()!, "\(n) \(k) bucket \(b)") }
+                flat += bucket.sorted()
+            }
+            #expect(flat == Array(all.sorted().prefix(m)), "\(n) \(k)")
+            #expect(q.last == (flat.last ?? 0))
+            // Never-touched pages alone when they make k; else all of them, as bucket 0.
+            if untouched.count >= k { #expect(m == k && q.bounds == [0, k]) }
+            if !untouched.isEmpty && untouched.count < k { #expect(q.bounds[1] == untouched.count) }
         }
+    }
+
+    @Test(
+        "The guest's LRU walk visits pages oldest first while pages are touched, ballooned and given back, across many buckets",
+        arguments: [1, 2] as [UInt64])
+    func walkInOrder(seed: UInt64) throws {
+        let pages: UInt64 = 4096
+        var p = Policy()
+        p.sharing = .off
+        let e = try makeEngine(pages: [pages], policy: p)
+        e.checkFullEveryStep = false  // the brute-force order below is the check, every 97 steps
+        let vm = e.vms[0]
+        vm.enableLRU()
+        var rng = SeededRandom(seed: seed)
+        var t: UInt64 = 0
+        var walks = 0
+        for step in 0..<40_000 {
+            let r = rng.unit()
+            if r < 0.02 {
+                _ = try e.inflateOne(vm)
+            } else if r < 0.03 {
+                e.deflateOne(vm)
+            } else {
+                let ppn = UInt32(rng.unit() < 0.6 ? rng.below(500) : rng.below(pages))
+                t += 1
+                try e.apply(rec(t, 0, .read, ppn))
+            }
+            guard step % 97 == 0 else { continue }
+            var order: [UInt64] = []
+            for i in 0..<Int(pages) where PageState.of(vm.entry[i]) != .ballooned {
+                order.append(UInt64(vm.seq[i]) << 32 | UInt64(i))
+            }
+            order.sort()
+            // The walk as the LRU swap victim chooser makes it (refusing pages); it may start
+            // again from the oldest after a rescan, so it is compared up to the first repeat.
+            var seen = Set<UInt32>(), visited: [UInt64] = []
+            vm.lruWalk { q in
+                guard seen.insert(q).inserted, visited.count < 50 else { return false }
+                visited.append(UInt64(vm.seq[Int(q)]) << 32 | UInt64(q))
+                return true
+            }
+            #expect(!visited.isEmpty && visited == Array(order.prefix(visited.count)), "step \(step)")
+            walks += 1
+        }
+        try e.checkInvariants()
+        #expect(walks > 400 && vm.balloonedPages > 0 && e.counters(0).balloonDeflated > 0)
     }
 
     @Test("Double paging: the guest's balloon victim is a page the host already swapped")

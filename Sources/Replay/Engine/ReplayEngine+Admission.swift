@@ -80,7 +80,7 @@ extension ReplayEngine {
         balloonTotal -= vm.balloonedPages
         balloonFreedTotal -= vm.balloonFreedPages
         vm.balloonedPages = 0; vm.balloonFreedPages = 0; vm.returnedPages = 0; vm.hints = 0
-        vm.victimQueue.removeAll(); vm.victimHead = 0; vm.tailStack.removeAll()
+        vm.lruReset()
         vm.balloonStack.removeAll()
         vm.victim.reset()
         vm.sampledPPNs.removeAll()

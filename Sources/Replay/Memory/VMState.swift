@@ -65,15 +65,26 @@ final class VMState {
     // sequence number (from 2^31 up); a page handed back by the balloon is stamped from 2^31
     // down (older than anything touched); never-touched pages have 0. The guest's LRU page is
     // the non-ballooned page with the smallest (sequence, PPN). `victimQueue` holds the
-    // smallest ones found by the last scan, sorted, as (sequence << 32 | PPN); an entry whose
-    // page has been touched since (its sequence changed) is stale and skipped. Pages outside
-    // the queue were younger than all of it at the scan and only get younger, except pages
-    // handed back by the balloon, which are inserted in order (or left to the next scan).
+    // smallest ones found by the last scan as (sequence << 32 | PPN), in buckets of ascending
+    // keys, each sorted when the walk first reaches it; an entry whose page has been touched
+    // since (its sequence changed) is stale and skipped. Pages outside the queue were younger
+    // than all of it at the scan and only get younger, except pages handed back by the
+    // balloon, which are inserted in order (or left to the next scan).
     @exclusivity(unchecked) private(set) var trackLRU = false
     @exclusivity(unchecked) var seqCounter: UInt32 = 1 << 31
     @exclusivity(unchecked) var tailCounter: UInt32 = (1 << 31) - 1
     @exclusivity(unchecked) var victimQueue: [UInt64] = []
+    /// Bucket b of the queue is `victimQueue[queueBounds[b]..<queueBounds[b + 1]]`; every key of
+    /// a bucket sorts before every key of the next.
+    @exclusivity(unchecked) var queueBounds: [Int] = [0]
+    /// Where bucket b's sorted current keys end once it is sorted (from its start; the stale
+    /// keys found then are dropped), or -1 before.
+    @exclusivity(unchecked) var queueLive: [Int] = []
+    /// The largest key queued (0 when the queue is empty).
+    @exclusivity(unchecked) var queueLast: UInt64 = 0
     @exclusivity(unchecked) var victimHead = 0
+    /// The bucket `victimHead` is in.
+    @exclusivity(unchecked) var headBucket = 0
     /// Pages handed back by the balloon, newest (oldest in LRU terms) on top.
     @exclusivity(unchecked) var tailStack: [UInt64] = []
 

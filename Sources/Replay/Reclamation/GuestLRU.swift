@@ -26,7 +26,7 @@ extension VMState {
         // An entry is usable only if it sorts before the queue's last key (every page outside
         // queue and stack sorts after that key); otherwise the next rescan finds the page.
         let key = UInt64(tailCounter) << 32 | UInt64(p)
-        if let last = victimQueue.last, key < last { tailStack.append(key) }
+        if !victimQueue.isEmpty && key < queueLast { tailStack.append(key) }
         tailCounter -= 1
     }
 
@@ -45,57 +45,148 @@ extension VMState {
         return UInt64(seq[p]) == item >> 32
     }
 
-    /// Rebuilds the queue with the oldest half of the guest's pages (at least 64). Never-touched
-    /// pages (sequence 0) are the oldest of all and come out of the pass in PPN order, so they
-    /// head the queue as they are; only the rest of the k needs a selection in O(pages) and a
-    /// sort (`VMState.oldest`).
+    /// Rebuilds the queue with (at least) the oldest half of the guest's pages (at least 64).
+    /// Never-touched pages (sequence 0) are the oldest of all and come out of the pass in PPN
+    /// order, so they head the queue as they are, as its bucket 0; the rest is bucketed by
+    /// sequence (`VMState.bucketed`) and each bucket sorted only when the walk reaches it, by
+    /// then without the keys that went stale (most of them, under a workload that keeps
+    /// touching its pages).
     private func refill() {
         var untouched: [UInt64] = []
         var keys: [UInt64] = []
         keys.reserveCapacity(pageCount)
+        var lo = UInt32.max, hi: UInt32 = 0
         for i in 0..<pageCount where PageState.of(entry[i]) != .ballooned {
-            if seq[i] == 0 { untouched.append(UInt64(i)) } else { keys.append(UInt64(seq[i]) << 32 | UInt64(i)) }
+            let s = seq[i]
+            if s == 0 {
+                untouched.append(UInt64(i))
+            } else {
+                keys.append(UInt64(s) << 32 | UInt64(i))
+                lo = min(lo, s)
+                hi = max(hi, s)
+            }
         }
         let k = min(untouched.count + keys.count, max(64, pageCount / 2))
-        victimQueue = VMState.oldest(untouched: untouched, touched: keys, k)
+        let q = VMState.bucketed(untouched: untouched, touched: keys, lo: lo, hi: hi, k)
+        victimQueue = q.keys
+        queueBounds = q.bounds
+        queueLive = [Int](repeating: -1, count: q.bounds.count - 1)
+        if !untouched.isEmpty { queueLive[0] = q.bounds[1] }  // in PPN order already
+        queueLast = q.last
         victimHead = 0
+        headBucket = 0
         tailStack.removeAll()
     }
 
-    /// The k smallest keys, ascending, of `untouched` (keys below 2^32, ascending) and `touched`
-    /// (keys of 2^32 and above, in any order): every untouched key sorts first.
-    static func oldest(untouched: [UInt64], touched: [UInt64], _ k: Int) -> [UInt64] {
-        if untouched.count >= k { return Array(untouched.prefix(k)) }
-        var rest = touched
-        let need = k - untouched.count
-        if need < rest.count { select(&rest, need) }
-        rest.removeLast(rest.count - need)
-        radixSort(&rest)
-        return untouched + rest
+    /// At least the k smallest keys of `untouched` (keys below 2^32, ascending) and `touched`
+    /// (keys of 2^32 and above, in any order, with sequences from `lo` to `hi`), in buckets:
+    /// the untouched keys first (up to k, as bucket 0), then every touched key whose bucket
+    /// (sequence - lo, shifted right so that there are at most one per 16 keys) is at or
+    /// below the first bucket that makes k, bucket by bucket in order, each in its own order.
+    /// Also the largest key queued (0 if none).
+    static func bucketed(
+        untouched: [UInt64], touched: [UInt64], lo: UInt32, hi: UInt32, _ k: Int
+    )
+        -> (keys: [UInt64], bounds: [Int], last: UInt64)
+    {
+        var out = Array(untouched.prefix(k))
+        var bounds = [0]
+        if !out.isEmpty { bounds.append(out.count) }
+        let need = k - out.count
+        guard need > 0, !touched.isEmpty else { return (out, bounds, out.last ?? 0) }
+        var shift: UInt32 = 0
+        let span = UInt64(hi - lo)
+        let most = UInt64(max(1, touched.count / 16))
+        while span >> UInt64(shift) >= most { shift += 1 }
+        let buckets = Int(span >> UInt64(shift)) + 1
+        var count = [Int](repeating: 0, count: buckets + 1)
+        for key in touched { count[Int((UInt32(truncatingIfNeeded: key >> 32) - lo) >> shift)] += 1 }
+        var taken = 0, cut = 0
+        while taken < need {
+            taken += count[cut]
+            cut += 1
+        }
+        // Buckets 0..<cut go in; count becomes each one's start in `out`.
+        let base = out.count
+        var start = base
+        for b in 0..<cut {
+            let c = count[b]
+            count[b] = start
+            if c > 0 { bounds.append(start + c) }
+            start += c
+        }
+        out.append(contentsOf: repeatElement(0, count: taken))
+        var last: UInt64 = 0
+        out.withUnsafeMutableBufferPointer { o in
+            for key in touched {
+                let b = Int((UInt32(truncatingIfNeeded: key >> 32) - lo) >> shift)
+                if b < cut {
+                    o[count[b]] = key
+                    count[b] += 1
+                    last = max(last, key)
+                }
+            }
+        }
+        return (out, bounds, last)
     }
 
-    /// Reorders `a` so that its first k elements are its k smallest: quickselect whose pivot is
-    /// the median of three elements at pseudo-random positions (a fixed xorshift sequence, so
-    /// the result is deterministic; the k smallest of distinct keys are unique anyway). Fixed
-    /// positions (first, middle, last) went quadratic on the key patterns refills produce
-    /// (a few large keys in front of an ascending run), O(n) expected this way.
-    static func select(_ a: inout [UInt64], _ k: Int) {
-        var lo = 0, hi = a.count - 1
-        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func pick() -> Int {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17
-            return lo + Int(x % UInt64(hi - lo + 1))
-        }
-        while lo < hi {
-            let p0 = a[pick()], p1 = a[pick()], p2 = a[pick()]
-            let pivot = max(min(p0, p1), min(max(p0, p1), p2))
-            var i = lo, j = hi
-            while i <= j {
-                while a[i] < pivot { i += 1 }
-                while a[j] > pivot { j -= 1 }
-                if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
+    /// Sorts bucket b's current keys to the front of its range and records where they end; its
+    /// stale keys (pages touched since the refill) are dropped, never read again. The sequence
+    /// numbers the check reads are random accesses: they are loaded `bucketPrefetch` keys
+    /// ahead, across buckets (a bucket holds a few dozen keys).
+    private func sortBucket(_ b: Int) {
+        let start = queueBounds[b], end = queueBounds[b + 1]
+        let n = victimQueue.count
+        var w = start
+        victimQueue.withUnsafeMutableBufferPointer { q in
+            for j in start..<end {
+                let ahead = j + VMState.bucketPrefetch
+                if ahead < n { tt_prefetch_write(seq + Int(truncatingIfNeeded: q[ahead] & 0xFFFF_FFFF)) }
+                let key = q[j]
+                if current(key) {
+                    // A victim to be: its word is what the balloon reads first.
+                    tt_prefetch_write(word + Int(truncatingIfNeeded: key & 0xFFFF_FFFF))
+                    q[w] = key
+                    w += 1
+                }
             }
-            if k - 1 <= j { hi = j } else if k - 1 >= i { lo = i } else { return }
+            if w - start <= 32 {
+                VMState.insertionSort(q, start, w)
+            } else {
+                var live = Array(q[start..<w])
+                VMState.radixSort(&live)
+                for (o, key) in live.enumerated() { q[start + o] = key }
+            }
+        }
+        queueLive[b] = w
+    }
+
+    /// Queued keys whose sequence numbers `sortBucket` starts loading ahead.
+    static let bucketPrefetch = 16
+
+    /// Moves position `i` of the queue (in bucket `b`) to the next sorted key at or after it,
+    /// sorting buckets as it reaches them; to the queue's end if there is none.
+    @inline(__always)
+    private func settle(_ i: inout Int, _ b: inout Int) {
+        while b < queueLive.count {
+            if queueLive[b] < 0 { sortBucket(b) }
+            if i < queueLive[b] { return }
+            b += 1
+            i = queueBounds[b]
+        }
+    }
+
+    /// Sorts `a[lo..<hi]` ascending.
+    static func insertionSort(_ a: UnsafeMutableBufferPointer<UInt64>, _ lo: Int, _ hi: Int) {
+        guard hi - lo > 1 else { return }
+        for i in (lo + 1)..<hi {
+            let x = a[i]
+            var j = i
+            while j > lo && a[j - 1] > x {
+                a[j] = a[j - 1]
+                j -= 1
+            }
+            a[j] = x
         }
     }
 
@@ -132,10 +223,14 @@ extension VMState {
     func lruWalk(_ body: (UInt32) -> Bool) {
         var refilled = false
         while true {
-            while victimHead < victimQueue.count && !current(victimQueue[victimHead]) { victimHead += 1 }
+            settle(&victimHead, &headBucket)
+            while victimHead < victimQueue.count && !current(victimQueue[victimHead]) {
+                victimHead += 1
+                settle(&victimHead, &headBucket)
+            }
             while let top = tailStack.last, !current(top) { tailStack.removeLast() }
             // Merge the queue and the tail stack in key order.
-            var i = victimHead
+            var i = victimHead, b = headBucket
             var j = tailStack.count - 1
             while i < victimQueue.count || j >= 0 {
                 let item: UInt64
@@ -145,6 +240,7 @@ extension VMState {
                 } else {
                     item = victimQueue[i]
                     i += 1
+                    settle(&i, &b)
                 }
                 if current(item) && !body(UInt32(truncatingIfNeeded: item & 0xFFFF_FFFF)) { return }
             }
@@ -166,12 +262,14 @@ extension VMState {
         // The next calls read the sequence numbers of the queued pages after this one, and the
         // balloon then reads the chosen page's word (entry and flags) (mostly cache misses): start
         // loading them now, while the caller works on this victim.
-        let end = min(victimHead + 1 + VMState.victimPrefetch, victimQueue.count)
-        if victimHead + 1 < end {
-            for k in (victimHead + 1)..<end {
-                let p = Int(truncatingIfNeeded: victimQueue[k] & 0xFFFF_FFFF)
-                tt_prefetch_write(seq + p)
-                tt_prefetch_write(word + p)
+        if headBucket < queueLive.count {
+            let end = min(victimHead + 1 + VMState.victimPrefetch, queueLive[headBucket])
+            if victimHead + 1 < end {
+                for k in (victimHead + 1)..<end {
+                    let p = Int(truncatingIfNeeded: victimQueue[k] & 0xFFFF_FFFF)
+                    tt_prefetch_write(seq + p)
+                    tt_prefetch_write(word + p)
+                }
             }
         }
         return v
@@ -200,8 +298,17 @@ extension VMState {
         for (r, k) in young.enumerated() { set(Int(k & 0xFFFF_FFFF), UInt32((1 << 31) + r)) }
         tailCounter = UInt32((1 << 31) - old.count - 1)
         seqCounter = UInt32((1 << 31) + young.count)
+        lruReset()
+    }
+
+    /// Empties the queue and the tail stack (the next walk rescans).
+    func lruReset() {
         victimQueue.removeAll()
+        queueBounds = [0]
+        queueLive.removeAll()
+        queueLast = 0
         victimHead = 0
+        headBucket = 0
         tailStack.removeAll()
     }
 }
