@@ -136,12 +136,14 @@ extension VMState {
     /// ahead, across buckets (a bucket holds a few dozen keys).
     private func sortBucket(_ b: Int) {
         let start = queueBounds[b], end = queueBounds[b + 1]
-        let n = victimQueue.count
         var w = start
         victimQueue.withUnsafeMutableBufferPointer { q in
+            // The checks read the pages' sequence numbers (random accesses): this bucket's were
+            // mostly loaded when the one before was sorted (asking again costs little); start
+            // loading the next one's now, a bucket's worth of victims before they are needed.
+            prefetchSeq(q, start, end)
+            if b + 2 < queueBounds.count { prefetchSeq(q, end, min(queueBounds[b + 2], end + VMState.bucketPrefetch)) }
             for j in start..<end {
-                let ahead = j + VMState.bucketPrefetch
-                if ahead < n { tt_prefetch_write(seq + Int(truncatingIfNeeded: q[ahead] & 0xFFFF_FFFF)) }
                 let key = q[j]
                 if current(key) {
                     // A victim to be: its word is what the balloon reads first.
@@ -161,8 +163,12 @@ extension VMState {
         queueLive[b] = w
     }
 
-    /// Queued keys whose sequence numbers `sortBucket` starts loading ahead.
-    static let bucketPrefetch = 16
+    /// Keys of the next bucket whose sequence numbers `sortBucket` starts loading, at most.
+    static let bucketPrefetch = 128
+
+    private func prefetchSeq(_ q: UnsafeMutableBufferPointer<UInt64>, _ from: Int, _ to: Int) {
+        for j in from..<to { tt_prefetch_write(seq + Int(truncatingIfNeeded: q[j] & 0xFFFF_FFFF)) }
+    }
 
     /// Moves position `i` of the queue (in bucket `b`) to the next sorted key at or after it,
     /// sorting buckets as it reaches them; to the queue's end if there is none.
