@@ -131,9 +131,7 @@ extension VMState {
     }
 
     /// Sorts bucket b's current keys to the front of its range and records where they end; its
-    /// stale keys (pages touched since the refill) are dropped, never read again. The sequence
-    /// numbers the check reads are random accesses: they are loaded `bucketPrefetch` keys
-    /// ahead, across buckets (a bucket holds a few dozen keys).
+    /// stale keys (pages touched since the refill) are dropped, never read again.
     private func sortBucket(_ b: Int) {
         let start = queueBounds[b], end = queueBounds[b + 1]
         var w = start
